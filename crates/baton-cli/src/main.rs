@@ -1,0 +1,2 @@
+//! The `baton` binary: `serve`, `quickstart` and the `manage` admin commands.
+fn main() {}

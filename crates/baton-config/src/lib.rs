@@ -1,0 +1,1 @@
+//! Reading keystone.conf-style (oslo.config) INI files into typed, validated configuration.

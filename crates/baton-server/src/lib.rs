@@ -1,0 +1,1 @@
+//! The identity HTTP API: version discovery, token issue/validate/revoke, policy.

@@ -1,0 +1,1 @@
+//! Storage of the identity data in Keystone's SQL schema over SQLite, PostgreSQL and MariaDB/MySQL.
