@@ -1,1 +1,30 @@
 //! Reading keystone.conf-style (oslo.config) INI files into typed, validated configuration.
+//!
+//! This crate owns:
+//!
+//! * [`IniFile`]: a general oslo.config-compatible INI reader (keystone.conf,
+//!   nova.conf, cinder.conf, ...) that keeps every value's file and line,
+//!   merges several files like repeated `--config-file`, applies
+//!   `BATON__<SECTION>__<OPTION>` environment overrides, performs `$option`
+//!   substitution and offers typed getters;
+//! * [`IdentityConfig`]: the typed keystone.conf of Baton's identity server,
+//!   with Keystone's option names and defaults, rejecting unknown options and
+//!   sections except for a documented allow-list of real Keystone options;
+//! * [`ConfigError`]: one-line errors naming file, line, section, option and
+//!   value;
+//! * [`parse_duration`]: `90`, `90s`, `15m`, `6h`, `2d` style durations.
+
+mod duration;
+mod error;
+mod identity;
+mod ini;
+
+pub use duration::{parse_duration, DurationError};
+pub use error::{is_secret_option, ConfigError, ConfigErrorKind, Origin};
+pub use identity::{
+    AuthOptions, BatonOptions, DatabaseOptions, DefaultOptions, FernetOptions, IdentityConfig,
+    IdentityOptions, Ignored, OsloMiddlewareOptions, OsloPolicyOptions, PasswordHashAlgorithm,
+    ResourceOptions, RevokeOptions, TokenOptions, DEFAULT_AUTH_METHODS, DEFAULT_KEY_REPOSITORY,
+    IGNORED_OPTIONS, IGNORED_OPTION_PREFIXES, IGNORED_SECTIONS,
+};
+pub use ini::{IniFile, OptionRef, Section, Value, DEFAULT_SECTION, ENV_PREFIX};

@@ -1,1 +1,276 @@
-//! Storage of the identity data in Keystone's SQL schema over SQLite, PostgreSQL and MariaDB/MySQL.
+//! Storage of the identity data in Keystone's own SQL schema, over SQLite (the embedded default),
+//! PostgreSQL and MariaDB/MySQL.
+//!
+//! The tables are Keystone's (`project` with `is_domain` and the root-domain row, `user` /
+//! `local_user` / `password`, `role`, `assignment`, `system_assignment`, `service` / `endpoint` /
+//! `region`, `revocation_event`, ...), created at Keystone's alembic heads by [`Store::db_sync`], so
+//! that Baton and Keystone can serve the same database. Queries are written once with `?`
+//! placeholders and `"quoted"` identifiers and adapted per dialect at run time (sqlx runtime
+//! queries: no database is needed at compile time).
+//!
+//! SQLite writes go through a single-connection pool with `BEGIN IMMEDIATE`, so concurrent writers
+//! in this process queue instead of failing with "database is locked"; other processes are waited
+//! for through `busy_timeout`.
+
+mod assignment;
+mod bootstrap;
+mod catalog;
+mod identity;
+mod model;
+mod resource;
+mod revoke;
+mod schema;
+mod url;
+
+pub use bootstrap::{BootstrapReport, BootstrapSpec};
+pub use model::*;
+pub use schema::{SyncOutcome, ALEMBIC_HEADS};
+pub use url::{parse_connection, DatabaseUrl, Dialect};
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+/// Keystone's sentinel `domain_id` of global roles.
+pub const NULL_DOMAIN_ID: &str = "<<null>>";
+/// Keystone's root of the domain tree: the `project` row every domain points to.
+pub const ROOT_DOMAIN_ID: &str = "<<keystone.domain.root>>";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid [database] connection: {0}")]
+    InvalidUrl(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Schema(String),
+    #[error("{kind} {id} not found")]
+    NotFound { kind: &'static str, id: String },
+    #[error("conflict: {0}")]
+    Conflict(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A connection to the identity database.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    url: DatabaseUrl,
+}
+
+#[derive(Clone)]
+enum Backend {
+    /// Readers share a pool; every writer goes through the one connection of `write`.
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+    },
+    Postgres(PgPool),
+    MySql(MySqlPool),
+}
+
+/// Runs `$body` once per backend with `$pool` bound to that backend's pool (the write pool for
+/// SQLite when `$mode` is `write`) and `$q` bound to a function adapting query text to the dialect.
+macro_rules! dispatch {
+    ($store:expr, $mode:ident, |$pool:ident, $q:ident| $body:expr) => {{
+        #[allow(unused_imports)]
+        use sqlx::Row as _;
+        match &$store.backend {
+            $crate::Backend::Sqlite { read, write } => {
+                let _ = (read, write);
+                let $pool = $crate::dispatch!(@pick $mode, read, write);
+                let $q = $crate::sql_sqlite;
+                $body
+            }
+            $crate::Backend::Postgres(p) => {
+                let $pool = p;
+                let $q = $crate::sql_postgres;
+                $body
+            }
+            $crate::Backend::MySql(p) => {
+                let $pool = p;
+                let $q = $crate::sql_mysql;
+                $body
+            }
+        }
+    }};
+    (@pick read, $r:ident, $w:ident) => { $r };
+    (@pick write, $r:ident, $w:ident) => { $w };
+}
+pub(crate) use dispatch;
+
+/// Begins a write transaction; on SQLite it takes the write lock at once (`BEGIN IMMEDIATE`) so a
+/// transaction never has to upgrade a read lock, which is where "database is locked" comes from.
+macro_rules! begin_write {
+    ($pool:expr) => {
+        $crate::begin_tx($pool).await?
+    };
+}
+pub(crate) use begin_write;
+
+pub(crate) trait BeginTx: Sized {
+    type Db: sqlx::Database;
+    fn begin_tx(
+        &self,
+    ) -> impl std::future::Future<Output = sqlx::Result<sqlx::Transaction<'static, Self::Db>>> + Send;
+}
+
+impl BeginTx for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_tx(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+impl BeginTx for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_tx(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.begin().await
+    }
+}
+impl BeginTx for MySqlPool {
+    type Db = sqlx::MySql;
+    async fn begin_tx(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::MySql>> {
+        self.begin().await
+    }
+}
+
+pub(crate) async fn begin_tx<P: BeginTx>(
+    pool: &P,
+) -> sqlx::Result<sqlx::Transaction<'static, P::Db>> {
+    pool.begin_tx().await
+}
+
+pub(crate) fn sql_sqlite(q: &str) -> Cow<'_, str> {
+    Cow::Borrowed(q)
+}
+
+/// `?` placeholders become `$1, $2, ...`; string literals are left alone.
+pub(crate) fn sql_postgres(q: &str) -> Cow<'_, str> {
+    let mut out = String::with_capacity(q.len() + 16);
+    let mut n = 0;
+    let mut in_literal = false;
+    for c in q.chars() {
+        match c {
+            '\'' => {
+                in_literal = !in_literal;
+                out.push(c);
+            }
+            '?' if !in_literal => {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            }
+            _ => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// MySQL quotes identifiers with backticks (`group` and `limit` are reserved words there).
+pub(crate) fn sql_mysql(q: &str) -> Cow<'_, str> {
+    if q.contains('"') {
+        Cow::Owned(q.replace('"', "`"))
+    } else {
+        Cow::Borrowed(q)
+    }
+}
+
+/// How a timestamp is bound: SQLite gets SQLAlchemy's text form (`YYYY-MM-DD HH:MM:SS.ffffff`) so
+/// Keystone reads back what Baton wrote; the other dialects take native timestamps.
+pub(crate) trait TimestampRepr {
+    type Repr;
+    fn ts(&self, t: chrono::NaiveDateTime) -> Self::Repr;
+}
+impl TimestampRepr for SqlitePool {
+    type Repr = String;
+    fn ts(&self, t: chrono::NaiveDateTime) -> String {
+        t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+    }
+}
+impl TimestampRepr for PgPool {
+    type Repr = chrono::NaiveDateTime;
+    fn ts(&self, t: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
+        t
+    }
+}
+impl TimestampRepr for MySqlPool {
+    type Repr = chrono::NaiveDateTime;
+    fn ts(&self, t: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
+        t
+    }
+}
+
+impl Store {
+    /// Connects to the database named by a `[database] connection` URL (Keystone's SQLAlchemy
+    /// forms are accepted). A SQLite file is created if missing.
+    pub async fn connect(connection: &str) -> Result<Store> {
+        let url = parse_connection(connection)?;
+        let backend = match url.dialect {
+            Dialect::Sqlite => {
+                let opts = url
+                    .url
+                    .parse::<SqliteConnectOptions>()
+                    .map_err(|e| StoreError::InvalidUrl(format!("{}: {e}", url.redacted)))?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(30))
+                    // Keystone runs SQLite without foreign key enforcement; match it so rows it
+                    // wrote (and the order it writes them in) stay valid here.
+                    .foreign_keys(false);
+                let write = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(opts.clone())
+                    .await?;
+                let read = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .connect_with(opts)
+                    .await?;
+                Backend::Sqlite { read, write }
+            }
+            Dialect::Postgres => Backend::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(&url.url)
+                    .await?,
+            ),
+            Dialect::MySql => Backend::MySql(
+                MySqlPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(&url.url)
+                    .await?,
+            ),
+        };
+        Ok(Store { backend, url })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.url.dialect
+    }
+
+    /// The connection URL with any password replaced, for logs and messages.
+    pub fn redacted_url(&self) -> &str {
+        &self.url.redacted
+    }
+
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Backend::Postgres(p) => p.close().await,
+            Backend::MySql(p) => p.close().await,
+        }
+    }
+}
+
+/// A new Keystone-style id: a UUID4 as 32 lowercase hex characters.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}

@@ -1,0 +1,1079 @@
+//! The typed keystone.conf of Baton's identity server.
+//!
+//! Option names and defaults are Keystone's (`keystone/conf/*.py`), plus
+//! those of the oslo libraries Keystone registers (`[database]` from oslo.db,
+//! `[oslo_middleware]`, `[oslo_policy]`), plus Baton's own `[baton]` section.
+//!
+//! Every option in the file must be either one Baton reads, or one on the
+//! documented allow-list of real Keystone/oslo options that Baton accepts and
+//! ignores (with a warning). Anything else, including an unknown section, is
+//! an error, so that `[token] expiraton = 7200` does not silently keep the
+//! default. See [`IGNORED_SECTIONS`], [`IGNORED_OPTIONS`] and
+//! [`IGNORED_OPTION_PREFIXES`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::error::{ConfigError, ConfigErrorKind, Origin};
+use crate::ini::{normalize_section, IniFile, DEFAULT_SECTION};
+
+/// Keystone's default `[auth] methods`.
+pub const DEFAULT_AUTH_METHODS: &[&str] = &[
+    "external",
+    "password",
+    "token",
+    "oauth1",
+    "mapped",
+    "application_credential",
+];
+
+/// Options Baton reads, per section.
+const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
+    (
+        DEFAULT_SECTION,
+        &[
+            "public_endpoint",
+            "insecure_debug",
+            "debug",
+            "max_token_size",
+            "list_limit",
+            "max_param_size",
+            "max_project_tree_depth",
+            "strict_password_check",
+        ],
+    ),
+    (
+        "database",
+        &["connection", "max_pool_size", "connection_recycle_time"],
+    ),
+    (
+        "token",
+        &[
+            "expiration",
+            "allow_expired_window",
+            "provider",
+            "caching",
+            "cache_time",
+            "allow_rescope_scoped_token",
+            "revoke_by_id",
+        ],
+    ),
+    ("fernet_tokens", &["key_repository", "max_active_keys"]),
+    ("fernet_receipts", &["key_repository", "max_active_keys"]),
+    (
+        "identity",
+        &[
+            "password_hash_algorithm",
+            "password_hash_rounds",
+            "max_password_length",
+            "default_domain_id",
+            "driver",
+        ],
+    ),
+    ("auth", &["methods"]),
+    (
+        "resource",
+        &["admin_project_name", "admin_project_domain_name"],
+    ),
+    ("revoke", &["expiration_buffer"]),
+    ("oslo_middleware", &["max_request_body_size"]),
+    (
+        "oslo_policy",
+        &["policy_file", "enforce_new_defaults", "enforce_scope"],
+    ),
+    (
+        "baton",
+        &[
+            "bind",
+            "data_dir",
+            "validation_cache_size",
+            "validation_cache_ttl",
+            "worker_threads",
+        ],
+    ),
+];
+
+/// Real Keystone/oslo options in the sections above that Baton accepts in a
+/// keystone.conf and ignores (a warning is logged for each).
+pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
+    (
+        DEFAULT_SECTION,
+        &[
+            // keystone/conf/default.py
+            "admin_token",
+            "max_db_limit",
+            "default_publisher_id",
+            "notification_format",
+            "notification_opt_out",
+            // oslo.log (the logging_* family is matched by prefix)
+            "verbose",
+            "log_config_append",
+            "log_date_format",
+            "log_file",
+            "log_dir",
+            "watch_log_file",
+            "use_syslog",
+            "use_journal",
+            "syslog_log_facility",
+            "use_json",
+            "use_stderr",
+            "use_eventlog",
+            "log_color",
+            "log_rotate_interval",
+            "log_rotate_interval_type",
+            "max_logfile_count",
+            "max_logfile_size_mb",
+            "log_rotation_type",
+            "default_log_levels",
+            "publish_errors",
+            "instance_format",
+            "instance_uuid_format",
+            "rate_limit_interval",
+            "rate_limit_burst",
+            "rate_limit_except_level",
+            "fatal_deprecations",
+            // oslo.messaging
+            "transport_url",
+            "control_exchange",
+            "rpc_response_timeout",
+            "executor_thread_pool_size",
+            "rpc_conn_pool_size",
+            "conn_pool_min_size",
+            "conn_pool_ttl",
+        ],
+    ),
+    (
+        "database",
+        &[
+            // oslo_db/options.py, plus a few deprecated names still seen
+            "sqlite_synchronous",
+            "backend",
+            "slave_connection",
+            "asyncio_connection",
+            "asyncio_slave_connection",
+            "synchronous_reader",
+            "mysql_sql_mode",
+            "mysql_wsrep_sync_wait",
+            "mysql_enable_ndb",
+            "max_retries",
+            "retry_interval",
+            "max_overflow",
+            "connection_debug",
+            "connection_trace",
+            "pool_timeout",
+            "use_db_reconnect",
+            "db_retry_interval",
+            "db_inc_retry_interval",
+            "db_max_retry_interval",
+            "db_max_retries",
+            "connection_parameters",
+            "idle_timeout",
+            "min_pool_size",
+        ],
+    ),
+    (
+        "token",
+        &[
+            "cache_on_issue",
+            // removed from Keystone but common in older files
+            "infer_roles",
+            "hash_algorithm",
+            "bind",
+            "enforce_token_bind",
+            "driver",
+        ],
+    ),
+    (
+        "identity",
+        &[
+            "domain_specific_drivers_enabled",
+            "domain_configurations_from_database",
+            "domain_config_dir",
+            "caching",
+            "cache_time",
+            "list_limit",
+            "salt_bytesize",
+            "scrypt_block_size",
+            "scrypt_parallelism",
+        ],
+    ),
+    (
+        "resource",
+        &[
+            "driver",
+            "caching",
+            "cache_time",
+            "list_limit",
+            "project_name_url_safe",
+            "domain_name_url_safe",
+        ],
+    ),
+    ("revoke", &["driver", "caching", "cache_time"]),
+    (
+        "oslo_middleware",
+        &[
+            "enable_proxy_headers_parsing",
+            "http_basic_auth_user_file",
+            "secure_proxy_ssl_header",
+        ],
+    ),
+    (
+        "oslo_policy",
+        &[
+            "policy_default_rule",
+            "policy_dirs",
+            "remote_content_type",
+            "remote_ssl_verify_server_crt",
+            "remote_ssl_ca_crt_file",
+            "remote_ssl_client_crt_file",
+            "remote_ssl_client_key_file",
+            "remote_timeout",
+        ],
+    ),
+];
+
+/// Option-name prefixes ignored per section (oslo.log's `logging_*` formats).
+pub const IGNORED_OPTION_PREFIXES: &[(&str, &str)] = &[(DEFAULT_SECTION, "logging_")];
+
+/// Whole sections of real keystone.conf files that Baton ignores. In addition,
+/// `[auth]` may name a driver per method (`password = ...`) and a section named
+/// after a configured auth method (e.g. `[openid]`) is ignored too.
+pub const IGNORED_SECTIONS: &[&str] = &[
+    // Keystone groups Baton does not implement or configures differently
+    "api",
+    "application_credential",
+    "assignment",
+    "catalog",
+    "credential",
+    "domain_config",
+    "endpoint_filter",
+    "endpoint_policy",
+    "eventlet_server",
+    "federation",
+    "identity_mapping",
+    "jwt_tokens",
+    "ldap",
+    "oauth1",
+    "oauth2",
+    "policy",
+    "receipt",
+    "role",
+    "saml",
+    "security_compliance",
+    "shadow_users",
+    "tokenless_auth",
+    "totp",
+    "trust",
+    "unified_limit",
+    "wsgi",
+    "paste_deploy",
+    // oslo libraries
+    "cache",
+    "memcache",
+    "cors",
+    "healthcheck",
+    "profiler",
+    "oslo_concurrency",
+    "oslo_messaging_amqp",
+    "oslo_messaging_kafka",
+    "oslo_messaging_notifications",
+    "oslo_messaging_rabbit",
+    "oslo_reports",
+];
+
+/// The `[DEFAULT]` options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultOptions {
+    /// Base URL advertised in links (`public_endpoint`); must be http(s).
+    pub public_endpoint: Option<String>,
+    /// Put internal details into error responses (`insecure_debug`).
+    pub insecure_debug: bool,
+    /// Debug logging (`debug`, from oslo.log).
+    pub debug: bool,
+    /// Token length above which Keystone logs a notice (`max_token_size`).
+    pub max_token_size: u32,
+    /// Global cap on collection sizes (`list_limit`).
+    pub list_limit: Option<u32>,
+    /// Longest accepted ID/name parameter (`max_param_size`).
+    pub max_param_size: u32,
+    /// Deepest allowed project hierarchy (`max_project_tree_depth`).
+    pub max_project_tree_depth: u32,
+    /// Reject over-long passwords instead of truncating (`strict_password_check`).
+    pub strict_password_check: bool,
+}
+
+/// The `[database]` options (oslo.db names). `None` leaves the store's defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DatabaseOptions {
+    /// SQLAlchemy-style URL, e.g. `mysql+pymysql://user:pw@host/keystone`,
+    /// passed on unparsed.
+    pub connection: Option<String>,
+    /// Pool size (`max_pool_size`; oslo.db's default is 5).
+    pub max_pool_size: Option<u32>,
+    /// Seconds before a pooled connection is replaced
+    /// (`connection_recycle_time`; oslo.db's default is 3600).
+    pub connection_recycle_time: Option<u32>,
+}
+
+/// The `[token]` options. `provider` must be `fernet` and is not stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOptions {
+    /// Token lifetime in seconds (`expiration`).
+    pub expiration: u32,
+    /// Seconds after expiry a token may still be validated with
+    /// `allow_expired` (`allow_expired_window`).
+    pub allow_expired_window: u32,
+    /// Cache token validation (`caching`).
+    pub caching: bool,
+    /// Cache lifetime in seconds (`cache_time`); `None` uses the global one.
+    pub cache_time: Option<u32>,
+    /// Allow a scoped token to be exchanged for another scope
+    /// (`allow_rescope_scoped_token`).
+    pub allow_rescope_scoped_token: bool,
+    /// Revoke tokens by ID (`revoke_by_id`).
+    pub revoke_by_id: bool,
+}
+
+/// `[fernet_tokens]` and `[fernet_receipts]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FernetOptions {
+    /// Directory of numbered key files (`key_repository`).
+    pub key_repository: PathBuf,
+    /// Number of keys kept by rotation (`max_active_keys`, at least 1).
+    pub max_active_keys: u32,
+}
+
+/// Password hashing algorithms Keystone offers
+/// (`[identity] password_hash_algorithm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PasswordHashAlgorithm {
+    /// `bcrypt` (the default).
+    Bcrypt,
+    /// `bcrypt_sha256`.
+    BcryptSha256,
+    /// `scrypt`.
+    Scrypt,
+    /// `pbkdf2_sha512`.
+    Pbkdf2Sha512,
+}
+
+impl PasswordHashAlgorithm {
+    /// All variants with their keystone.conf spelling.
+    pub const ALL: &'static [(PasswordHashAlgorithm, &'static str)] = &[
+        (PasswordHashAlgorithm::Bcrypt, "bcrypt"),
+        (PasswordHashAlgorithm::BcryptSha256, "bcrypt_sha256"),
+        (PasswordHashAlgorithm::Scrypt, "scrypt"),
+        (PasswordHashAlgorithm::Pbkdf2Sha512, "pbkdf2_sha512"),
+    ];
+
+    /// The keystone.conf spelling.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(alg, _)| *alg == self)
+            .map_or("bcrypt", |(_, name)| name)
+    }
+}
+
+/// The `[identity]` options. `driver` must be `sql` and is not stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityOptions {
+    /// Hash for new passwords (`password_hash_algorithm`).
+    pub password_hash_algorithm: PasswordHashAlgorithm,
+    /// Work factor (`password_hash_rounds`); `None` uses the algorithm's default.
+    pub password_hash_rounds: Option<u32>,
+    /// Longest accepted password (`max_password_length`, at most 4096).
+    pub max_password_length: u32,
+    /// ID of the domain used by v2-style requests (`default_domain_id`).
+    pub default_domain_id: String,
+}
+
+/// The `[auth]` options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthOptions {
+    /// Enabled authentication methods in order (`methods`); no duplicates.
+    pub methods: Vec<String>,
+}
+
+/// The `[resource]` options.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResourceOptions {
+    /// Name of the cloud admin project (`admin_project_name`).
+    pub admin_project_name: Option<String>,
+    /// Domain of the cloud admin project (`admin_project_domain_name`).
+    pub admin_project_domain_name: Option<String>,
+}
+
+/// The `[revoke]` options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokeOptions {
+    /// Seconds revocation events outlive token expiry (`expiration_buffer`).
+    pub expiration_buffer: u32,
+}
+
+/// The `[oslo_middleware]` options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OsloMiddlewareOptions {
+    /// Largest accepted request body in bytes (`max_request_body_size`).
+    pub max_request_body_size: u64,
+}
+
+/// The `[oslo_policy]` options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OsloPolicyOptions {
+    /// Policy overrides file (`policy_file`).
+    pub policy_file: String,
+    /// Ignore deprecated policy defaults (`enforce_new_defaults`).
+    pub enforce_new_defaults: bool,
+    /// Check token scope against policy scope types (`enforce_scope`; removed
+    /// from recent oslo.policy, where it is always on, but still common).
+    pub enforce_scope: bool,
+}
+
+/// Baton's own `[baton]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatonOptions {
+    /// Listen address (`bind`).
+    pub bind: SocketAddr,
+    /// Directory for Baton's own state (`data_dir`).
+    pub data_dir: Option<PathBuf>,
+    /// Entries in the token validation cache (`validation_cache_size`).
+    pub validation_cache_size: u64,
+    /// Seconds a validation result is cached (`validation_cache_ttl`).
+    pub validation_cache_ttl: u32,
+    /// Runtime worker threads (`worker_threads`); `None` means one per core.
+    pub worker_threads: Option<usize>,
+}
+
+/// The typed keystone.conf for Baton's identity server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityConfig {
+    /// `[DEFAULT]`.
+    pub default: DefaultOptions,
+    /// `[database]`.
+    pub database: DatabaseOptions,
+    /// `[token]`.
+    pub token: TokenOptions,
+    /// `[fernet_tokens]`.
+    pub fernet_tokens: FernetOptions,
+    /// `[fernet_receipts]`.
+    pub fernet_receipts: FernetOptions,
+    /// `[identity]`.
+    pub identity: IdentityOptions,
+    /// `[auth]`.
+    pub auth: AuthOptions,
+    /// `[resource]`.
+    pub resource: ResourceOptions,
+    /// `[revoke]`.
+    pub revoke: RevokeOptions,
+    /// `[oslo_middleware]`.
+    pub oslo_middleware: OsloMiddlewareOptions,
+    /// `[oslo_policy]`.
+    pub oslo_policy: OsloPolicyOptions,
+    /// `[baton]`.
+    pub baton: BatonOptions,
+}
+
+/// Keystone's default key repository, shared by tokens and receipts.
+pub const DEFAULT_KEY_REPOSITORY: &str = "/etc/keystone/fernet-keys/";
+
+impl Default for FernetOptions {
+    fn default() -> Self {
+        FernetOptions {
+            key_repository: PathBuf::from(DEFAULT_KEY_REPOSITORY),
+            max_active_keys: 3,
+        }
+    }
+}
+
+impl Default for IdentityConfig {
+    /// Keystone's defaults: exactly what an empty keystone.conf gives.
+    fn default() -> Self {
+        IdentityConfig {
+            default: DefaultOptions {
+                public_endpoint: None,
+                insecure_debug: false,
+                debug: false,
+                max_token_size: 255,
+                list_limit: None,
+                max_param_size: 64,
+                max_project_tree_depth: 5,
+                strict_password_check: false,
+            },
+            database: DatabaseOptions::default(),
+            token: TokenOptions {
+                expiration: 3600,
+                allow_expired_window: 48 * 60 * 60,
+                caching: true,
+                cache_time: None,
+                allow_rescope_scoped_token: true,
+                revoke_by_id: true,
+            },
+            fernet_tokens: FernetOptions::default(),
+            fernet_receipts: FernetOptions::default(),
+            identity: IdentityOptions {
+                password_hash_algorithm: PasswordHashAlgorithm::Bcrypt,
+                password_hash_rounds: None,
+                max_password_length: 4096,
+                default_domain_id: "default".to_owned(),
+            },
+            auth: AuthOptions {
+                methods: DEFAULT_AUTH_METHODS
+                    .iter()
+                    .map(|m| (*m).to_owned())
+                    .collect(),
+            },
+            resource: ResourceOptions::default(),
+            revoke: RevokeOptions {
+                expiration_buffer: 1800,
+            },
+            oslo_middleware: OsloMiddlewareOptions {
+                max_request_body_size: 114_688,
+            },
+            oslo_policy: OsloPolicyOptions {
+                policy_file: "policy.yaml".to_owned(),
+                enforce_new_defaults: true,
+                enforce_scope: true,
+            },
+            baton: BatonOptions {
+                bind: SocketAddr::from(([127, 0, 0, 1], 5000)),
+                data_dir: None,
+                validation_cache_size: 100_000,
+                validation_cache_ttl: 300,
+                worker_threads: None,
+            },
+        }
+    }
+}
+
+/// A Keystone option or section present in the configuration that Baton
+/// accepted but does not use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignored {
+    /// Section name as written.
+    pub section: String,
+    /// The option, or `None` when the whole section is ignored.
+    pub option: Option<String>,
+    /// Where it was set (first occurrence).
+    pub origin: Origin,
+}
+
+impl IdentityConfig {
+    /// Loads `files` in order (later override earlier), applies `BATON__…`
+    /// overrides from `env`, and builds the configuration.
+    pub fn load<P, K, V>(
+        files: impl IntoIterator<Item = P>,
+        env: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<IdentityConfig, ConfigError>
+    where
+        P: AsRef<Path>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut ini = IniFile::load_all(files)?;
+        ini.apply_env(env)?;
+        IdentityConfig::from_ini(&ini)
+    }
+
+    /// Builds the configuration, logging a warning for each ignored option
+    /// or section.
+    pub fn from_ini(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
+        let (config, ignored) = IdentityConfig::from_ini_with_ignored(ini)?;
+        for item in &ignored {
+            match &item.option {
+                Some(option) => tracing::warn!(
+                    origin = %item.origin,
+                    "[{}] {option} ignored: Baton does not use this option",
+                    item.section
+                ),
+                None => tracing::warn!(
+                    origin = %item.origin,
+                    "[{}] ignored: Baton does not use this section",
+                    item.section
+                ),
+            }
+        }
+        Ok(config)
+    }
+
+    /// Builds the configuration and returns what was ignored instead of
+    /// logging it.
+    pub fn from_ini_with_ignored(
+        ini: &IniFile,
+    ) -> Result<(IdentityConfig, Vec<Ignored>), ConfigError> {
+        let methods = read_methods(ini)?;
+        let ignored = check_names(ini, methods.as_deref().unwrap_or(&[]))?;
+        let mut config = read_typed(ini)?;
+        if let Some(methods) = methods {
+            config.auth.methods = methods;
+        }
+        Ok((config, ignored))
+    }
+}
+
+fn read_methods(ini: &IniFile) -> Result<Option<Vec<String>>, ConfigError> {
+    let handle = ini.option("auth", "methods");
+    let (Some(value), Some(methods)) = (handle.value(), handle.list()?) else {
+        return Ok(None);
+    };
+    if methods.is_empty() {
+        return Err(value.error("auth", "methods", "at least one method is required"));
+    }
+    for (index, method) in methods.iter().enumerate() {
+        if methods[..index].contains(method) {
+            return Err(value.error("auth", "methods", format!("duplicate method {method:?}")));
+        }
+    }
+    Ok(Some(methods))
+}
+
+fn known_options(section: &str) -> Option<&'static [&'static str]> {
+    KNOWN_OPTIONS
+        .iter()
+        .find(|(name, _)| *name == section)
+        .map(|(_, options)| *options)
+}
+
+fn ignored_options(section: &str) -> &'static [&'static str] {
+    IGNORED_OPTIONS
+        .iter()
+        .find(|(name, _)| *name == section)
+        .map_or(&[], |(_, options)| *options)
+}
+
+fn is_ignored_option(section: &str, option: &str, methods: &[String]) -> bool {
+    ignored_options(section).contains(&option)
+        || IGNORED_OPTION_PREFIXES
+            .iter()
+            .any(|(s, prefix)| *s == section && option.starts_with(prefix))
+        || (section == "auth"
+            && (DEFAULT_AUTH_METHODS.contains(&option) || methods.iter().any(|m| m == option)))
+}
+
+/// Rejects unknown sections and options; returns the ignored ones.
+fn check_names(ini: &IniFile, methods: &[String]) -> Result<Vec<Ignored>, ConfigError> {
+    let mut ignored: Vec<Ignored> = Vec::new();
+    for section in ini.sections() {
+        let name = section.name();
+        let normalized = normalize_section(name);
+        if let Some(known) = known_options(&normalized) {
+            for (option, value) in section.entries() {
+                if known.contains(&option) {
+                    continue;
+                }
+                if is_ignored_option(&normalized, option, methods) {
+                    if !ignored
+                        .iter()
+                        .any(|i| i.section == name && i.option.as_deref() == Some(option))
+                    {
+                        ignored.push(Ignored {
+                            section: name.to_owned(),
+                            option: Some(option.to_owned()),
+                            origin: value.origin().clone(),
+                        });
+                    }
+                    continue;
+                }
+                let mut candidates: Vec<&str> = known.to_vec();
+                candidates.extend_from_slice(ignored_options(&normalized));
+                let reason = match suggest(option, candidates) {
+                    Some(s) => format!("unknown option (did you mean {s:?}?)"),
+                    None => "unknown option".to_owned(),
+                };
+                return Err(value.error(name, option, reason));
+            }
+        } else if IGNORED_SECTIONS.contains(&normalized.as_str()) || methods.contains(&normalized) {
+            ignored.push(Ignored {
+                section: name.to_owned(),
+                option: None,
+                origin: section.origin().clone(),
+            });
+        } else {
+            let candidates = KNOWN_OPTIONS
+                .iter()
+                .map(|(s, _)| *s)
+                .chain(IGNORED_SECTIONS.iter().copied());
+            let reason = match suggest(name, candidates) {
+                Some(s) => format!("unknown section (did you mean [{s}]?)"),
+                None => "unknown section".to_owned(),
+            };
+            return Err(ConfigErrorKind::Section {
+                origin: section.origin().clone(),
+                section: name.to_owned(),
+                reason,
+            }
+            .into());
+        }
+    }
+    Ok(ignored)
+}
+
+/// The closest candidate within a small edit distance, compared case-insensitively.
+fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let word = word.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&word, &c.to_lowercase()), c))
+        .filter(|(d, c)| *d <= 2 && *d < c.chars().count())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// Typed reads with defaults.
+struct Reader<'a> {
+    ini: &'a IniFile,
+}
+
+impl Reader<'_> {
+    fn bool(&self, section: &str, option: &str, default: bool) -> Result<bool, ConfigError> {
+        Ok(self.ini.get_bool(section, option)?.unwrap_or(default))
+    }
+
+    /// Reads the substituted text and converts it with `convert`, whose
+    /// error string becomes the reason of a one-line [`ConfigError`].
+    fn custom<T>(
+        &self,
+        section: &str,
+        option: &str,
+        convert: impl FnOnce(String) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        let handle = self.ini.option(section, option);
+        let (Some(value), Some(text)) = (handle.value(), handle.string()?) else {
+            return Ok(None);
+        };
+        convert(text)
+            .map(Some)
+            .map_err(|reason| value.error(section, option, reason))
+    }
+
+    fn int<T: TryFrom<i64>>(
+        &self,
+        section: &str,
+        option: &str,
+        min: i64,
+        max: i64,
+    ) -> Result<Option<T>, ConfigError> {
+        let handle = self.ini.option(section, option);
+        let (Some(value), Some(number)) = (handle.value(), handle.int(Some(min), Some(max))?)
+        else {
+            return Ok(None);
+        };
+        T::try_from(number)
+            .map(Some)
+            .map_err(|_| value.error(section, option, "integer out of range"))
+    }
+
+    fn u32(&self, section: &str, option: &str, min: u32) -> Result<Option<u32>, ConfigError> {
+        self.int(section, option, i64::from(min), i64::from(u32::MAX))
+    }
+
+    /// A string where empty means unset.
+    fn string(&self, section: &str, option: &str) -> Result<Option<String>, ConfigError> {
+        Ok(self.ini.get_str(section, option)?.filter(|s| !s.is_empty()))
+    }
+
+    /// A string that must not be empty when set.
+    fn non_empty(&self, section: &str, option: &str) -> Result<Option<String>, ConfigError> {
+        self.custom(section, option, |text| {
+            if text.is_empty() {
+                Err("must not be empty".to_owned())
+            } else {
+                Ok(text)
+            }
+        })
+    }
+
+    /// Checks a value against the one spelling Baton supports.
+    fn only(
+        &self,
+        section: &str,
+        option: &str,
+        supported: &str,
+        reason: &str,
+    ) -> Result<(), ConfigError> {
+        self.custom(section, option, |text| {
+            if text == supported {
+                Ok(())
+            } else {
+                Err(reason.to_owned())
+            }
+        })
+        .map(|_| ())
+    }
+
+    fn fernet(&self, section: &str) -> Result<FernetOptions, ConfigError> {
+        let defaults = FernetOptions::default();
+        Ok(FernetOptions {
+            key_repository: self
+                .non_empty(section, "key_repository")?
+                .map_or(defaults.key_repository, PathBuf::from),
+            max_active_keys: self
+                .u32(section, "max_active_keys", 1)?
+                .unwrap_or(defaults.max_active_keys),
+        })
+    }
+}
+
+fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
+    let r = Reader { ini };
+    let d = IdentityConfig::default();
+    const DEF: &str = DEFAULT_SECTION;
+
+    let public_endpoint = r
+        .custom(DEF, "public_endpoint", |url| {
+            if url.is_empty() || url.starts_with("http://") || url.starts_with("https://") {
+                Ok(url)
+            } else {
+                Err("not an http:// or https:// URL".to_owned())
+            }
+        })?
+        .filter(|url| !url.is_empty());
+
+    r.only(
+        "token",
+        "provider",
+        "fernet",
+        "Baton supports only the fernet token provider",
+    )?;
+    r.only(
+        "identity",
+        "driver",
+        "sql",
+        "Baton supports only the sql identity driver",
+    )?;
+
+    let algorithms: Vec<&str> = PasswordHashAlgorithm::ALL.iter().map(|(_, n)| *n).collect();
+    let password_hash_algorithm =
+        match ini.get_choice("identity", "password_hash_algorithm", &algorithms)? {
+            Some(name) => PasswordHashAlgorithm::ALL
+                .iter()
+                .find(|(_, n)| *n == name)
+                .map_or(d.identity.password_hash_algorithm, |(alg, _)| *alg),
+            None => d.identity.password_hash_algorithm,
+        };
+
+    let bind = r
+        .custom("baton", "bind", |text| {
+            text.trim().parse::<SocketAddr>().map_err(|_| {
+                "not an IP address and port (e.g. 127.0.0.1:5000 or [::]:5000)".to_owned()
+            })
+        })?
+        .unwrap_or(d.baton.bind);
+
+    Ok(IdentityConfig {
+        default: DefaultOptions {
+            public_endpoint,
+            insecure_debug: r.bool(DEF, "insecure_debug", d.default.insecure_debug)?,
+            debug: r.bool(DEF, "debug", d.default.debug)?,
+            max_token_size: r
+                .u32(DEF, "max_token_size", 0)?
+                .unwrap_or(d.default.max_token_size),
+            list_limit: r.u32(DEF, "list_limit", 0)?,
+            max_param_size: r
+                .u32(DEF, "max_param_size", 0)?
+                .unwrap_or(d.default.max_param_size),
+            max_project_tree_depth: r
+                .u32(DEF, "max_project_tree_depth", 0)?
+                .unwrap_or(d.default.max_project_tree_depth),
+            strict_password_check: r.bool(
+                DEF,
+                "strict_password_check",
+                d.default.strict_password_check,
+            )?,
+        },
+        database: DatabaseOptions {
+            connection: r.string("database", "connection")?,
+            max_pool_size: r.u32("database", "max_pool_size", 0)?,
+            connection_recycle_time: r.u32("database", "connection_recycle_time", 0)?,
+        },
+        token: TokenOptions {
+            expiration: r
+                .u32("token", "expiration", 1)?
+                .unwrap_or(d.token.expiration),
+            allow_expired_window: r
+                .u32("token", "allow_expired_window", 0)?
+                .unwrap_or(d.token.allow_expired_window),
+            caching: r.bool("token", "caching", d.token.caching)?,
+            cache_time: r.u32("token", "cache_time", 0)?,
+            allow_rescope_scoped_token: r.bool(
+                "token",
+                "allow_rescope_scoped_token",
+                d.token.allow_rescope_scoped_token,
+            )?,
+            revoke_by_id: r.bool("token", "revoke_by_id", d.token.revoke_by_id)?,
+        },
+        fernet_tokens: r.fernet("fernet_tokens")?,
+        fernet_receipts: r.fernet("fernet_receipts")?,
+        identity: IdentityOptions {
+            password_hash_algorithm,
+            password_hash_rounds: r.u32("identity", "password_hash_rounds", 1)?,
+            max_password_length: r
+                .int("identity", "max_password_length", 1, 4096)?
+                .unwrap_or(d.identity.max_password_length),
+            default_domain_id: r
+                .non_empty("identity", "default_domain_id")?
+                .unwrap_or(d.identity.default_domain_id),
+        },
+        auth: d.auth,
+        resource: ResourceOptions {
+            admin_project_name: r.string("resource", "admin_project_name")?,
+            admin_project_domain_name: r.string("resource", "admin_project_domain_name")?,
+        },
+        revoke: RevokeOptions {
+            expiration_buffer: r
+                .u32("revoke", "expiration_buffer", 0)?
+                .unwrap_or(d.revoke.expiration_buffer),
+        },
+        oslo_middleware: OsloMiddlewareOptions {
+            max_request_body_size: r
+                .int("oslo_middleware", "max_request_body_size", 0, i64::MAX)?
+                .unwrap_or(d.oslo_middleware.max_request_body_size),
+        },
+        oslo_policy: OsloPolicyOptions {
+            policy_file: r
+                .non_empty("oslo_policy", "policy_file")?
+                .unwrap_or(d.oslo_policy.policy_file),
+            enforce_new_defaults: r.bool(
+                "oslo_policy",
+                "enforce_new_defaults",
+                d.oslo_policy.enforce_new_defaults,
+            )?,
+            enforce_scope: r.bool("oslo_policy", "enforce_scope", d.oslo_policy.enforce_scope)?,
+        },
+        baton: BatonOptions {
+            bind,
+            data_dir: r.string("baton", "data_dir")?.map(PathBuf::from),
+            validation_cache_size: r
+                .int("baton", "validation_cache_size", 0, i64::MAX)?
+                .unwrap_or(d.baton.validation_cache_size),
+            validation_cache_ttl: r
+                .u32("baton", "validation_cache_ttl", 0)?
+                .unwrap_or(d.baton.validation_cache_ttl),
+            worker_threads: r.int("baton", "worker_threads", 1, 1024)?,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Result<IdentityConfig, ConfigError> {
+        IdentityConfig::from_ini(&IniFile::parse(text, "keystone.conf").expect("parses"))
+    }
+
+    fn error(text: &str) -> String {
+        config(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        let empty = IdentityConfig::from_ini(&IniFile::new()).unwrap();
+        assert_eq!(empty, IdentityConfig::default());
+        assert_eq!(empty.token.expiration, 3600);
+        assert_eq!(empty.token.allow_expired_window, 172_800);
+        assert_eq!(
+            empty.fernet_tokens.key_repository,
+            PathBuf::from("/etc/keystone/fernet-keys/")
+        );
+        assert_eq!(empty.fernet_receipts.max_active_keys, 3);
+        assert_eq!(empty.auth.methods, DEFAULT_AUTH_METHODS);
+        assert_eq!(empty.baton.bind.to_string(), "127.0.0.1:5000");
+        // Sections present but empty change nothing either.
+        assert_eq!(
+            config("[DEFAULT]\n[token]\n[baton]\n[cache]\n").unwrap(),
+            empty
+        );
+    }
+
+    #[test]
+    fn allow_lists_do_not_overlap_the_options_baton_reads() {
+        for (section, options) in IGNORED_OPTIONS {
+            let known = known_options(section).expect("ignored options belong to a known section");
+            for option in *options {
+                assert!(
+                    !known.contains(option),
+                    "[{section}] {option} is both read and ignored"
+                );
+            }
+        }
+        for (section, _) in KNOWN_OPTIONS {
+            assert!(
+                !IGNORED_SECTIONS.contains(section),
+                "[{section}] is both read and ignored"
+            );
+        }
+    }
+
+    #[test]
+    fn suggestions_use_small_edit_distances() {
+        assert_eq!(edit_distance("expiraton", "expiration"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(
+            suggest("expiraton", ["expiration", "provider"]),
+            Some("expiration")
+        );
+        assert_eq!(suggest("Tokne", ["token", "cache"]), Some("token"));
+        assert_eq!(suggest("completely_else", ["token"]), None);
+        // A two-letter word is not "close" to every other two-letter word.
+        assert_eq!(suggest("ab", ["cd"]), None);
+    }
+
+    #[test]
+    fn every_read_option_is_validated() {
+        // A wrong type for each typed option is reported against that option.
+        let cases = [
+            ("DEFAULT", "insecure_debug", "maybe"),
+            ("DEFAULT", "debug", "maybe"),
+            ("DEFAULT", "max_token_size", "x"),
+            ("DEFAULT", "list_limit", "x"),
+            ("DEFAULT", "max_param_size", "x"),
+            ("DEFAULT", "max_project_tree_depth", "x"),
+            ("DEFAULT", "strict_password_check", "maybe"),
+            ("database", "max_pool_size", "x"),
+            ("database", "connection_recycle_time", "x"),
+            ("token", "expiration", "x"),
+            ("token", "allow_expired_window", "x"),
+            ("token", "caching", "maybe"),
+            ("token", "cache_time", "x"),
+            ("token", "allow_rescope_scoped_token", "maybe"),
+            ("token", "revoke_by_id", "maybe"),
+            ("fernet_tokens", "max_active_keys", "x"),
+            ("fernet_receipts", "max_active_keys", "x"),
+            ("identity", "password_hash_rounds", "x"),
+            ("identity", "max_password_length", "x"),
+            ("revoke", "expiration_buffer", "x"),
+            ("oslo_middleware", "max_request_body_size", "x"),
+            ("oslo_policy", "enforce_new_defaults", "maybe"),
+            ("oslo_policy", "enforce_scope", "maybe"),
+            ("baton", "validation_cache_size", "x"),
+            ("baton", "validation_cache_ttl", "x"),
+            ("baton", "worker_threads", "x"),
+        ];
+        for (section, option, bad) in cases {
+            let text = format!("[{section}]\n{option} = {bad}\n");
+            let message = error(&text);
+            assert!(
+                message.starts_with(&format!(
+                    "keystone.conf:2: [{section}] {option} = \"{bad}\": "
+                )),
+                "{message}"
+            );
+        }
+    }
+}
