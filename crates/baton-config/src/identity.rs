@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use crate::error::{ConfigError, ConfigErrorKind, Origin};
 use crate::ini::{normalize_section, IniFile, DEFAULT_SECTION};
 
-/// Keystone's default `[auth] methods`.
+/// Keystone's default `[auth] methods` (keystone 30: seven entries, `ec2credential` last). The
+/// order fixes each method's bit in Fernet payloads, so it must match the Python nodes'.
 pub const DEFAULT_AUTH_METHODS: &[&str] = &[
     "external",
     "password",
@@ -25,6 +26,7 @@ pub const DEFAULT_AUTH_METHODS: &[&str] = &[
     "oauth1",
     "mapped",
     "application_credential",
+    "ec2credential",
 ];
 
 /// Options Baton reads, per section.
