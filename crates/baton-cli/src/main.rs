@@ -1,2 +1,122 @@
-//! The `baton` binary: `serve`, `quickstart` and the `manage` admin commands.
-fn main() {}
+//! The `baton` binary: `serve` runs the identity server, `manage` mirrors keystone-manage
+//! (`db_sync`, `fernet_setup`, `fernet_rotate`, `credential_setup`, `bootstrap`) and `quickstart`
+//! sets up and runs everything on the embedded SQLite default with one command.
+
+mod manage;
+mod quickstart;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use baton_config::IdentityConfig;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "baton",
+    version,
+    about = "OpenStack identity for service-to-service calls"
+)]
+struct Cli {
+    /// keystone.conf-style configuration file; repeat to layer several (later ones win).
+    #[arg(
+        long = "config",
+        alias = "config-file",
+        global = true,
+        env = "BATON_CONFIG",
+        value_delimiter = ','
+    )]
+    config: Vec<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the identity server.
+    Serve {
+        /// Address to listen on (default: [baton] bind, 127.0.0.1:5000).
+        #[arg(long)]
+        bind: Option<std::net::SocketAddr>,
+    },
+    /// Administration commands with keystone-manage's verbs and flags.
+    Manage {
+        #[command(subcommand)]
+        command: manage::ManageCommand,
+    },
+    /// Create a data directory with a SQLite database, keys and an admin, then serve.
+    Quickstart(quickstart::QuickstartArgs),
+}
+
+/// Loads the configuration files plus `BATON__SECTION__OPTION` environment overrides.
+pub fn load_config(files: &[PathBuf]) -> anyhow::Result<IdentityConfig> {
+    for f in files {
+        if !f.exists() {
+            anyhow::bail!("{}: configuration file not found", f.display());
+        }
+    }
+    Ok(IdentityConfig::load(files, std::env::vars())?)
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BATON_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("baton: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { bind } => {
+                let config = load_config(&cli.config)?;
+                serve(config, bind).await
+            }
+            Command::Manage { command } => {
+                let config = load_config(&cli.config)?;
+                manage::run(&config, command).await
+            }
+            Command::Quickstart(args) => quickstart::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the chain of causes, most general first.
+            let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            eprintln!("baton: {}", msg.join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub async fn serve(
+    config: IdentityConfig,
+    bind: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
+    let addr = bind.unwrap_or(config.baton.bind);
+    let state = baton_server::AppState::open(config).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    tracing::info!(%addr, "Baton identity server listening");
+    tokio::select! {
+        r = baton_server::serve(state, listener) => r,
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("interrupted; stopping");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! `baton manage`: keystone-manage's verbs with the same flags and the same safety on re-runs.
+
+use baton_config::IdentityConfig;
+use baton_server::bootstrap::{bootstrap, BootstrapOptions};
+use baton_store::{Store, SyncOutcome};
+use baton_token::{KeyRepository, SetupOutcome};
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum ManageCommand {
+    /// Create Keystone's schema in the [database] connection (no-op when current).
+    #[command(name = "db_sync")]
+    DbSync,
+    /// Create the Fernet key repository (keys 0 and 1) unless it exists.
+    #[command(name = "fernet_setup")]
+    FernetSetup(OwnerArgs),
+    /// Stage a new key, promote the staged one, and prune beyond max_active_keys.
+    #[command(name = "fernet_rotate")]
+    FernetRotate(OwnerArgs),
+    /// Accepted for keystone-manage compatibility: Baton stores no encrypted credentials yet.
+    #[command(name = "credential_setup")]
+    CredentialSetup(OwnerArgs),
+    /// Create the default domain, admin project/user/role, default roles and identity endpoints.
+    Bootstrap(BootstrapArgs),
+}
+
+#[derive(clap::Args)]
+pub struct OwnerArgs {
+    /// Accepted for compatibility; Baton keeps the files owned by the user running it.
+    #[arg(long = "keystone-user")]
+    keystone_user: Option<String>,
+    /// Accepted for compatibility; see --keystone-user.
+    #[arg(long = "keystone-group")]
+    keystone_group: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct BootstrapArgs {
+    #[arg(long = "bootstrap-password", env = "OS_BOOTSTRAP_PASSWORD")]
+    password: String,
+    #[arg(long = "bootstrap-username", default_value = "admin")]
+    username: String,
+    #[arg(long = "bootstrap-project-name", default_value = "admin")]
+    project_name: String,
+    #[arg(long = "bootstrap-role-name", default_value = "admin")]
+    role_name: String,
+    #[arg(long = "bootstrap-service-name", default_value = "keystone")]
+    service_name: String,
+    #[arg(long = "bootstrap-region-id")]
+    region_id: Option<String>,
+    #[arg(long = "bootstrap-public-url")]
+    public_url: Option<String>,
+    #[arg(long = "bootstrap-internal-url")]
+    internal_url: Option<String>,
+    #[arg(long = "bootstrap-admin-url")]
+    admin_url: Option<String>,
+}
+
+impl BootstrapArgs {
+    pub fn options(&self) -> BootstrapOptions {
+        BootstrapOptions {
+            password: self.password.clone(),
+            username: self.username.clone(),
+            project_name: Some(self.project_name.clone()),
+            role_name: self.role_name.clone(),
+            service_name: Some(self.service_name.clone()),
+            region_id: self.region_id.clone(),
+            public_url: self.public_url.clone(),
+            internal_url: self.internal_url.clone(),
+            admin_url: self.admin_url.clone(),
+        }
+    }
+}
+
+async fn open_store(config: &IdentityConfig) -> anyhow::Result<Store> {
+    let connection = config
+        .database
+        .connection
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("[database] connection is not set"))?;
+    Ok(Store::connect(connection).await?)
+}
+
+fn key_repository(config: &IdentityConfig) -> KeyRepository {
+    KeyRepository::new(
+        &config.fernet_tokens.key_repository,
+        config.fernet_tokens.max_active_keys as usize,
+    )
+}
+
+pub async fn run(config: &IdentityConfig, command: ManageCommand) -> anyhow::Result<()> {
+    match command {
+        ManageCommand::DbSync => {
+            let store = open_store(config).await?;
+            match store.db_sync().await? {
+                SyncOutcome::Created => println!(
+                    "Database {} now holds Keystone's schema.",
+                    store.redacted_url()
+                ),
+                SyncOutcome::AlreadyCurrent => {
+                    println!("Database {} is already current.", store.redacted_url())
+                }
+            }
+            store.close().await;
+        }
+        ManageCommand::FernetSetup(_) => match key_repository(config).setup()? {
+            SetupOutcome::Initialized { keys } => println!(
+                "Fernet key repository {} created with keys {keys:?}.",
+                config.fernet_tokens.key_repository.display()
+            ),
+            SetupOutcome::AlreadyInitialized => println!(
+                "Fernet key repository {} is already initialized; nothing changed.",
+                config.fernet_tokens.key_repository.display()
+            ),
+        },
+        ManageCommand::FernetRotate(_) => {
+            let out = key_repository(config).rotate()?;
+            println!(
+                "Rotated: key {} is the new primary; keys now {:?}; removed {:?}.",
+                out.new_primary, out.keys, out.removed
+            );
+        }
+        ManageCommand::CredentialSetup(_) => {
+            println!("credential_setup: Baton stores no encrypted credentials; nothing to do.");
+        }
+        ManageCommand::Bootstrap(args) => {
+            let store = open_store(config).await?;
+            if !store.schema_is_current().await? {
+                anyhow::bail!(
+                    "database {} has no current schema: run `baton manage db_sync` first",
+                    store.redacted_url()
+                );
+            }
+            let report = bootstrap(config, &store, &args.options()).await?;
+            if report.created.is_empty() {
+                println!("Bootstrap: everything already exists; nothing changed.");
+            }
+            for line in &report.created {
+                println!("Bootstrap: {line}");
+            }
+            store.close().await;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,355 @@
+//! `/v3/auth/*`: issue, validate, check and revoke tokens; the caller's catalog and scopes.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{rejection::BytesRejection, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use baton_store::Project;
+use serde_json::{json, Value};
+
+use super::{header_str, require, TokenQuery};
+use crate::error::{ApiError, ApiResult};
+use crate::policy;
+use crate::tokens::{AuthMethod, DomainRef, RequestedScope, UserRef, ValidatedToken};
+use crate::AppState;
+use baton_types::headers::{AUTH_TOKEN, SUBJECT_TOKEN};
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError::BadRequest(msg.into())
+}
+
+fn json_response(status: StatusCode, body: Bytes, subject: Option<&str>) -> ApiResult<Response> {
+    let mut resp = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(s) = subject {
+        resp = resp.header(
+            SUBJECT_TOKEN,
+            HeaderValue::from_str(s).map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
+    }
+    resp.body(Body::from(body))
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// The caller's own token (`X-Auth-Token`), validated; 401 when missing or invalid.
+async fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> ApiResult<std::sync::Arc<ValidatedToken>> {
+    let token = require(headers, AUTH_TOKEN)?;
+    state
+        .tokens
+        .validate(token, false)
+        .await
+        .map_err(|e| match e {
+            ApiError::TokenNotFound { reason } => {
+                ApiError::unauthorized(format!("X-Auth-Token: {reason}"))
+            }
+            other => other,
+        })
+}
+
+// ----- POST /v3/auth/tokens -----------------------------------------------------------------
+
+pub async fn issue(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let query = TokenQuery::parse(query.as_deref())?;
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge("Request is too large.".into())
+        } else {
+            bad(e.body_text())
+        }
+    })?;
+    let doc: Value =
+        serde_json::from_slice(&body).map_err(|e| bad(format!("Malformed request body: {e}")))?;
+    let (methods, scope) = parse_auth_request(&doc, &state.tokens.config.auth.methods)?;
+    let (token, validated) = state.tokens.issue(methods, scope).await?;
+    json_response(
+        StatusCode::CREATED,
+        validated.json(!query.nocatalog),
+        Some(&token),
+    )
+}
+
+fn obj<'a>(v: &'a Value, path: &str) -> ApiResult<&'a serde_json::Map<String, Value>> {
+    v.as_object().ok_or_else(|| {
+        bad(format!(
+            "Invalid input for field '{path}': expected an object."
+        ))
+    })
+}
+
+fn string_field(
+    m: &serde_json::Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> ApiResult<Option<String>> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.len() <= 255 && !s.is_empty() => Ok(Some(s.clone())),
+        Some(Value::String(s)) if s.is_empty() => Err(bad(format!(
+            "Invalid input for field '{path}/{key}': it is empty."
+        ))),
+        Some(Value::String(_)) => Err(bad(format!(
+            "Invalid input for field '{path}/{key}': it is too long."
+        ))),
+        Some(_) => Err(bad(format!(
+            "Invalid input for field '{path}/{key}': expected a string."
+        ))),
+    }
+}
+
+fn domain_ref(v: &Value, path: &str) -> ApiResult<DomainRef> {
+    let m = obj(v, path)?;
+    if let Some(id) = string_field(m, "id", path)? {
+        return Ok(DomainRef::Id(id));
+    }
+    if let Some(name) = string_field(m, "name", path)? {
+        return Ok(DomainRef::Name(name));
+    }
+    Err(bad(format!(
+        "Invalid input for field '{path}': an id or a name is required."
+    )))
+}
+
+/// Shape checks of Keystone's auth schema, with 400 and a message naming the field.
+pub fn parse_auth_request(
+    doc: &Value,
+    enabled_methods: &[String],
+) -> ApiResult<(Vec<AuthMethod>, RequestedScope)> {
+    let auth = doc
+        .get("auth")
+        .ok_or_else(|| bad("Invalid input for field 'auth': 'auth' is a required property."))?;
+    let auth = obj(auth, "auth")?;
+    let identity = auth
+        .get("identity")
+        .ok_or_else(|| bad("Invalid input for field 'auth': 'identity' is a required property."))?;
+    let identity = obj(identity, "auth/identity")?;
+    let methods = identity
+        .get("methods")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            bad("Invalid input for field 'auth/identity': 'methods' is a required array.")
+        })?;
+    if methods.is_empty() {
+        return Err(bad(
+            "Invalid input for field 'auth/identity/methods': at least one method is required.",
+        ));
+    }
+    let mut out = Vec::new();
+    for m in methods {
+        let name = m.as_str().ok_or_else(|| {
+            bad("Invalid input for field 'auth/identity/methods': expected strings.")
+        })?;
+        let data = identity
+            .get(name)
+            .ok_or_else(|| bad(format!("The request you have made requires authentication: attribute {name} target identity.")))?;
+        if !enabled_methods.iter().any(|e| e == name) {
+            return Err(ApiError::unauthorized(format!(
+                "method {name} is not in [auth] methods"
+            )));
+        }
+        match name {
+            "password" => {
+                let p = obj(data, "auth/identity/password")?;
+                let user = p
+                    .get("user")
+                    .ok_or_else(|| bad("Invalid input for field 'auth/identity/password': 'user' is a required property."))?;
+                let u = obj(user, "auth/identity/password/user")?;
+                let password = match u.get("password") {
+                    Some(Value::String(s)) => s.clone(),
+                    _ => return Err(bad("Invalid input for field 'auth/identity/password/user': 'password' is a required string.")),
+                };
+                let who = if let Some(id) = string_field(u, "id", "auth/identity/password/user")? {
+                    UserRef::Id(id)
+                } else if let Some(name) = string_field(u, "name", "auth/identity/password/user")? {
+                    let domain = u.get("domain").ok_or_else(|| {
+                        bad("Invalid input for field 'auth/identity/password/user': a user name needs a domain.")
+                    })?;
+                    UserRef::Name {
+                        name,
+                        domain: domain_ref(domain, "auth/identity/password/user/domain")?,
+                    }
+                } else {
+                    return Err(bad("Invalid input for field 'auth/identity/password/user': an id or a name is required."));
+                };
+                out.push(AuthMethod::Password {
+                    user: who,
+                    password,
+                });
+            }
+            "token" => {
+                let t = obj(data, "auth/identity/token")?;
+                let id = string_field(t, "id", "auth/identity/token")?
+                    .ok_or_else(|| bad("Invalid input for field 'auth/identity/token': 'id' is a required property."))?;
+                out.push(AuthMethod::Token { token: id });
+            }
+            other => {
+                return Err(ApiError::unauthorized(format!(
+                    "auth method {other} is not supported by Baton"
+                )));
+            }
+        }
+    }
+    let scope = match auth.get("scope") {
+        None => RequestedScope::Default,
+        Some(Value::String(s)) if s == "unscoped" => RequestedScope::Unscoped,
+        Some(Value::Object(s)) => {
+            let keys: Vec<&String> = s.keys().collect();
+            if keys.len() != 1 {
+                return Err(bad("Invalid input for field 'auth/scope': only one of system, project, domain, OS-TRUST:trust or unscoped may be given."));
+            }
+            match keys[0].as_str() {
+                "project" => {
+                    let p = obj(&s["project"], "auth/scope/project")?;
+                    if let Some(id) = string_field(p, "id", "auth/scope/project")? {
+                        RequestedScope::ProjectId(id)
+                    } else if let Some(name) = string_field(p, "name", "auth/scope/project")? {
+                        let d = p.get("domain").ok_or_else(|| {
+                            bad("Invalid input for field 'auth/scope/project': a project name needs a domain.")
+                        })?;
+                        RequestedScope::ProjectName { name, domain: domain_ref(d, "auth/scope/project/domain")? }
+                    } else {
+                        return Err(bad("Invalid input for field 'auth/scope/project': an id or a name is required."));
+                    }
+                }
+                "domain" => RequestedScope::Domain(domain_ref(&s["domain"], "auth/scope/domain")?),
+                "system" => match s["system"].get("all") {
+                    Some(Value::Bool(true)) => RequestedScope::System,
+                    _ => return Err(bad("Invalid input for field 'auth/scope/system': only {\"all\": true} is supported.")),
+                },
+                "unscoped" => RequestedScope::Unscoped,
+                "OS-TRUST:trust" => {
+                    return Err(ApiError::Forbidden("identity:trust_scope (trusts are not supported by Baton)".into()))
+                }
+                other => return Err(bad(format!("Invalid input for field 'auth/scope': unknown scope {other:?}."))),
+            }
+        }
+        Some(_) => {
+            return Err(bad(
+                "Invalid input for field 'auth/scope': expected an object or \"unscoped\".",
+            ))
+        }
+    };
+    Ok((out, scope))
+}
+
+// ----- GET / HEAD / DELETE /v3/auth/tokens ---------------------------------------------------
+
+async fn subject_for(
+    state: &AppState,
+    headers: &HeaderMap,
+    allow_expired: bool,
+) -> ApiResult<(std::sync::Arc<ValidatedToken>, String)> {
+    let subject = header_str(headers, SUBJECT_TOKEN)
+        .ok_or_else(|| ApiError::NotFound("Could not find token: No token in the request.".into()))?
+        .to_string();
+    let v = state.tokens.validate(&subject, allow_expired).await?;
+    Ok((v, subject))
+}
+
+pub async fn validate(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let query = TokenQuery::parse(query.as_deref())?;
+    let caller = caller(&state, &headers).await?;
+    let (subject, id) = subject_for(&state, &headers, query.allow_expired).await?;
+    policy::validate_token(&caller, &subject)?;
+    json_response(StatusCode::OK, subject.json(!query.nocatalog), Some(&id))
+}
+
+pub async fn check(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let query = TokenQuery::parse(query.as_deref())?;
+    let caller = caller(&state, &headers).await?;
+    let (subject, id) = subject_for(&state, &headers, query.allow_expired).await?;
+    policy::check_token(&caller, &subject)?;
+    json_response(StatusCode::OK, Bytes::new(), Some(&id))
+}
+
+pub async fn revoke(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let caller = caller(&state, &headers).await?;
+    let (subject, _) = subject_for(&state, &headers, false).await?;
+    policy::revoke_token(&caller, &subject)?;
+    state.tokens.revoke(&subject).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ----- GET /v3/auth/catalog | projects | domains | system ------------------------------------
+
+fn links(state: &AppState, headers: &HeaderMap, path: &str) -> Value {
+    json!({"self": format!("{}/v3/{path}", state.base_url(headers)), "previous": null, "next": null})
+}
+
+pub async fn catalog(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let caller = caller(&state, &headers).await?;
+    let project_id = caller.body.project.as_ref().map(|p| p.id.as_str());
+    if project_id.is_none() && caller.body.domain.is_none() && caller.body.system.is_none() {
+        return Err(ApiError::Forbidden(
+            "identity:get_auth_catalog (a scoped token is required)".into(),
+        ));
+    }
+    let catalog = state.tokens.catalog_for(project_id).await?;
+    Ok(Json(
+        json!({"catalog": catalog, "links": links(&state, &headers, "auth/catalog")}),
+    ))
+}
+
+fn project_json(state: &AppState, headers: &HeaderMap, p: &Project, kind: &str) -> Value {
+    let base = state.base_url(headers);
+    if kind == "domains" {
+        json!({"id": p.id, "name": p.name, "enabled": p.enabled, "description": p.description,
+               "tags": [], "options": {}, "links": {"self": format!("{base}/v3/domains/{}", p.id)}})
+    } else {
+        json!({"id": p.id, "name": p.name, "domain_id": p.domain_id, "enabled": p.enabled,
+               "description": p.description, "parent_id": p.parent_id, "is_domain": p.is_domain,
+               "tags": [], "options": {}, "links": {"self": format!("{base}/v3/projects/{}", p.id)}})
+    }
+}
+
+pub async fn projects(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let caller = caller(&state, &headers).await?;
+    let (projects, _) = state.tokens.scopes_for_user(caller.user_id()).await?;
+    let list: Vec<Value> = projects
+        .iter()
+        .map(|p| project_json(&state, &headers, p, "projects"))
+        .collect();
+    Ok(Json(
+        json!({"projects": list, "links": links(&state, &headers, "auth/projects")}),
+    ))
+}
+
+pub async fn domains(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let caller = caller(&state, &headers).await?;
+    let (_, domains) = state.tokens.scopes_for_user(caller.user_id()).await?;
+    let list: Vec<Value> = domains
+        .iter()
+        .map(|d| project_json(&state, &headers, d, "domains"))
+        .collect();
+    Ok(Json(
+        json!({"domains": list, "links": links(&state, &headers, "auth/domains")}),
+    ))
+}
+
+pub async fn system(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let caller = caller(&state, &headers).await?;
+    let system = if state.tokens.has_system_roles(caller.user_id()).await? {
+        json!([{"all": true}])
+    } else {
+        json!([])
+    };
+    Ok(Json(
+        json!({"system": system, "links": links(&state, &headers, "auth/system")}),
+    ))
+}

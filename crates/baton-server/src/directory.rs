@@ -1,0 +1,139 @@
+//! A snapshot of the rarely-changing data every token needs: roles, role implications and the
+//! service catalog. Reloaded after local writes and at most `MAX_AGE` after writes by others.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use baton_store::{Role, Store};
+use baton_types::{CatalogEndpoint, CatalogService};
+
+use crate::error::ApiResult;
+
+/// How stale the snapshot may get with respect to writes made by other nodes.
+const MAX_AGE: Duration = Duration::from_secs(5);
+
+pub struct Directory {
+    pub roles: HashMap<String, Role>,
+    /// prior role id -> roles it implies directly.
+    pub implied: HashMap<String, Vec<String>>,
+    pub catalog: Vec<CatalogService>,
+}
+
+impl Directory {
+    /// The role ids plus everything they imply, transitively, minus domain-specific roles
+    /// (Keystone keeps those out of tokens and lets only what they imply through).
+    pub fn expand_roles(&self, direct: impl IntoIterator<Item = String>) -> Vec<Role> {
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut order = Vec::new();
+        let mut stack: Vec<String> = direct.into_iter().collect();
+        stack.reverse();
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            order.push(id.clone());
+            if let Some(next) = self.implied.get(&id) {
+                for n in next.iter().rev() {
+                    stack.push(n.clone());
+                }
+            }
+        }
+        order
+            .into_iter()
+            .filter_map(|id| self.roles.get(&id))
+            .filter(|r| r.domain_id.is_none())
+            .cloned()
+            .collect()
+    }
+
+    /// The catalog for a token scoped to `project_id`: `$(project_id)s`-style placeholders in
+    /// endpoint URLs are filled in, and endpoints whose placeholders cannot be are left out.
+    pub fn catalog_for(&self, project_id: Option<&str>) -> Vec<CatalogService> {
+        let mut out = self.catalog.clone();
+        for svc in &mut out {
+            svc.endpoints
+                .retain_mut(|ep| match substitute(&ep.url, project_id) {
+                    Some(url) => {
+                        ep.url = url;
+                        true
+                    }
+                    None => false,
+                });
+        }
+        out
+    }
+}
+
+fn substitute(url: &str, project_id: Option<&str>) -> Option<String> {
+    if !url.contains("$(") && !url.contains("%(") {
+        return Some(url.to_string());
+    }
+    let p = project_id?;
+    let mut u = url.to_string();
+    for key in ["project_id", "tenant_id"] {
+        u = u
+            .replace(&format!("$({key})s"), p)
+            .replace(&format!("%({key})s"), p);
+    }
+    (!u.contains("$(") && !u.contains("%(")).then_some(u)
+}
+
+#[derive(Default)]
+pub struct DirectoryCache {
+    current: RwLock<Option<(Instant, Arc<Directory>)>>,
+}
+
+impl DirectoryCache {
+    pub fn invalidate(&self) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    pub async fn get(&self, store: &Store) -> ApiResult<Arc<Directory>> {
+        if let Some((at, dir)) = &*self.current.read().unwrap_or_else(|e| e.into_inner()) {
+            if at.elapsed() < MAX_AGE {
+                return Ok(dir.clone());
+            }
+        }
+        let dir = Arc::new(load(store).await?);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), dir.clone()));
+        Ok(dir)
+    }
+}
+
+async fn load(store: &Store) -> ApiResult<Directory> {
+    let roles = store.list_roles().await?;
+    let mut implied: HashMap<String, Vec<String>> = HashMap::new();
+    for (prior, imp) in store.list_implied_roles().await? {
+        implied.entry(prior).or_default().push(imp);
+    }
+    let services = store.list_services().await?;
+    let endpoints = store.list_endpoints().await?;
+    let mut catalog: Vec<CatalogService> = services
+        .into_iter()
+        .filter(|s| s.enabled)
+        .map(|s| CatalogService {
+            endpoints: endpoints
+                .iter()
+                .filter(|e| e.enabled && e.service_id == s.id)
+                .map(|e| CatalogEndpoint {
+                    id: e.id.clone(),
+                    interface: e.interface.clone(),
+                    region: e.region_id.clone(),
+                    region_id: e.region_id.clone(),
+                    url: e.url.clone(),
+                })
+                .collect(),
+            id: s.id,
+            name: s.name,
+            service_type: s.service_type,
+        })
+        .collect();
+    catalog.sort_by(|a, b| a.service_type.cmp(&b.service_type).then(a.id.cmp(&b.id)));
+    Ok(Directory {
+        roles: roles.into_iter().map(|r| (r.id.clone(), r)).collect(),
+        implied,
+        catalog,
+    })
+}

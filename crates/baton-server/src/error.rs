@@ -1,0 +1,130 @@
+//! API errors, rendered in one place as Keystone's `{"error": {...}}` body.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use baton_types::ErrorResponse;
+
+/// An error the API answers with. Security errors (401/403) carry a generic message unless
+/// `[DEFAULT] insecure_debug` is set, as in Keystone; the detail is logged instead.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: the detail is for the log; the body says only that authentication is required.
+    #[error("unauthorized: {detail}")]
+    Unauthorized { detail: String },
+    /// 403 with the denied policy rule.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// 404 for a token that failed validation; the reason goes to the log only.
+    #[error("token not found: {reason}")]
+    TokenNotFound { reason: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+    #[error("{0}")]
+    ServiceUnavailable(String),
+}
+
+impl ApiError {
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        ApiError::Unauthorized {
+            detail: detail.into(),
+        }
+    }
+
+    pub fn token_not_found(reason: impl Into<String>) -> Self {
+        ApiError::TokenNotFound {
+            reason: reason.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) | ApiError::TokenNotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The message Keystone would put in the body.
+    pub fn public_message(&self, insecure_debug: bool) -> String {
+        match self {
+            ApiError::Unauthorized { detail } if insecure_debug => {
+                format!("The request you have made requires authentication. {detail}")
+            }
+            ApiError::Unauthorized { .. } => {
+                "The request you have made requires authentication.".into()
+            }
+            ApiError::Forbidden(rule) => {
+                format!("You are not authorized to perform the requested action: {rule}.")
+            }
+            ApiError::TokenNotFound { reason } if insecure_debug => {
+                format!("Failed to validate token ({reason})")
+            }
+            ApiError::TokenNotFound { .. } => "Failed to validate token".into(),
+            ApiError::Internal(_) => {
+                "An unexpected error prevented the server from fulfilling your request.".into()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// Renders the error. `www_authenticate` is the `Keystone uri="..."` value for 401s.
+    pub fn render(&self, insecure_debug: bool, www_authenticate: Option<&HeaderValue>) -> Response {
+        let status = self.status();
+        match self {
+            ApiError::Internal(detail) => tracing::error!(error = %detail, "internal error"),
+            ApiError::Unauthorized { detail } => {
+                tracing::info!(reason = %detail, "authentication failed")
+            }
+            ApiError::TokenNotFound { reason } => {
+                tracing::info!(reason = %reason, "token validation failed")
+            }
+            ApiError::Forbidden(rule) => tracing::info!(rule = %rule, "policy denied"),
+            _ => tracing::debug!(error = %self, "request failed"),
+        }
+        let body = ErrorResponse::new(
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            self.public_message(insecure_debug),
+        );
+        let mut resp = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            if let Some(v) = www_authenticate {
+                resp.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, v.clone());
+            }
+        }
+        resp
+    }
+}
+
+impl From<baton_store::StoreError> for ApiError {
+    fn from(e: baton_store::StoreError) -> Self {
+        match e {
+            baton_store::StoreError::Conflict(m) => {
+                ApiError::Conflict(format!("Conflict occurred attempting to store {m}"))
+            }
+            baton_store::StoreError::NotFound { kind, id } => {
+                ApiError::NotFound(format!("Could not find {kind}: {id}."))
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,887 @@
+//! Issuing, validating and revoking tokens with Keystone's rules.
+//!
+//! Validation is the hot path: a token that validated once is kept (keyed by a SHA-256 of the
+//! token, never the token itself) together with its rendered JSON bodies, and only its expiry is
+//! rechecked on a hit. Anything that could change a validation result (a revocation event from
+//! any node, a local write) empties the cache; the directory snapshot bounds staleness of writes
+//! made by other nodes to a few seconds, and the cache TTL bounds everything else.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use baton_config::IdentityConfig;
+use baton_store::{AssignmentType, Project, RevocationEvent, Store, User};
+use baton_token::{random_audit_id, Scope, TokenError, TokenFormatter, TokenPayload};
+use baton_types::{IdName, ScopedProject, SystemScope, TokenBody, TokenUser};
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::directory::{Directory, DirectoryCache};
+use crate::error::{ApiError, ApiResult};
+use crate::password;
+use crate::revocations::{RevocationList, TokenValues};
+
+/// A token that passed every check, with its bodies rendered once.
+pub struct ValidatedToken {
+    pub body: TokenBody,
+    pub payload: TokenPayload,
+    pub expires_at: DateTime<Utc>,
+    pub issued_at: DateTime<Utc>,
+    pub role_ids: Vec<String>,
+    json_with_catalog: Bytes,
+    json_without_catalog: Bytes,
+}
+
+impl ValidatedToken {
+    pub fn json(&self, include_catalog: bool) -> Bytes {
+        if include_catalog {
+            self.json_with_catalog.clone()
+        } else {
+            self.json_without_catalog.clone()
+        }
+    }
+
+    pub fn user_id(&self) -> &str {
+        &self.body.user.id
+    }
+
+    pub fn has_role(&self, name: &str) -> bool {
+        self.body.role_names().any(|r| r == name)
+    }
+}
+
+/// What a token may be scoped to in an issue request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestedScope {
+    /// No `scope`: the user's default project if usable, else unscoped.
+    Default,
+    Unscoped,
+    ProjectId(String),
+    ProjectName {
+        name: String,
+        domain: DomainRef,
+    },
+    Domain(DomainRef),
+    System,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DomainRef {
+    Id(String),
+    Name(String),
+}
+
+/// The identity part of an issue request, already shape-checked.
+pub enum AuthMethod {
+    Password { user: UserRef, password: String },
+    Token { token: String },
+}
+
+pub enum UserRef {
+    Id(String),
+    Name { name: String, domain: DomainRef },
+}
+
+pub struct TokenService {
+    pub config: Arc<IdentityConfig>,
+    pub store: Store,
+    formatter: TokenFormatter,
+    validated: moka::sync::Cache<[u8; 32], Arc<ValidatedToken>>,
+    revocations: RwLock<RevocationList>,
+    directory: DirectoryCache,
+    dummy_hash: String,
+}
+
+/// A short, non-reversible name for a token in logs.
+pub fn token_fingerprint(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn cache_key(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn to_utc(secs: f64) -> DateTime<Utc> {
+    let micros = (secs * 1_000_000.0).round() as i64;
+    DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
+fn whole_seconds(t: DateTime<Utc>) -> NaiveDateTime {
+    t.trunc_subsecs(0).naive_utc()
+}
+
+impl TokenService {
+    pub async fn new(
+        config: Arc<IdentityConfig>,
+        store: Store,
+        formatter: TokenFormatter,
+    ) -> ApiResult<Self> {
+        let rounds = config.identity.password_hash_rounds;
+        let dummy_hash = tokio::task::spawn_blocking(move || password::dummy_hash(rounds))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let validated = moka::sync::Cache::builder()
+            .max_capacity(config.baton.validation_cache_size)
+            .time_to_live(Duration::from_secs(
+                u64::from(config.baton.validation_cache_ttl).max(1),
+            ))
+            .build();
+        let svc = TokenService {
+            config,
+            store,
+            formatter,
+            validated,
+            revocations: RwLock::new(RevocationList::default()),
+            directory: DirectoryCache::default(),
+            dummy_hash,
+        };
+        svc.refresh_revocations().await?;
+        Ok(svc)
+    }
+
+    pub fn formatter(&self) -> &TokenFormatter {
+        &self.formatter
+    }
+
+    /// Forgets every cached validation and directory snapshot (after a write).
+    pub fn invalidate_caches(&self) {
+        self.validated.invalidate_all();
+        self.directory.invalidate();
+    }
+
+    /// Revocation events must outlive every token they could match, including expired tokens
+    /// revalidated through `allow_expired`.
+    fn revocation_retention(&self) -> chrono::Duration {
+        let t = &self.config.token;
+        chrono::Duration::seconds(
+            i64::from(t.expiration)
+                + i64::from(t.allow_expired_window)
+                + i64::from(self.config.revoke.expiration_buffer),
+        )
+    }
+
+    /// Loads revocation events written since the last look (by any node); empties the
+    /// validation cache when there are new ones.
+    pub async fn refresh_revocations(&self) -> ApiResult<usize> {
+        let after = self
+            .revocations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .last_id;
+        let events = self.store.list_revocation_events_after(after).await?;
+        let n = events.len();
+        if n > 0 {
+            let cutoff = Utc::now().naive_utc() - self.revocation_retention();
+            let mut list = self.revocations.write().unwrap_or_else(|e| e.into_inner());
+            for ev in events {
+                list.add(ev);
+            }
+            list.prune(cutoff);
+            drop(list);
+            self.validated.invalidate_all();
+        }
+        Ok(n)
+    }
+
+    /// Picks up a rotated key repository (another process ran `fernet_rotate`).
+    pub fn reload_keys(&self) {
+        match self.formatter.ring().reload_if_changed() {
+            Ok(true) => tracing::info!("Fernet key repository changed; keys reloaded"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "Fernet key repository reload failed; keeping the loaded keys")
+            }
+        }
+    }
+
+    // ----- validation -------------------------------------------------------------------
+
+    /// Validates a token as `GET /v3/auth/tokens` does; with `allow_expired` the expiry is
+    /// stretched by `[token] allow_expired_window` while every other check still applies.
+    pub async fn validate(
+        &self,
+        token: &str,
+        allow_expired: bool,
+    ) -> ApiResult<Arc<ValidatedToken>> {
+        let key = cache_key(token);
+        let validated = match self.validated.get(&key) {
+            Some(v) => v,
+            None => {
+                let v = Arc::new(self.validate_uncached(token).await?);
+                self.validated.insert(key, v.clone());
+                v
+            }
+        };
+        self.check_expiry(&validated, allow_expired)?;
+        Ok(validated)
+    }
+
+    fn check_expiry(&self, v: &ValidatedToken, allow_expired: bool) -> ApiResult<()> {
+        let mut deadline = v.expires_at;
+        if allow_expired {
+            deadline +=
+                chrono::Duration::seconds(i64::from(self.config.token.allow_expired_window));
+        }
+        if Utc::now() >= deadline {
+            return Err(ApiError::token_not_found(if allow_expired {
+                "token expired beyond allow_expired_window"
+            } else {
+                "token expired"
+            }));
+        }
+        Ok(())
+    }
+
+    async fn validate_uncached(&self, token: &str) -> ApiResult<ValidatedToken> {
+        let (payload, issued_at) = match self.formatter.validate_token(token) {
+            Ok(v) => v,
+            Err(TokenError::Undecryptable) => {
+                // Perhaps another node rotated keys; look once, then decide.
+                self.reload_keys();
+                self.formatter
+                    .validate_token(token)
+                    .map_err(|e| ApiError::token_not_found(e.to_string()))?
+            }
+            Err(e) => return Err(ApiError::token_not_found(e.to_string())),
+        };
+        let issued_at = DateTime::from_timestamp(issued_at as i64, 0).unwrap_or_default();
+        self.build_validated(payload, issued_at, false).await
+    }
+
+    /// Checks the payload against the current data (user enabled, scope usable, roles present,
+    /// not revoked) and renders the token. `issuing` picks 401 (issue) or 404 (validate).
+    async fn build_validated(
+        &self,
+        payload: TokenPayload,
+        issued_at: DateTime<Utc>,
+        issuing: bool,
+    ) -> ApiResult<ValidatedToken> {
+        let fail = |msg: String| {
+            if issuing {
+                ApiError::unauthorized(msg)
+            } else {
+                ApiError::token_not_found(msg)
+            }
+        };
+        match &payload.scope {
+            Scope::Unscoped
+            | Scope::Domain { .. }
+            | Scope::Project { .. }
+            | Scope::System { .. } => {}
+            other => {
+                return Err(fail(format!(
+                    "unsupported token payload version {} ({}) in this deployment",
+                    other.payload_version(),
+                    scope_kind(other)
+                )))
+            }
+        }
+        let expires_at = to_utc(payload.expires_at);
+        let user = self
+            .store
+            .get_user(&payload.user_id)
+            .await?
+            .ok_or_else(|| fail(format!("user {} not found", payload.user_id)))?;
+        if !user.enabled {
+            return Err(fail(format!("user {} is disabled", user.id)));
+        }
+        let user_domain = self.enabled_domain(&user.domain_id).await?.ok_or_else(|| {
+            fail(format!(
+                "domain {} of user {} is missing or disabled",
+                user.domain_id, user.id
+            ))
+        })?;
+        let dir = self.directory.get(&self.store).await?;
+        let group_ids = self.store.list_user_group_ids(&user.id).await?;
+        let mut body = TokenBody {
+            methods: payload.methods.clone(),
+            user: TokenUser {
+                domain: IdName {
+                    id: user_domain.id.clone(),
+                    name: user_domain.name.clone(),
+                },
+                id: user.id.clone(),
+                name: user.name.clone(),
+                password_expires_at: self
+                    .store
+                    .get_password(&user.id)
+                    .await?
+                    .and_then(|p| p.expires_at),
+            },
+            audit_ids: payload.audit_ids.clone(),
+            expires_at,
+            issued_at,
+            project: None,
+            is_domain: None,
+            domain: None,
+            system: None,
+            roles: None,
+            is_admin_project: None,
+            catalog: None,
+        };
+        let mut role_ids = Vec::new();
+        let mut catalog_project = None;
+        match &payload.scope {
+            Scope::Project { project_id } => {
+                let project = self
+                    .usable_project(project_id)
+                    .await?
+                    .ok_or_else(|| fail(format!("project {project_id} is missing or disabled")))?;
+                let domain = self
+                    .enabled_domain(&project.domain_id)
+                    .await?
+                    .ok_or_else(|| fail(format!("domain of project {project_id} is disabled")))?;
+                let roles = self
+                    .project_roles(&dir, &user.id, &group_ids, &project)
+                    .await?;
+                if roles.is_empty() {
+                    return Err(fail(format!(
+                        "User {} has no access to project {}",
+                        user.id, project.id
+                    )));
+                }
+                role_ids = roles.iter().map(|r| r.id.clone()).collect();
+                body.roles = Some(
+                    roles
+                        .into_iter()
+                        .map(|r| IdName {
+                            id: r.id,
+                            name: r.name,
+                        })
+                        .collect(),
+                );
+                body.is_domain = Some(project.is_domain);
+                if let (Some(name), Some(dom)) = (
+                    &self.config.resource.admin_project_name,
+                    &self.config.resource.admin_project_domain_name,
+                ) {
+                    body.is_admin_project = Some(&project.name == name && &domain.name == dom);
+                }
+                body.project = Some(ScopedProject {
+                    domain: IdName {
+                        id: domain.id,
+                        name: domain.name,
+                    },
+                    id: project.id.clone(),
+                    name: project.name,
+                });
+                catalog_project = Some(project.id);
+            }
+            Scope::Domain { domain_id } => {
+                let domain = self
+                    .enabled_domain(domain_id)
+                    .await?
+                    .ok_or_else(|| fail(format!("domain {domain_id} is missing or disabled")))?;
+                let roles = self
+                    .domain_roles(&dir, &user.id, &group_ids, &domain.id)
+                    .await?;
+                if roles.is_empty() {
+                    return Err(fail(format!(
+                        "User {} has no access to domain {}",
+                        user.id, domain.id
+                    )));
+                }
+                role_ids = roles.iter().map(|r| r.id.clone()).collect();
+                body.roles = Some(
+                    roles
+                        .into_iter()
+                        .map(|r| IdName {
+                            id: r.id,
+                            name: r.name,
+                        })
+                        .collect(),
+                );
+                body.domain = Some(IdName {
+                    id: domain.id,
+                    name: domain.name,
+                });
+            }
+            Scope::System { system } => {
+                if system != "all" {
+                    return Err(fail(format!("unknown system scope {system:?}")));
+                }
+                let roles = self.system_roles(&dir, &user.id, &group_ids).await?;
+                if roles.is_empty() {
+                    return Err(fail(format!(
+                        "User {} has no access to the system",
+                        user.id
+                    )));
+                }
+                role_ids = roles.iter().map(|r| r.id.clone()).collect();
+                body.roles = Some(
+                    roles
+                        .into_iter()
+                        .map(|r| IdName {
+                            id: r.id,
+                            name: r.name,
+                        })
+                        .collect(),
+                );
+                body.system = Some(SystemScope { all: true });
+            }
+            _ => {}
+        }
+        {
+            let audit_id = payload.audit_ids.first().map(String::as_str).unwrap_or("");
+            let values = TokenValues {
+                user_id: &user.id,
+                identity_domain_id: &user.domain_id,
+                project_id: payload.project_id(),
+                assignment_domain_id: body
+                    .project
+                    .as_ref()
+                    .map(|p| p.domain.id.as_str())
+                    .or(body.domain.as_ref().map(|d| d.id.as_str())),
+                role_ids: &role_ids,
+                audit_id,
+                audit_chain_id: payload.audit_ids.get(1).map(String::as_str),
+                expires_at: whole_seconds(expires_at),
+                issued_at: issued_at.naive_utc(),
+            };
+            if self
+                .revocations
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_revoked(&values)
+            {
+                return Err(fail("token has been revoked".into()));
+            }
+        }
+        let without = serde_json::to_vec(&baton_types::TokenResponse {
+            token: body.clone(),
+        })
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let with_catalog = if body.roles.is_some() {
+            let mut b = body.clone();
+            b.catalog = Some(dir.catalog_for(catalog_project.as_deref()));
+            serde_json::to_vec(&baton_types::TokenResponse { token: b })
+                .map_err(|e| ApiError::Internal(e.to_string()))?
+        } else {
+            without.clone()
+        };
+        Ok(ValidatedToken {
+            body,
+            payload,
+            expires_at,
+            issued_at,
+            role_ids,
+            json_with_catalog: Bytes::from(with_catalog),
+            json_without_catalog: Bytes::from(without),
+        })
+    }
+
+    async fn enabled_domain(&self, id: &str) -> ApiResult<Option<Project>> {
+        Ok(self.store.get_domain(id).await?.filter(|d| d.enabled))
+    }
+
+    async fn usable_project(&self, id: &str) -> ApiResult<Option<Project>> {
+        Ok(self
+            .store
+            .get_project(id)
+            .await?
+            .filter(|p| p.enabled && !p.is_domain))
+    }
+
+    /// Effective roles on a project: direct grants to the user or their groups, grants
+    /// inherited from the project's domain and from its ancestor projects, then implications.
+    pub async fn project_roles(
+        &self,
+        dir: &Directory,
+        user_id: &str,
+        group_ids: &[String],
+        project: &Project,
+    ) -> ApiResult<Vec<baton_store::Role>> {
+        let mut actors = vec![user_id.to_string()];
+        actors.extend(group_ids.iter().cloned());
+        let assignments = self.store.list_assignments_for_actors(&actors).await?;
+        let ancestors = self.ancestors(project).await?;
+        let direct = assignments.into_iter().filter(|a| {
+            let on_project = matches!(
+                a.kind,
+                AssignmentType::UserProject | AssignmentType::GroupProject
+            );
+            (on_project && !a.inherited && a.target_id == project.id)
+                || (a.inherited && !on_project && a.target_id == project.domain_id)
+                || (a.inherited && on_project && ancestors.contains(&a.target_id))
+        });
+        Ok(dir.expand_roles(dedup(direct.map(|a| a.role_id))))
+    }
+
+    async fn ancestors(&self, project: &Project) -> ApiResult<Vec<String>> {
+        let mut out = Vec::new();
+        let mut next = project.parent_id.clone();
+        // Bounded walk: Keystone caps hierarchy depth, and a cycle must not hang us.
+        for _ in 0..self.config.default.max_project_tree_depth.max(1) + 1 {
+            let Some(id) = next else { break };
+            match self.store.get_project(&id).await? {
+                Some(p) if !p.is_domain => {
+                    next = p.parent_id.clone();
+                    out.push(p.id);
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn domain_roles(
+        &self,
+        dir: &Directory,
+        user_id: &str,
+        group_ids: &[String],
+        domain_id: &str,
+    ) -> ApiResult<Vec<baton_store::Role>> {
+        let mut actors = vec![user_id.to_string()];
+        actors.extend(group_ids.iter().cloned());
+        let assignments = self.store.list_assignments_for_actors(&actors).await?;
+        let direct = assignments
+            .into_iter()
+            .filter(|a| a.kind.is_domain() && !a.inherited && a.target_id == domain_id)
+            .map(|a| a.role_id);
+        Ok(dir.expand_roles(dedup(direct)))
+    }
+
+    pub async fn system_roles(
+        &self,
+        dir: &Directory,
+        user_id: &str,
+        group_ids: &[String],
+    ) -> ApiResult<Vec<baton_store::Role>> {
+        let mut actors = vec![user_id.to_string()];
+        actors.extend(group_ids.iter().cloned());
+        let assignments = self
+            .store
+            .list_system_assignments_for_actors(&actors)
+            .await?;
+        Ok(dir.expand_roles(dedup(assignments.into_iter().map(|a| a.role_id))))
+    }
+
+    /// Projects and domains the user holds a role on (for `/v3/auth/projects|domains`).
+    pub async fn scopes_for_user(&self, user_id: &str) -> ApiResult<(Vec<Project>, Vec<Project>)> {
+        let group_ids = self.store.list_user_group_ids(user_id).await?;
+        let mut actors = vec![user_id.to_string()];
+        actors.extend(group_ids);
+        let assignments = self.store.list_assignments_for_actors(&actors).await?;
+        let mut projects = Vec::new();
+        let mut domains = Vec::new();
+        for a in &assignments {
+            match (a.kind.is_domain(), a.inherited) {
+                (false, false) => projects.push(a.target_id.clone()),
+                (true, false) => domains.push(a.target_id.clone()),
+                (true, true) => {
+                    for p in self.store.list_projects_in_domain(&a.target_id).await? {
+                        projects.push(p.id);
+                    }
+                }
+                (false, true) => {}
+            }
+        }
+        let mut out_projects = Vec::new();
+        for id in dedup(projects) {
+            if let Some(p) = self.usable_project(&id).await? {
+                if self.enabled_domain(&p.domain_id).await?.is_some() {
+                    out_projects.push(p);
+                }
+            }
+        }
+        let mut out_domains = Vec::new();
+        for id in dedup(domains) {
+            if let Some(d) = self.enabled_domain(&id).await? {
+                out_domains.push(d);
+            }
+        }
+        Ok((out_projects, out_domains))
+    }
+
+    pub async fn has_system_roles(&self, user_id: &str) -> ApiResult<bool> {
+        let dir = self.directory.get(&self.store).await?;
+        let groups = self.store.list_user_group_ids(user_id).await?;
+        Ok(!self.system_roles(&dir, user_id, &groups).await?.is_empty())
+    }
+
+    pub async fn catalog_for(
+        &self,
+        project_id: Option<&str>,
+    ) -> ApiResult<Vec<baton_types::CatalogService>> {
+        Ok(self
+            .directory
+            .get(&self.store)
+            .await?
+            .catalog_for(project_id))
+    }
+
+    // ----- issue ------------------------------------------------------------------------
+
+    /// Authenticates and issues a token (`POST /v3/auth/tokens`).
+    pub async fn issue(
+        &self,
+        methods: Vec<AuthMethod>,
+        scope: RequestedScope,
+    ) -> ApiResult<(String, Arc<ValidatedToken>)> {
+        let mut user: Option<User> = None;
+        let mut method_names: Vec<String> = Vec::new();
+        let mut expires_at: Option<f64> = None;
+        let mut parent_audit: Option<String> = None;
+        let mut source_scoped = false;
+        for method in methods {
+            match method {
+                AuthMethod::Password {
+                    user: who,
+                    password,
+                } => {
+                    let u = self.authenticate_password(&who, &password).await?;
+                    if let Some(prev) = &user {
+                        if prev.id != u.id {
+                            return Err(ApiError::unauthorized("methods name different users"));
+                        }
+                    }
+                    user = Some(u);
+                    method_names.push("password".into());
+                }
+                AuthMethod::Token { token } => {
+                    // Keystone validates the source token and lets its 404 through.
+                    let source = self.validate(&token, false).await?;
+                    let u = self
+                        .store
+                        .get_user(source.user_id())
+                        .await?
+                        .ok_or_else(|| ApiError::token_not_found("token user vanished"))?;
+                    if let Some(prev) = &user {
+                        if prev.id != u.id {
+                            return Err(ApiError::unauthorized("methods name different users"));
+                        }
+                    }
+                    user = Some(u);
+                    source_scoped = !matches!(source.payload.scope, Scope::Unscoped);
+                    if source.body.system.is_some()
+                        && !matches!(scope, RequestedScope::System | RequestedScope::Default)
+                    {
+                        return Err(ApiError::Forbidden("identity:rescope_system_token".into()));
+                    }
+                    expires_at = Some(source.payload.expires_at);
+                    parent_audit = source.payload.audit_ids.last().cloned();
+                    method_names.push("token".into());
+                    method_names.extend(source.payload.methods.iter().cloned());
+                }
+            }
+        }
+        let user = user.ok_or_else(|| ApiError::unauthorized("no identity"))?;
+        if source_scoped
+            && !self.config.token.allow_rescope_scoped_token
+            && !matches!(scope, RequestedScope::Default)
+        {
+            return Err(ApiError::Forbidden("identity:rescope_scoped_token".into()));
+        }
+        let token_scope = self.resolve_scope(&user, scope).await?;
+        let now = Utc::now();
+        let expires_at = expires_at.unwrap_or_else(|| {
+            (now.trunc_subsecs(0)
+                + chrono::Duration::seconds(i64::from(self.config.token.expiration)))
+            .timestamp() as f64
+        });
+        let mut audit_ids = vec![random_audit_id()];
+        if let Some(parent) = parent_audit {
+            audit_ids.push(parent);
+        }
+        let payload = TokenPayload {
+            user_id: user.id.clone(),
+            methods: dedup(method_names),
+            expires_at,
+            audit_ids,
+            scope: token_scope,
+        };
+        let token = self
+            .formatter
+            .create_token(&payload)
+            .map_err(|e| ApiError::Internal(format!("token creation failed: {e}")))?;
+        // Read back what the token carries, so issue and validate render identically.
+        let (payload, issued) = self
+            .formatter
+            .validate_token(&token)
+            .map_err(|e| ApiError::Internal(format!("fresh token does not validate: {e}")))?;
+        let issued_at = DateTime::from_timestamp(issued as i64, 0).unwrap_or_default();
+        let validated = Arc::new(self.build_validated(payload, issued_at, true).await?);
+        self.validated.insert(cache_key(&token), validated.clone());
+        tracing::info!(user_id = %user.id, token = %token_fingerprint(&token), "token issued");
+        Ok((token, validated))
+    }
+
+    async fn authenticate_password(&self, who: &UserRef, password: &str) -> ApiResult<User> {
+        if password.len() > self.config.identity.max_password_length as usize {
+            return Err(ApiError::unauthorized(
+                "password longer than [identity] max_password_length",
+            ));
+        }
+        let user = match who {
+            UserRef::Id(id) => self.store.get_user(id).await?,
+            UserRef::Name { name, domain } => match self.resolve_domain(domain).await? {
+                Some(d) => self.store.find_user(name, &d.id).await?,
+                None => None,
+            },
+        };
+        let record = match &user {
+            Some(u) => self.store.get_password(&u.id).await?,
+            None => None,
+        };
+        let hash = record
+            .as_ref()
+            .map(|r| r.hash.clone())
+            .unwrap_or_else(|| self.dummy_hash.clone());
+        let candidate = password.to_string();
+        // bcrypt is deliberately slow: keep it off the async workers.
+        let verified =
+            tokio::task::spawn_blocking(move || password::verify_password(&candidate, &hash))
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let (Some(user), Some(record)) = (user, record) else {
+            return Err(ApiError::unauthorized(
+                "unknown user or user without a password",
+            ));
+        };
+        match verified {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(ApiError::unauthorized(format!(
+                    "invalid password for user {}",
+                    user.id
+                )))
+            }
+            Err(e) => return Err(ApiError::unauthorized(format!("user {}: {e}", user.id))),
+        }
+        if !user.enabled {
+            return Err(ApiError::unauthorized(format!(
+                "user {} is disabled",
+                user.id
+            )));
+        }
+        if self.enabled_domain(&user.domain_id).await?.is_none() {
+            return Err(ApiError::unauthorized(format!(
+                "domain {} is disabled",
+                user.domain_id
+            )));
+        }
+        if let Some(exp) = record.expires_at {
+            if exp <= Utc::now().naive_utc() {
+                return Err(ApiError::unauthorized(format!(
+                    "The password is expired and needs to be changed for user: {}.",
+                    user.id
+                )));
+            }
+        }
+        Ok(user)
+    }
+
+    async fn resolve_domain(&self, d: &DomainRef) -> ApiResult<Option<Project>> {
+        Ok(match d {
+            DomainRef::Id(id) => self.store.get_domain(id).await?,
+            DomainRef::Name(name) => self.store.find_domain(name).await?,
+        })
+    }
+
+    async fn resolve_scope(&self, user: &User, scope: RequestedScope) -> ApiResult<Scope> {
+        Ok(match scope {
+            RequestedScope::Unscoped => Scope::Unscoped,
+            RequestedScope::Default => {
+                // Keystone scopes to the default project when it is usable and the user has a
+                // role there; otherwise the token is unscoped.
+                if let Some(pid) = &user.default_project_id {
+                    if let Some(p) = self.usable_project(pid).await? {
+                        let dir = self.directory.get(&self.store).await?;
+                        let groups = self.store.list_user_group_ids(&user.id).await?;
+                        if self.enabled_domain(&p.domain_id).await?.is_some()
+                            && !self
+                                .project_roles(&dir, &user.id, &groups, &p)
+                                .await?
+                                .is_empty()
+                        {
+                            return Ok(Scope::Project { project_id: p.id });
+                        }
+                    }
+                }
+                Scope::Unscoped
+            }
+            RequestedScope::ProjectId(id) => {
+                let p = self
+                    .store
+                    .get_project(&id)
+                    .await?
+                    .filter(|p| !p.is_domain)
+                    .ok_or_else(|| ApiError::unauthorized(format!("project {id} not found")))?;
+                Scope::Project { project_id: p.id }
+            }
+            RequestedScope::ProjectName { name, domain } => {
+                let d = self
+                    .resolve_domain(&domain)
+                    .await?
+                    .ok_or_else(|| ApiError::unauthorized("project domain not found"))?;
+                let p = self
+                    .store
+                    .find_project(&name, &d.id)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::unauthorized(format!(
+                            "project {name} not found in domain {}",
+                            d.id
+                        ))
+                    })?;
+                Scope::Project { project_id: p.id }
+            }
+            RequestedScope::Domain(d) => {
+                let d = self
+                    .resolve_domain(&d)
+                    .await?
+                    .ok_or_else(|| ApiError::unauthorized("domain not found"))?;
+                Scope::Domain { domain_id: d.id }
+            }
+            RequestedScope::System => Scope::System {
+                system: "all".into(),
+            },
+        })
+    }
+
+    // ----- revoke -----------------------------------------------------------------------
+
+    /// Revokes one token by its audit id (`DELETE /v3/auth/tokens`).
+    pub async fn revoke(&self, validated: &ValidatedToken) -> ApiResult<()> {
+        let now = Utc::now().trunc_subsecs(0).naive_utc();
+        let ev = RevocationEvent {
+            audit_id: validated.payload.audit_ids.first().cloned(),
+            issued_before: now,
+            revoked_at: now,
+            ..Default::default()
+        };
+        self.add_revocation(ev).await
+    }
+
+    pub async fn add_revocation(&self, ev: RevocationEvent) -> ApiResult<()> {
+        let cutoff = Utc::now().naive_utc() - self.revocation_retention();
+        self.store.add_revocation_event(&ev, cutoff).await?;
+        self.refresh_revocations().await?;
+        // Even when another refresh raced us to the new row, nothing stale may survive.
+        self.validated.invalidate_all();
+        Ok(())
+    }
+}
+
+fn scope_kind(s: &Scope) -> &'static str {
+    match s {
+        Scope::Trust { .. } => "trust",
+        Scope::FederatedUnscoped { .. }
+        | Scope::FederatedProject { .. }
+        | Scope::FederatedDomain { .. } => "federated",
+        Scope::OAuth1 { .. } => "OAuth1",
+        Scope::ApplicationCredential { .. } => "application credential",
+        Scope::OAuth2Credential { .. } => "OAuth2 credential",
+        _ => "standard",
+    }
+}
+
+fn dedup(items: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    items
+        .into_iter()
+        .filter(|i| seen.insert(i.clone()))
+        .collect()
+}
