@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite: Rust crates (unit, integration, storage on SQLite/PostgreSQL/MariaDB)
+# and the interop suite against the real OpenStack Python packages. Installs what it needs.
+#
+# PostgreSQL (127.0.0.1:5432) and MariaDB (127.0.0.1:3306) must be running, as they are on
+# these machines; nothing is started here.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+echo "== Python venv with the real OpenStack packages"
+bash scripts/python-env.sh
+export BATON_VENV=${BATON_VENV:-$root/.venv}
+
+echo "== build"
+cargo build --workspace --all-targets --locked
+
+echo "== Rust tests"
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast --run-ignored all
+else
+  cargo test --workspace --locked --no-fail-fast -- --include-ignored
+fi
+
+echo "== interop tests (keystoneauth1, python-openstackclient, real Keystone)"
+export BATON_BIN="$root/target/debug/baton"
+set +e
+"$BATON_VENV/bin/python" -m pytest -q -p no:cacheprovider tests/interop
+rc=$?
+set -e
+if [ "$rc" -ne 0 ]; then
+  echo "interop tests failed (pytest exit $rc)"
+  exit "$rc"
+fi
+echo "== all tests passed"
