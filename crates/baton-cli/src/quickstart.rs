@@ -61,7 +61,7 @@ pub async fn run(args: QuickstartArgs) -> anyhow::Result<()> {
         );
         write_private(&conf_path, &conf)?;
     }
-    let config = crate::load_config(&[conf_path.clone()])?;
+    let config = crate::load_config(std::slice::from_ref(&conf_path))?;
     let store = Store::connect(config.database.connection.as_deref().unwrap_or_default()).await?;
     store.db_sync().await?;
     KeyRepository::new(

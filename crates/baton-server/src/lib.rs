@@ -119,7 +119,11 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-openstack-request-id"
 /// X-Auth-Token`, `WWW-Authenticate` on every 401, and detailed errors only with
 /// `insecure_debug`.
 async fn keystone_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let headers = req.headers().clone();
+    // Only the Host header is needed afterwards (for WWW-Authenticate); keep just that.
+    let mut headers = HeaderMap::new();
+    if let Some(host) = req.headers().get(header::HOST) {
+        headers.insert(header::HOST, host.clone());
+    }
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let request_id = format!("req-{}", uuid::Uuid::new_v4());

@@ -197,14 +197,14 @@ async fn schema_and_bootstrap(dialect: Dialect) {
     assert_eq!(store.list_implied_roles().await.unwrap().len(), 3);
 
     let assignments = store
-        .list_assignments_for_actors(&[user.id.clone()])
+        .list_assignments_for_actors(std::slice::from_ref(&user.id))
         .await
         .unwrap();
     assert_eq!(assignments.len(), 1);
     assert_eq!(assignments[0].kind, AssignmentType::UserProject);
     assert_eq!(assignments[0].role_id, report.admin_role_id);
     let system = store
-        .list_system_assignments_for_actors(&[user.id.clone()])
+        .list_system_assignments_for_actors(std::slice::from_ref(&user.id))
         .await
         .unwrap();
     assert_eq!(system.len(), 1);
@@ -271,7 +271,7 @@ async fn schema_and_bootstrap(dialect: Dialect) {
     store.create_assignment(&grant).await.unwrap();
     assert_eq!(
         store
-            .list_assignments_for_actors(&[nova.id.clone()])
+            .list_assignments_for_actors(std::slice::from_ref(&nova.id))
             .await
             .unwrap(),
         vec![grant.clone()]
@@ -459,7 +459,7 @@ async fn reads_a_database_written_by_keystone() {
     let roles = store.list_roles().await.unwrap();
     assert!(roles.iter().any(|r| r.name == "service"));
     assert!(!store
-        .list_system_assignments_for_actors(&[admin.id.clone()])
+        .list_system_assignments_for_actors(std::slice::from_ref(&admin.id))
         .await
         .unwrap()
         .is_empty());
