@@ -28,6 +28,9 @@ pub struct TokenValues<'a> {
 pub struct RevocationList {
     /// audit_id -> latest `issued_before` among events that name only an audit id.
     by_audit_id: HashMap<String, NaiveDateTime>,
+    /// audit_chain_id -> latest `issued_before` among events that name only an audit chain
+    /// (Keystone 30's cascading revoke: every token rescoped from the revoked one).
+    by_audit_chain_id: HashMap<String, NaiveDateTime>,
     others: Vec<RevocationEvent>,
     /// Highest event id seen, for polling.
     pub last_id: i64,
@@ -35,7 +38,7 @@ pub struct RevocationList {
 
 impl RevocationList {
     pub fn len(&self) -> usize {
-        self.by_audit_id.len() + self.others.len()
+        self.by_audit_id.len() + self.by_audit_chain_id.len() + self.others.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -44,22 +47,25 @@ impl RevocationList {
 
     pub fn add(&mut self, ev: RevocationEvent) {
         self.last_id = self.last_id.max(ev.id);
-        let audit_only = ev.audit_id.is_some()
-            && ev.user_id.is_none()
+        let nothing_else = ev.user_id.is_none()
             && ev.project_id.is_none()
             && ev.domain_id.is_none()
             && ev.role_id.is_none()
             && ev.trust_id.is_none()
             && ev.consumer_id.is_none()
             && ev.access_token_id.is_none()
-            && ev.expires_at.is_none()
-            && ev.audit_chain_id.is_none();
-        if audit_only {
-            let audit = ev.audit_id.clone().unwrap_or_default();
-            let slot = self.by_audit_id.entry(audit).or_insert(ev.issued_before);
-            *slot = (*slot).max(ev.issued_before);
-        } else {
-            self.others.push(ev);
+            && ev.expires_at.is_none();
+        let index = match (&ev.audit_id, &ev.audit_chain_id) {
+            (Some(a), None) if nothing_else => Some((&mut self.by_audit_id, a.clone())),
+            (None, Some(c)) if nothing_else => Some((&mut self.by_audit_chain_id, c.clone())),
+            _ => None,
+        };
+        match index {
+            Some((map, key)) => {
+                let slot = map.entry(key).or_insert(ev.issued_before);
+                *slot = (*slot).max(ev.issued_before);
+            }
+            None => self.others.push(ev),
         }
     }
 
@@ -75,6 +81,13 @@ impl RevocationList {
         if let Some(before) = self.by_audit_id.get(t.audit_id) {
             if t.issued_at <= *before {
                 return true;
+            }
+        }
+        if let Some(chain) = t.audit_chain_id {
+            if let Some(before) = self.by_audit_chain_id.get(chain) {
+                if t.issued_at <= *before {
+                    return true;
+                }
             }
         }
         self.others.iter().any(|e| matches(e, t))
@@ -196,5 +209,22 @@ mod tests {
         assert!(list.is_revoked(&token(&roles)));
         list.prune(ts(1600));
         assert!(list.is_empty());
+    }
+
+    #[test]
+    fn chain_events_revoke_tokens_rescoped_from_the_revoked_one() {
+        let roles = vec![];
+        let mut list = RevocationList::default();
+        list.add(RevocationEvent {
+            id: 1,
+            audit_chain_id: Some("root".into()),
+            issued_before: ts(1000),
+            revoked_at: ts(1000),
+            ..Default::default()
+        });
+        let mut t = token(&roles);
+        assert!(!list.is_revoked(&t), "a token outside the chain");
+        t.audit_chain_id = Some("root");
+        assert!(list.is_revoked(&t));
     }
 }

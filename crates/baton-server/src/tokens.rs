@@ -185,10 +185,14 @@ impl TokenService {
         Ok(n)
     }
 
-    /// Picks up a rotated key repository (another process ran `fernet_rotate`).
+    /// Picks up a rotated key repository (another process ran `fernet_rotate`). Cached
+    /// validations are dropped, since a token whose key was rotated out must stop validating.
     pub fn reload_keys(&self) {
         match self.formatter.ring().reload_if_changed() {
-            Ok(true) => tracing::info!("Fernet key repository changed; keys reloaded"),
+            Ok(true) => {
+                self.validated.invalidate_all();
+                tracing::info!("Fernet key repository changed; keys reloaded")
+            }
             Ok(false) => {}
             Err(e) => {
                 tracing::error!(error = %e, "Fernet key repository reload failed; keeping the loaded keys")
@@ -843,16 +847,29 @@ impl TokenService {
 
     // ----- revoke -----------------------------------------------------------------------
 
-    /// Revokes one token by its audit id (`DELETE /v3/auth/tokens`).
-    pub async fn revoke(&self, validated: &ValidatedToken) -> ApiResult<()> {
+    /// Revokes a token by its audit id (`DELETE /v3/auth/tokens`) and, with `cascade` (Keystone
+    /// 30's default), every token rescoped from it: a second event names its audit id as the
+    /// audit chain.
+    pub async fn revoke(&self, validated: &ValidatedToken, cascade: bool) -> ApiResult<()> {
         let now = Utc::now().trunc_subsecs(0).naive_utc();
-        let ev = RevocationEvent {
-            audit_id: validated.payload.audit_ids.first().cloned(),
+        let audit_id = validated.payload.audit_ids.first().cloned();
+        self.add_revocation(RevocationEvent {
+            audit_id: audit_id.clone(),
             issued_before: now,
             revoked_at: now,
             ..Default::default()
-        };
-        self.add_revocation(ev).await
+        })
+        .await?;
+        if cascade && audit_id.is_some() {
+            self.add_revocation(RevocationEvent {
+                audit_chain_id: audit_id,
+                issued_before: now,
+                revoked_at: now,
+                ..Default::default()
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     pub async fn add_revocation(&self, ev: RevocationEvent) -> ApiResult<()> {

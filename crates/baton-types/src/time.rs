@@ -50,7 +50,11 @@ pub mod keystone_naive_opt {
 
     pub fn serialize<S: Serializer>(t: &Option<NaiveDateTime>, s: S) -> Result<S::Ok, S::Error> {
         match t {
-            Some(t) => s.serialize_str(&t.trunc_subsecs(0).format("%Y-%m-%dT%H:%M:%S.000000").to_string()),
+            Some(t) => s.serialize_str(
+                &t.trunc_subsecs(0)
+                    .format("%Y-%m-%dT%H:%M:%S.000000")
+                    .to_string(),
+            ),
             None => s.serialize_none(),
         }
     }

@@ -278,11 +278,16 @@ pub async fn check(
     json_response(StatusCode::OK, Bytes::new(), Some(&id))
 }
 
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let query = TokenQuery::parse(query.as_deref())?;
     let caller = caller(&state, &headers).await?;
     let (subject, _) = subject_for(&state, &headers, false).await?;
     policy::revoke_token(&caller, &subject)?;
-    state.tokens.revoke(&subject).await?;
+    state.tokens.revoke(&subject, query.cascade).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -22,16 +22,28 @@ pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 pub struct TokenQuery {
     pub nocatalog: bool,
     pub allow_expired: bool,
+    /// `DELETE`: also revoke tokens rescoped from this one (default true, as in Keystone 30).
+    pub cascade: bool,
 }
 
 impl TokenQuery {
     pub fn parse(raw: Option<&str>) -> ApiResult<Self> {
-        let mut q = TokenQuery::default();
+        let mut q = TokenQuery {
+            cascade: true,
+            ..TokenQuery::default()
+        };
         for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             match k {
                 "nocatalog" => q.nocatalog = true,
                 "allow_expired" => q.allow_expired = bool_from_string(v),
+                // Keystone falls back to true for values it cannot read.
+                "cascade" => {
+                    q.cascade = !matches!(
+                        v.trim().to_ascii_lowercase().as_str(),
+                        "0" | "f" | "false" | "off" | "n" | "no"
+                    )
+                }
                 _ => {}
             }
         }

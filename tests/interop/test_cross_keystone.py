@@ -1,0 +1,164 @@
+"""Baton and the real Keystone sharing ONE sqlite database and ONE Fernet key repository.
+
+Both directions (fixture ``pair``): Keystone initializes (db_sync, fernet_setup, bootstrap) and
+Baton only serves; Baton initializes and Keystone only serves. Each server must accept the
+other's tokens and agree on every field of the validation response, honour the other's
+revocations, and treat expired tokens the same way (404, or 200 with ?allow_expired=1).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from interop_util import SCOPES, issue_token, parse_ts, revoke_token, token_essentials, validate_token
+
+
+def validate_everywhere(pair, subject: str, **kw) -> dict:
+    """Validate `subject` on both servers (callers are fresh admin tokens from each server)."""
+    out = {}
+    for t in pair.both():
+        caller, _ = t.issue()
+        r = validate_token(t.auth_url, caller, subject, **kw)
+        out[t.name] = r
+    return out
+
+
+def assert_same_token(pair, responses: dict, issuer: str) -> dict:
+    for name, r in responses.items():
+        assert r.status_code == 200, f"{name} could not validate a token issued by {issuer}: {r.status_code} {r.text[:300]}"
+        assert r.headers.get("X-Subject-Token"), f"{name}: no X-Subject-Token echoed"
+    ess = {name: token_essentials(r.json()) for name, r in responses.items()}
+    k, b = ess["keystone"], ess["baton"]
+    diff = {f: (k[f], b[f]) for f in k if k[f] != b[f]}
+    assert not diff, f"keystone vs baton disagree on a token issued by {issuer} (field: (keystone, baton)): {diff}"
+    return k
+
+
+@pytest.mark.parametrize("scope", ["project", "domain", "system", "unscoped"])
+@pytest.mark.parametrize("issuer", ["keystone", "baton"])
+def test_cross_validate(pair, issuer, scope):
+    src = getattr(pair, issuer)
+    token, issue_body = src.issue(SCOPES[scope])
+    assert token.startswith("gAAAAA")
+    ess = assert_same_token(pair, validate_everywhere(pair, token), issuer)
+    # and both agree with what the issuer said at issue time
+    issued = token_essentials(issue_body)
+    assert ess["user"] == issued["user"]
+    assert ess["audit_ids"] == issued["audit_ids"]
+    assert ess["expires_at"] == issued["expires_at"]
+    assert ess["methods"] == ["password"]
+    if scope == "project":
+        assert ess["project"]["name"] == "admin" and ess["project"]["domain"]["id"] == "default"
+        assert ess["is_domain"] is False
+    if scope == "domain":
+        assert ess["domain"] == {"id": "default", "name": "Default"}
+    if scope == "system":
+        assert ess["system"] == {"all": True}
+    if scope == "unscoped":
+        assert ess["roles"] is None and ess["catalog"] is None
+    else:
+        assert {n for _, n in ess["roles"]} == {"admin", "manager", "member", "reader"}
+        assert ess["catalog"], "scoped token without catalog"
+    # HEAD (check_token) on both
+    for t in pair.both():
+        caller, _ = t.issue()
+        r = validate_token(t.auth_url, caller, token, method="HEAD")
+        assert r.status_code == 200, f"HEAD on {t.name}: {r.status_code}"
+
+
+@pytest.mark.parametrize("issuer", ["keystone", "baton"])
+def test_cross_nocatalog(pair, issuer):
+    token, _ = getattr(pair, issuer).issue()
+    responses = validate_everywhere(pair, token, nocatalog=True)
+    ess = assert_same_token(pair, responses, issuer)
+    assert ess["catalog"] is None
+
+
+@pytest.mark.parametrize("rescoper", ["keystone", "baton"])
+def test_cross_rescope(pair, rescoper):
+    """Unscoped token from one server, re-scoped (token method) on the other, validated on both."""
+    other = "baton" if rescoper == "keystone" else "keystone"
+    unscoped, ubody = getattr(pair, other).issue("unscoped")
+    r = requests.post(
+        getattr(pair, rescoper).auth_url + "/auth/tokens", timeout=30,
+        json={"auth": {"identity": {"methods": ["token"], "token": {"id": unscoped}},
+                       "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}})
+    assert r.status_code == 201, r.text
+    scoped = r.headers["X-Subject-Token"]
+    ess = assert_same_token(pair, validate_everywhere(pair, scoped), rescoper)
+    assert ess["methods"] == ["token", "password"]
+    assert ess["audit_ids"][1] == ubody["token"]["audit_ids"][0]
+    assert ess["expires_at"] == ubody["token"]["expires_at"]
+
+
+REVOCATION_PROPAGATION_S = 3  # Baton polls revocation_event once a second
+
+
+@pytest.mark.parametrize("revoker", ["keystone", "baton"])
+@pytest.mark.parametrize("issuer", ["keystone", "baton"])
+def test_cross_revoke(pair, issuer, revoker):
+    victim, _ = getattr(pair, issuer).issue()
+    bystander, _ = getattr(pair, issuer).issue()
+    before = validate_everywhere(pair, victim)
+    assert all(r.status_code == 200 for r in before.values())
+    rev = getattr(pair, revoker)
+    caller, _ = rev.issue()
+    r = revoke_token(rev.auth_url, caller, victim)
+    assert r.status_code == 204, f"DELETE on {revoker}: {r.status_code} {r.text[:300]}"
+    # The revoking server must refuse the token at once. The other one reads the event from the
+    # shared database: Keystone (no cache) at once, Baton by polling revocation_event every 1 s,
+    # so allow it a bounded propagation window.
+    for t in [rev] + [t for t in pair.both() if t is not rev]:
+        limit = 0 if t is rev else REVOCATION_PROPAGATION_S
+        caller_t, _ = t.issue()
+        start = time.monotonic()
+        while True:
+            resp = validate_token(t.auth_url, caller_t, victim)
+            if resp.status_code != 200 or time.monotonic() - start > limit:
+                break
+            time.sleep(0.2)
+        assert resp.status_code == 404, (f"{t.name} still accepts a token revoked on {revoker} after "
+                                         f"{time.monotonic() - start:.1f}s: {resp.status_code}")
+        assert resp.json()["error"]["code"] == 404
+    # revoking again is a 404 (keystone validates the subject first)
+    assert revoke_token(rev.auth_url, caller, victim).status_code == 404
+    # other tokens of the same user still work everywhere
+    assert all(r.status_code == 200 for r in validate_everywhere(pair, bystander).values())
+
+
+EXPIRY = 4  # [token] expiration for the expiry test, seconds
+
+
+@pytest.mark.parametrize("initialized_by", ["keystone", "baton"], ids=["keystone-inits", "baton-inits"])
+def test_cross_expired_token(pair_factory, initialized_by):
+    pair = pair_factory(initialized_by, expiration=EXPIRY)
+    subjects = {}
+    for t in pair.both():
+        tok, body = t.issue()
+        subjects[t.name] = (tok, parse_ts(body["token"]["expires_at"]))
+    latest = max(exp for _, exp in subjects.values())
+    # bounded wait until every subject token is expired (+1 s margin for clock rounding)
+    deadline = time.monotonic() + EXPIRY + 5
+    while time.time() < latest.timestamp() + 1:
+        assert time.monotonic() < deadline, "expiry wait overran"
+        time.sleep(0.2)
+    for issuer, (tok, _) in subjects.items():
+        for t in pair.both():
+            caller, _ = t.issue()  # fresh: it lives only EXPIRY seconds
+            plain = validate_token(t.auth_url, caller, tok)
+            assert plain.status_code == 404, \
+                f"{t.name}: expired token (issued by {issuer}) gave {plain.status_code}, want 404"
+            caller, _ = t.issue()
+            allowed = validate_token(t.auth_url, caller, tok, allow_expired=True)
+            assert allowed.status_code == 200, \
+                f"{t.name}: ?allow_expired=1 on token issued by {issuer} gave {allowed.status_code}: {allowed.text[:300]}"
+            assert parse_ts(allowed.json()["token"]["expires_at"]).timestamp() < time.time()
+        # both servers return the same body for the expired token
+        responses = {}
+        for t in pair.both():
+            caller, _ = t.issue()
+            responses[t.name] = validate_token(t.auth_url, caller, tok, allow_expired=True)
+        assert_same_token(pair, responses, issuer)
