@@ -299,13 +299,13 @@ fn links(state: &AppState, headers: &HeaderMap, path: &str) -> Value {
 
 pub async fn catalog(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     let caller = caller(&state, &headers).await?;
-    let project_id = caller.body.project.as_ref().map(|p| p.id.as_str());
-    if project_id.is_none() && caller.body.domain.is_none() && caller.body.system.is_none() {
+    // Keystone serves the catalog to project-scoped tokens only (403 for every other scope).
+    let Some(project_id) = caller.body.project.as_ref().map(|p| p.id.as_str()) else {
         return Err(ApiError::Forbidden(
-            "identity:get_auth_catalog (a scoped token is required)".into(),
+            "identity:get_auth_catalog (a project-scoped token is required)".into(),
         ));
-    }
-    let catalog = state.tokens.catalog_for(project_id).await?;
+    };
+    let catalog = state.tokens.catalog_for(Some(project_id)).await?;
     Ok(Json(
         json!({"catalog": catalog, "links": links(&state, &headers, "auth/catalog")}),
     ))
