@@ -10,8 +10,8 @@ cd "$root"
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 echo "== Python venv with the real OpenStack packages"
-bash scripts/python-env.sh
-export BATON_VENV=${BATON_VENV:-$root/.venv}
+BATON_VENV=$(bash scripts/python-env.sh)
+export BATON_VENV BATON_PYTHON="$BATON_VENV/bin/python"
 
 echo "== build"
 cargo build --workspace --all-targets --locked
@@ -24,7 +24,7 @@ else
 fi
 
 echo "== interop tests (keystoneauth1, python-openstackclient, real Keystone)"
-export BATON_BIN="$root/target/debug/baton"
+export BATON_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/baton"
 set +e
 "$BATON_VENV/bin/python" -m pytest -q -p no:cacheprovider tests/interop
 rc=$?
