@@ -325,9 +325,9 @@ impl TokenService {
             is_admin_project: None,
             catalog: None,
         };
-        let mut role_ids = Vec::new();
         let mut catalog_project = None;
-        match &payload.scope {
+        // The scope's effective roles, and what to call the target if there are none.
+        let (roles, target) = match &payload.scope {
             Scope::Project { project_id } => {
                 let project = self
                     .usable_project(project_id)
@@ -340,22 +340,6 @@ impl TokenService {
                 let roles = self
                     .project_roles(&dir, &user.id, &group_ids, &project)
                     .await?;
-                if roles.is_empty() {
-                    return Err(fail(format!(
-                        "User {} has no access to project {}",
-                        user.id, project.id
-                    )));
-                }
-                role_ids = roles.iter().map(|r| r.id.clone()).collect();
-                body.roles = Some(
-                    roles
-                        .into_iter()
-                        .map(|r| IdName {
-                            id: r.id,
-                            name: r.name,
-                        })
-                        .collect(),
-                );
                 body.is_domain = Some(project.is_domain);
                 if let (Some(name), Some(dom)) = (
                     &self.config.resource.admin_project_name,
@@ -363,6 +347,7 @@ impl TokenService {
                 ) {
                     body.is_admin_project = Some(&project.name == name && &domain.name == dom);
                 }
+                let target = format!("project {}", project.id);
                 body.project = Some(ScopedProject {
                     domain: IdName {
                         id: domain.id,
@@ -372,6 +357,7 @@ impl TokenService {
                     name: project.name,
                 });
                 catalog_project = Some(project.id);
+                (roles, target)
             }
             Scope::Domain { domain_id } => {
                 let domain = self
@@ -381,51 +367,38 @@ impl TokenService {
                 let roles = self
                     .domain_roles(&dir, &user.id, &group_ids, &domain.id)
                     .await?;
-                if roles.is_empty() {
-                    return Err(fail(format!(
-                        "User {} has no access to domain {}",
-                        user.id, domain.id
-                    )));
-                }
-                role_ids = roles.iter().map(|r| r.id.clone()).collect();
-                body.roles = Some(
-                    roles
-                        .into_iter()
-                        .map(|r| IdName {
-                            id: r.id,
-                            name: r.name,
-                        })
-                        .collect(),
-                );
+                let target = format!("domain {}", domain.id);
                 body.domain = Some(IdName {
                     id: domain.id,
                     name: domain.name,
                 });
+                (roles, target)
             }
             Scope::System { system } => {
                 if system != "all" {
                     return Err(fail(format!("unknown system scope {system:?}")));
                 }
-                let roles = self.system_roles(&dir, &user.id, &group_ids).await?;
-                if roles.is_empty() {
-                    return Err(fail(format!(
-                        "User {} has no access to the system",
-                        user.id
-                    )));
-                }
-                role_ids = roles.iter().map(|r| r.id.clone()).collect();
-                body.roles = Some(
-                    roles
-                        .into_iter()
-                        .map(|r| IdName {
-                            id: r.id,
-                            name: r.name,
-                        })
-                        .collect(),
-                );
                 body.system = Some(SystemScope { all: true });
+                let roles = self.system_roles(&dir, &user.id, &group_ids).await?;
+                (roles, "the system".to_string())
             }
-            _ => {}
+            _ => (Vec::new(), String::new()),
+        };
+        let mut role_ids = Vec::new();
+        if !target.is_empty() {
+            if roles.is_empty() {
+                return Err(fail(format!("User {} has no access to {target}", user.id)));
+            }
+            role_ids = roles.iter().map(|r| r.id.clone()).collect();
+            body.roles = Some(
+                roles
+                    .into_iter()
+                    .map(|r| IdName {
+                        id: r.id,
+                        name: r.name,
+                    })
+                    .collect(),
+            );
         }
         {
             let audit_id = payload.audit_ids.first().map(String::as_str).unwrap_or("");
@@ -497,9 +470,7 @@ impl TokenService {
         group_ids: &[String],
         project: &Project,
     ) -> ApiResult<Vec<baton_store::Role>> {
-        let mut actors = vec![user_id.to_string()];
-        actors.extend(group_ids.iter().cloned());
-        let assignments = self.store.list_assignments_for_actors(&actors).await?;
+        let assignments = self.assignments_of(user_id, group_ids).await?;
         let ancestors = self.ancestors(project).await?;
         let direct = assignments.into_iter().filter(|a| {
             let on_project = matches!(
@@ -511,6 +482,17 @@ impl TokenService {
                 || (a.inherited && on_project && ancestors.contains(&a.target_id))
         });
         Ok(dir.expand_roles(dedup(direct.map(|a| a.role_id))))
+    }
+
+    /// Project and domain assignments of the user and of their groups.
+    async fn assignments_of(
+        &self,
+        user_id: &str,
+        group_ids: &[String],
+    ) -> ApiResult<Vec<baton_store::Assignment>> {
+        let mut actors = vec![user_id.to_string()];
+        actors.extend(group_ids.iter().cloned());
+        Ok(self.store.list_assignments_for_actors(&actors).await?)
     }
 
     async fn ancestors(&self, project: &Project) -> ApiResult<Vec<String>> {
@@ -537,9 +519,7 @@ impl TokenService {
         group_ids: &[String],
         domain_id: &str,
     ) -> ApiResult<Vec<baton_store::Role>> {
-        let mut actors = vec![user_id.to_string()];
-        actors.extend(group_ids.iter().cloned());
-        let assignments = self.store.list_assignments_for_actors(&actors).await?;
+        let assignments = self.assignments_of(user_id, group_ids).await?;
         let direct = assignments
             .into_iter()
             .filter(|a| a.kind.is_domain() && !a.inherited && a.target_id == domain_id)
@@ -901,4 +881,17 @@ fn dedup(items: impl IntoIterator<Item = String>) -> Vec<String> {
         .into_iter()
         .filter(|i| seen.insert(i.clone()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    /// The `[auth] methods` default fixes each method's bit in Fernet payloads; the config
+    /// default and the token codec's must never drift apart.
+    #[test]
+    fn auth_method_defaults_agree() {
+        assert_eq!(
+            baton_config::DEFAULT_AUTH_METHODS,
+            &baton_token::payload::DEFAULT_AUTH_METHODS[..]
+        );
+    }
 }
