@@ -1,0 +1,614 @@
+//! The decision procedure of keystonemiddleware 13's auth_token, without HTTP: headers in, a
+//! [`Decision`] out.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_client::{
+    AccessInfo, AuthToken, Error as ClientError, Session, SessionBuilder, Url, ValidateOptions,
+};
+use bytes::Bytes;
+use chrono::Utc;
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{Response, StatusCode};
+use http_body_util::Full;
+
+use crate::cache::{token_hash, CacheKey, Ctx, Flights, LocalCache, Refusal};
+use crate::config::{AuthTokenConfig, Error};
+use crate::context::{IdentityContext, TokenInfo};
+use crate::metrics::{inc, Metrics};
+use crate::reason::{join_reasons, FailureReason, IdentityStatus};
+use crate::shared::SharedCache;
+
+/// Longest token accepted from a request; longer ones are refused without asking the identity
+/// service (Keystone's Fernet tokens are under 300 bytes, JWS ones under 1 KiB).
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// The header keystonemiddleware falls back to when `X-Auth-Token` is absent.
+pub const STORAGE_TOKEN: &str = "x-storage-token";
+
+/// Response header carrying the refusal reasons (baton-client reads it).
+pub const FAILURE_REASON_HEADER: &str = baton_client::AUTH_FAILURE_REASON_HEADER;
+
+const MESSAGE_401: &str = "The request you have made requires authentication.";
+const MESSAGE_503: &str = "The Keystone service is temporarily unavailable.";
+
+/// What to do with a request.
+#[derive(Debug, Clone)]
+pub enum Decision {
+    /// Pass it on with this context (confirmed, or unconfirmed under `delay_auth_decision`).
+    Forward(Box<IdentityContext>),
+    /// Answer it here.
+    Reject(Rejection),
+}
+
+impl Decision {
+    pub fn context(&self) -> Option<&IdentityContext> {
+        match self {
+            Decision::Forward(c) => Some(c),
+            Decision::Reject(_) => None,
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Decision::Forward(_) => StatusCode::OK,
+            Decision::Reject(r) => r.status,
+        }
+    }
+}
+
+/// A refusal: 401 (a token failed) or 503 (the identity service could not be asked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub status: StatusCode,
+    /// Service token first, then user token; a single identity reason for a 503.
+    pub reasons: Vec<FailureReason>,
+}
+
+/// What one lookup found.
+#[derive(Clone)]
+enum Lookup {
+    Valid(Arc<AccessInfo>),
+    Refused(Refusal),
+    /// The identity service could not say; not cached.
+    Failed(FailureReason, Arc<str>),
+}
+
+/// A token header as read.
+enum Presented {
+    Absent,
+    /// Not a plausible token (not visible ASCII, or too long): refused without a lookup.
+    Malformed(String),
+    Token(AuthToken),
+}
+
+fn read_token(headers: &HeaderMap, name: &str) -> Presented {
+    let Some(v) = headers.get(name) else {
+        return Presented::Absent;
+    };
+    let fp = baton_client::token_fingerprint(&String::from_utf8_lossy(v.as_bytes()));
+    match v.to_str() {
+        Ok(s) if s.trim().is_empty() => Presented::Absent,
+        Ok(s) if s.trim().len() <= MAX_TOKEN_BYTES => Presented::Token(AuthToken::new(s.trim())),
+        _ => Presented::Malformed(fp),
+    }
+}
+
+fn fingerprint(p: &Presented) -> String {
+    match p {
+        Presented::Absent => "-".into(),
+        Presented::Malformed(fp) => fp.clone(),
+        Presented::Token(t) => t.fingerprint(),
+    }
+}
+
+struct Inner {
+    cfg: AuthTokenConfig,
+    session: Session,
+    local: LocalCache,
+    flights: Flights<Lookup>,
+    shared: Option<Arc<SharedCache>>,
+    metrics: Arc<Metrics>,
+    warned_roleless: AtomicBool,
+    www_authenticate: HeaderValue,
+}
+
+/// keystonemiddleware's auth_token decision procedure with Baton's cache; cheap to clone.
+#[derive(Clone)]
+pub struct Authenticator {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("config", &self.inner.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    /// Sets up the identity client and the caches. Nothing is contacted yet (see
+    /// [`Authenticator::startup_check`]).
+    pub fn new(cfg: AuthTokenConfig) -> Result<Authenticator, Error> {
+        let session = SessionBuilder::default()
+            .http_options(cfg.http.clone())
+            .build(cfg.auth.clone())?;
+        let metrics = Arc::new(Metrics::default());
+        let shared = match &cfg.shared_cache {
+            Some(s) if cfg.token_cache_time.is_some() => Some(Arc::new(
+                SharedCache::new(s, metrics.clone()).map_err(Error::Invalid)?,
+            )),
+            Some(_) => {
+                tracing::warn!("token_cache_time disables caching: redis_url is not used");
+                None
+            }
+            None => None,
+        };
+        let www_authenticate =
+            HeaderValue::from_str(&format!("Keystone uri=\"{}\"", cfg.www_authenticate_uri))
+                .map_err(|_| Error::Invalid("www_authenticate_uri is not a valid header".into()))?;
+        if !cfg.service_token_roles_required {
+            tracing::warn!(
+                "service_token_roles_required is false: any valid token is accepted as a service token, with or without a role in service_token_roles ({}); set it to true (the default)",
+                cfg.service_token_roles.join(", ")
+            );
+        }
+        let local = LocalCache::new(
+            cfg.token_cache_time.is_some(),
+            cfg.negative_cache_time,
+            cfg.cache_size,
+        );
+        Ok(Authenticator {
+            inner: Arc::new(Inner {
+                cfg,
+                session,
+                local,
+                flights: Flights::new(),
+                shared,
+                metrics,
+                warned_roleless: AtomicBool::new(false),
+                www_authenticate,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &AuthTokenConfig {
+        &self.inner.cfg
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The `WWW-Authenticate` value of 401s: `Keystone uri="<www_authenticate_uri>"`.
+    pub fn www_authenticate(&self) -> &HeaderValue {
+        &self.inner.www_authenticate
+    }
+
+    /// The session the middleware validates with (authenticated as its own service user).
+    pub fn session(&self) -> &Session {
+        &self.inner.session
+    }
+
+    /// The shared-cache key of `token` (for operators and tests), if a shared cache is set.
+    pub fn shared_cache_key(&self, token: &str, allow_expired: bool) -> Option<String> {
+        let ctx = if allow_expired {
+            Ctx::AllowExpired
+        } else {
+            Ctx::Plain
+        };
+        self.inner
+            .shared
+            .as_ref()
+            .map(|s| s.key(ctx, &token_hash(token)))
+    }
+
+    /// Authenticates as the service user and finds the identity endpoint in its catalog: call at
+    /// start-up so that a wrong password or catalog stops the service rather than its first
+    /// request. Warns when the service user holds neither `service` nor `admin` (Keystone's
+    /// policy would refuse its validations).
+    pub async fn startup_check(&self) -> Result<Url, ClientError> {
+        let access = self.inner.session.get_access().await?;
+        if !access.has_role("service") && !access.has_role("admin") {
+            tracing::warn!(
+                user = access.user_name(),
+                roles = %access.role_names().join(","),
+                "the auth_token service user has neither the service nor the admin role: the identity service will refuse its token validations (403)"
+            );
+        }
+        let cfg = &self.inner.cfg;
+        self.inner
+            .session
+            .identity_endpoint(cfg.interface, cfg.region_name.as_deref())
+            .await
+    }
+
+    /// keystonemiddleware 13's procedure (the incoming identity headers are the caller's to strip;
+    /// the layer does it first):
+    ///
+    /// 1. `X-Service-Token`: validated without allow_expired and checked for expiry. If it holds a
+    ///    role of `service_token_roles` it is Confirmed; without one it is Invalid when
+    ///    `service_token_roles_required`, else Confirmed (warned once).
+    /// 2. The user token (`X-Auth-Token`, else `X-Storage-Token`): validated with allow_expired
+    ///    exactly when the service token passed the role check; otherwise it must not be expired
+    ///    (re-checked locally on cached data too).
+    /// 3. Confirmed user and no Invalid service token: forward. Otherwise 401, or forward with
+    ///    Invalid statuses under `delay_auth_decision`. An identity service that cannot be asked
+    ///    gives 503 (Invalid under `delay_auth_decision`).
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Decision {
+        let inner = &self.inner;
+        let cfg = &inner.cfg;
+        let service_tok = read_token(headers, baton_types::headers::SERVICE_TOKEN);
+        let user_tok = match read_token(headers, baton_types::headers::AUTH_TOKEN) {
+            Presented::Absent => read_token(headers, STORAGE_TOKEN),
+            p => p,
+        };
+        let mut reasons: Vec<FailureReason> = Vec::new();
+        let now = Utc::now();
+
+        // 1. The service token.
+        let mut service_status = None;
+        let mut service_info = None;
+        let mut role_ok = false;
+        let mut service_user_without_role = None;
+        match &service_tok {
+            Presented::Absent => {}
+            Presented::Malformed(_) => {
+                service_status = Some(IdentityStatus::Invalid);
+                reasons.push(FailureReason::ServiceTokenInvalid);
+            }
+            Presented::Token(t) => match self.lookup(t, Ctx::Plain).await {
+                Lookup::Valid(access) if access.expires_at() <= now => {
+                    service_status = Some(IdentityStatus::Invalid);
+                    reasons.push(FailureReason::ServiceTokenExpired);
+                }
+                Lookup::Valid(access) => {
+                    role_ok = cfg.service_token_roles.iter().any(|r| access.has_role(r));
+                    if role_ok || !cfg.service_token_roles_required {
+                        if !role_ok && !inner.warned_roleless.swap(true, Ordering::Relaxed) {
+                            tracing::warn!(
+                                service_user = access.user_id(),
+                                "a valid token was sent as a service token without a role of service_token_roles; accepted because service_token_roles_required is false"
+                            );
+                        }
+                        service_status = Some(IdentityStatus::Confirmed);
+                        service_info = Some(TokenInfo::new(access, now));
+                    } else {
+                        service_status = Some(IdentityStatus::Invalid);
+                        service_user_without_role = Some(access.user_id().to_string());
+                        reasons.push(FailureReason::ServiceTokenMissingRole);
+                    }
+                }
+                Lookup::Refused(Refusal::Expired) => {
+                    service_status = Some(IdentityStatus::Invalid);
+                    reasons.push(FailureReason::ServiceTokenExpired);
+                }
+                Lookup::Refused(Refusal::Invalid) => {
+                    service_status = Some(IdentityStatus::Invalid);
+                    reasons.push(FailureReason::ServiceTokenInvalid);
+                }
+                Lookup::Failed(reason, detail) => {
+                    if !cfg.delay_auth_decision {
+                        return self.unavailable(reason, &detail, &user_tok, &service_tok);
+                    }
+                    service_status = Some(IdentityStatus::Invalid);
+                    reasons.push(reason);
+                }
+            },
+        }
+
+        // 2. The user token.
+        let allow_expired = role_ok;
+        let mut user_info = None;
+        match &user_tok {
+            Presented::Absent => reasons.push(FailureReason::UserTokenMissing),
+            Presented::Malformed(_) => reasons.push(FailureReason::UserTokenInvalid),
+            Presented::Token(t) => {
+                let ctx = if allow_expired {
+                    Ctx::AllowExpired
+                } else {
+                    Ctx::Plain
+                };
+                match self.lookup(t, ctx).await {
+                    Lookup::Valid(access) if !allow_expired && access.expires_at() <= now => {
+                        reasons.push(FailureReason::UserTokenExpired)
+                    }
+                    Lookup::Valid(access) => user_info = Some(TokenInfo::new(access, now)),
+                    Lookup::Refused(Refusal::Expired) => {
+                        reasons.push(FailureReason::UserTokenExpired)
+                    }
+                    Lookup::Refused(Refusal::Invalid) => {
+                        reasons.push(FailureReason::UserTokenInvalid)
+                    }
+                    Lookup::Failed(reason, detail) => {
+                        if !cfg.delay_auth_decision {
+                            return self.unavailable(reason, &detail, &user_tok, &service_tok);
+                        }
+                        // Given once when both tokens could not be checked.
+                        if !reasons.contains(&reason) {
+                            reasons.push(reason);
+                        }
+                    }
+                }
+            }
+        }
+        let identity_status = if user_info.is_some() {
+            IdentityStatus::Confirmed
+        } else {
+            IdentityStatus::Invalid
+        };
+
+        // 3. The decision.
+        let ok = identity_status == IdentityStatus::Confirmed
+            && service_status != Some(IdentityStatus::Invalid);
+        let context = IdentityContext {
+            identity_status,
+            service_identity_status: service_status,
+            user: user_info,
+            service: service_info,
+            service_role_check_passed: role_ok,
+            failure_reasons: reasons.clone(),
+            user_token: match &user_tok {
+                Presented::Token(t) => Some(t.clone()),
+                _ => None,
+            },
+            service_token: match &service_tok {
+                Presented::Token(t) => Some(t.clone()),
+                _ => None,
+            },
+        };
+        let m = &inner.metrics;
+        if ok {
+            inc(&m.confirmed);
+            return Decision::Forward(Box::new(context));
+        }
+        for r in &reasons {
+            m.reason(*r);
+        }
+        let delayed = cfg.delay_auth_decision;
+        tracing::info!(
+            target: "baton_authtoken",
+            status = if delayed { "forwarded_unconfirmed" } else { "401" },
+            reasons = %join_reasons(&reasons),
+            user_token = %fingerprint(&user_tok),
+            service_token = %fingerprint(&service_tok),
+            user_id = context.user_id().unwrap_or("-"),
+            service_user_id = context
+                .service_user_id()
+                .or(service_user_without_role.as_deref())
+                .unwrap_or("-"),
+            allow_expired,
+            "request not authenticated"
+        );
+        if delayed {
+            inc(&m.forwarded_unconfirmed);
+            Decision::Forward(Box::new(context))
+        } else {
+            inc(&m.rejected_401);
+            Decision::Reject(Rejection {
+                status: StatusCode::UNAUTHORIZED,
+                reasons,
+            })
+        }
+    }
+
+    fn unavailable(
+        &self,
+        reason: FailureReason,
+        detail: &str,
+        user_tok: &Presented,
+        service_tok: &Presented,
+    ) -> Decision {
+        let m = &self.inner.metrics;
+        m.reason(reason);
+        inc(&m.rejected_503);
+        tracing::warn!(
+            target: "baton_authtoken",
+            status = "503",
+            reasons = reason.as_str(),
+            user_token = %fingerprint(user_tok),
+            service_token = %fingerprint(service_tok),
+            error = %detail,
+            "cannot validate tokens: the identity service is unavailable"
+        );
+        Decision::Reject(Rejection {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            reasons: vec![reason],
+        })
+    }
+
+    /// The response for a rejection: Keystone's error body, `WWW-Authenticate` on 401s and, with
+    /// `expose_failure_reason`, the reasons.
+    pub fn rejection_response(&self, r: &Rejection) -> Response<Full<Bytes>> {
+        let message = if r.status == StatusCode::UNAUTHORIZED {
+            MESSAGE_401
+        } else {
+            MESSAGE_503
+        };
+        // Keystone's member order: code, title, message.
+        let body = format!(
+            r#"{{"error":{{"code":{},"title":{},"message":{}}}}}"#,
+            r.status.as_u16(),
+            serde_json::Value::from(r.status.canonical_reason().unwrap_or("Error")),
+            serde_json::Value::from(message),
+        );
+        let mut resp = Response::new(Full::new(Bytes::from(body)));
+        *resp.status_mut() = r.status;
+        let h = resp.headers_mut();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if r.status == StatusCode::UNAUTHORIZED {
+            h.insert(WWW_AUTHENTICATE, self.inner.www_authenticate.clone());
+        }
+        self.add_reasons(h, &r.reasons);
+        resp
+    }
+
+    /// Adds the reason header (when `expose_failure_reason` and there are reasons).
+    pub fn add_reasons(&self, headers: &mut HeaderMap, reasons: &[FailureReason]) {
+        if self.inner.cfg.expose_failure_reason && !reasons.is_empty() {
+            if let Ok(v) = HeaderValue::from_str(&join_reasons(reasons)) {
+                headers.insert(HeaderName::from_static(FAILURE_REASON_HEADER), v);
+            }
+        }
+    }
+
+    /// A validation: the local caches, then (single flight) the shared cache and the identity
+    /// service.
+    async fn lookup(&self, token: &AuthToken, ctx: Ctx) -> Lookup {
+        let inner = &self.inner;
+        let key = CacheKey {
+            ctx,
+            hash: token_hash(token.expose()),
+        };
+        if let Some(hit) = inner.local.get_positive(&key) {
+            inc(&inner.metrics.local_hits);
+            return Lookup::Valid(hit.access);
+        }
+        if let Some(refusal) = inner.local.get_negative(&key) {
+            inc(&inner.metrics.local_negative_hits);
+            return Lookup::Refused(refusal);
+        }
+        inc(&inner.metrics.local_misses);
+        let (found, joined) = inner
+            .flights
+            .run(key, || self.lookup_remote(token, key))
+            .await;
+        if joined {
+            inc(&inner.metrics.coalesced);
+        }
+        found
+    }
+
+    async fn lookup_remote(&self, token: &AuthToken, key: CacheKey) -> Lookup {
+        let inner = &self.inner;
+        // Another flight may have filled the cache between our miss and our start.
+        if let Some(hit) = inner.local.get_positive(&key) {
+            return Lookup::Valid(hit.access);
+        }
+        if let Some(shared) = &inner.shared {
+            if let Some((access, left)) = shared.get(key.ctx, &key.hash, token).await {
+                let access = Arc::new(access);
+                if let Some(ttl) = self.ttl(&access, key.ctx) {
+                    inner.local.put_positive(key, access.clone(), ttl.min(left));
+                    return Lookup::Valid(access);
+                }
+            }
+        }
+        match self.call_identity(token, key.ctx).await {
+            Ok(access) => {
+                self.remember(key, &access);
+                Lookup::Valid(access)
+            }
+            Err(ClientError::TokenNotFound { .. }) => {
+                let refusal = if key.ctx == Ctx::Plain && inner.cfg.diagnose_expired_tokens {
+                    self.diagnose(token, key.hash).await
+                } else {
+                    Refusal::Invalid
+                };
+                inner
+                    .local
+                    .put_negative(key, refusal, inner.cfg.negative_cache_time);
+                Lookup::Refused(refusal)
+            }
+            Err(e) => {
+                let reason = match e {
+                    ClientError::Connection { .. }
+                    | ClientError::Timeout { .. }
+                    | ClientError::Transport { .. } => FailureReason::IdentityUnreachable,
+                    _ => FailureReason::IdentityError,
+                };
+                Lookup::Failed(reason, Arc::from(e.to_string()))
+            }
+        }
+    }
+
+    /// After a plain refusal: is the token merely expired? Asks with allow_expired (the answer is
+    /// cached in the allow_expired context, where it belongs); never grants anything.
+    async fn diagnose(&self, token: &AuthToken, hash: [u8; 32]) -> Refusal {
+        let key = CacheKey {
+            ctx: Ctx::AllowExpired,
+            hash,
+        };
+        let now = Utc::now();
+        if let Some(hit) = self.inner.local.get_positive(&key) {
+            return if hit.access.expires_at() <= now {
+                Refusal::Expired
+            } else {
+                Refusal::Invalid
+            };
+        }
+        if self.inner.local.get_negative(&key).is_some() {
+            return Refusal::Invalid;
+        }
+        match self.call_identity(token, Ctx::AllowExpired).await {
+            Ok(access) => {
+                self.remember(key, &access);
+                if access.expires_at() <= Utc::now() {
+                    Refusal::Expired
+                } else {
+                    Refusal::Invalid
+                }
+            }
+            Err(ClientError::TokenNotFound { .. }) => {
+                self.inner.local.put_negative(
+                    key,
+                    Refusal::Invalid,
+                    self.inner.cfg.negative_cache_time,
+                );
+                Refusal::Invalid
+            }
+            Err(_) => Refusal::Invalid,
+        }
+    }
+
+    /// Caches a success locally and in the shared cache, for as long as it may be used.
+    fn remember(&self, key: CacheKey, access: &Arc<AccessInfo>) {
+        if let Some(ttl) = self.ttl(access, key.ctx) {
+            self.inner.local.put_positive(key, access.clone(), ttl);
+            if let Some(shared) = &self.inner.shared {
+                shared.put(key.ctx, &key.hash, access, ttl);
+            }
+        }
+    }
+
+    /// `min(token_cache_time, expires_at [+ allow_expired_window] - now)`; `None` when caching
+    /// is off or the entry would already be unusable.
+    fn ttl(&self, access: &AccessInfo, ctx: Ctx) -> Option<Duration> {
+        let cache_time = self.inner.cfg.token_cache_time?;
+        let mut end = access.expires_at();
+        if ctx == Ctx::AllowExpired {
+            end += chrono::Duration::from_std(self.inner.cfg.allow_expired_window).ok()?;
+        }
+        let left = (end - Utc::now()).to_std().ok()?;
+        (!left.is_zero()).then(|| left.min(cache_time))
+    }
+
+    async fn call_identity(
+        &self,
+        token: &AuthToken,
+        ctx: Ctx,
+    ) -> Result<Arc<AccessInfo>, ClientError> {
+        let cfg = &self.inner.cfg;
+        let opts = ValidateOptions {
+            allow_expired: ctx == Ctx::AllowExpired,
+            include_catalog: cfg.include_service_catalog,
+            interface: cfg.interface,
+            region_name: cfg.region_name.clone(),
+        };
+        let m = &self.inner.metrics;
+        let result = self.inner.session.validate_token(token, &opts).await;
+        match &result {
+            Ok(_) => inc(&m.identity_ok),
+            Err(ClientError::TokenNotFound { .. }) => inc(&m.identity_not_found),
+            Err(e) => {
+                inc(&m.identity_failed);
+                tracing::debug!(error = %e, token = %token.fingerprint(), "token validation failed");
+            }
+        }
+        result.map(Arc::new)
+    }
+}

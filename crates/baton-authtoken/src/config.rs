@@ -1,0 +1,665 @@
+//! `[keystone_authtoken]`: keystonemiddleware's option names, meanings and defaults, plus
+//! Baton's few additions, read from an oslo INI file or set with a builder.
+//!
+//! | option | default | meaning |
+//! |---|---|---|
+//! | `www_authenticate_uri` (alias `auth_uri`) | the auth plugin's `auth_url` | the URI in `WWW-Authenticate: Keystone uri="..."` |
+//! | `auth_type`, `auth_section`, `auth_url`, `username`, ... | (required) | how the middleware authenticates as its own service user (baton-client's `AuthConfig`) |
+//! | `interface` | `internal` | the identity endpoint of its token's catalog to validate against |
+//! | `region_name` | any | region of that endpoint |
+//! | `service_token_roles` | `service` | a service token must hold one of these (any match) |
+//! | `service_token_roles_required` | `true` | without one, the service token is `Invalid` (else only the allow_expired grant is withheld) |
+//! | `delay_auth_decision` | `false` | pass unconfirmed requests on, with `Invalid` statuses |
+//! | `token_cache_time` | `300` | seconds a validation is reused; `-1` (or `0`) disables caching |
+//! | `include_service_catalog` | `true` | validate with the catalog and pass it on in `X-Service-Catalog` |
+//! | `http_connect_timeout` | 10 s connect, 60 s total | seconds for connecting to, and for each call to, the identity service |
+//! | `http_request_max_retries` | `3` | retries of a call that could not connect |
+//! | `cafile`, `certfile`, `keyfile`, `insecure`, `timeout` | | TLS and timeout of the identity calls |
+//! | `memcached_servers` | | accepted and ignored, with a warning: Baton's shared cache is `redis_url` |
+//! | `memcache_secret_key` | | used as `cache_secret_key` when that is unset |
+//! | **`redis_url`** | none | a shared validation cache (`redis://host:port/db`) |
+//! | **`cache_secret_key`** | (required with `redis_url`) | the HMAC-SHA256 key of every shared-cache entry |
+//! | **`redis_timeout`** | `0.25` | seconds for connecting to Redis and for each operation |
+//! | **`redis_retry_interval`** | `30` | seconds Redis is left alone after a failure |
+//! | **`negative_cache_time`** | `3` | seconds a refusal by the identity service is reused (`0` disables) |
+//! | **`allow_expired_window`** | `172800` | the identity server's `[token] allow_expired_window`: bounds how long past expiry a cached allow_expired validation is reused |
+//! | **`diagnose_expired_tokens`** | `true` | when the identity service refuses a token, ask once more with `allow_expired` to tell `*_expired` from `*_invalid` (never grants anything) |
+//! | **`expose_failure_reason`** | `false` | send `x-auth-failure-reason` on refusals |
+//! | **`token_cache_size`** | `10000` | entries in each in-process cache |
+//!
+//! Options in bold are Baton's own.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_client::{
+    AuthConfig, AuthPlugin, HttpOptions, Interface, RetryPolicy, SecretString, SessionConfig, Url,
+    SERVICE_ROLE,
+};
+use baton_config::{ConfigError, ConfigErrorKind, IniFile, Origin};
+
+/// The section keystonemiddleware reads.
+pub const DEFAULT_SECTION: &str = "keystone_authtoken";
+
+/// keystonemiddleware's `token_cache_time` default.
+pub const DEFAULT_TOKEN_CACHE_TIME: Duration = Duration::from_secs(300);
+/// Keystone's `[token] allow_expired_window` default (48 h).
+pub const DEFAULT_ALLOW_EXPIRED_WINDOW: Duration = Duration::from_secs(48 * 3600);
+pub const DEFAULT_NEGATIVE_CACHE_TIME: Duration = Duration::from_secs(3);
+pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+pub const DEFAULT_REDIS_RETRY_INTERVAL: Duration = Duration::from_secs(30);
+pub const DEFAULT_CACHE_SIZE: u64 = 10_000;
+
+/// Errors of [`AuthTokenConfigBuilder::build`] and [`crate::Authenticator::new`].
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot set up the identity client: {0}")]
+    Client(#[from] baton_client::Error),
+}
+
+/// The shared (Redis) validation cache.
+#[derive(Clone)]
+pub struct SharedCacheConfig {
+    /// `redis://[user:password@]host:port[/db]`.
+    pub redis_url: String,
+    /// HMAC-SHA256 key for every entry.
+    pub secret: SecretString,
+    /// Bound on connecting and on each operation.
+    pub timeout: Duration,
+    /// How long the cache is left alone after a failure before connecting again.
+    pub retry_interval: Duration,
+}
+
+impl fmt::Debug for SharedCacheConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedCacheConfig")
+            .field("redis_url", &redact_url(&self.redis_url))
+            .field("secret", &self.secret)
+            .field("timeout", &self.timeout)
+            .field("retry_interval", &self.retry_interval)
+            .finish()
+    }
+}
+
+/// A URL for messages: without its password.
+pub(crate) fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("<redacted>"));
+            }
+            u.to_string()
+        }
+        Err(_) => "<unparsable URL>".into(),
+    }
+}
+
+/// Everything the middleware needs. Build it from an INI file ([`AuthTokenConfig::from_ini`])
+/// or in code ([`AuthTokenConfig::builder`]).
+#[derive(Clone)]
+pub struct AuthTokenConfig {
+    pub www_authenticate_uri: String,
+    /// The middleware's own identity (keep one per process: it caches its token).
+    pub auth: Arc<dyn AuthPlugin>,
+    /// Transport of the identity calls (timeouts, TLS, retries).
+    pub http: HttpOptions,
+    pub interface: Interface,
+    pub region_name: Option<String>,
+    pub service_token_roles: Vec<String>,
+    pub service_token_roles_required: bool,
+    pub delay_auth_decision: bool,
+    /// `None`: no caching (`token_cache_time = -1`).
+    pub token_cache_time: Option<Duration>,
+    /// Zero: refusals are not cached.
+    pub negative_cache_time: Duration,
+    pub cache_size: u64,
+    pub allow_expired_window: Duration,
+    pub include_service_catalog: bool,
+    pub expose_failure_reason: bool,
+    pub diagnose_expired_tokens: bool,
+    pub shared_cache: Option<SharedCacheConfig>,
+}
+
+impl fmt::Debug for AuthTokenConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthTokenConfig")
+            .field("www_authenticate_uri", &self.www_authenticate_uri)
+            .field("auth", &self.auth)
+            .field("interface", &self.interface)
+            .field("region_name", &self.region_name)
+            .field("service_token_roles", &self.service_token_roles)
+            .field(
+                "service_token_roles_required",
+                &self.service_token_roles_required,
+            )
+            .field("delay_auth_decision", &self.delay_auth_decision)
+            .field("token_cache_time", &self.token_cache_time)
+            .field("negative_cache_time", &self.negative_cache_time)
+            .field("include_service_catalog", &self.include_service_catalog)
+            .field("expose_failure_reason", &self.expose_failure_reason)
+            .field("shared_cache", &self.shared_cache)
+            .finish_non_exhaustive()
+    }
+}
+
+/// keystonemiddleware's defaults for the identity calls: 3 retries of connection failures,
+/// none of error statuses (a 503 from the identity service becomes a 503 at once).
+fn default_http() -> HttpOptions {
+    HttpOptions {
+        retry: RetryPolicy {
+            connect_retries: 3,
+            status_retries: 0,
+            ..RetryPolicy::default()
+        },
+        ..HttpOptions::default()
+    }
+}
+
+impl AuthTokenConfig {
+    /// A builder with keystonemiddleware's defaults, authenticating with `auth`.
+    pub fn builder(auth: Arc<dyn AuthPlugin>) -> AuthTokenConfigBuilder {
+        AuthTokenConfigBuilder {
+            www_authenticate_uri: None,
+            cfg: AuthTokenConfig {
+                www_authenticate_uri: String::new(),
+                auth,
+                http: default_http(),
+                interface: Interface::Internal,
+                region_name: None,
+                service_token_roles: vec![SERVICE_ROLE.to_string()],
+                service_token_roles_required: true,
+                delay_auth_decision: false,
+                token_cache_time: Some(DEFAULT_TOKEN_CACHE_TIME),
+                negative_cache_time: DEFAULT_NEGATIVE_CACHE_TIME,
+                cache_size: DEFAULT_CACHE_SIZE,
+                allow_expired_window: DEFAULT_ALLOW_EXPIRED_WINDOW,
+                include_service_catalog: true,
+                expose_failure_reason: false,
+                diagnose_expired_tokens: true,
+                shared_cache: None,
+            },
+        }
+    }
+
+    /// Reads `section` (normally [`DEFAULT_SECTION`]). Every error is one line naming the file,
+    /// line, section and option; secrets and the Redis URL are never echoed.
+    pub fn from_ini(ini: &IniFile, section: &str) -> Result<AuthTokenConfig, ConfigError> {
+        let r = Reader { ini, section };
+        let origin = || {
+            ini.section(section)
+                .map(|s| s.origin().clone())
+                .unwrap_or_else(|| Origin::Environment {
+                    var: format!("(no [{section}] section)"),
+                })
+        };
+        let auth_config = AuthConfig::from_ini(ini, section)?.ok_or_else(|| {
+            ConfigError::from(ConfigErrorKind::Section {
+                origin: origin(),
+                section: section.to_string(),
+                reason: "auth_type is not set: the middleware validates tokens as its own service user; set auth_type = password, auth_url, username, password, user_domain_name, project_name and project_domain_name".into(),
+            })
+        })?;
+        let session = SessionConfig::from_ini(ini, section)?;
+        let mut b = AuthTokenConfig::builder(auth_config.plugin());
+        let mut http = session.http_options();
+        http.retry = default_http().retry;
+
+        if let Some(uri) = r.string("www_authenticate_uri")?.or(r.string("auth_uri")?) {
+            b = b.www_authenticate_uri(uri);
+        } else {
+            b = b.www_authenticate_uri(auth_config.auth_url.to_string());
+        }
+        if let Some(v) = ini.get(section, "interface") {
+            let text = r.string("interface")?.unwrap_or_default();
+            let i = Interface::parse(&text)
+                .ok_or_else(|| v.error(section, "interface", "use public, internal or admin"))?;
+            b = b.interface(i);
+        }
+        b.cfg.region_name = r.string("region_name")?;
+        if let Some(roles) = ini.option(section, "service_token_roles").list()? {
+            b = b.service_token_roles(roles);
+        }
+        if let Some(v) = ini.option(section, "service_token_roles_required").bool()? {
+            b = b.service_token_roles_required(v);
+        }
+        if let Some(v) = ini.option(section, "delay_auth_decision").bool()? {
+            b = b.delay_auth_decision(v);
+        }
+        if let Some(t) = ini
+            .option(section, "token_cache_time")
+            .int(Some(-1), None)?
+        {
+            b = b.token_cache_time((t > 0).then(|| Duration::from_secs(t as u64)));
+        }
+        if let Some(t) = r.seconds("negative_cache_time")? {
+            b = b.negative_cache_time(t);
+        }
+        if let Some(n) = ini.option(section, "token_cache_size").int(Some(1), None)? {
+            b.cfg.cache_size = n as u64;
+        }
+        if let Some(t) = ini
+            .option(section, "allow_expired_window")
+            .int(Some(0), None)?
+        {
+            b = b.allow_expired_window(Duration::from_secs(t as u64));
+        }
+        if let Some(v) = ini.option(section, "include_service_catalog").bool()? {
+            b = b.include_service_catalog(v);
+        }
+        if let Some(v) = ini.option(section, "expose_failure_reason").bool()? {
+            b = b.expose_failure_reason(v);
+        }
+        if let Some(v) = ini.option(section, "diagnose_expired_tokens").bool()? {
+            b = b.diagnose_expired_tokens(v);
+        }
+        if let Some(t) = ini
+            .option(section, "http_connect_timeout")
+            .int(Some(1), None)?
+        {
+            let t = Duration::from_secs(t as u64);
+            http.connect_timeout = t;
+            http.timeout = Some(t);
+        }
+        if let Some(n) = ini
+            .option(section, "http_request_max_retries")
+            .int(Some(0), Some(100))?
+        {
+            http.retry.connect_retries = n as u32;
+        }
+        b = b.http_options(http);
+
+        if let Some(v) = ini.get(section, "enforce_token_bind") {
+            let mode = r.string("enforce_token_bind")?.unwrap_or_default();
+            if !matches!(mode.as_str(), "disabled" | "permissive" | "") {
+                return Err(v.error(
+                    section,
+                    "enforce_token_bind",
+                    "Baton does not check token binding; use disabled or permissive",
+                ));
+            }
+        }
+        if r.string("memcached_servers")?.is_some() {
+            tracing::warn!(
+                "[{section}] memcached_servers is ignored: Baton's shared validation cache is redis_url (with cache_secret_key); without it each process caches on its own"
+            );
+        }
+        if let Some(v) = ini.get(section, "redis_url") {
+            let url = r.string("redis_url")?.unwrap_or_default();
+            let hidden = |reason: &str| -> ConfigError {
+                ConfigErrorKind::Value {
+                    origin: v.origin().clone(),
+                    section: section.to_string(),
+                    option: "redis_url".into(),
+                    value: "<redacted>".into(),
+                    reason: reason.into(),
+                }
+                .into()
+            };
+            if !url.is_empty() {
+                if !url.starts_with("redis://") {
+                    return Err(hidden(
+                        "must be a redis:// URL (TLS to Redis, rediss://, is not built in)",
+                    ));
+                }
+                let secret = match r.string("cache_secret_key")? {
+                    Some(s) => s,
+                    None => r.string("memcache_secret_key")?.ok_or_else(|| {
+                        hidden("a shared cache needs cache_secret_key: every entry is MACed with it, so that whoever can write to the cache cannot forge an identity")
+                    })?,
+                };
+                let timeout = r.seconds("redis_timeout")?.unwrap_or(DEFAULT_REDIS_TIMEOUT);
+                let retry = r
+                    .seconds("redis_retry_interval")?
+                    .unwrap_or(DEFAULT_REDIS_RETRY_INTERVAL);
+                b = b.shared_cache(SharedCacheConfig {
+                    redis_url: url,
+                    secret: SecretString::new(secret),
+                    timeout,
+                    retry_interval: retry,
+                });
+            }
+        }
+        if let Some(s) = ini.section(section) {
+            for name in s.option_names() {
+                if !is_known_option(name) {
+                    tracing::warn!(
+                        "[{section}] {name} is not an option of the auth_token middleware: ignored"
+                    );
+                }
+            }
+        }
+        b.build().map_err(|e| match e {
+            Error::Config(c) => c,
+            other => ConfigErrorKind::Section {
+                origin: origin(),
+                section: section.to_string(),
+                reason: other.to_string(),
+            }
+            .into(),
+        })
+    }
+}
+
+struct Reader<'a> {
+    ini: &'a IniFile,
+    section: &'a str,
+}
+
+impl Reader<'_> {
+    /// A non-empty, trimmed string.
+    fn string(&self, option: &str) -> Result<Option<String>, ConfigError> {
+        Ok(self
+            .ini
+            .option(self.section, option)
+            .string()?
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()))
+    }
+
+    /// Non-negative seconds, fractions allowed.
+    fn seconds(&self, option: &str) -> Result<Option<Duration>, ConfigError> {
+        let opt = self.ini.option(self.section, option);
+        match opt.float()? {
+            None => Ok(None),
+            Some(f) if f.is_finite() && (0.0..=86_400.0 * 365.0).contains(&f) => {
+                Ok(Some(Duration::from_secs_f64(f)))
+            }
+            Some(_) => Err(opt.value().expect("set").error(
+                self.section,
+                option,
+                "must be a number of seconds, at least 0",
+            )),
+        }
+    }
+}
+
+/// Options read here, keystoneauth's plugin and session options, and keystonemiddleware options
+/// Baton accepts without acting on them.
+fn is_known_option(name: &str) -> bool {
+    const KNOWN: &[&str] = &[
+        // read here
+        "www_authenticate_uri",
+        "auth_uri",
+        "interface",
+        "region_name",
+        "service_token_roles",
+        "service_token_roles_required",
+        "delay_auth_decision",
+        "token_cache_time",
+        "negative_cache_time",
+        "token_cache_size",
+        "allow_expired_window",
+        "include_service_catalog",
+        "expose_failure_reason",
+        "diagnose_expired_tokens",
+        "http_connect_timeout",
+        "http_request_max_retries",
+        "enforce_token_bind",
+        "memcached_servers",
+        "memcache_secret_key",
+        "redis_url",
+        "cache_secret_key",
+        "redis_timeout",
+        "redis_retry_interval",
+        // keystoneauth
+        "auth_type",
+        "auth_section",
+        "auth_url",
+        "user_id",
+        "username",
+        "user_domain_id",
+        "user_domain_name",
+        "password",
+        "project_id",
+        "project_name",
+        "project_domain_id",
+        "project_domain_name",
+        "domain_id",
+        "domain_name",
+        "system_scope",
+        "trust_id",
+        "default_domain_id",
+        "default_domain_name",
+        "token",
+        "application_credential_id",
+        "application_credential_name",
+        "application_credential_secret",
+        "cafile",
+        "certfile",
+        "keyfile",
+        "insecure",
+        "timeout",
+        "collect_timing",
+        "split_loggers",
+        // keystonemiddleware options without effect here
+        "auth_version",
+        "service_type",
+        "cache",
+        "memcache_security_strategy",
+        "auth_admin_prefix",
+    ];
+    KNOWN.contains(&name) || name.starts_with("memcache_")
+}
+
+/// Sets the options of an [`AuthTokenConfig`]; start from [`AuthTokenConfig::builder`].
+#[derive(Debug)]
+pub struct AuthTokenConfigBuilder {
+    www_authenticate_uri: Option<String>,
+    cfg: AuthTokenConfig,
+}
+
+impl AuthTokenConfigBuilder {
+    pub fn www_authenticate_uri(mut self, uri: impl Into<String>) -> Self {
+        self.www_authenticate_uri = Some(uri.into());
+        self
+    }
+
+    pub fn interface(mut self, interface: Interface) -> Self {
+        self.cfg.interface = interface;
+        self
+    }
+
+    pub fn region_name(mut self, region: impl Into<String>) -> Self {
+        self.cfg.region_name = Some(region.into());
+        self
+    }
+
+    pub fn service_token_roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.cfg.service_token_roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
+    pub fn service_token_roles_required(mut self, yes: bool) -> Self {
+        self.cfg.service_token_roles_required = yes;
+        self
+    }
+
+    pub fn delay_auth_decision(mut self, yes: bool) -> Self {
+        self.cfg.delay_auth_decision = yes;
+        self
+    }
+
+    /// `None` disables caching (keystonemiddleware's `token_cache_time = -1`).
+    pub fn token_cache_time(mut self, t: Option<Duration>) -> Self {
+        self.cfg.token_cache_time = t.filter(|t| !t.is_zero());
+        self
+    }
+
+    pub fn negative_cache_time(mut self, t: Duration) -> Self {
+        self.cfg.negative_cache_time = t;
+        self
+    }
+
+    pub fn cache_size(mut self, entries: u64) -> Self {
+        self.cfg.cache_size = entries.max(1);
+        self
+    }
+
+    pub fn allow_expired_window(mut self, t: Duration) -> Self {
+        self.cfg.allow_expired_window = t;
+        self
+    }
+
+    pub fn include_service_catalog(mut self, yes: bool) -> Self {
+        self.cfg.include_service_catalog = yes;
+        self
+    }
+
+    pub fn expose_failure_reason(mut self, yes: bool) -> Self {
+        self.cfg.expose_failure_reason = yes;
+        self
+    }
+
+    pub fn diagnose_expired_tokens(mut self, yes: bool) -> Self {
+        self.cfg.diagnose_expired_tokens = yes;
+        self
+    }
+
+    pub fn http_options(mut self, http: HttpOptions) -> Self {
+        self.cfg.http = http;
+        self
+    }
+
+    /// Retries of an identity call that could not connect (`http_request_max_retries`).
+    pub fn http_request_max_retries(mut self, n: u32) -> Self {
+        self.cfg.http.retry.connect_retries = n;
+        self
+    }
+
+    /// Connect and total timeout of each identity call (`http_connect_timeout`).
+    pub fn http_connect_timeout(mut self, t: Duration) -> Self {
+        self.cfg.http.connect_timeout = t;
+        self.cfg.http.timeout = Some(t);
+        self
+    }
+
+    pub fn shared_cache(mut self, shared: SharedCacheConfig) -> Self {
+        self.cfg.shared_cache = Some(shared);
+        self
+    }
+
+    /// A shared Redis cache with the default timeout (0.25 s) and retry interval (30 s).
+    pub fn redis(self, url: impl Into<String>, secret: impl Into<SecretString>) -> Self {
+        self.shared_cache(SharedCacheConfig {
+            redis_url: url.into(),
+            secret: secret.into(),
+            timeout: DEFAULT_REDIS_TIMEOUT,
+            retry_interval: DEFAULT_REDIS_RETRY_INTERVAL,
+        })
+    }
+
+    pub fn build(mut self) -> Result<AuthTokenConfig, Error> {
+        self.cfg.www_authenticate_uri = match self.www_authenticate_uri.take() {
+            Some(u) => u,
+            None => self
+                .cfg
+                .auth
+                .auth_url()
+                .map(|u| u.to_string())
+                .ok_or_else(|| {
+                    Error::Invalid(
+                        "www_authenticate_uri is not set and the auth plugin has no auth_url"
+                            .into(),
+                    )
+                })?,
+        };
+        if self.cfg.www_authenticate_uri.contains('"')
+            || self.cfg.www_authenticate_uri.chars().any(char::is_control)
+        {
+            return Err(Error::Invalid(
+                "www_authenticate_uri must not contain quotes or control characters".into(),
+            ));
+        }
+        if let Some(shared) = &self.cfg.shared_cache {
+            if shared.secret.expose().is_empty() {
+                return Err(Error::Invalid(
+                    "the shared cache needs a non-empty cache_secret_key".into(),
+                ));
+            }
+            if shared.secret.expose().len() < 16 {
+                tracing::warn!(
+                    "cache_secret_key is shorter than 16 bytes: use a long random secret"
+                );
+            }
+            if shared.timeout.is_zero() {
+                return Err(Error::Invalid("redis_timeout must be above 0".into()));
+            }
+        }
+        Ok(self.cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<AuthTokenConfig, ConfigError> {
+        let ini = IniFile::parse(text, "cinder.conf").expect("parses");
+        AuthTokenConfig::from_ini(&ini, DEFAULT_SECTION)
+    }
+
+    const AUTH: &str = "[keystone_authtoken]\nauth_type = password\nauth_url = http://ks:5000/v3\nusername = cinder\npassword = S3cret-pw\nuser_domain_name = Default\nproject_name = service\nproject_domain_name = Default\n";
+
+    #[test]
+    fn defaults_are_keystonemiddleware_13s() {
+        let c = parse(AUTH).unwrap();
+        assert_eq!(c.www_authenticate_uri, "http://ks:5000/v3");
+        assert_eq!(c.interface, Interface::Internal);
+        assert_eq!(c.service_token_roles, ["service"]);
+        assert!(c.service_token_roles_required);
+        assert!(!c.delay_auth_decision);
+        assert_eq!(c.token_cache_time, Some(Duration::from_secs(300)));
+        assert!(c.include_service_catalog);
+        assert!(!c.expose_failure_reason);
+        assert_eq!(c.http.retry.connect_retries, 3);
+        assert!(c.shared_cache.is_none());
+    }
+
+    #[test]
+    fn options_are_read() {
+        let c = parse(&format!(
+            "{AUTH}www_authenticate_uri = https://pub:5000\ninterface = public\nregion_name = R2\nservice_token_roles = service, admin\nservice_token_roles_required = false\ndelay_auth_decision = true\ntoken_cache_time = -1\ninclude_service_catalog = false\nhttp_connect_timeout = 4\nhttp_request_max_retries = 1\nexpose_failure_reason = true\nmemcached_servers = m1:11211\nmemcache_secret_key = 0123456789abcdef\nredis_url = redis://:pw@127.0.0.1:6379/2\nredis_timeout = 0.1\n"
+        ))
+        .unwrap();
+        assert_eq!(c.www_authenticate_uri, "https://pub:5000");
+        assert_eq!(c.interface, Interface::Public);
+        assert_eq!(c.region_name.as_deref(), Some("R2"));
+        assert_eq!(c.service_token_roles, ["service", "admin"]);
+        assert!(!c.service_token_roles_required);
+        assert!(c.delay_auth_decision);
+        assert_eq!(c.token_cache_time, None);
+        assert!(!c.include_service_catalog);
+        assert_eq!(c.http.connect_timeout, Duration::from_secs(4));
+        assert_eq!(c.http.retry.connect_retries, 1);
+        let shared = c.shared_cache.as_ref().unwrap();
+        assert_eq!(shared.secret.expose(), "0123456789abcdef");
+        assert_eq!(shared.timeout, Duration::from_millis(100));
+        assert!(!format!("{c:?}").contains(":pw@"));
+    }
+
+    #[test]
+    fn errors_are_one_line_and_hide_secrets() {
+        let e = parse("[keystone_authtoken]\nwww_authenticate_uri = http://x\n").unwrap_err();
+        assert!(e.to_string().contains("auth_type is not set"), "{e}");
+        let e = parse(&format!("{AUTH}redis_url = redis://:hunter2@r:6379\n")).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("cache_secret_key") && !msg.contains("hunter2"),
+            "{msg}"
+        );
+        assert!(!msg.contains('\n'));
+        let e = parse(&format!("{AUTH}enforce_token_bind = required\n")).unwrap_err();
+        assert!(e.to_string().contains("enforce_token_bind"), "{e}");
+        let e = parse(&format!("{AUTH}token_cache_time = soon\n")).unwrap_err();
+        assert!(e.to_string().starts_with("cinder.conf:"), "{e}");
+    }
+}

@@ -1,0 +1,474 @@
+//! What the middleware hands downstream: the typed [`IdentityContext`] (request extension) and
+//! keystonemiddleware's headers (for services behind a proxy, and for code that reads headers).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use baton_client::{AccessInfo, AuthToken};
+use baton_types::CatalogService;
+use chrono::{DateTime, Utc};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use serde::Serialize;
+
+use crate::reason::{FailureReason, IdentityStatus};
+
+/// Header names the middleware sets (and strips from every incoming request).
+pub mod names {
+    pub const IDENTITY_STATUS: &str = "x-identity-status";
+    pub const SERVICE_IDENTITY_STATUS: &str = "x-service-identity-status";
+    pub const IS_ADMIN_PROJECT: &str = "x-is-admin-project";
+    pub const SYSTEM_SCOPE: &str = "openstack-system-scope";
+    pub const SERVICE_CATALOG: &str = "x-service-catalog";
+    /// Deprecated aliases keystonemiddleware still sets.
+    pub const ROLE: &str = "x-role";
+    pub const USER: &str = "x-user";
+    pub const TENANT_ID: &str = "x-tenant-id";
+    pub const TENANT_NAME: &str = "x-tenant-name";
+    pub const TENANT: &str = "x-tenant";
+    /// Where the user (`x-`) and service (`x-service-`) headers differ only by prefix.
+    pub const USER_PREFIX: &str = "x-";
+    pub const SERVICE_PREFIX: &str = "x-service-";
+    /// The per-token header template, after the prefix.
+    pub const TEMPLATE: [&str; 11] = [
+        "domain-id",
+        "domain-name",
+        "project-id",
+        "project-name",
+        "project-domain-id",
+        "project-domain-name",
+        "user-id",
+        "user-name",
+        "user-domain-id",
+        "user-domain-name",
+        "roles",
+    ];
+}
+
+/// Incoming headers that only the middleware may set, compared after lower-casing and turning
+/// `_` into `-` (a WSGI server maps `X_Roles` and `X-Roles` to the same `HTTP_X_ROLES`).
+const STRIPPED_EXACT: [&str; 21] = [
+    names::IDENTITY_STATUS,
+    names::SERVICE_IDENTITY_STATUS,
+    names::IS_ADMIN_PROJECT,
+    names::SYSTEM_SCOPE,
+    names::SERVICE_CATALOG,
+    names::ROLE,
+    names::USER,
+    names::TENANT_ID,
+    names::TENANT_NAME,
+    names::TENANT,
+    "x-domain-id",
+    "x-domain-name",
+    "x-project-id",
+    "x-project-name",
+    "x-project-domain-id",
+    "x-project-domain-name",
+    "x-user-id",
+    "x-user-name",
+    "x-user-domain-id",
+    "x-user-domain-name",
+    "x-roles",
+];
+
+/// Removes every identity header a client could use to spoof an identity: the user headers,
+/// every `X-Service-*` header except `X-Service-Token`, the statuses, the catalog, the
+/// deprecated aliases and `OpenStack-System-Scope` (which keystonemiddleware forgets), in any
+/// spelling (`_` for `-`, any case). Returns how many were removed.
+pub fn strip_identity_headers(headers: &mut HeaderMap) -> usize {
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| is_identity_header(name.as_str()))
+        .cloned()
+        .collect();
+    for name in &doomed {
+        headers.remove(name);
+    }
+    doomed.len()
+}
+
+fn is_identity_header(name: &str) -> bool {
+    let norm: String = name
+        .chars()
+        .map(|c| {
+            if c == '_' {
+                '-'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect();
+    if norm.starts_with(names::SERVICE_PREFIX) {
+        return norm != baton_types::headers::SERVICE_TOKEN;
+    }
+    STRIPPED_EXACT.contains(&norm.as_str())
+}
+
+/// What one confirmed token says: its user, scope and roles.
+#[derive(Clone, Serialize)]
+pub struct TokenInfo {
+    pub user_id: String,
+    pub user_name: String,
+    pub user_domain_id: String,
+    pub user_domain_name: String,
+    pub project_id: Option<String>,
+    pub project_name: Option<String>,
+    pub project_domain_id: Option<String>,
+    pub project_domain_name: Option<String>,
+    /// The domain of a domain-scoped token.
+    pub domain_id: Option<String>,
+    pub domain_name: Option<String>,
+    pub roles: Vec<String>,
+    /// `Some("all")` for a system-scoped token.
+    pub system_scope: Option<String>,
+    /// The token's `is_admin_project`, `true` when the token lacks it (keystoneauth's default).
+    pub is_admin_project: bool,
+    pub expires_at: DateTime<Utc>,
+    pub audit_ids: Vec<String>,
+    /// Accepted although expired, because a service token holding a service role came with it.
+    pub accepted_expired: bool,
+    #[serde(skip)]
+    access: Arc<AccessInfo>,
+}
+
+impl fmt::Debug for TokenInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenInfo")
+            .field(
+                "token",
+                &format_args!("sha256:{}", self.access.token().fingerprint()),
+            )
+            .field("user_id", &self.user_id)
+            .field("user_name", &self.user_name)
+            .field("project_id", &self.project_id)
+            .field("domain_id", &self.domain_id)
+            .field("system_scope", &self.system_scope)
+            .field("roles", &self.roles)
+            .field("expires_at", &self.expires_at)
+            .field("accepted_expired", &self.accepted_expired)
+            .finish()
+    }
+}
+
+impl TokenInfo {
+    pub(crate) fn new(access: Arc<AccessInfo>, now: DateTime<Utc>) -> TokenInfo {
+        let b = access.body();
+        TokenInfo {
+            user_id: b.user.id.clone(),
+            user_name: b.user.name.clone(),
+            user_domain_id: b.user.domain.id.clone(),
+            user_domain_name: b.user.domain.name.clone(),
+            project_id: b.project.as_ref().map(|p| p.id.clone()),
+            project_name: b.project.as_ref().map(|p| p.name.clone()),
+            project_domain_id: b.project.as_ref().map(|p| p.domain.id.clone()),
+            project_domain_name: b.project.as_ref().map(|p| p.domain.name.clone()),
+            domain_id: b.domain.as_ref().map(|d| d.id.clone()),
+            domain_name: b.domain.as_ref().map(|d| d.name.clone()),
+            roles: b.role_names().map(str::to_string).collect(),
+            system_scope: b.is_system_scoped().then(|| "all".to_string()),
+            is_admin_project: b.is_admin_project.unwrap_or(true),
+            expires_at: b.expires_at,
+            audit_ids: b.audit_ids.clone(),
+            accepted_expired: b.expires_at <= now,
+            access,
+        }
+    }
+
+    /// The token data as the identity service returned it (catalog included).
+    pub fn access(&self) -> &AccessInfo {
+        &self.access
+    }
+
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    /// The catalog in keystonemiddleware's `X-Service-Catalog` (v2) form.
+    pub fn v2_catalog(&self) -> serde_json::Value {
+        v2_catalog(self.access.catalog())
+    }
+}
+
+/// The identity of a request as the middleware established it, in the request extensions of
+/// every forwarded request (with `delay_auth_decision`, also for unconfirmed ones: check
+/// [`IdentityContext::is_authenticated`]).
+#[derive(Clone, Serialize)]
+pub struct IdentityContext {
+    /// `X-Identity-Status`.
+    pub identity_status: IdentityStatus,
+    /// `X-Service-Identity-Status`; `None` when no service token was sent.
+    pub service_identity_status: Option<IdentityStatus>,
+    /// The user token's data, when confirmed.
+    pub user: Option<TokenInfo>,
+    /// The service token's data, when confirmed.
+    pub service: Option<TokenInfo>,
+    /// Whether the service token holds one of `service_token_roles`.
+    pub service_role_check_passed: bool,
+    /// Why something was not confirmed (only non-empty with `delay_auth_decision`).
+    pub failure_reasons: Vec<FailureReason>,
+    #[serde(skip)]
+    pub(crate) user_token: Option<AuthToken>,
+    #[serde(skip)]
+    pub(crate) service_token: Option<AuthToken>,
+}
+
+impl fmt::Debug for IdentityContext {
+    // The raw tokens are left out; TokenInfo shows only fingerprints.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdentityContext")
+            .field("identity_status", &self.identity_status)
+            .field("service_identity_status", &self.service_identity_status)
+            .field("user", &self.user)
+            .field("service", &self.service)
+            .field("service_role_check_passed", &self.service_role_check_passed)
+            .field("failure_reasons", &self.failure_reasons)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IdentityContext {
+    /// The user is confirmed and the service token, if any, too: what keystonemiddleware
+    /// requires to let a request through without `delay_auth_decision`.
+    pub fn is_authenticated(&self) -> bool {
+        self.identity_status == IdentityStatus::Confirmed
+            && self.service_identity_status != Some(IdentityStatus::Invalid)
+    }
+
+    /// A service acting for a user: the service token is valid and holds one of
+    /// `service_token_roles` (what Cinder's `is_service_request` checks).
+    pub fn is_service_request(&self) -> bool {
+        self.service_identity_status == Some(IdentityStatus::Confirmed)
+            && self.service.is_some()
+            && self.service_role_check_passed
+    }
+
+    pub fn user_id(&self) -> Option<&str> {
+        self.user.as_ref().map(|u| u.user_id.as_str())
+    }
+
+    pub fn project_id(&self) -> Option<&str> {
+        self.user.as_ref().and_then(|u| u.project_id.as_deref())
+    }
+
+    /// The user token's roles (empty when unconfirmed).
+    pub fn roles(&self) -> &[String] {
+        self.user
+            .as_ref()
+            .map(|u| u.roles.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// The service token's roles (empty when unconfirmed or absent).
+    pub fn service_roles(&self) -> &[String] {
+        self.service
+            .as_ref()
+            .map(|s| s.roles.as_slice())
+            .unwrap_or(&[])
+    }
+
+    pub fn service_user_id(&self) -> Option<&str> {
+        self.service.as_ref().map(|s| s.user_id.as_str())
+    }
+
+    pub fn service_project_id(&self) -> Option<&str> {
+        self.service.as_ref().and_then(|s| s.project_id.as_deref())
+    }
+
+    /// The user's token as received, for calling onward as the user (e.g. in a
+    /// `baton_client::UserToken` with a service-token wrapper). Never log it.
+    pub fn user_token(&self) -> Option<&AuthToken> {
+        self.user_token.as_ref()
+    }
+
+    /// The service token as received. Never log it.
+    pub fn service_token(&self) -> Option<&AuthToken> {
+        self.service_token.as_ref()
+    }
+
+    /// Writes keystonemiddleware's headers for this context (after the incoming ones were
+    /// stripped): the statuses always, the user headers when the user is confirmed (with the
+    /// v2 catalog when `include_catalog`), the `X-Service-*` headers when the service token is.
+    pub fn apply_headers(&self, headers: &mut HeaderMap, include_catalog: bool) {
+        set(
+            headers,
+            names::IDENTITY_STATUS,
+            self.identity_status.as_str(),
+        );
+        if let Some(s) = self.service_identity_status {
+            set(headers, names::SERVICE_IDENTITY_STATUS, s.as_str());
+        }
+        if let Some(user) = &self.user {
+            token_headers(headers, names::USER_PREFIX, user);
+            set(
+                headers,
+                names::IS_ADMIN_PROJECT,
+                if user.is_admin_project {
+                    "True"
+                } else {
+                    "False"
+                },
+            );
+            if let Some(scope) = &user.system_scope {
+                set(headers, names::SYSTEM_SCOPE, scope);
+            }
+            let roles = user.roles.join(",");
+            set(headers, names::ROLE, &roles);
+            set(headers, names::USER, &user.user_name);
+            if let Some(p) = &user.project_id {
+                set(headers, names::TENANT_ID, p);
+            }
+            if let Some(p) = &user.project_name {
+                set(headers, names::TENANT_NAME, p);
+                set(headers, names::TENANT, p);
+            }
+            if include_catalog && !user.access.catalog().is_empty() {
+                set(
+                    headers,
+                    names::SERVICE_CATALOG,
+                    &user.v2_catalog().to_string(),
+                );
+            }
+        }
+        if let Some(service) = &self.service {
+            token_headers(headers, names::SERVICE_PREFIX, service);
+        }
+    }
+}
+
+fn token_headers(headers: &mut HeaderMap, prefix: &str, t: &TokenInfo) {
+    let roles = t.roles.join(",");
+    let values: [Option<&str>; 11] = [
+        t.domain_id.as_deref(),
+        t.domain_name.as_deref(),
+        t.project_id.as_deref(),
+        t.project_name.as_deref(),
+        t.project_domain_id.as_deref(),
+        t.project_domain_name.as_deref(),
+        Some(&t.user_id),
+        Some(&t.user_name),
+        Some(&t.user_domain_id),
+        Some(&t.user_domain_name),
+        Some(&roles),
+    ];
+    for (suffix, value) in names::TEMPLATE.iter().zip(values) {
+        if let Some(v) = value {
+            set(headers, &format!("{prefix}{suffix}"), v);
+        }
+    }
+}
+
+/// Sets a header; values may hold UTF-8 (user and project names), control characters are
+/// dropped so that a name can never split a header.
+fn set(headers: &mut HeaderMap, name: &str, value: &str) {
+    let clean: Vec<u8> = value
+        .bytes()
+        .filter(|b| *b == b'\t' || (*b >= 0x20 && *b != 0x7f))
+        .collect();
+    if let (Ok(n), Ok(v)) = (
+        HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_bytes(&clean),
+    ) {
+        headers.insert(n, v);
+    }
+}
+
+/// The v3 catalog in the v2 form keystonemiddleware puts in `X-Service-Catalog`:
+/// `[{"type", "name", "endpoints": [{"region", "publicURL", "internalURL", "adminURL"}]}]`,
+/// one v2 endpoint per region holding that region's URL of each interface.
+pub fn v2_catalog(catalog: &[CatalogService]) -> serde_json::Value {
+    let services: Vec<serde_json::Value> = catalog
+        .iter()
+        .map(|s| {
+            // Regions in order of first appearance.
+            let mut order: Vec<Option<String>> = Vec::new();
+            let mut by_region: BTreeMap<usize, serde_json::Map<String, serde_json::Value>> =
+                BTreeMap::new();
+            for e in &s.endpoints {
+                let region = e.region_id.clone().or_else(|| e.region.clone());
+                let idx = match order.iter().position(|r| *r == region) {
+                    Some(i) => i,
+                    None => {
+                        order.push(region.clone());
+                        order.len() - 1
+                    }
+                };
+                let entry = by_region.entry(idx).or_default();
+                let interface = e.interface.strip_suffix("URL").unwrap_or(&e.interface);
+                entry.insert(format!("{interface}URL"), e.url.clone().into());
+                if let Some(r) = &region {
+                    entry.insert("region".into(), r.clone().into());
+                }
+            }
+            serde_json::json!({
+                "type": s.service_type,
+                "name": s.name,
+                "endpoints": by_region.into_values().collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(services)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_every_spelling_but_keeps_tokens() {
+        let mut h = HeaderMap::new();
+        for (n, v) in [
+            ("x-roles", "admin"),
+            ("x_roles", "admin"),
+            ("X-Service-Roles", "service"),
+            ("x-service-identity-status", "Confirmed"),
+            ("x-identity-status", "Confirmed"),
+            ("openstack-system-scope", "all"),
+            ("x-service-anything", "1"),
+            ("x-tenant", "t"),
+            ("x-service-token", "keep"),
+            ("x-auth-token", "keep"),
+            ("x-user-agent-ish", "keep"),
+            ("content-type", "keep"),
+        ] {
+            h.append(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        assert_eq!(strip_identity_headers(&mut h), 8);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(
+            left,
+            [
+                "content-type",
+                "x-auth-token",
+                "x-service-token",
+                "x-user-agent-ish"
+            ]
+        );
+    }
+
+    #[test]
+    fn v2_catalog_groups_by_region() {
+        let cat: Vec<CatalogService> = serde_json::from_value(serde_json::json!([{
+            "id": "s1", "name": "keystone", "type": "identity",
+            "endpoints": [
+                {"id": "e1", "interface": "public", "region_id": "R1", "url": "http://pub"},
+                {"id": "e2", "interface": "internal", "region_id": "R1", "url": "http://int"},
+                {"id": "e3", "interface": "public", "region": "R2", "url": "http://pub2"}
+            ]
+        }]))
+        .unwrap();
+        assert_eq!(
+            v2_catalog(&cat),
+            serde_json::json!([{
+                "type": "identity", "name": "keystone",
+                "endpoints": [
+                    {"region": "R1", "publicURL": "http://pub", "internalURL": "http://int"},
+                    {"region": "R2", "publicURL": "http://pub2"}
+                ]
+            }])
+        );
+    }
+}
