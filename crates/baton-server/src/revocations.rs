@@ -34,6 +34,8 @@ pub struct RevocationList {
     others: Vec<RevocationEvent>,
     /// Highest event id seen, for polling.
     pub last_id: i64,
+    /// Bumped by every added event, so cached validations know when to look again.
+    pub generation: u64,
 }
 
 impl RevocationList {
@@ -47,6 +49,7 @@ impl RevocationList {
 
     pub fn add(&mut self, ev: RevocationEvent) {
         self.last_id = self.last_id.max(ev.id);
+        self.generation += 1;
         let nothing_else = ev.user_id.is_none()
             && ev.project_id.is_none()
             && ev.domain_id.is_none()

@@ -6,6 +6,7 @@
 //! any node, a local write) empties the cache; the directory snapshot bounds staleness of writes
 //! made by other nodes to a few seconds, and the cache TTL bounds everything else.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -31,9 +32,37 @@ pub struct ValidatedToken {
     pub role_ids: Vec<String>,
     json_with_catalog: Bytes,
     json_without_catalog: Bytes,
+    /// The revocation-list generation this token was last checked against; a cache hit
+    /// re-checks only when events have arrived since.
+    checked_generation: AtomicU64,
 }
 
 impl ValidatedToken {
+    /// The token flattened the way revocation events are matched.
+    fn revocation_values(&self) -> TokenValues<'_> {
+        TokenValues {
+            user_id: &self.body.user.id,
+            identity_domain_id: &self.body.user.domain.id,
+            project_id: self.payload.project_id(),
+            assignment_domain_id: self
+                .body
+                .project
+                .as_ref()
+                .map(|p| p.domain.id.as_str())
+                .or(self.body.domain.as_ref().map(|d| d.id.as_str())),
+            role_ids: &self.role_ids,
+            audit_id: self
+                .payload
+                .audit_ids
+                .first()
+                .map(String::as_str)
+                .unwrap_or(""),
+            audit_chain_id: self.payload.audit_ids.get(1).map(String::as_str),
+            expires_at: whole_seconds(self.expires_at),
+            issued_at: self.issued_at.naive_utc(),
+        }
+    }
+
     pub fn json(&self, include_catalog: bool) -> Bytes {
         if include_catalog {
             self.json_with_catalog.clone()
@@ -89,6 +118,8 @@ pub struct TokenService {
     formatter: TokenFormatter,
     validated: moka::sync::Cache<[u8; 32], Arc<ValidatedToken>>,
     revocations: RwLock<RevocationList>,
+    /// Copy of the list's generation, read without the lock on every cache hit.
+    revocation_generation: AtomicU64,
     directory: DirectoryCache,
     dummy_hash: String,
 }
@@ -134,6 +165,7 @@ impl TokenService {
             formatter,
             validated,
             revocations: RwLock::new(RevocationList::default()),
+            revocation_generation: AtomicU64::new(0),
             directory: DirectoryCache::default(),
             dummy_hash,
         };
@@ -162,8 +194,8 @@ impl TokenService {
         )
     }
 
-    /// Loads revocation events written since the last look (by any node); empties the
-    /// validation cache when there are new ones.
+    /// Loads revocation events written since the last look (by any node). Cached validations
+    /// are not dropped: each is re-checked against the list on its next hit.
     pub async fn refresh_revocations(&self) -> ApiResult<usize> {
         let after = self
             .revocations
@@ -179,8 +211,8 @@ impl TokenService {
                 list.add(ev);
             }
             list.prune(cutoff);
-            drop(list);
-            self.validated.invalidate_all();
+            self.revocation_generation
+                .store(list.generation, Ordering::Release);
         }
         Ok(n)
     }
@@ -211,7 +243,21 @@ impl TokenService {
     ) -> ApiResult<Arc<ValidatedToken>> {
         let key = cache_key(token);
         let validated = match self.validated.get(&key) {
-            Some(v) => v,
+            Some(v) => {
+                if v.checked_generation.load(Ordering::Acquire)
+                    < self.revocation_generation.load(Ordering::Acquire)
+                {
+                    let list = self.revocations.read().unwrap_or_else(|e| e.into_inner());
+                    if list.is_revoked(&v.revocation_values()) {
+                        drop(list);
+                        self.validated.invalidate(&key);
+                        return Err(ApiError::token_not_found("token has been revoked"));
+                    }
+                    v.checked_generation
+                        .store(list.generation, Ordering::Release);
+                }
+                v
+            }
             None => {
                 let v = Arc::new(self.validate_uncached(token).await?);
                 self.validated.insert(key, v.clone());
@@ -400,32 +446,6 @@ impl TokenService {
                     .collect(),
             );
         }
-        {
-            let audit_id = payload.audit_ids.first().map(String::as_str).unwrap_or("");
-            let values = TokenValues {
-                user_id: &user.id,
-                identity_domain_id: &user.domain_id,
-                project_id: payload.project_id(),
-                assignment_domain_id: body
-                    .project
-                    .as_ref()
-                    .map(|p| p.domain.id.as_str())
-                    .or(body.domain.as_ref().map(|d| d.id.as_str())),
-                role_ids: &role_ids,
-                audit_id,
-                audit_chain_id: payload.audit_ids.get(1).map(String::as_str),
-                expires_at: whole_seconds(expires_at),
-                issued_at: issued_at.naive_utc(),
-            };
-            if self
-                .revocations
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_revoked(&values)
-            {
-                return Err(fail("token has been revoked".into()));
-            }
-        }
         let without = serde_json::to_vec(&baton_types::TokenResponse {
             token: body.clone(),
         })
@@ -438,7 +458,7 @@ impl TokenService {
         } else {
             without.clone()
         };
-        Ok(ValidatedToken {
+        let validated = ValidatedToken {
             body,
             payload,
             expires_at,
@@ -446,7 +466,17 @@ impl TokenService {
             role_ids,
             json_with_catalog: Bytes::from(with_catalog),
             json_without_catalog: Bytes::from(without),
-        })
+            checked_generation: AtomicU64::new(0),
+        };
+        let list = self.revocations.read().unwrap_or_else(|e| e.into_inner());
+        if list.is_revoked(&validated.revocation_values()) {
+            return Err(fail("token has been revoked".into()));
+        }
+        validated
+            .checked_generation
+            .store(list.generation, Ordering::Release);
+        drop(list);
+        Ok(validated)
     }
 
     async fn enabled_domain(&self, id: &str) -> ApiResult<Option<Project>> {
@@ -855,9 +885,9 @@ impl TokenService {
     pub async fn add_revocation(&self, ev: RevocationEvent) -> ApiResult<()> {
         let cutoff = Utc::now().naive_utc() - self.revocation_retention();
         self.store.add_revocation_event(&ev, cutoff).await?;
+        // Picks up our event (and any other node's) before answering, so the revoked token is
+        // refused from the next request on.
         self.refresh_revocations().await?;
-        // Even when another refresh raced us to the new row, nothing stale may survive.
-        self.validated.invalidate_all();
         Ok(())
     }
 }
