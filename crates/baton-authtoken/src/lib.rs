@@ -19,7 +19,9 @@
 //!   optional Redis cache whose entries are MACed with HMAC-SHA256 ([`cache`], `shared`);
 //! * [`FailureReason`]: a machine-readable reason for every refusal, in the log line (tokens
 //!   appear only as a 12-hex-digit SHA-256 prefix), in [`Metrics`] (Prometheus text) and, opt-in,
-//!   in the `x-auth-failure-reason` response header.
+//!   in the `x-auth-failure-reason` response header;
+//! * [`proxy`]: `baton authproxy`, the layer as a streaming reverse proxy in front of any HTTP
+//!   service.
 //!
 //! The decision table (keystonemiddleware 13, `service_token_roles_required = true`):
 //!
@@ -40,6 +42,7 @@ pub mod config;
 pub mod context;
 pub mod layer;
 pub mod metrics;
+pub mod proxy;
 pub mod reason;
 mod shared;
 
@@ -53,4 +56,5 @@ pub use config::{
 pub use context::{strip_identity_headers, v2_catalog, IdentityContext, TokenInfo};
 pub use layer::{AuthBody, AuthTokenLayer, AuthTokenService};
 pub use metrics::Metrics;
+pub use proxy::{ProxyConfig, ProxyOptions, PROXY_SECTION};
 pub use reason::{join_reasons, FailureReason, IdentityStatus};

@@ -1491,3 +1491,334 @@ async fn redis_down_changes_nothing_but_latency() {
     assert_eq!(app.auth.metrics().shared_cache_errors(), 2);
     hung_task.abort();
 }
+
+// ----- `baton authproxy`: the layer as a reverse proxy ------------------------------------------
+
+/// The upstream behind the proxy: echoes method, path, headers, body length and SHA-256, and
+/// counts its requests. `/big` answers 1 MiB.
+async fn upstream_echo(State(hits): State<Arc<AtomicUsize>>, req: Request) -> Response {
+    use sha2::Digest;
+    hits.fetch_add(1, Ordering::SeqCst);
+    if req.uri().path() == "/base/big" {
+        return big_body().into_response();
+    }
+    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in req.headers() {
+        headers
+            .entry(k.as_str().to_string())
+            .or_default()
+            .push(String::from_utf8_lossy(v.as_bytes()).into_owned());
+    }
+    let method = req.method().to_string();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let body = axum::body::to_bytes(req.into_body(), 8 << 20)
+        .await
+        .expect("upstream body");
+    let digest: String = sha2::Sha256::digest(&body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Json(json!({
+        "method": method, "path": path, "headers": headers,
+        "body_len": body.len(), "body_sha256": digest,
+    }))
+    .into_response()
+}
+
+fn big_body() -> Vec<u8> {
+    (0..(1usize << 20)).map(|i| (i % 251) as u8).collect()
+}
+
+struct AuthProxy {
+    base: String,
+    hits: Arc<AtomicUsize>,
+}
+
+impl AuthProxy {
+    /// Upstream echo (or, with `upstream_down`, a closed port) plus the proxy, both in-process.
+    async fn start(id: &Identity, upstream_down: bool) -> AuthProxy {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let upstream_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let upstream = format!("http://{}", upstream_listener.local_addr().expect("addr"));
+        if upstream_down {
+            drop(upstream_listener);
+        } else {
+            let router = Router::new()
+                .fallback(any(upstream_echo))
+                .with_state(hits.clone());
+            tokio::spawn(async move {
+                let _ = axum::serve(upstream_listener, router).await;
+            });
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        // The [authproxy] section goes through the INI reader, as `baton authproxy` reads it.
+        let ini = baton_config::IniFile::parse(
+            &format!(
+                "[authproxy]\nlisten = {addr}\nupstream = {upstream}/base/\nupstream_timeout = 5\nmax_header_bytes = 16384\n"
+            ),
+            "proxy.ini",
+        )
+        .expect("ini");
+        let opts = baton_authtoken::ProxyOptions::from_ini(&ini).expect("[authproxy]");
+        assert_eq!(opts.listen, addr);
+        let auth = Authenticator::new(id.config().build().expect("config")).expect("auth");
+        tokio::spawn(async move {
+            let _ = baton_authtoken::proxy::serve(listener, auth, opts).await;
+        });
+        AuthProxy {
+            base: format!("http://{addr}"),
+            hits,
+        }
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+/// A POST with a chunked body written piece by piece on a raw socket (so nothing upstream of the
+/// proxy can know its length), `Connection: close`; returns the status and the response body.
+async fn chunked_post(base: &str, token: &str, body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
+        .await
+        .expect("connect in time")
+        .expect("connect");
+    let head = format!(
+        "POST /upload?x=1 HTTP/1.1\r\nHost: {addr}\r\nX-Auth-Token: {token}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.expect("head");
+    for chunk in body.chunks(64 * 1024) {
+        s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await
+            .expect("chunk");
+        s.write_all(chunk).await.expect("chunk");
+        s.write_all(b"\r\n").await.expect("chunk");
+        tokio::task::yield_now().await;
+    }
+    s.write_all(b"0\r\n\r\n").await.expect("end");
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut raw))
+        .await
+        .expect("response in time")
+        .expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status: u16 = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn authproxy_forwards_confirmed_requests_and_streams() {
+    let id = Identity::start().await;
+    let proxy = AuthProxy::start(&id, false).await;
+    let c = client();
+    let user = id.alice(3600);
+
+    // A valid token, spoofed identity headers, a hop-by-hop header named in Connection.
+    let resp = c
+        .get(format!("{}/v2.1/servers?limit=1", proxy.base))
+        .header("x-auth-token", &user)
+        .header("x-roles", "admin")
+        .header("x-service-roles", "service")
+        .header("x-identity-status", "Confirmed")
+        .header("connection", "x-hop")
+        .header("x-hop", "1")
+        .header("x-forwarded-for", "10.0.0.9")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.expect("json");
+    let seen = |name: &str| -> Option<String> {
+        let a = v["headers"][name].as_array()?;
+        assert_eq!(a.len(), 1, "{name} reached the upstream {} times", a.len());
+        Some(a[0].as_str().expect("string").to_string())
+    };
+    assert_eq!(v["path"], "/base/v2.1/servers?limit=1");
+    assert_eq!(seen("x-identity-status").as_deref(), Some("Confirmed"));
+    assert_eq!(seen("x-user-id").as_deref(), Some(id.ids.alice.as_str()));
+    assert_eq!(seen("x-user-name").as_deref(), Some("alice"));
+    assert_eq!(seen("x-project-id").as_deref(), Some(id.ids.demo.as_str()));
+    assert_eq!(seen("x-project-name").as_deref(), Some("demo"));
+    // member implies reader; the spoofed admin is gone.
+    assert_eq!(seen("x-roles").as_deref(), Some("member,reader"));
+    assert_eq!(seen("x-auth-token").as_deref(), Some(user.as_str()));
+    assert!(seen("x-service-roles").is_none(), "spoofed X-Service-Roles");
+    assert!(seen("x-service-identity-status").is_none());
+    assert!(seen("x-hop").is_none(), "hop-by-hop header forwarded");
+    assert!(seen("connection").is_none());
+    assert_eq!(
+        seen("x-forwarded-for").as_deref(),
+        Some("10.0.0.9, 127.0.0.1")
+    );
+    assert_eq!(seen("x-forwarded-proto").as_deref(), Some("http"));
+    assert_eq!(proxy.hits(), 1);
+
+    // An expired user token with nova's service token: Confirmed, X-Service-* set.
+    let resp = c
+        .get(format!("{}/x", proxy.base))
+        .header("x-auth-token", id.alice(-5))
+        .header("x-service-token", id.nova(3600))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["headers"]["x-service-roles"][0], "service");
+    assert_eq!(v["headers"]["x-service-identity-status"][0], "Confirmed");
+    assert_eq!(v["headers"]["x-service-user-id"][0], id.ids.nova.as_str());
+
+    // No token: the proxy answers 401 itself; the upstream never sees it.
+    let before = proxy.hits();
+    let resp = c
+        .post(format!("{}/x", proxy.base))
+        .header("x-roles", "admin")
+        .body("payload")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 401);
+    assert_eq!(
+        resp.headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok()),
+        Some(format!("Keystone uri=\"{WWW_URI}\"").as_str())
+    );
+    assert_eq!(
+        resp.headers()
+            .get("x-auth-failure-reason")
+            .and_then(|v| v.to_str().ok()),
+        Some("user_token_missing")
+    );
+    assert_eq!(resp.text().await.expect("body"), BODY_401);
+    // A role-less service token: 401 too.
+    let resp = c
+        .get(format!("{}/x", proxy.base))
+        .header("x-auth-token", &user)
+        .header("x-service-token", id.plain())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 401);
+    assert_eq!(
+        proxy.hits(),
+        before,
+        "a refused request reached the upstream"
+    );
+
+    // 1 MiB request body, chunked and written piecewise, arrives intact.
+    let big = big_body();
+    let (status, body) = chunked_post(&proxy.base, &user, &big).await;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("json");
+    let want: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&big)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert_eq!(v["method"], "POST");
+    assert_eq!(v["body_len"], big.len());
+    assert_eq!(v["body_sha256"], want.as_str());
+    assert!(
+        v["headers"]["transfer-encoding"].is_null()
+            || v["headers"]["transfer-encoding"][0] == "chunked"
+    );
+
+    // 1 MiB response body, intact.
+    let resp = c
+        .get(format!("{}/big", proxy.base))
+        .header("x-auth-token", &user)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    let got = resp.bytes().await.expect("body");
+    assert_eq!(got.len(), big.len());
+    assert!(got.as_ref() == big.as_slice(), "response body differs");
+
+    // A request head over max_header_bytes: 431 before any validation.
+    let resp = c
+        .get(format!("{}/x", proxy.base))
+        .header("x-auth-token", &user)
+        .header("x-padding", "p".repeat(20_000))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 431);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn authproxy_answers_502_when_the_upstream_is_down() {
+    let id = Identity::start().await;
+    let proxy = AuthProxy::start(&id, true).await;
+    let started = Instant::now();
+    let resp = client()
+        .get(format!("{}/x", proxy.base))
+        .header("x-auth-token", id.alice(3600))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 502);
+    assert_eq!(
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json")
+    );
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["error"]["code"], 502);
+    assert_eq!(v["error"]["title"], "Bad Gateway");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // Authentication still comes first: no token is 401, not 502.
+    let resp = client()
+        .get(format!("{}/x", proxy.base))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 401);
+}
+
+#[test]
+fn authproxy_config_errors_name_the_option() {
+    let parse = |text: &str| {
+        let ini = baton_config::IniFile::parse(text, "proxy.ini").expect("ini");
+        baton_authtoken::ProxyOptions::from_ini(&ini)
+    };
+    let e = parse("[authproxy]\nupstream = http://127.0.0.1:1\n").unwrap_err();
+    assert!(e.to_string().contains("listen"), "{e}");
+    let e = parse("[authproxy]\nlisten = 127.0.0.1:1\nupstream = https://x:1\n").unwrap_err();
+    assert!(e.to_string().contains("upstream"), "{e}");
+    let o = parse(
+        "[authproxy]\nlisten = 127.0.0.1:1\nupstream = http://127.0.0.1:2\nmax_body_bytes = 10\n",
+    )
+    .expect("valid");
+    assert_eq!(o.max_body_bytes, Some(10));
+    assert_eq!(o.upstream_timeout, None);
+}

@@ -1,6 +1,7 @@
 //! The `baton` binary: `serve` runs the identity server, `manage` mirrors keystone-manage
 //! (`db_sync`, `fernet_setup`, `fernet_rotate`, `credential_setup`, `bootstrap`) and `quickstart`
-//! sets up and runs everything on the embedded SQLite default with one command.
+//! sets up and runs everything on the embedded SQLite default with one command. `authproxy` puts
+//! the auth_token middleware, as a streaming reverse proxy, in front of any HTTP service.
 
 mod manage;
 mod quickstart;
@@ -47,6 +48,9 @@ enum Command {
     },
     /// Create a data directory with a SQLite database, keys and an admin, then serve.
     Quickstart(quickstart::QuickstartArgs),
+    /// Reverse proxy validating Keystone tokens in front of an HTTP service ([authproxy] listen,
+    /// upstream, ... plus [keystone_authtoken] in the --config file).
+    Authproxy,
 }
 
 /// Loads the configuration files plus `BATON__SECTION__OPTION` environment overrides.
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
                 manage::run(&config, command).await
             }
             Command::Quickstart(args) => quickstart::run(args).await,
+            Command::Authproxy => authproxy(&cli.config).await,
         }
     });
     match result {
@@ -98,6 +103,26 @@ fn main() -> ExitCode {
             let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
             eprintln!("baton: {}", msg.join(": "));
             ExitCode::FAILURE
+        }
+    }
+}
+
+async fn authproxy(files: &[PathBuf]) -> anyhow::Result<()> {
+    if files.is_empty() {
+        anyhow::bail!("authproxy needs --config FILE with [authproxy] and [keystone_authtoken]");
+    }
+    for f in files {
+        if !f.exists() {
+            anyhow::bail!("{}: configuration file not found", f.display());
+        }
+    }
+    let ini = baton_config::IniFile::load_all(files)?;
+    let config = baton_authtoken::ProxyConfig::from_ini(&ini)?;
+    tokio::select! {
+        r = baton_authtoken::proxy::run(config) => r.map_err(|e| anyhow::anyhow!(e)),
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("interrupted; stopping");
+            Ok(())
         }
     }
 }
