@@ -485,9 +485,13 @@ impl Authenticator {
 
     async fn lookup_remote(&self, token: &AuthToken, key: CacheKey) -> Lookup {
         let inner = &self.inner;
-        // Another flight may have filled the cache between our miss and our start.
+        // Another flight may have filled either cache between our miss and our start (it
+        // records its result before leaving the flight table).
         if let Some(hit) = inner.local.get_positive(&key) {
             return Lookup::Valid(hit.access);
+        }
+        if let Some(refusal) = inner.local.get_negative(&key) {
+            return Lookup::Refused(refusal);
         }
         if let Some(shared) = &inner.shared {
             if let Some((access, left)) = shared.get(key.ctx, &key.hash, token).await {
