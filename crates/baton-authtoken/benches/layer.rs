@@ -118,7 +118,7 @@ fn cached(c: &mut Criterion) {
     });
     group.bench_function("no_layer", |b| {
         b.to_async(&rt).iter(|| async {
-            let mut svc = inner.clone();
+            let mut svc = inner;
             let resp = svc
                 .call(request(black_box(&headers)))
                 .await
