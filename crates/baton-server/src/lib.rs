@@ -124,8 +124,9 @@ async fn keystone_headers(State(state): State<AppState>, req: Request, next: Nex
     if let Some(host) = req.headers().get(header::HOST) {
         headers.insert(header::HOST, host.clone());
     }
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    // The per-request debug line is the only use of these; don't pay for them otherwise.
+    let described = tracing::enabled!(tracing::Level::DEBUG)
+        .then(|| (req.method().clone(), req.uri().path().to_string()));
     let request_id = format!("req-{}", uuid::Uuid::new_v4());
     let mut resp = next.run(req).await;
     if let Some(err) = resp.extensions().get::<Arc<ApiError>>().cloned() {
@@ -144,7 +145,9 @@ async fn keystone_headers(State(state): State<AppState>, req: Request, next: Nex
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
     }
-    tracing::debug!(%method, %path, status = resp.status().as_u16(), request_id, "request");
+    if let Some((method, path)) = described {
+        tracing::debug!(%method, %path, status = resp.status().as_u16(), request_id, "request");
+    }
     resp
 }
 

@@ -16,7 +16,7 @@ pub struct TokenValues<'a> {
     pub identity_domain_id: &'a str,
     pub project_id: Option<&'a str>,
     pub assignment_domain_id: Option<&'a str>,
-    pub role_ids: &'a [String],
+    pub role_ids: Vec<&'a str>,
     pub audit_id: &'a str,
     pub audit_chain_id: Option<&'a str>,
     /// Whole seconds, as revocation events store them.
@@ -136,7 +136,7 @@ fn matches(e: &RevocationEvent, t: &TokenValues<'_>) -> bool {
         return false;
     }
     if let Some(role) = &e.role_id {
-        if !t.role_ids.iter().any(|r| r == role) {
+        if !t.role_ids.contains(&role.as_str()) {
             return false;
         }
     }
@@ -157,7 +157,7 @@ mod tests {
             identity_domain_id: "default",
             project_id: Some("p1"),
             assignment_domain_id: Some("default"),
-            role_ids: roles,
+            role_ids: roles.iter().map(String::as_str).collect(),
             audit_id: "audit-1",
             audit_chain_id: None,
             expires_at: ts(2000),

@@ -27,9 +27,6 @@ use crate::revocations::{RevocationList, TokenValues};
 pub struct ValidatedToken {
     pub body: TokenBody,
     pub payload: TokenPayload,
-    pub expires_at: DateTime<Utc>,
-    pub issued_at: DateTime<Utc>,
-    pub role_ids: Vec<String>,
     json_with_catalog: Bytes,
     json_without_catalog: Bytes,
     /// The revocation-list generation this token was last checked against; a cache hit
@@ -50,7 +47,13 @@ impl ValidatedToken {
                 .as_ref()
                 .map(|p| p.domain.id.as_str())
                 .or(self.body.domain.as_ref().map(|d| d.id.as_str())),
-            role_ids: &self.role_ids,
+            role_ids: self
+                .body
+                .roles
+                .iter()
+                .flatten()
+                .map(|r| r.id.as_str())
+                .collect(),
             audit_id: self
                 .payload
                 .audit_ids
@@ -58,8 +61,8 @@ impl ValidatedToken {
                 .map(String::as_str)
                 .unwrap_or(""),
             audit_chain_id: self.payload.audit_ids.get(1).map(String::as_str),
-            expires_at: whole_seconds(self.expires_at),
-            issued_at: self.issued_at.naive_utc(),
+            expires_at: whole_seconds(self.body.expires_at),
+            issued_at: self.body.issued_at.naive_utc(),
         }
     }
 
@@ -269,7 +272,7 @@ impl TokenService {
     }
 
     fn check_expiry(&self, v: &ValidatedToken, allow_expired: bool) -> ApiResult<()> {
-        let mut deadline = v.expires_at;
+        let mut deadline = v.body.expires_at;
         if allow_expired {
             deadline +=
                 chrono::Duration::seconds(i64::from(self.config.token.allow_expired_window));
@@ -430,12 +433,10 @@ impl TokenService {
             }
             _ => (Vec::new(), String::new()),
         };
-        let mut role_ids = Vec::new();
         if !target.is_empty() {
             if roles.is_empty() {
                 return Err(fail(format!("User {} has no access to {target}", user.id)));
             }
-            role_ids = roles.iter().map(|r| r.id.clone()).collect();
             body.roles = Some(
                 roles
                     .into_iter()
@@ -461,9 +462,6 @@ impl TokenService {
         let validated = ValidatedToken {
             body,
             payload,
-            expires_at,
-            issued_at,
-            role_ids,
             json_with_catalog: Bytes::from(with_catalog),
             json_without_catalog: Bytes::from(without),
             checked_generation: AtomicU64::new(0),
@@ -575,9 +573,7 @@ impl TokenService {
     /// Projects and domains the user holds a role on (for `/v3/auth/projects|domains`).
     pub async fn scopes_for_user(&self, user_id: &str) -> ApiResult<(Vec<Project>, Vec<Project>)> {
         let group_ids = self.store.list_user_group_ids(user_id).await?;
-        let mut actors = vec![user_id.to_string()];
-        actors.extend(group_ids);
-        let assignments = self.store.list_assignments_for_actors(&actors).await?;
+        let assignments = self.assignments_of(user_id, &group_ids).await?;
         let mut projects = Vec::new();
         let mut domains = Vec::new();
         for a in &assignments {

@@ -69,17 +69,6 @@ impl Store {
         })
     }
 
-    /// Projects the user can scope to, given their direct and group project targets (ids).
-    pub async fn get_projects(&self, ids: &[String]) -> Result<Vec<Project>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(p) = self.get_project(id).await? {
-                out.push(p);
-            }
-        }
-        Ok(out)
-    }
-
     /// All projects (not domains) of a domain; used for inherited domain grants.
     pub async fn list_projects_in_domain(&self, domain_id: &str) -> Result<Vec<Project>> {
         dispatch!(self, read, |pool, q| {
