@@ -29,6 +29,9 @@ pub const DEFAULT_AUTH_METHODS: &[&str] = &[
     "ec2credential",
 ];
 
+/// oslo.policy's default `[oslo_policy] policy_file`.
+const DEFAULT_POLICY_FILE: &str = "policy.yaml";
+
 /// Options Baton reads, per section.
 const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
     (
@@ -423,8 +426,14 @@ pub struct OsloMiddlewareOptions {
 /// The `[oslo_policy]` options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OsloPolicyOptions {
-    /// Policy overrides file (`policy_file`).
-    pub policy_file: String,
+    /// Policy overrides file (`policy_file`, default `policy.yaml`). A relative path is resolved
+    /// against the directory of the configuration file that sets it (the default, or a value
+    /// from the environment, against the last configuration file's directory), as oslo.config
+    /// finds policy files next to keystone.conf; an absolute path is kept as given.
+    pub policy_file: PathBuf,
+    /// Whether `policy_file` was set in a file or the environment. Only then is a missing file
+    /// an error: without it, the built-in rules apply alone.
+    pub policy_file_explicit: bool,
     /// Ignore deprecated policy defaults (`enforce_new_defaults`).
     pub enforce_new_defaults: bool,
     /// Check token scope against policy scope types (`enforce_scope`; removed
@@ -533,7 +542,8 @@ impl Default for IdentityConfig {
                 max_request_body_size: 114_688,
             },
             oslo_policy: OsloPolicyOptions {
-                policy_file: "policy.yaml".to_owned(),
+                policy_file: PathBuf::from(DEFAULT_POLICY_FILE),
+                policy_file_explicit: false,
                 enforce_new_defaults: true,
                 enforce_scope: true,
             },
@@ -830,6 +840,25 @@ impl Reader<'_> {
     }
 }
 
+/// `[oslo_policy] policy_file` made usable from any working directory: relative to the
+/// directory of the file that set it, or (default value, environment override) of the last
+/// configuration file loaded, the first place oslo.config's `find_file` looks.
+fn resolve_policy_file(ini: &IniFile, configured: Option<String>) -> PathBuf {
+    let setting_file = ini
+        .get("oslo_policy", "policy_file")
+        .filter(|_| configured.is_some())
+        .and_then(|value| match value.origin() {
+            Origin::File { name, .. } => Some(name.to_string()),
+            Origin::Environment { .. } => None,
+        });
+    let base = setting_file.or_else(|| ini.sources().last().map(str::to_owned));
+    let path = PathBuf::from(configured.as_deref().unwrap_or(DEFAULT_POLICY_FILE));
+    match base.as_deref().map(Path::new).and_then(Path::parent) {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path,
+    }
+}
+
 fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
     let r = Reader { ini };
     let d = IdentityConfig::default();
@@ -867,6 +896,8 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
                 .map_or(d.identity.password_hash_algorithm, |(alg, _)| *alg),
             None => d.identity.password_hash_algorithm,
         };
+
+    let policy_file = r.non_empty("oslo_policy", "policy_file")?;
 
     let bind = r
         .custom("baton", "bind", |text| {
@@ -946,9 +977,8 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
                 .unwrap_or(d.oslo_middleware.max_request_body_size),
         },
         oslo_policy: OsloPolicyOptions {
-            policy_file: r
-                .non_empty("oslo_policy", "policy_file")?
-                .unwrap_or(d.oslo_policy.policy_file),
+            policy_file_explicit: policy_file.is_some(),
+            policy_file: resolve_policy_file(ini, policy_file),
             enforce_new_defaults: r.bool(
                 "oslo_policy",
                 "enforce_new_defaults",

@@ -472,3 +472,46 @@ fn durations_for_later_tools() {
     assert_eq!(parse_duration("90").unwrap().as_secs(), 90);
     assert!(parse_duration("6 hours").is_err());
 }
+
+#[test]
+fn policy_file_is_found_next_to_the_config_file() {
+    let fixtures = fixture("");
+    // keystone.conf sets `policy_file = policy.yaml`: relative to keystone.conf's directory.
+    let config = IdentityConfig::load([fixture("keystone.conf")], NO_ENV).unwrap();
+    assert_eq!(config.oslo_policy.policy_file, fixtures.join("policy.yaml"));
+    assert!(config.oslo_policy.policy_file_explicit);
+
+    // Unset: the default name, next to the (last) configuration file, and optional.
+    let config = IdentityConfig::load([fixture("override.conf")], NO_ENV).unwrap();
+    assert_eq!(config.oslo_policy.policy_file, fixtures.join("policy.yaml"));
+    assert!(!config.oslo_policy.policy_file_explicit);
+    let config = identity("").unwrap();
+    assert_eq!(config.oslo_policy.policy_file, PathBuf::from("policy.yaml"));
+    assert!(!config.oslo_policy.policy_file_explicit);
+
+    // An environment override is relative to the configuration file too; absolute stays.
+    let config = IdentityConfig::load(
+        [fixture("override.conf")],
+        [("BATON__OSLO_POLICY__POLICY_FILE", "policies/custom.yaml")],
+    )
+    .unwrap();
+    assert_eq!(
+        config.oslo_policy.policy_file,
+        fixtures.join("policies/custom.yaml")
+    );
+    assert!(config.oslo_policy.policy_file_explicit);
+    let config = identity("[oslo_policy]\npolicy_file = /etc/keystone/custom.yaml\n").unwrap();
+    assert_eq!(
+        config.oslo_policy.policy_file,
+        PathBuf::from("/etc/keystone/custom.yaml")
+    );
+
+    assert_eq!(
+        identity_error("[oslo_policy]\npolicy_file =\n"),
+        "keystone.conf:2: [oslo_policy] policy_file = \"\": must not be empty"
+    );
+    assert_eq!(
+        identity_error("[oslo_policy]\npolicy_fille = x.yaml\n"),
+        "keystone.conf:2: [oslo_policy] policy_fille = \"x.yaml\": unknown option (did you mean \"policy_file\"?)"
+    );
+}
