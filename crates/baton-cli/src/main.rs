@@ -2,7 +2,9 @@
 //! (`db_sync`, `fernet_setup`, `fernet_rotate`, `credential_setup`, `bootstrap`) and `quickstart`
 //! sets up and runs everything on the embedded SQLite default with one command. `authproxy` puts
 //! the auth_token middleware, as a streaming reverse proxy, in front of any HTTP service.
+//! `doctor` checks senders, receivers and keystone.conf together (baton-doctor).
 
+mod doctor;
 mod manage;
 mod quickstart;
 
@@ -51,6 +53,9 @@ enum Command {
     /// Reverse proxy validating Keystone tokens in front of an HTTP service ([authproxy] listen,
     /// upstream, ... plus [keystone_authtoken] in the --config file).
     Authproxy,
+    /// Check the senders' [service_user], the receivers' [keystone_authtoken] and keystone.conf
+    /// together (and, with --live, against the running identity server).
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Loads the configuration files plus `BATON__SECTION__OPTION` environment overrides.
@@ -64,14 +69,19 @@ pub fn load_config(files: &[PathBuf]) -> anyhow::Result<IdentityConfig> {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The doctor reports what the configuration readers would log, as findings.
+    let default_filter = match cli.command {
+        Command::Doctor(_) => "error",
+        _ => "info,sqlx=warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BATON_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -82,8 +92,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let command = match cli.command {
+        Command::Doctor(args) => return runtime.block_on(doctor::run(args, &cli.config)),
+        other => other,
+    };
     let result = runtime.block_on(async move {
-        match cli.command {
+        match command {
             Command::Serve { bind } => {
                 let config = load_config(&cli.config)?;
                 serve(config, bind).await
@@ -94,6 +108,7 @@ fn main() -> ExitCode {
             }
             Command::Quickstart(args) => quickstart::run(args).await,
             Command::Authproxy => authproxy(&cli.config).await,
+            Command::Doctor(_) => unreachable!("handled above"),
         }
     });
     match result {

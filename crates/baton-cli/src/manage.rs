@@ -1,6 +1,7 @@
 //! `baton manage`: keystone-manage's verbs with the same flags and the same safety on re-runs.
 
 use baton_config::IdentityConfig;
+use baton_doctor::{rotate_decision, Retention};
 use baton_server::bootstrap::{bootstrap, BootstrapOptions};
 use baton_store::{Store, SyncOutcome};
 use baton_token::{KeyRepository, SetupOutcome};
@@ -14,9 +15,10 @@ pub enum ManageCommand {
     /// Create the Fernet key repository (keys 0 and 1) unless it exists.
     #[command(name = "fernet_setup")]
     FernetSetup(OwnerArgs),
-    /// Stage a new key, promote the staged one, and prune beyond max_active_keys.
+    /// Stage a new key, promote the staged one, and prune beyond max_active_keys; refuses when
+    /// --rotation-interval would prune keys of tokens still acceptable (unless --force).
     #[command(name = "fernet_rotate")]
-    FernetRotate(OwnerArgs),
+    FernetRotate(RotateArgs),
     /// Accepted for keystone-manage compatibility: Baton stores no encrypted credentials yet.
     #[command(name = "credential_setup")]
     CredentialSetup(OwnerArgs),
@@ -32,6 +34,27 @@ pub struct OwnerArgs {
     /// Accepted for compatibility; see --keystone-user.
     #[arg(long = "keystone-group")]
     keystone_group: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    owner: OwnerArgs,
+    /// How often this command runs (e.g. 1d): checked against expiration +
+    /// allow_expired_window and max_active_keys before any key is touched.
+    #[arg(long, value_name = "DURATION", value_parser = rotation_interval)]
+    rotation_interval: Option<std::time::Duration>,
+    /// Rotate even when the schedule would make acceptable tokens undecryptable.
+    #[arg(long)]
+    force: bool,
+}
+
+fn rotation_interval(text: &str) -> Result<std::time::Duration, String> {
+    match baton_config::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("must be above 0".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[derive(clap::Args)]
@@ -113,7 +136,16 @@ pub async fn run(config: &IdentityConfig, command: ManageCommand) -> anyhow::Res
                 config.fernet_tokens.key_repository.display()
             ),
         },
-        ManageCommand::FernetRotate(_) => {
+        ManageCommand::FernetRotate(args) => {
+            let check = Retention::from_config(config).check(args.rotation_interval);
+            match rotate_decision(&check, args.force) {
+                Ok(note) => {
+                    if let Some(note) = note {
+                        eprintln!("baton: {note}");
+                    }
+                }
+                Err(refusal) => anyhow::bail!("{refusal}"),
+            }
             let out = key_repository(config).rotate()?;
             println!(
                 "Rotated: key {} is the new primary; keys now {:?}; removed {:?}.",

@@ -346,6 +346,21 @@ impl IniFile {
         ));
     }
 
+    /// A copy holding only the named sections (compared like [`IniFile::section`]), for a
+    /// reader that needs a few sections of a file written for a program with more options than
+    /// it knows (`baton doctor` reading `[token]` of a real Keystone's keystone.conf).
+    pub fn retain_sections(&self, names: &[&str]) -> IniFile {
+        IniFile {
+            sections: self
+                .sections
+                .iter()
+                .filter(|s| names.iter().any(|n| same_section(&s.name, n)))
+                .cloned()
+                .collect(),
+            sources: self.sources.clone(),
+        }
+    }
+
     /// Sources merged into this configuration, in order.
     pub fn sources(&self) -> impl Iterator<Item = &str> {
         self.sources.iter().map(|s| &**s)
@@ -1091,6 +1106,23 @@ mod tests {
         let ini = parse("[DEFAULT]\nttl = 60\n[s]\ncache = $ttl\nflag = ${DEFAULT.ttl}\n");
         assert_eq!(ini.get_int("s", "cache", Some(1), None).unwrap(), Some(60));
         assert!(ini.get_bool("s", "flag").is_err());
+    }
+
+    #[test]
+    fn retain_sections_keeps_only_the_named_ones() {
+        let ini = parse("[DEFAULT]\nd = 1\n[Token]\nexpiration = 60\n[ldap]\nurl = x\n");
+        let kept = ini.retain_sections(&["token", "fernet_tokens"]);
+        let names: Vec<&str> = kept.sections().map(Section::name).collect();
+        assert_eq!(names, ["Token"]);
+        assert_eq!(raw(&kept, "token", "expiration"), "60");
+        assert_eq!(
+            kept.get("token", "expiration")
+                .unwrap()
+                .origin()
+                .to_string(),
+            "test.conf:4"
+        );
+        assert!(kept.get(DEFAULT_SECTION, "d").is_none());
     }
 
     #[test]

@@ -1,0 +1,567 @@
+//! Live checks against a real Baton on 127.0.0.1.
+//!
+//! Each test starts `baton_server::serve` in-process on `127.0.0.1:0` with its own temporary
+//! SQLite database and Fernet keys, bootstrapped like `baton manage bootstrap` (admin, default
+//! roles, identity endpoints in RegionOne), plus users made through the store:
+//!
+//! * `nova`: `service` on project `service` (a correct sender);
+//! * `cinder`: `service` on `service` (a correct receiver middleware user);
+//! * `norole`: only `member` on `service`;
+//! * `elsewhere`: `member` on `service`, `service` on project `other`;
+//! * `glance`: only `member` on `service` (a receiver user that may not validate tokens).
+//!
+//! The files the doctor reads are written next to the database, pointing at the server.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use baton_config::IdentityConfig;
+use baton_doctor::{
+    clock_finding, diagnose, ClockSample, Code, LiveOptions, Options, Report, Severity,
+};
+use baton_server::bootstrap::{bootstrap, BootstrapOptions};
+use baton_server::AppState;
+use baton_store::{Assignment, AssignmentType, Project, User};
+use baton_token::KeyRepository;
+use chrono::Utc;
+
+use crate::common::key;
+
+const ADMIN_PW: &str = "Adm1n-Live-Secret-r4Tq";
+const PW: &str = "Serv1ce-Live-Secret-w8Kd";
+const WRONG_PW: &str = "Wr0ng-Live-Secret-z2Px";
+
+struct Server {
+    base: String,
+    dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[derive(Clone, Copy)]
+struct ServerConfig {
+    expiration: u32,
+    allow_expired_window: u32,
+}
+
+const NORMAL: ServerConfig = ServerConfig {
+    expiration: 3600,
+    allow_expired_window: 172_800,
+};
+
+/// Tokens that expire within the probe's wait.
+const SHORT: ServerConfig = ServerConfig {
+    expiration: 2,
+    allow_expired_window: 172_800,
+};
+
+impl Server {
+    async fn start(sc: ServerConfig) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key_dir = dir.path().join("fernet-keys");
+        let mut config = IdentityConfig::default();
+        config.database.connection = Some(format!(
+            "sqlite:///{}",
+            dir.path().join("keystone.db").display()
+        ));
+        config.fernet_tokens.key_repository = key_dir.clone();
+        config.identity.password_hash_rounds = Some(4);
+        config.token.expiration = sc.expiration;
+        config.token.allow_expired_window = sc.allow_expired_window;
+        KeyRepository::new(&key_dir, 3)
+            .setup()
+            .expect("fernet_setup");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+
+        let store = baton_store::Store::connect(config.database.connection.as_deref().unwrap())
+            .await
+            .expect("connect");
+        store.db_sync().await.expect("db_sync");
+        bootstrap(
+            &config,
+            &store,
+            &BootstrapOptions {
+                password: ADMIN_PW.into(),
+                username: "admin".into(),
+                project_name: Some("admin".into()),
+                role_name: "admin".into(),
+                service_name: Some("keystone".into()),
+                region_id: Some("RegionOne".into()),
+                public_url: Some(format!("{base}/v3")),
+                internal_url: Some(format!("{base}/v3")),
+                admin_url: None,
+            },
+        )
+        .await
+        .expect("bootstrap");
+        let roles: HashMap<String, String> = store
+            .list_roles()
+            .await
+            .expect("roles")
+            .into_iter()
+            .filter(|r| r.domain_id.is_none())
+            .map(|r| (r.name, r.id))
+            .collect();
+        let mut projects = HashMap::new();
+        for name in ["service", "other"] {
+            let p = Project {
+                id: baton_store::new_id(),
+                name: name.into(),
+                domain_id: "default".into(),
+                parent_id: Some("default".into()),
+                enabled: true,
+                is_domain: false,
+                description: None,
+                extra: None,
+            };
+            store.create_project(&p).await.expect("project");
+            projects.insert(name, p.id);
+        }
+        let hash = baton_server::password::hash_password(
+            PW,
+            baton_config::PasswordHashAlgorithm::Bcrypt,
+            Some(4),
+        )
+        .expect("bcrypt");
+        let grants: [(&str, &[(&str, &str)]); 5] = [
+            ("nova", &[("service", "service")]),
+            ("cinder", &[("service", "service")]),
+            ("norole", &[("service", "member")]),
+            ("elsewhere", &[("service", "member"), ("other", "service")]),
+            ("glance", &[("service", "member")]),
+        ];
+        for (name, assignments) in grants {
+            let id = baton_store::new_id();
+            store
+                .create_local_user(
+                    &User {
+                        id: id.clone(),
+                        name: name.into(),
+                        domain_id: "default".into(),
+                        enabled: true,
+                        default_project_id: None,
+                        extra: None,
+                        created_at: None,
+                    },
+                    Some(&hash),
+                    Utc::now().naive_utc(),
+                )
+                .await
+                .expect("user");
+            for (project, role) in assignments {
+                store
+                    .create_assignment(&Assignment {
+                        kind: AssignmentType::UserProject,
+                        actor_id: id.clone(),
+                        target_id: projects[project].clone(),
+                        role_id: roles[*role].clone(),
+                        inherited: false,
+                    })
+                    .await
+                    .expect("grant");
+            }
+        }
+        store.close().await;
+        let state = AppState::open(config).await.expect("AppState::open");
+        let task = tokio::spawn(async move {
+            let _ = baton_server::serve(state, listener).await;
+        });
+        Server { base, dir, task }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A nova.conf whose `[service_user]` authenticates as `user` with `password`.
+    fn sender(&self, user: &str, password: &str) -> PathBuf {
+        let p = self.path(&format!("nova-{user}.conf"));
+        std::fs::write(
+            &p,
+            format!(
+                "[DEFAULT]\nstate_path = /var/lib/nova\n\n[service_user]\nsend_service_user_token = true\nauth_type = password\nauth_url = {}/v3\nusername = {user}\npassword = {password}\nuser_domain_name = Default\nproject_name = service\nproject_domain_name = Default\n",
+                self.base
+            ),
+        )
+        .unwrap();
+        p
+    }
+
+    /// A cinder.conf whose middleware authenticates as `user`; `extra` lines are appended to
+    /// `[keystone_authtoken]`.
+    fn receiver(&self, user: &str, password: &str, extra: &str) -> PathBuf {
+        let p = self.path(&format!("cinder-{user}.conf"));
+        std::fs::write(
+            &p,
+            format!(
+                "[DEFAULT]\nenabled_backends = lvm\n\n[keystone_authtoken]\nwww_authenticate_uri = {base}\nauth_url = {base}/v3\nauth_type = password\nusername = {user}\npassword = {password}\nuser_domain_name = Default\nproject_name = service\nproject_domain_name = Default\nservice_token_roles = service\nservice_token_roles_required = true\n{extra}\n",
+                base = self.base
+            ),
+        )
+        .unwrap();
+        p
+    }
+}
+
+fn live(probe_wait: u64) -> LiveOptions {
+    LiveOptions {
+        expired_token_file: None,
+        probe_wait: Duration::from_secs(probe_wait),
+        timeout: Duration::from_secs(10),
+    }
+}
+
+async fn run(senders: &[&Path], receivers: &[&Path], live: LiveOptions) -> Report {
+    let opts = Options {
+        senders: senders.iter().map(|p| p.to_path_buf()).collect(),
+        receivers: receivers.iter().map(|p| p.to_path_buf()).collect(),
+        live: Some(live),
+        ..Options::default()
+    };
+    let report = tokio::time::timeout(Duration::from_secs(60), diagnose(&opts))
+        .await
+        .expect("the doctor finishes within 60 s")
+        .expect("runs");
+    let text = report.to_text() + &report.to_json_string();
+    for secret in [PW, WRONG_PW, ADMIN_PW] {
+        assert!(!text.contains(secret), "output shows a password:\n{text}");
+    }
+    report
+}
+
+fn codes(report: &Report, severity: Severity) -> Vec<&'static str> {
+    report
+        .findings
+        .iter()
+        .filter(|f| f.severity == severity)
+        .map(|f| f.code.as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn correct_set_up_passes_the_whole_sequence_with_an_expired_user_token() {
+    let server = Server::start(SHORT).await;
+    let nova = server.sender("nova", PW);
+    let cinder = server.receiver("cinder", PW, "");
+    let report = run(&[&nova], &[&cinder], live(5)).await;
+    assert_eq!(
+        codes(&report, Severity::Error),
+        Vec::<&str>::new(),
+        "{}",
+        report.to_text()
+    );
+    assert_eq!(
+        codes(&report, Severity::Warning),
+        Vec::<&str>::new(),
+        "{}",
+        report.to_text()
+    );
+    let ok = codes(&report, Severity::Ok);
+    for code in ["live.service_user_ok", "live.probe_ok", "live.clock_ok"] {
+        assert!(ok.contains(&code), "{code} missing: {}", report.to_text());
+    }
+    let probe = report.with_code(Code::LiveProbeOk)[0];
+    assert!(probe.message.contains("expired"), "{}", probe.message);
+    assert!(!probe.message.contains("fresh"), "{}", probe.message);
+    assert_eq!(report.exit_status(), 0);
+}
+
+#[tokio::test]
+async fn allow_expired_window_zero_on_the_server_fails_the_probe_at_the_user_token() {
+    let server = Server::start(ServerConfig {
+        expiration: 2,
+        allow_expired_window: 0,
+    })
+    .await;
+    let nova = server.sender("nova", PW);
+    let cinder = server.receiver("cinder", PW, "");
+    let report = run(&[&nova], &[&cinder], live(5)).await;
+    assert_eq!(
+        codes(&report, Severity::Error),
+        ["live.allow_expired_refused"],
+        "{}",
+        report.to_text()
+    );
+    let f = report.with_code(Code::LiveAllowExpiredRefused)[0];
+    assert!(f
+        .location
+        .file
+        .as_deref()
+        .unwrap()
+        .ends_with("cinder-cinder.conf"));
+    assert!(f.fix.contains("allow_expired_window"), "{}", f.fix);
+    assert_eq!(report.exit_status(), 1);
+}
+
+#[tokio::test]
+async fn an_expired_token_fixture_is_validated_through_the_window() {
+    let server = Server::start(SHORT).await;
+    // A user token issued now and saved, as an operator would with `openstack token issue`.
+    let auth = baton_client::Password::new(
+        baton_client::Url::parse(&format!("{}/v3", server.base)).unwrap(),
+        baton_client::UserRef::name("nova", baton_client::DomainRef::Name("Default".into())),
+        PW,
+    );
+    let session = baton_client::Session::new(std::sync::Arc::new(auth)).unwrap();
+    let access = session.get_access().await.unwrap();
+    let file = server.path("expired.token");
+    std::fs::write(&file, format!("{}\n", access.token().expose())).unwrap();
+    let wait = (access.expires_at() - Utc::now()).num_milliseconds().max(0) as u64 + 1100;
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+
+    let nova = server.sender("nova", PW);
+    let cinder = server.receiver("cinder", PW, "");
+    let mut options = live(0);
+    options.expired_token_file = Some(file);
+    let report = run(&[&nova], &[&cinder], options).await;
+    assert_eq!(
+        codes(&report, Severity::Error),
+        Vec::<&str>::new(),
+        "{}",
+        report.to_text()
+    );
+    let probe = report.with_code(Code::LiveProbeOk);
+    assert!(probe[0].message.contains("fixture"), "{}", probe[0].message);
+    // The token itself never appears.
+    assert!(!report.to_text().contains(access.token().expose()));
+}
+
+#[tokio::test]
+async fn service_user_with_a_wrong_password() {
+    let server = Server::start(NORMAL).await;
+    let nova = server.sender("nova", WRONG_PW);
+    let cinder = server.receiver("cinder", PW, "");
+    let report = run(&[&nova], &[&cinder], live(0)).await;
+    let errors: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(key)
+        .collect();
+    assert_eq!(
+        errors,
+        [(
+            Severity::Error,
+            "live.service_user_auth_failed".to_string(),
+            "nova-nova.conf".to_string(),
+            Some("service_user".to_string()),
+            Some("password".to_string())
+        )],
+        "{}",
+        report.to_text()
+    );
+    assert!(report.findings[0..]
+        .iter()
+        .any(|f| f.message.contains("401")));
+}
+
+#[tokio::test]
+async fn service_user_without_the_service_role() {
+    let server = Server::start(NORMAL).await;
+    let nova = server.sender("norole", PW);
+    let cinder = server.receiver("cinder", PW, "");
+    let report = run(&[&nova], &[&cinder], live(0)).await;
+    assert!(
+        codes(&report, Severity::Error).contains(&"live.service_user_missing_role"),
+        "{}",
+        report.to_text()
+    );
+    let f = report.with_code(Code::LiveServiceUserMissingRole)[0];
+    assert_eq!(
+        f.fix,
+        "openstack role add --user norole --user-domain Default --project service --project-domain Default service"
+    );
+    assert!(f.message.contains("member"), "{}", f.message);
+    assert!(report
+        .with_code(Code::LiveServiceRoleOnWrongProject)
+        .is_empty());
+}
+
+#[tokio::test]
+async fn service_role_on_the_wrong_project() {
+    let server = Server::start(NORMAL).await;
+    let nova = server.sender("elsewhere", PW);
+    let cinder = server.receiver("cinder", PW, "");
+    let report = run(&[&nova], &[&cinder], live(0)).await;
+    let f = report.with_code(Code::LiveServiceRoleOnWrongProject);
+    assert_eq!(f.len(), 1, "{}", report.to_text());
+    assert!(
+        f[0].message.contains("service on project other"),
+        "{}",
+        f[0].message
+    );
+    assert!(
+        f[0].fix.starts_with("[service_user] project_name = other"),
+        "{}",
+        f[0].fix
+    );
+    assert!(report
+        .with_code(Code::LiveServiceUserMissingRole)
+        .is_empty());
+}
+
+#[tokio::test]
+async fn receiver_user_that_may_not_validate_tokens() {
+    let server = Server::start(NORMAL).await;
+    let nova = server.sender("nova", PW);
+    let glance = server.receiver("glance", PW, "");
+    let report = run(&[&nova], &[&glance], live(0)).await;
+    assert_eq!(
+        codes(&report, Severity::Error),
+        ["live.receiver_cannot_validate"],
+        "{}",
+        report.to_text()
+    );
+    let f = report.with_code(Code::LiveReceiverCannotValidate)[0];
+    assert!(
+        f.fix.contains("--user glance") && f.fix.ends_with(" service"),
+        "{}",
+        f.fix
+    );
+}
+
+#[tokio::test]
+async fn receiver_with_a_wrong_password_or_a_missing_catalog_interface() {
+    let server = Server::start(NORMAL).await;
+    let nova = server.sender("nova", PW);
+    let wrong = server.receiver("cinder", WRONG_PW, "");
+    let report = run(&[&nova], &[&wrong], live(0)).await;
+    assert_eq!(
+        codes(&report, Severity::Error),
+        ["live.receiver_auth_failed"],
+        "{}",
+        report.to_text()
+    );
+    // Bootstrap made no admin endpoint: a middleware asking for it cannot validate anything.
+    let admin = server.receiver("cinder", PW, "interface = admin");
+    let report = run(&[&nova], &[&admin], live(0)).await;
+    assert_eq!(
+        codes(&report, Severity::Error),
+        ["live.receiver_no_identity_endpoint"],
+        "{}",
+        report.to_text()
+    );
+}
+
+#[tokio::test]
+async fn service_token_from_another_identity_deployment() {
+    // Two servers with their own keys: Nova's service user authenticates at the second, Cinder
+    // validates at the first (another region, or a key repository out of sync).
+    let first = Server::start(NORMAL).await;
+    let second = Server::start(NORMAL).await;
+    let nova = second.sender("nova", PW);
+    let cinder = first.receiver("cinder", PW, "");
+    let report = run(&[&nova], &[&cinder], live(0)).await;
+    assert!(
+        codes(&report, Severity::Error).contains(&"live.service_token_not_recognised"),
+        "{}",
+        report.to_text()
+    );
+    assert_eq!(
+        report.with_code(Code::SenderIdentityEndpointMismatch).len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn unreachable_identity_server_is_reported_once() {
+    // A port that was just free: nothing listens there.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let nova = dir.path().join("nova.conf");
+    std::fs::write(
+        &nova,
+        format!("[service_user]\nsend_service_user_token = true\nauth_type = v3password\nauth_url = http://127.0.0.1:{port}/v3\nusername = nova\npassword = {PW}\nuser_domain_name = Default\nproject_name = service\nproject_domain_name = Default\n"),
+    )
+    .unwrap();
+    let mut options = live(0);
+    options.timeout = Duration::from_secs(2);
+    let report = run(&[&nova], &[], options).await;
+    assert_eq!(
+        codes(&report, Severity::Error),
+        ["live.identity_unreachable"],
+        "{}",
+        report.to_text()
+    );
+}
+
+#[tokio::test]
+async fn keystone_conf_that_is_not_the_one_the_server_reads() {
+    let server = Server::start(SHORT).await;
+    let nova = server.sender("nova", PW);
+    let keystone = server.path("keystone.conf");
+    std::fs::write(&keystone, "[token]\nexpiration = 3600\n").unwrap();
+    let opts = Options {
+        identity: vec![keystone],
+        senders: vec![nova],
+        rotation_interval: Some(Duration::from_secs(86_400)),
+        live: Some(live(0)),
+        ..Options::default()
+    };
+    let report = diagnose(&opts).await.unwrap();
+    let f = report.with_code(Code::LiveExpirationMismatch);
+    assert_eq!(f.len(), 1, "{}", report.to_text());
+    assert!(f[0].message.contains("valid for 2 s"), "{}", f[0].message);
+    assert_eq!(f[0].location.option.as_deref(), Some("expiration"));
+    // Without a receiver the service user's own token validates the user token.
+    assert_eq!(
+        report.with_code(Code::LiveProbeOk).len(),
+        1,
+        "{}",
+        report.to_text()
+    );
+}
+
+#[test]
+fn clock_offsets_are_classified_with_their_uncertainty() {
+    let now = Utc::now();
+    let sample = |server_offset_ms: i64, rtt_ms: i64| ClockSample {
+        sent: now,
+        received: now + chrono::Duration::milliseconds(rtt_ms),
+        // The server's reading is truncated to the second, like an HTTP Date header.
+        server: chrono::DateTime::from_timestamp(
+            (now + chrono::Duration::milliseconds(rtt_ms / 2 + server_offset_ms)).timestamp(),
+            0,
+        )
+        .unwrap(),
+    };
+    let sev = |s: &[ClockSample]| {
+        let f = clock_finding("http://ks/v3", s).unwrap();
+        (f.severity, f.code)
+    };
+    assert_eq!(sev(&[sample(0, 10)]), (Severity::Ok, Code::LiveClockOk));
+    assert_eq!(
+        sev(&[sample(12_000, 10)]),
+        (Severity::Warning, Code::LiveClockSkew)
+    );
+    assert_eq!(
+        sev(&[sample(-120_000, 10)]),
+        (Severity::Error, Code::LiveClockSkew)
+    );
+    // A slow round trip widens the uncertainty: 6 s measured over a 4 s round trip is not proof.
+    assert_eq!(
+        sev(&[sample(6_000, 4_000)]),
+        (Severity::Ok, Code::LiveClockOk)
+    );
+    // The most precise sample decides.
+    assert_eq!(
+        sev(&[sample(6_000, 4_000), sample(45_000, 20)]).0,
+        Severity::Error
+    );
+    let f = clock_finding("http://ks/v3", &[sample(-120_000, 10)]).unwrap();
+    assert!(f.message.contains("behind"), "{}", f.message);
+    assert!(f.fix.contains("NTP"));
+    assert!(clock_finding("http://ks/v3", &[]).is_none());
+}
