@@ -73,9 +73,11 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "max_password_length",
             "default_domain_id",
             "driver",
+            "list_limit",
         ],
     ),
     ("auth", &["methods"]),
+    ("catalog", &["list_limit"]),
     (
         "resource",
         &["admin_project_name", "admin_project_domain_name"],
@@ -196,7 +198,6 @@ pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
             "domain_config_dir",
             "caching",
             "cache_time",
-            "list_limit",
             "salt_bytesize",
             "scrypt_block_size",
             "scrypt_parallelism",
@@ -214,6 +215,7 @@ pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
         ],
     ),
     ("revoke", &["driver", "caching", "cache_time"]),
+    ("catalog", &["driver", "caching", "cache_time"]),
     (
         "oslo_middleware",
         &[
@@ -248,7 +250,6 @@ pub const IGNORED_SECTIONS: &[&str] = &[
     "api",
     "application_credential",
     "assignment",
-    "catalog",
     "credential",
     "domain_config",
     "endpoint_filter",
@@ -391,6 +392,9 @@ pub struct IdentityOptions {
     pub max_password_length: u32,
     /// ID of the domain used by v2-style requests (`default_domain_id`).
     pub default_domain_id: String,
+    /// Largest page of users and groups (`list_limit`); `None` falls back to
+    /// `[DEFAULT] list_limit`.
+    pub list_limit: Option<u32>,
 }
 
 /// The `[auth]` options.
@@ -407,6 +411,14 @@ pub struct ResourceOptions {
     pub admin_project_name: Option<String>,
     /// Domain of the cloud admin project (`admin_project_domain_name`).
     pub admin_project_domain_name: Option<String>,
+}
+
+/// The `[catalog]` options. `driver` is always Baton's SQL catalog and is not stored.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CatalogOptions {
+    /// Largest page of services, endpoints and regions (`list_limit`); `None` falls back to
+    /// `[DEFAULT] list_limit`.
+    pub list_limit: Option<u32>,
 }
 
 /// The `[revoke]` options.
@@ -477,6 +489,8 @@ pub struct IdentityConfig {
     pub resource: ResourceOptions,
     /// `[revoke]`.
     pub revoke: RevokeOptions,
+    /// `[catalog]`.
+    pub catalog: CatalogOptions,
     /// `[oslo_middleware]`.
     pub oslo_middleware: OsloMiddlewareOptions,
     /// `[oslo_policy]`.
@@ -527,6 +541,7 @@ impl Default for IdentityConfig {
                 password_hash_rounds: None,
                 max_password_length: 4096,
                 default_domain_id: "default".to_owned(),
+                list_limit: None,
             },
             auth: AuthOptions {
                 methods: DEFAULT_AUTH_METHODS
@@ -538,6 +553,7 @@ impl Default for IdentityConfig {
             revoke: RevokeOptions {
                 expiration_buffer: 1800,
             },
+            catalog: CatalogOptions::default(),
             oslo_middleware: OsloMiddlewareOptions {
                 max_request_body_size: 114_688,
             },
@@ -960,6 +976,7 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
             default_domain_id: r
                 .non_empty("identity", "default_domain_id")?
                 .unwrap_or(d.identity.default_domain_id),
+            list_limit: r.u32("identity", "list_limit", 0)?.filter(|l| *l > 0),
         },
         auth: d.auth,
         resource: ResourceOptions {
@@ -970,6 +987,10 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
             expiration_buffer: r
                 .u32("revoke", "expiration_buffer", 0)?
                 .unwrap_or(d.revoke.expiration_buffer),
+        },
+        catalog: CatalogOptions {
+            // Keystone reads 0 as "not set" (`CONF.catalog.list_limit or CONF.list_limit`).
+            list_limit: r.u32("catalog", "list_limit", 0)?.filter(|l| *l > 0),
         },
         oslo_middleware: OsloMiddlewareOptions {
             max_request_body_size: r
@@ -1074,6 +1095,7 @@ mod tests {
             ("DEFAULT", "debug", "maybe"),
             ("DEFAULT", "max_token_size", "x"),
             ("DEFAULT", "list_limit", "x"),
+            ("catalog", "list_limit", "x"),
             ("DEFAULT", "max_param_size", "x"),
             ("DEFAULT", "max_project_tree_depth", "x"),
             ("DEFAULT", "strict_password_check", "maybe"),

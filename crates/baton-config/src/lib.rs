@@ -22,9 +22,9 @@ mod ini;
 pub use duration::{parse_duration, DurationError};
 pub use error::{is_secret_option, ConfigError, ConfigErrorKind, Origin};
 pub use identity::{
-    AuthOptions, BatonOptions, DatabaseOptions, DefaultOptions, FernetOptions, IdentityConfig,
-    IdentityOptions, Ignored, OsloMiddlewareOptions, OsloPolicyOptions, PasswordHashAlgorithm,
-    ResourceOptions, RevokeOptions, TokenOptions, DEFAULT_AUTH_METHODS, DEFAULT_KEY_REPOSITORY,
-    IGNORED_OPTIONS, IGNORED_OPTION_PREFIXES, IGNORED_SECTIONS,
+    AuthOptions, BatonOptions, CatalogOptions, DatabaseOptions, DefaultOptions, FernetOptions,
+    IdentityConfig, IdentityOptions, Ignored, OsloMiddlewareOptions, OsloPolicyOptions,
+    PasswordHashAlgorithm, ResourceOptions, RevokeOptions, TokenOptions, DEFAULT_AUTH_METHODS,
+    DEFAULT_KEY_REPOSITORY, IGNORED_OPTIONS, IGNORED_OPTION_PREFIXES, IGNORED_SECTIONS,
 };
 pub use ini::{IniFile, OptionRef, Section, Value, DEFAULT_SECTION, ENV_PREFIX};

@@ -16,6 +16,10 @@ pub enum ApiError {
     /// 403 with the denied policy rule.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// 403 for a refused operation rather than a refused caller (Keystone's
+    /// `ForbiddenNotSecurity`, e.g. deleting an enabled domain): the message is shown.
+    #[error("{0}")]
+    ForbiddenNotSecurity(String),
     #[error("{0}")]
     NotFound(String),
     /// 404 for a token that failed validation; the reason goes to the log only.
@@ -50,7 +54,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::ForbiddenNotSecurity(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::TokenNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,

@@ -32,6 +32,8 @@ pub use tokens::{token_fingerprint, TokenService, ValidatedToken};
 #[derive(Clone)]
 pub struct AppState {
     pub tokens: Arc<TokenService>,
+    /// Keystone's default rules overlaid with `[oslo_policy] policy_file`.
+    pub policy: Arc<policy::Policy>,
 }
 
 impl AppState {
@@ -43,6 +45,10 @@ impl AppState {
             .connection
             .clone()
             .ok_or_else(|| anyhow::anyhow!("[database] connection is not set"))?;
+        let policy = policy::Policy::load(
+            &config.oslo_policy.policy_file,
+            config.oslo_policy.policy_file_explicit,
+        )?;
         let store = Store::connect(&connection).await?;
         if !store.schema_is_current().await? {
             anyhow::bail!(
@@ -65,6 +71,7 @@ impl AppState {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(AppState {
             tokens: Arc::new(tokens),
+            policy: Arc::new(policy),
         })
     }
 
@@ -173,6 +180,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v3/auth/projects", get(api::auth::projects))
         .route("/v3/auth/domains", get(api::auth::domains))
         .route("/v3/auth/system", get(api::auth::system))
+        .merge(api::admin::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(

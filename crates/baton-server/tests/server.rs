@@ -8,6 +8,15 @@
 //! `x-openstack-request-id`, the `{"error": {code, title, message}}` body on errors, the
 //! `WWW-Authenticate` header and generic message on 401s, and no password anywhere.
 
+#[path = "server/admin_catalog.rs"]
+mod admin_catalog;
+#[path = "server/admin_projects.rs"]
+mod admin_projects;
+#[path = "server/admin_roles.rs"]
+mod admin_roles;
+#[path = "server/admin_users.rs"]
+mod admin_users;
+
 use std::collections::{BTreeSet, HashSet};
 use std::future::Future;
 use std::sync::Mutex;

@@ -2,7 +2,12 @@
 
 use chrono::NaiveDateTime;
 
-use crate::{dispatch, PasswordRecord, Result, Store, TimestampRepr as _, User};
+use std::collections::HashMap;
+
+use crate::{
+    dispatch, PasswordRecord, Result, Store, StoreError, TimestampRepr as _, User, UserFilter,
+    UserUpdate,
+};
 
 const USER_COLUMNS: &str =
     "SELECT u.id, COALESCE(lu.name, nu.name) AS name, u.domain_id, u.enabled, \
@@ -26,10 +31,16 @@ macro_rules! user_from_row {
     };
 }
 
-/// Inserts a `password` row for the local user of `user_id`, filling both the legacy datetime
-/// columns and the microsecond integers Keystone reads.
+/// Inserts a `password` row for the local user of `user_id` as the new current password,
+/// filling both the legacy datetime columns and the microsecond integers Keystone reads. Like
+/// Keystone's password setter, older passwords are marked expired now and only the newest of
+/// them is kept as history (`[security_compliance] unique_last_password_count` at its default).
+/// `$self_service` marks a change the user made themselves (`POST /v3/users/{id}/password`).
 macro_rules! insert_password {
-    ($tx:ident, $q:ident, $pool:ident, $user_id:expr, $hash:expr, $now:expr) => {{
+    ($tx:ident, $q:ident, $pool:ident, $user_id:expr, $hash:expr, $now:expr) => {
+        crate::identity::insert_password!($tx, $q, $pool, $user_id, $hash, $now, false)
+    };
+    ($tx:ident, $q:ident, $pool:ident, $user_id:expr, $hash:expr, $now:expr, $self_service:expr) => {{
         let local = sqlx::query(&$q("SELECT id FROM local_user WHERE user_id = ?"))
             .bind($user_id)
             .fetch_optional(&mut *$tx)
@@ -39,14 +50,38 @@ macro_rules! insert_password {
                 id: $user_id.to_string(),
             })?;
         let local_id: i64 = local.try_get::<i64, _>(0).or_else(|_| local.try_get::<i32, _>(0).map(i64::from))?;
+        let now_int = $now.and_utc().timestamp_micros();
+        // History: keep the newest old password, drop the rest, expire what is kept.
+        let old = sqlx::query(&$q(
+            "SELECT id, created_at_int FROM password WHERE local_user_id = ? ORDER BY created_at_int DESC, id DESC",
+        ))
+        .bind(local_id)
+        .fetch_all(&mut *$tx)
+        .await?;
+        let mut last: Option<i64> = None;
+        for (i, row) in old.iter().enumerate() {
+            let id: i64 = row.try_get::<i64, _>(0).or_else(|_| row.try_get::<i32, _>(0).map(i64::from))?;
+            if i == 0 {
+                last = Some(row.try_get::<i64, _>(1)?);
+                sqlx::query(&$q(
+                    "UPDATE password SET expires_at = ?, expires_at_int = ? WHERE id = ? AND (expires_at_int IS NULL OR expires_at_int = 0 OR expires_at_int > ?)",
+                ))
+                .bind($pool.ts($now))
+                .bind(now_int)
+                .bind(id)
+                .bind(now_int)
+                .execute(&mut *$tx)
+                .await?;
+            } else {
+                sqlx::query(&$q("DELETE FROM password WHERE id = ?"))
+                    .bind(id)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+        }
         // Keep created_at_int strictly increasing so "the newest password" is well defined
         // even for two changes within one microsecond.
-        let last = sqlx::query(&$q("SELECT MAX(created_at_int) FROM password WHERE local_user_id = ?"))
-            .bind(local_id)
-            .fetch_one(&mut *$tx)
-            .await?;
-        let last: Option<i64> = last.try_get(0)?;
-        let mut created_int = $now.and_utc().timestamp_micros();
+        let mut created_int = now_int;
         if let Some(last) = last {
             created_int = created_int.max(last + 1);
         }
@@ -54,7 +89,7 @@ macro_rules! insert_password {
             "INSERT INTO password (local_user_id, self_service, password_hash, created_at_int, created_at) VALUES (?, ?, ?, ?, ?)",
         ))
         .bind(local_id)
-        .bind(false)
+        .bind($self_service)
         .bind($hash)
         .bind(created_int)
         .bind($pool.ts($now))
@@ -64,6 +99,30 @@ macro_rules! insert_password {
 }
 
 pub(crate) use insert_password;
+
+/// Keystone's conflict detail for a user name taken in its domain; the API prefixes it with
+/// "Conflict occurred attempting to store ".
+pub(crate) fn duplicate_user(name: &str, domain_id: Option<&str>) -> StoreError {
+    StoreError::Conflict(match domain_id {
+        Some(d) => format!("user - Duplicate entry found with name {name} at domain ID {d}."),
+        None => format!("user - Duplicate entry found with name {name}."),
+    })
+}
+
+/// A unique-key violation from a concurrent writer is the same conflict the pre-check reports.
+pub(crate) fn or_conflict(e: sqlx::Error, conflict: impl FnOnce() -> StoreError) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => conflict(),
+        _ => StoreError::Database(e),
+    }
+}
+
+/// Ids per `IN (...)` list, well under every dialect's parameter limit.
+pub(crate) const IN_CHUNK: usize = 500;
+
+pub(crate) fn marks(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
 
 impl Store {
     pub async fn get_user(&self, user_id: &str) -> Result<Option<User>> {
@@ -164,10 +223,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             if taken.is_some() {
-                return Err(crate::StoreError::Conflict(format!(
-                    "Duplicate entry found with name {} at domain ID {}.",
-                    user.name, user.domain_id
-                )));
+                return Err(duplicate_user(&user.name, Some(&user.domain_id)));
             }
             sqlx::query(&q(
                 "INSERT INTO \"user\" (id, extra, enabled, default_project_id, created_at, domain_id) VALUES (?, ?, ?, ?, ?, ?)",
@@ -219,6 +275,429 @@ impl Store {
                 .execute(pool)
                 .await?;
             Ok(())
+        })
+    }
+}
+
+/// The user listing and update/delete side of the identity data (the admin API).
+impl Store {
+    /// Users matching `filter`, in id order.
+    pub async fn list_users(&self, filter: &UserFilter) -> Result<Vec<User>> {
+        let mut sql = format!("{USER_COLUMNS} WHERE 1 = 1");
+        if filter.domain_id.is_some() {
+            sql.push_str(" AND u.domain_id = ?");
+        }
+        if filter.name.is_some() {
+            sql.push_str(" AND (lu.name = ? OR (lu.name IS NULL AND nu.name = ?))");
+        }
+        if filter.enabled.is_some() {
+            sql.push_str(" AND u.enabled = ?");
+        }
+        sql.push_str(" ORDER BY u.id");
+        dispatch!(self, read, |pool, q| {
+            let sql = q(&sql);
+            let mut query = sqlx::query(&sql);
+            if let Some(d) = &filter.domain_id {
+                query = query.bind(d);
+            }
+            if let Some(n) = &filter.name {
+                query = query.bind(n).bind(n);
+            }
+            if let Some(e) = filter.enabled {
+                query = query.bind(e);
+            }
+            let rows = query.fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push(user_from_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Members of a group (direct memberships), in id order.
+    pub async fn list_users_in_group(&self, group_id: &str) -> Result<Vec<User>> {
+        dispatch!(self, read, |pool, q| {
+            let sql = format!(
+                "{USER_COLUMNS} JOIN user_group_membership m ON m.user_id = u.id WHERE m.group_id = ? ORDER BY u.id"
+            );
+            let rows = sqlx::query(&q(&sql)).bind(group_id).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push(user_from_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    /// The resource options (`user_option` rows: option id and JSON value) of each user.
+    pub async fn user_options(
+        &self,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, Vec<(String, Option<String>)>>> {
+        let mut out: HashMap<String, Vec<(String, Option<String>)>> = HashMap::new();
+        for chunk in user_ids.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT user_id, option_id, option_value FROM user_option WHERE user_id IN ({}) ORDER BY user_id, option_id",
+                marks(chunk.len())
+            );
+            let rows: Vec<(String, String, Option<String>)> = dispatch!(self, read, |pool, q| {
+                let sql = q(&sql);
+                let mut query = sqlx::query(&sql);
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                let mut rows = Vec::new();
+                for row in query.fetch_all(pool).await? {
+                    rows.push((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
+                }
+                Ok::<_, StoreError>(rows)
+            })?;
+            for (user, option, value) in rows {
+                out.entry(user).or_default().push((option, value));
+            }
+        }
+        Ok(out)
+    }
+
+    /// When each user's current password expires, for the users whose current password has an
+    /// expiry (Keystone's `password_expires_at`).
+    pub async fn password_expiries(
+        &self,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, NaiveDateTime>> {
+        let mut newest: HashMap<String, (i64, i64, Option<NaiveDateTime>)> = HashMap::new();
+        for chunk in user_ids.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT lu.user_id, p.created_at_int, p.id, p.expires_at_int, p.expires_at FROM password p \
+                 JOIN local_user lu ON lu.id = p.local_user_id WHERE lu.user_id IN ({})",
+                marks(chunk.len())
+            );
+            dispatch!(self, read, |pool, q| {
+                let sql = q(&sql);
+                let mut query = sqlx::query(&sql);
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                for row in query.fetch_all(pool).await? {
+                    let user: String = row.try_get(0)?;
+                    let created: i64 = row.try_get(1)?;
+                    let id: i64 = row
+                        .try_get::<i64, _>(2)
+                        .or_else(|_| row.try_get::<i32, _>(2).map(i64::from))?;
+                    let expires_int: Option<i64> = row.try_get(3)?;
+                    let expires = match expires_int {
+                        Some(us) if us != 0 => {
+                            chrono::DateTime::from_timestamp_micros(us).map(|t| t.naive_utc())
+                        }
+                        _ => row.try_get::<Option<NaiveDateTime>, _>(4)?,
+                    };
+                    let slot = newest.entry(user).or_insert((i64::MIN, i64::MIN, None));
+                    if (created, id) > (slot.0, slot.1) {
+                        *slot = (created, id, expires);
+                    }
+                }
+                Ok::<_, StoreError>(())
+            })?;
+        }
+        Ok(newest
+            .into_iter()
+            .filter_map(|(user, (_, _, expires))| expires.map(|e| (user, e)))
+            .collect())
+    }
+
+    /// Creates a local user with its resource options (`(option_id, JSON value)`) and an
+    /// optional password (`Some(None)`: a password row without a hash, as Keystone stores
+    /// `"password": null`).
+    pub async fn create_user_with_options(
+        &self,
+        user: &User,
+        password_hash: Option<Option<&str>>,
+        options: &[(String, String)],
+        now: NaiveDateTime,
+    ) -> Result<()> {
+        let conflict = || duplicate_user(&user.name, Some(&user.domain_id));
+        dispatch!(self, write, |pool, q| {
+            let mut tx = crate::begin_write!(pool);
+            let taken = sqlx::query(&q(
+                "SELECT id FROM local_user WHERE domain_id = ? AND name = ?",
+            ))
+            .bind(&user.domain_id)
+            .bind(&user.name)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if taken.is_some() {
+                return Err(conflict());
+            }
+            sqlx::query(&q(
+                "INSERT INTO \"user\" (id, extra, enabled, default_project_id, created_at, domain_id) VALUES (?, ?, ?, ?, ?, ?)",
+            ))
+            .bind(&user.id)
+            .bind(user.extra.as_deref().unwrap_or("{}"))
+            .bind(user.enabled)
+            .bind(&user.default_project_id)
+            .bind(pool.ts(now))
+            .bind(&user.domain_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(&q(
+                "INSERT INTO local_user (user_id, domain_id, name, failed_auth_count) VALUES (?, ?, ?, 0)",
+            ))
+            .bind(&user.id)
+            .bind(&user.domain_id)
+            .bind(&user.name)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| or_conflict(e, conflict))?;
+            for (option_id, value) in options {
+                sqlx::query(&q(
+                    "INSERT INTO user_option (user_id, option_id, option_value) VALUES (?, ?, ?)",
+                ))
+                .bind(&user.id)
+                .bind(option_id)
+                .bind(value)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if let Some(hash) = password_hash {
+                insert_password!(tx, q, pool, &user.id, hash, now);
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Applies `update` to a user in one transaction; `NotFound` for an unknown user,
+    /// `Conflict` when the new name is taken in the user's domain.
+    pub async fn update_user(
+        &self,
+        user_id: &str,
+        update: &UserUpdate,
+        now: NaiveDateTime,
+    ) -> Result<()> {
+        let conflict = || duplicate_user(update.name.as_deref().unwrap_or(""), None);
+        dispatch!(self, write, |pool, q| {
+            let mut tx = crate::begin_write!(pool);
+            let row = sqlx::query(&q("SELECT domain_id FROM \"user\" WHERE id = ?"))
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound {
+                    kind: "user",
+                    id: user_id.to_string(),
+                })?;
+            let domain_id: String = row.try_get(0)?;
+            if let Some(name) = &update.name {
+                let taken = sqlx::query(&q(
+                    "SELECT user_id FROM local_user WHERE domain_id = ? AND name = ? AND user_id <> ?",
+                ))
+                .bind(&domain_id)
+                .bind(name)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if taken.is_some() {
+                    return Err(conflict());
+                }
+                let done = sqlx::query(&q("UPDATE local_user SET name = ? WHERE user_id = ?"))
+                    .bind(name)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| or_conflict(e, conflict))?;
+                if done.rows_affected() == 0 {
+                    sqlx::query(&q("UPDATE nonlocal_user SET name = ? WHERE user_id = ?"))
+                        .bind(name)
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| or_conflict(e, conflict))?;
+                }
+            }
+            if let Some(enabled) = update.enabled {
+                sqlx::query(&q("UPDATE \"user\" SET enabled = ? WHERE id = ?"))
+                    .bind(enabled)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if enabled {
+                    // Keystone's enabled setter forgives failed logins on (re-)enabling.
+                    sqlx::query(&q(
+                        "UPDATE local_user SET failed_auth_count = 0, failed_auth_at = NULL WHERE user_id = ?",
+                    ))
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            if let Some(project) = &update.default_project_id {
+                sqlx::query(&q(
+                    "UPDATE \"user\" SET default_project_id = ? WHERE id = ?",
+                ))
+                .bind(project)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if let Some(extra) = &update.extra {
+                sqlx::query(&q("UPDATE \"user\" SET extra = ? WHERE id = ?"))
+                    .bind(extra)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for (option_id, value) in &update.options {
+                sqlx::query(&q(
+                    "DELETE FROM user_option WHERE user_id = ? AND option_id = ?",
+                ))
+                .bind(user_id)
+                .bind(option_id)
+                .execute(&mut *tx)
+                .await?;
+                if let Some(value) = value {
+                    sqlx::query(&q(
+                        "INSERT INTO user_option (user_id, option_id, option_value) VALUES (?, ?, ?)",
+                    ))
+                    .bind(user_id)
+                    .bind(option_id)
+                    .bind(value)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            if let Some(hash) = &update.password_hash {
+                let hash = hash.as_deref();
+                insert_password!(tx, q, pool, user_id, hash, now);
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// A password change the user made themselves (`self_service` set, as Keystone does).
+    pub async fn change_own_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        now: NaiveDateTime,
+    ) -> Result<()> {
+        dispatch!(self, write, |pool, q| {
+            let mut tx = crate::begin_write!(pool);
+            insert_password!(tx, q, pool, user_id, password_hash, now, true);
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Deletes a user and everything that hangs off it, as Keystone's user deletion and its
+    /// callbacks do: name rows, passwords, options, group memberships, role assignments
+    /// (project, domain, system), credentials, application credentials and access rules, the
+    /// id mapping, and (soft-deleted, as Keystone does) trusts. Children go first, so foreign
+    /// keys hold on every dialect. `false` when there was no such user.
+    pub async fn delete_user(&self, user_id: &str, now: NaiveDateTime) -> Result<bool> {
+        const CLEANUP: &[&str] = &[
+            "DELETE FROM password WHERE local_user_id IN (SELECT id FROM local_user WHERE user_id = ?)",
+            "DELETE FROM local_user WHERE user_id = ?",
+            "DELETE FROM nonlocal_user WHERE user_id = ?",
+            "DELETE FROM federated_user WHERE user_id = ?",
+            "DELETE FROM user_option WHERE user_id = ?",
+            "DELETE FROM user_group_membership WHERE user_id = ?",
+            "DELETE FROM expiring_user_group_membership WHERE user_id = ?",
+            "DELETE FROM assignment WHERE actor_id = ? AND type IN ('UserProject', 'UserDomain')",
+            "DELETE FROM system_assignment WHERE actor_id = ? AND type = 'UserSystem'",
+            "DELETE FROM credential WHERE user_id = ?",
+            "DELETE FROM application_credential_role WHERE application_credential_id IN (SELECT internal_id FROM application_credential WHERE user_id = ?)",
+            "DELETE FROM application_credential_access_rule WHERE application_credential_id IN (SELECT internal_id FROM application_credential WHERE user_id = ?)",
+            "DELETE FROM application_credential_access_rule WHERE access_rule_id IN (SELECT id FROM access_rule WHERE user_id = ?)",
+            "DELETE FROM application_credential WHERE user_id = ?",
+            "DELETE FROM access_rule WHERE user_id = ?",
+            "DELETE FROM id_mapping WHERE public_id = ?",
+        ];
+        dispatch!(self, write, |pool, q| {
+            let mut tx = crate::begin_write!(pool);
+            let exists = sqlx::query(&q("SELECT id FROM \"user\" WHERE id = ?"))
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Ok(false);
+            }
+            for sql in CLEANUP {
+                sqlx::query(&q(sql)).bind(user_id).execute(&mut *tx).await?;
+            }
+            sqlx::query(&q(
+                "UPDATE \"trust\" SET deleted_at = ? WHERE (trustor_user_id = ? OR trustee_user_id = ?) AND deleted_at IS NULL",
+            ))
+            .bind(pool.ts(now))
+            .bind(user_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(&q("DELETE FROM \"user\" WHERE id = ?"))
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Whether the user is a direct member of the group.
+    pub async fn is_user_in_group(&self, user_id: &str, group_id: &str) -> Result<bool> {
+        dispatch!(self, read, |pool, q| {
+            let row = sqlx::query(&q(
+                "SELECT user_id FROM user_group_membership WHERE user_id = ? AND group_id = ?",
+            ))
+            .bind(user_id)
+            .bind(group_id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.is_some())
+        })
+    }
+
+    /// Adds a user to a group; adding an existing member again is a no-op.
+    pub async fn add_user_to_group(&self, user_id: &str, group_id: &str) -> Result<()> {
+        dispatch!(self, write, |pool, q| {
+            let mut tx = crate::begin_write!(pool);
+            let exists = sqlx::query(&q(
+                "SELECT user_id FROM user_group_membership WHERE user_id = ? AND group_id = ?",
+            ))
+            .bind(user_id)
+            .bind(group_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if exists.is_none() {
+                let done = sqlx::query(&q(
+                    "INSERT INTO user_group_membership (user_id, group_id) VALUES (?, ?)",
+                ))
+                .bind(user_id)
+                .bind(group_id)
+                .execute(&mut *tx)
+                .await;
+                match done {
+                    Ok(_) => {}
+                    // Another writer added the same membership first: the outcome is the same.
+                    Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Removes a user from a group; `false` when they were not a member.
+    pub async fn remove_user_from_group(&self, user_id: &str, group_id: &str) -> Result<bool> {
+        dispatch!(self, write, |pool, q| {
+            let done = sqlx::query(&q(
+                "DELETE FROM user_group_membership WHERE user_id = ? AND group_id = ?",
+            ))
+            .bind(user_id)
+            .bind(group_id)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
         })
     }
 }

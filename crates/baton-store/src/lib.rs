@@ -15,6 +15,7 @@
 mod assignment;
 mod bootstrap;
 mod catalog;
+mod group;
 mod identity;
 mod model;
 mod resource;
@@ -23,6 +24,7 @@ mod schema;
 mod url;
 
 pub use bootstrap::{BootstrapReport, BootstrapSpec};
+pub use catalog::{RegionDelete, RegionUpdate};
 pub use model::*;
 pub use schema::{SyncOutcome, ALEMBIC_HEADS};
 pub use url::{parse_connection, DatabaseUrl, Dialect};

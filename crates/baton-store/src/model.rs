@@ -117,6 +117,43 @@ pub struct SystemAssignment {
     pub inherited: bool,
 }
 
+/// A role as the API shows it: its columns, the `extra` JSON object (attributes a client set
+/// beyond Keystone's schema) and its resource options (`role_option`: option id such as `IMMU`
+/// and its JSON value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleDetail {
+    pub role: Role,
+    pub extra: Option<String>,
+    pub options: Vec<(String, String)>,
+}
+
+/// Which `assignment` rows to list; every field left `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssignmentFilter {
+    pub role_id: Option<String>,
+    pub actor_ids: Option<Vec<String>>,
+    pub target_ids: Option<Vec<String>>,
+    pub kinds: Option<Vec<AssignmentType>>,
+    pub inherited: Option<bool>,
+}
+
+/// The name and owning domain of a user, group or project, for `include_names`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameRef {
+    pub name: String,
+    pub domain_id: String,
+}
+
+/// A project or domain's place in the tree, for expanding inherited assignments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectNode {
+    pub id: String,
+    pub name: String,
+    pub domain_id: String,
+    pub parent_id: Option<String>,
+    pub is_domain: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
     pub id: String,
@@ -124,6 +161,10 @@ pub struct Service {
     pub name: String,
     pub enabled: bool,
     pub description: Option<String>,
+    /// The `extra` JSON object as stored: Keystone keeps `name` and `description` here, with any
+    /// other attribute a client set. Written back as is (`name`/`description` above are read
+    /// from it).
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +175,8 @@ pub struct Endpoint {
     pub region_id: Option<String>,
     pub url: String,
     pub enabled: bool,
+    /// The `extra` JSON object: attributes a client set beyond the columns.
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +184,8 @@ pub struct Region {
     pub id: String,
     pub description: String,
     pub parent_region_id: Option<String>,
+    /// The `extra` JSON object: attributes a client set beyond the columns.
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A row of `revocation_event`. Every set field must match a token for it to be revoked, and the
@@ -160,4 +205,61 @@ pub struct RevocationEvent {
     pub revoked_at: NaiveDateTime,
     pub audit_id: Option<String>,
     pub audit_chain_id: Option<String>,
+}
+
+/// A `group` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+    pub domain_id: String,
+    pub description: Option<String>,
+    /// The `extra` JSON blob as stored.
+    pub extra: Option<String>,
+}
+
+/// Filters of a user listing; `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    pub domain_id: Option<String>,
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+/// The changes of a user update; `None` leaves a column alone.
+#[derive(Clone, Default, PartialEq)]
+pub struct UserUpdate {
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+    pub default_project_id: Option<Option<String>>,
+    /// The whole new `extra` JSON blob.
+    pub extra: Option<String>,
+    /// `(option_id, JSON value)`; a `None` value removes the option (Keystone's `null`).
+    pub options: Vec<(String, Option<String>)>,
+    /// A new current password: `Some(None)` stores a password row without a hash, as Keystone
+    /// does for `"password": null`.
+    pub password_hash: Option<Option<String>>,
+}
+
+impl std::fmt::Debug for UserUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserUpdate")
+            .field("name", &self.name)
+            .field("enabled", &self.enabled)
+            .field("default_project_id", &self.default_project_id)
+            .field("options", &self.options)
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// What deleting a group touched: Keystone revokes the members' tokens only when the group
+/// held role assignments.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeletedGroup {
+    pub member_ids: Vec<String>,
+    pub had_assignments: bool,
 }

@@ -1,6 +1,8 @@
 //! Projects and domains (domains are `project` rows with `is_domain` set, under the root row).
 
-use crate::{dispatch, Project, Result, Store, ROOT_DOMAIN_ID};
+use std::collections::HashMap;
+
+use crate::{dispatch, Project, Result, Store, StoreError, ROOT_DOMAIN_ID};
 
 const PROJECT_COLUMNS: &str =
     "SELECT id, name, domain_id, parent_id, enabled, is_domain, description, extra FROM project";
@@ -129,6 +131,234 @@ impl Store {
                 .execute(pool)
                 .await?;
             Ok(())
+        })
+    }
+
+    /// Every project and domain (not the root-domain row).
+    pub async fn list_all_projects(&self) -> Result<Vec<Project>> {
+        dispatch!(self, read, |pool, q| {
+            let sql = format!("{PROJECT_COLUMNS} WHERE id <> ?");
+            let rows = sqlx::query(&q(&sql))
+                .bind(ROOT_DOMAIN_ID)
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push(project_from_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Writes a project's mutable columns (name, description, enabled, extra); `Conflict` when
+    /// the new name is taken in its domain.
+    pub async fn update_project(&self, p: &Project) -> Result<()> {
+        dispatch!(self, write, |pool, q| {
+            let mut tx = crate::begin_write!(pool);
+            let taken = sqlx::query(&q(
+                "SELECT id FROM project WHERE name = ? AND domain_id = ? AND id <> ?",
+            ))
+            .bind(&p.name)
+            .bind(&p.domain_id)
+            .bind(&p.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if taken.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "Duplicate entry found with name {}.",
+                    p.name
+                )));
+            }
+            let done = sqlx::query(&q(
+                "UPDATE project SET name = ?, description = ?, enabled = ?, extra = ? WHERE id = ?",
+            ))
+            .bind(&p.name)
+            .bind(p.description.as_deref().unwrap_or(""))
+            .bind(p.enabled)
+            .bind(p.extra.as_deref().unwrap_or("{}"))
+            .bind(&p.id)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound {
+                    kind: "project",
+                    id: p.id.clone(),
+                });
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Deletes a leaf project (or an emptied domain) with its tags, options, endpoint filters
+    /// and every role assignment on it. Children must be gone first.
+    pub async fn delete_project(&self, id: &str) -> Result<()> {
+        dispatch!(self, write, |pool, q| {
+            let mut tx = crate::begin_write!(pool);
+            for sql in [
+                "DELETE FROM project_tag WHERE project_id = ?",
+                "DELETE FROM project_option WHERE project_id = ?",
+                "DELETE FROM project_endpoint WHERE project_id = ?",
+                "DELETE FROM project_endpoint_group WHERE project_id = ?",
+                "DELETE FROM assignment WHERE target_id = ?",
+            ] {
+                sqlx::query(&q(sql)).bind(id).execute(&mut *tx).await?;
+            }
+            let done = sqlx::query(&q("DELETE FROM project WHERE id = ?"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound {
+                    kind: "project",
+                    id: id.to_string(),
+                });
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Deletes what a domain owns apart from its projects: its users (with passwords, options,
+    /// memberships and assignments), its groups (with memberships and assignments) and its
+    /// domain-specific roles (with their assignments and implications). Returns the ids of the
+    /// deleted users so their tokens can be revoked.
+    pub async fn delete_domain_identities(&self, domain_id: &str) -> Result<Vec<String>> {
+        dispatch!(self, write, |pool, q| {
+            let mut tx = crate::begin_write!(pool);
+            let users: Vec<String> = sqlx::query(&q("SELECT id FROM \"user\" WHERE domain_id = ?"))
+                .bind(domain_id)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<String, _>(0))
+                .collect::<std::result::Result<_, _>>()?;
+            let groups: Vec<String> =
+                sqlx::query(&q("SELECT id FROM \"group\" WHERE domain_id = ?"))
+                    .bind(domain_id)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get::<String, _>(0))
+                    .collect::<std::result::Result<_, _>>()?;
+            let roles: Vec<String> = sqlx::query(&q("SELECT id FROM role WHERE domain_id = ?"))
+                .bind(domain_id)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<String, _>(0))
+                .collect::<std::result::Result<_, _>>()?;
+            for user in &users {
+                for sql in [
+                    "DELETE FROM password WHERE local_user_id IN (SELECT id FROM local_user WHERE user_id = ?)",
+                    "DELETE FROM local_user WHERE user_id = ?",
+                    "DELETE FROM nonlocal_user WHERE user_id = ?",
+                    "DELETE FROM user_option WHERE user_id = ?",
+                    "DELETE FROM user_group_membership WHERE user_id = ?",
+                    "DELETE FROM assignment WHERE actor_id = ?",
+                    "DELETE FROM system_assignment WHERE actor_id = ?",
+                    "DELETE FROM \"user\" WHERE id = ?",
+                ] {
+                    sqlx::query(&q(sql)).bind(user).execute(&mut *tx).await?;
+                }
+            }
+            for group in &groups {
+                for sql in [
+                    "DELETE FROM user_group_membership WHERE group_id = ?",
+                    "DELETE FROM assignment WHERE actor_id = ?",
+                    "DELETE FROM system_assignment WHERE actor_id = ?",
+                    "DELETE FROM \"group\" WHERE id = ?",
+                ] {
+                    sqlx::query(&q(sql)).bind(group).execute(&mut *tx).await?;
+                }
+            }
+            for role in &roles {
+                for sql in [
+                    "DELETE FROM assignment WHERE role_id = ?",
+                    "DELETE FROM system_assignment WHERE role_id = ?",
+                    "DELETE FROM implied_role WHERE prior_role_id = ? OR implied_role_id = ?",
+                    "DELETE FROM role_option WHERE role_id = ?",
+                    "DELETE FROM role WHERE id = ?",
+                ] {
+                    let sql_text = q(sql);
+                    let mut query = sqlx::query(&sql_text).bind(role);
+                    if sql.contains(" OR ") {
+                        query = query.bind(role);
+                    }
+                    query.execute(&mut *tx).await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(users)
+        })
+    }
+
+    /// Tags of every project, for list filters and bodies.
+    pub async fn list_all_project_tags(&self) -> Result<HashMap<String, Vec<String>>> {
+        dispatch!(self, read, |pool, q| {
+            let rows = sqlx::query(&q("SELECT project_id, name FROM project_tag"))
+                .fetch_all(pool)
+                .await?;
+            let mut out: HashMap<String, Vec<String>> = HashMap::new();
+            for row in rows {
+                out.entry(row.try_get(0)?)
+                    .or_default()
+                    .push(row.try_get(1)?);
+            }
+            for tags in out.values_mut() {
+                tags.sort();
+            }
+            Ok(out)
+        })
+    }
+
+    pub async fn list_project_tags(&self, project_id: &str) -> Result<Vec<String>> {
+        dispatch!(self, read, |pool, q| {
+            let rows = sqlx::query(&q(
+                "SELECT name FROM project_tag WHERE project_id = ? ORDER BY name",
+            ))
+            .bind(project_id)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| r.try_get::<String, _>(0).map_err(Into::into))
+                .collect()
+        })
+    }
+
+    /// Replaces a project's tags.
+    pub async fn set_project_tags(&self, project_id: &str, tags: &[String]) -> Result<()> {
+        dispatch!(self, write, |pool, q| {
+            let mut tx = crate::begin_write!(pool);
+            sqlx::query(&q("DELETE FROM project_tag WHERE project_id = ?"))
+                .bind(project_id)
+                .execute(&mut *tx)
+                .await?;
+            for tag in tags {
+                sqlx::query(&q(
+                    "INSERT INTO project_tag (project_id, name) VALUES (?, ?)",
+                ))
+                .bind(project_id)
+                .bind(tag)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Removes one tag; false when the project did not have it.
+    pub async fn delete_project_tag(&self, project_id: &str, tag: &str) -> Result<bool> {
+        dispatch!(self, write, |pool, q| {
+            let done = sqlx::query(&q(
+                "DELETE FROM project_tag WHERE project_id = ? AND name = ?",
+            ))
+            .bind(project_id)
+            .bind(tag)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
         })
     }
 }

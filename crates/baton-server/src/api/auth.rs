@@ -262,7 +262,7 @@ pub async fn validate(
     let query = TokenQuery::parse(query.as_deref())?;
     let caller = caller(&state, &headers).await?;
     let (subject, id) = subject_for(&state, &headers, query.allow_expired).await?;
-    policy::validate_token(&caller, &subject)?;
+    policy::validate_token_with(&state.policy, &caller, &subject)?;
     json_response(StatusCode::OK, subject.json(!query.nocatalog), Some(&id))
 }
 
@@ -274,7 +274,7 @@ pub async fn check(
     let query = TokenQuery::parse(query.as_deref())?;
     let caller = caller(&state, &headers).await?;
     let (subject, id) = subject_for(&state, &headers, query.allow_expired).await?;
-    policy::check_token(&caller, &subject)?;
+    policy::check_token_with(&state.policy, &caller, &subject)?;
     json_response(StatusCode::OK, Bytes::new(), Some(&id))
 }
 
@@ -286,7 +286,7 @@ pub async fn revoke(
     let query = TokenQuery::parse(query.as_deref())?;
     let caller = caller(&state, &headers).await?;
     let (subject, _) = subject_for(&state, &headers, false).await?;
-    policy::revoke_token(&caller, &subject)?;
+    policy::revoke_token_with(&state.policy, &caller, &subject)?;
     state.tokens.revoke(&subject, query.cascade).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

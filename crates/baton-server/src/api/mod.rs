@@ -1,5 +1,6 @@
 //! HTTP handlers and the pieces of request handling they share.
 
+pub mod admin;
 pub mod auth;
 pub mod discovery;
 

@@ -1,0 +1,295 @@
+//! `/v3/domains`: domains are `project` rows acting as domains. A domain must be disabled before
+//! it can be deleted (so nobody deletes the domain their own token lives in by accident), and
+//! deleting it deletes everything it owns: projects, users, groups and domain-specific roles.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use baton_store::{Project, RevocationEvent, ROOT_DOMAIN_ID};
+use serde_json::{Map, Value};
+
+use super::projects::{read_tags, refuse_options, render, PROJECT_NAME_MAX};
+use super::{
+    after_write, collection, created, invalid, matches, matches_flag, member, no_content, path_id,
+    Caller, JsonBody, ListQuery, Page,
+};
+use crate::error::{ApiError, ApiResult};
+use crate::policy::Target;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v3/domains", get(list).post(create))
+        .route(
+            "/v3/domains/{domain_id}",
+            get(show).head(show).patch(update).delete(remove),
+        )
+}
+
+const DOMAIN_FIELDS: &[&str] = &["name", "description", "enabled", "tags", "options"];
+
+pub(crate) async fn load(state: &AppState, id: &str) -> ApiResult<Project> {
+    path_id("domain", id)?;
+    state
+        .tokens
+        .store
+        .get_domain(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Could not find domain: {id}.")))
+}
+
+fn domain_target(d: &Project) -> Target {
+    Target::new()
+        .with("target.domain.id", d.id.clone())
+        .with("target.domain.name", d.name.clone())
+}
+
+/// Creates a domain row (also used for `POST /v3/projects` with `is_domain: true`).
+pub(crate) async fn create_domain(
+    state: &AppState,
+    name: String,
+    description: Option<String>,
+    enabled: bool,
+    tags: &[String],
+    extra: Map<String, Value>,
+) -> ApiResult<Project> {
+    let domain = Project {
+        id: baton_store::new_id(),
+        name,
+        domain_id: ROOT_DOMAIN_ID.into(),
+        parent_id: None,
+        enabled,
+        is_domain: true,
+        description,
+        extra: Some(Value::Object(extra).to_string()),
+    };
+    let store = &state.tokens.store;
+    store.create_project(&domain).await.map_err(|e| match e {
+        baton_store::StoreError::Conflict(_) => ApiError::Conflict(format!(
+            "Conflict occurred attempting to store domain - Duplicate entry found with name {}.",
+            domain.name
+        )),
+        other => other.into(),
+    })?;
+    if !tags.is_empty() {
+        store.set_project_tags(&domain.id, tags).await?;
+    }
+    after_write(state);
+    Ok(domain)
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let query = ListQuery::parse(raw.as_deref());
+    let mut target = Target::new();
+    if let Some(d) = &caller.token.body.domain {
+        target.set("target.domain.id", d.id.clone());
+    }
+    caller.enforce(&state, "identity:list_domains", &target)?;
+    let page = Page::from_query(&state, &query, None)?;
+    let tags = state.tokens.store.list_all_project_tags().await?;
+    let none = Vec::new();
+    let domains = state
+        .tokens
+        .store
+        .list_all_projects()
+        .await?
+        .into_iter()
+        .filter(|d| d.is_domain)
+        .filter(|d| {
+            matches(&query, "name", Some(&d.name)) && matches_flag(&query, "enabled", d.enabled)
+        })
+        .map(|d| render(&d, tags.get(&d.id).unwrap_or(&none)))
+        .collect();
+    Ok(collection(
+        &state, &headers, &query, &page, "domains", "domains", "domains", domains,
+    ))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    let obj = body.member("domain")?;
+    let name = obj
+        .name_within("name", PROJECT_NAME_MAX)?
+        .ok_or_else(|| invalid("domain", "'name' is a required property"))?;
+    let description = obj.nullable_string("description", usize::MAX)?.flatten();
+    let enabled = obj.boolean("enabled")?.unwrap_or(true);
+    let tags = read_tags(&obj)?.unwrap_or_default();
+    refuse_options(&obj)?;
+    caller.enforce(
+        &state,
+        "identity:create_domain",
+        &Target::new().with("target.domain.name", name.clone()),
+    )?;
+    let domain = create_domain(
+        &state,
+        name,
+        description,
+        enabled,
+        &tags,
+        obj.extra(DOMAIN_FIELDS),
+    )
+    .await?;
+    Ok(created(
+        &state,
+        &headers,
+        "domains",
+        "domain",
+        render(&domain, &tags),
+    ))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(domain_id): Path<String>,
+) -> ApiResult<Response> {
+    let domain = load(&state, &domain_id).await?;
+    caller.enforce(&state, "identity:get_domain", &domain_target(&domain))?;
+    let tags = state.tokens.store.list_project_tags(&domain.id).await?;
+    Ok(member(
+        &state,
+        &headers,
+        "domains",
+        "domain",
+        render(&domain, &tags),
+    )
+    .into_response())
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(domain_id): Path<String>,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    let mut domain = load(&state, &domain_id).await?;
+    caller.enforce(&state, "identity:update_domain", &domain_target(&domain))?;
+    let obj = body.member("domain")?;
+    obj.not_empty()?;
+    if let Some(Some(id)) = obj.nullable_string("id", 64)? {
+        if id != domain.id {
+            return Err(ApiError::BadRequest("Cannot change ID".into()));
+        }
+    }
+    if let Some(name) = obj.name_within("name", PROJECT_NAME_MAX)? {
+        domain.name = name;
+    }
+    if let Some(d) = obj.nullable_string("description", usize::MAX)? {
+        domain.description = d;
+    }
+    if let Some(e) = obj.boolean("enabled")? {
+        if domain.id == state.config().identity.default_domain_id && !e {
+            return Err(ApiError::ForbiddenNotSecurity(
+                "The default domain cannot be disabled.".into(),
+            ));
+        }
+        domain.enabled = e;
+    }
+    let tags = read_tags(&obj)?;
+    refuse_options(&obj)?;
+    let mut extra: Map<String, Value> = domain
+        .extra
+        .as_deref()
+        .and_then(|e| serde_json::from_str(e).ok())
+        .unwrap_or_default();
+    for (k, v) in obj.extra(&[DOMAIN_FIELDS, &["id"]].concat()) {
+        extra.insert(k, v);
+    }
+    domain.extra = Some(Value::Object(extra).to_string());
+    let store = &state.tokens.store;
+    store.update_project(&domain).await.map_err(|e| match e {
+        baton_store::StoreError::Conflict(_) => ApiError::Conflict(format!(
+            "Conflict occurred attempting to store domain - Duplicate entry found with name {}.",
+            domain.name
+        )),
+        other => other.into(),
+    })?;
+    if let Some(tags) = &tags {
+        store.set_project_tags(&domain.id, tags).await?;
+    }
+    after_write(&state);
+    let tags = store.list_project_tags(&domain.id).await?;
+    Ok(member(
+        &state,
+        &headers,
+        "domains",
+        "domain",
+        render(&domain, &tags),
+    )
+    .into_response())
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(domain_id): Path<String>,
+) -> ApiResult<Response> {
+    let domain = load(&state, &domain_id).await?;
+    caller.enforce(&state, "identity:delete_domain", &domain_target(&domain))?;
+    if domain.enabled {
+        return Err(ApiError::ForbiddenNotSecurity(
+            "Cannot delete a domain that is enabled, please disable it first.".into(),
+        ));
+    }
+    let store = &state.tokens.store;
+    // Projects leaf first, so every parent is a leaf by the time it goes.
+    let mut projects: Vec<Project> = store
+        .list_all_projects()
+        .await?
+        .into_iter()
+        .filter(|p| !p.is_domain && p.domain_id == domain.id)
+        .collect();
+    for _ in 0..=projects.len() {
+        if projects.is_empty() {
+            break;
+        }
+        let (leaves, rest): (Vec<Project>, Vec<Project>) =
+            projects.clone().into_iter().partition(|p| {
+                !projects
+                    .iter()
+                    .any(|c| c.parent_id.as_deref() == Some(p.id.as_str()))
+            });
+        for leaf in &leaves {
+            super::projects::delete_leaf(&state, leaf).await?;
+        }
+        projects = rest;
+    }
+    let users = store.delete_domain_identities(&domain.id).await?;
+    let now = chrono::Utc::now().naive_utc();
+    for user_id in users {
+        state
+            .tokens
+            .add_revocation(RevocationEvent {
+                user_id: Some(user_id),
+                issued_before: now,
+                revoked_at: now,
+                ..RevocationEvent::default()
+            })
+            .await?;
+    }
+    store.delete_project(&domain.id).await?;
+    state
+        .tokens
+        .add_revocation(RevocationEvent {
+            domain_id: Some(domain.id.clone()),
+            issued_before: now,
+            revoked_at: now,
+            ..RevocationEvent::default()
+        })
+        .await?;
+    after_write(&state);
+    Ok(no_content())
+}

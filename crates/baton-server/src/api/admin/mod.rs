@@ -1,0 +1,727 @@
+//! The identity admin API (`/v3/domains`, `/v3/projects`, `/v3/users`, `/v3/groups`,
+//! `/v3/roles`, grants, `/v3/role_assignments`, `/v3/services`, `/v3/endpoints`, `/v3/regions`)
+//! and what its handlers share: the authenticated caller and policy enforcement, request bodies
+//! checked the way Keystone's JSON schemas check them, and Keystone's collection envelope
+//! (`links`, `truncated`, `limit`/`marker`).
+
+pub mod assignments;
+pub mod catalog;
+pub mod domains;
+pub mod grants;
+pub mod groups;
+pub mod projects;
+pub mod roles;
+pub mod users;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{rejection::BytesRejection, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use super::require;
+use crate::error::{ApiError, ApiResult};
+use crate::policy::{Credentials, Target};
+use crate::tokens::ValidatedToken;
+use crate::AppState;
+use baton_types::headers::AUTH_TOKEN;
+
+/// Keystone's `id_string`: at most 64 characters of `[a-zA-Z0-9-]`... plus `_` for ids other
+/// deployments made (LDAP/federation mapped ids); Keystone's pattern is `^[a-zA-Z0-9-]+$` for
+/// ids in bodies.
+pub const ID_MAX: usize = 64;
+/// Keystone's `name` parameter type: 1 to 255 characters.
+pub const NAME_MAX: usize = 255;
+
+/// Every admin route; merged into the identity router.
+pub fn routes() -> axum::Router<AppState> {
+    axum::Router::new()
+        .merge(domains::routes())
+        .merge(projects::routes())
+        .merge(users::routes())
+        .merge(groups::routes())
+        .merge(roles::routes())
+        .merge(grants::routes())
+        .merge(assignments::routes())
+        .merge(catalog::routes())
+}
+
+// ----- the caller ------------------------------------------------------------------------------
+
+/// The caller of an admin API: its validated `X-Auth-Token`. Extracting it answers 401 for a
+/// missing or invalid token.
+pub struct Caller {
+    pub token: Arc<ValidatedToken>,
+}
+
+impl Caller {
+    /// The policy credentials of the caller's token.
+    pub fn creds(&self) -> Credentials<'_> {
+        Credentials::from_token(&self.token)
+    }
+
+    /// Enforces `action` (an `identity:*` rule) against `target`; 403 with Keystone's body when
+    /// denied.
+    pub fn enforce(&self, state: &AppState, action: &str, target: &Target) -> ApiResult<()> {
+        state.policy.enforce(action, &self.creds(), target)
+    }
+
+    pub fn allows(&self, state: &AppState, action: &str, target: &Target) -> bool {
+        state.policy.allows(action, &self.creds(), target)
+    }
+
+    pub fn user_id(&self) -> &str {
+        self.token.user_id()
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Caller> {
+        let token = require(&parts.headers, AUTH_TOKEN)?;
+        let token = state
+            .tokens
+            .validate(token, false)
+            .await
+            .map_err(|e| match e {
+                ApiError::TokenNotFound { reason } => {
+                    ApiError::unauthorized(format!("X-Auth-Token: {reason}"))
+                }
+                other => other,
+            })?;
+        Ok(Caller { token })
+    }
+}
+
+// ----- request bodies --------------------------------------------------------------------------
+
+/// A JSON object request body. Malformed JSON is a 400 and an oversized body a 413, with
+/// Keystone's error shape.
+pub struct JsonBody(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> ApiResult<JsonBody> {
+        let body: Result<Bytes, BytesRejection> = Bytes::from_request(req, state).await;
+        let body = body.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge("Request is too large.".into())
+            } else {
+                ApiError::BadRequest(e.body_text())
+            }
+        })?;
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(map)) => Ok(JsonBody(map)),
+            Ok(_) => Err(ApiError::BadRequest(
+                "The request body must be a JSON object.".into(),
+            )),
+            Err(e) => Err(ApiError::BadRequest(format!("Malformed request body: {e}"))),
+        }
+    }
+}
+
+impl JsonBody {
+    /// The object under `key` (`{"user": {...}}`), which must be the only top-level key.
+    pub fn member(self, key: &str) -> ApiResult<Obj> {
+        let JsonBody(mut map) = self;
+        let Some(inner) = map.remove(key) else {
+            return Err(ApiError::BadRequest(format!(
+                "Expecting to find {key} in request body. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error."
+            )));
+        };
+        if let Some(extra) = map.keys().next() {
+            return Err(invalid(
+                "",
+                format!("Additional properties are not allowed ('{extra}' was unexpected)"),
+            ));
+        }
+        match inner {
+            Value::Object(fields) => Ok(Obj {
+                path: key.to_string(),
+                fields,
+            }),
+            other => Err(invalid(key, format!("{other} is not of type 'object'"))),
+        }
+    }
+}
+
+/// Keystone's schema-validation message: `Invalid input for field 'user/name': ...`.
+pub fn invalid(path: &str, detail: impl std::fmt::Display) -> ApiError {
+    if path.is_empty() {
+        ApiError::BadRequest(detail.to_string())
+    } else {
+        ApiError::BadRequest(format!("Invalid input for field '{path}': {detail}"))
+    }
+}
+
+/// One JSON object from a request body, read field by field with Keystone's rules; `path` names
+/// it in error messages.
+#[derive(Debug, Clone)]
+pub struct Obj {
+    pub path: String,
+    pub fields: Map<String, Value>,
+}
+
+fn shorten(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 40 {
+        format!("{}...", s.chars().take(40).collect::<String>())
+    } else {
+        s
+    }
+}
+
+impl Obj {
+    fn field_path(&self, key: &str) -> String {
+        format!("{}/{key}", self.path)
+    }
+
+    /// Refuses keys outside `allowed` (Keystone's `additionalProperties: false`).
+    pub fn only(&self, allowed: &[&str]) -> ApiResult<()> {
+        let mut unknown: Vec<&str> = self
+            .fields
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !allowed.contains(k))
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        unknown.sort_unstable();
+        let list = unknown
+            .iter()
+            .map(|k| format!("'{k}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let verb = if unknown.len() == 1 { "was" } else { "were" };
+        Err(invalid(
+            &self.path,
+            format!("Additional properties are not allowed ({list} {verb} unexpected)"),
+        ))
+    }
+
+    /// Refuses an empty object (Keystone's `minProperties: 1` on updates).
+    pub fn not_empty(&self) -> ApiResult<()> {
+        if self.fields.is_empty() {
+            Err(invalid(&self.path, "{} does not have enough properties"))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.fields.contains_key(key)
+    }
+
+    fn string_within(
+        &self,
+        key: &str,
+        min: usize,
+        max: usize,
+        nullable: bool,
+    ) -> ApiResult<Option<Option<String>>> {
+        let Some(v) = self.fields.get(key) else {
+            return Ok(None);
+        };
+        match v {
+            Value::Null if nullable => Ok(Some(None)),
+            Value::String(s) => {
+                let n = s.chars().count();
+                if n < min {
+                    Err(invalid(
+                        &self.field_path(key),
+                        format!("{} is too short", shorten(v)),
+                    ))
+                } else if n > max {
+                    Err(invalid(
+                        &self.field_path(key),
+                        format!("{} is too long (at most {max} characters)", shorten(v)),
+                    ))
+                } else {
+                    Ok(Some(Some(s.clone())))
+                }
+            }
+            other => {
+                let ty = if nullable {
+                    "['string', 'null']"
+                } else {
+                    "'string'"
+                };
+                Err(invalid(
+                    &self.field_path(key),
+                    format!("{} is not of type {ty}", shorten(other)),
+                ))
+            }
+        }
+    }
+
+    /// A name: a string of 1 to 255 characters that is not only whitespace.
+    pub fn name(&self, key: &str) -> ApiResult<Option<String>> {
+        self.name_within(key, NAME_MAX)
+    }
+
+    /// A name of at most `max` characters (64 for projects and domains, as in Keystone).
+    pub fn name_within(&self, key: &str, max: usize) -> ApiResult<Option<String>> {
+        let v = self
+            .string_within(key, 1, max, false)?
+            .map(|v| v.unwrap_or_default());
+        if let Some(name) = &v {
+            if name.trim().is_empty() {
+                return Err(invalid(
+                    &self.field_path(key),
+                    format!("'{name}' does not match '[\\S]+'"),
+                ));
+            }
+        }
+        Ok(v)
+    }
+
+    /// A required name.
+    pub fn required_name(&self, key: &str) -> ApiResult<String> {
+        self.name(key)?
+            .ok_or_else(|| invalid(&self.path, format!("'{key}' is a required property")))
+    }
+
+    /// A string of at most `max` characters (`null` refused).
+    pub fn string(&self, key: &str, max: usize) -> ApiResult<Option<String>> {
+        Ok(self.string_within(key, 0, max, false)?.flatten())
+    }
+
+    /// A string or `null`: `None` absent, `Some(None)` explicitly null.
+    pub fn nullable_string(&self, key: &str, max: usize) -> ApiResult<Option<Option<String>>> {
+        self.string_within(key, 0, max, true)
+    }
+
+    /// An id: 1 to 64 characters of letters, digits, `-` and `_`; `nullable` allows `null`.
+    pub fn id(&self, key: &str, nullable: bool) -> ApiResult<Option<Option<String>>> {
+        let v = self.string_within(key, 1, ID_MAX, nullable)?;
+        if let Some(Some(id)) = &v {
+            if !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(invalid(
+                    &self.field_path(key),
+                    format!("'{id}' does not match '^[a-zA-Z0-9-_]+$'"),
+                ));
+            }
+        }
+        Ok(v)
+    }
+
+    pub fn boolean(&self, key: &str) -> ApiResult<Option<bool>> {
+        match self.fields.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(invalid(
+                &self.field_path(key),
+                format!("{} is not of type 'boolean'", shorten(other)),
+            )),
+        }
+    }
+
+    /// A nested object, e.g. `options`.
+    pub fn object(&self, key: &str) -> ApiResult<Option<Obj>> {
+        match self.fields.get(key) {
+            None => Ok(None),
+            Some(Value::Object(m)) => Ok(Some(Obj {
+                path: self.field_path(key),
+                fields: m.clone(),
+            })),
+            Some(other) => Err(invalid(
+                &self.field_path(key),
+                format!("{} is not of type 'object'", shorten(other)),
+            )),
+        }
+    }
+
+    /// A list of strings each at most `max` characters.
+    pub fn string_list(&self, key: &str, max: usize) -> ApiResult<Option<Vec<String>>> {
+        match self.fields.get(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    match item {
+                        Value::String(s) if s.chars().count() <= max => out.push(s.clone()),
+                        Value::String(_) => {
+                            return Err(invalid(
+                                &format!("{}/{i}", self.field_path(key)),
+                                format!("{} is too long (at most {max} characters)", shorten(item)),
+                            ))
+                        }
+                        other => {
+                            return Err(invalid(
+                                &format!("{}/{i}", self.field_path(key)),
+                                format!("{} is not of type 'string'", shorten(other)),
+                            ))
+                        }
+                    }
+                }
+                Ok(Some(out))
+            }
+            Some(other) => Err(invalid(
+                &self.field_path(key),
+                format!("{} is not of type 'array'", shorten(other)),
+            )),
+        }
+    }
+
+    /// The fields not in `known`, to keep in the `extra` JSON column as Keystone does for
+    /// attributes its schema lets through (e.g. a user's `email`).
+    pub fn extra(&self, known: &[&str]) -> Map<String, Value> {
+        self.fields
+            .iter()
+            .filter(|(k, _)| !known.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+/// A path parameter that cannot name anything (too long): answered 404 like any unknown id,
+/// without touching the database.
+pub fn path_id<'a>(kind: &str, id: &'a str) -> ApiResult<&'a str> {
+    if id.is_empty() || id.len() > NAME_MAX {
+        Err(ApiError::NotFound(format!("Could not find {kind}: {id}.")))
+    } else {
+        Ok(id)
+    }
+}
+
+// ----- query strings ---------------------------------------------------------------------------
+
+/// A decoded query string, in order, repeated keys kept.
+#[derive(Debug, Default, Clone)]
+pub struct ListQuery {
+    pub pairs: Vec<(String, String)>,
+    raw: Option<String>,
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl ListQuery {
+    pub fn parse(raw: Option<&str>) -> ListQuery {
+        let pairs = raw
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (percent_decode(k), percent_decode(v))
+            })
+            .collect();
+        ListQuery {
+            pairs,
+            raw: raw.map(str::to_string),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.pairs.iter().any(|(k, _)| k == key)
+    }
+
+    /// A boolean filter as Keystone reads them: present without a value means true; `0`,
+    /// `false`, `f`, `no`, `n`, `off` mean false; anything else true.
+    pub fn flag(&self, key: &str) -> Option<bool> {
+        self.get(key).map(|v| {
+            !matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "0" | "false" | "f" | "no" | "n" | "off"
+            )
+        })
+    }
+
+    pub fn raw(&self) -> Option<&str> {
+        self.raw.as_deref()
+    }
+}
+
+// ----- responses -------------------------------------------------------------------------------
+
+/// `{base}/v3/{path}`.
+pub fn url(state: &AppState, headers: &HeaderMap, path: &str) -> String {
+    format!(
+        "{}/v3/{}",
+        state.base_url(headers),
+        path.trim_start_matches('/')
+    )
+}
+
+/// Adds `links.self` (`{collection_url}/{id}`) to an entity.
+pub fn with_self_link(mut entity: Value, collection_url: &str) -> Value {
+    if let Some(obj) = entity.as_object_mut() {
+        let id = obj
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        obj.insert(
+            "links".into(),
+            json!({ "self": format!("{collection_url}/{id}") }),
+        );
+    }
+    entity
+}
+
+/// `{"<key>": entity}` with the entity's self link; `collection_path` like `"users"`.
+pub fn member(
+    state: &AppState,
+    headers: &HeaderMap,
+    collection_path: &str,
+    key: &str,
+    entity: Value,
+) -> Json<Value> {
+    let base = url(state, headers, collection_path);
+    Json(json!({ key: with_self_link(entity, &base) }))
+}
+
+/// 201 with the member body.
+pub fn created(
+    state: &AppState,
+    headers: &HeaderMap,
+    collection_path: &str,
+    key: &str,
+    entity: Value,
+) -> Response {
+    (
+        StatusCode::CREATED,
+        member(state, headers, collection_path, key, entity),
+    )
+        .into_response()
+}
+
+pub fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// How a collection is cut: `limit`/`marker` from the query, the configured `list_limit`, and
+/// `max_db_limit` above both, as Keystone does.
+pub struct Page {
+    pub limit: Option<usize>,
+    pub marker: Option<String>,
+}
+
+impl Page {
+    pub fn from_query(
+        state: &AppState,
+        query: &ListQuery,
+        list_limit: Option<u32>,
+    ) -> ApiResult<Page> {
+        let limit =
+            match query.get("limit") {
+                Some(v) => Some(v.trim().parse::<usize>().map_err(|_| {
+                    ApiError::BadRequest(format!("Invalid value for limit: {v:?}"))
+                })?),
+                // Keystone reads a configured 0 as "no limit".
+                None => list_limit
+                    .filter(|l| *l > 0)
+                    .or(state.config().default.list_limit.filter(|l| *l > 0))
+                    .map(|l| l as usize),
+            };
+        let limit = limit.map(|l| l.min(MAX_DB_LIMIT));
+        let marker = query
+            .get("marker")
+            .filter(|m| !m.is_empty())
+            .map(str::to_string);
+        Ok(Page { limit, marker })
+    }
+}
+
+/// Keystone's `[DEFAULT] max_db_limit` default: no page is larger.
+pub const MAX_DB_LIMIT: usize = 1000;
+
+/// Keystone's collection envelope: entities sorted by id (so `marker` is stable), the page cut
+/// at `limit` with `truncated: true` and a `next` link when it was cut, each entity with its self
+/// link. `path` is the request path after `/v3/` (`"users"`, `"groups/{id}/users"`);
+/// `member_path` is where members live (`"users"`).
+#[allow(clippy::too_many_arguments)]
+pub fn collection(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &ListQuery,
+    page: &Page,
+    path: &str,
+    member_path: &str,
+    key: &str,
+    mut entities: Vec<Value>,
+) -> Response {
+    let id_of = |v: &Value| {
+        v.get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    entities.sort_by_key(|v| id_of(v));
+    if let Some(marker) = &page.marker {
+        entities.retain(|v| id_of(v).as_str() > marker.as_str());
+    }
+    let mut truncated = false;
+    if let Some(limit) = page.limit {
+        if entities.len() > limit {
+            entities.truncate(limit);
+            truncated = true;
+        }
+    }
+    let member_base = url(state, headers, member_path);
+    let entities: Vec<Value> = entities
+        .into_iter()
+        .map(|e| with_self_link(e, &member_base))
+        .collect();
+    let here = url(state, headers, path);
+    let self_link = match query.raw() {
+        Some(q) if !q.is_empty() => format!("{here}?{q}"),
+        _ => here.clone(),
+    };
+    let next = match (truncated, entities.last()) {
+        (true, Some(last)) => {
+            let mut pairs: Vec<(String, String)> = query
+                .pairs
+                .iter()
+                .filter(|(k, _)| k != "marker" && k != "limit")
+                .cloned()
+                .collect();
+            pairs.push(("marker".into(), id_of(last)));
+            pairs.push((
+                "limit".into(),
+                page.limit.map(|l| l.to_string()).unwrap_or_default(),
+            ));
+            let qs = pairs
+                .iter()
+                .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+                .collect::<Vec<_>>()
+                .join("&");
+            Value::String(format!("{here}?{qs}"))
+        }
+        _ => Value::Null,
+    };
+    let mut body = json!({
+        key: entities,
+        "links": { "self": self_link, "previous": null, "next": next },
+    });
+    if truncated {
+        body["truncated"] = Value::Bool(true);
+    }
+    Json(body).into_response()
+}
+
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `Some(value)` when the query's `key` filter is absent or equal to `value`.
+pub fn matches(query: &ListQuery, key: &str, value: Option<&str>) -> bool {
+    match query.get(key) {
+        None => true,
+        Some(want) => value == Some(want),
+    }
+}
+
+/// A boolean attribute against a boolean filter (`enabled=false`).
+pub fn matches_flag(query: &ListQuery, key: &str, value: bool) -> bool {
+    query.flag(key).is_none_or(|want| want == value)
+}
+
+/// Writes that change who may do what: drop cached validations so the next request sees them.
+pub fn after_write(state: &AppState) {
+    state.tokens.invalidate_caches();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decoding_and_flags() {
+        let q = ListQuery::parse(Some("name=a%20b&enabled=false&x&y=1&name=c+d"));
+        assert_eq!(q.get("name"), Some("a b"));
+        assert_eq!(q.flag("enabled"), Some(false));
+        assert_eq!(q.flag("x"), Some(true));
+        assert_eq!(q.flag("y"), Some(true));
+        assert_eq!(q.flag("z"), None);
+        assert_eq!(q.pairs.len(), 5);
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+
+    #[test]
+    fn obj_validation() {
+        let o = Obj {
+            path: "user".into(),
+            fields: serde_json::from_str(
+                r#"{"name": "", "long": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "flag": "yes", "id": "a b"}"#,
+            )
+            .unwrap(),
+        };
+        assert!(o.only(&["name"]).unwrap_err().to_string().contains(
+            "Additional properties are not allowed ('flag', 'id', 'long' were unexpected)"
+        ));
+        assert!(o
+            .name("name")
+            .unwrap_err()
+            .to_string()
+            .contains("user/name"));
+        assert!(o
+            .id("long", false)
+            .unwrap_err()
+            .to_string()
+            .contains("too long"));
+        assert!(o
+            .boolean("flag")
+            .unwrap_err()
+            .to_string()
+            .contains("'boolean'"));
+        assert!(o
+            .id("id", false)
+            .unwrap_err()
+            .to_string()
+            .contains("does not match"));
+        assert_eq!(o.name("missing").unwrap(), None);
+        assert!(o
+            .required_name("missing")
+            .unwrap_err()
+            .to_string()
+            .contains("'missing' is a required property"));
+    }
+}

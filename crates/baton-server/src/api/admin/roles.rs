@@ -1,0 +1,543 @@
+//! `/v3/roles` (global and domain-specific roles, with the `immutable` option), implied roles
+//! (`/v3/roles/{prior}/implies/{implied}`) and `/v3/role_inferences`, as Keystone 30 serves them.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use baton_store::{new_id, RevocationEvent, Role, RoleDetail};
+use chrono::{SubsecRound, Utc};
+use serde_json::{json, Map, Value};
+
+use super::{
+    after_write, collection, created, invalid, member, no_content, path_id, url, Caller, JsonBody,
+    ListQuery, Obj, Page, ID_MAX,
+};
+use crate::error::{ApiError, ApiResult};
+use crate::policy::Target;
+use crate::AppState;
+
+/// Keystone's `role.description` column width.
+const DESCRIPTION_MAX: usize = 255;
+/// The resource option Keystone registers for roles: id in `role_option`, name in the API.
+const IMMUTABLE_ID: &str = "IMMU";
+const IMMUTABLE: &str = "immutable";
+/// `[assignment] prohibited_implied_role` default: no role may imply `admin`.
+const PROHIBITED_IMPLIED: &[&str] = &["admin"];
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v3/roles", get(list).post(create))
+        .route(
+            "/v3/roles/{role_id}",
+            get(show).head(show).patch(update).delete(remove),
+        )
+        .route("/v3/roles/{prior_role_id}/implies", get(list_implied))
+        .route(
+            "/v3/roles/{prior_role_id}/implies/{implied_role_id}",
+            get(show_implied)
+                .head(check_implied)
+                .put(create_implied)
+                .delete(remove_implied),
+        )
+        .route("/v3/role_inferences", get(list_inferences))
+}
+
+// ----- shared with grants and role assignments -------------------------------------------------
+
+/// A role as Keystone renders it: the attributes kept in `extra`, then `id`, `name`,
+/// `domain_id`, `description` and `options`.
+pub fn render(d: &RoleDetail) -> Value {
+    let mut obj: Map<String, Value> = d
+        .extra
+        .as_deref()
+        .and_then(|e| serde_json::from_str::<Map<String, Value>>(e).ok())
+        .unwrap_or_default();
+    obj.insert("id".into(), json!(d.role.id));
+    obj.insert("name".into(), json!(d.role.name));
+    obj.insert("domain_id".into(), json!(d.role.domain_id));
+    obj.insert("description".into(), json!(d.role.description));
+    obj.insert("options".into(), Value::Object(options_json(d)));
+    Value::Object(obj)
+}
+
+/// `role_option` rows as the API names them; options Keystone does not register are not shown.
+fn options_json(d: &RoleDetail) -> Map<String, Value> {
+    d.options
+        .iter()
+        .filter(|(id, _)| id == IMMUTABLE_ID)
+        .map(|(_, v)| {
+            (
+                IMMUTABLE.to_string(),
+                serde_json::from_str(v).unwrap_or(Value::Null),
+            )
+        })
+        .collect()
+}
+
+fn is_immutable(d: &RoleDetail) -> bool {
+    options_json(d).get(IMMUTABLE) == Some(&Value::Bool(true))
+}
+
+/// The role of a path, or Keystone's 404.
+pub async fn load(state: &AppState, id: &str) -> ApiResult<RoleDetail> {
+    path_id("role", id)?;
+    state
+        .tokens
+        .store
+        .get_role_detail(id)
+        .await?
+        .ok_or_else(|| not_found(id))
+}
+
+pub fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("Could not find role: {id}."))
+}
+
+/// `target.<prefix>.*` for a role, `domain_id` as Python's `None` for a global role (the grant
+/// rules test `None:%(target.role.domain_id)s`).
+pub fn add_role_target(target: &mut Target, prefix: &str, r: &Role) {
+    target.set(&format!("{prefix}.id"), r.id.clone());
+    target.set(&format!("{prefix}.name"), r.name.clone());
+    target.set_opt(&format!("{prefix}.domain_id"), r.domain_id.clone());
+}
+
+fn role_target(r: &Role) -> Target {
+    let mut t = Target::new();
+    add_role_target(&mut t, "target.role", r);
+    t
+}
+
+/// A domain id in a body: Keystone's `domain_id` parameter type (1 to 64 of `[a-zA-Z0-9-]`).
+fn domain_id_field(obj: &Obj) -> ApiResult<Option<Option<String>>> {
+    let v = obj.nullable_string("domain_id", ID_MAX)?;
+    if let Some(Some(id)) = &v {
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(invalid(
+                &format!("{}/domain_id", obj.path),
+                format!("'{id}' does not match '^[a-zA-Z0-9-]+$'"),
+            ));
+        }
+    }
+    Ok(v)
+}
+
+/// `options`: only `immutable`, a boolean or `null` (which removes the option).
+fn options_field(obj: &Obj) -> ApiResult<Option<Option<bool>>> {
+    let Some(opts) = obj.object("options")? else {
+        return Ok(None);
+    };
+    opts.only(&[IMMUTABLE])?;
+    match opts.fields.get(IMMUTABLE) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::Bool(b)) => Ok(Some(Some(*b))),
+        Some(other) => Err(invalid(
+            &format!("{}/{IMMUTABLE}", opts.path),
+            format!("{other} is not of type 'boolean', 'null'"),
+        )),
+    }
+}
+
+/// Attributes outside the schema, kept in `extra` under Keystone's normalized names
+/// (`:` and `-` become `_`).
+fn extra_fields(obj: &Obj) -> Map<String, Value> {
+    obj.extra(&["id", "name", "domain_id", "description", "options", "extra"])
+        .into_iter()
+        .map(|(k, v)| (k.replace([':', '-'], "_"), v))
+        .collect()
+}
+
+// ----- /v3/roles -------------------------------------------------------------------------------
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let query = ListQuery::parse(raw.as_deref());
+    if let Some(name) = query.get("name") {
+        if name.is_empty() {
+            return Err(invalid("name", "'' should be non-empty"));
+        }
+    }
+    let domain_filter = query.get("domain_id");
+    if let Some(d) = domain_filter {
+        if d.is_empty() || !d.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(invalid(
+                "domain_id",
+                format!("'{d}' does not match '^[a-zA-Z0-9-]+$'"),
+            ));
+        }
+    }
+    let action = if domain_filter.is_some() {
+        "identity:list_domain_roles"
+    } else {
+        "identity:list_roles"
+    };
+    caller.enforce(&state, action, &Target::new())?;
+    let page = Page::from_query(&state, &query, None)?;
+    // Without a domain filter Keystone lists the global roles only.
+    let roles = state
+        .tokens
+        .store
+        .list_role_details()
+        .await?
+        .into_iter()
+        .filter(|d| d.role.domain_id.as_deref() == domain_filter)
+        .filter(|d| query.get("name").is_none_or(|n| n == d.role.name))
+        .map(|d| render(&d))
+        .collect();
+    Ok(collection(
+        &state, &headers, &query, &page, "roles", "roles", "roles", roles,
+    ))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    let obj = body.member("role")?;
+    let name = obj.required_name("name")?;
+    let description = obj
+        .nullable_string("description", DESCRIPTION_MAX)?
+        .flatten();
+    let domain_id = domain_id_field(&obj)?.flatten();
+    let immutable = options_field(&obj)?.flatten();
+    let role = Role {
+        id: new_id(),
+        name,
+        domain_id,
+        description,
+    };
+    if role.domain_id.is_some() {
+        caller.enforce(&state, "identity:create_domain_role", &role_target(&role))?;
+    } else {
+        caller.enforce(&state, "identity:create_role", &Target::new())?;
+    }
+    let extra = extra_fields(&obj);
+    let detail = RoleDetail {
+        role,
+        extra: Some(Value::Object(extra).to_string()),
+        options: immutable
+            .map(|b| vec![(IMMUTABLE_ID.to_string(), b.to_string())])
+            .unwrap_or_default(),
+    };
+    state.tokens.store.insert_role(&detail).await?;
+    Ok(created(&state, &headers, "roles", "role", render(&detail)))
+}
+
+/// Domain-specific roles have their own rules (`identity:<verb>_domain_role`).
+fn enforce_on_role(state: &AppState, caller: &Caller, verb: &str, d: &RoleDetail) -> ApiResult<()> {
+    let target = role_target(&d.role);
+    if d.role.domain_id.is_some() {
+        caller.enforce(state, &format!("identity:{verb}_domain_role"), &target)
+    } else {
+        caller.enforce(state, &format!("identity:{verb}_role"), &target)
+    }
+}
+
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(role_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let d = load(&state, &role_id).await?;
+    enforce_on_role(&state, &caller, "get", &d)?;
+    Ok(member(&state, &headers, "roles", "role", render(&d)))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(role_id): Path<String>,
+    body: JsonBody,
+) -> ApiResult<Json<Value>> {
+    let obj = body.member("role")?;
+    obj.not_empty()?;
+    let name = obj.name("name")?;
+    let description = obj.nullable_string("description", DESCRIPTION_MAX)?;
+    let domain_id = domain_id_field(&obj)?;
+    let immutable = options_field(&obj)?;
+    let mut d = load(&state, &role_id).await?;
+    enforce_on_role(&state, &caller, "update", &d)?;
+    match obj.fields.get("id") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(id)) if *id == role_id => {}
+        Some(_) => return Err(ApiError::BadRequest("Cannot change ID".into())),
+    }
+    // An immutable role accepts one change only: clearing `immutable`.
+    if is_immutable(&d) && (obj.fields.len() > 1 || !matches!(immutable, Some(None | Some(false))))
+    {
+        return Err(ApiError::ForbiddenNotSecurity(format!(
+            "Unable to update immutable role resource: `{role_id}. Set resource option \"immutable\" to false first."
+        )));
+    }
+    if let Some(new_domain) = domain_id {
+        if new_domain != d.role.domain_id {
+            return Err(ApiError::BadRequest(
+                "Update of `domain_id` is not allowed.".into(),
+            ));
+        }
+    }
+    if let Some(name) = name {
+        d.role.name = name;
+    }
+    if let Some(description) = description {
+        d.role.description = description;
+    }
+    match immutable {
+        None => {}
+        Some(None) => d.options.retain(|(id, _)| id != IMMUTABLE_ID),
+        Some(Some(b)) => {
+            d.options.retain(|(id, _)| id != IMMUTABLE_ID);
+            d.options.push((IMMUTABLE_ID.to_string(), b.to_string()));
+        }
+    }
+    let mut extra: Map<String, Value> = d
+        .extra
+        .as_deref()
+        .and_then(|e| serde_json::from_str(e).ok())
+        .unwrap_or_default();
+    extra.extend(obj.extra(&["id", "name", "domain_id", "description", "options", "extra"]));
+    d.extra = Some(Value::Object(extra).to_string());
+    state.tokens.store.update_role(&d).await?;
+    // Tokens show role names.
+    after_write(&state);
+    Ok(member(&state, &headers, "roles", "role", render(&d)))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(role_id): Path<String>,
+) -> ApiResult<Response> {
+    let d = load(&state, &role_id).await?;
+    enforce_on_role(&state, &caller, "delete", &d)?;
+    if is_immutable(&d) {
+        return Err(ApiError::ForbiddenNotSecurity(format!(
+            "Unable to delete immutable role resource: `{role_id}. Set resource option \"immutable\" to false first."
+        )));
+    }
+    if !state.tokens.store.delete_role(&role_id).await? {
+        return Err(not_found(&role_id));
+    }
+    after_write(&state);
+    // Keystone 30 only drops its (shared) token cache here. Each Baton node caches validations
+    // of its own, so a revocation event naming the role makes other nodes stop showing it at
+    // once; a token validated afresh no longer carries the role and is not matched.
+    let now = Utc::now().trunc_subsecs(0).naive_utc();
+    state
+        .tokens
+        .add_revocation(RevocationEvent {
+            role_id: Some(role_id),
+            issued_before: now,
+            revoked_at: now,
+            ..Default::default()
+        })
+        .await?;
+    Ok(no_content())
+}
+
+// ----- implied roles ---------------------------------------------------------------------------
+
+fn ref_json(state: &AppState, headers: &HeaderMap, r: &Role) -> Value {
+    json!({
+        "id": r.id,
+        "links": { "self": url(state, headers, &format!("roles/{}", r.id)) },
+        "name": r.name,
+    })
+}
+
+/// Both roles of an implication path (404 for either missing), with the target Keystone
+/// builds: `target.prior_role.*` and `target.implied_role.*`.
+async fn load_pair(
+    state: &AppState,
+    prior: &str,
+    implied: &str,
+) -> ApiResult<(Role, Role, Target)> {
+    let p = load(state, prior).await?.role;
+    let i = load(state, implied).await?.role;
+    let mut target = Target::new();
+    add_role_target(&mut target, "target.prior_role", &p);
+    add_role_target(&mut target, "target.implied_role", &i);
+    Ok((p, i, target))
+}
+
+fn inference_json(state: &AppState, headers: &HeaderMap, p: &Role, i: &Role) -> Value {
+    json!({
+        "role_inference": {
+            "prior_role": ref_json(state, headers, p),
+            "implies": ref_json(state, headers, i),
+        },
+        "links": {
+            "self": url(state, headers, &format!("roles/{}/implies/{}", p.id, i.id)),
+        },
+    })
+}
+
+async fn implication(
+    state: &AppState,
+    headers: &HeaderMap,
+    p: &Role,
+    i: &Role,
+) -> ApiResult<Value> {
+    if !state.tokens.store.implied_role_exists(&p.id, &i.id).await? {
+        return Err(ApiError::NotFound(format!(
+            "{} does not imply {}.",
+            p.id, i.id
+        )));
+    }
+    Ok(inference_json(state, headers, p, i))
+}
+
+async fn show_implied(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((prior, implied)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (p, i, target) = load_pair(&state, &prior, &implied).await?;
+    caller.enforce(&state, "identity:get_implied_role", &target)?;
+    Ok(Json(implication(&state, &headers, &p, &i).await?))
+}
+
+/// HEAD answers 204 and needs both `check_implied_role` and `get_implied_role`, as in Keystone.
+async fn check_implied(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((prior, implied)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let (p, i, target) = load_pair(&state, &prior, &implied).await?;
+    caller.enforce(&state, "identity:check_implied_role", &target)?;
+    caller.enforce(&state, "identity:get_implied_role", &target)?;
+    implication(&state, &headers, &p, &i).await?;
+    Ok(no_content())
+}
+
+async fn create_implied(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((prior, implied)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let (p, i, target) = load_pair(&state, &prior, &implied).await?;
+    caller.enforce(&state, "identity:create_implied_role", &target)?;
+    // Keystone hides its reason here (a security error) and names the implied role only.
+    if PROHIBITED_IMPLIED.contains(&i.name.as_str())
+        || (p.domain_id.is_none() && i.domain_id.is_some())
+    {
+        return Err(ApiError::ForbiddenNotSecurity(format!(
+            "{} cannot be an implied roles.",
+            i.id
+        )));
+    }
+    state.tokens.store.create_implied_role(&p.id, &i.id).await?;
+    after_write(&state);
+    Ok((
+        StatusCode::CREATED,
+        Json(inference_json(&state, &headers, &p, &i)),
+    )
+        .into_response())
+}
+
+async fn remove_implied(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((prior, implied)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let (p, i, target) = load_pair(&state, &prior, &implied).await?;
+    caller.enforce(&state, "identity:delete_implied_role", &target)?;
+    if !state.tokens.store.delete_implied_role(&p.id, &i.id).await? {
+        return Err(ApiError::NotFound(format!(
+            "{} does not imply {}.",
+            p.id, i.id
+        )));
+    }
+    after_write(&state);
+    Ok(no_content())
+}
+
+async fn list_implied(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(prior): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let p = load(&state, &prior).await?.role;
+    let mut target = Target::new();
+    add_role_target(&mut target, "target.prior_role", &p);
+    caller.enforce(&state, "identity:list_implied_roles", &target)?;
+    let roles: HashMap<String, Role> = state
+        .tokens
+        .store
+        .list_roles()
+        .await?
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect();
+    let mut implied: Vec<&Role> = state
+        .tokens
+        .store
+        .list_implied_roles()
+        .await?
+        .iter()
+        .filter(|(from, _)| *from == p.id)
+        .filter_map(|(_, to)| roles.get(to))
+        .collect();
+    implied.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(Json(json!({
+        "role_inference": {
+            "prior_role": ref_json(&state, &headers, &p),
+            "implies": implied.iter().map(|r| ref_json(&state, &headers, r)).collect::<Vec<_>>(),
+        },
+        "links": { "self": url(&state, &headers, &format!("roles/{}/implies", p.id)) },
+    })))
+}
+
+async fn list_inferences(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    caller.enforce(&state, "identity:list_role_inference_rules", &Target::new())?;
+    let roles: HashMap<String, Role> = state
+        .tokens
+        .store
+        .list_roles()
+        .await?
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect();
+    let mut rules: Vec<(String, Vec<&Role>)> = Vec::new();
+    let mut pairs = state.tokens.store.list_implied_roles().await?;
+    pairs.sort();
+    for (prior, implied) in &pairs {
+        let (Some(_), Some(i)) = (roles.get(prior), roles.get(implied)) else {
+            continue;
+        };
+        match rules.iter_mut().find(|(p, _)| p == prior) {
+            Some((_, list)) => list.push(i),
+            None => rules.push((prior.clone(), vec![i])),
+        }
+    }
+    let inferences: Vec<Value> = rules
+        .iter()
+        .map(|(prior, implied)| {
+            json!({
+                "prior_role": ref_json(&state, &headers, &roles[prior]),
+                "implies": implied.iter().map(|r| ref_json(&state, &headers, r)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "role_inferences": inferences })))
+}

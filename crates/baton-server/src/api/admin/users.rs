@@ -1,0 +1,844 @@
+//! `/v3/users`: local users with their passwords, resource options and the attributes Keystone
+//! keeps in `extra` (`email`, `description`, ...), the self-service password change, and the
+//! user's groups and projects. Writes that take access away (delete, disable, a new password,
+//! `DELETE /v3/users/{id}/tokens`) record a revocation event for the user, as Keystone does, so
+//! their tokens stop validating on every node.
+
+use std::collections::{HashMap, HashSet};
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use baton_store::{AssignmentType, Project, RevocationEvent, User, UserFilter, UserUpdate};
+use chrono::NaiveDateTime;
+use serde_json::{json, Map, Value};
+
+use super::{
+    after_write, collection, created, invalid, matches, matches_flag, member, no_content, path_id,
+    Caller, JsonBody, ListQuery, Obj, Page, ID_MAX,
+};
+use crate::error::{ApiError, ApiResult};
+use crate::password;
+use crate::policy::Target;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v3/users", get(list).post(create))
+        .route(
+            "/v3/users/{user_id}",
+            get(show).patch(update).delete(remove),
+        )
+        .route(
+            "/v3/users/{user_id}/password",
+            post(change_password).get(password_get),
+        )
+        .route("/v3/users/{user_id}/groups", get(list_groups))
+        .route("/v3/users/{user_id}/projects", get(list_projects))
+        .route("/v3/users/{user_id}/tokens", delete(revoke_tokens))
+}
+
+// ----- shapes ------------------------------------------------------------------------------
+
+/// The columns of a user; every other body attribute is kept in `extra`, as Keystone's model
+/// does (`options` and `federated` are handled apart; `id` and `password_expires_at` are
+/// read-only and dropped).
+const USER_ATTRIBUTES: &[&str] = &[
+    "id",
+    "name",
+    "domain_id",
+    "password",
+    "enabled",
+    "default_project_id",
+    "password_expires_at",
+    "options",
+    "federated",
+];
+
+/// Keys Keystone never returns from `extra` (its `filter_user`).
+const HIDDEN_EXTRA: &[&str] = &["password", "tenants", "groups", "domains"];
+
+#[derive(Clone, Copy)]
+enum OptionKind {
+    Boolean,
+    /// `multi_factor_auth_rules`: a list of unique, non-empty lists of unique strings.
+    Rules,
+}
+
+/// Keystone's registered user options: `(option_id, option_name, kind)`. The id is what the
+/// `user_option` table stores.
+const USER_OPTIONS: &[(&str, &str, OptionKind)] = &[
+    (
+        "1000",
+        "ignore_change_password_upon_first_use",
+        OptionKind::Boolean,
+    ),
+    ("1001", "ignore_password_expiry", OptionKind::Boolean),
+    (
+        "1002",
+        "ignore_lockout_failure_attempts",
+        OptionKind::Boolean,
+    ),
+    ("1003", "lock_password", OptionKind::Boolean),
+    ("1004", "ignore_user_inactivity", OptionKind::Boolean),
+    ("MFAR", "multi_factor_auth_rules", OptionKind::Rules),
+    ("MFAE", "multi_factor_auth_enabled", OptionKind::Boolean),
+];
+
+const LOCK_PASSWORD: &str = "1003";
+const MFA_ENABLED: &str = "MFAE";
+
+/// A user as Keystone returns it: `extra` attributes, then the columns, `options` by name and
+/// `password_expires_at`; `default_project_id` only when set.
+pub fn render(
+    u: &User,
+    options: &[(String, Option<String>)],
+    password_expires_at: Option<NaiveDateTime>,
+) -> Value {
+    let mut obj = extra_of(u.extra.as_deref());
+    for k in HIDDEN_EXTRA {
+        obj.remove(*k);
+    }
+    obj.insert("id".into(), json!(u.id));
+    obj.insert("name".into(), json!(u.name));
+    obj.insert("domain_id".into(), json!(u.domain_id));
+    obj.insert("enabled".into(), json!(u.enabled));
+    match &u.default_project_id {
+        Some(p) => obj.insert("default_project_id".into(), json!(p)),
+        None => obj.remove("default_project_id"),
+    };
+    let mut opts = Map::new();
+    for (id, value) in options {
+        if let Some((_, name, _)) = USER_OPTIONS.iter().find(|(i, _, _)| i == id) {
+            let value = value
+                .as_deref()
+                .and_then(|v| serde_json::from_str(v).ok())
+                .unwrap_or(Value::Null);
+            opts.insert((*name).into(), value);
+        }
+    }
+    obj.insert("options".into(), Value::Object(opts));
+    obj.insert(
+        "password_expires_at".into(),
+        match password_expires_at {
+            Some(t) => json!(t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()),
+            None => Value::Null,
+        },
+    );
+    Value::Object(obj)
+}
+
+fn extra_of(extra: Option<&str>) -> Map<String, Value> {
+    extra
+        .and_then(|e| serde_json::from_str::<Map<String, Value>>(e).ok())
+        .unwrap_or_default()
+}
+
+/// Renders users with their options and password expiry, fetched for all of them at once.
+pub(crate) async fn render_all(state: &AppState, users: &[User]) -> ApiResult<Vec<Value>> {
+    let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+    let store = &state.tokens.store;
+    let options = store.user_options(&ids).await?;
+    let expiries = store.password_expiries(&ids).await?;
+    let none = Vec::new();
+    Ok(users
+        .iter()
+        .map(|u| {
+            render(
+                u,
+                options.get(&u.id).unwrap_or(&none),
+                expiries.get(&u.id).copied(),
+            )
+        })
+        .collect())
+}
+
+async fn render_one(state: &AppState, user: &User) -> ApiResult<Value> {
+    Ok(render_all(state, std::slice::from_ref(user))
+        .await?
+        .pop()
+        .unwrap_or(Value::Null))
+}
+
+/// What Keystone's enforcer sees of a stored user.
+pub(crate) fn user_target(target: Target, u: &User) -> Target {
+    target
+        .with("target.user.id", u.id.clone())
+        .with("target.user.name", u.name.clone())
+        .with("target.user.domain_id", u.domain_id.clone())
+}
+
+pub(crate) fn user_not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("Could not find user: {id}."))
+}
+
+/// The user of a path, or `None` (Keystone builds the policy target without it and answers
+/// 404 only after the policy check).
+pub(crate) async fn find(state: &AppState, id: &str) -> ApiResult<Option<User>> {
+    path_id("user", id)?;
+    Ok(state.tokens.store.get_user(id).await?)
+}
+
+/// Records a revocation event for every token of the user (Keystone's
+/// `persist_revocation_event_for_user`) and drops cached validations.
+pub(crate) async fn revoke_user_tokens(state: &AppState, user_id: &str) -> ApiResult<()> {
+    let now = chrono::Utc::now().naive_utc();
+    state
+        .tokens
+        .add_revocation(RevocationEvent {
+            user_id: Some(user_id.to_string()),
+            issued_before: now,
+            revoked_at: now,
+            ..Default::default()
+        })
+        .await?;
+    after_write(state);
+    Ok(())
+}
+
+fn domain_scope_of(caller: &Caller) -> Option<String> {
+    caller.token.body.domain.as_ref().map(|d| d.id.clone())
+}
+
+/// A password field (`string`, or `null` where `nullable`): never echoed in messages, unlike
+/// the generic readers, and at most `[identity] max_password_length` bytes.
+fn secret(
+    state: &AppState,
+    obj: &Obj,
+    key: &str,
+    nullable: bool,
+) -> ApiResult<Option<Option<String>>> {
+    let path = format!("{}/{key}", obj.path);
+    match obj.fields.get(key) {
+        None => Ok(None),
+        Some(Value::Null) if nullable => Ok(Some(None)),
+        Some(Value::String(s)) => {
+            let max = state.config().identity.max_password_length as usize;
+            if s.len() > max {
+                return Err(invalid(
+                    &path,
+                    format!(
+                        "The password length must be less than or equal to {max}. The server could not comply with the request because the password is invalid."
+                    ),
+                ));
+            }
+            Ok(Some(Some(s.clone())))
+        }
+        Some(_) => Err(invalid(
+            &path,
+            if nullable {
+                "the value is not of type ['string', 'null']"
+            } else {
+                "the value is not of type 'string'"
+            },
+        )),
+    }
+}
+
+/// Hashes with `[identity] password_hash_algorithm`/`rounds`, off the async workers.
+async fn hash(state: &AppState, password: String) -> ApiResult<String> {
+    let algorithm = state.config().identity.password_hash_algorithm;
+    let rounds = state.config().identity.password_hash_rounds;
+    tokio::task::spawn_blocking(move || password::hash_password(&password, algorithm, rounds))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// `options`: Keystone's registered user options only; `null` removes one. Values are stored
+/// as JSON, as Keystone's `user_option.option_value` is.
+fn read_options(obj: &Obj) -> ApiResult<Vec<(String, Option<String>)>> {
+    let Some(opts) = obj.object("options")? else {
+        return Ok(Vec::new());
+    };
+    let names: Vec<&str> = USER_OPTIONS.iter().map(|(_, n, _)| *n).collect();
+    opts.only(&names)?;
+    let mut out = Vec::new();
+    for (key, value) in &opts.fields {
+        let (id, name, kind) = USER_OPTIONS
+            .iter()
+            .find(|(_, n, _)| n == key)
+            .copied()
+            .expect("checked by only()");
+        let path = format!("{}/{name}", opts.path);
+        if value.is_null() {
+            out.push((id.to_string(), None));
+            continue;
+        }
+        match kind {
+            OptionKind::Boolean if !value.is_boolean() => {
+                return Err(invalid(&path, format!("{value} is not of type 'boolean'")))
+            }
+            OptionKind::Rules => check_mfa_rules(&path, value)?,
+            OptionKind::Boolean => {}
+        }
+        // Baton authenticates by password and token only: turning on multi-factor rules it
+        // would not enforce must not look like it succeeded.
+        if id == MFA_ENABLED && value == &Value::Bool(true) {
+            return Err(invalid(
+                &path,
+                "multi-factor authentication rules are not enforced by this server",
+            ));
+        }
+        out.push((id.to_string(), Some(value.to_string())));
+    }
+    Ok(out)
+}
+
+fn check_mfa_rules(path: &str, value: &Value) -> ApiResult<()> {
+    let bad = || {
+        invalid(
+            path,
+            "Invalid data type, must be a list of lists comprised of strings. Sub-lists may not be duplicated. Strings in sub-lists may not be duplicated.",
+        )
+    };
+    let Value::Array(rules) = value else {
+        return Err(bad());
+    };
+    let mut seen: Vec<&Vec<Value>> = Vec::new();
+    for rule in rules {
+        let Value::Array(methods) = rule else {
+            return Err(bad());
+        };
+        if methods.is_empty() || seen.contains(&methods) {
+            return Err(bad());
+        }
+        let mut names = HashSet::new();
+        for m in methods {
+            match m {
+                Value::String(s) if names.insert(s.as_str()) => {}
+                _ => return Err(bad()),
+            }
+        }
+        seen.push(methods);
+    }
+    Ok(())
+}
+
+/// Keystone refuses a domain as a default project; an unknown project is accepted.
+async fn check_default_project(state: &AppState, project_id: Option<&str>) -> ApiResult<()> {
+    if let Some(pid) = project_id {
+        if let Some(p) = state.tokens.store.get_project(pid).await? {
+            if p.is_domain {
+                return Err(ApiError::BadRequest(format!(
+                    "User's default project ID cannot be a domain ID: {pid}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Keystone's `_normalize_dict`: `:` and `-` in attribute names become `_`.
+fn normalized(fields: &Map<String, Value>) -> Map<String, Value> {
+    fields
+        .iter()
+        .map(|(k, v)| (k.replace([':', '-'], "_"), v.clone()))
+        .collect()
+}
+
+fn refuse_federated(obj: &Obj) -> ApiResult<()> {
+    match obj.fields.get("federated") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Array(a)) if a.is_empty() => Ok(()),
+        Some(_) => Err(invalid(
+            &format!("{}/federated", obj.path),
+            "federated users are not supported by this server",
+        )),
+    }
+}
+
+// ----- collection --------------------------------------------------------------------------
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let query = ListQuery::parse(raw.as_deref());
+    let scoped_domain = domain_scope_of(&caller);
+    let mut target = Target::new();
+    if let Some(d) = &scoped_domain {
+        target.set("target.domain_id", d.clone());
+    }
+    caller.enforce(&state, "identity:list_users", &target)?;
+    let page = Page::from_query(&state, &query, state.config().identity.list_limit)?;
+    // A domain-scoped caller sees its own domain only, whatever it filters on.
+    let filter = UserFilter {
+        domain_id: query
+            .get("domain_id")
+            .map(str::to_string)
+            .or_else(|| scoped_domain.clone()),
+        name: query.get("name").map(str::to_string),
+        enabled: query.flag("enabled"),
+    };
+    let users: Vec<User> = state
+        .tokens
+        .store
+        .list_users(&filter)
+        .await?
+        .into_iter()
+        .filter(|u| scoped_domain.as_deref().is_none_or(|d| u.domain_id == d))
+        .collect();
+    let users = render_all(&state, &users).await?;
+    Ok(collection(
+        &state, &headers, &query, &page, "users", "users", "users", users,
+    ))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    let obj = body.member("user")?;
+    let name = obj.required_name("name")?;
+    let domain_id = obj.id("domain_id", false)?.flatten();
+    let enabled = obj.boolean("enabled")?.unwrap_or(true);
+    let default_project_id = obj.id("default_project_id", true)?.flatten();
+    obj.nullable_string("description", usize::MAX)?;
+    let password = secret(&state, &obj, "password", true)?;
+    let options = read_options(&obj)?;
+    refuse_federated(&obj)?;
+
+    // Keystone checks the body as sent: without a `domain_id` a domain manager's rule cannot
+    // match.
+    let mut target = Target::new().with("target.user.name", name.clone());
+    if let Some(d) = &domain_id {
+        target.set("target.user.domain_id", d.clone());
+    }
+    caller.enforce(&state, "identity:create_user", &target)?;
+
+    let domain_id = domain_id
+        .or_else(|| domain_scope_of(&caller))
+        .unwrap_or_else(|| state.config().identity.default_domain_id.clone());
+    let store = &state.tokens.store;
+    if store.get_domain(&domain_id).await?.is_none() {
+        return Err(ApiError::NotFound(format!(
+            "Could not find domain: {domain_id}."
+        )));
+    }
+    check_default_project(&state, default_project_id.as_deref()).await?;
+    let extra = Obj {
+        path: obj.path.clone(),
+        fields: normalized(&obj.fields),
+    }
+    .extra(USER_ATTRIBUTES);
+    let user = User {
+        id: baton_store::new_id(),
+        name: name.trim().to_string(),
+        domain_id,
+        enabled,
+        default_project_id,
+        extra: Some(Value::Object(extra).to_string()),
+        created_at: None,
+    };
+    let hashed = match password {
+        Some(Some(pw)) => Some(Some(hash(&state, pw).await?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    let options: Vec<(String, String)> = options
+        .into_iter()
+        .filter_map(|(id, v)| v.map(|v| (id, v)))
+        .collect();
+    store
+        .create_user_with_options(
+            &user,
+            hashed.as_ref().map(|h| h.as_deref()),
+            &options,
+            chrono::Utc::now().naive_utc(),
+        )
+        .await?;
+    tracing::info!(user_id = %user.id, domain_id = %user.domain_id, "user created");
+    let created_user = store
+        .get_user(&user.id)
+        .await?
+        .ok_or_else(|| user_not_found(&user.id))?;
+    let body = render_one(&state, &created_user).await?;
+    Ok(created(&state, &headers, "users", "user", body))
+}
+
+// ----- member ------------------------------------------------------------------------------
+
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let user = find(&state, &user_id).await?;
+    let mut target = Target::new().with("user_id", user_id.clone());
+    if let Some(u) = &user {
+        target = user_target(target, u);
+    }
+    caller.enforce(&state, "identity:get_user", &target)?;
+    let user = user.ok_or_else(|| user_not_found(&user_id))?;
+    let body = render_one(&state, &user).await?;
+    Ok(member(&state, &headers, "users", "user", body))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+    body: JsonBody,
+) -> ApiResult<Json<Value>> {
+    let obj = body.member("user")?;
+    obj.not_empty()?;
+    let name = obj.name("name")?;
+    let domain_id = obj.id("domain_id", false)?.flatten();
+    let enabled = obj.boolean("enabled")?;
+    let default_project_id = obj.id("default_project_id", true)?;
+    obj.nullable_string("description", usize::MAX)?;
+    let password = secret(&state, &obj, "password", true)?;
+    let options = read_options(&obj)?;
+    refuse_federated(&obj)?;
+    if let Some(id) = obj.fields.get("id").filter(|v| !v.is_null()) {
+        if id.as_str() != Some(user_id.as_str()) {
+            return Err(ApiError::BadRequest("Cannot change ID".into()));
+        }
+    }
+
+    let old = find(&state, &user_id).await?;
+    let mut target = Target::new().with("user_id", user_id.clone());
+    if let Some(u) = &old {
+        target = user_target(target, u);
+    }
+    caller.enforce(&state, "identity:update_user", &target)?;
+    let old = old.ok_or_else(|| user_not_found(&user_id))?;
+    if domain_id.as_deref().is_some_and(|d| d != old.domain_id) {
+        return Err(ApiError::BadRequest("Cannot change Domain ID".into()));
+    }
+    check_default_project(&state, default_project_id.clone().flatten().as_deref()).await?;
+
+    // Keystone merges the body over the stored user and keeps every non-column attribute.
+    let new_extra = Obj {
+        path: obj.path.clone(),
+        fields: normalized(&obj.fields),
+    }
+    .extra(USER_ATTRIBUTES);
+    let extra = if new_extra.is_empty() {
+        None
+    } else {
+        let mut merged = extra_of(old.extra.as_deref());
+        merged.extend(new_extra);
+        Some(Value::Object(merged).to_string())
+    };
+    let password_hash = match &password {
+        Some(Some(pw)) => Some(Some(hash(&state, pw.clone()).await?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    let update = UserUpdate {
+        name: name.map(|n| n.trim().to_string()),
+        enabled,
+        default_project_id,
+        extra,
+        options,
+        password_hash,
+    };
+    let store = &state.tokens.store;
+    store
+        .update_user(&user_id, &update, chrono::Utc::now().naive_utc())
+        .await?;
+    // Keystone revokes on disabling and on a new (non-null) password.
+    let disabled = enabled == Some(false) && old.enabled;
+    if disabled || matches!(password, Some(Some(_))) {
+        revoke_user_tokens(&state, &user_id).await?;
+    } else {
+        after_write(&state);
+    }
+    tracing::info!(user_id = %user_id, disabled, password_changed = matches!(password, Some(Some(_))), "user updated");
+    let user = store
+        .get_user(&user_id)
+        .await?
+        .ok_or_else(|| user_not_found(&user_id))?;
+    let body = render_one(&state, &user).await?;
+    Ok(member(&state, &headers, "users", "user", body))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+) -> ApiResult<Response> {
+    let user = find(&state, &user_id).await?;
+    let mut target = Target::new().with("user_id", user_id.clone());
+    if let Some(u) = &user {
+        target = user_target(target, u);
+    }
+    caller.enforce(&state, "identity:delete_user", &target)?;
+    if user.is_none() {
+        return Err(user_not_found(&user_id));
+    }
+    let now = chrono::Utc::now().naive_utc();
+    if !state.tokens.store.delete_user(&user_id, now).await? {
+        return Err(user_not_found(&user_id));
+    }
+    revoke_user_tokens(&state, &user_id).await?;
+    tracing::info!(user_id = %user_id, "user deleted");
+    Ok(no_content())
+}
+
+/// `DELETE /v3/users/{user_id}/tokens`: every token of the user stops validating.
+async fn revoke_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+) -> ApiResult<Response> {
+    let user = find(&state, &user_id).await?;
+    let mut target = Target::new().with("user_id", user_id.clone());
+    if let Some(u) = &user {
+        target = user_target(target, u);
+    }
+    caller.enforce(&state, "identity:revoke_tokens_for_user", &target)?;
+    if user.is_none() {
+        return Err(user_not_found(&user_id));
+    }
+    revoke_user_tokens(&state, &user_id).await?;
+    tracing::info!(user_id = %user_id, "all tokens of the user revoked");
+    Ok(no_content())
+}
+
+// ----- password ----------------------------------------------------------------------------
+
+async fn password_get() -> ApiError {
+    ApiError::MethodNotAllowed("The method is not allowed for the requested URL.".into())
+}
+
+/// `POST /v3/users/{user_id}/password`: no token and no policy (Keystone leaves this route
+/// unenforced so that a user whose password expired can still change it); the original
+/// password is the check. Wrong or unknown user: 401.
+async fn change_password(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    let obj = body.member("user")?;
+    obj.only(&["original_password", "password"])?;
+    let original = secret(&state, &obj, "original_password", false)?
+        .flatten()
+        .ok_or_else(|| invalid(&obj.path, "'original_password' is a required property"))?;
+    let new = secret(&state, &obj, "password", false)?
+        .flatten()
+        .ok_or_else(|| invalid(&obj.path, "'password' is a required property"))?;
+
+    let store = &state.tokens.store;
+    let user = if user_id.is_empty() || user_id.len() > ID_MAX {
+        None
+    } else {
+        store.get_user(&user_id).await?
+    };
+    let record = match &user {
+        Some(u) => store.get_password(&u.id).await?,
+        None => None,
+    };
+    let stored = record.as_ref().map(|r| r.hash.clone());
+    let rounds = state.config().identity.password_hash_rounds;
+    // An unknown user costs one bcrypt operation too, so timing does not tell users apart.
+    let verified = tokio::task::spawn_blocking(move || match stored {
+        Some(hash) => password::verify_password(&original, &hash).unwrap_or(false),
+        None => {
+            let _ = password::dummy_hash(rounds);
+            false
+        }
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let Some(user) = user.filter(|_| verified) else {
+        return Err(ApiError::unauthorized(format!(
+            "Error when changing user password: Invalid user / password (user {user_id})"
+        )));
+    };
+    if !user.enabled {
+        return Err(ApiError::unauthorized(format!(
+            "The account is disabled for user: {}.",
+            user.id
+        )));
+    }
+    let options = store.user_options(std::slice::from_ref(&user.id)).await?;
+    let locked = options.get(&user.id).is_some_and(|opts| {
+        opts.iter()
+            .any(|(id, v)| id == LOCK_PASSWORD && v.as_deref() == Some("true"))
+    });
+    if locked {
+        return Err(ApiError::BadRequest(
+            "You cannot change your password at this time due to password policy disallowing password changes. Please contact your administrator to reset your password.".into(),
+        ));
+    }
+    let hashed = hash(&state, new).await?;
+    store
+        .change_own_password(&user.id, &hashed, chrono::Utc::now().naive_utc())
+        .await?;
+    revoke_user_tokens(&state, &user.id).await?;
+    tracing::info!(user_id = %user.id, "user changed their password");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ----- the user's groups and projects ------------------------------------------------------
+
+async fn list_groups(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let query = ListQuery::parse(raw.as_deref());
+    let user = find(&state, &user_id).await?;
+    let mut target = Target::new().with("user_id", user_id.clone());
+    if let Some(u) = &user {
+        target = user_target(target, u);
+    }
+    caller.enforce(&state, "identity:list_groups_for_user", &target)?;
+    let user = user.ok_or_else(|| user_not_found(&user_id))?;
+    let page = Page::from_query(&state, &query, state.config().identity.list_limit)?;
+    let scoped_domain = domain_scope_of(&caller);
+    let groups = state
+        .tokens
+        .store
+        .list_groups_for_user(&user.id)
+        .await?
+        .into_iter()
+        .filter(|g| scoped_domain.as_deref().is_none_or(|d| g.domain_id == d))
+        .filter(|g| matches(&query, "name", Some(&g.name)))
+        .map(|g| {
+            let mut v = super::groups::render(&g);
+            v["membership_expires_at"] = Value::Null;
+            v
+        })
+        .collect();
+    Ok(collection(
+        &state,
+        &headers,
+        &query,
+        &page,
+        &format!("users/{user_id}/groups"),
+        "groups",
+        "groups",
+        groups,
+    ))
+}
+
+async fn list_projects(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let query = ListQuery::parse(raw.as_deref());
+    let user = find(&state, &user_id).await?;
+    let mut target = Target::new().with("user_id", user_id.clone());
+    if let Some(u) = &user {
+        target = user_target(target, u);
+    }
+    caller.enforce(&state, "identity:list_user_projects", &target)?;
+    let user = user.ok_or_else(|| user_not_found(&user_id))?;
+    let store = &state.tokens.store;
+    let all = store.list_all_projects().await?;
+    let ids = projects_of(&state, &user.id, &all).await?;
+    let tags = store.list_all_project_tags().await?;
+    let none = Vec::new();
+    let projects = all
+        .iter()
+        .filter(|p| ids.contains(&p.id))
+        .filter(|p| {
+            matches(&query, "name", Some(&p.name))
+                && matches(&query, "domain_id", Some(&p.domain_id))
+                && matches_flag(&query, "enabled", p.enabled)
+        })
+        .map(|p| super::projects::render(p, tags.get(&p.id).unwrap_or(&none)))
+        .collect();
+    // Keystone applies no list_limit here: only an explicit `limit` cuts the page.
+    let page = Page {
+        limit: query
+            .get("limit")
+            .map(|v| {
+                v.trim()
+                    .parse::<usize>()
+                    .map_err(|_| ApiError::BadRequest(format!("Invalid value for limit: {v:?}")))
+            })
+            .transpose()?,
+        marker: query
+            .get("marker")
+            .filter(|m| !m.is_empty())
+            .map(str::to_string),
+    };
+    Ok(collection(
+        &state,
+        &headers,
+        &query,
+        &page,
+        &format!("users/{user_id}/projects"),
+        "projects",
+        "projects",
+        projects,
+    ))
+}
+
+/// Projects on which the user has an effective role assignment, as Keystone's
+/// `list_projects_for_user` computes them: direct and group grants on a project, grants
+/// inherited from a domain (every project of it) and from a project (its subtree, not itself).
+/// Disabled projects are included, as in Keystone.
+async fn projects_of(
+    state: &AppState,
+    user_id: &str,
+    all: &[Project],
+) -> ApiResult<HashSet<String>> {
+    let store = &state.tokens.store;
+    let mut actors = vec![user_id.to_string()];
+    actors.extend(store.list_user_group_ids(user_id).await?);
+    let assignments = store.list_assignments_for_actors(&actors).await?;
+    let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
+    for p in all.iter().filter(|p| !p.is_domain) {
+        if let Some(parent) = &p.parent_id {
+            children.entry(parent.as_str()).or_default().push(&p.id);
+        }
+    }
+    let mut out = HashSet::new();
+    for a in &assignments {
+        let on_project = matches!(
+            a.kind,
+            AssignmentType::UserProject | AssignmentType::GroupProject
+        );
+        match (on_project, a.inherited) {
+            (true, false) => {
+                out.insert(a.target_id.clone());
+            }
+            (true, true) => {
+                // Bounded by the number of projects even if the data held a cycle.
+                let mut stack: Vec<&str> = children
+                    .get(a.target_id.as_str())
+                    .cloned()
+                    .unwrap_or_default();
+                let mut steps = 0;
+                while let Some(id) = stack.pop() {
+                    steps += 1;
+                    if steps > all.len() || !out.insert(id.to_string()) {
+                        continue;
+                    }
+                    if let Some(c) = children.get(id) {
+                        stack.extend(c.iter().copied());
+                    }
+                }
+            }
+            (false, true) => {
+                for p in all
+                    .iter()
+                    .filter(|p| !p.is_domain && p.domain_id == a.target_id)
+                {
+                    out.insert(p.id.clone());
+                }
+            }
+            (false, false) => {}
+        }
+    }
+    Ok(out)
+}

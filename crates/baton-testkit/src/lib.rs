@@ -1,0 +1,501 @@
+//! Test support (a dev-dependency only): a real Baton identity server on `127.0.0.1:0` over a
+//! throwaway database of any dialect — SQLite in a temp dir, or a fresh database on the
+//! machine's PostgreSQL (127.0.0.1:5432) or MariaDB (127.0.0.1:3306), dropped afterwards — with
+//! its own Fernet keys, bootstrapped like `baton manage bootstrap`, and helpers to make users,
+//! projects and role assignments and to get tokens for them.
+//!
+//! Override the database servers with `BATON_TEST_POSTGRES_URL` / `BATON_TEST_MYSQL_URL`.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use baton_config::IdentityConfig;
+use baton_server::bootstrap::{bootstrap, BootstrapOptions};
+use baton_server::AppState;
+use baton_store::{Assignment, AssignmentType, Dialect, Project, Store, SystemAssignment, User};
+use baton_token::KeyRepository;
+use serde_json::{json, Value};
+
+pub use baton_store::Dialect as DbDialect;
+pub use reqwest::{Method, StatusCode};
+
+/// The bootstrap admin's password in every test server.
+pub const ADMIN_PASSWORD: &str = "Adm1n-Secret-q8Zr2";
+
+/// A database that exists for one test; dropped (server side) by [`TestDb::drop_db`].
+pub struct TestDb {
+    pub url: String,
+    cleanup: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(dialect: Dialect) -> TestDb {
+        let name = format!(
+            "baton_t_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        match dialect {
+            Dialect::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                TestDb {
+                    url: format!("sqlite:///{}/keystone.db", dir.path().display()),
+                    cleanup: None,
+                    _dir: Some(dir),
+                }
+            }
+            Dialect::Postgres => {
+                let server = std::env::var("BATON_TEST_POSTGRES_URL")
+                    .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432".into());
+                let admin = format!("{server}/postgres");
+                admin_exec(&admin, &format!("CREATE DATABASE {name}")).await;
+                TestDb {
+                    url: format!("{server}/{name}"),
+                    cleanup: Some((admin, format!("DROP DATABASE {name} WITH (FORCE)"))),
+                    _dir: None,
+                }
+            }
+            Dialect::MySql => {
+                let server = std::env::var("BATON_TEST_MYSQL_URL")
+                    .unwrap_or_else(|_| "mysql+pymysql://root@127.0.0.1:3306".into());
+                let admin = format!("{server}/test");
+                admin_exec(&admin, &format!("CREATE DATABASE {name}")).await;
+                TestDb {
+                    url: format!("{server}/{name}"),
+                    cleanup: Some((admin, format!("DROP DATABASE {name}"))),
+                    _dir: None,
+                }
+            }
+        }
+    }
+
+    pub async fn drop_db(&mut self) {
+        if let Some((admin, sql)) = self.cleanup.take() {
+            admin_exec(&admin, &sql).await;
+        }
+    }
+}
+
+async fn admin_exec(url: &str, sql: &str) {
+    use sqlx::Connection;
+    let parsed = baton_store::parse_connection(url).expect("test database URL");
+    match parsed.dialect {
+        Dialect::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&parsed.url)
+                .await
+                .expect("PostgreSQL on 127.0.0.1:5432");
+            sqlx::query(sql).execute(&mut c).await.expect(sql);
+        }
+        Dialect::MySql => {
+            let mut c = sqlx::MySqlConnection::connect(&parsed.url)
+                .await
+                .expect("MariaDB on 127.0.0.1:3306");
+            sqlx::query(sql).execute(&mut c).await.expect(sql);
+        }
+        Dialect::Sqlite => {}
+    }
+}
+
+/// A running identity server. Dropping it stops the server; call [`IdentityServer::stop`] to
+/// also drop a PostgreSQL/MariaDB database.
+pub struct IdentityServer {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    pub state: AppState,
+    pub config: IdentityConfig,
+    /// A second connection to the same database, for setting up data behind the API's back.
+    pub store: Store,
+    pub client: reqwest::Client,
+    pub admin_user_id: String,
+    pub admin_project_id: String,
+    pub default_domain_id: String,
+    /// Passwords no response may contain (see [`send`]).
+    secrets: Mutex<Vec<String>>,
+    task: tokio::task::JoinHandle<()>,
+    db: TestDb,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for IdentityServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn hash(pw: &str) -> String {
+    baton_server::password::hash_password(pw, baton_config::PasswordHashAlgorithm::Bcrypt, Some(4))
+        .expect("bcrypt")
+}
+
+impl IdentityServer {
+    pub async fn start(dialect: Dialect) -> IdentityServer {
+        IdentityServer::start_with(dialect, |_| {}).await
+    }
+
+    /// Starts a server; `tweak` adjusts the configuration before anything is created.
+    pub async fn start_with(
+        dialect: Dialect,
+        tweak: impl FnOnce(&mut IdentityConfig),
+    ) -> IdentityServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = TestDb::new(dialect).await;
+        let key_dir = dir.path().join("fernet-keys");
+        let mut config = IdentityConfig::default();
+        config.database.connection = Some(db.url.clone());
+        config.fernet_tokens.key_repository = key_dir.clone();
+        config.identity.password_hash_rounds = Some(4);
+        tweak(&mut config);
+        KeyRepository::new(&key_dir, config.fernet_tokens.max_active_keys as usize)
+            .setup()
+            .expect("fernet_setup");
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let store = Store::connect(&db.url).await.expect("connect");
+        store.db_sync().await.expect("db_sync");
+        let report = bootstrap(
+            &config,
+            &store,
+            &BootstrapOptions {
+                password: ADMIN_PASSWORD.into(),
+                username: "admin".into(),
+                project_name: Some("admin".into()),
+                role_name: "admin".into(),
+                service_name: Some("keystone".into()),
+                region_id: Some("RegionOne".into()),
+                public_url: Some(format!("{base}/v3")),
+                internal_url: Some(format!("{base}/v3")),
+                admin_url: None,
+            },
+        )
+        .await
+        .expect("bootstrap");
+
+        let state = AppState::open(config.clone())
+            .await
+            .expect("AppState::open");
+        let serve_state = state.clone();
+        let task = tokio::spawn(async move {
+            let _ = baton_server::serve(serve_state, listener).await;
+        });
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        IdentityServer {
+            base,
+            state,
+            default_domain_id: config.identity.default_domain_id.clone(),
+            config,
+            store,
+            client,
+            admin_user_id: report.user_id.clone(),
+            admin_project_id: report.project_id.clone().expect("admin project"),
+            secrets: Mutex::new(vec![ADMIN_PASSWORD.to_string()]),
+            task,
+            db,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the server and drops its database.
+    pub async fn stop(mut self) {
+        self.task.abort();
+        self.state.tokens.store.close().await;
+        self.store.close().await;
+        self.db.drop_db().await;
+    }
+
+    /// Adds passwords that [`send`] must never see in a response body.
+    pub fn add_secrets(&self, secrets: &[&str]) {
+        let mut held = self.secrets.lock().expect("secrets");
+        held.extend(secrets.iter().map(|s| s.to_string()));
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/v3/{}", self.base, path.trim_start_matches('/'))
+    }
+
+    /// The store's id of a role by name (global roles).
+    pub async fn role_id(&self, name: &str) -> String {
+        self.store
+            .list_roles()
+            .await
+            .expect("list roles")
+            .into_iter()
+            .find(|r| r.name == name && r.domain_id.is_none())
+            .unwrap_or_else(|| panic!("role {name} exists"))
+            .id
+    }
+
+    /// Creates a global role directly in the store.
+    pub async fn create_role(&self, name: &str) -> String {
+        let id = baton_store::new_id();
+        self.store
+            .create_role(&baton_store::Role {
+                id: id.clone(),
+                name: name.into(),
+                domain_id: None,
+                description: None,
+            })
+            .await
+            .expect("create role");
+        self.state.tokens.invalidate_caches();
+        id
+    }
+
+    pub async fn create_domain(&self, name: &str) -> String {
+        let id = baton_store::new_id();
+        self.store
+            .create_project(&Project {
+                id: id.clone(),
+                name: name.into(),
+                domain_id: baton_store::ROOT_DOMAIN_ID.into(),
+                parent_id: None,
+                enabled: true,
+                is_domain: true,
+                description: None,
+                extra: None,
+            })
+            .await
+            .expect("create domain");
+        id
+    }
+
+    pub async fn create_project(&self, name: &str, domain_id: &str) -> String {
+        let id = baton_store::new_id();
+        self.store
+            .create_project(&Project {
+                id: id.clone(),
+                name: name.into(),
+                domain_id: domain_id.into(),
+                parent_id: Some(domain_id.into()),
+                enabled: true,
+                is_domain: false,
+                description: None,
+                extra: None,
+            })
+            .await
+            .expect("create project");
+        id
+    }
+
+    pub async fn create_user(&self, name: &str, password: &str, domain_id: &str) -> String {
+        self.add_secrets(&[password]);
+        let id = baton_store::new_id();
+        self.store
+            .create_local_user(
+                &User {
+                    id: id.clone(),
+                    name: name.into(),
+                    domain_id: domain_id.into(),
+                    enabled: true,
+                    default_project_id: None,
+                    extra: None,
+                    created_at: None,
+                },
+                Some(&hash(password)),
+                chrono::Utc::now().naive_utc(),
+            )
+            .await
+            .expect("create user");
+        id
+    }
+
+    pub async fn grant_project(&self, user_id: &str, project_id: &str, role: &str) {
+        let role_id = self.role_id(role).await;
+        self.store
+            .create_assignment(&Assignment {
+                kind: AssignmentType::UserProject,
+                actor_id: user_id.into(),
+                target_id: project_id.into(),
+                role_id,
+                inherited: false,
+            })
+            .await
+            .expect("grant");
+        self.state.tokens.invalidate_caches();
+    }
+
+    pub async fn grant_domain(&self, user_id: &str, domain_id: &str, role: &str) {
+        let role_id = self.role_id(role).await;
+        self.store
+            .create_assignment(&Assignment {
+                kind: AssignmentType::UserDomain,
+                actor_id: user_id.into(),
+                target_id: domain_id.into(),
+                role_id,
+                inherited: false,
+            })
+            .await
+            .expect("grant");
+        self.state.tokens.invalidate_caches();
+    }
+
+    pub async fn grant_system(&self, user_id: &str, role: &str) {
+        let role_id = self.role_id(role).await;
+        self.store
+            .create_system_assignment(&SystemAssignment {
+                is_group: false,
+                actor_id: user_id.into(),
+                role_id,
+                inherited: false,
+            })
+            .await
+            .expect("grant");
+        self.state.tokens.invalidate_caches();
+    }
+
+    /// Issues a token by password (user in the default domain unless `user_domain_id` given)
+    /// for `scope` (a Keystone `scope` object, or `Value::Null` for the default).
+    pub async fn token(&self, user_name: &str, password: &str, scope: Value) -> String {
+        self.token_in(user_name, &self.default_domain_id.clone(), password, scope)
+            .await
+    }
+
+    pub async fn token_in(
+        &self,
+        user_name: &str,
+        user_domain_id: &str,
+        password: &str,
+        scope: Value,
+    ) -> String {
+        let mut auth = json!({
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": user_name, "domain": {"id": user_domain_id}, "password": password}}}
+        });
+        if !scope.is_null() {
+            auth["scope"] = scope;
+        }
+        let resp = self
+            .client
+            .post(self.url("auth/tokens"))
+            .json(&json!({ "auth": auth }))
+            .send()
+            .await
+            .expect("POST /v3/auth/tokens");
+        assert_eq!(
+            resp.status().as_u16(),
+            201,
+            "token for {user_name}: {}",
+            resp.text().await.unwrap_or_default()
+        );
+        resp.headers()
+            .get("x-subject-token")
+            .expect("X-Subject-Token")
+            .to_str()
+            .expect("ascii")
+            .to_string()
+    }
+
+    /// The bootstrap admin, scoped to the admin project (what `openstack` uses by default).
+    pub async fn admin_token(&self) -> String {
+        self.token(
+            "admin",
+            ADMIN_PASSWORD,
+            json!({"project": {"id": self.admin_project_id}}),
+        )
+        .await
+    }
+
+    /// The bootstrap admin, system-scoped.
+    pub async fn system_admin_token(&self) -> String {
+        self.token("admin", ADMIN_PASSWORD, json!({"system": {"all": true}}))
+            .await
+    }
+}
+
+/// One API request with an optional `X-Auth-Token`; the status and JSON body (`Null` when
+/// empty). Every body is checked for the server's known passwords.
+pub async fn send(
+    s: &IdentityServer,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = s.client.request(method, s.url(path));
+    if let Some(t) = token {
+        req = req.header("x-auth-token", t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status();
+    let text = resp.text().await.expect("body");
+    for secret in s.secrets.lock().expect("secrets").iter() {
+        assert!(
+            !text.contains(secret.as_str()),
+            "a password in a response: {text}"
+        );
+    }
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON body, got {text:?}"))
+    };
+    (status, body)
+}
+
+/// [`send`] with a token.
+pub async fn call(
+    s: &IdentityServer,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    send(s, method, path, Some(token), body).await
+}
+
+/// Asserts the status and Keystone's error shape; returns the message.
+pub fn error(status: StatusCode, body: &Value, want: u16) -> String {
+    assert_eq!(status.as_u16(), want, "status; body {body}");
+    assert_eq!(body["error"]["code"], json!(want), "{body}");
+    assert!(body["error"]["title"].is_string(), "{body}");
+    body["error"]["message"]
+        .as_str()
+        .expect("message")
+        .to_string()
+}
+
+/// Scope helpers for [`IdentityServer::token`].
+pub fn project_scope(project_id: &str) -> Value {
+    json!({"project": {"id": project_id}})
+}
+
+pub fn domain_scope(domain_id: &str) -> Value {
+    json!({"domain": {"id": domain_id}})
+}
+
+pub fn system_scope() -> Value {
+    json!({"system": {"all": true}})
+}
+
+/// Runs each named `async fn(Dialect)` as three tests, `<name>::sqlite`, `<name>::postgres` and
+/// `<name>::mariadb`, so every scenario is checked on every backend Baton supports.
+#[macro_export]
+macro_rules! on_every_database {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::DbDialect::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::DbDialect::Postgres).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mariadb() {
+                    super::$name($crate::DbDialect::MySql).await
+                }
+            }
+        )*
+    };
+}
