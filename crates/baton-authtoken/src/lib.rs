@@ -20,6 +20,8 @@
 //! * [`FailureReason`]: a machine-readable reason for every refusal, in the log line (tokens
 //!   appear only as a 12-hex-digit SHA-256 prefix), in [`Metrics`] (Prometheus text) and, opt-in,
 //!   in the `x-auth-failure-reason` response header;
+//! * [`OnwardCalls`]: sessions that call other services as the request's user, with the
+//!   service token of `[service_user]` added ("Nova calls Cinder", [`onward`]);
 //! * [`proxy`]: `baton authproxy`, the layer as a streaming reverse proxy in front of any HTTP
 //!   service.
 //!
@@ -42,6 +44,7 @@ pub mod config;
 pub mod context;
 pub mod layer;
 pub mod metrics;
+pub mod onward;
 pub mod proxy;
 pub mod reason;
 mod shared;
@@ -56,5 +59,6 @@ pub use config::{
 pub use context::{strip_identity_headers, v2_catalog, IdentityContext, TokenInfo};
 pub use layer::{AuthBody, AuthTokenLayer, AuthTokenService};
 pub use metrics::Metrics;
+pub use onward::OnwardCalls;
 pub use proxy::{ProxyConfig, ProxyOptions, PROXY_SECTION};
 pub use reason::{join_reasons, FailureReason, IdentityStatus};

@@ -14,6 +14,9 @@
 //! Behind the layer a tiny axum app echoes the headers and the `IdentityContext` it received.
 //! Every wait is bounded.
 
+#[path = "authtoken/onward.rs"]
+mod onward;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -6,6 +6,7 @@
 
 mod doctor;
 mod manage;
+mod os;
 mod quickstart;
 
 use std::path::PathBuf;
@@ -56,6 +57,10 @@ enum Command {
     /// Check the senders' [service_user], the receivers' [keystone_authtoken] and keystone.conf
     /// together (and, with --live, against the running identity server).
     Doctor(doctor::DoctorArgs),
+    /// The identity commands of `openstack` (token, role, user, project, domain, service,
+    /// endpoint, catalog), reading clouds.yaml and OS_* like it.
+    #[command(flatten)]
+    Os(os::OsCommand),
 }
 
 /// Loads the configuration files plus `BATON__SECTION__OPTION` environment overrides.
@@ -73,6 +78,8 @@ fn main() -> ExitCode {
     // The doctor reports what the configuration readers would log, as findings.
     let default_filter = match cli.command {
         Command::Doctor(_) => "error",
+        // Operator commands print their own results and one-line errors.
+        Command::Os(_) => "error",
         _ => "info,sqlx=warn",
     };
     tracing_subscriber::fmt()
@@ -94,6 +101,7 @@ fn main() -> ExitCode {
     };
     let command = match cli.command {
         Command::Doctor(args) => return runtime.block_on(doctor::run(args, &cli.config)),
+        Command::Os(cmd) => return runtime.block_on(os::run(cmd)),
         other => other,
     };
     let result = runtime.block_on(async move {
@@ -108,7 +116,7 @@ fn main() -> ExitCode {
             }
             Command::Quickstart(args) => quickstart::run(args).await,
             Command::Authproxy => authproxy(&cli.config).await,
-            Command::Doctor(_) => unreachable!("handled above"),
+            Command::Doctor(_) | Command::Os(_) => unreachable!("handled above"),
         }
     });
     match result {

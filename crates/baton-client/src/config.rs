@@ -641,10 +641,18 @@ impl ServiceUserConfig {
         }
     }
 
-    /// Authenticates once as the service user: an error (wrong `auth_url`, bad password, ...)
-    /// should stop the service's start. A token without the `service` role is a warning: the
-    /// receivers' default `service_token_roles` would refuse it.
+    /// Authenticates once as the service user and checks that its token holds the `service`
+    /// role (keystonemiddleware's default `service_token_roles`). Any failure — wrong
+    /// `auth_url`, bad password, a user without the role — is an error that should stop the
+    /// service's start: otherwise every onward call would carry a service token the receivers
+    /// refuse, which only shows once a user token expires mid-operation.
     pub async fn validate_at_startup(&self) -> Result<StartupCheck> {
+        self.validate_at_startup_with_roles(&[SERVICE_ROLE]).await
+    }
+
+    /// [`ServiceUserConfig::validate_at_startup`] for receivers configured with other
+    /// `service_token_roles`: the token must hold one of `roles` (none: no role check).
+    pub async fn validate_at_startup_with_roles(&self, roles: &[&str]) -> Result<StartupCheck> {
         let session = self.session().map_err(|e| Error::Startup {
             context: format!("{}: cannot set up the HTTP session", self.context()),
             source: Box::new(e),
@@ -653,30 +661,40 @@ impl ServiceUserConfig {
             context: format!("{}: cannot authenticate the service user", self.context()),
             source: Box::new(e),
         })?;
-        let roles: Vec<String> = access.role_names().iter().map(|r| r.to_string()).collect();
+        let held: Vec<String> = access.role_names().iter().map(|r| r.to_string()).collect();
         let mut warnings = Vec::new();
-        if !access.has_role(SERVICE_ROLE) {
+        if self.session.insecure {
+            let w = format!(
+                "{}: insecure = true: the identity server's certificate is not verified",
+                self.context()
+            );
+            tracing::warn!("{w}");
+            warnings.push(w);
+        }
+        if !roles.is_empty() && !roles.iter().any(|r| access.has_role(r)) {
             let scope = match (access.project_name(), access.domain_name()) {
                 (Some(p), _) => format!("on project {p}"),
                 (None, Some(d)) => format!("on domain {d}"),
                 _ if access.system_scoped() => "on the system".to_string(),
                 _ => "(unscoped token: set project_name and project_domain_name)".to_string(),
             };
-            let w = format!(
-                "{}: service user {} ({}) has roles [{}] {scope} but not `{SERVICE_ROLE}`; receivers with service_token_roles = {SERVICE_ROLE} will not accept its X-Service-Token",
-                self.context(),
-                access.user_name(),
-                access.user_id(),
-                roles.join(", "),
-            );
-            tracing::warn!("{w}");
-            warnings.push(w);
+            return Err(Error::Startup {
+                context: format!("{}: service user {} ({})", self.context(), access.user_name(), access.user_id()),
+                source: Box::new(Error::NotAvailable(format!(
+                    "has roles [{}] {scope} but none of [{}]; receivers (service_token_roles) would refuse its X-Service-Token, so calls would fail once a user token expires; grant it, e.g. `openstack role add --user {} --project {} {}`",
+                    held.join(", "),
+                    roles.join(", "),
+                    access.user_name(),
+                    access.project_name().unwrap_or("<project>"),
+                    roles[0],
+                ))),
+            });
         }
         Ok(StartupCheck {
             user_id: access.user_id().to_string(),
             user_name: access.user_name().to_string(),
             project_id: access.project_id().map(str::to_string),
-            roles,
+            roles: held,
             expires_at: access.expires_at(),
             warnings,
         })

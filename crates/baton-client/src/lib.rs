@@ -18,13 +18,16 @@
 //! * [`ServiceTokenAuth`]: the user's `X-Auth-Token` plus the service user's `X-Service-Token`,
 //!   and errors that say which of the two a receiver refused ([`AUTH_FAILURE_REASON_HEADER`]);
 //! * [`ServiceUserConfig`]: Nova's and Cinder's `[service_user]` section read from an oslo INI
-//!   file ([`AuthConfig`]/[`SessionConfig`] for any section), with a start-up check.
+//!   file ([`AuthConfig`]/[`SessionConfig`] for any section), with a start-up check;
+//! * [`CloudLoader`] / [`CloudConfig`]: `clouds.yaml`, `secure.yaml` and `OS_*` variables read
+//!   like openstacksdk and python-openstackclient ([`clouds`]).
 //!
 //! Tokens, passwords and secrets are typed ([`AuthToken`], [`SecretString`]); no `Debug` output,
 //! log line or error message of this crate contains one. Where a token must be identified it is
 //! shown as the first 12 hex digits of its SHA-256 ([`token_fingerprint`]), like the server does.
 //!
-//! Calling onward as the user of a request, with the service token added:
+//! Calling onward as the user of a request, with the service token added (a service behind
+//! `baton-authtoken`'s layer gets all of this from `baton_authtoken::OnwardCalls`):
 //!
 //! ```no_run
 //! # async fn f(ini: &baton_config::IniFile, user_token: baton_client::AuthToken,
@@ -59,6 +62,7 @@
 //! ```
 
 pub mod access;
+pub mod clouds;
 pub mod config;
 pub mod discover;
 pub mod error;
@@ -69,6 +73,7 @@ pub mod service_token;
 pub mod session;
 
 pub use access::{AccessInfo, Interface, STALE_TOKEN_DURATION};
+pub use clouds::{CloudConfig, CloudConfigError, CloudLoader};
 pub use config::{
     AuthConfig, AuthType, Credentials, ServiceUserConfig, SessionConfig, StartupCheck, SERVICE_ROLE,
 };

@@ -1621,18 +1621,32 @@ async fn validate_at_startup_against_the_server() {
         "{err}"
     );
 
-    let check = load(section(&s.base, "plain", USER_PW))
+    // A service user without the `service` role: an error at start-up, naming the user, its
+    // roles and the fix, not a silent fall-back.
+    let err = load(section(&s.base, "plain", USER_PW))
         .validate_at_startup()
         .await
-        .expect("authenticates");
-    assert_eq!(check.user_id, s.ids.plain);
-    assert_eq!(check.warnings.len(), 1, "{:?}", check.warnings);
+        .expect_err("no service role");
+    let msg = err.to_string();
     assert!(
-        check.warnings[0].contains("service user plain")
-            && check.warnings[0].contains("but not `service`"),
-        "{:?}",
-        check.warnings
+        msg.starts_with("[service_user] in nova.conf: service user plain (")
+            && msg.contains(&s.ids.plain)
+            && msg.contains("has roles [member, reader] on project service but none of [service]")
+            && msg.contains("openstack role add --user plain --project service service"),
+        "{msg}"
     );
+    assert!(!msg.contains('\n') && !msg.contains(USER_PW), "{msg}");
+    // Receivers configured with other roles: checked against those; none: no role check.
+    let cfg = load(section(&s.base, "plain", USER_PW));
+    let check = cfg
+        .validate_at_startup_with_roles(&["member", "service"])
+        .await
+        .expect("member is accepted");
+    assert_eq!(check.user_id, s.ids.plain);
+    assert!(check.warnings.is_empty(), "{:?}", check.warnings);
+    cfg.validate_at_startup_with_roles(&[])
+        .await
+        .expect("no role check");
 }
 
 // ----- secrets -------------------------------------------------------------------------------
