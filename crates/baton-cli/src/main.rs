@@ -4,6 +4,7 @@
 //! the auth_token middleware, as a streaming reverse proxy, in front of any HTTP service.
 //! `doctor` checks senders, receivers and keystone.conf together (baton-doctor).
 
+mod demo;
 mod doctor;
 mod manage;
 mod os;
@@ -57,6 +58,9 @@ enum Command {
     /// Check the senders' [service_user], the receivers' [keystone_authtoken] and keystone.conf
     /// together (and, with --live, against the running identity server).
     Doctor(doctor::DoctorArgs),
+    /// Run the long-running operations end to end: an identity server, reference compute,
+    /// volume, image and network services, every scenario with and without [service_user].
+    Demo(demo::DemoArgs),
     /// The identity commands of `openstack` (token, role, user, project, domain, service,
     /// endpoint, catalog), reading clouds.yaml and OS_* like it.
     #[command(flatten)]
@@ -78,6 +82,8 @@ fn main() -> ExitCode {
     // The doctor reports what the configuration readers would log, as findings.
     let default_filter = match cli.command {
         Command::Doctor(_) => "error",
+        // The demo's table and progress bars are its output; the services' logs would bury them.
+        Command::Demo(_) => "error",
         // Operator commands print their own results and one-line errors.
         Command::Os(_) => "error",
         _ => "info,sqlx=warn",
@@ -115,6 +121,7 @@ fn main() -> ExitCode {
                 manage::run(&config, command).await
             }
             Command::Quickstart(args) => quickstart::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
             Command::Authproxy => authproxy(&cli.config).await,
             Command::Doctor(_) | Command::Os(_) => unreachable!("handled above"),
         }

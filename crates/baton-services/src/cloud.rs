@@ -1,0 +1,708 @@
+//! A whole demo deployment on loopback: the embedded identity server (SQLite and Fernet keys in
+//! the run directory), the users, projects, roles and catalog of a small OpenStack, and the four
+//! reference services, each with its own configuration file written next to the run.
+//!
+//! | user | role(s) | used as |
+//! |---|---|---|
+//! | `alice` | `member` on `demo` | the end user who starts the operations |
+//! | `nova` | `admin`, `service` on `service` | compute's `[keystone_authtoken]`, `[neutron]` and `[service_user]` |
+//! | `nova-norole` | `member` on `service` | compute's `[service_user]` in the "lacking the role" runs |
+//! | `cinder`, `glance`, `neutron` | `service` on `service` | the receivers' `[keystone_authtoken]` |
+//!
+//! Compute is restarted with another nova.conf to switch between the three `[service_user]`
+//! set-ups ([`Mode`]); its servers and tasks survive, like Nova's database.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use baton_client::{AccessInfo, AuthPlugin, DomainRef, HttpClient, Password, Scope, UserRef};
+use baton_config::IniFile;
+use baton_server::bootstrap::{bootstrap, BootstrapOptions};
+use baton_store::{Assignment, AssignmentType, Endpoint, Project, Role, Service, Store, User};
+use baton_token::KeyRepository;
+use rand::RngCore;
+use serde_json::Value;
+
+use crate::common::{
+    authenticator, http_options, keystone_authtoken_section, reserve_port, Hosted,
+};
+use crate::compute::{self, ComputeSettings, ComputeState, Outbound, Server, VolumeRef};
+use crate::identity::EmbeddedIdentity;
+use crate::image::{self, ImageState};
+use crate::network::{self, NetworkState};
+use crate::volume::{self, VolumeState};
+
+/// The region of every endpoint.
+pub const REGION: &str = "RegionOne";
+/// Host names of the two compute hosts a live migration moves between.
+pub const HOST_A: &str = "compute-1";
+pub const HOST_B: &str = "compute-2";
+
+/// How compute sends service tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Mode {
+    /// No `[service_user]` (`send_service_user_token = false`): the user's token alone.
+    NoServiceUser,
+    /// `[service_user]` as `nova`, who holds the `service` role.
+    ServiceUser,
+    /// `[service_user]` as `nova-norole`, who lacks it; receivers have
+    /// `service_token_roles_required = true`.
+    ServiceUserWithoutRole,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [
+        Mode::NoServiceUser,
+        Mode::ServiceUser,
+        Mode::ServiceUserWithoutRole,
+    ];
+
+    /// Short label for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::NoServiceUser => "none",
+            Mode::ServiceUser => "nova (service role)",
+            Mode::ServiceUserWithoutRole => "nova-norole (no service role)",
+        }
+    }
+
+    pub fn slug(self) -> &'static str {
+        match self {
+            Mode::NoServiceUser => "no-service-user",
+            Mode::ServiceUser => "service-user",
+            Mode::ServiceUserWithoutRole => "service-user-without-role",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// How to set up a deployment.
+#[derive(Debug, Clone)]
+pub struct CloudOptions {
+    /// The run directory (created): database, keys, configuration files, timelines.
+    pub dir: PathBuf,
+    /// `[token] expiration`, seconds.
+    pub token_expiration: u32,
+    /// Length of the long phase of each operation.
+    pub operation: Duration,
+    /// How long before expiry services renew their own and their service tokens.
+    pub stale_window: Duration,
+}
+
+impl CloudOptions {
+    /// Tokens of `expiration` seconds and operations half again as long, so that every
+    /// operation outlives the token it started with.
+    pub fn new(dir: impl Into<PathBuf>, expiration: u32) -> CloudOptions {
+        CloudOptions {
+            dir: dir.into(),
+            token_expiration: expiration,
+            operation: Duration::from_millis(expiration as u64 * 1500),
+            stale_window: Duration::from_millis((expiration as u64 * 1000 / 3).max(200)),
+        }
+    }
+}
+
+/// Generated passwords (kept in memory and in the 0600 configuration files of the run).
+#[derive(Clone)]
+struct Passwords {
+    admin: String,
+    alice: String,
+    nova: String,
+    nova_norole: String,
+    cinder: String,
+    glance: String,
+    neutron: String,
+}
+
+fn password() -> String {
+    let mut bytes = [0u8; 15];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
+}
+
+/// The ids of what the deployment created.
+#[derive(Debug, Clone)]
+pub struct CloudIds {
+    pub demo_project: String,
+    pub service_project: String,
+    pub alice: String,
+    pub network: String,
+}
+
+/// Servers and volumes set up behind the APIs' backs for a scenario.
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    pub server_id: String,
+    pub volume_id: String,
+    pub attachment_id: String,
+    pub port_id: String,
+}
+
+/// A running demo deployment.
+pub struct Cloud {
+    pub options: CloudOptions,
+    pub dir: PathBuf,
+    pub identity: EmbeddedIdentity,
+    pub ids: CloudIds,
+    pub volume: VolumeState,
+    pub image: ImageState,
+    pub network: NetworkState,
+    pub compute: ComputeState,
+    pub compute_url: String,
+    pub volume_url: String,
+    pub image_url: String,
+    pub network_url: String,
+    compute_addr: std::net::SocketAddr,
+    passwords: Passwords,
+    hosts: tokio::sync::Mutex<HashMap<&'static str, Hosted>>,
+    mode: Mutex<Mode>,
+    http: HttpClient,
+    client: reqwest::Client,
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+impl Cloud {
+    /// Sets everything up and starts it, compute in `mode`.
+    pub async fn start(options: CloudOptions, mode: Mode) -> anyhow::Result<Cloud> {
+        std::fs::create_dir_all(&options.dir)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", options.dir.display()))?;
+        let dir = std::fs::canonicalize(&options.dir)?;
+        let id_listener = reserve_port()?;
+        let vol_listener = reserve_port()?;
+        let img_listener = reserve_port()?;
+        let net_listener = reserve_port()?;
+        let cmp_listener = reserve_port()?;
+        let url = |l: &std::net::TcpListener| -> anyhow::Result<String> {
+            Ok(format!("http://{}", l.local_addr()?))
+        };
+        let identity_url = url(&id_listener)?;
+        let volume_url = url(&vol_listener)?;
+        let image_url = url(&img_listener)?;
+        let network_url = url(&net_listener)?;
+        let compute_url = url(&cmp_listener)?;
+        let compute_addr = cmp_listener.local_addr()?;
+
+        let config = EmbeddedIdentity::config(&dir, options.token_expiration);
+        let passwords = Passwords {
+            admin: password(),
+            alice: password(),
+            nova: password(),
+            nova_norole: password(),
+            cinder: password(),
+            glance: password(),
+            neutron: password(),
+        };
+        let ids = provision(
+            &config,
+            &identity_url,
+            &passwords,
+            &[
+                ("compute", "nova", format!("{compute_url}/v2.1")),
+                ("volumev3", "cinderv3", format!("{volume_url}/v3")),
+                ("image", "glance", image_url.clone()),
+                ("network", "neutron", network_url.clone()),
+            ],
+        )
+        .await?;
+        let identity = EmbeddedIdentity::start(config, id_listener)?;
+
+        let stale = options.stale_window;
+        let roles = vec!["service".to_string()];
+        let volume_state = VolumeState::new(roles.clone())?;
+        let image_state = ImageState::new(roles);
+        let network_state = NetworkState::default();
+        let receiver = |name: &str, pw: &str| -> anyhow::Result<baton_authtoken::Authenticator> {
+            let text = keystone_authtoken_section(&identity_url, name, pw);
+            let path = dir.join(format!("{name}.conf"));
+            write_private(&path, &text)?;
+            let ini = IniFile::parse(&text, &path.display().to_string())?;
+            authenticator(&ini, stale)
+        };
+        let volume_host = Hosted::serve(
+            vol_listener,
+            volume::router(volume_state.clone(), receiver("cinder", &passwords.cinder)?),
+        )?;
+        let image_host = Hosted::serve(
+            img_listener,
+            image::router(image_state.clone(), receiver("glance", &passwords.glance)?),
+        )?;
+        let network_host = Hosted::serve(
+            net_listener,
+            network::router(
+                network_state.clone(),
+                receiver("neutron", &passwords.neutron)?,
+            ),
+        )?;
+        let cloud = Cloud {
+            dir,
+            identity,
+            ids,
+            volume: volume_state,
+            image: image_state,
+            network: network_state,
+            compute: ComputeState::default(),
+            compute_url,
+            volume_url,
+            image_url,
+            network_url,
+            compute_addr,
+            passwords,
+            hosts: tokio::sync::Mutex::new(HashMap::from([
+                ("volume", volume_host),
+                ("image", image_host),
+                ("network", network_host),
+            ])),
+            mode: Mutex::new(mode),
+            http: http_options().build()?,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()?,
+            options,
+        };
+        let router = cloud.compute_router(mode)?;
+        cloud
+            .hosts
+            .lock()
+            .await
+            .insert("compute", Hosted::serve(cmp_listener, router)?);
+        cloud.write_openrc()?;
+        Ok(cloud)
+    }
+
+    pub fn identity_url(&self) -> String {
+        self.identity.url()
+    }
+
+    pub fn mode(&self) -> Mode {
+        *self.mode.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// nova.conf for a mode.
+    pub fn nova_conf(&self, mode: Mode) -> String {
+        let id = self.identity_url();
+        let creds = |user: &str, pw: &str| {
+            format!(
+                "auth_type = v3password\nauth_url = {id}/v3\nusername = {user}\npassword = {pw}\n\
+                 user_domain_name = Default\nproject_name = service\nproject_domain_name = Default\n"
+            )
+        };
+        let service_user = match mode {
+            Mode::NoServiceUser => "send_service_user_token = false\n".to_string(),
+            Mode::ServiceUser => format!(
+                "send_service_user_token = true\n{}",
+                creds("nova", &self.passwords.nova)
+            ),
+            Mode::ServiceUserWithoutRole => format!(
+                "send_service_user_token = true\n{}",
+                creds("nova-norole", &self.passwords.nova_norole)
+            ),
+        };
+        format!(
+            "# nova.conf of the reference compute ({})\n{}\n[neutron]\n{}\n[service_user]\n{}",
+            mode.slug(),
+            keystone_authtoken_section(&id, "nova", &self.passwords.nova),
+            creds("nova", &self.passwords.nova),
+            service_user
+        )
+    }
+
+    fn compute_router(&self, mode: Mode) -> anyhow::Result<axum::Router> {
+        let text = self.nova_conf(mode);
+        let path = self.dir.join("nova.conf");
+        write_private(&path, &text)?;
+        let ini = IniFile::parse(&text, &path.display().to_string())?;
+        let stale = self.options.stale_window;
+        Ok(compute::router(
+            self.compute.clone(),
+            authenticator(&ini, stale)?,
+            Outbound::from_ini(&ini, stale)?,
+            ComputeSettings {
+                host: HOST_A.into(),
+                other_host: HOST_B.into(),
+                operation: self.options.operation,
+                stale_window: stale,
+            },
+        ))
+    }
+
+    /// Restarts compute with the nova.conf of `mode` (same port, same servers and tasks).
+    pub async fn set_mode(&self, mode: Mode) -> anyhow::Result<()> {
+        if self.mode() == mode {
+            return Ok(());
+        }
+        let router = self.compute_router(mode)?;
+        let mut hosts = self.hosts.lock().await;
+        if let Some(old) = hosts.remove("compute") {
+            old.stop().await;
+        }
+        hosts.insert("compute", Hosted::rebind(self.compute_addr, router)?);
+        *self.mode.lock().unwrap_or_else(|e| e.into_inner()) = mode;
+        Ok(())
+    }
+
+    /// Restarts the three receivers (empty validation caches, new own tokens) and compute, each
+    /// on its own address.
+    pub async fn restart_services(&self) -> anyhow::Result<()> {
+        let stale = self.options.stale_window;
+        let id = self.identity_url();
+        let receiver = |name: &str, pw: &str| -> anyhow::Result<baton_authtoken::Authenticator> {
+            let text = keystone_authtoken_section(&id, name, pw);
+            let ini = IniFile::parse(&text, &format!("{name}.conf"))?;
+            authenticator(&ini, stale)
+        };
+        let routers = [
+            (
+                "volume",
+                volume::router(
+                    self.volume.clone(),
+                    receiver("cinder", &self.passwords.cinder)?,
+                ),
+            ),
+            (
+                "image",
+                image::router(
+                    self.image.clone(),
+                    receiver("glance", &self.passwords.glance)?,
+                ),
+            ),
+            (
+                "network",
+                network::router(
+                    self.network.clone(),
+                    receiver("neutron", &self.passwords.neutron)?,
+                ),
+            ),
+            ("compute", self.compute_router(self.mode())?),
+        ];
+        let mut hosts = self.hosts.lock().await;
+        for (name, router) in routers {
+            if let Some(old) = hosts.remove(name) {
+                let addr = old.addr;
+                old.stop().await;
+                hosts.insert(name, Hosted::rebind(addr, router)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops every service and the identity server.
+    pub async fn stop(self) {
+        for (_, h) in self.hosts.into_inner() {
+            h.stop().await;
+        }
+        let identity = self.identity;
+        let _ = tokio::task::spawn_blocking(move || identity.stop()).await;
+    }
+
+    /// A new token for alice, scoped to the demo project.
+    pub async fn user_token(&self) -> anyhow::Result<Arc<AccessInfo>> {
+        let plugin = Password::new(
+            format!("{}/v3", self.identity_url()).parse()?,
+            UserRef::name("alice", DomainRef::Name("Default".into())),
+            self.passwords.alice.clone(),
+        )
+        .with_scope(Scope::project_name(
+            "demo",
+            DomainRef::Name("Default".into()),
+        ));
+        Ok(plugin.get_access(&self.http).await?)
+    }
+
+    /// A request as the holder of `token` (no service token), answered with its status, headers
+    /// and JSON body.
+    pub async fn call(
+        &self,
+        token: &AccessInfo,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, reqwest::header::HeaderMap, Value)> {
+        let mut req = self
+            .client
+            .request(method, url)
+            .header("x-auth-token", token.token().expose());
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await?;
+        Ok((
+            status,
+            headers,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
+    }
+
+    /// An `ACTIVE` server of alice's on [`HOST_A`] with a volume in use and a bound port.
+    pub fn seed_server(&self, name: &str) -> Fixture {
+        let server_id = crate::common::new_uuid();
+        let (volume_id, attachment_id) =
+            self.volume
+                .seed_in_use(&self.ids.demo_project, &server_id, HOST_A);
+        let port_id = self.network.seed_port(
+            &self.ids.demo_project,
+            &self.ids.network,
+            &server_id,
+            HOST_A,
+        );
+        self.compute.seed_server(Server {
+            id: server_id.clone(),
+            name: name.into(),
+            project_id: self.ids.demo_project.clone(),
+            user_id: self.ids.alice.clone(),
+            status: "ACTIVE".into(),
+            task_state: None,
+            host: HOST_A.into(),
+            network_id: self.ids.network.clone(),
+            volumes: vec![VolumeRef {
+                volume_id: volume_id.clone(),
+                attachment_id: attachment_id.clone(),
+            }],
+            ports: vec![port_id.clone()],
+            fault: None,
+        });
+        Fixture {
+            server_id,
+            volume_id,
+            attachment_id,
+            port_id,
+        }
+    }
+
+    /// An `available` volume of alice's.
+    pub fn seed_volume(&self, name: &str) -> String {
+        self.volume.seed_volume(&self.ids.demo_project, name)
+    }
+
+    /// `alice-openrc` in the run directory: how to act as alice by hand.
+    fn write_openrc(&self) -> anyhow::Result<()> {
+        let text = format!(
+            "export OS_AUTH_URL={}/v3 OS_IDENTITY_API_VERSION=3 OS_USERNAME=alice \
+             OS_PASSWORD='{}' OS_PROJECT_NAME=demo OS_USER_DOMAIN_NAME=Default \
+             OS_PROJECT_DOMAIN_NAME=Default OS_REGION_NAME={REGION}\n",
+            self.identity_url(),
+            self.passwords.alice
+        );
+        write_private(&self.dir.join("alice-openrc"), &text)
+    }
+
+    /// How to call the services by hand (no secrets: they are in the 0600 `alice-openrc`).
+    pub fn manual_instructions(&self) -> String {
+        let dir = self.dir.display();
+        let f = self.seed_server("by-hand");
+        let vol = self.seed_volume("by-hand-boot");
+        format!(
+            "The deployment keeps running (Ctrl-C stops it). Everything is in {dir}.\n\
+             \n  identity  {id}/v3\n  compute   {c}/v2.1   (nova.conf: {dir}/nova.conf)\n  \
+             volume    {v}/v3\n  image     {i}/v2\n  network   {n}/v2.0\n\n\
+             Act as alice (member of project demo):\n\n  \
+             source {dir}/alice-openrc\n  \
+             TOKEN=$(curl -si -H 'Content-Type: application/json' -d '{{\"auth\":{{\"identity\":{{\"methods\":[\"password\"],\"password\":{{\"user\":{{\"name\":\"alice\",\"domain\":{{\"name\":\"Default\"}},\"password\":\"'\"$OS_PASSWORD\"'\"}}}}}},\"scope\":{{\"project\":{{\"name\":\"demo\",\"domain\":{{\"name\":\"Default\"}}}}}}}}}}' \
+             $OS_AUTH_URL/auth/tokens | awk -F': ' 'tolower($1)==\"x-subject-token\" {{print $2}}' | tr -d '\\r')\n\n\
+             A server ({s}) with volume {fv} in use (attachment {fa}) is ready:\n\n  \
+             curl -s -X POST -H \"X-Auth-Token: $TOKEN\" -H 'Content-Type: application/json' \
+             -d '{{\"os-migrateLive\": {{\"host\": null, \"block_migration\": false}}}}' -i {c}/v2.1/servers/{s}/action\n  \
+             curl -s -H \"X-Auth-Token: $TOKEN\" {c}/v2.1/tasks/<x-openstack-request-id>     # progress, calls, why it failed\n  \
+             curl -s -X POST -H \"X-Auth-Token: $TOKEN\" -H 'Content-Type: application/json' \
+             -d '{{\"createImage\": {{\"name\": \"snap\"}}}}' -i {c}/v2.1/servers/{s}/action\n  \
+             curl -s -X DELETE -H \"X-Auth-Token: $TOKEN\" -i {v}/v3/attachments/{fa}        # 409: CVE-2023-2088\n  \
+             curl -s -X DELETE -H \"X-Auth-Token: $TOKEN\" -i {c}/v2.1/servers/{s}/os-volume_attachments/{fv}\n\n\
+             Boot from the available volume {vol}:\n\n  \
+             curl -s -X POST -H \"X-Auth-Token: $TOKEN\" -H 'Content-Type: application/json' -i {c}/v2.1/servers \
+             -d '{{\"server\": {{\"name\": \"bfv\", \"networks\": [{{\"uuid\": \"{net}\"}}], \"block_device_mapping_v2\": \
+             [{{\"uuid\": \"{vol}\", \"source_type\": \"volume\", \"destination_type\": \"volume\", \"boot_index\": 0}}]}}}}'\n\n\
+             Tokens live {exp} s; operations take about {op:.1} s. Compute runs with [service_user] = {mode}.\n",
+            id = self.identity_url(),
+            c = self.compute_url,
+            v = self.volume_url,
+            i = self.image_url,
+            n = self.network_url,
+            s = f.server_id,
+            fv = f.volume_id,
+            fa = f.attachment_id,
+            net = self.ids.network,
+            exp = self.options.token_expiration,
+            op = self.options.operation.as_secs_f64(),
+            mode = self.mode().label(),
+        )
+    }
+}
+
+/// Creates the schema, keys, bootstrap admin, projects, users, role assignments and catalog.
+async fn provision(
+    config: &baton_config::IdentityConfig,
+    identity_url: &str,
+    pw: &Passwords,
+    services: &[(&str, &str, String)],
+) -> anyhow::Result<CloudIds> {
+    let connection = config.database.connection.clone().unwrap_or_default();
+    let store = Store::connect(&connection).await?;
+    store.db_sync().await?;
+    KeyRepository::new(
+        &config.fernet_tokens.key_repository,
+        config.fernet_tokens.max_active_keys as usize,
+    )
+    .setup()?;
+    bootstrap(
+        config,
+        &store,
+        &BootstrapOptions {
+            password: pw.admin.clone(),
+            username: "admin".into(),
+            project_name: Some("admin".into()),
+            role_name: "admin".into(),
+            service_name: Some("keystone".into()),
+            region_id: Some(REGION.into()),
+            public_url: Some(format!("{identity_url}/v3")),
+            internal_url: Some(format!("{identity_url}/v3")),
+            admin_url: None,
+        },
+    )
+    .await?;
+    let domain = config.identity.default_domain_id.clone();
+    // Bootstrap makes reader/member/manager/admin/service; make sure of the ones used here.
+    let mut roles = store.list_roles().await?;
+    for name in ["service", "member", "admin"] {
+        if !roles
+            .iter()
+            .any(|r| r.name == name && r.domain_id.is_none())
+        {
+            let role = Role {
+                id: baton_store::new_id(),
+                name: name.into(),
+                domain_id: None,
+                description: None,
+            };
+            store.create_role(&role).await?;
+            roles.push(role);
+        }
+    }
+    let role_id = |name: &str| -> String {
+        roles
+            .iter()
+            .find(|r| r.name == name && r.domain_id.is_none())
+            .map(|r| r.id.clone())
+            .expect("role made above")
+    };
+    let project = |name: &str| Project {
+        id: baton_store::new_id(),
+        name: name.into(),
+        domain_id: domain.clone(),
+        parent_id: Some(domain.clone()),
+        enabled: true,
+        is_domain: false,
+        description: None,
+        extra: None,
+    };
+    let service_project = project("service");
+    let demo_project = project("demo");
+    store.create_project(&service_project).await?;
+    store.create_project(&demo_project).await?;
+    let now = chrono::Utc::now().naive_utc();
+    let rounds = config.identity.password_hash_rounds;
+    let users: [(&str, &str, &Project, &[&str]); 6] = [
+        ("alice", &pw.alice, &demo_project, &["member"]),
+        ("nova", &pw.nova, &service_project, &["admin", "service"]),
+        (
+            "nova-norole",
+            &pw.nova_norole,
+            &service_project,
+            &["member"],
+        ),
+        ("cinder", &pw.cinder, &service_project, &["service"]),
+        ("glance", &pw.glance, &service_project, &["service"]),
+        ("neutron", &pw.neutron, &service_project, &["service"]),
+    ];
+    let mut alice_id = String::new();
+    for (name, password, project, grants) in users {
+        let id = baton_store::new_id();
+        let hash = baton_server::password::hash_password(
+            password,
+            config.identity.password_hash_algorithm,
+            rounds,
+        )?;
+        store
+            .create_local_user(
+                &User {
+                    id: id.clone(),
+                    name: name.into(),
+                    domain_id: domain.clone(),
+                    enabled: true,
+                    default_project_id: Some(project.id.clone()),
+                    extra: None,
+                    created_at: None,
+                },
+                Some(&hash),
+                now,
+            )
+            .await?;
+        for role in grants {
+            store
+                .create_assignment(&Assignment {
+                    kind: AssignmentType::UserProject,
+                    actor_id: id.clone(),
+                    target_id: project.id.clone(),
+                    role_id: role_id(role),
+                    inherited: false,
+                })
+                .await?;
+        }
+        if name == "alice" {
+            alice_id = id;
+        }
+    }
+    for (service_type, name, url) in services {
+        let service = Service {
+            id: baton_store::new_id(),
+            service_type: (*service_type).into(),
+            name: (*name).into(),
+            enabled: true,
+            description: None,
+            extra: Default::default(),
+        };
+        store.create_service(&service).await?;
+        for interface in ["public", "internal"] {
+            store
+                .create_endpoint(&Endpoint {
+                    id: baton_store::new_id(),
+                    service_id: service.id.clone(),
+                    interface: interface.into(),
+                    region_id: Some(REGION.into()),
+                    url: url.clone(),
+                    enabled: true,
+                    extra: Default::default(),
+                })
+                .await?;
+        }
+    }
+    store.close().await;
+    Ok(CloudIds {
+        demo_project: demo_project.id,
+        service_project: service_project.id,
+        alice: alice_id,
+        network: crate::common::new_uuid(),
+    })
+}

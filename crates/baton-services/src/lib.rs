@@ -1,0 +1,38 @@
+//! Reference OpenStack services for Baton's end-to-end story: a live migration, a snapshot or a
+//! boot from volume finishes although the user's token expires half-way, and a volume
+//! attachment in use can be deleted only by a service acting for the user (CVE-2023-2088).
+//!
+//! This crate owns:
+//!
+//! * four small axum services with in-memory data and real state machines, each behind
+//!   baton-authtoken's [`baton_authtoken::AuthTokenLayer`] and found through Baton's catalog:
+//!   [`compute`] (Nova: boot from volume, `os-migrateLive`, `createImage`, detach, a task API),
+//!   [`volume`] (Cinder: attachments API, volume actions, the CVE-2023-2088 rule),
+//!   [`image`] (Glance: image create and upload) and [`network`] (Neutron: ports and bindings);
+//! * [`identity`]: Baton's identity server embedded on threads of its own (restartable, with
+//!   request counts and CPU time), and [`cloud`]: a whole deployment on loopback (users,
+//!   projects, roles, service users, catalog, configuration files);
+//! * [`scenario`]: the scenarios, what each should do with and without `[service_user]`, and the
+//!   runner that judges a run; [`timeline`]: who carried which token when, as text and HTML/SVG;
+//! * [`demo`]: `baton demo` ([`demo::run_demo`]) and [`bench`]: the figures the Nova spec
+//!   planned to measure (identity calls, added latency, identity CPU time, cold and warm).
+//!
+//! Tokens never appear in logs, tables or timelines: only their 12-hex-digit SHA-256 prefixes.
+
+pub mod bench;
+pub mod cloud;
+pub mod common;
+pub mod compute;
+pub mod demo;
+pub mod identity;
+pub mod image;
+pub mod network;
+pub mod progress;
+pub mod scenario;
+pub mod timeline;
+pub mod volume;
+
+pub use cloud::{Cloud, CloudOptions, Mode};
+pub use demo::{run_demo, DemoOptions, DemoReport};
+pub use progress::Output;
+pub use scenario::{RunReport, Scenario};
