@@ -1,7 +1,7 @@
 //! Live checks against a real Baton on 127.0.0.1.
 //!
-//! Each test starts `baton_server::serve` in-process on `127.0.0.1:0` with its own temporary
-//! SQLite database and Fernet keys, bootstrapped like `baton manage bootstrap` (admin, default
+//! Each test starts a `baton-testkit` identity server (in-process on `127.0.0.1:0`, its own
+//! SQLite database and Fernet keys, bootstrapped like `baton manage bootstrap`: admin, default
 //! roles, identity endpoints in RegionOne), plus users made through the store:
 //!
 //! * `nova`: `service` on project `service` (a correct sender);
@@ -12,36 +12,25 @@
 //!
 //! The files the doctor reads are written next to the database, pointing at the server.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use baton_config::IdentityConfig;
 use baton_doctor::{
     clock_finding, diagnose, ClockSample, Code, LiveOptions, Options, Report, Severity,
 };
-use baton_server::bootstrap::{bootstrap, BootstrapOptions};
-use baton_server::AppState;
-use baton_store::{Assignment, AssignmentType, Project, User};
-use baton_token::KeyRepository;
+use baton_testkit::{DbDialect, IdentityServer, ADMIN_PASSWORD as ADMIN_PW};
 use chrono::Utc;
 
 use crate::common::key;
 
-const ADMIN_PW: &str = "Adm1n-Live-Secret-r4Tq";
 const PW: &str = "Serv1ce-Live-Secret-w8Kd";
 const WRONG_PW: &str = "Wr0ng-Live-Secret-z2Px";
 
+/// A testkit identity server plus a directory for the configuration files the doctor reads.
 struct Server {
     base: String,
     dir: tempfile::TempDir,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _identity: IdentityServer,
 }
 
 #[derive(Clone, Copy)]
@@ -63,119 +52,32 @@ const SHORT: ServerConfig = ServerConfig {
 
 impl Server {
     async fn start(sc: ServerConfig) -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let key_dir = dir.path().join("fernet-keys");
-        let mut config = IdentityConfig::default();
-        config.database.connection = Some(format!(
-            "sqlite:///{}",
-            dir.path().join("keystone.db").display()
-        ));
-        config.fernet_tokens.key_repository = key_dir.clone();
-        config.identity.password_hash_rounds = Some(4);
-        config.token.expiration = sc.expiration;
-        config.token.allow_expired_window = sc.allow_expired_window;
-        KeyRepository::new(&key_dir, 3)
-            .setup()
-            .expect("fernet_setup");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-
-        let store = baton_store::Store::connect(config.database.connection.as_deref().unwrap())
-            .await
-            .expect("connect");
-        store.db_sync().await.expect("db_sync");
-        bootstrap(
-            &config,
-            &store,
-            &BootstrapOptions {
-                password: ADMIN_PW.into(),
-                username: "admin".into(),
-                project_name: Some("admin".into()),
-                role_name: "admin".into(),
-                service_name: Some("keystone".into()),
-                region_id: Some("RegionOne".into()),
-                public_url: Some(format!("{base}/v3")),
-                internal_url: Some(format!("{base}/v3")),
-                admin_url: None,
-            },
-        )
-        .await
-        .expect("bootstrap");
-        let roles: HashMap<String, String> = store
-            .list_roles()
-            .await
-            .expect("roles")
-            .into_iter()
-            .filter(|r| r.domain_id.is_none())
-            .map(|r| (r.name, r.id))
-            .collect();
-        let mut projects = HashMap::new();
-        for name in ["service", "other"] {
-            let p = Project {
-                id: baton_store::new_id(),
-                name: name.into(),
-                domain_id: "default".into(),
-                parent_id: Some("default".into()),
-                enabled: true,
-                is_domain: false,
-                description: None,
-                extra: None,
-            };
-            store.create_project(&p).await.expect("project");
-            projects.insert(name, p.id);
-        }
-        let hash = baton_server::password::hash_password(
-            PW,
-            baton_config::PasswordHashAlgorithm::Bcrypt,
-            Some(4),
-        )
-        .expect("bcrypt");
+        let identity = IdentityServer::start_with(DbDialect::Sqlite, |c| {
+            c.token.expiration = sc.expiration;
+            c.token.allow_expired_window = sc.allow_expired_window;
+        })
+        .await;
+        let dom = identity.default_domain_id.clone();
+        let service = identity.create_project("service", &dom).await;
+        let other = identity.create_project("other", &dom).await;
         let grants: [(&str, &[(&str, &str)]); 5] = [
-            ("nova", &[("service", "service")]),
-            ("cinder", &[("service", "service")]),
-            ("norole", &[("service", "member")]),
-            ("elsewhere", &[("service", "member"), ("other", "service")]),
-            ("glance", &[("service", "member")]),
+            ("nova", &[(&service, "service")]),
+            ("cinder", &[(&service, "service")]),
+            ("norole", &[(&service, "member")]),
+            ("elsewhere", &[(&service, "member"), (&other, "service")]),
+            ("glance", &[(&service, "member")]),
         ];
         for (name, assignments) in grants {
-            let id = baton_store::new_id();
-            store
-                .create_local_user(
-                    &User {
-                        id: id.clone(),
-                        name: name.into(),
-                        domain_id: "default".into(),
-                        enabled: true,
-                        default_project_id: None,
-                        extra: None,
-                        created_at: None,
-                    },
-                    Some(&hash),
-                    Utc::now().naive_utc(),
-                )
-                .await
-                .expect("user");
+            let id = identity.create_user(name, PW, &dom).await;
             for (project, role) in assignments {
-                store
-                    .create_assignment(&Assignment {
-                        kind: AssignmentType::UserProject,
-                        actor_id: id.clone(),
-                        target_id: projects[project].clone(),
-                        role_id: roles[*role].clone(),
-                        inherited: false,
-                    })
-                    .await
-                    .expect("grant");
+                identity.grant_project(&id, project, role).await;
             }
         }
-        store.close().await;
-        let state = AppState::open(config).await.expect("AppState::open");
-        let task = tokio::spawn(async move {
-            let _ = baton_server::serve(state, listener).await;
-        });
-        Server { base, dir, task }
+        Server {
+            base: identity.base.clone(),
+            dir: tempfile::tempdir().expect("tempdir"),
+            _identity: identity,
+        }
     }
 
     fn path(&self, name: &str) -> PathBuf {
