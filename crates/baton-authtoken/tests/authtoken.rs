@@ -1,7 +1,8 @@
 //! baton-authtoken against a real Baton identity server on loopback.
 //!
-//! Each test starts `baton_server::serve` in-process on `127.0.0.1:0` (temporary SQLite and
-//! Fernet keys, bootstrapped like `baton manage bootstrap`) behind a small counting proxy: the
+//! Each test starts a `baton-testkit` identity server in-process on `127.0.0.1:0` (temporary
+//! SQLite and Fernet keys, bootstrapped like `baton manage bootstrap`) behind a small counting
+//! proxy: the
 //! catalog's identity endpoints and the middleware's `auth_url` point at the proxy, which counts
 //! token validations (`GET /v3/auth/tokens`), can answer 500/401 on demand, and can be stopped
 //! (every response closes its connection, so a stopped proxy refuses connections at once).
@@ -32,10 +33,7 @@ use baton_authtoken::{
     IdentityContext, SharedCacheConfig,
 };
 use baton_client::{DomainRef, HttpOptions, Password, RetryPolicy, Scope, Url, UserRef};
-use baton_config::IdentityConfig;
-use baton_server::bootstrap::{bootstrap, BootstrapOptions};
-use baton_server::AppState;
-use baton_store::{Assignment, AssignmentType, Project, User};
+use baton_testkit::{DbDialect, IdentityServer};
 use baton_token::{
     random_audit_id, KeyRepository, KeyRing, PayloadCodec, Scope as TokenScope, TokenFormatter,
     TokenPayload,
@@ -43,7 +41,6 @@ use baton_token::{
 use chrono::Utc;
 use serde_json::{json, Value};
 
-const ADMIN_PW: &str = "Adm1n-Secret-q8Zr2";
 const NOVA_PW: &str = "N0va-Secret-p3Wq8";
 const CINDER_PW: &str = "C1nder-Secret-m5Tz1";
 const USER_PW: &str = "Us3r-Secret-k1Lm9";
@@ -207,167 +204,42 @@ struct Identity {
     key_dir: std::path::PathBuf,
     max_keys: usize,
     methods: Vec<String>,
-    task: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Identity {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn hash(pw: &str) -> String {
-    baton_server::password::hash_password(pw, baton_config::PasswordHashAlgorithm::Bcrypt, Some(4))
-        .expect("bcrypt")
+    /// Kept alive for the test; dropping it stops the server.
+    _server: IdentityServer,
 }
 
 impl Identity {
+    /// A testkit identity server whose catalog sends clients through the counting proxy.
     async fn start() -> Identity {
         init_tracing();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let key_dir = dir.path().join("fernet-keys");
-        let mut config = IdentityConfig::default();
-        config.database.connection = Some(format!(
-            "sqlite:///{}",
-            dir.path().join("keystone.db").display()
-        ));
-        config.fernet_tokens.key_repository = key_dir.clone();
-        config.identity.password_hash_rounds = Some(4);
-        config.token.allow_expired_window = WINDOW as u32;
-        let max_keys = config.fernet_tokens.max_active_keys as usize;
-        KeyRepository::new(&key_dir, max_keys)
-            .setup()
-            .expect("fernet_setup");
-
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = IdentityServer::start_with(DbDialect::Sqlite, |c| {
+            c.token.allow_expired_window = WINDOW as u32;
+        })
+        .await;
         let proxy_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let proxy_base = format!("http://{}", proxy_listener.local_addr().expect("addr"));
-
-        let store = baton_store::Store::connect(config.database.connection.as_deref().unwrap())
-            .await
-            .expect("connect");
-        store.db_sync().await.expect("db_sync");
-        let report = bootstrap(
-            &config,
-            &store,
-            &BootstrapOptions {
-                password: ADMIN_PW.into(),
-                username: "admin".into(),
-                project_name: Some("admin".into()),
-                role_name: "admin".into(),
-                service_name: Some("keystone".into()),
-                region_id: Some("RegionOne".into()),
-                public_url: Some(format!("{proxy_base}/v3")),
-                internal_url: Some(format!("{proxy_base}/v3")),
-                admin_url: None,
-            },
-        )
-        .await
-        .expect("bootstrap");
-
-        let roles: BTreeMap<String, String> = store
-            .list_roles()
-            .await
-            .expect("roles")
-            .into_iter()
-            .filter(|r| r.domain_id.is_none())
-            .map(|r| (r.name, r.id))
-            .collect();
-        let project = |name: &str| Project {
-            id: baton_store::new_id(),
-            name: name.into(),
-            domain_id: "default".into(),
-            parent_id: Some("default".into()),
-            enabled: true,
-            is_domain: false,
-            description: None,
-            extra: None,
-        };
-        let demo = project("demo");
-        let service = project("service");
-        for p in [&demo, &service] {
-            store.create_project(p).await.expect("project");
-        }
-        let mut ids = BTreeMap::new();
-        for (name, pw, default_project) in [
-            ("alice", USER_PW, Some(demo.id.clone())),
-            ("nova", NOVA_PW, None),
-            ("plain", USER_PW, None),
-            ("cinder", CINDER_PW, None),
-        ] {
-            let id = baton_store::new_id();
-            store
-                .create_local_user(
-                    &User {
-                        id: id.clone(),
-                        name: name.into(),
-                        domain_id: "default".into(),
-                        enabled: true,
-                        default_project_id: default_project,
-                        extra: None,
-                        created_at: None,
-                    },
-                    Some(&hash(pw)),
-                    Utc::now().naive_utc(),
-                )
-                .await
-                .expect("user");
-            ids.insert(name, id);
-        }
-        for (kind, actor, target, role) in [
-            (
-                AssignmentType::UserProject,
-                "alice",
-                demo.id.as_str(),
-                "member",
-            ),
-            (AssignmentType::UserDomain, "alice", "default", "member"),
-            (
-                AssignmentType::UserProject,
-                "nova",
-                service.id.as_str(),
-                "service",
-            ),
-            (
-                AssignmentType::UserProject,
-                "plain",
-                service.id.as_str(),
-                "member",
-            ),
-            (
-                AssignmentType::UserProject,
-                "cinder",
-                service.id.as_str(),
-                "service",
-            ),
-        ] {
-            store
-                .create_assignment(&Assignment {
-                    kind,
-                    actor_id: ids[actor].clone(),
-                    target_id: target.to_string(),
-                    role_id: roles[role].clone(),
-                    inherited: false,
-                })
-                .await
-                .expect("grant");
-        }
-        store.close().await;
-
-        let methods = config.auth.methods.clone();
-        let state = AppState::open(config).await.expect("AppState::open");
-        let task = tokio::spawn(async move {
-            let _ = baton_server::serve(state, listener).await;
-        });
+        server
+            .set_identity_endpoint_url(&format!("{proxy_base}/v3"))
+            .await;
+        let dom = server.default_domain_id.clone();
+        let demo = server.create_project("demo", &dom).await;
+        let service = server.create_project("service", &dom).await;
+        let alice = server
+            .create_user_with("alice", USER_PW, &dom, Some(&demo))
+            .await;
+        let nova = server.create_user("nova", NOVA_PW, &dom).await;
+        let plain = server.create_user("plain", USER_PW, &dom).await;
+        let cinder = server.create_user("cinder", CINDER_PW, &dom).await;
+        server.grant_project(&alice, &demo, "member").await;
+        server.grant_domain(&alice, &dom, "member").await;
+        server.grant_project(&nova, &service, "service").await;
+        server.grant_project(&plain, &service, "member").await;
+        server.grant_project(&cinder, &service, "service").await;
 
         let proxy_state = Arc::new(ProxyState {
-            target: base.clone(),
+            target: server.base.clone(),
             client: reqwest::Client::new(),
             validations: AtomicUsize::new(0),
             auths: AtomicUsize::new(0),
@@ -381,25 +253,24 @@ impl Identity {
             let _ = axum::serve(proxy_listener, router).await;
         });
         Identity {
-            base,
+            base: server.base.clone(),
             proxy: Proxy {
                 base: proxy_base,
                 state: proxy_state,
                 task: Mutex::new(Some(proxy_task)),
             },
             ids: Ids {
-                admin: report.user_id,
-                alice: ids["alice"].clone(),
-                nova: ids["nova"].clone(),
-                plain: ids["plain"].clone(),
-                demo: demo.id,
-                service_project: service.id,
+                admin: server.admin_user_id.clone(),
+                alice,
+                nova,
+                plain,
+                demo,
+                service_project: service,
             },
-            key_dir,
-            max_keys,
-            methods,
-            task,
-            _dir: dir,
+            key_dir: server.config.fernet_tokens.key_repository.clone(),
+            max_keys: server.config.fernet_tokens.max_active_keys as usize,
+            methods: server.config.auth.methods.clone(),
+            _server: server,
         }
     }
 

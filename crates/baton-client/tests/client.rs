@@ -1,6 +1,6 @@
 //! baton-client against a real Baton identity server on loopback.
 //!
-//! Each test starts `baton_server::serve` in-process on `127.0.0.1:0` with its own temporary
+//! Each test starts a `baton-testkit` identity server (`baton_server::serve`) in-process on `127.0.0.1:0` with its own temporary
 //! SQLite database and Fernet keys, bootstrapped like `baton manage bootstrap` (admin, roles,
 //! identity endpoints in RegionOne) plus users made through the store:
 //!
@@ -32,16 +32,12 @@ use baton_client::{
     SessionConfig, Token, Url, UserRef, UserToken, ValidateOptions, WhichToken,
     AUTH_FAILURE_REASON_HEADER,
 };
-use baton_config::{IdentityConfig, IniFile};
-use baton_server::bootstrap::{bootstrap, BootstrapOptions};
-use baton_server::AppState;
-use baton_store::{Assignment, AssignmentType, Project, User};
-use baton_token::KeyRepository;
+use baton_config::IniFile;
+use baton_testkit::{DbDialect, IdentityServer, ADMIN_PASSWORD as ADMIN_PW};
 use baton_types::TokenBody;
 use chrono::Utc;
 use serde_json::{json, Value};
 
-const ADMIN_PW: &str = "Adm1n-Secret-q8Zr2";
 const NOVA_PW: &str = "N0va-Secret-p3Wq8";
 const USER_PW: &str = "Us3r-Secret-k1Lm9";
 const WRONG_PW: &str = "Wr0ng-Secret-x4Yt7";
@@ -61,19 +57,7 @@ struct Ids {
 struct Server {
     base: String,
     ids: Ids,
-    task: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn hash(pw: &str) -> String {
-    baton_server::password::hash_password(pw, baton_config::PasswordHashAlgorithm::Bcrypt, Some(4))
-        .expect("bcrypt")
+    _identity: IdentityServer,
 }
 
 impl Server {
@@ -83,141 +67,35 @@ impl Server {
 
     /// `expiration`: `[token] expiration` in seconds.
     async fn start_with(expiration: Option<u32>) -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let key_dir = dir.path().join("fernet-keys");
-        let mut config = IdentityConfig::default();
-        config.database.connection = Some(format!(
-            "sqlite:///{}",
-            dir.path().join("keystone.db").display()
-        ));
-        config.fernet_tokens.key_repository = key_dir.clone();
-        config.identity.password_hash_rounds = Some(4);
-        if let Some(e) = expiration {
-            config.token.expiration = e;
-        }
-        KeyRepository::new(&key_dir, 3)
-            .setup()
-            .expect("fernet_setup");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-
-        let store = baton_store::Store::connect(config.database.connection.as_deref().unwrap())
-            .await
-            .expect("connect");
-        store.db_sync().await.expect("db_sync");
-        let report = bootstrap(
-            &config,
-            &store,
-            &BootstrapOptions {
-                password: ADMIN_PW.into(),
-                username: "admin".into(),
-                project_name: Some("admin".into()),
-                role_name: "admin".into(),
-                service_name: Some("keystone".into()),
-                region_id: Some("RegionOne".into()),
-                public_url: Some(format!("{base}/v3")),
-                internal_url: Some(format!("{base}/v3")),
-                admin_url: None,
-            },
-        )
-        .await
-        .expect("bootstrap");
-
-        let roles: HashMap<String, String> = store
-            .list_roles()
-            .await
-            .expect("roles")
-            .into_iter()
-            .filter(|r| r.domain_id.is_none())
-            .map(|r| (r.name, r.id))
-            .collect();
-        let project = |name: &str| Project {
-            id: baton_store::new_id(),
-            name: name.into(),
-            domain_id: "default".into(),
-            parent_id: Some("default".into()),
-            enabled: true,
-            is_domain: false,
-            description: None,
-            extra: None,
-        };
-        let demo = project("demo");
-        let service = project("service");
-        for p in [&demo, &service] {
-            store.create_project(p).await.expect("project");
-        }
-        let mut user_ids = Vec::new();
-        for (name, pw, default_project) in [
-            ("nova", NOVA_PW, None),
-            ("alice", USER_PW, Some(demo.id.clone())),
-            ("plain", USER_PW, None),
-        ] {
-            let id = baton_store::new_id();
-            store
-                .create_local_user(
-                    &User {
-                        id: id.clone(),
-                        name: name.into(),
-                        domain_id: "default".into(),
-                        enabled: true,
-                        default_project_id: default_project,
-                        extra: None,
-                        created_at: None,
-                    },
-                    Some(&hash(pw)),
-                    Utc::now().naive_utc(),
-                )
-                .await
-                .expect("user");
-            user_ids.push(id);
-        }
-        let (nova, alice, plain) = (
-            user_ids[0].clone(),
-            user_ids[1].clone(),
-            user_ids[2].clone(),
-        );
-        for (kind, actor, target, role) in [
-            (AssignmentType::UserProject, &nova, &service.id, "service"),
-            (AssignmentType::UserProject, &alice, &demo.id, "member"),
-            (
-                AssignmentType::UserDomain,
-                &alice,
-                &"default".to_string(),
-                "member",
-            ),
-            (AssignmentType::UserProject, &plain, &service.id, "member"),
-        ] {
-            store
-                .create_assignment(&Assignment {
-                    kind,
-                    actor_id: actor.clone(),
-                    target_id: target.clone(),
-                    role_id: roles[role].clone(),
-                    inherited: false,
-                })
-                .await
-                .expect("grant");
-        }
-        store.close().await;
-
-        let state = AppState::open(config).await.expect("AppState::open");
-        let task = tokio::spawn(async move {
-            let _ = baton_server::serve(state, listener).await;
-        });
+        let identity = IdentityServer::start_with(DbDialect::Sqlite, |c| {
+            if let Some(e) = expiration {
+                c.token.expiration = e;
+            }
+        })
+        .await;
+        let dom = identity.default_domain_id.clone();
+        let demo = identity.create_project("demo", &dom).await;
+        let service = identity.create_project("service", &dom).await;
+        let nova = identity.create_user("nova", NOVA_PW, &dom).await;
+        let alice = identity
+            .create_user_with("alice", USER_PW, &dom, Some(&demo))
+            .await;
+        let plain = identity.create_user("plain", USER_PW, &dom).await;
+        identity.grant_project(&nova, &service, "service").await;
+        identity.grant_project(&alice, &demo, "member").await;
+        identity.grant_domain(&alice, &dom, "member").await;
+        identity.grant_project(&plain, &service, "member").await;
         Server {
-            base,
+            base: identity.base.clone(),
             ids: Ids {
-                admin: report.user_id,
+                admin: identity.admin_user_id.clone(),
                 nova,
                 alice,
                 plain,
-                demo: demo.id,
-                service_project: service.id,
+                demo,
+                service_project: service,
             },
-            task,
-            _dir: dir,
+            _identity: identity,
         }
     }
 

@@ -284,6 +284,17 @@ impl IdentityServer {
     }
 
     pub async fn create_user(&self, name: &str, password: &str, domain_id: &str) -> String {
+        self.create_user_with(name, password, domain_id, None).await
+    }
+
+    /// A user with a default project (what an unscoped password auth falls back to).
+    pub async fn create_user_with(
+        &self,
+        name: &str,
+        password: &str,
+        domain_id: &str,
+        default_project_id: Option<&str>,
+    ) -> String {
         self.add_secrets(&[password]);
         let id = baton_store::new_id();
         self.store
@@ -293,7 +304,7 @@ impl IdentityServer {
                     name: name.into(),
                     domain_id: domain_id.into(),
                     enabled: true,
-                    default_project_id: None,
+                    default_project_id: default_project_id.map(str::to_string),
                     extra: None,
                     created_at: None,
                 },
@@ -346,6 +357,27 @@ impl IdentityServer {
             })
             .await
             .expect("grant");
+        self.state.tokens.invalidate_caches();
+    }
+
+    /// Points the identity service's endpoints (in the catalog) at `url`, e.g. a proxy that
+    /// counts or breaks the calls clients make to the identity server.
+    pub async fn set_identity_endpoint_url(&self, url: &str) {
+        let services = self.store.list_services().await.expect("services");
+        let identity: Vec<String> = services
+            .into_iter()
+            .filter(|s| s.service_type == "identity")
+            .map(|s| s.id)
+            .collect();
+        for mut ep in self.store.list_endpoints().await.expect("endpoints") {
+            if identity.contains(&ep.service_id) {
+                ep.url = url.to_string();
+                self.store
+                    .update_endpoint(&ep)
+                    .await
+                    .expect("update endpoint");
+            }
+        }
         self.state.tokens.invalidate_caches();
     }
 
