@@ -15,6 +15,7 @@
 //! max_header_bytes = 65536      ; larger request heads get 431
 //! max_body_bytes = 10485760     ; larger request bodies get 413 (default: unlimited, streamed)
 //! upstream_timeout = 60         ; seconds until the upstream's response head
+//! metrics_listen = 127.0.0.1:9102 ; GET /metrics here: the layer's counters (Prometheus text)
 //!
 //! [keystone_authtoken]
 //! auth_type = password
@@ -63,6 +64,9 @@ pub struct ProxyOptions {
     pub max_body_bytes: Option<u64>,
     /// Bound on waiting for the upstream's response head (and on connecting).
     pub upstream_timeout: Option<Duration>,
+    /// Where `GET /metrics` answers with the layer's counters. A listener of its own, so that no
+    /// path of the proxied service is shadowed and the counters need not be public.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The whole proxy configuration: `[authproxy]` plus `[keystone_authtoken]`.
@@ -130,12 +134,25 @@ impl ProxyOptions {
                 }
             })
             .transpose()?;
+        let metrics_listen = match ini.option(s, "metrics_listen").string()? {
+            Some(v) if !v.trim().is_empty() => {
+                let raw = ini.option(s, "metrics_listen").value().cloned();
+                Some(v.trim().parse::<SocketAddr>().map_err(|e| match &raw {
+                    Some(raw) => {
+                        raw.error(s, "metrics_listen", format!("not an address:port: {e}"))
+                    }
+                    None => section_error(ini, format!("metrics_listen: not an address:port: {e}")),
+                })?)
+            }
+            _ => None,
+        };
         Ok(ProxyOptions {
             listen,
             upstream,
             max_header_bytes,
             max_body_bytes,
             upstream_timeout,
+            metrics_listen,
         })
     }
 }
@@ -425,6 +442,43 @@ pub async fn serve(
 }
 
 /// Reads the configuration, binds `listen` and serves (the `baton authproxy` command).
+/// Answers `GET /metrics` with the authenticator's counters (Prometheus text format 0.0.4);
+/// anything else is 404.
+pub async fn serve_metrics(listener: TcpListener, auth: Authenticator) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let auth = auth.clone();
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let resp = if req.method() == http::Method::GET && req.uri().path() == "/metrics" {
+                let mut resp =
+                    Response::new(Full::new(Bytes::from(auth.metrics().render_prometheus())));
+                resp.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                resp
+            } else {
+                let mut resp = Response::new(Full::new(Bytes::from_static(b"not found\n")));
+                *resp.status_mut() = StatusCode::NOT_FOUND;
+                resp
+            };
+            async move { Ok::<_, Infallible>(resp) }
+        });
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
 pub async fn run(config: ProxyConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let auth = Authenticator::new(config.authtoken)?;
     // keystonemiddleware does not refuse to start when the identity service is down; neither do
@@ -433,6 +487,18 @@ pub async fn run(config: ProxyConfig) -> Result<(), Box<dyn std::error::Error + 
         Ok(Ok(url)) => tracing::info!(identity = %url, "authproxy validates tokens here"),
         Ok(Err(e)) => tracing::warn!(error = %e, "authproxy start-up check failed"),
         Err(_) => tracing::warn!("authproxy start-up check timed out"),
+    }
+    if let Some(addr) = config.proxy.metrics_listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr} (metrics_listen): {e}"))?;
+        tracing::info!(%addr, "authproxy metrics at /metrics");
+        let auth = auth.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_metrics(listener, auth).await {
+                tracing::warn!(error = %e, "metrics listener stopped");
+            }
+        });
     }
     let listen = config.proxy.listen;
     let listener = TcpListener::bind(listen)

@@ -1409,6 +1409,8 @@ fn big_body() -> Vec<u8> {
 
 struct AuthProxy {
     base: String,
+    /// `http://addr` of the proxy's `metrics_listen`.
+    metrics: String,
     hits: Arc<AtomicUsize>,
 }
 
@@ -1434,22 +1436,32 @@ impl AuthProxy {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
+        let metrics_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let metrics_addr = metrics_listener.local_addr().expect("addr");
         // The [authproxy] section goes through the INI reader, as `baton authproxy` reads it.
         let ini = baton_config::IniFile::parse(
             &format!(
-                "[authproxy]\nlisten = {addr}\nupstream = {upstream}/base/\nupstream_timeout = 5\nmax_header_bytes = 16384\n"
+                "[authproxy]\nlisten = {addr}\nupstream = {upstream}/base/\nupstream_timeout = 5\nmax_header_bytes = 16384\nmetrics_listen = {metrics_addr}\n"
             ),
             "proxy.ini",
         )
         .expect("ini");
         let opts = baton_authtoken::ProxyOptions::from_ini(&ini).expect("[authproxy]");
         assert_eq!(opts.listen, addr);
+        assert_eq!(opts.metrics_listen, Some(metrics_addr));
         let auth = Authenticator::new(id.config().build().expect("config")).expect("auth");
+        let metrics_auth = auth.clone();
+        tokio::spawn(async move {
+            let _ = baton_authtoken::proxy::serve_metrics(metrics_listener, metrics_auth).await;
+        });
         tokio::spawn(async move {
             let _ = baton_authtoken::proxy::serve(listener, auth, opts).await;
         });
         AuthProxy {
             base: format!("http://{addr}"),
+            metrics: format!("http://{metrics_addr}"),
             hits,
         }
     }
@@ -1646,6 +1658,37 @@ async fn authproxy_forwards_confirmed_requests_and_streams() {
         .await
         .expect("request");
     assert_eq!(resp.status(), 431);
+
+    // The counters of this proxy's layer, on its own metrics listener, with reasons.
+    let resp = c
+        .get(format!("{}/x", proxy.base))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 401);
+    let text = c
+        .get(format!("{}/metrics", proxy.metrics))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let value = |series: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{series} in\n{text}"))
+    };
+    assert!(value("baton_authtoken_requests_total{outcome=\"confirmed\"}") >= 2);
+    assert!(value("baton_authtoken_requests_total{outcome=\"rejected_401\"}") >= 1);
+    assert!(value("baton_authtoken_failures_total{reason=\"user_token_missing\"}") >= 1);
+    assert!(!text.contains(&user), "a token in the metrics");
+    let resp = c
+        .get(format!("{}/other", proxy.metrics))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 404);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
