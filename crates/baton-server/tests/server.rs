@@ -1,7 +1,8 @@
 //! HTTP tests against a running Baton on loopback.
 //!
-//! Every test starts the real server (`baton_server::serve`) in-process on `127.0.0.1:0` with its
-//! own temporary SQLite database and Fernet key repository, bootstraps it like
+//! Every test starts the real server (`baton_server::serve`, through `baton-testkit`) in-process
+//! on `127.0.0.1:0` with its own temporary SQLite database and Fernet key repository, bootstraps
+//! it like
 //! `baton manage bootstrap`, adds users, projects and role assignments through the store, and
 //! drives it over HTTP with reqwest. Every response goes through [`Server::send`], which checks
 //! the invariants Keystone keeps on all responses: `Vary: X-Auth-Token`, a fresh
@@ -23,9 +24,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use baton_config::IdentityConfig;
-use baton_server::bootstrap::{bootstrap, BootstrapOptions};
 use baton_server::AppState;
-use baton_store::{Assignment, AssignmentType, Project, Store, User, ROOT_DOMAIN_ID};
+use baton_store::{Assignment, AssignmentType, Store};
+use baton_testkit::{DbDialect, IdentityServer, ADMIN_PASSWORD as ADMIN_PW};
 use baton_token::{
     random_audit_id, KeyRepository, KeyRing, PayloadCodec, Scope, TokenFormatter, TokenPayload,
 };
@@ -34,7 +35,6 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 
-const ADMIN_PW: &str = "Adm1n-Secret-q8Zr2";
 const USER_PW: &str = "Us3r-Secret-k1Lm9";
 const WRONG_PW: &str = "Wr0ng-Secret-x4Yt7";
 /// No response body or header may ever contain one of these.
@@ -112,23 +112,8 @@ struct Server {
     keys: KeyRepository,
     ids: Ids,
     request_ids: Mutex<HashSet<String>>,
-    task: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn hash(pw: &str) -> String {
-    baton_server::password::hash_password(pw, baton_config::PasswordHashAlgorithm::Bcrypt, Some(4))
-        .expect("bcrypt")
-}
-
-fn now() -> NaiveDateTime {
-    Utc::now().naive_utc()
+    /// The testkit server behind all of this; dropping it stops the server.
+    identity: IdentityServer,
 }
 
 impl Server {
@@ -137,52 +122,12 @@ impl Server {
     }
 
     async fn start_with(tweak: impl FnOnce(&mut IdentityConfig)) -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("keystone.db");
-        let key_dir = dir.path().join("fernet-keys");
-        let mut config = IdentityConfig::default();
-        config.database.connection = Some(format!("sqlite:///{}", db.display()));
-        config.fernet_tokens.key_repository = key_dir.clone();
-        config.identity.password_hash_rounds = Some(4);
-        tweak(&mut config);
-
-        let keys = KeyRepository::new(&key_dir, config.fernet_tokens.max_active_keys as usize);
-        keys.setup().expect("fernet_setup");
-
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-
-        let conn = config.database.connection.clone().expect("connection");
-        let store = Store::connect(&conn).await.expect("connect");
-        store.db_sync().await.expect("db_sync");
-        let report = bootstrap(
-            &config,
-            &store,
-            &BootstrapOptions {
-                password: ADMIN_PW.into(),
-                username: "admin".into(),
-                project_name: Some("admin".into()),
-                role_name: "admin".into(),
-                service_name: Some("keystone".into()),
-                region_id: Some("RegionOne".into()),
-                public_url: Some(format!("{base}/v3")),
-                internal_url: Some(format!("{base}/v3")),
-                admin_url: None,
-            },
-        )
-        .await
-        .expect("bootstrap");
-        store.close().await;
-
-        let state = AppState::open(config.clone())
-            .await
-            .expect("AppState::open");
-        let serve_state = state.clone();
-        let task = tokio::spawn(async move {
-            let _ = baton_server::serve(serve_state, listener).await;
-        });
+        let identity = IdentityServer::start_with(DbDialect::Sqlite, tweak).await;
+        let config = identity.config.clone();
+        let keys = KeyRepository::new(
+            &config.fernet_tokens.key_repository,
+            config.fernet_tokens.max_active_keys as usize,
+        );
 
         let mut default_headers = HeaderMap::new();
         default_headers.insert(
@@ -197,14 +142,14 @@ impl Server {
             .expect("client");
 
         let mut server = Server {
-            base,
+            base: identity.base.clone(),
             client,
-            state,
+            state: identity.state.clone(),
             config,
             keys,
             ids: Ids {
-                admin: report.user_id.clone(),
-                admin_project: report.project_id.clone().expect("admin project"),
+                admin: identity.admin_user_id.clone(),
+                admin_project: identity.admin_project_id.clone(),
                 alice: String::new(),
                 bob: String::new(),
                 svc: String::new(),
@@ -212,8 +157,7 @@ impl Server {
                 service_project: String::new(),
             },
             request_ids: Mutex::new(HashSet::new()),
-            task,
-            _dir: dir,
+            identity,
         };
         let demo = server.create_project("demo", "default").await;
         let service_project = server.create_project("service", "default").await;
@@ -252,76 +196,27 @@ impl Server {
     // ----- fixtures ----------------------------------------------------------------------
 
     async fn role_id(&self, name: &str) -> String {
-        self.store()
-            .list_roles()
-            .await
-            .expect("roles")
-            .into_iter()
-            .find(|r| r.name == name && r.domain_id.is_none())
-            .unwrap_or_else(|| panic!("role {name}"))
-            .id
+        self.identity.role_id(name).await
     }
 
     async fn create_domain(&self, name: &str) -> String {
-        let id = baton_store::new_id();
-        self.store()
-            .create_project(&Project {
-                id: id.clone(),
-                name: name.into(),
-                domain_id: ROOT_DOMAIN_ID.into(),
-                parent_id: None,
-                enabled: true,
-                is_domain: true,
-                description: None,
-                extra: None,
-            })
-            .await
-            .expect("create domain");
-        id
+        self.identity.create_domain(name).await
     }
 
     async fn create_project(&self, name: &str, domain_id: &str) -> String {
-        let id = baton_store::new_id();
-        self.store()
-            .create_project(&Project {
-                id: id.clone(),
-                name: name.into(),
-                domain_id: domain_id.into(),
-                parent_id: Some(domain_id.into()),
-                enabled: true,
-                is_domain: false,
-                description: None,
-                extra: None,
-            })
-            .await
-            .expect("create project");
-        id
+        self.identity.create_project(name, domain_id).await
     }
 
+    /// A user with the shared test password.
     async fn create_user(
         &self,
         name: &str,
         domain_id: &str,
         default_project: Option<&str>,
     ) -> String {
-        let id = baton_store::new_id();
-        self.store()
-            .create_local_user(
-                &User {
-                    id: id.clone(),
-                    name: name.into(),
-                    domain_id: domain_id.into(),
-                    enabled: true,
-                    default_project_id: default_project.map(str::to_string),
-                    extra: None,
-                    created_at: None,
-                },
-                Some(&hash(USER_PW)),
-                now(),
-            )
+        self.identity
+            .create_user_with(name, USER_PW, domain_id, default_project)
             .await
-            .expect("create user");
-        id
     }
 
     async fn assignment(
