@@ -127,6 +127,9 @@ pub struct TokenService {
     dummy_hash: String,
 }
 
+/// Why a token that matches a revocation event is refused.
+const REVOKED: &str = "token has been revoked";
+
 /// A short, non-reversible name for a token in logs.
 pub fn token_fingerprint(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
@@ -254,7 +257,7 @@ impl TokenService {
                     if list.is_revoked(&v.revocation_values()) {
                         drop(list);
                         self.validated.invalidate(&key);
-                        return Err(ApiError::token_not_found("token has been revoked"));
+                        return Err(ApiError::token_not_found(REVOKED));
                     }
                     v.checked_generation
                         .store(list.generation, Ordering::Release);
@@ -468,7 +471,7 @@ impl TokenService {
         };
         let list = self.revocations.read().unwrap_or_else(|e| e.into_inner());
         if list.is_revoked(&validated.revocation_values()) {
-            return Err(fail("token has been revoked".into()));
+            return Err(fail(REVOKED.into()));
         }
         validated
             .checked_generation
@@ -702,17 +705,33 @@ impl TokenService {
             audit_ids,
             scope: token_scope,
         };
-        let token = self
-            .formatter
-            .create_token(&payload)
-            .map_err(|e| ApiError::Internal(format!("token creation failed: {e}")))?;
-        // Read back what the token carries, so issue and validate render identically.
-        let (payload, issued) = self
-            .formatter
-            .validate_token(&token)
-            .map_err(|e| ApiError::Internal(format!("fresh token does not validate: {e}")))?;
-        let issued_at = DateTime::from_timestamp(issued as i64, 0).unwrap_or_default();
-        let validated = Arc::new(self.build_validated(payload, issued_at, true).await?);
+        // Tokens carry whole seconds, and a revocation event covers every token issued up to its
+        // instant: a token minted in the same second as, and after, a revocation of this user
+        // (password change, group removal) would be born revoked. Mint it again in the next
+        // second rather than refuse a login that just succeeded with the new credentials.
+        let mut attempt = 0;
+        let (token, validated) = loop {
+            attempt += 1;
+            let token = self
+                .formatter
+                .create_token(&payload)
+                .map_err(|e| ApiError::Internal(format!("token creation failed: {e}")))?;
+            // Read back what the token carries, so issue and validate render identically.
+            let (read_back, issued) = self
+                .formatter
+                .validate_token(&token)
+                .map_err(|e| ApiError::Internal(format!("fresh token does not validate: {e}")))?;
+            let issued_at = DateTime::from_timestamp(issued as i64, 0).unwrap_or_default();
+            match self.build_validated(read_back, issued_at, true).await {
+                Ok(v) => break (token, Arc::new(v)),
+                Err(ApiError::Unauthorized { detail }) if detail == REVOKED && attempt == 1 => {
+                    let next =
+                        (Utc::now().trunc_subsecs(0) + chrono::Duration::seconds(1)) - Utc::now();
+                    tokio::time::sleep(next.to_std().unwrap_or_default()).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         self.validated.insert(cache_key(&token), validated.clone());
         tracing::info!(user_id = %user.id, token = %token_fingerprint(&token), "token issued");
         Ok((token, validated))

@@ -1621,3 +1621,41 @@ async fn pagination_follows_list_limits() {
     assert_eq!(walk(&s, &admin, "users", "users", 3).await, want);
     s.stop().await;
 }
+
+/// A password change revokes the user's tokens up to that instant; a login with the new password
+/// in the same second must still get a token that validates (Baton mints it in the next second;
+/// tokens carry whole seconds, so minting at once would give a token born revoked).
+#[tokio::test]
+async fn login_right_after_a_password_change_gets_a_valid_token() {
+    let s = IdentityServer::start(Dialect::Sqlite).await;
+    s.add_secrets(&SECRETS);
+    let admin = s.system_admin_token().await;
+    let dom = s.default_domain_id.clone();
+    let user = s.create_user("frank", PW, &dom).await;
+    let old = s.token("frank", PW, Value::Null).await;
+    // Start of a second: the change and the login below fall in the same one.
+    next_second().await;
+    let (st, body) = call(
+        &s,
+        Method::PATCH,
+        &format!("users/{user}"),
+        &admin,
+        Some(json!({"user": {"password": NEW_PW}})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let started = std::time::Instant::now();
+    let fresh = s.token("frank", NEW_PW, Value::Null).await;
+    assert!(started.elapsed() < Duration::from_secs(2), "bounded wait");
+    assert_eq!(
+        validation_status(&s, &fresh).await,
+        200,
+        "the new token validates"
+    );
+    assert_eq!(
+        validation_status(&s, &old).await,
+        404,
+        "the old token is revoked"
+    );
+    s.stop().await;
+}
