@@ -26,7 +26,7 @@ fi
 echo "== interop tests (keystoneauth1, python-openstackclient, real Keystone)"
 export BATON_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/baton"
 set +e
-"$BATON_VENV/bin/python" -m pytest -q -p no:cacheprovider --durations=15 tests/interop
+"$BATON_VENV/bin/python" -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=15 tests/interop
 rc=$?
 set -e
 if [ "$rc" -ne 0 ]; then
