@@ -62,20 +62,25 @@ impl OnwardCalls {
     /// authenticates once as the service user and checks its `service` role: every problem is
     /// an error here, at start-up, rather than a 401 from a receiver later.
     pub async fn from_ini(ini: &IniFile, section: &str) -> Result<OnwardCalls, Error> {
-        let cfg = ServiceUserConfig::from_ini(ini, section)?;
-        if let Some(c) = &cfg {
-            c.validate_at_startup().await?;
-        }
-        OnwardCalls::new(cfg.as_ref())
+        let Some(cfg) = ServiceUserConfig::from_ini(ini, section)? else {
+            return OnwardCalls::new(None);
+        };
+        // The session that passed the check keeps the service user's token for onward calls.
+        let base = cfg.session()?;
+        cfg.validate_session_at_startup(&base, &[baton_client::SERVICE_ROLE])
+            .await?;
+        let service = Some(base.auth().clone());
+        Ok(OnwardCalls { base, service })
     }
 
     /// Without start-up check; `None`: user token only (`send_service_user_token = false`).
     pub fn new(service_user: Option<&ServiceUserConfig>) -> Result<OnwardCalls, Error> {
         match service_user {
-            Some(cfg) => Ok(OnwardCalls {
-                base: cfg.session()?,
-                service: Some(cfg.auth_plugin()),
-            }),
+            Some(cfg) => {
+                let base = cfg.session()?;
+                let service = Some(base.auth().clone());
+                Ok(OnwardCalls { base, service })
+            }
             None => Ok(OnwardCalls {
                 // The placeholder plugin is never used: every session gets the user's auth.
                 base: Session::new(Arc::new(UserToken::new("".into())))?,

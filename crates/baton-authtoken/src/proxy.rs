@@ -134,14 +134,11 @@ impl ProxyOptions {
                 }
             })
             .transpose()?;
-        let metrics_listen = match ini.option(s, "metrics_listen").string()? {
-            Some(v) if !v.trim().is_empty() => {
-                let raw = ini.option(s, "metrics_listen").value().cloned();
-                Some(v.trim().parse::<SocketAddr>().map_err(|e| match &raw {
-                    Some(raw) => {
-                        raw.error(s, "metrics_listen", format!("not an address:port: {e}"))
-                    }
-                    None => section_error(ini, format!("metrics_listen: not an address:port: {e}")),
+        let opt = ini.option(s, "metrics_listen");
+        let metrics_listen = match (opt.string()?, opt.value()) {
+            (Some(v), Some(raw)) if !v.trim().is_empty() => {
+                Some(v.trim().parse::<SocketAddr>().map_err(|e| {
+                    raw.error(s, "metrics_listen", format!("not an address:port: {e}"))
                 })?)
             }
             _ => None,
@@ -398,15 +395,7 @@ pub async fn serve(
     let service = AuthTokenLayer::new(auth).layer(Forwarder::new(opts.clone()));
     let max_header = opts.max_header_bytes;
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                // Out of descriptors and the like: back off briefly instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+        let (stream, peer) = accept(&listener).await;
         let _ = stream.set_nodelay(true);
         let service = service.clone();
         let hyper_service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
@@ -441,19 +430,25 @@ pub async fn serve(
     }
 }
 
-/// Reads the configuration, binds `listen` and serves (the `baton authproxy` command).
-/// Answers `GET /metrics` with the authenticator's counters (Prometheus text format 0.0.4);
-/// anything else is 404.
-pub async fn serve_metrics(listener: TcpListener, auth: Authenticator) -> std::io::Result<()> {
+/// The next connection; accept errors (out of descriptors and the like) back off briefly
+/// instead of spinning.
+async fn accept(listener: &TcpListener) -> (tokio::net::TcpStream, SocketAddr) {
     loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(c) => c,
+        match listener.accept().await {
+            Ok(c) => return c,
             Err(e) => {
-                tracing::warn!(error = %e, "metrics accept failed");
+                tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
             }
-        };
+        }
+    }
+}
+
+/// Answers `GET /metrics` with the authenticator's counters (Prometheus text format 0.0.4);
+/// anything else is 404. Runs until the process ends.
+pub async fn serve_metrics(listener: TcpListener, auth: Authenticator) {
+    loop {
+        let (stream, _) = accept(&listener).await;
         let auth = auth.clone();
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let resp = if req.method() == http::Method::GET && req.uri().path() == "/metrics" {
@@ -479,6 +474,7 @@ pub async fn serve_metrics(listener: TcpListener, auth: Authenticator) -> std::i
     }
 }
 
+/// Reads the configuration, binds `listen` and serves (the `baton authproxy` command).
 pub async fn run(config: ProxyConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let auth = Authenticator::new(config.authtoken)?;
     // keystonemiddleware does not refuse to start when the identity service is down; neither do
@@ -493,12 +489,7 @@ pub async fn run(config: ProxyConfig) -> Result<(), Box<dyn std::error::Error + 
             .await
             .map_err(|e| format!("cannot listen on {addr} (metrics_listen): {e}"))?;
         tracing::info!(%addr, "authproxy metrics at /metrics");
-        let auth = auth.clone();
-        tokio::spawn(async move {
-            if let Err(e) = serve_metrics(listener, auth).await {
-                tracing::warn!(error = %e, "metrics listener stopped");
-            }
-        });
+        tokio::spawn(serve_metrics(listener, auth.clone()));
     }
     let listen = config.proxy.listen;
     let listener = TcpListener::bind(listen)

@@ -1454,7 +1454,7 @@ impl AuthProxy {
         let auth = Authenticator::new(id.config().build().expect("config")).expect("auth");
         let metrics_auth = auth.clone();
         tokio::spawn(async move {
-            let _ = baton_authtoken::proxy::serve_metrics(metrics_listener, metrics_auth).await;
+            baton_authtoken::proxy::serve_metrics(metrics_listener, metrics_auth).await;
         });
         tokio::spawn(async move {
             let _ = baton_authtoken::proxy::serve(listener, auth, opts).await;

@@ -657,6 +657,16 @@ impl ServiceUserConfig {
             context: format!("{}: cannot set up the HTTP session", self.context()),
             source: Box::new(e),
         })?;
+        self.validate_session_at_startup(&session, roles).await
+    }
+
+    /// The start-up check on a session made by [`ServiceUserConfig::session`], which keeps the
+    /// service user's token for later use.
+    pub async fn validate_session_at_startup(
+        &self,
+        session: &Session,
+        roles: &[&str],
+    ) -> Result<StartupCheck> {
         let access = session.get_access().await.map_err(|e| Error::Startup {
             context: format!("{}: cannot authenticate the service user", self.context()),
             source: Box::new(e),

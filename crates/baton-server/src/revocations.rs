@@ -31,6 +31,9 @@ pub struct RevocationList {
     /// audit_chain_id -> latest `issued_before` among events that name only an audit chain
     /// (Keystone 30's cascading revoke: every token rescoped from the revoked one).
     by_audit_chain_id: HashMap<String, NaiveDateTime>,
+    /// user_id -> latest `issued_before` among events that name only a user (password change,
+    /// disable, delete, group removal): the common kind, looked up instead of scanned.
+    by_user_id: HashMap<String, NaiveDateTime>,
     others: Vec<RevocationEvent>,
     /// Highest event id seen, for polling.
     pub last_id: i64,
@@ -40,7 +43,10 @@ pub struct RevocationList {
 
 impl RevocationList {
     pub fn len(&self) -> usize {
-        self.by_audit_id.len() + self.by_audit_chain_id.len() + self.others.len()
+        self.by_audit_id.len()
+            + self.by_audit_chain_id.len()
+            + self.by_user_id.len()
+            + self.others.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -50,17 +56,17 @@ impl RevocationList {
     pub fn add(&mut self, ev: RevocationEvent) {
         self.last_id = self.last_id.max(ev.id);
         self.generation += 1;
-        let nothing_else = ev.user_id.is_none()
-            && ev.project_id.is_none()
+        let nothing_else = ev.project_id.is_none()
             && ev.domain_id.is_none()
             && ev.role_id.is_none()
             && ev.trust_id.is_none()
             && ev.consumer_id.is_none()
             && ev.access_token_id.is_none()
             && ev.expires_at.is_none();
-        let index = match (&ev.audit_id, &ev.audit_chain_id) {
-            (Some(a), None) if nothing_else => Some((&mut self.by_audit_id, a.clone())),
-            (None, Some(c)) if nothing_else => Some((&mut self.by_audit_chain_id, c.clone())),
+        let index = match (&ev.user_id, &ev.audit_id, &ev.audit_chain_id) {
+            (None, Some(a), None) if nothing_else => Some((&mut self.by_audit_id, a.clone())),
+            (None, None, Some(c)) if nothing_else => Some((&mut self.by_audit_chain_id, c.clone())),
+            (Some(u), None, None) if nothing_else => Some((&mut self.by_user_id, u.clone())),
             _ => None,
         };
         match index {
@@ -75,9 +81,14 @@ impl RevocationList {
     /// Forgets events revoked before `cutoff` (their tokens can no longer validate at all).
     pub fn prune(&mut self, cutoff: NaiveDateTime) {
         self.others.retain(|e| e.revoked_at >= cutoff);
-        // Audit-only entries keep issued_before == revoked_at, so prune them by that.
-        self.by_audit_id
-            .retain(|_, issued_before| *issued_before >= cutoff);
+        // Indexed entries keep issued_before == revoked_at, so prune them by that.
+        for index in [
+            &mut self.by_audit_id,
+            &mut self.by_audit_chain_id,
+            &mut self.by_user_id,
+        ] {
+            index.retain(|_, issued_before| *issued_before >= cutoff);
+        }
     }
 
     pub fn is_revoked(&self, t: &TokenValues<'_>) -> bool {
@@ -91,6 +102,11 @@ impl RevocationList {
                 if t.issued_at <= *before {
                     return true;
                 }
+            }
+        }
+        if let Some(before) = self.by_user_id.get(t.user_id) {
+            if t.issued_at <= *before {
+                return true;
             }
         }
         self.others.iter().any(|e| matches(e, t))

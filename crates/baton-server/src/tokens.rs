@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use baton_config::IdentityConfig;
-use baton_store::{AssignmentType, Project, RevocationEvent, Store, User};
+use baton_store::{AssignmentType, PasswordRecord, Project, RevocationEvent, Store, User};
 use baton_token::{random_audit_id, Scope, TokenError, TokenFormatter, TokenPayload};
 use baton_types::{IdName, ScopedProject, SystemScope, TokenBody, TokenUser};
 use bytes::Bytes;
@@ -737,20 +737,19 @@ impl TokenService {
         Ok((token, validated))
     }
 
-    async fn authenticate_password(&self, who: &UserRef, password: &str) -> ApiResult<User> {
-        if password.len() > self.config.identity.max_password_length as usize {
-            return Err(ApiError::unauthorized(
-                "password longer than [identity] max_password_length",
-            ));
-        }
-        let user = match who {
-            UserRef::Id(id) => self.store.get_user(id).await?,
-            UserRef::Name { name, domain } => match self.resolve_domain(domain).await? {
-                Some(d) => self.store.find_user(name, &d.id).await?,
-                None => None,
-            },
-        };
-        let record = match &user {
+    /// Verifies `password` against the user's current password, off the async workers. An
+    /// unknown user, or one without a password, costs the same bcrypt verify against a dummy
+    /// hash, so timing does not tell users apart. Returns the password record, if any, and the
+    /// verdict.
+    pub async fn check_password(
+        &self,
+        user: Option<&User>,
+        password: &str,
+    ) -> ApiResult<(
+        Option<PasswordRecord>,
+        Result<bool, password::PasswordError>,
+    )> {
+        let record = match user {
             Some(u) => self.store.get_password(&u.id).await?,
             None => None,
         };
@@ -764,6 +763,23 @@ impl TokenService {
             tokio::task::spawn_blocking(move || password::verify_password(&candidate, &hash))
                 .await
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok((record, verified))
+    }
+
+    async fn authenticate_password(&self, who: &UserRef, password: &str) -> ApiResult<User> {
+        if password.len() > self.config.identity.max_password_length as usize {
+            return Err(ApiError::unauthorized(
+                "password longer than [identity] max_password_length",
+            ));
+        }
+        let user = match who {
+            UserRef::Id(id) => self.store.get_user(id).await?,
+            UserRef::Name { name, domain } => match self.resolve_domain(domain).await? {
+                Some(d) => self.store.find_user(name, &d.id).await?,
+                None => None,
+            },
+        };
+        let (record, verified) = self.check_password(user.as_ref(), password).await?;
         let (Some(user), Some(record)) = (user, record) else {
             return Err(ApiError::unauthorized(
                 "unknown user or user without a password",
@@ -876,25 +892,32 @@ impl TokenService {
     /// 30's default), every token rescoped from it: a second event names its audit id as the
     /// audit chain.
     pub async fn revoke(&self, validated: &ValidatedToken, cascade: bool) -> ApiResult<()> {
-        let now = Utc::now().trunc_subsecs(0).naive_utc();
         let audit_id = validated.payload.audit_ids.first().cloned();
-        self.add_revocation(RevocationEvent {
+        self.revoke_now(RevocationEvent {
             audit_id: audit_id.clone(),
-            issued_before: now,
-            revoked_at: now,
             ..Default::default()
         })
         .await?;
         if cascade && audit_id.is_some() {
-            self.add_revocation(RevocationEvent {
+            self.revoke_now(RevocationEvent {
                 audit_chain_id: audit_id,
-                issued_before: now,
-                revoked_at: now,
                 ..Default::default()
             })
             .await?;
         }
         Ok(())
+    }
+
+    /// Revokes every token issued up to now that matches the fields `ev` sets. Stamped in whole
+    /// seconds like Keystone's events (tokens carry whole seconds too).
+    pub async fn revoke_now(&self, ev: RevocationEvent) -> ApiResult<()> {
+        let now = Utc::now().trunc_subsecs(0).naive_utc();
+        self.add_revocation(RevocationEvent {
+            issued_before: now,
+            revoked_at: now,
+            ..ev
+        })
+        .await
     }
 
     pub async fn add_revocation(&self, ev: RevocationEvent) -> ApiResult<()> {

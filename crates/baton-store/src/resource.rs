@@ -22,6 +22,18 @@ macro_rules! project_from_row {
     };
 }
 
+/// Keystone's wording for a taken name (the API prefixes "Conflict occurred attempting to store").
+fn name_conflict(p: &Project) -> StoreError {
+    StoreError::Conflict(if p.is_domain {
+        format!("domain - Duplicate entry found with name {}.", p.name)
+    } else {
+        format!(
+            "project - it is not permitted to have two projects with the same name in the same domain : {}.",
+            p.name
+        )
+    })
+}
+
 impl Store {
     /// A project or domain by id (never the root-domain row).
     pub async fn get_project(&self, id: &str) -> Result<Option<Project>> {
@@ -100,10 +112,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             if taken.is_some() {
-                return Err(crate::StoreError::Conflict(format!(
-                    "Duplicate entry found with name {}.",
-                    p.name
-                )));
+                return Err(name_conflict(p));
             }
             sqlx::query(&q(
                 "INSERT INTO project (id, name, extra, description, enabled, domain_id, parent_id, is_domain) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -131,6 +140,17 @@ impl Store {
                 .execute(pool)
                 .await?;
             Ok(())
+        })
+    }
+
+    /// Whether any project has `id` as its parent.
+    pub async fn project_has_children(&self, id: &str) -> Result<bool> {
+        dispatch!(self, read, |pool, q| {
+            let row = sqlx::query(&q("SELECT id FROM project WHERE parent_id = ? LIMIT 1"))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.is_some())
         })
     }
 
@@ -164,10 +184,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             if taken.is_some() {
-                return Err(StoreError::Conflict(format!(
-                    "Duplicate entry found with name {}.",
-                    p.name
-                )));
+                return Err(name_conflict(p));
             }
             let done = sqlx::query(&q(
                 "UPDATE project SET name = ?, description = ?, enabled = ?, extra = ? WHERE id = ?",
@@ -221,9 +238,8 @@ impl Store {
 
     /// Deletes what a domain owns apart from its projects: its users (with passwords, options,
     /// memberships and assignments), its groups (with memberships and assignments) and its
-    /// domain-specific roles (with their assignments and implications). Returns the ids of the
-    /// deleted users so their tokens can be revoked.
-    pub async fn delete_domain_identities(&self, domain_id: &str) -> Result<Vec<String>> {
+    /// domain-specific roles (with their assignments and implications).
+    pub async fn delete_domain_identities(&self, domain_id: &str) -> Result<()> {
         dispatch!(self, write, |pool, q| {
             let mut tx = crate::begin_write!(pool);
             let users: Vec<String> = sqlx::query(&q("SELECT id FROM \"user\" WHERE domain_id = ?"))
@@ -289,7 +305,7 @@ impl Store {
                 }
             }
             tx.commit().await?;
-            Ok(users)
+            Ok(())
         })
     }
 

@@ -219,15 +219,19 @@ pub async fn run_endpoint(id: &Identity, cmd: EndpointCmd) -> CliResult<Done> {
                 query.push(("region_id", reg.str_field("id").unwrap_or_default().into()));
             }
             let endpoints = id.list(&["endpoints"], "endpoints", &query).await?;
-            let mut services: HashMap<String, Value> = HashMap::new();
+            // One listing for the service columns instead of a request per service.
+            let services: HashMap<String, Value> = id
+                .list(&["services"], "services", &[])
+                .await?
+                .into_iter()
+                .map(|s| (s.str_field("id").unwrap_or_default().to_string(), s))
+                .collect();
             let mut rows = Vec::new();
             for e in &endpoints {
-                let sid = e.str_field("service_id").unwrap_or_default().to_string();
-                if !services.contains_key(&sid) {
-                    let s = id.find(Kind::Service, &sid, &[]).await?;
-                    services.insert(sid.clone(), s);
-                }
-                let s = &services[&sid];
+                let s = e
+                    .str_field("service_id")
+                    .and_then(|sid| services.get(sid))
+                    .unwrap_or(&Value::Null);
                 rows.push(vec![
                     Cell::from(e.field("id")),
                     e.field("region_id").into(),

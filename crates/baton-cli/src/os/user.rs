@@ -298,10 +298,11 @@ pub async fn run(id: &Identity, cmd: UserCmd) -> CliResult<Done> {
                     .filter_map(|a| a.get("user").and_then(|u| u.str_field("id")))
                     .map(str::to_string)
                     .collect();
-                users = Vec::new();
-                for uid in ids {
-                    users.push(id.find(Kind::User, &uid, &[]).await?);
-                }
+                // One listing instead of a request per user.
+                let mut found = id.list(&["users"], "users", &[]).await?;
+                found.retain(|u| u.str_field("id").is_some_and(|uid| ids.contains(uid)));
+                found.sort_by(|a, b| a.str_field("id").cmp(&b.str_field("id")));
+                users = found;
             } else if let Some(g) = &group {
                 // openstackclient passes --domain as given to find the group.
                 let filters: Vec<(&str, String)> =

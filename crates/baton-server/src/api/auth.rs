@@ -262,7 +262,12 @@ pub async fn validate(
     let query = TokenQuery::parse(query.as_deref())?;
     let caller = caller(&state, &headers).await?;
     let (subject, id) = subject_for(&state, &headers, query.allow_expired).await?;
-    policy::validate_token_with(&state.policy, &caller, &subject)?;
+    policy::enforce_on_subject(
+        &state.policy,
+        "identity:validate_token",
+        &caller.body,
+        &subject.body,
+    )?;
     json_response(StatusCode::OK, subject.json(!query.nocatalog), Some(&id))
 }
 
@@ -274,7 +279,12 @@ pub async fn check(
     let query = TokenQuery::parse(query.as_deref())?;
     let caller = caller(&state, &headers).await?;
     let (subject, id) = subject_for(&state, &headers, query.allow_expired).await?;
-    policy::check_token_with(&state.policy, &caller, &subject)?;
+    policy::enforce_on_subject(
+        &state.policy,
+        "identity:check_token",
+        &caller.body,
+        &subject.body,
+    )?;
     json_response(StatusCode::OK, Bytes::new(), Some(&id))
 }
 
@@ -286,7 +296,12 @@ pub async fn revoke(
     let query = TokenQuery::parse(query.as_deref())?;
     let caller = caller(&state, &headers).await?;
     let (subject, _) = subject_for(&state, &headers, false).await?;
-    policy::revoke_token_with(&state.policy, &caller, &subject)?;
+    policy::enforce_on_subject(
+        &state.policy,
+        "identity:revoke_token",
+        &caller.body,
+        &subject.body,
+    )?;
     state.tokens.revoke(&subject, query.cascade).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

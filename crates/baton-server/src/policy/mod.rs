@@ -70,7 +70,6 @@ mod tests;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
 
 use baton_types::TokenBody;
 use rules::{Rule, Scopes};
@@ -553,12 +552,10 @@ impl Target {
     }
 }
 
-// ----- the token API, until the handlers hold the configured policy --------------------------
-
-static DEFAULT_POLICY: LazyLock<Policy> = LazyLock::new(Policy::keystone_defaults);
+// ----- the token API ------------------------------------------------------------------------
 
 /// The token API's decision: Keystone puts the subject token's user under `target.token`.
-fn enforce_on_subject(
+pub fn enforce_on_subject(
     policy: &Policy,
     action: &str,
     caller: &TokenBody,
@@ -571,48 +568,4 @@ fn enforce_on_subject(
             subject.user.domain.id.as_str(),
         );
     policy.enforce(action, &Credentials::from_body(caller), &target)
-}
-
-pub fn validate_token_with(
-    policy: &Policy,
-    caller: &ValidatedToken,
-    subject: &ValidatedToken,
-) -> ApiResult<()> {
-    enforce_on_subject(
-        policy,
-        "identity:validate_token",
-        &caller.body,
-        &subject.body,
-    )
-}
-
-pub fn check_token_with(
-    policy: &Policy,
-    caller: &ValidatedToken,
-    subject: &ValidatedToken,
-) -> ApiResult<()> {
-    enforce_on_subject(policy, "identity:check_token", &caller.body, &subject.body)
-}
-
-pub fn revoke_token_with(
-    policy: &Policy,
-    caller: &ValidatedToken,
-    subject: &ValidatedToken,
-) -> ApiResult<()> {
-    enforce_on_subject(policy, "identity:revoke_token", &caller.body, &subject.body)
-}
-
-/// `identity:validate_token` under Keystone's defaults.
-pub fn validate_token(caller: &ValidatedToken, subject: &ValidatedToken) -> ApiResult<()> {
-    validate_token_with(&DEFAULT_POLICY, caller, subject)
-}
-
-/// `identity:check_token` under Keystone's defaults.
-pub fn check_token(caller: &ValidatedToken, subject: &ValidatedToken) -> ApiResult<()> {
-    check_token_with(&DEFAULT_POLICY, caller, subject)
-}
-
-/// `identity:revoke_token` under Keystone's defaults.
-pub fn revoke_token(caller: &ValidatedToken, subject: &ValidatedToken) -> ApiResult<()> {
-    revoke_token_with(&DEFAULT_POLICY, caller, subject)
 }

@@ -66,17 +66,11 @@ pub(crate) async fn create_domain(
         extra: Some(Value::Object(extra).to_string()),
     };
     let store = &state.tokens.store;
-    store.create_project(&domain).await.map_err(|e| match e {
-        baton_store::StoreError::Conflict(_) => ApiError::Conflict(format!(
-            "Conflict occurred attempting to store domain - Duplicate entry found with name {}.",
-            domain.name
-        )),
-        other => other.into(),
-    })?;
+    store.create_project(&domain).await?;
     if !tags.is_empty() {
         store.set_project_tags(&domain.id, tags).await?;
     }
-    after_write(state);
+    // Nobody's token involves a new domain yet: cached validations stay good.
     Ok(domain)
 }
 
@@ -210,13 +204,7 @@ async fn update(
     }
     domain.extra = Some(Value::Object(extra).to_string());
     let store = &state.tokens.store;
-    store.update_project(&domain).await.map_err(|e| match e {
-        baton_store::StoreError::Conflict(_) => ApiError::Conflict(format!(
-            "Conflict occurred attempting to store domain - Duplicate entry found with name {}.",
-            domain.name
-        )),
-        other => other.into(),
-    })?;
+    store.update_project(&domain).await?;
     if let Some(tags) = &tags {
         store.set_project_tags(&domain.id, tags).await?;
     }
@@ -245,51 +233,22 @@ async fn remove(
         ));
     }
     let store = &state.tokens.store;
-    // Projects leaf first, so every parent is a leaf by the time it goes.
-    let mut projects: Vec<Project> = store
-        .list_all_projects()
-        .await?
-        .into_iter()
-        .filter(|p| !p.is_domain && p.domain_id == domain.id)
-        .collect();
-    for _ in 0..=projects.len() {
-        if projects.is_empty() {
-            break;
-        }
-        let (leaves, rest): (Vec<Project>, Vec<Project>) =
-            projects.clone().into_iter().partition(|p| {
-                !projects
-                    .iter()
-                    .any(|c| c.parent_id.as_deref() == Some(p.id.as_str()))
-            });
-        for leaf in &leaves {
-            super::projects::delete_leaf(&state, leaf).await?;
-        }
-        projects = rest;
-    }
-    let users = store.delete_domain_identities(&domain.id).await?;
-    let now = chrono::Utc::now().naive_utc();
-    for user_id in users {
-        state
-            .tokens
-            .add_revocation(RevocationEvent {
-                user_id: Some(user_id),
-                issued_before: now,
-                revoked_at: now,
-                ..RevocationEvent::default()
-            })
-            .await?;
-    }
-    store.delete_project(&domain.id).await?;
+    // One event covers every token of the domain's users and of its projects (the domain
+    // matches a token's user domain and its project's domain).
     state
         .tokens
-        .add_revocation(RevocationEvent {
+        .revoke_now(RevocationEvent {
             domain_id: Some(domain.id.clone()),
-            issued_before: now,
-            revoked_at: now,
             ..RevocationEvent::default()
         })
         .await?;
+    // Children before parents, so every project is a leaf when it goes.
+    let all = store.list_all_projects().await?;
+    for project in super::projects::subtree(&all, &domain.id).into_iter().rev() {
+        store.delete_project(&project.id).await?;
+    }
+    store.delete_domain_identities(&domain.id).await?;
+    store.delete_project(&domain.id).await?;
     after_write(&state);
     Ok(no_content())
 }

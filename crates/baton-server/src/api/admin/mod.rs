@@ -77,6 +77,12 @@ impl Caller {
     pub fn user_id(&self) -> &str {
         self.token.user_id()
     }
+
+    /// The domain of a domain-scoped token: such callers see only their domain's users,
+    /// groups, projects and assignments.
+    pub fn scoped_domain(&self) -> Option<String> {
+        self.token.body.domain.as_ref().map(|d| d.id.clone())
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -173,7 +173,7 @@ async fn list(
     let mut target = Target::new();
     // Keystone checks a domain-scoped caller against its own domain and then lists only that
     // domain's projects.
-    let scoped_domain = caller.token.body.domain.as_ref().map(|d| d.id.clone());
+    let scoped_domain = caller.scoped_domain();
     if let Some(d) = &scoped_domain {
         target.set("target.domain_id", d.clone());
     }
@@ -312,7 +312,7 @@ async fn create(
                 }
             })
         })
-        .or_else(|| caller.token.body.domain.as_ref().map(|d| d.id.clone()))
+        .or_else(|| caller.scoped_domain())
         .unwrap_or_else(|| state.config().identity.default_domain_id.clone());
     let mut target = Target::new();
     target.set("target.project.domain_id", domain_id.clone());
@@ -372,17 +372,11 @@ async fn create(
         description,
         extra: Some(Value::Object(extra).to_string()),
     };
-    store.create_project(&project).await.map_err(|e| match e {
-        baton_store::StoreError::Conflict(_) => ApiError::Conflict(format!(
-            "Conflict occurred attempting to store project - it is not permitted to have two projects with the same name in the same domain : {}.",
-            project.name
-        )),
-        other => other.into(),
-    })?;
+    store.create_project(&project).await?;
     if !tags.is_empty() {
         store.set_project_tags(&project.id, &tags).await?;
     }
-    after_write(&state);
+    // Nobody holds a role on a new project yet: cached validations stay good.
     Ok(created(
         &state,
         &headers,
@@ -516,13 +510,7 @@ async fn update(
         extra.insert(k, v);
     }
     project.extra = Some(Value::Object(extra).to_string());
-    store.update_project(&project).await.map_err(|e| match e {
-        baton_store::StoreError::Conflict(_) => ApiError::Conflict(format!(
-            "Conflict occurred attempting to store project - it is not permitted to have two projects with the same name in the same domain : {}.",
-            project.name
-        )),
-        other => other.into(),
-    })?;
+    store.update_project(&project).await?;
     if let Some(tags) = &tags {
         store.set_project_tags(&project.id, tags).await?;
     }
@@ -538,8 +526,8 @@ async fn update(
     .into_response())
 }
 
-/// Every project below `root` in `all`.
-fn subtree<'a>(all: &'a [Project], root: &str) -> Vec<&'a Project> {
+/// Every project below `root` in `all`, each after its parent.
+pub(super) fn subtree<'a>(all: &'a [Project], root: &str) -> Vec<&'a Project> {
     let mut children: HashMap<&str, Vec<&Project>> = HashMap::new();
     for p in all {
         if let Some(parent) = &p.parent_id {
@@ -562,19 +550,15 @@ fn subtree<'a>(all: &'a [Project], root: &str) -> Vec<&'a Project> {
 
 /// Deletes a project that must be a leaf, with its assignments, and revokes tokens scoped to it
 /// (Keystone's project-deleted revocation event).
-pub(crate) async fn delete_leaf(state: &AppState, project: &Project) -> ApiResult<()> {
+async fn delete_leaf(state: &AppState, project: &Project) -> ApiResult<()> {
     state.tokens.store.delete_project(&project.id).await?;
-    let now = chrono::Utc::now().naive_utc();
     state
         .tokens
-        .add_revocation(RevocationEvent {
+        .revoke_now(RevocationEvent {
             project_id: Some(project.id.clone()),
-            issued_before: now,
-            revoked_at: now,
             ..RevocationEvent::default()
         })
-        .await?;
-    Ok(())
+        .await
 }
 
 async fn remove(
@@ -584,11 +568,7 @@ async fn remove(
 ) -> ApiResult<Response> {
     let project = load(&state, &project_id).await?;
     caller.enforce(&state, "identity:delete_project", &project_target(&project))?;
-    let all = state.tokens.store.list_all_projects().await?;
-    if all
-        .iter()
-        .any(|p| p.parent_id.as_deref() == Some(project.id.as_str()))
-    {
+    if state.tokens.store.project_has_children(&project.id).await? {
         return Err(ApiError::ForbiddenNotSecurity(format!(
             "Cannot delete the project {} since it is not a leaf in the hierarchy. Use the cascade option if you want to delete a whole subtree.",
             project.id

@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use baton_store::{new_id, RevocationEvent, Role, RoleDetail};
-use chrono::{SubsecRound, Utc};
 use serde_json::{json, Map, Value};
 
 use super::{
@@ -334,13 +333,10 @@ async fn remove(
     // Keystone 30 only drops its (shared) token cache here. Each Baton node caches validations
     // of its own, so a revocation event naming the role makes other nodes stop showing it at
     // once; a token validated afresh no longer carries the role and is not matched.
-    let now = Utc::now().trunc_subsecs(0).naive_utc();
     state
         .tokens
-        .add_revocation(RevocationEvent {
+        .revoke_now(RevocationEvent {
             role_id: Some(role_id),
-            issued_before: now,
-            revoked_at: now,
             ..Default::default()
         })
         .await?;

@@ -182,24 +182,16 @@ pub(crate) async fn find(state: &AppState, id: &str) -> ApiResult<Option<User>> 
 }
 
 /// Records a revocation event for every token of the user (Keystone's
-/// `persist_revocation_event_for_user`) and drops cached validations.
+/// `persist_revocation_event_for_user`). No cache flush: the event bumps the revocation
+/// generation, so every cached validation is matched against it on its next use.
 pub(crate) async fn revoke_user_tokens(state: &AppState, user_id: &str) -> ApiResult<()> {
-    let now = chrono::Utc::now().naive_utc();
     state
         .tokens
-        .add_revocation(RevocationEvent {
+        .revoke_now(RevocationEvent {
             user_id: Some(user_id.to_string()),
-            issued_before: now,
-            revoked_at: now,
             ..Default::default()
         })
-        .await?;
-    after_write(state);
-    Ok(())
-}
-
-fn domain_scope_of(caller: &Caller) -> Option<String> {
-    caller.token.body.domain.as_ref().map(|d| d.id.clone())
+        .await
 }
 
 /// A password field (`string`, or `null` where `nullable`): never echoed in messages, unlike
@@ -359,7 +351,7 @@ async fn list(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let query = ListQuery::parse(raw.as_deref());
-    let scoped_domain = domain_scope_of(&caller);
+    let scoped_domain = caller.scoped_domain();
     let mut target = Target::new();
     if let Some(d) = &scoped_domain {
         target.set("target.domain_id", d.clone());
@@ -414,7 +406,7 @@ async fn create(
     caller.enforce(&state, "identity:create_user", &target)?;
 
     let domain_id = domain_id
-        .or_else(|| domain_scope_of(&caller))
+        .or_else(|| caller.scoped_domain())
         .unwrap_or_else(|| state.config().identity.default_domain_id.clone());
     let store = &state.tokens.store;
     if store.get_domain(&domain_id).await?.is_none() {
@@ -635,22 +627,11 @@ async fn change_password(
     } else {
         store.get_user(&user_id).await?
     };
-    let record = match &user {
-        Some(u) => store.get_password(&u.id).await?,
-        None => None,
-    };
-    let stored = record.as_ref().map(|r| r.hash.clone());
-    let rounds = state.config().identity.password_hash_rounds;
-    // An unknown user costs one bcrypt operation too, so timing does not tell users apart.
-    let verified = tokio::task::spawn_blocking(move || match stored {
-        Some(hash) => password::verify_password(&original, &hash).unwrap_or(false),
-        None => {
-            let _ = password::dummy_hash(rounds);
-            false
-        }
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (record, verified) = state
+        .tokens
+        .check_password(user.as_ref(), &original)
+        .await?;
+    let verified = record.is_some() && verified.unwrap_or(false);
     let Some(user) = user.filter(|_| verified) else {
         return Err(ApiError::unauthorized(format!(
             "Error when changing user password: Invalid user / password (user {user_id})"
@@ -699,7 +680,7 @@ async fn list_groups(
     caller.enforce(&state, "identity:list_groups_for_user", &target)?;
     let user = user.ok_or_else(|| user_not_found(&user_id))?;
     let page = Page::from_query(&state, &query, state.config().identity.list_limit)?;
-    let scoped_domain = domain_scope_of(&caller);
+    let scoped_domain = caller.scoped_domain();
     let groups = state
         .tokens
         .store
