@@ -2,6 +2,7 @@
 //! service catalog. Reloaded after local writes and at most `MAX_AGE` after writes by others.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -82,10 +83,14 @@ fn substitute(url: &str, project_id: Option<&str>) -> Option<String> {
 #[derive(Default)]
 pub struct DirectoryCache {
     current: RwLock<Option<(Instant, Arc<Directory>)>>,
+    /// Bumped by [`DirectoryCache::invalidate`]: a snapshot loaded across a write may hold the
+    /// old data, so it serves its own caller but is not kept.
+    writes: AtomicU64,
 }
 
 impl DirectoryCache {
     pub fn invalidate(&self) {
+        self.writes.fetch_add(1, Ordering::AcqRel);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
@@ -95,9 +100,12 @@ impl DirectoryCache {
                 return Ok(dir.clone());
             }
         }
+        let began = self.writes.load(Ordering::Acquire);
         let dir = Arc::new(load(store).await?);
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) =
-            Some((Instant::now(), dir.clone()));
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if self.writes.load(Ordering::Acquire) == began {
+            *current = Some((Instant::now(), dir.clone()));
+        }
         Ok(dir)
     }
 }

@@ -4,7 +4,8 @@
 //! database are picked up by polling (see [`crate::TokenService::refresh_revocations`]). Most
 //! events revoke one token by audit id, so those sit in a map; the rest are scanned.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
 use baton_store::RevocationEvent;
 use chrono::NaiveDateTime;
@@ -37,11 +38,63 @@ pub struct RevocationList {
     others: Vec<RevocationEvent>,
     /// Highest event id seen, for polling.
     pub last_id: i64,
+    /// Ids below `last_id` not read yet, with when they were first missed. PostgreSQL and
+    /// MySQL hand out an id at insert and show the row at commit, so a slower writer's event can
+    /// appear below ids already read; the poll asks for these again until [`GAP_PATIENCE`].
+    gaps: BTreeMap<i64, Instant>,
+    /// When the whole table was last read.
+    pub loaded_at: Option<Instant>,
     /// Bumped by every added event, so cached validations know when to look again.
     pub generation: u64,
 }
 
+/// How long an id below the highest one read is asked for again. Rolled-back inserts and
+/// Galera's `auto_increment_increment` leave ids that never fill; the periodic full reload
+/// ([`crate::TokenService::refresh_revocations`]) covers writers slower than this.
+pub const GAP_PATIENCE: Duration = Duration::from_secs(60);
+
+/// How often every node reads the whole event table again, whatever it has polled.
+pub const FULL_RELOAD_EVERY: Duration = Duration::from_secs(300);
+
+/// At most this many missing ids are tracked (and asked for in one poll); a larger jump is
+/// left to the full reload.
+pub const MAX_GAPS: usize = 500;
+
 impl RevocationList {
+    /// Adds the events of one poll (any order, possibly already seen) and returns how many were
+    /// new. Ids skipped between those read become gaps to ask for again.
+    pub fn add_polled(&mut self, mut events: Vec<RevocationEvent>, now: Instant) -> usize {
+        events.sort_by_key(|e| e.id);
+        let first_load = self.last_id == 0 && self.generation == 0;
+        let mut added = 0;
+        for ev in events {
+            if ev.id > self.last_id {
+                // Ids below the very first load's are pruned or long committed: not gaps.
+                if !first_load || added > 0 {
+                    let missing = self.last_id + 1..ev.id;
+                    let room = MAX_GAPS.saturating_sub(self.gaps.len());
+                    if (missing.end - missing.start) as usize <= room {
+                        self.gaps.extend(missing.map(|id| (id, now)));
+                    }
+                }
+                self.add(ev);
+            } else if self.gaps.remove(&ev.id).is_some() {
+                self.add(ev);
+            } else {
+                continue;
+            }
+            added += 1;
+        }
+        self.gaps
+            .retain(|_, missed| now.saturating_duration_since(*missed) < GAP_PATIENCE);
+        added
+    }
+
+    /// The ids the next poll asks for again besides those above `last_id`.
+    pub fn gaps(&self) -> Vec<i64> {
+        self.gaps.keys().copied().collect()
+    }
+
     pub fn len(&self) -> usize {
         self.by_audit_id.len()
             + self.by_audit_chain_id.len()
@@ -53,6 +106,7 @@ impl RevocationList {
         self.len() == 0
     }
 
+    /// Adds one event (the caller has checked it is new).
     pub fn add(&mut self, ev: RevocationEvent) {
         self.last_id = self.last_id.max(ev.id);
         self.generation += 1;
@@ -228,6 +282,56 @@ mod tests {
         assert!(list.is_revoked(&token(&roles)));
         list.prune(ts(1600));
         assert!(list.is_empty());
+    }
+
+    fn audit_event(id: i64, audit_id: &str) -> RevocationEvent {
+        RevocationEvent {
+            id,
+            audit_id: Some(audit_id.into()),
+            issued_before: ts(1000),
+            revoked_at: ts(1000),
+            ..Default::default()
+        }
+    }
+
+    /// Review 2026-12 #1: an event whose id was taken before, and committed after, a higher one
+    /// that was already read must still be picked up.
+    #[test]
+    fn late_commits_below_the_highest_id_are_read_again() {
+        let roles = vec![];
+        let t0 = Instant::now();
+        let mut list = RevocationList::default();
+        assert_eq!(list.add_polled(vec![audit_event(3, "other")], t0), 1);
+        assert!(
+            list.gaps().is_empty(),
+            "ids below the first load are not gaps"
+        );
+        // 4 is still in its transaction when 5 is read.
+        assert_eq!(list.add_polled(vec![audit_event(5, "x")], t0), 1);
+        assert_eq!(list.gaps(), vec![4]);
+        let generation = list.generation;
+        assert_eq!(
+            list.add_polled(vec![audit_event(4, "audit-1"), audit_event(5, "x")], t0),
+            1,
+            "the late event is new, the repeated one is not"
+        );
+        assert!(list.generation > generation);
+        assert!(list.gaps().is_empty());
+        assert!(list.is_revoked(&token(&roles)));
+    }
+
+    #[test]
+    fn gaps_are_forgotten_after_the_patience_and_bounded() {
+        let t0 = Instant::now();
+        let mut list = RevocationList::default();
+        list.add_polled(vec![audit_event(1, "a"), audit_event(3, "b")], t0);
+        assert_eq!(list.gaps(), vec![2]);
+        list.add_polled(Vec::new(), t0 + GAP_PATIENCE);
+        assert!(list.gaps().is_empty());
+        // A jump larger than the bound is left to the full reload.
+        list.add_polled(vec![audit_event(10_000, "c")], t0);
+        assert!(list.gaps().is_empty());
+        assert_eq!(list.last_id, 10_000);
     }
 
     #[test]

@@ -1,18 +1,21 @@
 //! Issuing, validating and revoking tokens with Keystone's rules.
 //!
-//! Validation is the hot path: a token that validated once is kept (keyed by a SHA-256 of the
-//! token, never the token itself) together with its rendered JSON bodies, and only its expiry is
-//! rechecked on a hit. Anything that could change a validation result (a revocation event from
-//! any node, a local write) empties the cache; the directory snapshot bounds staleness of writes
+//! Validation is the hot path: a token that validated once is kept (keyed by a SHA-256 of its
+//! canonical text, never the token itself) together with its rendered JSON bodies, and only its
+//! expiry is rechecked on a hit. A revocation event from any node makes each cached token be
+//! matched against the list on its next hit; a local write empties the cache, and a validation
+//! that began before the write is not cached. The directory snapshot bounds staleness of writes
 //! made by other nodes to a few seconds, and the cache TTL bounds everything else.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use baton_config::IdentityConfig;
 use baton_store::{AssignmentType, PasswordRecord, Project, RevocationEvent, Store, User};
-use baton_token::{random_audit_id, Scope, TokenError, TokenFormatter, TokenPayload};
+use baton_token::{
+    canonical_token_text, random_audit_id, Scope, TokenError, TokenFormatter, TokenPayload,
+};
 use baton_types::{IdName, ScopedProject, SystemScope, TokenBody, TokenUser};
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
@@ -21,7 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::directory::{Directory, DirectoryCache};
 use crate::error::{ApiError, ApiResult};
 use crate::password;
-use crate::revocations::{RevocationList, TokenValues};
+use crate::revocations::{RevocationList, TokenValues, FULL_RELOAD_EVERY};
 
 /// A token that passed every check, with its bodies rendered once.
 pub struct ValidatedToken {
@@ -105,11 +108,13 @@ pub enum DomainRef {
 }
 
 /// The identity part of an issue request, already shape-checked.
+#[derive(Clone)]
 pub enum AuthMethod {
     Password { user: UserRef, password: String },
     Token { token: String },
 }
 
+#[derive(Clone)]
 pub enum UserRef {
     Id(String),
     Name { name: String, domain: DomainRef },
@@ -123,6 +128,9 @@ pub struct TokenService {
     revocations: RwLock<RevocationList>,
     /// Copy of the list's generation, read without the lock on every cache hit.
     revocation_generation: AtomicU64,
+    /// Bumped by every local write that can change a validation result; a validation that
+    /// began before a bump read data that may be stale, so its result is not cached.
+    write_generation: AtomicU64,
     directory: DirectoryCache,
     dummy_hash: String,
 }
@@ -136,8 +144,10 @@ pub fn token_fingerprint(token: &str) -> String {
     digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The validation cache's key: every spelling of one token (with or without its base64
+/// padding) is one entry, so an uncached spelling cannot bring back a stale result.
 fn cache_key(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+    Sha256::digest(canonical_token_text(token).as_bytes()).into()
 }
 
 fn to_utc(secs: f64) -> DateTime<Utc> {
@@ -172,6 +182,7 @@ impl TokenService {
             validated,
             revocations: RwLock::new(RevocationList::default()),
             revocation_generation: AtomicU64::new(0),
+            write_generation: AtomicU64::new(0),
             directory: DirectoryCache::default(),
             dummy_hash,
         };
@@ -183,10 +194,19 @@ impl TokenService {
         &self.formatter
     }
 
-    /// Forgets every cached validation and directory snapshot (after a write).
+    /// Forgets every cached validation and directory snapshot (after a write). Validations
+    /// under way keep their answer but do not cache it.
     pub fn invalidate_caches(&self) {
+        self.write_generation.fetch_add(1, Ordering::AcqRel);
         self.validated.invalidate_all();
         self.directory.invalidate();
+    }
+
+    /// Caches a validation that began at write generation `began`, unless a write came since.
+    fn cache_validated(&self, token: &str, began: u64, v: &Arc<ValidatedToken>) {
+        if self.write_generation.load(Ordering::Acquire) == began {
+            self.validated.insert(cache_key(token), v.clone());
+        }
     }
 
     /// Revocation events must outlive every token they could match, including expired tokens
@@ -200,22 +220,46 @@ impl TokenService {
         )
     }
 
-    /// Loads revocation events written since the last look (by any node). Cached validations
-    /// are not dropped: each is re-checked against the list on its next hit.
+    /// Loads revocation events written since the last look (by any node), including those that
+    /// committed after events with higher ids were read, and reads the whole table again every
+    /// [`FULL_RELOAD_EVERY`]. Cached validations are not dropped: each is re-checked against
+    /// the list on its next hit. Returns how many events were new (or read, on a full reload).
     pub async fn refresh_revocations(&self) -> ApiResult<usize> {
-        let after = self
-            .revocations
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .last_id;
-        let events = self.store.list_revocation_events_after(after).await?;
-        let n = events.len();
-        if n > 0 {
-            let cutoff = Utc::now().naive_utc() - self.revocation_retention();
-            let mut list = self.revocations.write().unwrap_or_else(|e| e.into_inner());
-            for ev in events {
-                list.add(ev);
+        let now = Instant::now();
+        let (after, gaps, full) = {
+            let list = self.revocations.read().unwrap_or_else(|e| e.into_inner());
+            let full = list
+                .loaded_at
+                .is_none_or(|t| now.saturating_duration_since(t) >= FULL_RELOAD_EVERY);
+            (list.last_id, list.gaps(), full)
+        };
+        let cutoff = Utc::now().naive_utc() - self.revocation_retention();
+        if full {
+            // Pruning rides on the full reload: rare, and off every request's path.
+            if let Err(e) = self.store.prune_revocation_events(cutoff).await {
+                tracing::warn!(error = %e, "could not prune revocation events");
             }
+            let events = self.store.list_revocation_events(0, &[]).await?;
+            let n = events.len();
+            let mut fresh = RevocationList::default();
+            fresh.add_polled(events, now);
+            fresh.prune(cutoff);
+            fresh.loaded_at = Some(now);
+            let mut list = self.revocations.write().unwrap_or_else(|e| e.into_inner());
+            // Strictly newer, so every cached validation is matched against the new list.
+            fresh.generation += list.generation + 1;
+            *list = fresh;
+            self.revocation_generation
+                .store(list.generation, Ordering::Release);
+            return Ok(n);
+        }
+        let events = self.store.list_revocation_events(after, &gaps).await?;
+        if events.is_empty() && gaps.is_empty() {
+            return Ok(0);
+        }
+        let mut list = self.revocations.write().unwrap_or_else(|e| e.into_inner());
+        let n = list.add_polled(events, now);
+        if n > 0 {
             list.prune(cutoff);
             self.revocation_generation
                 .store(list.generation, Ordering::Release);
@@ -228,6 +272,7 @@ impl TokenService {
     pub fn reload_keys(&self) {
         match self.formatter.ring().reload_if_changed() {
             Ok(true) => {
+                self.write_generation.fetch_add(1, Ordering::AcqRel);
                 self.validated.invalidate_all();
                 tracing::info!("Fernet key repository changed; keys reloaded")
             }
@@ -265,8 +310,9 @@ impl TokenService {
                 v
             }
             None => {
+                let began = self.write_generation.load(Ordering::Acquire);
                 let v = Arc::new(self.validate_uncached(token).await?);
-                self.validated.insert(key, v.clone());
+                self.cache_validated(token, began, &v);
                 v
             }
         };
@@ -628,11 +674,35 @@ impl TokenService {
     // ----- issue ------------------------------------------------------------------------
 
     /// Authenticates and issues a token (`POST /v3/auth/tokens`).
+    ///
+    /// Tokens carry whole seconds, and a revocation event covers every token issued up to its
+    /// instant: a token minted in the same second as, and after, a revocation of this user
+    /// (password change, group removal) is born revoked. Rather than refuse a login that just
+    /// succeeded with the new credentials, the whole request is authenticated again in the next
+    /// second: credentials, the user's state and roles are checked anew, so a login that read
+    /// the old password before a concurrent change fails instead of being minted again.
     pub async fn issue(
         &self,
         methods: Vec<AuthMethod>,
         scope: RequestedScope,
     ) -> ApiResult<(String, Arc<ValidatedToken>)> {
+        match self.issue_once(&methods, &scope).await {
+            Err(ApiError::Unauthorized { detail }) if detail == REVOKED => {
+                let next =
+                    (Utc::now().trunc_subsecs(0) + chrono::Duration::seconds(1)) - Utc::now();
+                tokio::time::sleep(next.to_std().unwrap_or_default()).await;
+                self.issue_once(&methods, &scope).await
+            }
+            other => other,
+        }
+    }
+
+    async fn issue_once(
+        &self,
+        methods: &[AuthMethod],
+        scope: &RequestedScope,
+    ) -> ApiResult<(String, Arc<ValidatedToken>)> {
+        let began = self.write_generation.load(Ordering::Acquire);
         let mut user: Option<User> = None;
         let mut method_names: Vec<String> = Vec::new();
         let mut expires_at: Option<f64> = None;
@@ -644,7 +714,7 @@ impl TokenService {
                     user: who,
                     password,
                 } => {
-                    let u = self.authenticate_password(&who, &password).await?;
+                    let u = self.authenticate_password(who, password).await?;
                     if let Some(prev) = &user {
                         if prev.id != u.id {
                             return Err(ApiError::unauthorized("methods name different users"));
@@ -655,7 +725,7 @@ impl TokenService {
                 }
                 AuthMethod::Token { token } => {
                     // Keystone validates the source token and lets its 404 through.
-                    let source = self.validate(&token, false).await?;
+                    let source = self.validate(token, false).await?;
                     let u = self
                         .store
                         .get_user(source.user_id())
@@ -681,13 +751,12 @@ impl TokenService {
             }
         }
         let user = user.ok_or_else(|| ApiError::unauthorized("no identity"))?;
-        if source_scoped
-            && !self.config.token.allow_rescope_scoped_token
-            && !matches!(scope, RequestedScope::Default)
-        {
+        // Keystone refuses any exchange of a scoped token here, with or without a requested
+        // scope: without one the token would land on the default project.
+        if source_scoped && !self.config.token.allow_rescope_scoped_token {
             return Err(ApiError::Forbidden("identity:rescope_scoped_token".into()));
         }
-        let token_scope = self.resolve_scope(&user, scope).await?;
+        let token_scope = self.resolve_scope(&user, scope.clone()).await?;
         let now = Utc::now();
         let expires_at = expires_at.unwrap_or_else(|| {
             (now.trunc_subsecs(0)
@@ -705,34 +774,18 @@ impl TokenService {
             audit_ids,
             scope: token_scope,
         };
-        // Tokens carry whole seconds, and a revocation event covers every token issued up to its
-        // instant: a token minted in the same second as, and after, a revocation of this user
-        // (password change, group removal) would be born revoked. Mint it again in the next
-        // second rather than refuse a login that just succeeded with the new credentials.
-        let mut attempt = 0;
-        let (token, validated) = loop {
-            attempt += 1;
-            let token = self
-                .formatter
-                .create_token(&payload)
-                .map_err(|e| ApiError::Internal(format!("token creation failed: {e}")))?;
-            // Read back what the token carries, so issue and validate render identically.
-            let (read_back, issued) = self
-                .formatter
-                .validate_token(&token)
-                .map_err(|e| ApiError::Internal(format!("fresh token does not validate: {e}")))?;
-            let issued_at = DateTime::from_timestamp(issued as i64, 0).unwrap_or_default();
-            match self.build_validated(read_back, issued_at, true).await {
-                Ok(v) => break (token, Arc::new(v)),
-                Err(ApiError::Unauthorized { detail }) if detail == REVOKED && attempt == 1 => {
-                    let next =
-                        (Utc::now().trunc_subsecs(0) + chrono::Duration::seconds(1)) - Utc::now();
-                    tokio::time::sleep(next.to_std().unwrap_or_default()).await;
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        self.validated.insert(cache_key(&token), validated.clone());
+        let token = self
+            .formatter
+            .create_token(&payload)
+            .map_err(|e| ApiError::Internal(format!("token creation failed: {e}")))?;
+        // Read back what the token carries, so issue and validate render identically.
+        let (read_back, issued) = self
+            .formatter
+            .validate_token(&token)
+            .map_err(|e| ApiError::Internal(format!("fresh token does not validate: {e}")))?;
+        let issued_at = DateTime::from_timestamp(issued as i64, 0).unwrap_or_default();
+        let validated = Arc::new(self.build_validated(read_back, issued_at, true).await?);
+        self.cache_validated(&token, began, &validated);
         tracing::info!(user_id = %user.id, token = %token_fingerprint(&token), "token issued");
         Ok((token, validated))
     }
@@ -889,18 +942,21 @@ impl TokenService {
     // ----- revoke -----------------------------------------------------------------------
 
     /// Revokes a token by its audit id (`DELETE /v3/auth/tokens`) and, with `cascade` (Keystone
-    /// 30's default), every token rescoped from it: a second event names its audit id as the
-    /// audit chain.
+    /// 30's default), every token rescoped from it. A rescoped token records only the root of
+    /// its chain (the first login's audit id), so the chain event names the root: revoking a
+    /// token in the middle of a chain also ends its siblings, never leaves a descendant valid.
+    /// (Keystone 30 names the token's own audit id, which misses descendants of a rescoped
+    /// token.)
     pub async fn revoke(&self, validated: &ValidatedToken, cascade: bool) -> ApiResult<()> {
-        let audit_id = validated.payload.audit_ids.first().cloned();
+        let ids = &validated.payload.audit_ids;
         self.revoke_now(RevocationEvent {
-            audit_id: audit_id.clone(),
+            audit_id: ids.first().cloned(),
             ..Default::default()
         })
         .await?;
-        if cascade && audit_id.is_some() {
+        if let (true, Some(root)) = (cascade, ids.last()) {
             self.revoke_now(RevocationEvent {
-                audit_chain_id: audit_id,
+                audit_chain_id: Some(root.clone()),
                 ..Default::default()
             })
             .await?;
@@ -921,8 +977,7 @@ impl TokenService {
     }
 
     pub async fn add_revocation(&self, ev: RevocationEvent) -> ApiResult<()> {
-        let cutoff = Utc::now().naive_utc() - self.revocation_retention();
-        self.store.add_revocation_event(&ev, cutoff).await?;
+        self.store.add_revocation_event(&ev).await?;
         // Picks up our event (and any other node's) before answering, so the revoked token is
         // refused from the next request on.
         self.refresh_revocations().await?;
@@ -953,6 +1008,94 @@ fn dedup(items: impl IntoIterator<Item = String>) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// A token service over a throwaway SQLite database with the bootstrap admin, and a token
+    /// of the admin's (issued and therefore cached).
+    async fn service() -> (Arc<TokenService>, String, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = IdentityConfig::default();
+        config.database.connection = Some(format!("sqlite:///{}/k.db", dir.path().display()));
+        config.fernet_tokens.key_repository = dir.path().join("keys");
+        config.identity.password_hash_rounds = Some(4);
+        baton_token::KeyRepository::new(&config.fernet_tokens.key_repository, 3)
+            .setup()
+            .expect("fernet_setup");
+        let store = Store::connect(config.database.connection.as_deref().unwrap_or_default())
+            .await
+            .expect("connect");
+        store.db_sync().await.expect("db_sync");
+        crate::bootstrap::bootstrap(
+            &config,
+            &store,
+            &crate::bootstrap::BootstrapOptions {
+                password: "Adm1n-Secret-q8Zr2".into(),
+                username: "admin".into(),
+                project_name: Some("admin".into()),
+                role_name: "admin".into(),
+                service_name: None,
+                region_id: None,
+                public_url: None,
+                internal_url: None,
+                admin_url: None,
+            },
+        )
+        .await
+        .expect("bootstrap");
+        let state = crate::AppState::open(config).await.expect("open");
+        let svc = state.tokens.clone();
+        let (token, _) = svc
+            .issue(
+                vec![AuthMethod::Password {
+                    user: UserRef::Name {
+                        name: "admin".into(),
+                        domain: DomainRef::Id("default".into()),
+                    },
+                    password: "Adm1n-Secret-q8Zr2".into(),
+                }],
+                RequestedScope::ProjectName {
+                    name: "admin".into(),
+                    domain: DomainRef::Id("default".into()),
+                },
+            )
+            .await
+            .expect("issue");
+        (svc, token, dir)
+    }
+
+    /// Review 2026-12 #4: every spelling of a token (with or without base64 padding) is one
+    /// cache entry, so an uncached spelling cannot bring back a result the cache dropped.
+    #[tokio::test]
+    async fn padded_spellings_share_one_cache_entry() {
+        let (svc, token, _dir) = service().await;
+        svc.invalidate_caches();
+        svc.validate(&format!("{token}=="), false)
+            .await
+            .expect("padded spelling validates");
+        let plain: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        assert!(
+            svc.validated.contains_key(&plain),
+            "the padded spelling was cached under its own key"
+        );
+    }
+
+    /// Review 2026-12 #4: a validation that read the data before a write is not cached after
+    /// it (the write's invalidation would otherwise be undone by the late insert).
+    #[tokio::test]
+    async fn a_validation_that_began_before_a_write_is_not_cached() {
+        let (svc, token, _dir) = service().await;
+        svc.invalidate_caches();
+        // The steps of a cache miss, with a write landing while the validation is in flight.
+        let began = svc.write_generation.load(Ordering::Acquire);
+        let v = Arc::new(svc.validate_uncached(&token).await.expect("validates"));
+        svc.invalidate_caches();
+        svc.cache_validated(&token, began, &v);
+        assert!(!svc.validated.contains_key(&cache_key(&token)));
+        // A validation with no write meanwhile is cached as before.
+        svc.validate(&token, false).await.expect("validates");
+        assert!(svc.validated.contains_key(&cache_key(&token)));
+    }
+
     /// The `[auth] methods` default fixes each method's bit in Fernet payloads; the config
     /// default and the token codec's must never drift apart.
     #[test]

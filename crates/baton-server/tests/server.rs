@@ -17,6 +17,8 @@ mod admin_projects;
 mod admin_roles;
 #[path = "server/admin_users.rs"]
 mod admin_users;
+#[path = "server/security_tokens.rs"]
+mod security_tokens;
 
 use std::collections::{BTreeSet, HashSet};
 use std::future::Future;
@@ -30,7 +32,7 @@ use baton_testkit::{DbDialect, IdentityServer, ADMIN_PASSWORD as ADMIN_PW};
 use baton_token::{
     random_audit_id, KeyRepository, KeyRing, PayloadCodec, Scope, TokenFormatter, TokenPayload,
 };
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};

@@ -30,18 +30,10 @@ const EVENT_COLUMNS: &str = "SELECT id, domain_id, project_id, user_id, role_id,
      access_token_id, issued_before, expires_at, revoked_at, audit_id, audit_chain_id FROM revocation_event";
 
 impl Store {
-    /// Stores a revocation event, then prunes events revoked before `prune_before`.
-    ///
-    /// Keystone prunes after `expiration + [revoke] expiration_buffer`, which is shorter than
-    /// `allow_expired_window`: a revoked token then validates again through `allow_expired`.
-    /// Callers pass a cutoff that covers the whole window.
-    pub async fn add_revocation_event(
-        &self,
-        ev: &RevocationEvent,
-        prune_before: NaiveDateTime,
-    ) -> Result<()> {
+    /// Stores a revocation event. It commits on its own: the longer an event's transaction,
+    /// the longer other nodes see ids above it before they see it.
+    pub async fn add_revocation_event(&self, ev: &RevocationEvent) -> Result<()> {
         dispatch!(self, write, |pool, q| {
-            let mut tx = crate::begin_write!(pool);
             sqlx::query(&q(
                 "INSERT INTO revocation_event (domain_id, project_id, user_id, role_id, trust_id, consumer_id, \
                  access_token_id, issued_before, expires_at, revoked_at, audit_id, audit_chain_id) \
@@ -59,26 +51,50 @@ impl Store {
             .bind(pool.ts(ev.revoked_at))
             .bind(&ev.audit_id)
             .bind(&ev.audit_chain_id)
-            .execute(&mut *tx)
+            .execute(pool)
             .await?;
-            sqlx::query(&q("DELETE FROM revocation_event WHERE revoked_at < ?"))
-                .bind(pool.ts(prune_before))
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
             Ok(())
         })
     }
 
-    /// Events with an id above `after_id`, oldest first: the validation path keeps all events in
-    /// memory and polls for new ones (written by this or another node).
-    pub async fn list_revocation_events_after(
+    /// Deletes events revoked before `before`; returns how many.
+    ///
+    /// Keystone prunes after `expiration + [revoke] expiration_buffer`, which is shorter than
+    /// `allow_expired_window`: a revoked token then validates again through `allow_expired`.
+    /// Callers pass a cutoff that covers the whole window. Kept apart from the insert (and off
+    /// the request path): on MariaDB a range delete waits behind any writer's uncommitted event.
+    pub async fn prune_revocation_events(&self, before: NaiveDateTime) -> Result<u64> {
+        dispatch!(self, write, |pool, q| {
+            let done = sqlx::query(&q("DELETE FROM revocation_event WHERE revoked_at < ?"))
+                .bind(pool.ts(before))
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    /// Events with an id above `after_id` or among `also_ids`, oldest first: the validation
+    /// path keeps all events in memory and polls for new ones (written by this or another
+    /// node). `also_ids` are ids below `after_id` that were missing at the last look: on
+    /// PostgreSQL and MySQL a row can commit after rows with higher ids.
+    pub async fn list_revocation_events(
         &self,
         after_id: i64,
+        also_ids: &[i64],
     ) -> Result<Vec<RevocationEvent>> {
         dispatch!(self, read, |pool, q| {
-            let sql = format!("{EVENT_COLUMNS} WHERE id > ? ORDER BY id");
-            let rows = sqlx::query(&q(&sql)).bind(after_id).fetch_all(pool).await?;
+            let mut sql = format!("{EVENT_COLUMNS} WHERE id > ?");
+            if !also_ids.is_empty() {
+                let marks = vec!["?"; also_ids.len()].join(", ");
+                sql.push_str(&format!(" OR id IN ({marks})"));
+            }
+            sql.push_str(" ORDER BY id");
+            let sql = q(&sql);
+            let mut query = sqlx::query(&sql).bind(after_id);
+            for id in also_ids {
+                query = query.bind(*id);
+            }
+            let rows = query.fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
                 out.push(event_from_row!(row));

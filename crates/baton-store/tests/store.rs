@@ -297,10 +297,7 @@ async fn schema_and_bootstrap(dialect: Dialect) {
         revoked_at: t0,
         ..Default::default()
     };
-    store
-        .add_revocation_event(&old, t0 - chrono::Duration::days(1))
-        .await
-        .unwrap();
+    store.add_revocation_event(&old).await.unwrap();
     let recent = RevocationEvent {
         user_id: Some(nova.id.clone()),
         project_id: Some(service_project.id.clone()),
@@ -309,21 +306,32 @@ async fn schema_and_bootstrap(dialect: Dialect) {
         revoked_at: t0 + chrono::Duration::days(3),
         ..Default::default()
     };
-    store
-        .add_revocation_event(&recent, t0 + chrono::Duration::days(1))
+    store.add_revocation_event(&recent).await.unwrap();
+    let pruned = store
+        .prune_revocation_events(t0 + chrono::Duration::days(1))
         .await
         .unwrap();
-    let events = store.list_revocation_events_after(0).await.unwrap();
+    assert_eq!(pruned, 1);
+    let events = store.list_revocation_events(0, &[]).await.unwrap();
     assert_eq!(events.len(), 1, "the old event is pruned: {events:?}");
     let got = &events[0];
     assert_eq!(got.user_id, recent.user_id);
     assert_eq!(got.expires_at, recent.expires_at);
     assert_eq!(got.issued_before, recent.issued_before);
     assert!(store
-        .list_revocation_events_after(got.id)
+        .list_revocation_events(got.id, &[])
         .await
         .unwrap()
         .is_empty());
+    let again = store
+        .list_revocation_events(got.id, &[got.id])
+        .await
+        .unwrap();
+    assert_eq!(
+        again.len(),
+        1,
+        "ids asked for again are read below the cursor"
+    );
 
     // A connection string for a fresh Store sees the same data (nothing is cached in Store).
     let second = Store::connect(&db.url).await.unwrap();
@@ -389,7 +397,6 @@ async fn sqlite_many_concurrent_writers_never_see_database_locked() {
     let db = TestDb::new(Dialect::Sqlite).await;
     db.store.db_sync().await.unwrap();
     db.store.bootstrap(&spec("$2b$04$x")).await.unwrap();
-    let far_past = chrono::DateTime::from_timestamp(0, 0).unwrap().naive_utc();
     let mut handles = Vec::new();
     for p in 0..3 {
         let store = Store::connect(&db.url).await.unwrap();
@@ -405,7 +412,7 @@ async fn sqlite_many_concurrent_writers_never_see_database_locked() {
                         revoked_at: now(),
                         ..Default::default()
                     };
-                    store.add_revocation_event(&ev, far_past).await
+                    store.add_revocation_event(&ev).await
                 }
             }));
         }
@@ -414,11 +421,7 @@ async fn sqlite_many_concurrent_writers_never_see_database_locked() {
         h.await.unwrap().expect("no write may fail");
     }
     assert_eq!(
-        db.store
-            .list_revocation_events_after(0)
-            .await
-            .unwrap()
-            .len(),
+        db.store.list_revocation_events(0, &[]).await.unwrap().len(),
         3 * 36
     );
     db.drop_db().await;

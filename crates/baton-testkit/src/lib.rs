@@ -96,6 +96,40 @@ async fn admin_exec(url: &str, sql: &str) {
     }
 }
 
+/// Another node of a test server's deployment (see [`IdentityServer::second_node`]).
+pub struct Node {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    pub state: AppState,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// An open transaction holding an uncommitted write (see
+/// [`IdentityServer::hold_revocation_event`]).
+pub enum HeldWrite {
+    Postgres(sqlx::PgConnection),
+    MySql(sqlx::MySqlConnection),
+}
+
+impl HeldWrite {
+    pub async fn commit(self) {
+        match self {
+            HeldWrite::Postgres(mut c) => {
+                sqlx::query("COMMIT").execute(&mut c).await.expect("COMMIT");
+            }
+            HeldWrite::MySql(mut c) => {
+                sqlx::query("COMMIT").execute(&mut c).await.expect("COMMIT");
+            }
+        }
+    }
+}
+
 /// A running identity server. Dropping it stops the server; call [`IdentityServer::stop`] to
 /// also drop a PostgreSQL/MariaDB database.
 pub struct IdentityServer {
@@ -217,6 +251,58 @@ impl IdentityServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}/v3/{}", self.base, path.trim_start_matches('/'))
+    }
+
+    /// Starts another node on the same database and key repository, as a second `baton serve`
+    /// behind the same load balancer would be. Dropping it stops it.
+    pub async fn second_node(&self) -> Node {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let state = AppState::open(self.config.clone())
+            .await
+            .expect("AppState::open (second node)");
+        let serve_state = state.clone();
+        let task = tokio::spawn(async move {
+            let _ = baton_server::serve(serve_state, listener).await;
+        });
+        Node { base, state, task }
+    }
+
+    /// Opens a transaction on the server's PostgreSQL or MariaDB database that inserts a
+    /// revocation event for `audit_id` and stays open until [`HeldWrite::commit`]: a slow writer
+    /// whose event takes its id before, and becomes visible after, events written meanwhile.
+    pub async fn hold_revocation_event(&self, audit_id: &str) -> HeldWrite {
+        use sqlx::Connection;
+        let parsed = baton_store::parse_connection(&self.db.url).expect("test database URL");
+        let insert = |now: &str| {
+            format!(
+                "INSERT INTO revocation_event (audit_id, issued_before, revoked_at) \
+                 VALUES ('{audit_id}', {now}, {now})"
+            )
+        };
+        match parsed.dialect {
+            Dialect::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&parsed.url)
+                    .await
+                    .expect("PostgreSQL");
+                for sql in ["BEGIN", &insert("(now() at time zone 'utc')")] {
+                    sqlx::query(sql).execute(&mut c).await.expect(sql);
+                }
+                HeldWrite::Postgres(c)
+            }
+            Dialect::MySql => {
+                let mut c = sqlx::MySqlConnection::connect(&parsed.url)
+                    .await
+                    .expect("MariaDB");
+                for sql in ["BEGIN", &insert("UTC_TIMESTAMP()")] {
+                    sqlx::query(sql).execute(&mut c).await.expect(sql);
+                }
+                HeldWrite::MySql(c)
+            }
+            Dialect::Sqlite => panic!("SQLite serialises writers: there is no slow writer to hold"),
+        }
     }
 
     /// The store's id of a role by name (global roles).

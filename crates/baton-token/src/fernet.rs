@@ -334,6 +334,13 @@ impl KeySet {
     }
 }
 
+/// The one spelling of a token's text that every accepted spelling maps to: the decoder takes
+/// the body with or without its `=` padding (and nothing else varies, since trailing bits must
+/// be zero), so caches keyed on token text must key on this.
+pub fn canonical_token_text(token: &str) -> &str {
+    token.trim_end_matches('=')
+}
+
 /// Turns token text into the raw Fernet bytes, refusing anything that cannot be a Fernet
 /// token before any cryptography runs.
 fn decode_token_text(token: &str) -> Result<Vec<u8>, TokenError> {
@@ -345,7 +352,7 @@ fn decode_token_text(token: &str) -> Result<Vec<u8>, TokenError> {
     }
     // Keystone strips the padding and puts it back before decoding; decoding the unpadded
     // body directly is equivalent and accepts both forms.
-    let body = token.trim_end_matches('=');
+    let body = canonical_token_text(token);
     if token.len() - body.len() > 2 {
         return Err(TokenError::Malformed("too much base64 padding"));
     }

@@ -16,7 +16,9 @@ pub mod payload;
 pub mod repository;
 
 pub use error::TokenError;
-pub use fernet::{Decrypted, FernetKey, KeyInfo, KeyRole, KeySet, MAX_TOKEN_LENGTH};
+pub use fernet::{
+    canonical_token_text, Decrypted, FernetKey, KeyInfo, KeyRole, KeySet, MAX_TOKEN_LENGTH,
+};
 pub use payload::{random_audit_id, PayloadCodec, Scope, TokenPayload};
 pub use repository::{KeyRepository, KeyRing, RepositoryError, RotateOutcome, SetupOutcome};
 

@@ -142,11 +142,25 @@ pub fn parse_auth_request(
             "Invalid input for field 'auth/identity/methods': at least one method is required.",
         ));
     }
-    let mut out = Vec::new();
+    // Each method costs a verification (bcrypt for a password): never more entries than there
+    // are methods to enable, and each method once, in the order given, as Keystone does.
+    if methods.len() > enabled_methods.len() {
+        return Err(bad(format!(
+            "Invalid input for field 'auth/identity/methods': at most {} methods may be given.",
+            enabled_methods.len()
+        )));
+    }
+    let mut names: Vec<&str> = Vec::with_capacity(methods.len());
     for m in methods {
         let name = m.as_str().ok_or_else(|| {
             bad("Invalid input for field 'auth/identity/methods': expected strings.")
         })?;
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let mut out = Vec::new();
+    for name in names {
         let data = identity
             .get(name)
             .ok_or_else(|| bad(format!("The request you have made requires authentication: attribute {name} target identity.")))?;

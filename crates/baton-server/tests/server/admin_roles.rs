@@ -1200,7 +1200,7 @@ async fn role_deletion_cleans_up(d: Dialect) {
     let (_, body) = call(&s, Method::GET, "role_inferences", &admin, None).await;
     assert!(!body.to_string().contains(&worker), "{body}");
     // The revocation event names the role, so a token shown with it elsewhere is refused.
-    let events = s.store.list_revocation_events_after(0).await.unwrap();
+    let events = s.store.list_revocation_events(0, &[]).await.unwrap();
     assert!(
         events
             .iter()
