@@ -162,3 +162,70 @@ def test_cross_expired_token(pair_factory, initialized_by):
             caller, _ = t.issue()
             responses[t.name] = validate_token(t.auth_url, caller, tok, allow_expired=True)
         assert_same_token(pair, responses, issuer)
+
+
+def test_effective_scopes_agree(pair):
+    """Issue 11: `/v3/auth/projects`, `/v3/auth/domains` and `/v3/users/{id}/projects` list the
+    same projects and domains on both servers: projects reached only through an inherited grant
+    (OS-INHERIT on a parent project or on a domain), disabled projects and domains, and a project
+    whose only role is domain-specific. Everything is written through Keystone's API."""
+    import uuid
+
+    ks = pair.keystone
+    admin, _ = ks.issue()
+    h = {"X-Auth-Token": admin}
+    tag = uuid.uuid4().hex[:8]
+
+    def call(method: str, path: str, body: dict | None = None, want: int = 201) -> dict:
+        r = requests.request(method, ks.auth_url + path, json=body, headers=h, timeout=30)
+        assert r.status_code == want, f"{method} {path} -> {r.status_code}: {r.text[:300]}"
+        return r.json() if r.content else {}
+
+    pw = "Heir-Secret-9xQ"
+    user = call("POST", "/users", {"user": {"name": f"heir-{tag}", "domain_id": "default", "password": pw}})["user"]
+    dom = call("POST", "/domains", {"domain": {"name": f"d-{tag}"}})["domain"]
+    proj = lambda name, **kw: call("POST", "/projects", {"project": {"name": f"{name}-{tag}", **kw}})["project"]
+    parent = proj("parent", domain_id="default")
+    child = proj("child", domain_id="default", parent_id=parent["id"])
+    grandchild = proj("grandchild", domain_id="default", parent_id=child["id"])
+    direct = proj("direct", domain_id="default")
+    in_dom = proj("indom", domain_id=dom["id"])
+    only_domain_role = proj("droleonly", domain_id="default")
+    member = call("GET", "/roles?name=member", want=200)["roles"][0]["id"]
+    drole = call("POST", "/roles", {"role": {"name": f"drole-{tag}", "domain_id": "default"}})["role"]["id"]
+    u = user["id"]
+    for path in (f"/OS-INHERIT/projects/{parent['id']}/users/{u}/roles/{member}/inherited_to_projects",
+                 f"/OS-INHERIT/domains/{dom['id']}/users/{u}/roles/{member}/inherited_to_projects",
+                 f"/projects/{direct['id']}/users/{u}/roles/{member}",
+                 f"/domains/{dom['id']}/users/{u}/roles/{member}",
+                 f"/projects/{only_domain_role['id']}/users/{u}/roles/{drole}"):
+        call("PUT", path, want=204)
+    call("PATCH", f"/projects/{direct['id']}", {"project": {"enabled": False}}, want=200)
+
+    def listing(t) -> dict:
+        mine, _ = issue_token(t.auth_url, "unscoped", username=user["name"], password=pw)
+        caller, _ = t.issue()
+        out = {}
+        for key, path, token in (("auth/projects", "/auth/projects", mine),
+                                 ("auth/domains", "/auth/domains", mine),
+                                 ("users/projects", f"/users/{u}/projects", caller)):
+            r = requests.get(t.auth_url + path, headers={"X-Auth-Token": token}, timeout=30)
+            assert r.status_code == 200, f"{t.name} GET {path}: {r.status_code} {r.text[:300]}"
+            out[key] = sorted(x["id"] for x in r.json()[path.split("/")[-1]])
+        return out
+
+    # Baton's role snapshot may lag writes made by another process by a few seconds.
+    deadline = time.monotonic() + 10
+    while True:
+        got = {t.name: listing(t) for t in pair.both()}
+        if got["keystone"] == got["baton"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert got["baton"] == got["keystone"], f"(keystone, baton): {got}"
+    projects = got["keystone"]["auth/projects"]
+    assert child["id"] in projects and grandchild["id"] in projects and in_dom["id"] in projects
+    assert parent["id"] not in projects and only_domain_role["id"] not in projects
+    assert got["keystone"]["users/projects"] == projects
+    # A token can be scoped to every listed enabled project, on both servers.
+    for t in pair.both():
+        issue_token(t.auth_url, {"project": {"id": grandchild["id"]}}, username=user["name"], password=pw)

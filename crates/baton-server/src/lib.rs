@@ -7,6 +7,7 @@ pub mod api;
 pub mod bootstrap;
 pub mod directory;
 pub mod error;
+pub mod identity;
 pub mod password;
 pub mod policy;
 pub mod revocations;

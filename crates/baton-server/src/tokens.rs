@@ -7,12 +7,13 @@
 //! that began before the write is not cached. The directory snapshot bounds staleness of writes
 //! made by other nodes to a few seconds, and the cache TTL bounds everything else.
 
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use baton_config::IdentityConfig;
-use baton_store::{AssignmentType, PasswordRecord, Project, RevocationEvent, Store, User};
+use baton_store::{PasswordRecord, Project, RevocationEvent, Store, User};
 use baton_token::{
     canonical_token_text, random_audit_id, Scope, TokenError, TokenFormatter, TokenPayload,
 };
@@ -23,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::directory::{Directory, DirectoryCache};
 use crate::error::{ApiError, ApiResult};
+use crate::identity;
 use crate::password;
 use crate::revocations::{RevocationList, TokenValues, FULL_RELOAD_EVERY};
 
@@ -539,7 +541,8 @@ impl TokenService {
     }
 
     /// Effective roles on a project: direct grants to the user or their groups, grants
-    /// inherited from the project's domain and from its ancestor projects, then implications.
+    /// inherited from the project's domain and from its ancestor projects, then implications
+    /// (the rule is [`identity::grants_on_project`]).
     pub async fn project_roles(
         &self,
         dir: &Directory,
@@ -549,16 +552,11 @@ impl TokenService {
     ) -> ApiResult<Vec<baton_store::Role>> {
         let assignments = self.assignments_of(user_id, group_ids).await?;
         let ancestors = self.ancestors(project).await?;
-        let direct = assignments.into_iter().filter(|a| {
-            let on_project = matches!(
-                a.kind,
-                AssignmentType::UserProject | AssignmentType::GroupProject
-            );
-            (on_project && !a.inherited && a.target_id == project.id)
-                || (a.inherited && !on_project && a.target_id == project.domain_id)
-                || (a.inherited && on_project && ancestors.contains(&a.target_id))
-        });
-        Ok(dir.expand_roles(dedup(direct.map(|a| a.role_id))))
+        let direct = assignments
+            .into_iter()
+            .filter(|a| identity::grants_on_project(a, &project.id, &project.domain_id, &ancestors))
+            .map(|a| a.role_id);
+        Ok(dir.expand_roles(dedup(direct)))
     }
 
     /// Project and domain assignments of the user and of their groups.
@@ -572,6 +570,8 @@ impl TokenService {
         Ok(self.store.list_assignments_for_actors(&actors).await?)
     }
 
+    /// The project's ancestors, read one row at a time: the validation path needs only this
+    /// branch, not the whole tree ([`identity::ProjectTree`] serves listings).
     async fn ancestors(&self, project: &Project) -> ApiResult<Vec<String>> {
         let mut out = Vec::new();
         let mut next = project.parent_id.clone();
@@ -599,7 +599,7 @@ impl TokenService {
         let assignments = self.assignments_of(user_id, group_ids).await?;
         let direct = assignments
             .into_iter()
-            .filter(|a| a.kind.is_domain() && !a.inherited && a.target_id == domain_id)
+            .filter(|a| identity::grants_on_domain(a, domain_id))
             .map(|a| a.role_id);
         Ok(dir.expand_roles(dedup(direct)))
     }
@@ -619,39 +619,52 @@ impl TokenService {
         Ok(dir.expand_roles(dedup(assignments.into_iter().map(|a| a.role_id))))
     }
 
-    /// Projects and domains the user holds a role on (for `/v3/auth/projects|domains`).
-    pub async fn scopes_for_user(&self, user_id: &str) -> ApiResult<(Vec<Project>, Vec<Project>)> {
+    /// The ids of the projects and domains on which the user (directly or through a group)
+    /// has an effective role, as Keystone's `list_projects_for_user` / `list_domains_for_user`
+    /// find them for `/v3/auth/projects`, `/v3/auth/domains` and `/v3/users/{id}/projects`:
+    /// inherited grants included, a target whose only roles are domain-specific (and imply
+    /// nothing) left out, disabled projects and domains kept.
+    pub async fn effective_scope_ids(
+        &self,
+        user_id: &str,
+    ) -> ApiResult<(HashSet<String>, HashSet<String>)> {
         let group_ids = self.store.list_user_group_ids(user_id).await?;
         let assignments = self.assignments_of(user_id, &group_ids).await?;
-        let mut projects = Vec::new();
-        let mut domains = Vec::new();
-        for a in &assignments {
-            match (a.kind.is_domain(), a.inherited) {
-                (false, false) => projects.push(a.target_id.clone()),
-                (true, false) => domains.push(a.target_id.clone()),
-                (true, true) => {
-                    for p in self.store.list_projects_in_domain(&a.target_id).await? {
-                        projects.push(p.id);
-                    }
+        if assignments.is_empty() {
+            return Ok(Default::default());
+        }
+        let dir = self.directory.get(&self.store).await?;
+        let tree = identity::ProjectTree::load(&self.store).await?;
+        let targets = identity::EffectiveTargets::compute(&assignments, &tree);
+        let with_roles = |map: BTreeMap<String, Vec<String>>| -> HashSet<String> {
+            map.into_iter()
+                .filter(|(_, roles)| !dir.expand_roles(roles.iter().cloned()).is_empty())
+                .map(|(id, _)| id)
+                .collect()
+        };
+        Ok((with_roles(targets.projects), with_roles(targets.domains)))
+    }
+
+    /// The projects and domains of [`TokenService::effective_scope_ids`].
+    pub async fn scopes_for_user(&self, user_id: &str) -> ApiResult<(Vec<Project>, Vec<Project>)> {
+        let (project_ids, domain_ids) = self.effective_scope_ids(user_id).await?;
+        if project_ids.is_empty() && domain_ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let (domains, projects) = self
+            .store
+            .list_all_projects()
+            .await?
+            .into_iter()
+            .filter(|p| {
+                if p.is_domain {
+                    domain_ids.contains(&p.id)
+                } else {
+                    project_ids.contains(&p.id)
                 }
-                (false, true) => {}
-            }
-        }
-        let mut out_projects = Vec::new();
-        for id in dedup(projects) {
-            if let Some(p) = self.usable_project(&id).await? {
-                if self.enabled_domain(&p.domain_id).await?.is_some() {
-                    out_projects.push(p);
-                }
-            }
-        }
-        let mut out_domains = Vec::new();
-        for id in dedup(domains) {
-            if let Some(d) = self.enabled_domain(&id).await? {
-                out_domains.push(d);
-            }
-        }
-        Ok((out_projects, out_domains))
+            })
+            .partition(|p| p.is_domain);
+        Ok((projects, domains))
     }
 
     pub async fn has_system_roles(&self, user_id: &str) -> ApiResult<bool> {

@@ -17,6 +17,8 @@ mod admin_projects;
 mod admin_roles;
 #[path = "server/admin_users.rs"]
 mod admin_users;
+#[path = "server/identity_model.rs"]
+mod identity_model;
 #[path = "server/security_tokens.rs"]
 mod security_tokens;
 

@@ -13,6 +13,8 @@ use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::{Json, Router};
 use baton_store::{AssignmentFilter, AssignmentType, NameRef, ProjectNode, Role, Store};
+
+use crate::identity::ProjectTree;
 use serde_json::{json, Map, Value};
 
 use super::{invalid, url, Caller, ListQuery};
@@ -244,7 +246,7 @@ struct Data {
     roles: HashMap<String, Role>,
     implied: HashMap<String, Vec<String>>,
     /// Every project and domain, loaded when inheritance, subtrees or domain filtering need it.
-    projects: Option<HashMap<String, ProjectNode>>,
+    tree: Option<ProjectTree>,
 }
 
 impl Data {
@@ -265,86 +267,41 @@ impl Data {
                 implied.entry(prior).or_default().push(imp);
             }
         }
-        let projects = if need_tree || p.effective || p.include_subtree || p.project_id.is_some() {
-            Some(
-                store
-                    .list_project_nodes()
-                    .await?
-                    .into_iter()
-                    .map(|n| (n.id.clone(), n))
-                    .collect(),
-            )
+        let tree = if need_tree || p.effective || p.include_subtree || p.project_id.is_some() {
+            Some(ProjectTree::load(store).await?)
         } else {
             None
         };
         Ok(Data {
             roles,
             implied,
-            projects,
+            tree,
         })
     }
 
     fn project(&self, id: &str) -> Option<&ProjectNode> {
-        self.projects.as_ref()?.get(id).filter(|p| !p.is_domain)
+        self.tree.as_ref()?.project(id)
     }
 
-    fn all_projects(&self) -> impl Iterator<Item = &ProjectNode> {
-        self.projects
-            .iter()
-            .flat_map(|m| m.values())
-            .filter(|p| !p.is_domain)
-    }
-
-    /// Projects below `id` (not itself), in a stable order.
     fn subtree(&self, id: &str) -> Vec<String> {
-        let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
-        for p in self.all_projects() {
-            if let Some(parent) = &p.parent_id {
-                children
-                    .entry(parent.as_str())
-                    .or_default()
-                    .push(p.id.as_str());
-            }
-        }
-        let mut out = Vec::new();
-        let mut stack = vec![id];
-        let mut seen = HashSet::new();
-        while let Some(next) = stack.pop() {
-            let mut kids = children.get(next).cloned().unwrap_or_default();
-            kids.sort_unstable();
-            for k in kids.into_iter().rev() {
-                if seen.insert(k) {
-                    out.push(k.to_string());
-                    stack.push(k);
-                }
-            }
-        }
-        out
+        self.tree
+            .as_ref()
+            .map(|t| t.subtree(id))
+            .unwrap_or_default()
     }
 
-    /// Projects above `id` up to (not including) its domain, nearest first.
     fn parents(&self, id: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut next = self.project(id).and_then(|p| p.parent_id.clone());
-        // Bounded: a corrupt cycle must not hang a request.
-        for _ in 0..256 {
-            let Some(p) = next.and_then(|n| self.project(&n)) else {
-                break;
-            };
-            out.push(p.id.clone());
-            next = p.parent_id.clone();
-        }
-        out
+        self.tree
+            .as_ref()
+            .map(|t| t.ancestors(id))
+            .unwrap_or_default()
     }
 
     fn projects_in_domain(&self, domain_id: &str) -> Vec<String> {
-        let mut ids: Vec<String> = self
-            .all_projects()
-            .filter(|p| p.domain_id == domain_id)
-            .map(|p| p.id.clone())
-            .collect();
-        ids.sort_unstable();
-        ids
+        self.tree
+            .as_ref()
+            .map(|t| t.projects_in_domain(domain_id))
+            .unwrap_or_default()
     }
 }
 
@@ -794,10 +751,10 @@ impl Names {
             more.insert(n.domain_id.clone());
         }
         let mut projects = HashMap::new();
-        if let Some(tree) = &data.projects {
-            for (id, n) in tree {
+        if let Some(tree) = &data.tree {
+            for n in tree.nodes() {
                 projects.insert(
-                    id.clone(),
+                    n.id.clone(),
                     NameRef {
                         name: n.name.clone(),
                         domain_id: n.domain_id.clone(),

@@ -4,14 +4,14 @@
 //! `DELETE /v3/users/{id}/tokens`) record a revocation event for the user, as Keystone does, so
 //! their tokens stop validating on every node.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use baton_store::{AssignmentType, Project, RevocationEvent, User, UserFilter, UserUpdate};
+use baton_store::{RevocationEvent, User, UserFilter, UserUpdate};
 use chrono::NaiveDateTime;
 use serde_json::{json, Map, Value};
 
@@ -724,7 +724,7 @@ async fn list_projects(
     let user = user.ok_or_else(|| user_not_found(&user_id))?;
     let store = &state.tokens.store;
     let all = store.list_all_projects().await?;
-    let ids = projects_of(&state, &user.id, &all).await?;
+    let (ids, _) = state.tokens.effective_scope_ids(&user.id).await?;
     let tags = store.list_all_project_tags().await?;
     let none = Vec::new();
     let projects = all
@@ -762,64 +762,4 @@ async fn list_projects(
         "projects",
         projects,
     ))
-}
-
-/// Projects on which the user has an effective role assignment, as Keystone's
-/// `list_projects_for_user` computes them: direct and group grants on a project, grants
-/// inherited from a domain (every project of it) and from a project (its subtree, not itself).
-/// Disabled projects are included, as in Keystone.
-async fn projects_of(
-    state: &AppState,
-    user_id: &str,
-    all: &[Project],
-) -> ApiResult<HashSet<String>> {
-    let store = &state.tokens.store;
-    let mut actors = vec![user_id.to_string()];
-    actors.extend(store.list_user_group_ids(user_id).await?);
-    let assignments = store.list_assignments_for_actors(&actors).await?;
-    let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
-    for p in all.iter().filter(|p| !p.is_domain) {
-        if let Some(parent) = &p.parent_id {
-            children.entry(parent.as_str()).or_default().push(&p.id);
-        }
-    }
-    let mut out = HashSet::new();
-    for a in &assignments {
-        let on_project = matches!(
-            a.kind,
-            AssignmentType::UserProject | AssignmentType::GroupProject
-        );
-        match (on_project, a.inherited) {
-            (true, false) => {
-                out.insert(a.target_id.clone());
-            }
-            (true, true) => {
-                // Bounded by the number of projects even if the data held a cycle.
-                let mut stack: Vec<&str> = children
-                    .get(a.target_id.as_str())
-                    .cloned()
-                    .unwrap_or_default();
-                let mut steps = 0;
-                while let Some(id) = stack.pop() {
-                    steps += 1;
-                    if steps > all.len() || !out.insert(id.to_string()) {
-                        continue;
-                    }
-                    if let Some(c) = children.get(id) {
-                        stack.extend(c.iter().copied());
-                    }
-                }
-            }
-            (false, true) => {
-                for p in all
-                    .iter()
-                    .filter(|p| !p.is_domain && p.domain_id == a.target_id)
-                {
-                    out.insert(p.id.clone());
-                }
-            }
-            (false, false) => {}
-        }
-    }
-    Ok(out)
 }
