@@ -2,12 +2,18 @@
 # The whole test suite: Rust crates (unit, integration, storage on SQLite/PostgreSQL/MariaDB)
 # and the interop suite against the real OpenStack Python packages. Installs what it needs.
 #
-# PostgreSQL (127.0.0.1:5432) and MariaDB (127.0.0.1:3306) must be running, as they are on
-# these machines; nothing is started here.
+# PostgreSQL, MariaDB and Redis: the ones running on their standard loopback ports are used;
+# where one is not running, a throwaway instance is started from Debian's packages (installed
+# if missing) and removed at the end (scripts/services.sh; BATON_SERVICES=throwaway forces it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+echo "== database and cache servers"
+# shellcheck source=services.sh
+source scripts/services.sh
+baton_services
 
 echo "== Python venv with the real OpenStack packages"
 BATON_VENV=$(bash scripts/python-env.sh)

@@ -1,7 +1,7 @@
 """python-openstackclient drives the identity admin API through the service-token seed procedure.
 
 The same scenario runs against the real Keystone (proving the test itself) and against Baton on
-SQLite, PostgreSQL (127.0.0.1:5432) and MariaDB (127.0.0.1:3306): create the `service` role if
+SQLite, PostgreSQL and MariaDB (those scripts/test-all.sh names, else 127.0.0.1:5432 and :3306): create the `service` role if
 missing, a `service` project, service users nova and cinder holding `service` there, then read it
 all back the way operators do (`role assignment list --names`, `role show`), plus the project,
 user, group, endpoint and catalog commands deployment tools use. Outputs are checked as printed.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import os
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -26,36 +27,42 @@ NOVA_PASSWORD = "N0va-Seed-Pw-4471"
 CINDER_PASSWORD = "C1nder-Seed-Pw-9035"
 
 
+def _server(kind: str) -> tuple[str, int, str]:
+    """Host, port and user of the database server the Rust tests use too: the one
+    scripts/test-all.sh named in BATON_TEST_POSTGRES_URL / BATON_TEST_MYSQL_URL, else the
+    machine's on its standard port."""
+    import urllib.parse
+
+    env, default = (("BATON_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432") if kind == "postgres"
+                    else ("BATON_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306"))
+    u = urllib.parse.urlsplit(os.environ.get(env, default))
+    return u.hostname or "127.0.0.1", u.port or (5432 if kind == "postgres" else 3306), u.username or "root"
+
+
 def _create_server_db(kind: str) -> tuple[str, callable]:
-    """A fresh database on the machine's PostgreSQL/MariaDB; returns its URL and a dropper."""
+    """A fresh database on the test PostgreSQL/MariaDB; returns its URL and a dropper."""
     name = "baton_osc_" + uuid.uuid4().hex[:10]
+    host, port, user = _server(kind)
     if kind == "postgres":
         import psycopg2
 
-        con = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-        con.autocommit = True
-        con.cursor().execute(f"CREATE DATABASE {name}")
-        con.close()
-
-        def drop() -> None:
-            c = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+        def run(sql: str) -> None:
+            c = psycopg2.connect(host=host, port=port, user=user, dbname="postgres")
             c.autocommit = True
-            c.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            c.cursor().execute(sql)
             c.close()
 
-        return f"postgresql://postgres@127.0.0.1:5432/{name}", drop
+        run(f"CREATE DATABASE {name}")
+        return f"postgresql://{user}@{host}:{port}/{name}", lambda: run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     import pymysql
 
-    con = pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True)
-    con.cursor().execute(f"CREATE DATABASE {name}")
-    con.close()
-
-    def drop() -> None:
-        c = pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True)
-        c.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
+    def run(sql: str) -> None:
+        c = pymysql.connect(host=host, port=port, user=user, autocommit=True)
+        c.cursor().execute(sql)
         c.close()
 
-    return f"mysql+pymysql://root@127.0.0.1:3306/{name}", drop
+    run(f"CREATE DATABASE {name}")
+    return f"mysql+pymysql://{user}@{host}:{port}/{name}", lambda: run(f"DROP DATABASE IF EXISTS {name}")
 
 
 @pytest.fixture(scope="module", params=["keystone", "baton-sqlite", "baton-postgres", "baton-mariadb"])

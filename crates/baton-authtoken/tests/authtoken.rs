@@ -49,7 +49,11 @@ const WWW_URI: &str = "http://keystone.example:5000/v3";
 const WINDOW: i64 = 30;
 const BODY_401: &str = r#"{"error":{"code":401,"title":"Unauthorized","message":"The request you have made requires authentication."}}"#;
 const MSG_503: &str = "The Keystone service is temporarily unavailable.";
-const REDIS: &str = "redis://127.0.0.1:6379/";
+/// The Redis the shared-cache tests use: `BATON_TEST_REDIS_URL` (set by `scripts/test-all.sh`
+/// when it starts a throwaway one), else the machine's on 6379.
+fn redis_url() -> String {
+    std::env::var("BATON_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into())
+}
 
 fn init_tracing() {
     let _ = tracing_subscriber::fmt()
@@ -1149,14 +1153,14 @@ fn secret() -> String {
 }
 
 async fn redis_conn() -> redis::aio::MultiplexedConnection {
-    let client = redis::Client::open(REDIS).expect("redis url");
+    let client = redis::Client::open(redis_url()).expect("redis url");
     tokio::time::timeout(
         Duration::from_secs(2),
         client.get_multiplexed_async_connection(),
     )
     .await
-    .expect("Redis at 127.0.0.1:6379 did not answer in time")
-    .expect("Redis at 127.0.0.1:6379 (the test machine runs one)")
+    .expect("Redis (BATON_TEST_REDIS_URL or 127.0.0.1:6379) did not answer in time")
+    .expect("Redis (BATON_TEST_REDIS_URL or 127.0.0.1:6379)")
 }
 
 async fn redis_get(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> Option<String> {
@@ -1200,7 +1204,7 @@ async fn shared_cache_is_shared_and_authenticated() {
     let secret = secret();
     let shared = || {
         id.config()
-            .redis(REDIS, secret.as_str())
+            .redis(redis_url(), secret.as_str())
             .build()
             .expect("config")
     };
@@ -1277,7 +1281,7 @@ async fn shared_cache_is_shared_and_authenticated() {
     // Another secret reads none of these entries (different keys).
     let other = App::start(
         id.config()
-            .redis(REDIS, "another-secret-entirely")
+            .redis(redis_url(), "another-secret-entirely")
             .build()
             .expect("config"),
     )

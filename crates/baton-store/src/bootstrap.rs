@@ -42,6 +42,10 @@ impl Store {
     pub async fn bootstrap(&self, spec: &BootstrapSpec) -> Result<BootstrapReport> {
         let mut report = BootstrapReport::default();
         dispatch!(self, write, |pool, q| {
+            // MySQL commits DDL implicitly and has no transaction-scoped lock: a named lock on a
+            // connection of its own serialises concurrent runs, and is released only after the
+            // commit, so the next run sees everything this one wrote.
+            let mut lock = crate::NamedLock::named_lock(pool, "baton_bootstrap").await?;
             let mut tx = crate::begin_write!(pool);
             match self.dialect() {
                 Dialect::Postgres => {
@@ -49,11 +53,8 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                Dialect::MySql => {
-                    sqlx::query("SELECT GET_LOCK('baton_bootstrap', 120)")
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                // MySQL: the named lock taken before the transaction (below).
+                Dialect::MySql => {}
                 Dialect::Sqlite => {}
             }
 
@@ -340,12 +341,12 @@ impl Store {
                     }
                 }
             }
-            if self.dialect() == Dialect::MySql {
+            tx.commit().await?;
+            if let Some(conn) = lock.as_mut() {
                 sqlx::query("SELECT RELEASE_LOCK('baton_bootstrap')")
-                    .execute(&mut *tx)
+                    .execute(&mut **conn)
                     .await?;
             }
-            tx.commit().await?;
             Ok(report)
         })
     }

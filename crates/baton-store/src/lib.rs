@@ -140,6 +140,51 @@ impl BeginTx for MySqlPool {
     }
 }
 
+/// A database-wide lock for work that must not run twice at once (`db_sync`, bootstrap).
+/// PostgreSQL takes an advisory lock inside the transaction and SQLite has one writer, so only
+/// MySQL needs this: a named lock on a connection of its own, held until released on it.
+pub(crate) trait NamedLock: BeginTx {
+    fn named_lock(
+        &self,
+        name: &str,
+    ) -> impl std::future::Future<Output = Result<Option<sqlx::pool::PoolConnection<Self::Db>>>> + Send;
+}
+
+impl NamedLock for SqlitePool {
+    async fn named_lock(
+        &self,
+        _: &str,
+    ) -> Result<Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>> {
+        Ok(None)
+    }
+}
+impl NamedLock for PgPool {
+    async fn named_lock(
+        &self,
+        _: &str,
+    ) -> Result<Option<sqlx::pool::PoolConnection<sqlx::Postgres>>> {
+        Ok(None)
+    }
+}
+impl NamedLock for MySqlPool {
+    async fn named_lock(
+        &self,
+        name: &str,
+    ) -> Result<Option<sqlx::pool::PoolConnection<sqlx::MySql>>> {
+        let mut conn = self.acquire().await?;
+        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 120)")
+            .bind(name)
+            .fetch_one(&mut *conn)
+            .await?;
+        if got != Some(1) {
+            return Err(StoreError::Schema(format!(
+                "could not take the database lock {name:?} within 120 s: another db_sync or bootstrap is still running"
+            )));
+        }
+        Ok(Some(conn))
+    }
+}
+
 pub(crate) async fn begin_tx<P: BeginTx>(
     pool: &P,
 ) -> sqlx::Result<sqlx::Transaction<'static, P::Db>> {

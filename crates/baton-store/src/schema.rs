@@ -30,6 +30,10 @@ impl Store {
         };
         let statements = split_statements(schema);
         dispatch!(self, write, |pool, q| {
+            // MySQL commits DDL implicitly and has no transaction-scoped lock: a named lock on a
+            // connection of its own serialises concurrent runs, and is released only after the
+            // commit, so the next run sees everything this one wrote.
+            let mut lock = crate::NamedLock::named_lock(pool, "baton_db_sync").await?;
             let mut tx = crate::begin_write!(pool);
             match self.dialect() {
                 Dialect::Postgres => {
@@ -37,12 +41,8 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                Dialect::MySql => {
-                    // DDL commits implicitly in MySQL; a named lock serialises concurrent syncs.
-                    sqlx::query("SELECT GET_LOCK('baton_db_sync', 120)")
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                // MySQL: the named lock taken before the transaction (below).
+                Dialect::MySql => {}
                 Dialect::Sqlite => {}
             }
             let probe = match self.dialect() {
@@ -89,12 +89,12 @@ impl Store {
                 }
                 SyncOutcome::Created
             };
-            if self.dialect() == Dialect::MySql {
+            tx.commit().await?;
+            if let Some(conn) = lock.as_mut() {
                 sqlx::query("SELECT RELEASE_LOCK('baton_db_sync')")
-                    .execute(&mut *tx)
+                    .execute(&mut **conn)
                     .await?;
             }
-            tx.commit().await?;
             Ok(outcome)
         })
     }
