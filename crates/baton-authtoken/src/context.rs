@@ -87,9 +87,20 @@ pub fn strip_identity_headers(headers: &mut HeaderMap) -> usize {
     doomed.len()
 }
 
-fn is_identity_header(name: &str) -> bool {
-    let norm: String = name
-        .chars()
+/// Whether `name` is one of the identity headers [`strip_identity_headers`] removes (in any
+/// spelling).
+pub(crate) fn is_identity_header(name: &str) -> bool {
+    let norm = wsgi_normalize(name);
+    if norm.starts_with(names::SERVICE_PREFIX) {
+        return norm != baton_types::headers::SERVICE_TOKEN;
+    }
+    STRIPPED_EXACT.contains(&norm.as_str())
+}
+
+/// A header name as a WSGI server sees it: lower case, `_` for `-` (`X_Roles` and `X-Roles`
+/// both become `HTTP_X_ROLES`).
+fn wsgi_normalize(name: &str) -> String {
+    name.chars()
         .map(|c| {
             if c == '_' {
                 '-'
@@ -97,11 +108,26 @@ fn is_identity_header(name: &str) -> bool {
                 c.to_ascii_lowercase()
             }
         })
-        .collect();
-    if norm.starts_with(names::SERVICE_PREFIX) {
-        return norm != baton_types::headers::SERVICE_TOKEN;
-    }
-    STRIPPED_EXACT.contains(&norm.as_str())
+        .collect()
+}
+
+/// The headers that carry tokens: `X-Auth-Token`, its fallback `X-Storage-Token`, and
+/// `X-Service-Token`.
+pub const TOKEN_HEADERS: [&str; 3] = [
+    baton_types::headers::AUTH_TOKEN,
+    crate::authenticator::STORAGE_TOKEN,
+    baton_types::headers::SERVICE_TOKEN,
+];
+
+/// Whether `name` is a spelling (any case, `_` for `-`) of one of [`TOKEN_HEADERS`].
+pub(crate) fn is_token_header(name: &str) -> bool {
+    TOKEN_HEADERS.iter().any(|t| {
+        name.len() == t.len()
+            && name
+                .bytes()
+                .zip(t.bytes())
+                .all(|(a, b)| a.to_ascii_lowercase() == b || (a == b'_' && b == b'-'))
+    })
 }
 
 /// What one confirmed token says: its user, scope and roles.
@@ -447,6 +473,30 @@ mod tests {
                 "x-user-agent-ish"
             ]
         );
+    }
+
+    #[test]
+    fn token_headers_in_every_spelling() {
+        for n in [
+            "x-auth-token",
+            "X_Auth_Token",
+            "X-AUTH_TOKEN",
+            "x-storage-token",
+            "x_storage_token",
+            "X-Service-Token",
+            "x_service_token",
+        ] {
+            assert!(is_token_header(n), "{n}");
+        }
+        for n in [
+            "x-auth-tokens",
+            "x-auth",
+            "x-subject-token",
+            "x-service-roles",
+            "",
+        ] {
+            assert!(!is_token_header(n), "{n}");
+        }
     }
 
     #[test]

@@ -7,6 +7,10 @@
 //! `X-Forwarded-For` / `X-Forwarded-Proto` are added. An unreachable upstream gives 502 and a
 //! slow one (no response head within `upstream_timeout`) 504, both with Keystone's error body.
 //!
+//! The client's hop-by-hop headers, including those its `Connection` names, are removed before
+//! the auth layer runs, so they can never remove a header the layer sets; a `Connection` naming
+//! an identity or token header is answered 400.
+//!
 //! ```ini
 //! [authproxy]
 //! listen = 127.0.0.1:8080
@@ -42,6 +46,7 @@ use tower::{Layer, Service, ServiceExt};
 use baton_config::{ConfigError, ConfigErrorKind, IniFile, Origin};
 
 use crate::config::AuthTokenConfig;
+use crate::context::{is_identity_header, is_token_header};
 use crate::layer::AuthTokenLayer;
 use crate::{Authenticator, DEFAULT_SECTION};
 
@@ -176,22 +181,51 @@ const HOP_BY_HOP: [&str; 8] = [
     "transfer-encoding",
 ];
 
-/// Removes the hop-by-hop headers and every header named in `Connection`.
-fn strip_hop_by_hop(h: &mut HeaderMap) {
-    let named: Vec<HeaderName> = h
-        .get_all(CONNECTION)
+/// The header names listed in `Connection`.
+fn connection_named(h: &HeaderMap) -> Vec<HeaderName> {
+    h.get_all(CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
-    for n in named {
-        h.remove(n);
-    }
+        .collect()
+}
+
+/// Removes the fixed hop-by-hop headers (not those named in `Connection`).
+fn strip_fixed_hop_by_hop(h: &mut HeaderMap) {
     for n in HOP_BY_HOP {
         h.remove(n);
     }
     h.remove("upgrade");
+}
+
+/// Removes the hop-by-hop headers and every header named in `Connection` (upstream responses).
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    for n in connection_named(h) {
+        h.remove(n);
+    }
+    strip_fixed_hop_by_hop(h);
+}
+
+/// The client's hop-by-hop headers, removed before the auth layer runs: whatever `Connection`
+/// names is gone before the layer strips and sets the identity headers, so a client can never
+/// remove one the layer set (oslo.context fills a missing `X-Is-Admin-Project` with True and a
+/// missing `X-User-Id` with the user name). A `Connection` naming an identity or token header
+/// (any case, `_` for `-`) is refused rather than obeyed (`Err` with that name: answer 400): no
+/// proxy between a client and us has a reason to send one.
+fn strip_incoming_hop_by_hop(h: &mut HeaderMap) -> Result<(), HeaderName> {
+    let named = connection_named(h);
+    if let Some(n) = named
+        .iter()
+        .find(|n| is_identity_header(n.as_str()) || is_token_header(n.as_str()))
+    {
+        return Err(n.clone());
+    }
+    for n in named {
+        h.remove(n);
+    }
+    strip_fixed_hop_by_hop(h);
+    Ok(())
 }
 
 /// Keystone-style JSON error from the proxy itself.
@@ -293,7 +327,9 @@ impl Forwarder {
         parts.version = http::Version::HTTP_11;
 
         let h = &mut parts.headers;
-        strip_hop_by_hop(h);
+        // Only the fixed list: the headers named in the client's `Connection` went before the
+        // auth layer ran (`strip_incoming_hop_by_hop`), and nothing the layer set may go now.
+        strip_fixed_hop_by_hop(h);
         if let Some(ClientAddr(addr)) = parts.extensions.get::<ClientAddr>().copied() {
             let ip = addr.ip().to_string();
             let value = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
@@ -407,6 +443,13 @@ pub async fn serve(
                         "The request headers are too large.",
                     );
                     return Ok::<_, Infallible>(resp);
+                }
+                if let Err(name) = strip_incoming_hop_by_hop(req.headers_mut()) {
+                    tracing::info!(%peer, header = %name, "Connection names a protected header: 400");
+                    return Ok(error_response(
+                        StatusCode::BAD_REQUEST,
+                        "The Connection header must not name identity or token headers.",
+                    ));
                 }
                 req.extensions_mut().insert(ClientAddr(peer));
                 let resp = service.oneshot(req).await?;

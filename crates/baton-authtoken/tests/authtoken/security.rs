@@ -1,0 +1,182 @@
+//! Regressions from the 2026-12 security review (`security-review-2026-12.md`), one test per
+//! finding, against `baton authproxy` on loopback:
+//!
+//! * #2: a client's `Connection` header deleted the identity headers the proxy had just set.
+//!
+//! The upstream behind the proxy echoes the headers it received; a WSGI service would see every
+//! spelling of a name (any case, `_` for `-`) under one environ key, so that is how they are
+//! compared. Every wait is bounded.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::{Json, Router};
+use baton_authtoken::{Authenticator, ProxyOptions};
+use serde_json::{json, Value};
+
+use super::{client, Identity};
+
+/// The upstream: echoes the headers (as received, repeats kept) and counts requests. The body is
+/// read, and a broken one tolerated.
+async fn echo_headers(State(hits): State<Arc<AtomicUsize>>, req: Request) -> Response {
+    hits.fetch_add(1, Ordering::SeqCst);
+    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in req.headers() {
+        headers
+            .entry(k.as_str().to_string())
+            .or_default()
+            .push(String::from_utf8_lossy(v.as_bytes()).into_owned());
+    }
+    let body_len = axum::body::to_bytes(req.into_body(), 1 << 20)
+        .await
+        .map(|b| b.len())
+        .ok();
+    Json(json!({"headers": headers, "body_len": body_len})).into_response()
+}
+
+struct Proxy {
+    base: String,
+    hits: Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    /// The echo upstream and `baton authproxy` in front of it, with `extra` lines in
+    /// `[authproxy]`.
+    async fn start(id: &Identity, extra: &str) -> Proxy {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let upstream_addr = upstream.local_addr().expect("addr");
+        let router = Router::new()
+            .fallback(any(echo_headers))
+            .with_state(hits.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(upstream, router).await;
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let ini = baton_config::IniFile::parse(
+            &format!(
+                "[authproxy]\nlisten = {addr}\nupstream = http://{upstream_addr}\nupstream_timeout = 30\n{extra}"
+            ),
+            "proxy.ini",
+        )
+        .expect("ini");
+        let opts = ProxyOptions::from_ini(&ini).expect("[authproxy]");
+        let auth = Authenticator::new(id.config().build().expect("config")).expect("auth");
+        tokio::spawn(async move {
+            let _ = baton_authtoken::proxy::serve(listener, auth, opts).await;
+        });
+        Proxy {
+            base: format!("http://{addr}"),
+            hits,
+        }
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+/// Every value the upstream received under any spelling of `name` (any case, `_` for `-`):
+/// what a WSGI service finds under `HTTP_<NAME>`, joined or overwritten.
+fn wsgi_values(echo: &Value, name: &str) -> Vec<String> {
+    let norm = |n: &str| n.to_ascii_lowercase().replace('_', "-");
+    let mut out = Vec::new();
+    for (k, vs) in echo["headers"].as_object().expect("headers") {
+        if norm(k) == norm(name) {
+            out.extend(
+                vs.as_array()
+                    .expect("values")
+                    .iter()
+                    .map(|v| v.as_str().expect("string").to_string()),
+            );
+        }
+    }
+    out
+}
+
+/// The one value of `name` the upstream received (exactly that spelling), if any.
+fn one(echo: &Value, name: &str) -> Option<String> {
+    let v = wsgi_values(echo, name);
+    assert!(
+        v.len() <= 1,
+        "{name} reached the upstream {} times",
+        v.len()
+    );
+    v.into_iter().next()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn review_2_connection_header_cannot_remove_identity_headers() {
+    let id = Identity::start().await;
+    let proxy = Proxy::start(&id, "").await;
+    let c = client();
+    let user = id.alice(3600);
+
+    // The review's test and reproduction first, then every kind of protected header in odd
+    // spellings. Each would have deleted headers the layer set (or the token) upstream.
+    for connection in [
+        "X-Identity-Status, X-Is-Admin-Project, X-User-Id",
+        "keep-alive, X-User-Id, X-Is-Admin-Project",
+        "x_user_id",
+        "X-Roles",
+        "x-service-identity-status",
+        "X_Service_Roles",
+        "OpenStack-System-Scope",
+        "x-tenant-id",
+        "X-Auth-Token",
+        "x_storage_token",
+        "X-SERVICE-TOKEN",
+    ] {
+        let resp = c
+            .get(format!("{}/x", proxy.base))
+            .header("x-auth-token", &user)
+            .header("connection", connection)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 400, "Connection: {connection}");
+        assert_eq!(
+            resp.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/json")
+        );
+        let v: Value = resp.json().await.expect("json");
+        assert_eq!(v["error"]["code"], 400, "{v}");
+        assert_eq!(v["error"]["title"], "Bad Request", "{v}");
+        assert!(v["error"]["message"].is_string(), "{v}");
+    }
+    assert_eq!(proxy.hits(), 0, "a refused request reached the upstream");
+
+    // Other Connection tokens still remove their headers, before the layer: the identity
+    // headers arrive, the named ones do not, X-Forwarded-For is the proxy's alone.
+    let resp = c
+        .get(format!("{}/x", proxy.base))
+        .header("x-auth-token", &user)
+        .header("connection", "keep-alive, X-Hop, X-Forwarded-For")
+        .header("x-hop", "1")
+        .header("x-forwarded-for", "10.9.9.9")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(one(&v, "x-identity-status").as_deref(), Some("Confirmed"));
+    assert_eq!(one(&v, "x-user-id").as_deref(), Some(id.ids.alice.as_str()));
+    assert!(one(&v, "x-is-admin-project").is_some(), "{v}");
+    assert_eq!(one(&v, "x-roles").as_deref(), Some("member,reader"));
+    assert_eq!(one(&v, "x-auth-token").as_deref(), Some(user.as_str()));
+    assert!(one(&v, "x-hop").is_none(), "{v}");
+    assert!(one(&v, "connection").is_none(), "{v}");
+    assert_eq!(one(&v, "x-forwarded-for").as_deref(), Some("127.0.0.1"));
+    assert_eq!(proxy.hits(), 1);
+}
