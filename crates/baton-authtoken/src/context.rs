@@ -130,6 +130,20 @@ pub(crate) fn is_token_header(name: &str) -> bool {
     })
 }
 
+/// Removes every value of every spelling of [`TOKEN_HEADERS`] (see
+/// [`IdentityContext::restore_token_headers`]). Returns how many names were removed.
+pub(crate) fn strip_token_headers(headers: &mut HeaderMap) -> usize {
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| is_token_header(name.as_str()))
+        .cloned()
+        .collect();
+    for name in &doomed {
+        headers.remove(name);
+    }
+    doomed.len()
+}
+
 /// What one confirmed token says: its user, scope and roles.
 #[derive(Clone, Serialize)]
 pub struct TokenInfo {
@@ -236,6 +250,9 @@ pub struct IdentityContext {
     pub(crate) user_token: Option<AuthToken>,
     #[serde(skip)]
     pub(crate) service_token: Option<AuthToken>,
+    /// Where `user_token` was read: `x-auth-token`, or `x-storage-token` when that was absent.
+    #[serde(skip)]
+    pub(crate) user_token_header: &'static str,
 }
 
 impl fmt::Debug for IdentityContext {
@@ -309,6 +326,29 @@ impl IdentityContext {
     /// The service token as received. Never log it.
     pub fn service_token(&self) -> Option<&AuthToken> {
         self.service_token.as_ref()
+    }
+
+    /// After [`strip_token_headers`]: puts back exactly the tokens this context describes, one
+    /// value each, under the name the middleware read them from (`X-Auth-Token` or
+    /// `X-Storage-Token`, and `X-Service-Token`). A token that was not read (a second value, an
+    /// `X_Auth_Token` spelling, an `X-Storage-Token` next to an `X-Auth-Token`, a malformed one)
+    /// is not forwarded, so the service's `auth_token` and `service_token` are always the
+    /// tokens that `X-Identity-Status` and the identity headers are about.
+    pub(crate) fn restore_token_headers(&self, headers: &mut HeaderMap) {
+        let pairs = [
+            (self.user_token_header, self.user_token.as_ref()),
+            (
+                baton_types::headers::SERVICE_TOKEN,
+                self.service_token.as_ref(),
+            ),
+        ];
+        for (name, token) in pairs {
+            if let Some(t) = token {
+                if let Ok(v) = HeaderValue::from_str(t.expose()) {
+                    headers.insert(HeaderName::from_static(name), v);
+                }
+            }
+        }
     }
 
     /// Writes keystonemiddleware's headers for this context (after the incoming ones were

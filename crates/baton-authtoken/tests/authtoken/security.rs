@@ -1,7 +1,9 @@
 //! Regressions from the 2026-12 security review (`security-review-2026-12.md`), one test per
-//! finding, against `baton authproxy` on loopback:
+//! finding, against `baton authproxy` on loopback (and, for #6, the in-process layer too):
 //!
-//! * #2: a client's `Connection` header deleted the identity headers the proxy had just set.
+//! * #2: a client's `Connection` header deleted the identity headers the proxy had just set;
+//! * #6: token headers the middleware had not validated (a second `X-Auth-Token`,
+//!   `X_Auth_Token`, `X_Service_Token`, ...) reached the service.
 //!
 //! The upstream behind the proxy echoes the headers it received; a WSGI service would see every
 //! spelling of a name (any case, `_` for `-`) under one environ key, so that is how they are
@@ -18,7 +20,7 @@ use axum::{Json, Router};
 use baton_authtoken::{Authenticator, ProxyOptions};
 use serde_json::{json, Value};
 
-use super::{client, Identity};
+use super::{client, App, Identity};
 
 /// The upstream: echoes the headers (as received, repeats kept) and counts requests. The body is
 /// read, and a broken one tolerated.
@@ -179,4 +181,82 @@ async fn review_2_connection_header_cannot_remove_identity_headers() {
     assert!(one(&v, "connection").is_none(), "{v}");
     assert_eq!(one(&v, "x-forwarded-for").as_deref(), Some("127.0.0.1"));
     assert_eq!(proxy.hits(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn review_6_only_the_validated_tokens_are_forwarded() {
+    let id = Identity::start().await;
+    let proxy = Proxy::start(&id, "").await;
+    let user = id.alice(3600);
+    let nova = id.nova(3600);
+    let send = |headers: Vec<(&'static str, String)>| {
+        let url = format!("{}/x", proxy.base);
+        async move {
+            let mut rb = client().get(url);
+            for (k, v) in headers {
+                rb = rb.header(k, v);
+            }
+            let resp = rb.send().await.expect("request");
+            assert_eq!(resp.status(), 200);
+            resp.json::<Value>().await.expect("json")
+        }
+    };
+
+    // The review's reproduction, plus X-Storage-Token in both spellings.
+    let v = send(vec![
+        ("x-auth-token", user.clone()),
+        ("x-auth-token", "attacker-chosen".into()),
+        ("x_auth_token", "other".into()),
+        ("x_service_token", "forged".into()),
+        ("x-storage-token", "stored".into()),
+        ("x_storage_token", "stored-too".into()),
+    ])
+    .await;
+    assert_eq!(one(&v, "x-identity-status").as_deref(), Some("Confirmed"));
+    assert_eq!(wsgi_values(&v, "x-auth-token"), [user.as_str()]);
+    assert_eq!(wsgi_values(&v, "x-storage-token"), Vec::<String>::new());
+    assert_eq!(wsgi_values(&v, "x-service-token"), Vec::<String>::new());
+    assert!(one(&v, "x-service-identity-status").is_none());
+
+    // A validated service token goes on alone; its forged companions do not.
+    let v = send(vec![
+        ("x-auth-token", user.clone()),
+        ("x-service-token", nova.clone()),
+        ("x-service-token", "forged".into()),
+        ("x_service_token", "forged-too".into()),
+    ])
+    .await;
+    assert_eq!(
+        one(&v, "x-service-identity-status").as_deref(),
+        Some("Confirmed")
+    );
+    assert_eq!(wsgi_values(&v, "x-service-token"), [nova.as_str()]);
+    assert_eq!(wsgi_values(&v, "x-auth-token"), [user.as_str()]);
+
+    // X-Storage-Token alone is the user token and keeps its name; its twin spelling goes.
+    let v = send(vec![
+        ("x-storage-token", user.clone()),
+        ("x_storage_token", "other".into()),
+    ])
+    .await;
+    assert_eq!(one(&v, "x-identity-status").as_deref(), Some("Confirmed"));
+    assert_eq!(wsgi_values(&v, "x-storage-token"), [user.as_str()]);
+    assert_eq!(wsgi_values(&v, "x-auth-token"), Vec::<String>::new());
+    assert_eq!(proxy.hits(), 3);
+
+    // The in-process layer hands its service the same.
+    let app = App::start(id.config().build().expect("config")).await;
+    let r = app
+        .get(&[
+            ("x-auth-token", &user),
+            ("x-auth-token", "attacker-chosen"),
+            ("x_auth_token", "other"),
+            ("x-service-token", &nova),
+            ("x_service_token", "forged"),
+        ])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(wsgi_values(&r.body, "x-auth-token"), [user.as_str()]);
+    assert_eq!(wsgi_values(&r.body, "x-service-token"), [nova.as_str()]);
+    assert_eq!(r.ctx()["is_service_request"], true);
 }
