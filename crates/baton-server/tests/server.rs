@@ -17,6 +17,8 @@ mod admin_projects;
 mod admin_roles;
 #[path = "server/admin_users.rs"]
 mod admin_users;
+#[path = "server/security_serve.rs"]
+mod security_serve;
 
 use std::collections::{BTreeSet, HashSet};
 use std::future::Future;

@@ -2,6 +2,8 @@
 //! finding, against `baton authproxy` on loopback (and, for #6, the in-process layer too):
 //!
 //! * #2: a client's `Connection` header deleted the identity headers the proxy had just set;
+//! * #5: slow clients (a request head or body trickled a byte at a time over a raw socket) were
+//!   never cut off, and connections were not capped;
 //! * #6: token headers the middleware had not validated (a second `X-Auth-Token`,
 //!   `X_Auth_Token`, `X_Service_Token`, ...) reached the service.
 //!
@@ -12,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +22,8 @@ use axum::routing::any;
 use axum::{Json, Router};
 use baton_authtoken::{Authenticator, ProxyOptions};
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use super::{client, App, Identity};
 
@@ -41,6 +46,8 @@ async fn echo_headers(State(hits): State<Arc<AtomicUsize>>, req: Request) -> Res
 }
 
 struct Proxy {
+    /// `host:port`, for raw sockets.
+    addr: String,
     base: String,
     hits: Arc<AtomicUsize>,
 }
@@ -77,6 +84,7 @@ impl Proxy {
             let _ = baton_authtoken::proxy::serve(listener, auth, opts).await;
         });
         Proxy {
+            addr: addr.to_string(),
             base: format!("http://{addr}"),
             hits,
         }
@@ -114,6 +122,54 @@ fn one(echo: &Value, name: &str) -> Option<String> {
         v.len()
     );
     v.into_iter().next()
+}
+
+async fn connect(addr: &str) -> TcpStream {
+    tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
+        .await
+        .expect("connect in time")
+        .expect("connect")
+}
+
+/// Writes `head` on a fresh connection, then one byte every `every` until the peer closes the
+/// connection (end of stream or reset) or `cap` passes. Returns when the peer closed, counted
+/// from the end of `head` (`None`: still open at `cap`), and what it sent before.
+async fn trickle(
+    addr: &str,
+    head: &[u8],
+    every: Duration,
+    cap: Duration,
+) -> (Option<Duration>, Vec<u8>) {
+    let (mut rd, mut wr) = connect(addr).await.into_split();
+    wr.write_all(head).await.expect("head");
+    let start = Instant::now();
+    let mut reader = tokio::spawn(async move {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => return (start.elapsed(), got),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    });
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            r = &mut reader => {
+                let (at, got) = r.expect("reader");
+                return (Some(at), got);
+            }
+            _ = tick.tick() => {
+                if start.elapsed() > cap {
+                    reader.abort();
+                    return (None, Vec::new());
+                }
+                // Fails once the peer is gone; the reader reports that.
+                let _ = wr.write_all(b"a").await;
+            }
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -181,6 +237,116 @@ async fn review_2_connection_header_cannot_remove_identity_headers() {
     assert!(one(&v, "connection").is_none(), "{v}");
     assert_eq!(one(&v, "x-forwarded-for").as_deref(), Some("127.0.0.1"));
     assert_eq!(proxy.hits(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn review_5_slow_clients_are_cut_off_and_connections_are_capped() {
+    // The options, their defaults, and one-line errors for bad values.
+    let parse = |extra: &str| {
+        let ini = baton_config::IniFile::parse(
+            &format!("[authproxy]\nlisten = 127.0.0.1:1\nupstream = http://127.0.0.1:2\n{extra}"),
+            "proxy.ini",
+        )
+        .expect("ini");
+        ProxyOptions::from_ini(&ini)
+    };
+    let o = parse("").expect("defaults");
+    assert_eq!(o.header_timeout, Duration::from_secs(30));
+    assert_eq!(o.body_timeout, Duration::from_secs(30));
+    assert_eq!(o.max_connections, 256);
+    let o = parse("header_timeout = 2.5\nbody_timeout = 7\nmax_connections = 9\n").expect("set");
+    assert_eq!(o.header_timeout, Duration::from_millis(2500));
+    assert_eq!(o.body_timeout, Duration::from_secs(7));
+    assert_eq!(o.max_connections, 9);
+    for (option, bad) in [
+        ("header_timeout", "0"),
+        ("header_timeout", "soon"),
+        ("body_timeout", "-1"),
+        ("max_connections", "0"),
+        ("max_connections", "many"),
+    ] {
+        let e = parse(&format!("{option} = {bad}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("proxy.ini:4:") && e.contains(option) && !e.contains('\n'),
+            "{e}"
+        );
+    }
+
+    let id = Identity::start().await;
+    let user = id.alice(3600);
+    let proxy = Proxy::start(&id, "header_timeout = 1\nbody_timeout = 1\n").await;
+    let every = Duration::from_millis(50);
+    let cap = Duration::from_secs(15);
+
+    // A request head trickled a byte at a time (the review's slow.py): closed after
+    // header_timeout, never forwarded.
+    let (closed, _) = trickle(
+        &proxy.addr,
+        b"GET /x HTTP/1.1\r\nHost: proxy\r\nX-Slow: ",
+        every,
+        cap,
+    )
+    .await;
+    let closed = closed.expect("a head trickled for 15 s is still being read");
+    assert!(closed >= Duration::from_millis(900), "{closed:?}");
+
+    // A connection that sends nothing at all is closed too.
+    let mut idle = connect(&proxy.addr).await;
+    let mut buf = [0u8; 256];
+    let n = tokio::time::timeout(cap, idle.read(&mut buf))
+        .await
+        .expect("an idle connection is still open after 15 s")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "{:?}", String::from_utf8_lossy(&buf[..n]));
+
+    // A valid head, then a body trickled a byte at a time: 408 (if it arrives before the
+    // close), and the connection closed after body_timeout.
+    let head = format!(
+        "POST /x HTTP/1.1\r\nHost: proxy\r\nX-Auth-Token: {user}\r\nContent-Length: 100000\r\n\r\n"
+    );
+    let (closed, got) = trickle(&proxy.addr, head.as_bytes(), every, cap).await;
+    let closed = closed.expect("a body trickled for 15 s is still being read");
+    assert!(closed >= Duration::from_millis(900), "{closed:?}");
+    let got = String::from_utf8_lossy(&got);
+    assert!(
+        got.is_empty() || (got.starts_with("HTTP/1.1 408") && got.contains("\"code\":408")),
+        "{got}"
+    );
+
+    // The connection cap: two connections hold both slots (half-sent heads, within the default
+    // 30 s header_timeout); a third waits unserved until one of them leaves.
+    let capped = Proxy::start(&id, "max_connections = 2\n").await;
+    let mut holders = Vec::new();
+    for _ in 0..2 {
+        let mut s = connect(&capped.addr).await;
+        s.write_all(b"GET /x HTTP/1.1\r\nHost: proxy\r\n")
+            .await
+            .expect("partial head");
+        holders.push(s);
+    }
+    let mut third = connect(&capped.addr).await;
+    third
+        .write_all(b"GET /x HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("request");
+    let early = tokio::time::timeout(Duration::from_secs(1), third.read(&mut buf)).await;
+    if let Ok(r) = early {
+        let n = r.unwrap_or(0);
+        panic!(
+            "a third connection was served beyond max_connections = 2: {:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+    }
+    drop(holders.pop());
+    let mut answer = Vec::new();
+    tokio::time::timeout(cap, third.read_to_end(&mut answer))
+        .await
+        .expect("the third connection is served once a slot frees")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
