@@ -85,6 +85,9 @@ enum Presented {
     Token(AuthToken),
 }
 
+/// The first value of `name` (exactly `name`: no other spelling). Whatever else the request
+/// carries for the token headers is dropped before forwarding
+/// (`IdentityContext::restore_token_headers`).
 fn read_token(headers: &HeaderMap, name: &str) -> Presented {
     let Some(v) = headers.get(name) else {
         return Presented::Absent;
@@ -243,10 +246,11 @@ impl Authenticator {
         let inner = &self.inner;
         let cfg = &inner.cfg;
         let service_tok = read_token(headers, baton_types::headers::SERVICE_TOKEN);
-        let user_tok = match read_token(headers, baton_types::headers::AUTH_TOKEN) {
-            Presented::Absent => read_token(headers, STORAGE_TOKEN),
-            p => p,
-        };
+        let (user_tok, user_token_header) =
+            match read_token(headers, baton_types::headers::AUTH_TOKEN) {
+                Presented::Absent => (read_token(headers, STORAGE_TOKEN), STORAGE_TOKEN),
+                p => (p, baton_types::headers::AUTH_TOKEN),
+            };
         let mut reasons: Vec<FailureReason> = Vec::new();
         let now = Utc::now();
 
@@ -360,6 +364,7 @@ impl Authenticator {
                 Presented::Token(t) => Some(t.clone()),
                 _ => None,
             },
+            user_token_header,
         };
         let m = &inner.metrics;
         if ok {

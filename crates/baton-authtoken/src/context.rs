@@ -87,9 +87,20 @@ pub fn strip_identity_headers(headers: &mut HeaderMap) -> usize {
     doomed.len()
 }
 
-fn is_identity_header(name: &str) -> bool {
-    let norm: String = name
-        .chars()
+/// Whether `name` is one of the identity headers [`strip_identity_headers`] removes (in any
+/// spelling).
+pub(crate) fn is_identity_header(name: &str) -> bool {
+    let norm = wsgi_normalize(name);
+    if norm.starts_with(names::SERVICE_PREFIX) {
+        return norm != baton_types::headers::SERVICE_TOKEN;
+    }
+    STRIPPED_EXACT.contains(&norm.as_str())
+}
+
+/// A header name as a WSGI server sees it: lower case, `_` for `-` (`X_Roles` and `X-Roles`
+/// both become `HTTP_X_ROLES`).
+fn wsgi_normalize(name: &str) -> String {
+    name.chars()
         .map(|c| {
             if c == '_' {
                 '-'
@@ -97,11 +108,40 @@ fn is_identity_header(name: &str) -> bool {
                 c.to_ascii_lowercase()
             }
         })
+        .collect()
+}
+
+/// The headers that carry tokens: `X-Auth-Token`, its fallback `X-Storage-Token`, and
+/// `X-Service-Token`.
+pub const TOKEN_HEADERS: [&str; 3] = [
+    baton_types::headers::AUTH_TOKEN,
+    crate::authenticator::STORAGE_TOKEN,
+    baton_types::headers::SERVICE_TOKEN,
+];
+
+/// Whether `name` is a spelling (any case, `_` for `-`) of one of [`TOKEN_HEADERS`].
+pub(crate) fn is_token_header(name: &str) -> bool {
+    TOKEN_HEADERS.iter().any(|t| {
+        name.len() == t.len()
+            && name
+                .bytes()
+                .zip(t.bytes())
+                .all(|(a, b)| a.to_ascii_lowercase() == b || (a == b'_' && b == b'-'))
+    })
+}
+
+/// Removes every value of every spelling of [`TOKEN_HEADERS`] (see
+/// [`IdentityContext::restore_token_headers`]). Returns how many names were removed.
+pub(crate) fn strip_token_headers(headers: &mut HeaderMap) -> usize {
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| is_token_header(name.as_str()))
+        .cloned()
         .collect();
-    if norm.starts_with(names::SERVICE_PREFIX) {
-        return norm != baton_types::headers::SERVICE_TOKEN;
+    for name in &doomed {
+        headers.remove(name);
     }
-    STRIPPED_EXACT.contains(&norm.as_str())
+    doomed.len()
 }
 
 /// What one confirmed token says: its user, scope and roles.
@@ -210,6 +250,9 @@ pub struct IdentityContext {
     pub(crate) user_token: Option<AuthToken>,
     #[serde(skip)]
     pub(crate) service_token: Option<AuthToken>,
+    /// Where `user_token` was read: `x-auth-token`, or `x-storage-token` when that was absent.
+    #[serde(skip)]
+    pub(crate) user_token_header: &'static str,
 }
 
 impl fmt::Debug for IdentityContext {
@@ -283,6 +326,29 @@ impl IdentityContext {
     /// The service token as received. Never log it.
     pub fn service_token(&self) -> Option<&AuthToken> {
         self.service_token.as_ref()
+    }
+
+    /// After [`strip_token_headers`]: puts back exactly the tokens this context describes, one
+    /// value each, under the name the middleware read them from (`X-Auth-Token` or
+    /// `X-Storage-Token`, and `X-Service-Token`). A token that was not read (a second value, an
+    /// `X_Auth_Token` spelling, an `X-Storage-Token` next to an `X-Auth-Token`, a malformed one)
+    /// is not forwarded, so the service's `auth_token` and `service_token` are always the
+    /// tokens that `X-Identity-Status` and the identity headers are about.
+    pub(crate) fn restore_token_headers(&self, headers: &mut HeaderMap) {
+        let pairs = [
+            (self.user_token_header, self.user_token.as_ref()),
+            (
+                baton_types::headers::SERVICE_TOKEN,
+                self.service_token.as_ref(),
+            ),
+        ];
+        for (name, token) in pairs {
+            if let Some(t) = token {
+                if let Ok(v) = HeaderValue::from_str(t.expose()) {
+                    headers.insert(HeaderName::from_static(name), v);
+                }
+            }
+        }
     }
 
     /// Writes keystonemiddleware's headers for this context (after the incoming ones were
@@ -447,6 +513,30 @@ mod tests {
                 "x-user-agent-ish"
             ]
         );
+    }
+
+    #[test]
+    fn token_headers_in_every_spelling() {
+        for n in [
+            "x-auth-token",
+            "X_Auth_Token",
+            "X-AUTH_TOKEN",
+            "x-storage-token",
+            "x_storage_token",
+            "X-Service-Token",
+            "x_service_token",
+        ] {
+            assert!(is_token_header(n), "{n}");
+        }
+        for n in [
+            "x-auth-tokens",
+            "x-auth",
+            "x-subject-token",
+            "x-service-roles",
+            "",
+        ] {
+            assert!(!is_token_header(n), "{n}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use http_body_util::{Either, Full};
 use tower::{Layer, Service};
 
 use crate::authenticator::{Authenticator, Decision, FAILURE_REASON_HEADER};
-use crate::context::strip_identity_headers;
+use crate::context::{strip_identity_headers, strip_token_headers};
 
 /// The response body of the layered service: the middleware's own (401/503) or the inner
 /// service's.
@@ -64,8 +64,9 @@ impl<S> Layer<S> for AuthTokenLayer {
 
 /// The service made by [`AuthTokenLayer`]: strips incoming identity headers, authenticates, and
 /// either answers (401/503) or calls the inner service with the [`crate::IdentityContext`] in
-/// the request extensions and keystonemiddleware's headers set. A 401 from the inner service
-/// gets `WWW-Authenticate` too.
+/// the request extensions and keystonemiddleware's headers set. The token headers reaching the
+/// inner service are exactly the tokens the middleware read (one value each, canonical
+/// spelling). A 401 from the inner service gets `WWW-Authenticate` too.
 #[derive(Clone)]
 pub struct AuthTokenService<S> {
     inner: S,
@@ -107,6 +108,17 @@ where
                 }
                 Decision::Forward(context) => context,
             };
+            // Only the tokens that were read go on (2026-12 review, #6). A WSGI server maps
+            // `X_Auth_Token` and `X-Auth-Token` to one HTTP_X_AUTH_TOKEN and joins or
+            // overwrites repeats, so a second value or spelling would become the service's
+            // auth_token (used for onward calls) while the identity headers describe the
+            // first. Normalised rather than refused with 400: with keystonemiddleware inside
+            // the WSGI process the service's token is by construction the one validated, and
+            // this restores exactly that with one rule for every combination, including an
+            // X-Storage-Token beside X-Auth-Token, which keystonemiddleware accepts (a refusal
+            // rule would have to let it through and strip it anyway).
+            strip_token_headers(req.headers_mut());
+            context.restore_token_headers(req.headers_mut());
             context.apply_headers(req.headers_mut(), auth.config().include_service_catalog);
             let reasons = context.failure_reasons.clone();
             req.extensions_mut().insert(*context);

@@ -7,15 +7,32 @@
 //! `X-Forwarded-For` / `X-Forwarded-Proto` are added. An unreachable upstream gives 502 and a
 //! slow one (no response head within `upstream_timeout`) 504, both with Keystone's error body.
 //!
+//! The client's hop-by-hop headers, including those its `Connection` names, are removed before
+//! the auth layer runs, so they can never remove a header the layer sets; a `Connection` naming
+//! an identity or token header is answered 400. Slow clients are cut off: the request head must
+//! arrive within `header_timeout` (also the keep-alive idle limit), the body within
+//! `body_timeout` plus one second per 500 bytes received (else 408), and at most
+//! `max_connections` connections are served at once (further ones wait in the listen backlog).
+//!
 //! ```ini
 //! [authproxy]
 //! listen = 127.0.0.1:8080
 //! upstream = http://127.0.0.1:9000
-//! # optional
-//! max_header_bytes = 65536      ; larger request heads get 431
-//! max_body_bytes = 10485760     ; larger request bodies get 413 (default: unlimited, streamed)
-//! upstream_timeout = 60         ; seconds until the upstream's response head
-//! metrics_listen = 127.0.0.1:9102 ; GET /metrics here: the layer's counters (Prometheus text)
+//! # optional (comments on their own lines: a `;` or `#` after a value is part of it)
+//! # larger request heads get 431
+//! max_header_bytes = 65536
+//! # larger request bodies get 413 (default: unlimited, streamed)
+//! max_body_bytes = 10485760
+//! # seconds until the upstream's response head
+//! upstream_timeout = 60
+//! # GET /metrics here: the layer's counters (Prometheus text)
+//! metrics_listen = 127.0.0.1:9102
+//! # seconds for a request head, and for an idle keep-alive connection (default 30)
+//! header_timeout = 30
+//! # seconds for a request body, plus one per 500 bytes received (default 30)
+//! body_timeout = 30
+//! # client connections served at once; further ones wait (default 256)
+//! max_connections = 256
 //!
 //! [keystone_authtoken]
 //! auth_type = password
@@ -23,8 +40,12 @@
 //! ```
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -32,16 +53,19 @@ use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_
 use http::{HeaderMap, Request, Response, StatusCode, Uri};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
 use tower::{Layer, Service, ServiceExt};
 
 use baton_config::{ConfigError, ConfigErrorKind, IniFile, Origin};
 
 use crate::config::AuthTokenConfig;
+use crate::context::{is_identity_header, is_token_header};
 use crate::layer::AuthTokenLayer;
 use crate::{Authenticator, DEFAULT_SECTION};
 
@@ -67,7 +91,26 @@ pub struct ProxyOptions {
     /// Where `GET /metrics` answers with the layer's counters. A listener of its own, so that no
     /// path of the proxied service is shadowed and the counters need not be public.
     pub metrics_listen: Option<SocketAddr>,
+    /// Bound on receiving a request head, and on a keep-alive connection's idle time before its
+    /// next request (`header_timeout`, default 30 s): then the connection is closed.
+    pub header_timeout: Duration,
+    /// Bound on receiving a request body (`body_timeout`, default 30 s), counted from the
+    /// request head and extended by one second per [`BODY_MIN_RATE`] bytes received (Apache
+    /// mod_reqtimeout's rule), so that large uploads pass and a trickle does not: 408.
+    pub body_timeout: Duration,
+    /// Client connections served at once (`max_connections`, default
+    /// [`DEFAULT_MAX_CONNECTIONS`]); further ones wait in the listen backlog.
+    pub max_connections: usize,
 }
+
+/// Default `header_timeout` and `body_timeout`.
+pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default `max_connections`. A proxied connection can hold two descriptors (client and
+/// upstream), so 256 stays within the usual soft limit of 1024 open files with room for the
+/// identity service's connections; raise it together with `LimitNOFILE`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Bytes per second of request body that earn one more second of `body_timeout`.
+pub const BODY_MIN_RATE: u64 = 500;
 
 /// The whole proxy configuration: `[authproxy]` plus `[keystone_authtoken]`.
 #[derive(Debug, Clone)]
@@ -120,20 +163,13 @@ impl ProxyOptions {
             .option(s, "max_body_bytes")
             .int(Some(0), None)?
             .map(|n| n as u64);
-        let upstream_timeout = ini
-            .option(s, "upstream_timeout")
-            .float()?
-            .map(|secs| {
-                if secs > 0.0 && secs.is_finite() {
-                    Ok(Duration::from_secs_f64(secs))
-                } else {
-                    Err(section_error(
-                        ini,
-                        "upstream_timeout must be a positive number of seconds".into(),
-                    ))
-                }
-            })
-            .transpose()?;
+        let upstream_timeout = seconds(ini, "upstream_timeout")?;
+        let header_timeout = seconds(ini, "header_timeout")?.unwrap_or(DEFAULT_CLIENT_TIMEOUT);
+        let body_timeout = seconds(ini, "body_timeout")?.unwrap_or(DEFAULT_CLIENT_TIMEOUT);
+        let max_connections = ini
+            .option(s, "max_connections")
+            .int(Some(1), Some(1 << 20))?
+            .map_or(DEFAULT_MAX_CONNECTIONS, |n| n as usize);
         let opt = ini.option(s, "metrics_listen");
         let metrics_listen = match (opt.string()?, opt.value()) {
             (Some(v), Some(raw)) if !v.trim().is_empty() => {
@@ -150,7 +186,28 @@ impl ProxyOptions {
             max_body_bytes,
             upstream_timeout,
             metrics_listen,
+            header_timeout,
+            body_timeout,
+            max_connections,
         })
+    }
+}
+
+/// A positive number of seconds (fractions allowed), or `None` when unset.
+fn seconds(ini: &IniFile, name: &'static str) -> Result<Option<Duration>, ConfigError> {
+    let opt = ini.option(PROXY_SECTION, name);
+    let Some(secs) = opt.float()? else {
+        return Ok(None);
+    };
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if !d.is_zero() => Ok(Some(d)),
+        _ => {
+            let reason = "must be a positive number of seconds";
+            Err(match opt.value() {
+                Some(raw) => raw.error(PROXY_SECTION, name, reason),
+                None => section_error(ini, format!("{name} {reason}")),
+            })
+        }
     }
 }
 
@@ -176,22 +233,51 @@ const HOP_BY_HOP: [&str; 8] = [
     "transfer-encoding",
 ];
 
-/// Removes the hop-by-hop headers and every header named in `Connection`.
-fn strip_hop_by_hop(h: &mut HeaderMap) {
-    let named: Vec<HeaderName> = h
-        .get_all(CONNECTION)
+/// The header names listed in `Connection`.
+fn connection_named(h: &HeaderMap) -> Vec<HeaderName> {
+    h.get_all(CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
-    for n in named {
-        h.remove(n);
-    }
+        .collect()
+}
+
+/// Removes the fixed hop-by-hop headers (not those named in `Connection`).
+fn strip_fixed_hop_by_hop(h: &mut HeaderMap) {
     for n in HOP_BY_HOP {
         h.remove(n);
     }
     h.remove("upgrade");
+}
+
+/// Removes the hop-by-hop headers and every header named in `Connection` (upstream responses).
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    for n in connection_named(h) {
+        h.remove(n);
+    }
+    strip_fixed_hop_by_hop(h);
+}
+
+/// The client's hop-by-hop headers, removed before the auth layer runs: whatever `Connection`
+/// names is gone before the layer strips and sets the identity headers, so a client can never
+/// remove one the layer set (oslo.context fills a missing `X-Is-Admin-Project` with True and a
+/// missing `X-User-Id` with the user name). A `Connection` naming an identity or token header
+/// (any case, `_` for `-`) is refused rather than obeyed (`Err` with that name: answer 400): no
+/// proxy between a client and us has a reason to send one.
+fn strip_incoming_hop_by_hop(h: &mut HeaderMap) -> Result<(), HeaderName> {
+    let named = connection_named(h);
+    if let Some(n) = named
+        .iter()
+        .find(|n| is_identity_header(n.as_str()) || is_token_header(n.as_str()))
+    {
+        return Err(n.clone());
+    }
+    for n in named {
+        h.remove(n);
+    }
+    strip_fixed_hop_by_hop(h);
+    Ok(())
 }
 
 /// Keystone-style JSON error from the proxy itself.
@@ -293,7 +379,9 @@ impl Forwarder {
         parts.version = http::Version::HTTP_11;
 
         let h = &mut parts.headers;
-        strip_hop_by_hop(h);
+        // Only the fixed list: the headers named in the client's `Connection` went before the
+        // auth layer ran (`strip_incoming_hop_by_hop`), and nothing the layer set may go now.
+        strip_fixed_hop_by_hop(h);
         if let Some(ClientAddr(addr)) = parts.extensions.get::<ClientAddr>().copied() {
             let ip = addr.ip().to_string();
             let value = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
@@ -315,6 +403,7 @@ impl Forwarder {
             }
         }
 
+        let timed_out = parts.extensions.get::<BodyTimedOut>().cloned();
         let body: ProxyBody = match inner.opts.max_body_bytes {
             Some(max) => Limited::new(body, max as usize).boxed_unsync(),
             None => body.map_err(Into::into).boxed_unsync(),
@@ -339,6 +428,16 @@ impl Forwarder {
                 let (mut parts, body) = resp.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
                 Response::from_parts(parts, body.map_err(Into::into).boxed_unsync())
+            }
+            Err(_) if timed_out.as_ref().is_some_and(BodyTimedOut::fired) => {
+                tracing::info!("request body not received within body_timeout: 408");
+                let mut resp = error_response(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "The request body was not received in time.",
+                );
+                resp.headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+                resp
             }
             Err(e) => {
                 tracing::warn!(upstream = %inner.upstream, error = %e, "upstream request failed");
@@ -375,6 +474,106 @@ where
     }
 }
 
+/// Set (in the request extensions) when the request body missed its deadline.
+#[derive(Clone, Default)]
+struct BodyTimedOut(Arc<AtomicBool>);
+
+impl BodyTimedOut {
+    fn fired(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The request body under `body_timeout`: it fails (and sets [`BodyTimedOut`]) when the client
+/// makes the proxy wait past `start + timeout + received / BODY_MIN_RATE seconds`. Only waiting
+/// for the client counts: data already received is always handed on, so a slow upstream
+/// (back-pressure) never times a client out.
+struct DeadlineBody<B> {
+    inner: B,
+    start: Instant,
+    timeout: Duration,
+    received: u64,
+    /// Created at the first wait; bodiless requests never arm a timer.
+    sleep: Option<Pin<Box<Sleep>>>,
+    timed_out: BodyTimedOut,
+}
+
+impl<B> DeadlineBody<B> {
+    fn deadline(&self) -> Option<Instant> {
+        let extra = Duration::from_millis(self.received.saturating_mul(1000) / BODY_MIN_RATE);
+        self.start.checked_add(self.timeout)?.checked_add(extra)
+    }
+}
+
+#[derive(Debug)]
+struct BodyTimeoutError;
+
+impl std::fmt::Display for BodyTimeoutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("request body not received within body_timeout")
+    }
+}
+
+impl std::error::Error for BodyTimeoutError {}
+
+impl<B> hyper::body::Body for DeadlineBody<B>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if this.timed_out.fired() {
+            return Poll::Ready(Some(Err(Box::new(BodyTimeoutError))));
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.received += data.len() as u64;
+                }
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => {}
+        }
+        loop {
+            // The deadline moves with the data received; the timer is re-armed only when it
+            // fires early, not per frame.
+            let Some(deadline) = this.deadline() else {
+                return Poll::Pending;
+            };
+            let sleep = this
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            if sleep.deadline() < deadline {
+                sleep.as_mut().reset(deadline);
+            }
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if Instant::now() >= deadline {
+                this.timed_out.0.store(true, Ordering::Relaxed);
+                return Poll::Ready(Some(Err(Box::new(BodyTimeoutError))));
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Size of the request head as received: request line plus `name: value\r\n` lines.
 fn head_size<B>(req: &Request<B>) -> usize {
     let line = req.method().as_str().len() + req.uri().to_string().len() + 12;
@@ -387,6 +586,8 @@ fn head_size<B>(req: &Request<B>) -> usize {
 
 /// Serves the proxy on `listener` until the task is dropped. Each connection is HTTP/1.1 with
 /// keep-alive; every request goes through the auth_token layer and then to the upstream.
+/// At most `max_connections` connections are served at once; a slow request head or body
+/// is cut off after `header_timeout` / `body_timeout`.
 pub async fn serve(
     listener: TcpListener,
     auth: Authenticator,
@@ -394,7 +595,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let service = AuthTokenLayer::new(auth).layer(Forwarder::new(opts.clone()));
     let max_header = opts.max_header_bytes;
+    let body_timeout = opts.body_timeout;
+    let slots = ConnectionSlots::new(opts.max_connections);
     loop {
+        let permit = slots.acquire().await;
         let (stream, peer) = accept(&listener).await;
         let _ = stream.set_nodelay(true);
         let service = service.clone();
@@ -408,18 +612,39 @@ pub async fn serve(
                     );
                     return Ok::<_, Infallible>(resp);
                 }
+                if let Err(name) = strip_incoming_hop_by_hop(req.headers_mut()) {
+                    tracing::info!(%peer, header = %name, "Connection names a protected header: 400");
+                    return Ok(error_response(
+                        StatusCode::BAD_REQUEST,
+                        "The Connection header must not name identity or token headers.",
+                    ));
+                }
                 req.extensions_mut().insert(ClientAddr(peer));
+                let timed_out = BodyTimedOut::default();
+                req.extensions_mut().insert(timed_out.clone());
+                let req = req.map(|inner| DeadlineBody {
+                    inner,
+                    start: Instant::now(),
+                    timeout: body_timeout,
+                    received: 0,
+                    sleep: None,
+                    timed_out,
+                });
                 let resp = service.oneshot(req).await?;
                 Ok(resp.map(|b| b.boxed_unsync()))
             }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
-        builder.keep_alive(true);
+        builder
+            .keep_alive(true)
+            .timer(TokioTimer::new())
+            .header_read_timeout(opts.header_timeout);
         if let Some(max) = max_header {
             // hyper refuses buffers under 8 KiB; the exact bound is checked per request above.
             builder.max_buf_size(max.max(8192) * 2);
         }
         tokio::spawn(async move {
+            let _permit = permit;
             if let Err(e) = builder
                 .serve_connection(TokioIo::new(stream), hyper_service)
                 .await
@@ -427,6 +652,49 @@ pub async fn serve(
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
+    }
+}
+
+/// The connection limit. When every slot is taken the accept loop waits: new connections stay
+/// in the kernel's listen backlog (no descriptor of ours, and they are served in order as soon
+/// as a slot frees, which the header and body timeouts guarantee) instead of being accepted
+/// and closed, which would cost a descriptor and an accept per attempt under a flood and turn
+/// a short burst into errors for well-behaved clients.
+struct ConnectionSlots {
+    slots: Arc<Semaphore>,
+    max: usize,
+    last_warning: Mutex<Option<std::time::Instant>>,
+}
+
+impl ConnectionSlots {
+    fn new(max: usize) -> ConnectionSlots {
+        ConnectionSlots {
+            slots: Arc::new(Semaphore::new(max)),
+            max,
+            last_warning: Mutex::new(None),
+        }
+    }
+
+    async fn acquire(&self) -> OwnedSemaphorePermit {
+        if let Ok(p) = self.slots.clone().try_acquire_owned() {
+            return p;
+        }
+        {
+            // At most one line a minute while saturated.
+            let mut last = self.last_warning.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                *last = Some(std::time::Instant::now());
+                tracing::warn!(
+                    max_connections = self.max,
+                    "connection limit reached: new connections wait"
+                );
+            }
+        }
+        self.slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
     }
 }
 

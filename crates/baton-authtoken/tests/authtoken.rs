@@ -17,6 +17,8 @@
 
 #[path = "authtoken/onward.rs"]
 mod onward;
+#[path = "authtoken/security.rs"]
+mod security;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};

@@ -96,6 +96,9 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "validation_cache_size",
             "validation_cache_ttl",
             "worker_threads",
+            "max_connections",
+            "header_timeout",
+            "body_timeout",
         ],
     ),
 ];
@@ -466,6 +469,16 @@ pub struct BatonOptions {
     pub validation_cache_ttl: u32,
     /// Runtime worker threads (`worker_threads`); `None` means one per core.
     pub worker_threads: Option<usize>,
+    /// Client connections served at once (`max_connections`, default 512); further ones wait
+    /// in the listen backlog. Keep it below the open-file limit (the usual soft limit is 1024),
+    /// with room for database connections.
+    pub max_connections: u32,
+    /// Seconds to receive a request head, and a keep-alive connection's idle limit before its
+    /// next request (`header_timeout`, default 30); then the connection is closed.
+    pub header_timeout: u32,
+    /// Seconds to receive a request body, counted from its head (`body_timeout`, default 30);
+    /// then 408 and the connection is closed.
+    pub body_timeout: u32,
 }
 
 /// The typed keystone.conf for Baton's identity server.
@@ -569,6 +582,9 @@ impl Default for IdentityConfig {
                 validation_cache_size: 100_000,
                 validation_cache_ttl: 300,
                 worker_threads: None,
+                max_connections: 512,
+                header_timeout: 30,
+                body_timeout: 30,
             },
         }
     }
@@ -1017,6 +1033,15 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
                 .u32("baton", "validation_cache_ttl", 0)?
                 .unwrap_or(d.baton.validation_cache_ttl),
             worker_threads: r.int("baton", "worker_threads", 1, 1024)?,
+            max_connections: r
+                .int("baton", "max_connections", 1, 1 << 20)?
+                .unwrap_or(d.baton.max_connections),
+            header_timeout: r
+                .int("baton", "header_timeout", 1, 86_400)?
+                .unwrap_or(d.baton.header_timeout),
+            body_timeout: r
+                .int("baton", "body_timeout", 1, 86_400)?
+                .unwrap_or(d.baton.body_timeout),
         },
     })
 }
@@ -1046,6 +1071,9 @@ mod tests {
         assert_eq!(empty.fernet_receipts.max_active_keys, 3);
         assert_eq!(empty.auth.methods, DEFAULT_AUTH_METHODS);
         assert_eq!(empty.baton.bind.to_string(), "127.0.0.1:5000");
+        assert_eq!(empty.baton.max_connections, 512);
+        assert_eq!(empty.baton.header_timeout, 30);
+        assert_eq!(empty.baton.body_timeout, 30);
         // Sections present but empty change nothing either.
         assert_eq!(
             config("[DEFAULT]\n[token]\n[baton]\n[cache]\n").unwrap(),
@@ -1070,6 +1098,20 @@ mod tests {
                 "[{section}] is both read and ignored"
             );
         }
+    }
+
+    #[test]
+    fn client_limits_are_read() {
+        let c = config("[baton]\nmax_connections = 64\nheader_timeout = 5\nbody_timeout = 7\n")
+            .unwrap();
+        assert_eq!(
+            (
+                c.baton.max_connections,
+                c.baton.header_timeout,
+                c.baton.body_timeout
+            ),
+            (64, 5, 7)
+        );
     }
 
     #[test]
@@ -1118,6 +1160,12 @@ mod tests {
             ("baton", "validation_cache_size", "x"),
             ("baton", "validation_cache_ttl", "x"),
             ("baton", "worker_threads", "x"),
+            ("baton", "max_connections", "x"),
+            ("baton", "max_connections", "0"),
+            ("baton", "header_timeout", "x"),
+            ("baton", "header_timeout", "0"),
+            ("baton", "body_timeout", "1.5"),
+            ("baton", "body_timeout", "-1"),
         ];
         for (section, option, bad) in cases {
             let text = format!("[{section}]\n{option} = {bad}\n");

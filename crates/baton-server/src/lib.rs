@@ -2,6 +2,12 @@
 //! check, revoke, catalog and scopes), with Keystone's policy rules, status codes, error bodies
 //! and headers. The router is built by [`router`] and can be driven without a socket; [`serve`]
 //! runs it on a listener with Baton's connection limits and background refreshers.
+//!
+//! Limits on clients (`[baton]`): at most `max_connections` connections are served at once
+//! (further ones wait in the listen backlog); a request head must arrive within
+//! `header_timeout` seconds (also the idle limit of a keep-alive connection) and a request body
+//! within `body_timeout` seconds of its head (else 408 and the connection closes); heads are
+//! bounded by [`MAX_HEADER_BYTES`] and bodies by `[oslo_middleware] max_request_body_size`.
 
 pub mod api;
 pub mod bootstrap;
@@ -13,9 +19,14 @@ pub mod policy;
 pub mod revocations;
 pub mod tokens;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -25,6 +36,8 @@ use axum::Router;
 use baton_config::IdentityConfig;
 use baton_store::Store;
 use baton_token::{KeyRepository, KeyRing, PayloadCodec, TokenFormatter};
+use bytes::Bytes;
+use hyper::body::{Frame, SizeHint};
 
 pub use error::{ApiError, ApiResult};
 pub use tokens::{token_fingerprint, TokenService, ValidatedToken};
@@ -186,6 +199,10 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            body_deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             keystone_headers,
         ))
         .layer(
@@ -199,37 +216,151 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// `[baton] body_timeout`: the request body must be in within this many seconds of the request
+/// head, however it trickles (an idle timeout between reads would let a client send one byte a
+/// second for ever). A request whose body missed it gets 408 and its connection is closed.
+async fn body_deadline(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let timeout = Duration::from_secs(u64::from(state.config().baton.body_timeout));
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let flag = timed_out.clone();
+    let req = req.map(|inner| {
+        Body::new(DeadlineBody {
+            inner,
+            deadline: tokio::time::Instant::now() + timeout,
+            sleep: None,
+            timed_out: flag,
+        })
+    });
+    let resp = next.run(req).await;
+    if !timed_out.load(Ordering::Relaxed) {
+        return resp;
+    }
+    tracing::info!("request body not received within body_timeout: 408");
+    let status = StatusCode::REQUEST_TIMEOUT;
+    let body = baton_types::ErrorResponse::new(
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        "The request body was not received in time.",
+    );
+    let mut resp = (status, axum::Json(body)).into_response();
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+/// A request body that fails once the client makes the server wait past `deadline`. Data
+/// already received is always handed on.
+struct DeadlineBody {
+    inner: Body,
+    deadline: tokio::time::Instant,
+    /// Created at the first wait; bodiless requests never arm a timer.
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    timed_out: Arc<AtomicBool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("request body not received within body_timeout")]
+struct BodyTimeout;
+
+impl hyper::body::Body for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::BoxError>>> {
+        let this = self.get_mut();
+        if this.timed_out.load(Ordering::Relaxed) {
+            return Poll::Ready(Some(Err(Box::new(BodyTimeout))));
+        }
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        let deadline = this.deadline;
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if sleep.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        this.timed_out.store(true, Ordering::Relaxed);
+        Poll::Ready(Some(Err(Box::new(BodyTimeout))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Largest request head (request line plus headers) accepted, in bytes. Tokens are a few hundred
 /// bytes; anything near this is an attack or a mistake.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
-/// Serves the API on `listener` until the process ends.
+/// Serves the API on `listener` until the process ends, with `[baton]`'s client limits
+/// (`max_connections`, `header_timeout`; `body_timeout` is in [`router`]).
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::service::TowerToHyperService;
 
+    let limits = &state.config().baton;
+    let max_connections = limits.max_connections as usize;
+    let header_timeout = Duration::from_secs(u64::from(limits.header_timeout));
+    // When every slot is taken the loop stops accepting: new connections wait in the kernel's
+    // listen backlog (no descriptor of ours) and are served in order as soon as a slot frees,
+    // which the timeouts guarantee. Accepting and closing them instead would cost a descriptor
+    // and an accept per attempt under a flood, and turn a short burst into errors.
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let mut warned_at: Option<tokio::time::Instant> = None;
     let _refresher = state.spawn_refreshers();
     let app = router(state);
     loop {
-        let (stream, _peer) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                if warned_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                    warned_at = Some(tokio::time::Instant::now());
+                    tracing::warn!(
+                        max_connections,
+                        "connection limit reached: new connections wait"
+                    );
+                }
+                slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("connection slots: {e}"))?
+            }
+        };
+        let stream = loop {
+            match listener.accept().await {
+                Ok((stream, _peer)) => break stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
             }
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
         tokio::spawn(async move {
-            let mut builder = Builder::new(TokioExecutor::new());
+            let _permit = permit;
+            // HTTP/1.1 only, as Keystone behind Apache or uWSGI. The auto builder would first
+            // wait, with no timeout, for enough bytes to tell an HTTP/2 preface from HTTP/1, so
+            // a connection sending nothing (or the preface a byte at a time) would escape
+            // header_timeout; and nothing here speaks cleartext HTTP/2 to an identity server.
+            let mut builder = Builder::new(TokioExecutor::new()).http1_only();
             builder
                 .http1()
                 .timer(TokioTimer::new())
                 .max_buf_size(MAX_HEADER_BYTES)
-                .header_read_timeout(Duration::from_secs(30));
+                .header_read_timeout(header_timeout);
             if let Err(e) = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .await
