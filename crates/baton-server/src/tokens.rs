@@ -137,8 +137,43 @@ pub struct TokenService {
     dummy_hash: String,
 }
 
-/// Why a token that matches a revocation event is refused.
-const REVOKED: &str = "token has been revoked";
+/// Why a token that decrypted is nevertheless refused. Typed so that callers decide on values
+/// (issue retries a token born revoked); rendered at the edge as 401 when issuing and 404 when
+/// validating, the text going to the log only (or the body with `insecure_debug`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("token has been revoked")]
+    Revoked,
+    #[error("user {0} not found")]
+    UserNotFound(String),
+    #[error("user {0} is disabled")]
+    UserDisabled(String),
+    #[error("domain {domain} of user {user} is missing or disabled")]
+    UserDomainUnusable { user: String, domain: String },
+    #[error("project {0} is missing or disabled")]
+    ProjectUnusable(String),
+    #[error("domain of project {0} is disabled")]
+    ProjectDomainDisabled(String),
+    #[error("domain {0} is missing or disabled")]
+    DomainUnusable(String),
+    #[error("unknown system scope {0:?}")]
+    UnknownSystemScope(String),
+    #[error("User {user} has no access to {target}")]
+    NoRoles { user: String, target: String },
+    #[error("unsupported token payload version {version} ({kind}) in this deployment")]
+    UnsupportedPayload { version: u8, kind: &'static str },
+}
+
+impl Refusal {
+    /// The API error for a refusal met while issuing (401) or validating (404).
+    pub fn into_api(self, issuing: bool) -> ApiError {
+        if issuing {
+            ApiError::unauthorized(self.to_string())
+        } else {
+            ApiError::token_not_found(self.to_string())
+        }
+    }
+}
 
 /// A short, non-reversible name for a token in logs.
 pub fn token_fingerprint(token: &str) -> String {
@@ -304,7 +339,7 @@ impl TokenService {
                     if list.is_revoked(&v.revocation_values()) {
                         drop(list);
                         self.validated.invalidate(&key);
-                        return Err(ApiError::token_not_found(REVOKED));
+                        return Err(Refusal::Revoked.into_api(false));
                     }
                     v.checked_generation
                         .store(list.generation, Ordering::Release);
@@ -351,52 +386,44 @@ impl TokenService {
             Err(e) => return Err(ApiError::token_not_found(e.to_string())),
         };
         let issued_at = DateTime::from_timestamp(issued_at as i64, 0).unwrap_or_default();
-        self.build_validated(payload, issued_at, false).await
+        self.build_validated(payload, issued_at)
+            .await?
+            .map_err(|r| r.into_api(false))
     }
 
     /// Checks the payload against the current data (user enabled, scope usable, roles present,
-    /// not revoked) and renders the token. `issuing` picks 401 (issue) or 404 (validate).
+    /// not revoked) and renders the token. The outer error is a failure to check (database);
+    /// the inner one says why the token is refused.
     async fn build_validated(
         &self,
         payload: TokenPayload,
         issued_at: DateTime<Utc>,
-        issuing: bool,
-    ) -> ApiResult<ValidatedToken> {
-        let fail = |msg: String| {
-            if issuing {
-                ApiError::unauthorized(msg)
-            } else {
-                ApiError::token_not_found(msg)
-            }
-        };
+    ) -> ApiResult<Result<ValidatedToken, Refusal>> {
         match &payload.scope {
             Scope::Unscoped
             | Scope::Domain { .. }
             | Scope::Project { .. }
             | Scope::System { .. } => {}
             other => {
-                return Err(fail(format!(
-                    "unsupported token payload version {} ({}) in this deployment",
-                    other.payload_version(),
-                    scope_kind(other)
-                )))
+                return Ok(Err(Refusal::UnsupportedPayload {
+                    version: other.payload_version(),
+                    kind: scope_kind(other),
+                }))
             }
         }
         let expires_at = to_utc(payload.expires_at);
-        let user = self
-            .store
-            .get_user(&payload.user_id)
-            .await?
-            .ok_or_else(|| fail(format!("user {} not found", payload.user_id)))?;
+        let Some(user) = self.store.get_user(&payload.user_id).await? else {
+            return Ok(Err(Refusal::UserNotFound(payload.user_id.clone())));
+        };
         if !user.enabled {
-            return Err(fail(format!("user {} is disabled", user.id)));
+            return Ok(Err(Refusal::UserDisabled(user.id)));
         }
-        let user_domain = self.enabled_domain(&user.domain_id).await?.ok_or_else(|| {
-            fail(format!(
-                "domain {} of user {} is missing or disabled",
-                user.domain_id, user.id
-            ))
-        })?;
+        let Some(user_domain) = self.enabled_domain(&user.domain_id).await? else {
+            return Ok(Err(Refusal::UserDomainUnusable {
+                user: user.id,
+                domain: user.domain_id,
+            }));
+        };
         let dir = self.directory.get(&self.store).await?;
         let group_ids = self.store.list_user_group_ids(&user.id).await?;
         let mut body = TokenBody {
@@ -429,14 +456,12 @@ impl TokenService {
         // The scope's effective roles, and what to call the target if there are none.
         let (roles, target) = match &payload.scope {
             Scope::Project { project_id } => {
-                let project = self
-                    .usable_project(project_id)
-                    .await?
-                    .ok_or_else(|| fail(format!("project {project_id} is missing or disabled")))?;
-                let domain = self
-                    .enabled_domain(&project.domain_id)
-                    .await?
-                    .ok_or_else(|| fail(format!("domain of project {project_id} is disabled")))?;
+                let Some(project) = self.usable_project(project_id).await? else {
+                    return Ok(Err(Refusal::ProjectUnusable(project_id.clone())));
+                };
+                let Some(domain) = self.enabled_domain(&project.domain_id).await? else {
+                    return Ok(Err(Refusal::ProjectDomainDisabled(project_id.clone())));
+                };
                 let roles = self
                     .project_roles(&dir, &user.id, &group_ids, &project)
                     .await?;
@@ -460,10 +485,9 @@ impl TokenService {
                 (roles, target)
             }
             Scope::Domain { domain_id } => {
-                let domain = self
-                    .enabled_domain(domain_id)
-                    .await?
-                    .ok_or_else(|| fail(format!("domain {domain_id} is missing or disabled")))?;
+                let Some(domain) = self.enabled_domain(domain_id).await? else {
+                    return Ok(Err(Refusal::DomainUnusable(domain_id.clone())));
+                };
                 let roles = self
                     .domain_roles(&dir, &user.id, &group_ids, &domain.id)
                     .await?;
@@ -476,7 +500,7 @@ impl TokenService {
             }
             Scope::System { system } => {
                 if system != "all" {
-                    return Err(fail(format!("unknown system scope {system:?}")));
+                    return Ok(Err(Refusal::UnknownSystemScope(system.clone())));
                 }
                 body.system = Some(SystemScope { all: true });
                 let roles = self.system_roles(&dir, &user.id, &group_ids).await?;
@@ -486,7 +510,10 @@ impl TokenService {
         };
         if !target.is_empty() {
             if roles.is_empty() {
-                return Err(fail(format!("User {} has no access to {target}", user.id)));
+                return Ok(Err(Refusal::NoRoles {
+                    user: user.id,
+                    target,
+                }));
             }
             body.roles = Some(
                 roles
@@ -519,13 +546,13 @@ impl TokenService {
         };
         let list = self.revocations.read().unwrap_or_else(|e| e.into_inner());
         if list.is_revoked(&validated.revocation_values()) {
-            return Err(fail(REVOKED.into()));
+            return Ok(Err(Refusal::Revoked));
         }
         validated
             .checked_generation
             .store(list.generation, Ordering::Release);
         drop(list);
-        Ok(validated)
+        Ok(Ok(validated))
     }
 
     async fn enabled_domain(&self, id: &str) -> ApiResult<Option<Project>> {
@@ -699,22 +726,25 @@ impl TokenService {
         methods: Vec<AuthMethod>,
         scope: RequestedScope,
     ) -> ApiResult<(String, Arc<ValidatedToken>)> {
-        match self.issue_once(&methods, &scope).await {
-            Err(ApiError::Unauthorized { detail }) if detail == REVOKED => {
+        let refused = match self.issue_once(&methods, &scope).await? {
+            Ok(issued) => return Ok(issued),
+            Err(Refusal::Revoked) => {
                 let next =
                     (Utc::now().trunc_subsecs(0) + chrono::Duration::seconds(1)) - Utc::now();
                 tokio::time::sleep(next.to_std().unwrap_or_default()).await;
-                self.issue_once(&methods, &scope).await
+                self.issue_once(&methods, &scope).await?
             }
-            other => other,
-        }
+            Err(other) => Err(other),
+        };
+        refused.map_err(|r| r.into_api(true))
     }
 
+    /// One authentication and mint; the inner error is a refusal of the minted token.
     async fn issue_once(
         &self,
         methods: &[AuthMethod],
         scope: &RequestedScope,
-    ) -> ApiResult<(String, Arc<ValidatedToken>)> {
+    ) -> ApiResult<Result<(String, Arc<ValidatedToken>), Refusal>> {
         let began = self.write_generation.load(Ordering::Acquire);
         let mut user: Option<User> = None;
         let mut method_names: Vec<String> = Vec::new();
@@ -797,10 +827,13 @@ impl TokenService {
             .validate_token(&token)
             .map_err(|e| ApiError::Internal(format!("fresh token does not validate: {e}")))?;
         let issued_at = DateTime::from_timestamp(issued as i64, 0).unwrap_or_default();
-        let validated = Arc::new(self.build_validated(read_back, issued_at, true).await?);
+        let validated = match self.build_validated(read_back, issued_at).await? {
+            Ok(v) => Arc::new(v),
+            Err(refusal) => return Ok(Err(refusal)),
+        };
         self.cache_validated(&token, began, &validated);
         tracing::info!(user_id = %user.id, token = %token_fingerprint(&token), "token issued");
-        Ok((token, validated))
+        Ok(Ok((token, validated)))
     }
 
     /// Verifies `password` against the user's current password, off the async workers. An
