@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod bootstrap;
+pub mod clock;
 pub mod directory;
 pub mod error;
 pub mod identity;
@@ -54,6 +55,14 @@ impl AppState {
     /// Builds the state from configuration: opens the database (which must hold Keystone's
     /// schema) and the Fernet key repository.
     pub async fn open(config: IdentityConfig) -> anyhow::Result<AppState> {
+        AppState::open_with_clock(config, clock::Clock::system()).await
+    }
+
+    /// As [`AppState::open`], telling time by `clock` (tests pass a manual one).
+    pub async fn open_with_clock(
+        config: IdentityConfig,
+        clock: clock::Clock,
+    ) -> anyhow::Result<AppState> {
         let connection = config
             .database
             .connection
@@ -80,7 +89,7 @@ impl AppState {
             config.identity.default_domain_id.clone(),
         );
         let formatter = TokenFormatter::new(ring, codec);
-        let tokens = TokenService::new(Arc::new(config), store, formatter)
+        let tokens = TokenService::new(Arc::new(config), store, formatter, clock)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(AppState {

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
 
+use crate::clock::Clock;
 use crate::directory::{Directory, DirectoryCache};
 use crate::error::{ApiError, ApiResult};
 use crate::identity;
@@ -124,6 +125,8 @@ pub enum UserRef {
 
 pub struct TokenService {
     pub config: Arc<IdentityConfig>,
+    /// Now, for expiry, issue times and revocation stamps (tests move it).
+    pub clock: Clock,
     pub store: Store,
     formatter: TokenFormatter,
     validated: moka::sync::Cache<[u8; 32], Arc<ValidatedToken>>,
@@ -201,6 +204,7 @@ impl TokenService {
         config: Arc<IdentityConfig>,
         store: Store,
         formatter: TokenFormatter,
+        clock: Clock,
     ) -> ApiResult<Self> {
         let rounds = config.identity.password_hash_rounds;
         let dummy_hash = tokio::task::spawn_blocking(move || password::dummy_hash(rounds))
@@ -214,6 +218,7 @@ impl TokenService {
             .build();
         let svc = TokenService {
             config,
+            clock,
             store,
             formatter,
             validated,
@@ -270,7 +275,7 @@ impl TokenService {
                 .is_none_or(|t| now.saturating_duration_since(t) >= FULL_RELOAD_EVERY);
             (list.last_id, list.gaps(), full)
         };
-        let cutoff = Utc::now().naive_utc() - self.revocation_retention();
+        let cutoff = self.clock.now().naive_utc() - self.revocation_retention();
         if full {
             // Pruning rides on the full reload: rare, and off every request's path.
             if let Err(e) = self.store.prune_revocation_events(cutoff).await {
@@ -363,7 +368,7 @@ impl TokenService {
             deadline +=
                 chrono::Duration::seconds(i64::from(self.config.token.allow_expired_window));
         }
-        if Utc::now() >= deadline {
+        if self.clock.now() >= deadline {
             return Err(ApiError::token_not_found(if allow_expired {
                 "token expired beyond allow_expired_window"
             } else {
@@ -729,9 +734,8 @@ impl TokenService {
         let refused = match self.issue_once(&methods, &scope).await? {
             Ok(issued) => return Ok(issued),
             Err(Refusal::Revoked) => {
-                let next =
-                    (Utc::now().trunc_subsecs(0) + chrono::Duration::seconds(1)) - Utc::now();
-                tokio::time::sleep(next.to_std().unwrap_or_default()).await;
+                let next = self.clock.now().trunc_subsecs(0) + chrono::Duration::seconds(1);
+                self.clock.sleep_until(next).await;
                 self.issue_once(&methods, &scope).await?
             }
             Err(other) => Err(other),
@@ -800,7 +804,7 @@ impl TokenService {
             return Err(ApiError::Forbidden("identity:rescope_scoped_token".into()));
         }
         let token_scope = self.resolve_scope(&user, scope.clone()).await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let expires_at = expires_at.unwrap_or_else(|| {
             (now.trunc_subsecs(0)
                 + chrono::Duration::seconds(i64::from(self.config.token.expiration)))
@@ -819,7 +823,7 @@ impl TokenService {
         };
         let token = self
             .formatter
-            .create_token(&payload)
+            .create_token_at(&payload, now.timestamp().max(0) as u64)
             .map_err(|e| ApiError::Internal(format!("token creation failed: {e}")))?;
         // Read back what the token carries, so issue and validate render identically.
         let (read_back, issued) = self
@@ -907,7 +911,7 @@ impl TokenService {
             )));
         }
         if let Some(exp) = record.expires_at {
-            if exp <= Utc::now().naive_utc() {
+            if exp <= self.clock.now().naive_utc() {
                 return Err(ApiError::unauthorized(format!(
                     "The password is expired and needs to be changed for user: {}.",
                     user.id
@@ -1013,7 +1017,7 @@ impl TokenService {
     /// Revokes every token issued up to now that matches the fields `ev` sets. Stamped in whole
     /// seconds like Keystone's events (tokens carry whole seconds too).
     pub async fn revoke_now(&self, ev: RevocationEvent) -> ApiResult<()> {
-        let now = Utc::now().trunc_subsecs(0).naive_utc();
+        let now = self.clock.now().trunc_subsecs(0).naive_utc();
         self.add_revocation(RevocationEvent {
             issued_before: now,
             revoked_at: now,

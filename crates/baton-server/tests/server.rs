@@ -30,6 +30,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use baton_config::IdentityConfig;
+use baton_server::clock::Clock;
 use baton_server::AppState;
 use baton_store::{Assignment, AssignmentType, Store};
 use baton_testkit::{DbDialect, IdentityServer, ADMIN_PASSWORD as ADMIN_PW};
@@ -128,7 +129,16 @@ impl Server {
     }
 
     async fn start_with(tweak: impl FnOnce(&mut IdentityConfig)) -> Server {
-        let identity = IdentityServer::start_with(DbDialect::Sqlite, tweak).await;
+        Server::start_with_clock(Clock::system(), tweak).await
+    }
+
+    /// A server whose clock moves only when the test moves it.
+    async fn start_manual_clock() -> Server {
+        Server::start_with_clock(Clock::manual(Utc::now()), |_| {}).await
+    }
+
+    async fn start_with_clock(clock: Clock, tweak: impl FnOnce(&mut IdentityConfig)) -> Server {
+        let identity = IdentityServer::start_with_clock(DbDialect::Sqlite, clock, tweak).await;
         let config = identity.config.clone();
         let keys = KeyRepository::new(
             &config.fernet_tokens.key_repository,
@@ -681,14 +691,17 @@ async fn issue_password_and_every_scope() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn issue_rescope_with_token_method() {
-    let s = Server::start().await;
+    let s = Server::start_manual_clock().await;
     let ids = &s.ids;
     let (unscoped, body) = s.token(&auth(pw_id(&ids.bob, USER_PW), None)).await;
     let original = &body["token"];
     let original_audit = original["audit_ids"][0].as_str().unwrap().to_string();
 
     // Let a second pass, so that a recomputed expiry would differ from the original one.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.state
+        .tokens
+        .clock
+        .advance(chrono::Duration::milliseconds(1100));
     let (scoped, body) = s
         .token(&auth(
             token_identity(&unscoped),

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use baton_config::IdentityConfig;
 use baton_server::bootstrap::{bootstrap, BootstrapOptions};
+use baton_server::clock::Clock;
 use baton_server::AppState;
 use baton_store::{Assignment, AssignmentType, Dialect, Project, Store, SystemAssignment, User};
 use baton_token::KeyRepository;
@@ -171,6 +172,21 @@ impl IdentityServer {
         dialect: Dialect,
         tweak: impl FnOnce(&mut IdentityConfig),
     ) -> IdentityServer {
+        IdentityServer::start_with_clock(dialect, Clock::system(), tweak).await
+    }
+
+    /// Starts a server whose clock stands still until the test moves it
+    /// ([`IdentityServer::next_second`], `clock().advance(..)`).
+    pub async fn start_manual_clock(dialect: Dialect) -> IdentityServer {
+        IdentityServer::start_with_clock(dialect, Clock::manual(chrono::Utc::now()), |_| {}).await
+    }
+
+    /// Starts a server telling time by `clock`.
+    pub async fn start_with_clock(
+        dialect: Dialect,
+        clock: Clock,
+        tweak: impl FnOnce(&mut IdentityConfig),
+    ) -> IdentityServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = TestDb::new(dialect).await;
         let key_dir = dir.path().join("fernet-keys");
@@ -207,7 +223,7 @@ impl IdentityServer {
         .await
         .expect("bootstrap");
 
-        let state = AppState::open(config.clone())
+        let state = AppState::open_with_clock(config.clone(), clock)
             .await
             .expect("AppState::open");
         let serve_state = state.clone();
@@ -249,6 +265,19 @@ impl IdentityServer {
         held.extend(secrets.iter().map(|s| s.to_string()));
     }
 
+    /// The server's clock (a manual one only if started so).
+    pub fn clock(&self) -> &Clock {
+        &self.state.tokens.clock
+    }
+
+    /// Waits for the next whole second of the server's clock (jumps a manual one): tokens and
+    /// revocation events carry whole seconds.
+    pub async fn next_second(&self) {
+        use chrono::SubsecRound;
+        let next = self.clock().now().trunc_subsecs(0) + chrono::Duration::milliseconds(1020);
+        self.clock().sleep_until(next).await;
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}/v3/{}", self.base, path.trim_start_matches('/'))
     }
@@ -260,7 +289,7 @@ impl IdentityServer {
             .await
             .expect("bind 127.0.0.1:0");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let state = AppState::open(self.config.clone())
+        let state = AppState::open_with_clock(self.config.clone(), self.clock().clone())
             .await
             .expect("AppState::open (second node)");
         let serve_state = state.clone();

@@ -275,9 +275,15 @@ impl KeySet {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
+        self.encrypt_stamped(plaintext, now)
+    }
+
+    /// Encrypts with the primary key, a random IV and the given creation time (Unix seconds):
+    /// for a server whose clock is not the system's (tests move it).
+    pub fn encrypt_stamped(&self, plaintext: &[u8], timestamp: u64) -> String {
         let mut iv = [0u8; 16];
         OsRng.fill_bytes(&mut iv);
-        self.encrypt_at(plaintext, now, iv)
+        self.encrypt_at(plaintext, timestamp, iv)
     }
 
     /// Encrypts with the primary key and a caller-chosen creation time and IV. Only for test

@@ -55,6 +55,16 @@ impl TokenFormatter {
         Ok(self.ring.current().encrypt(&plaintext))
     }
 
+    /// As [`TokenFormatter::create_token`], issued at `issued_at` (Unix seconds).
+    pub fn create_token_at(
+        &self,
+        payload: &TokenPayload,
+        issued_at: u64,
+    ) -> Result<String, TokenError> {
+        let plaintext = self.codec.encode(payload)?;
+        Ok(self.ring.current().encrypt_stamped(&plaintext, issued_at))
+    }
+
     /// Decrypts and decodes a token. Returns the payload and `issued_at` (Unix seconds).
     /// No expiry check is made.
     pub fn validate_token(&self, token: &str) -> Result<(TokenPayload, u64), TokenError> {

@@ -50,12 +50,6 @@ async fn auth_status(s: &IdentityServer, user_id: &str, password: &str) -> u16 {
 
 /// Revocation events cover tokens issued up to their instant and tokens carry whole seconds:
 /// a token that must survive an event is issued in a later second.
-async fn next_second() {
-    let now = chrono::Utc::now();
-    let wait =
-        1_000_000_000u64.saturating_sub(u64::from(now.timestamp_subsec_nanos())) + 20_000_000;
-    tokio::time::sleep(Duration::from_nanos(wait)).await;
-}
 
 fn ids(body: &Value, key: &str) -> Vec<String> {
     body[key]
@@ -360,7 +354,7 @@ async fn user_crud(d: Dialect) {
 }
 
 async fn password_and_revocation(d: Dialect) {
-    let s = IdentityServer::start(d).await;
+    let s = IdentityServer::start_manual_clock(d).await;
     s.add_secrets(&SECRETS);
     let admin = s.admin_token().await;
     let uid = create_user(&s, &admin, json!({"name": "cinder", "password": PW})).await["id"]
@@ -428,7 +422,7 @@ async fn password_and_revocation(d: Dialect) {
         "tokens from before the change are revoked"
     );
     assert_eq!(auth_status(&s, &uid, PW).await, 401);
-    next_second().await;
+    s.next_second().await;
     let fresh = s.token("cinder", NEW_PW, project_scope(&project)).await;
     assert_eq!(validation_status(&s, &fresh).await, 200);
     assert!(
@@ -481,7 +475,7 @@ async fn password_and_revocation(d: Dialect) {
             .unwrap()
             .self_service
     );
-    next_second().await;
+    s.next_second().await;
     let again = s.token("cinder", OTHER_PW, project_scope(&project)).await;
 
     // An update that changes neither revokes nothing.
@@ -517,7 +511,7 @@ async fn password_and_revocation(d: Dialect) {
     )
     .await;
     ok(st, &body, 200);
-    next_second().await;
+    s.next_second().await;
     let t = s.token("cinder", OTHER_PW, project_scope(&project)).await;
     assert_eq!(validation_status(&s, &t).await, 200);
     let (st, body) = call(&s, Method::DELETE, &format!("users/{uid}/tokens"), &t, None).await;
@@ -543,7 +537,7 @@ async fn password_and_revocation(d: Dialect) {
 }
 
 async fn groups_and_membership(d: Dialect) {
-    let s = IdentityServer::start(d).await;
+    let s = IdentityServer::start_manual_clock(d).await;
     s.add_secrets(&SECRETS);
     let admin = s.admin_token().await;
     let dom = s.default_domain_id.clone();
@@ -784,7 +778,7 @@ async fn groups_and_membership(d: Dialect) {
     ok(st, &body, 204);
     assert_eq!(validation_status(&s, &bob_token).await, 200);
     assert!(s.store.list_user_group_ids(&bob).await.unwrap().is_empty());
-    next_second().await;
+    s.next_second().await;
     let (st, body) = call(
         &s,
         Method::PUT,
@@ -1627,14 +1621,14 @@ async fn pagination_follows_list_limits() {
 /// tokens carry whole seconds, so minting at once would give a token born revoked).
 #[tokio::test]
 async fn login_right_after_a_password_change_gets_a_valid_token() {
-    let s = IdentityServer::start(Dialect::Sqlite).await;
+    let s = IdentityServer::start_manual_clock(Dialect::Sqlite).await;
     s.add_secrets(&SECRETS);
     let admin = s.system_admin_token().await;
     let dom = s.default_domain_id.clone();
     let user = s.create_user("frank", PW, &dom).await;
     let old = s.token("frank", PW, Value::Null).await;
     // Start of a second: the change and the login below fall in the same one.
-    next_second().await;
+    s.next_second().await;
     let (st, body) = call(
         &s,
         Method::PATCH,
