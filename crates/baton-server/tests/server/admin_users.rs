@@ -48,9 +48,6 @@ async fn auth_status(s: &IdentityServer, user_id: &str, password: &str) -> u16 {
         .as_u16()
 }
 
-/// Revocation events cover tokens issued up to their instant and tokens carry whole seconds:
-/// a token that must survive an event is issued in a later second.
-
 fn ids(body: &Value, key: &str) -> Vec<String> {
     body[key]
         .as_array()
