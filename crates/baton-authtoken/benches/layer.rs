@@ -17,6 +17,8 @@
 //!
 //! Without these variables it prints a note and measures nothing.
 
+#![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+
 use std::hint::black_box;
 use std::time::Duration;
 

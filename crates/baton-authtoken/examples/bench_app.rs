@@ -10,6 +10,8 @@
 //! it there is no authentication at all: the baseline, and the upstream behind `baton authproxy`.
 //! Logs go to stderr (`RUST_LOG`, default `warn`).
 
+#![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;

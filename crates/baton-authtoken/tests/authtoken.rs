@@ -15,6 +15,8 @@
 //! Behind the layer a tiny axum app echoes the headers and the `IdentityContext` it received.
 //! Every wait is bounded.
 
+#![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+
 #[path = "authtoken/onward.rs"]
 mod onward;
 #[path = "authtoken/security.rs"]

@@ -13,6 +13,8 @@
 //! middleware with and without the service-token wrapper, the `[service_user]` start-up check
 //! and `OS_*` loading. Tokens and passwords are never printed.
 
+#![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+
 use std::process::ExitCode;
 use std::sync::Arc;
 

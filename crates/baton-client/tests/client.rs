@@ -13,6 +13,8 @@
 //! endpoint answering application-credential auth (Baton does not implement that method) or
 //! malformed responses, and discovery documents of other shapes. Every wait is bounded.
 
+#![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};

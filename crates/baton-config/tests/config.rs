@@ -2,6 +2,8 @@
 //! files, multi-file merging, environment overrides and the exact one-line
 //! error messages operators see.
 
+#![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+
 use std::path::{Path, PathBuf};
 
 use baton_config::{

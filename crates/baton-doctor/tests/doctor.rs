@@ -8,6 +8,8 @@
 //! * `live`: the live checks against a real Baton on 127.0.0.1 with correct and broken users,
 //!   roles and server settings.
 
+#![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+
 #[path = "doctor/common.rs"]
 mod common;
 #[path = "doctor/live.rs"]

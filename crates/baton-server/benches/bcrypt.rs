@@ -4,6 +4,8 @@
 //!
 //! `cargo bench -p baton-server --bench bcrypt` (BATON_BENCH_BCRYPT_COST overrides the cost).
 
+#![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+
 use std::hint::black_box;
 use std::time::Duration;
 

@@ -9,6 +9,8 @@
 //! `x-openstack-request-id`, the `{"error": {code, title, message}}` body on errors, the
 //! `WWW-Authenticate` header and generic message on 401s, and no password anywhere.
 
+#![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+
 #[path = "server/admin_catalog.rs"]
 mod admin_catalog;
 #[path = "server/admin_projects.rs"]

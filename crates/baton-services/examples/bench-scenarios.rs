@@ -2,6 +2,8 @@
 //! the scenario benchmark (see `baton_services::bench`), printed as Markdown and optionally
 //! written to FILE.
 
+#![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+
 use baton_services::bench::{render_markdown, run_bench, BenchOptions};
 
 #[tokio::main]

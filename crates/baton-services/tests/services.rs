@@ -1,6 +1,8 @@
 //! End-to-end tests of the reference services: real HTTP between the identity server, compute,
 //! volume, image and network on loopback, tokens of 2 s, operations of 3 s.
 
+#![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -2,6 +2,8 @@
 //! machine's PostgreSQL (127.0.0.1:5432) and MariaDB (127.0.0.1:3306). Override the server URLs
 //! with BATON_TEST_POSTGRES_URL / BATON_TEST_MYSQL_URL.
 
+#![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+
 use baton_store::{
     Assignment, AssignmentType, BootstrapSpec, Dialect, Project, RevocationEvent, Store,
     SyncOutcome, User,

@@ -1,5 +1,7 @@
 //! Hot-path costs: validating a project-scoped token and minting one.
 
+#![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+
 use std::hint::black_box;
 
 use baton_token::{FernetKey, KeyRing, KeySet, PayloadCodec, Scope, TokenFormatter, TokenPayload};

@@ -10,6 +10,8 @@
 //! (default 7200) from now, encrypted with the repository's primary key, with the payload
 //! codec of a default Keystone deployment (`[auth] methods` defaults, domain `default`).
 
+#![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;

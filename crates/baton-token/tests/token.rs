@@ -1,6 +1,8 @@
 //! End-to-end checks against tokens minted by the real Python Keystone
 //! (`tests/fixtures/generate.py`, keystone 30.0.0) and the keystone-wire.md test vectors.
 
+#![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
