@@ -17,6 +17,8 @@ mod admin_projects;
 mod admin_roles;
 #[path = "server/admin_users.rs"]
 mod admin_users;
+#[path = "server/security_admin.rs"]
+mod security_admin;
 
 use std::collections::{BTreeSet, HashSet};
 use std::future::Future;

@@ -30,20 +30,34 @@ pub fn routes() -> Router<AppState> {
 
 const DOMAIN_FIELDS: &[&str] = &["name", "description", "enabled", "tags", "options"];
 
-pub(crate) async fn load(state: &AppState, id: &str) -> ApiResult<Project> {
-    path_id("domain", id)?;
-    state
-        .tokens
-        .store
-        .get_domain(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("Could not find domain: {id}.")))
+/// The domain of a path, or `None` without a query for an id no domain can have.
+async fn find(state: &AppState, id: &str) -> ApiResult<Option<Project>> {
+    if path_id("domain", id).is_err() {
+        return Ok(None);
+    }
+    Ok(state.tokens.store.get_domain(id).await?)
 }
 
-fn domain_target(d: &Project) -> Target {
-    Target::new()
-        .with("target.domain.id", d.id.clone())
-        .with("target.domain.name", d.name.clone())
+/// What Keystone's enforcer sees for `/v3/domains/{domain_id}`: the path's `domain_id` and,
+/// when it exists, the domain.
+fn domain_target(id: &str, d: Option<&Project>) -> Target {
+    let t = Target::new().with("domain_id", id);
+    match d {
+        Some(d) => t
+            .with("target.domain.id", d.id.clone())
+            .with("target.domain.name", d.name.clone()),
+        None => t,
+    }
+}
+
+/// Enforces `action` on the domain of the path, then insists that it exists: a caller who may
+/// not see the domain gets 403 whether or not it exists. Keystone does this for `GET`
+/// (`_build_domain_enforcement_target` swallows NotFound); its `PATCH` and `DELETE` look the
+/// domain up before policy and so answer 404 to anyone, which Baton does not copy.
+async fn load(state: &AppState, caller: &Caller, action: &str, id: &str) -> ApiResult<Project> {
+    let found = find(state, id).await?;
+    caller.enforce(state, action, &domain_target(id, found.as_ref()))?;
+    found.ok_or_else(|| ApiError::NotFound(format!("Could not find domain: {id}.")))
 }
 
 /// Creates a domain row (also used for `POST /v3/projects` with `is_domain: true`).
@@ -149,8 +163,7 @@ async fn show(
     headers: HeaderMap,
     Path(domain_id): Path<String>,
 ) -> ApiResult<Response> {
-    let domain = load(&state, &domain_id).await?;
-    caller.enforce(&state, "identity:get_domain", &domain_target(&domain))?;
+    let domain = load(&state, &caller, "identity:get_domain", &domain_id).await?;
     let tags = state.tokens.store.list_project_tags(&domain.id).await?;
     Ok(member(
         &state,
@@ -169,8 +182,7 @@ async fn update(
     Path(domain_id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let mut domain = load(&state, &domain_id).await?;
-    caller.enforce(&state, "identity:update_domain", &domain_target(&domain))?;
+    let mut domain = load(&state, &caller, "identity:update_domain", &domain_id).await?;
     let obj = body.member("domain")?;
     obj.not_empty()?;
     if let Some(Some(id)) = obj.nullable_string("id", 64)? {
@@ -225,8 +237,7 @@ async fn remove(
     caller: Caller,
     Path(domain_id): Path<String>,
 ) -> ApiResult<Response> {
-    let domain = load(&state, &domain_id).await?;
-    caller.enforce(&state, "identity:delete_domain", &domain_target(&domain))?;
+    let domain = load(&state, &caller, "identity:delete_domain", &domain_id).await?;
     if domain.enabled {
         return Err(ApiError::ForbiddenNotSecurity(
             "Cannot delete a domain that is enabled, please disable it first.".into(),

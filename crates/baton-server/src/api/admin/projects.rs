@@ -72,22 +72,45 @@ pub fn render(p: &Project, tags: &[String]) -> Value {
     Value::Object(obj)
 }
 
-pub(crate) async fn load(state: &AppState, id: &str) -> ApiResult<Project> {
-    path_id("project", id)?;
-    state
+/// The project (not a domain) of a path, or `None` without a query for an id no project can
+/// have.
+async fn find(state: &AppState, id: &str) -> ApiResult<Option<Project>> {
+    if path_id("project", id).is_err() {
+        return Ok(None);
+    }
+    Ok(state
         .tokens
         .store
         .get_project(id)
         .await?
-        .filter(|p| !p.is_domain)
-        .ok_or_else(|| ApiError::NotFound(format!("Could not find project: {id}.")))
+        .filter(|p| !p.is_domain))
 }
 
-fn project_target(p: &Project) -> Target {
-    Target::new()
-        .with("target.project.id", p.id.clone())
-        .with("target.project.domain_id", p.domain_id.clone())
-        .with("target.project.name", p.name.clone())
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("Could not find project: {id}."))
+}
+
+/// What Keystone's enforcer sees for `/v3/projects/{project_id}...`: the path's `project_id`
+/// and, when it exists, the project.
+fn project_target(id: &str, p: Option<&Project>) -> Target {
+    let t = Target::new().with("project_id", id);
+    match p {
+        Some(p) => t
+            .with("target.project.id", p.id.clone())
+            .with("target.project.domain_id", p.domain_id.clone())
+            .with("target.project.name", p.name.clone()),
+        None => t,
+    }
+}
+
+/// Enforces `action` on the project of the path, then insists that it exists. Policy answers
+/// first, with whatever exists (Keystone's `_build_project_target_enforcement` swallows
+/// NotFound): a caller who may not see the project gets 403 whether or not it exists, so the
+/// answer does not tell which ids exist.
+async fn load(state: &AppState, caller: &Caller, action: &str, id: &str) -> ApiResult<Project> {
+    let found = find(state, id).await?;
+    caller.enforce(state, action, &project_target(id, found.as_ref()))?;
+    found.ok_or_else(|| not_found(id))
 }
 
 /// Reads a body's `tags`: unique, at most 80, each 1–255 characters without `/` or `,`.
@@ -395,8 +418,7 @@ async fn show(
     Path(project_id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let project = load(&state, &project_id).await?;
-    caller.enforce(&state, "identity:get_project", &project_target(&project))?;
+    let project = load(&state, &caller, "identity:get_project", &project_id).await?;
     let query = ListQuery::parse(raw.as_deref());
     let tags = state.tokens.store.list_project_tags(&project.id).await?;
     let mut body = render(&project, &tags);
@@ -435,8 +457,7 @@ async fn update(
     Path(project_id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let mut project = load(&state, &project_id).await?;
-    caller.enforce(&state, "identity:update_project", &project_target(&project))?;
+    let mut project = load(&state, &caller, "identity:update_project", &project_id).await?;
     let obj = body.member("project")?;
     obj.not_empty()?;
     if let Some(Some(id)) = obj.nullable_string("id", 64)? {
@@ -566,8 +587,7 @@ async fn remove(
     caller: Caller,
     Path(project_id): Path<String>,
 ) -> ApiResult<Response> {
-    let project = load(&state, &project_id).await?;
-    caller.enforce(&state, "identity:delete_project", &project_target(&project))?;
+    let project = load(&state, &caller, "identity:delete_project", &project_id).await?;
     if state.tokens.store.project_has_children(&project.id).await? {
         return Err(ApiError::ForbiddenNotSecurity(format!(
             "Cannot delete the project {} since it is not a leaf in the hierarchy. Use the cascade option if you want to delete a whole subtree.",
@@ -600,12 +620,7 @@ async fn list_tags(
     headers: HeaderMap,
     Path(project_id): Path<String>,
 ) -> ApiResult<Response> {
-    let project = load(&state, &project_id).await?;
-    caller.enforce(
-        &state,
-        "identity:list_project_tags",
-        &project_target(&project),
-    )?;
+    let project = load(&state, &caller, "identity:list_project_tags", &project_id).await?;
     let tags = state.tokens.store.list_project_tags(&project.id).await?;
     Ok(tags_body(&state, &headers, &project.id, tags))
 }
@@ -617,12 +632,7 @@ async fn replace_tags(
     Path(project_id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    let project = load(&state, &project_id).await?;
-    caller.enforce(
-        &state,
-        "identity:update_project_tags",
-        &project_target(&project),
-    )?;
+    let project = load(&state, &caller, "identity:update_project_tags", &project_id).await?;
     let obj = Obj {
         path: String::new(),
         fields: body,
@@ -646,12 +656,7 @@ async fn clear_tags(
     caller: Caller,
     Path(project_id): Path<String>,
 ) -> ApiResult<Response> {
-    let project = load(&state, &project_id).await?;
-    caller.enforce(
-        &state,
-        "identity:delete_project_tags",
-        &project_target(&project),
-    )?;
+    let project = load(&state, &caller, "identity:delete_project_tags", &project_id).await?;
     state
         .tokens
         .store
@@ -665,12 +670,7 @@ async fn check_tag(
     caller: Caller,
     Path((project_id, tag)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let project = load(&state, &project_id).await?;
-    caller.enforce(
-        &state,
-        "identity:get_project_tag",
-        &project_target(&project),
-    )?;
+    let project = load(&state, &caller, "identity:get_project_tag", &project_id).await?;
     let tags = state.tokens.store.list_project_tags(&project.id).await?;
     if tags.contains(&tag) {
         Ok(no_content())
@@ -685,12 +685,7 @@ async fn add_tag(
     headers: HeaderMap,
     Path((project_id, tag)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let project = load(&state, &project_id).await?;
-    caller.enforce(
-        &state,
-        "identity:create_project_tag",
-        &project_target(&project),
-    )?;
+    let project = load(&state, &caller, "identity:create_project_tag", &project_id).await?;
     check_tag_value("tag", &tag)?;
     let mut tags = state.tokens.store.list_project_tags(&project.id).await?;
     if !tags.contains(&tag) {
@@ -719,12 +714,7 @@ async fn remove_tag(
     caller: Caller,
     Path((project_id, tag)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let project = load(&state, &project_id).await?;
-    caller.enforce(
-        &state,
-        "identity:delete_project_tag",
-        &project_target(&project),
-    )?;
+    let project = load(&state, &caller, "identity:delete_project_tag", &project_id).await?;
     if state
         .tokens
         .store

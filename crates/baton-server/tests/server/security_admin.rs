@@ -1,0 +1,383 @@
+//! Regressions for the security review of 2026-12 (`shared/research/security-review-2026-12.md`)
+//! in the admin API, on every database:
+//!
+//! * #10: policy answers before existence. A caller the policy refuses gets 403 whether or not
+//!   the project, domain, role or actor of the path exists; only a caller it allows learns of a
+//!   404. (Keystone 30 does this for `/v3/projects/{id}` and `GET /v3/domains/{id}`; its grant
+//!   routes and `PATCH`/`DELETE /v3/domains/{id}` answer 404 before policy, which Baton does not
+//!   copy: see `tests/interop/test_review_existence.py`.)
+
+use baton_store::Dialect;
+use baton_testkit::{call, domain_scope, error, on_every_database, project_scope, IdentityServer};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const PW: &str = "Secur1ty-Review-Pw-5517";
+/// An id nothing has.
+const NOPE: &str = "0123456789abcdef0123456789abcdef";
+
+struct World {
+    system_admin: String,
+    member: String,
+    reader: String,
+    domain_manager: String,
+    /// The member's and reader's project.
+    own: String,
+    /// A project in the default domain the member has no role on.
+    other: String,
+    /// The domain manager's domain, and a project in it.
+    dx: String,
+    dxp: String,
+    member_id: String,
+    manager_id: String,
+    /// Holds `member` on `other`.
+    victim: String,
+    member_role: String,
+}
+
+async fn world(s: &IdentityServer) -> World {
+    let dom = s.default_domain_id.clone();
+    let dx = s.create_domain("review-dx").await;
+    let own = s.create_project("review-own", &dom).await;
+    let other = s.create_project("review-other", &dom).await;
+    let dxp = s.create_project("review-dxp", &dx).await;
+    let member_id = s.create_user("review-member", PW, &dom).await;
+    s.grant_project(&member_id, &own, "member").await;
+    let reader = s.create_user("review-reader", PW, &dom).await;
+    s.grant_project(&reader, &own, "reader").await;
+    let victim = s.create_user("review-victim", PW, &dom).await;
+    s.grant_project(&victim, &other, "member").await;
+    let manager_id = s.create_user("review-manager", PW, &dx).await;
+    s.grant_domain(&manager_id, &dx, "manager").await;
+    World {
+        system_admin: s.system_admin_token().await,
+        member: s.token("review-member", PW, project_scope(&own)).await,
+        reader: s.token("review-reader", PW, project_scope(&own)).await,
+        domain_manager: s
+            .token_in("review-manager", &dx, PW, domain_scope(&dx))
+            .await,
+        own,
+        other,
+        dx,
+        dxp,
+        member_id,
+        manager_id,
+        victim,
+        member_role: s.role_id("member").await,
+    }
+}
+
+/// The body a write needs to get past its schema, so that only policy and existence decide.
+fn body_for(method: &Method, path: &str) -> Option<Value> {
+    match *method {
+        Method::PATCH if path.starts_with("domains/") => {
+            Some(json!({"domain": {"description": "probe"}}))
+        }
+        Method::PATCH => Some(json!({"project": {"description": "probe"}})),
+        Method::PUT if path.ends_with("/tags") => Some(json!({"tags": ["a"]})),
+        _ => None,
+    }
+}
+
+async fn status(s: &IdentityServer, method: Method, path: &str, token: &str) -> u16 {
+    let body = body_for(&method, path);
+    call(s, method, path, token, body).await.0.as_u16()
+}
+
+async fn project_routes_answer_403_before_404(d: Dialect) {
+    let s = IdentityServer::start(d).await;
+    let w = world(&s).await;
+    let long = "x".repeat(300);
+    let project_routes = |p: &str| {
+        vec![
+            (Method::GET, format!("projects/{p}")),
+            (Method::HEAD, format!("projects/{p}")),
+            (Method::PATCH, format!("projects/{p}")),
+            (Method::DELETE, format!("projects/{p}")),
+            (Method::GET, format!("projects/{p}/tags")),
+            (Method::PUT, format!("projects/{p}/tags")),
+            (Method::DELETE, format!("projects/{p}/tags")),
+            (Method::GET, format!("projects/{p}/tags/t1")),
+            (Method::HEAD, format!("projects/{p}/tags/t1")),
+            (Method::PUT, format!("projects/{p}/tags/t1")),
+            (Method::DELETE, format!("projects/{p}/tags/t1")),
+        ]
+    };
+    // The review's reproduction: a member of one project asks about another, existing or not.
+    for (who, token) in [
+        ("member", &w.member),
+        ("reader", &w.reader),
+        ("domain manager", &w.domain_manager),
+    ] {
+        for p in [w.other.as_str(), NOPE, long.as_str()] {
+            for (m, path) in project_routes(p) {
+                assert_eq!(
+                    status(&s, m.clone(), &path, token).await,
+                    403,
+                    "{who}: {m} {path}"
+                );
+            }
+        }
+    }
+    // The domain manager's own domain: the policy places a project only when it exists.
+    assert_eq!(
+        status(
+            &s,
+            Method::GET,
+            &format!("projects/{}", w.dxp),
+            &w.domain_manager
+        )
+        .await,
+        200
+    );
+    // A caller the policy allows learns that there is no such project, with Keystone's message.
+    for p in [NOPE, long.as_str()] {
+        for (m, path) in project_routes(p) {
+            let (st, body) = call(&s, m.clone(), &path, &w.system_admin, body_for(&m, &path)).await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "system admin: {m} {path}");
+            if m != Method::HEAD {
+                assert_eq!(
+                    body["error"]["message"],
+                    json!(format!("Could not find project: {p}.")),
+                    "{m} {path}"
+                );
+            }
+        }
+    }
+    // Nothing changed behind the 403s.
+    let (st, body) = call(
+        &s,
+        Method::GET,
+        &format!("projects/{}", w.other),
+        &w.system_admin,
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(body["project"]["description"], json!(""));
+    assert_eq!(body["project"]["tags"], json!([]));
+    s.stop().await;
+}
+
+async fn domain_routes_answer_403_before_404(d: Dialect) {
+    let s = IdentityServer::start(d).await;
+    let w = world(&s).await;
+    // Keystone 30: GET /v3/domains/{id} builds its target with whatever exists.
+    for (who, token, own_domain) in [
+        ("member", &w.member, s.default_domain_id.as_str()),
+        ("reader", &w.reader, s.default_domain_id.as_str()),
+        ("domain manager", &w.domain_manager, w.dx.as_str()),
+    ] {
+        let path = format!("domains/{own_domain}");
+        assert_eq!(status(&s, Method::GET, &path, token).await, 200, "{who}");
+        let foreign = if own_domain == w.dx { "default" } else { &w.dx };
+        for dom in [foreign, NOPE] {
+            for m in [Method::GET, Method::HEAD, Method::PATCH, Method::DELETE] {
+                let path = format!("domains/{dom}");
+                assert_eq!(
+                    status(&s, m.clone(), &path, token).await,
+                    403,
+                    "{who}: {m} {path}"
+                );
+            }
+        }
+    }
+    for m in [Method::GET, Method::PATCH, Method::DELETE] {
+        let (st, body) = call(
+            &s,
+            m.clone(),
+            &format!("domains/{NOPE}"),
+            &w.system_admin,
+            body_for(&m, "domains/"),
+        )
+        .await;
+        assert_eq!(
+            error(st, &body, 404),
+            format!("Could not find domain: {NOPE}."),
+            "{m}"
+        );
+    }
+    s.stop().await;
+}
+
+async fn grant_routes_answer_403_before_404(d: Dialect) {
+    let s = IdentityServer::start(d).await;
+    let w = world(&s).await;
+    let (other, own, dx, dxp) = (&w.other, &w.own, &w.dx, &w.dxp);
+    let (alice, victim, mgr, role) = (&w.member_id, &w.victim, &w.manager_id, &w.member_role);
+    // Each path with one part missing, and the same path with everything there: a refused caller
+    // cannot tell them apart.
+    let pairs: Vec<(String, String)> = vec![
+        (
+            format!("projects/{other}/users/{NOPE}/roles/{role}"),
+            format!("projects/{other}/users/{alice}/roles/{role}"),
+        ),
+        (
+            format!("projects/{NOPE}/users/{alice}/roles/{role}"),
+            format!("projects/{other}/users/{alice}/roles/{role}"),
+        ),
+        (
+            format!("projects/{other}/users/{victim}/roles/{NOPE}"),
+            format!("projects/{other}/users/{victim}/roles/{role}"),
+        ),
+        (
+            format!("projects/{other}/groups/{NOPE}/roles/{role}"),
+            format!("projects/{other}/users/{victim}/roles/{role}"),
+        ),
+        (
+            format!("domains/{NOPE}/users/{alice}/roles/{role}"),
+            format!("domains/{dx}/users/{alice}/roles/{role}"),
+        ),
+        (
+            format!("domains/{dx}/users/{NOPE}/roles/{role}"),
+            format!("domains/{dx}/users/{alice}/roles/{role}"),
+        ),
+        (
+            format!("system/users/{NOPE}/roles/{role}"),
+            format!("system/users/{alice}/roles/{role}"),
+        ),
+        (
+            format!("system/users/{alice}/roles/{NOPE}"),
+            format!("system/users/{alice}/roles/{role}"),
+        ),
+    ];
+    for (who, token) in [("member", &w.member), ("reader", &w.reader)] {
+        for (missing, present) in &pairs {
+            for m in [Method::GET, Method::HEAD, Method::PUT, Method::DELETE] {
+                for path in [missing, present] {
+                    assert_eq!(
+                        status(&s, m.clone(), path, token).await,
+                        403,
+                        "{who}: {m} {path}"
+                    );
+                }
+            }
+        }
+        for path in [
+            format!("projects/{other}/users/{NOPE}/roles"),
+            format!("projects/{other}/users/{alice}/roles"),
+            format!("projects/{NOPE}/users/{alice}/roles"),
+            format!("domains/{NOPE}/users/{alice}/roles"),
+            format!("system/users/{NOPE}/roles"),
+            format!("system/users/{victim}/roles"),
+        ] {
+            assert_eq!(
+                status(&s, Method::GET, &path, token).await,
+                403,
+                "{who}: {path}"
+            );
+        }
+    }
+    // The domain manager may read the grants of its own domain's users on its own domain's
+    // projects; a user the policy cannot place in the domain is refused, existing or not.
+    for path in [
+        format!("projects/{dxp}/users/{NOPE}/roles/{role}"),
+        format!("projects/{dxp}/users/{alice}/roles/{role}"),
+        format!("projects/{own}/users/{alice}/roles/{role}"),
+        format!("projects/{NOPE}/users/{mgr}/roles/{role}"),
+    ] {
+        assert_eq!(
+            status(&s, Method::GET, &path, &w.domain_manager).await,
+            403,
+            "domain manager: {path}"
+        );
+    }
+    let (st, body) = call(
+        &s,
+        Method::GET,
+        &format!("projects/{dxp}/users/{mgr}/roles/{role}"),
+        &w.domain_manager,
+        None,
+    )
+    .await;
+    assert!(error(st, &body, 404).starts_with("Could not find role assignment"));
+
+    // Allowed callers get Keystone's 404s, in its order of lookups.
+    for (path, want) in [
+        (
+            format!("projects/{NOPE}/users/{NOPE}/roles/{NOPE}"),
+            format!("Could not find role: {NOPE}."),
+        ),
+        (
+            format!("projects/{NOPE}/users/{NOPE}/roles/{role}"),
+            format!("Could not find user: {NOPE}."),
+        ),
+        (
+            format!("projects/{NOPE}/users/{alice}/roles/{role}"),
+            format!("Could not find project: {NOPE}."),
+        ),
+        (
+            format!("domains/{NOPE}/users/{NOPE}/roles/{NOPE}"),
+            format!("Could not find domain: {NOPE}."),
+        ),
+        (
+            format!("domains/{dx}/users/{NOPE}/roles/{NOPE}"),
+            format!("Could not find role: {NOPE}."),
+        ),
+        (
+            format!("domains/{dx}/groups/{NOPE}/roles/{role}"),
+            format!("Could not find group: {NOPE}."),
+        ),
+        (
+            format!("system/users/{NOPE}/roles/{NOPE}"),
+            format!("Could not find role: {NOPE}."),
+        ),
+        (
+            format!("system/users/{NOPE}/roles/{role}"),
+            format!("Could not find user: {NOPE}."),
+        ),
+    ] {
+        for m in [Method::GET, Method::PUT] {
+            let (st, body) = call(&s, m.clone(), &path, &w.system_admin, None).await;
+            assert_eq!(error(st, &body, 404), want, "{m} {path}");
+        }
+    }
+    // A revocation may name an actor that is gone.
+    let (st, body) = call(
+        &s,
+        Method::DELETE,
+        &format!("projects/{other}/users/{NOPE}/roles/{role}"),
+        &w.system_admin,
+        None,
+    )
+    .await;
+    assert!(error(st, &body, 404).starts_with("Could not find role assignment"));
+    for path in [
+        format!("projects/{other}/users/{NOPE}/roles"),
+        format!("domains/{NOPE}/users/{alice}/roles"),
+        format!("system/users/{NOPE}/roles"),
+    ] {
+        assert_eq!(
+            status(&s, Method::GET, &path, &w.system_admin).await,
+            404,
+            "{path}"
+        );
+    }
+
+    // Nothing changed behind the 403s: the victim still holds her role, nobody else got one.
+    let (st, _) = call(
+        &s,
+        Method::GET,
+        &format!("projects/{other}/users/{victim}/roles/{role}"),
+        &w.system_admin,
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, _) = call(
+        &s,
+        Method::GET,
+        &format!("projects/{other}/users/{alice}/roles/{role}"),
+        &w.system_admin,
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    s.stop().await;
+}
+
+on_every_database!(
+    project_routes_answer_403_before_404,
+    domain_routes_answer_403_before_404,
+    grant_routes_answer_403_before_404,
+);
