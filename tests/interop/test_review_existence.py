@@ -1,4 +1,4 @@
-"""Security review 2026-12, finding #10, asked of Baton and the real Keystone 30.
+"""Security review 2026-12, findings #10 and #12, asked of Baton and the real Keystone 30.
 
 #10 (existence oracle): the same requests, by the same personas, on existing and nonexistent
 projects, domains and grant targets must get the same status from both servers; a caller whose
@@ -7,6 +7,10 @@ allows learns of a 404. Where Keystone itself answers 404 before policy (its pla
 grant routes look up the role, actor and target first; its PATCH/DELETE of a domain look the
 domain up first), Baton answers 403 instead: those cases are listed in KEYSTONE_LEAKS, and the
 test asserts both answers, so a change on either side shows.
+
+#12 (mass assignment): `id`, `domain_id`, `parent_id` and `is_domain` in the body of
+`POST /v3/domains` (and `id` in `POST /v3/projects`) must not be stored or shown back; the
+response keys and values are compared with Keystone's, generated ids aside.
 """
 
 from __future__ import annotations
@@ -239,3 +243,100 @@ def test_nonexistent_project_is_403_to_a_member_and_404_to_an_admin(worlds: dict
     b = worlds["baton"]
     assert ask(b, "member", "GET", "/projects/{other}/users/{rand}/roles/{member_role}", None) == 403
     assert ask(b, "member", "GET", "/projects/{other}/users/{alice}/roles/{member_role}", None) == 403
+
+
+# ----- #12: body fields that are columns ------------------------------------------------------------
+
+SPOOF = {"is_domain": False, "domain_id": "default", "parent_id": "x", "id": "chosen" + "0" * 26}
+
+
+def _shape(v: dict, ids: set) -> dict:
+    """A rendered project or domain with generated ids replaced by a marker."""
+    out = {}
+    for key, val in v.items():
+        if key == "links":
+            continue
+        out[key] = "<generated>" if isinstance(val, str) and val in ids else val
+    return out
+
+
+def test_domain_create_ignores_column_fields_in_the_body(worlds: dict[str, World]) -> None:
+    shapes = {}
+    for name, w in worlds.items():
+        r = w.req("POST", "/domains", w.admin, {"domain": {"name": "dspoof", "ticket": "OPS-1", **SPOOF}})
+        assert r.status_code == 201, f"{w.target}: {r.status_code} {r.text[:400]}"
+        d = r.json()["domain"]
+        assert d["id"] != SPOOF["id"], w.target
+        shown = w.req("GET", f"/domains/{d['id']}", w.admin).json()["domain"]
+        assert shown == d, f"{w.target}: GET differs from POST: {shown} vs {d}"
+        listed = [x for x in w.req("GET", "/domains?name=dspoof", w.admin).json()["domains"]]
+        assert listed == [d], f"{w.target}: {listed}"
+        as_project = w.req("GET", f"/projects?is_domain=true&name=dspoof", w.admin).json()["projects"]
+        shapes[name] = (_shape(d, {d["id"]}), [_shape(p, {d["id"]}) for p in as_project])
+    assert shapes["baton"] == shapes["keystone"]
+
+
+def test_domain_update_ignores_column_fields_in_the_body(worlds: dict[str, World]) -> None:
+    shapes = {}
+    for name, w in worlds.items():
+        d = w.ok("POST", "/domains", {"domain": {"name": "dspoof-upd"}})["domain"]
+        body = {"domain": {k: v for k, v in SPOOF.items() if k != "id"}}
+        r = w.req("PATCH", f"/domains/{d['id']}", w.admin, body)
+        shown = w.req("GET", f"/domains/{d['id']}", w.admin).json()["domain"]
+        shapes[name] = (r.status_code, _shape(r.json().get("domain", r.json()), {d["id"]}),
+                        _shape(shown, {d["id"]}))
+    assert shapes["baton"] == shapes["keystone"]
+
+
+def test_project_create_ignores_a_body_id(worlds: dict[str, World]) -> None:
+    shapes = {}
+    for name, w in worlds.items():
+        r = w.req("POST", "/projects", w.admin, {"project": {"name": "pspoof", "id": SPOOF["id"]}})
+        assert r.status_code == 201, f"{w.target}: {r.status_code} {r.text[:400]}"
+        p = r.json()["project"]
+        assert p["id"] != SPOOF["id"], w.target
+        shown = w.req("GET", f"/projects/{p['id']}", w.admin).json()["project"]
+        shapes[name] = (_shape(p, {p["id"]}), _shape(shown, {p["id"]}))
+    assert shapes["baton"] == shapes["keystone"]
+
+
+def test_project_as_domain_create(worlds: dict[str, World]) -> None:
+    """POST /v3/projects with is_domain: a body id is ignored; a parent or domain is refused."""
+    shapes = {}
+    for name, w in worlds.items():
+        r = w.req("POST", "/projects", w.admin,
+                  {"project": {"name": "pdspoof", "is_domain": True, "id": SPOOF["id"], "ticket": "T-2"}})
+        assert r.status_code == 201, f"{w.target}: {r.status_code} {r.text[:400]}"
+        p = r.json()["project"]
+        assert p["id"] != SPOOF["id"], w.target
+        shown = w.req("GET", f"/domains/{p['id']}", w.admin).json()["domain"]
+        listed = w.req("GET", "/projects?is_domain=true&name=pdspoof", w.admin).json()["projects"]
+        got = [201, _shape(p, {p["id"]}), _shape(shown, {p["id"]}), [_shape(x, {p["id"]}) for x in listed]]
+        for extra in ({"parent_id": "default"}, {"domain_id": "default"}, {"parent_id": "x", "domain_id": "y"},
+                      {"parent_id": None, "domain_id": None}):
+            body = {"project": {"name": "pdspoof2-" + "-".join(extra), "is_domain": True, **extra}}
+            r = w.req("POST", "/projects", w.admin, body)
+            got.append((extra, r.status_code, r.json()["error"]["message"] if r.status_code >= 400
+                        else sorted(r.json()["project"])))
+        shapes[name] = got
+    assert shapes["baton"] == shapes["keystone"]
+
+
+def test_domain_create_with_explicit_domain_id(worlds: dict[str, World]) -> None:
+    """Keystone's `explicit_domain_id` chooses the id and is not shown back as an attribute."""
+    chosen = uuid.uuid4().hex
+    bads = (chosen.upper(), str(uuid.uuid4()), "not-a-uuid")
+    shapes = {}
+    for name, w in worlds.items():
+        r = w.req("POST", "/domains", w.admin, {"domain": {"name": "dexplicit", "explicit_domain_id": chosen}})
+        got = [r.status_code, r.json()]
+        for bad in bads:
+            r = w.req("POST", "/domains", w.admin,
+                      {"domain": {"name": "dexplicit-bad", "explicit_domain_id": bad}})
+            got.append((bad, r.status_code, r.json()["error"]["message"]))
+        r = w.req("POST", "/domains", w.admin, {"domain": {"name": "dexplicit-again", "explicit_domain_id": chosen}})
+        got.append(("again", r.status_code))
+        got[1] = _shape(got[1]["domain"], set())
+        shapes[name] = got
+    assert shapes["baton"] == shapes["keystone"]
+    assert shapes["baton"][1]["id"] == chosen

@@ -6,6 +6,8 @@
 //!   404. (Keystone 30 does this for `/v3/projects/{id}` and `GET /v3/domains/{id}`; its grant
 //!   routes and `PATCH`/`DELETE /v3/domains/{id}` answer 404 before policy, which Baton does not
 //!   copy: see `tests/interop/test_review_existence.py`.)
+//! * #12: a body's `id`, `domain_id`, `parent_id` or `is_domain` is never stored in `extra`, and a
+//!   stored `extra` never shadows a column when a project or domain is shown.
 
 use baton_store::Dialect;
 use baton_testkit::{call, domain_scope, error, on_every_database, project_scope, IdentityServer};
@@ -380,4 +382,274 @@ on_every_database!(
     project_routes_answer_403_before_404,
     domain_routes_answer_403_before_404,
     grant_routes_answer_403_before_404,
+);
+
+// ----- #12: body fields never shadow a column ----------------------------------------------------
+
+/// What a domain's or project's row keeps in `extra`, as stored.
+async fn stored_extra(s: &IdentityServer, id: &str) -> Value {
+    let p = s
+        .store
+        .get_project(id)
+        .await
+        .expect("get_project")
+        .expect("row");
+    serde_json::from_str(p.extra.as_deref().unwrap_or("{}")).expect("extra is JSON")
+}
+
+#[track_caller]
+fn assert_no_column_keys(extra: &Value) {
+    for k in [
+        "id",
+        "domain_id",
+        "parent_id",
+        "is_domain",
+        "explicit_domain_id",
+    ] {
+        assert!(extra.get(k).is_none(), "{k} stored in extra: {extra}");
+    }
+}
+
+const SPOOF_ID: &str = "c0ffee00c0ffee00c0ffee00c0ffee00";
+
+async fn domain_body_cannot_set_columns(d: Dialect) {
+    let s = IdentityServer::start(d).await;
+    let admin = s.admin_token().await;
+    // The review's reproduction.
+    let (st, body) = call(
+        &s,
+        Method::POST,
+        "domains",
+        &admin,
+        Some(
+            json!({"domain": {"name": "dspoof", "is_domain": false, "domain_id": "default",
+            "parent_id": "x", "id": SPOOF_ID, "ticket": "OPS-1"}}),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let dom = body["domain"].clone();
+    let id = dom["id"].as_str().unwrap().to_string();
+    assert_ne!(id, SPOOF_ID);
+    let mut keys: Vec<&str> = dom
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    // Keystone 30's answer, key for key.
+    assert_eq!(
+        keys,
+        [
+            "description",
+            "enabled",
+            "id",
+            "links",
+            "name",
+            "options",
+            "tags",
+            "ticket"
+        ]
+    );
+    assert_no_column_keys(&stored_extra(&s, &id).await);
+    let (st, shown) = call(&s, Method::GET, &format!("domains/{id}"), &admin, None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(shown["domain"], dom);
+    assert_eq!(
+        call(
+            &s,
+            Method::GET,
+            &format!("domains/{SPOOF_ID}"),
+            &admin,
+            None
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+
+    // An update cannot set them either (Keystone overwrites them with the domain's own).
+    let (st, body) = call(
+        &s,
+        Method::PATCH,
+        &format!("domains/{id}"),
+        &admin,
+        Some(json!({"domain": {"is_domain": false, "domain_id": "default", "parent_id": "x"}})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(body["domain"], dom);
+    assert_no_column_keys(&stored_extra(&s, &id).await);
+
+    // The projects API shows the domain as a root project acting as a domain.
+    let (st, body) = call(
+        &s,
+        Method::GET,
+        "projects?is_domain=true&name=dspoof",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let p = &body["projects"][0];
+    assert_eq!(p["id"], json!(id));
+    assert_eq!(p["is_domain"], json!(true));
+    assert_eq!(p["domain_id"], json!(null));
+    assert_eq!(p["parent_id"], json!(null));
+
+    // Keystone's explicit_domain_id chooses the id; it is not an attribute.
+    let chosen = "5e1f0c1d2b3a49d8a7f6e5d4c3b2a190";
+    let (st, body) = call(
+        &s,
+        Method::POST,
+        "domains",
+        &admin,
+        Some(json!({"domain": {"name": "dexplicit", "explicit_domain_id": chosen}})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    assert_eq!(body["domain"]["id"], json!(chosen));
+    assert!(body["domain"].get("explicit_domain_id").is_none(), "{body}");
+    assert_no_column_keys(&stored_extra(&s, chosen).await);
+    for bad in [
+        "5E1F0C1D2B3A49D8A7F6E5D4C3B2A190",
+        "5e1f0c1d-2b3a-49d8-a7f6-e5d4c3b2a190",
+        "nope",
+    ] {
+        let (st, body) = call(
+            &s,
+            Method::POST,
+            "domains",
+            &admin,
+            Some(json!({"domain": {"name": "dbad", "explicit_domain_id": bad}})),
+        )
+        .await;
+        assert_eq!(
+            error(st, &body, 400),
+            "Domain ID does not conform to required UUID format.",
+            "{bad}"
+        );
+    }
+    let (st, body) = call(
+        &s,
+        Method::POST,
+        "domains",
+        &admin,
+        Some(json!({"domain": {"name": "dexplicit2", "explicit_domain_id": chosen}})),
+    )
+    .await;
+    error(st, &body, 409);
+    s.stop().await;
+}
+
+async fn project_body_cannot_set_columns(d: Dialect) {
+    let s = IdentityServer::start(d).await;
+    let admin = s.admin_token().await;
+    let (st, body) = call(
+        &s,
+        Method::POST,
+        "projects",
+        &admin,
+        Some(json!({"project": {"name": "pspoof", "id": SPOOF_ID, "ticket": "OPS-2"}})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let id = body["project"]["id"].as_str().unwrap().to_string();
+    assert_ne!(id, SPOOF_ID);
+    assert_eq!(body["project"]["ticket"], json!("OPS-2"));
+    let extra = stored_extra(&s, &id).await;
+    assert_no_column_keys(&extra);
+    assert_eq!(extra, json!({"ticket": "OPS-2"}));
+
+    // A project acting as a domain is a root: Keystone refuses a parent or a domain.
+    for fields in [
+        json!({"parent_id": "default"}),
+        json!({"domain_id": "default"}),
+    ] {
+        let mut p = json!({"name": "pdspoof", "is_domain": true});
+        for (k, v) in fields.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        let (st, body) = call(
+            &s,
+            Method::POST,
+            "projects",
+            &admin,
+            Some(json!({ "project": p })),
+        )
+        .await;
+        assert_eq!(
+            error(st, &body, 400),
+            "only root projects are allowed to act as domains.",
+            "{fields}"
+        );
+    }
+    let (st, body) = call(
+        &s,
+        Method::POST,
+        "projects",
+        &admin,
+        Some(
+            json!({"project": {"name": "pdspoof", "is_domain": true, "id": SPOOF_ID,
+            "domain_id": null, "parent_id": null}}),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let did = body["project"]["id"].as_str().unwrap().to_string();
+    assert_ne!(did, SPOOF_ID);
+    assert_eq!(body["project"]["is_domain"], json!(true));
+    assert_eq!(body["project"]["domain_id"], json!(null));
+    assert_no_column_keys(&stored_extra(&s, &did).await);
+    s.stop().await;
+}
+
+/// Rows written by an older Baton may hold column names in `extra`: they are never shown.
+async fn stored_extra_never_shadows_a_column(d: Dialect) {
+    let s = IdentityServer::start(d).await;
+    let admin = s.admin_token().await;
+    let poison = json!({"id": SPOOF_ID, "name": "spoofed", "domain_id": "default",
+        "parent_id": "x", "is_domain": false, "enabled": false, "description": "spoofed",
+        "tags": ["spoofed"], "options": {"spoofed": true}, "ticket": "OPS-3"})
+    .to_string();
+    let dom = s.create_domain("dpoisoned").await;
+    let proj = s.create_project("ppoisoned", &s.default_domain_id).await;
+    for id in [&dom, &proj] {
+        let mut p = s.store.get_project(id).await.unwrap().unwrap();
+        p.extra = Some(poison.clone());
+        s.store.update_project(&p).await.unwrap();
+    }
+    s.state.tokens.invalidate_caches();
+    let (st, body) = call(&s, Method::GET, &format!("domains/{dom}"), &admin, None).await;
+    assert_eq!(st, StatusCode::OK);
+    let d = &body["domain"];
+    assert_eq!(d["id"], json!(dom));
+    assert_eq!(d["name"], json!("dpoisoned"));
+    assert_eq!(d["enabled"], json!(true));
+    assert_eq!(d["description"], json!(""));
+    assert_eq!(d["tags"], json!([]));
+    assert_eq!(d["options"], json!({}));
+    assert_eq!(d["ticket"], json!("OPS-3"));
+    for k in ["domain_id", "parent_id", "is_domain"] {
+        assert!(d.get(k).is_none(), "{k}: {d}");
+    }
+    let (st, body) = call(&s, Method::GET, &format!("projects/{proj}"), &admin, None).await;
+    assert_eq!(st, StatusCode::OK);
+    let p = &body["project"];
+    assert_eq!(p["id"], json!(proj));
+    assert_eq!(p["name"], json!("ppoisoned"));
+    assert_eq!(p["domain_id"], json!(s.default_domain_id));
+    assert_eq!(p["parent_id"], json!(s.default_domain_id));
+    assert_eq!(p["is_domain"], json!(false));
+    assert_eq!(p["enabled"], json!(true));
+    assert_eq!(p["tags"], json!([]));
+    assert_eq!(p["ticket"], json!("OPS-3"));
+    s.stop().await;
+}
+
+on_every_database!(
+    domain_body_cannot_set_columns,
+    project_body_cannot_set_columns,
+    stored_extra_never_shadows_a_column,
 );

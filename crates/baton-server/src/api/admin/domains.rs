@@ -10,10 +10,10 @@ use axum::Router;
 use baton_store::{Project, RevocationEvent, ROOT_DOMAIN_ID};
 use serde_json::{Map, Value};
 
-use super::projects::{read_tags, refuse_options, render, PROJECT_NAME_MAX};
+use super::projects::{read_tags, refuse_options, render, NOT_EXTRA, PROJECT_NAME_MAX};
 use super::{
     after_write, collection, created, invalid, matches, matches_flag, member, no_content, path_id,
-    Caller, JsonBody, ListQuery, Page,
+    Caller, JsonBody, ListQuery, Obj, Page,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::policy::Target;
@@ -27,8 +27,6 @@ pub fn routes() -> Router<AppState> {
             get(show).head(show).patch(update).delete(remove),
         )
 }
-
-const DOMAIN_FIELDS: &[&str] = &["name", "description", "enabled", "tags", "options"];
 
 /// The domain of a path, or `None` without a query for an id no domain can have.
 async fn find(state: &AppState, id: &str) -> ApiResult<Option<Project>> {
@@ -60,17 +58,27 @@ async fn load(state: &AppState, caller: &Caller, action: &str, id: &str) -> ApiR
     found.ok_or_else(|| ApiError::NotFound(format!("Could not find domain: {id}.")))
 }
 
-/// Creates a domain row (also used for `POST /v3/projects` with `is_domain: true`).
+/// Creates a domain row (also used for `POST /v3/projects` with `is_domain: true`), with the id
+/// given or a new one.
 pub(crate) async fn create_domain(
     state: &AppState,
+    id: Option<String>,
     name: String,
     description: Option<String>,
     enabled: bool,
     tags: &[String],
     extra: Map<String, Value>,
 ) -> ApiResult<Project> {
+    let store = &state.tokens.store;
+    if let Some(id) = &id {
+        if store.get_project(id).await?.is_some() {
+            return Err(ApiError::Conflict(format!(
+                "Conflict occurred attempting to store domain - Duplicate ID, {id}."
+            )));
+        }
+    }
     let domain = Project {
-        id: baton_store::new_id(),
+        id: id.unwrap_or_else(baton_store::new_id),
         name,
         domain_id: ROOT_DOMAIN_ID.into(),
         parent_id: None,
@@ -79,13 +87,28 @@ pub(crate) async fn create_domain(
         description,
         extra: Some(Value::Object(extra).to_string()),
     };
-    let store = &state.tokens.store;
     store.create_project(&domain).await?;
     if !tags.is_empty() {
         store.set_project_tags(&domain.id, tags).await?;
     }
     // Nobody's token involves a new domain yet: cached validations stay good.
     Ok(domain)
+}
+
+const EXPLICIT_ID: &str = "explicit_domain_id";
+
+/// `explicit_domain_id`: Keystone's way to create a domain with a chosen id (to keep the ids of
+/// another deployment). It must be a UUID in its 32-hex-digit form, and is not an attribute.
+fn explicit_domain_id(obj: &Obj) -> ApiResult<Option<String>> {
+    let Some(id) = obj.id(EXPLICIT_ID, false)?.flatten() else {
+        return Ok(None);
+    };
+    match uuid::Uuid::try_parse(&id) {
+        Ok(u) if u.simple().to_string() == id => Ok(Some(id)),
+        _ => Err(ApiError::BadRequest(
+            "Domain ID does not conform to required UUID format.".into(),
+        )),
+    }
 }
 
 async fn list(
@@ -134,18 +157,23 @@ async fn create(
     let enabled = obj.boolean("enabled")?.unwrap_or(true);
     let tags = read_tags(&obj)?.unwrap_or_default();
     refuse_options(&obj)?;
+    let explicit_id = explicit_domain_id(&obj)?;
     caller.enforce(
         &state,
         "identity:create_domain",
         &Target::new().with("target.domain.name", name.clone()),
     )?;
+    // `id`, `domain_id`, `parent_id` and `is_domain` in the body are not the domain's: Keystone
+    // assigns the id and overwrites the rest (`get_project_from_domain`).
+    let extra = obj.extra(&[NOT_EXTRA, &[EXPLICIT_ID]].concat());
     let domain = create_domain(
         &state,
+        explicit_id,
         name,
         description,
         enabled,
         &tags,
-        obj.extra(DOMAIN_FIELDS),
+        extra,
     )
     .await?;
     Ok(created(
@@ -211,7 +239,7 @@ async fn update(
         .as_deref()
         .and_then(|e| serde_json::from_str(e).ok())
         .unwrap_or_default();
-    for (k, v) in obj.extra(&[DOMAIN_FIELDS, &["id"]].concat()) {
+    for (k, v) in obj.extra(NOT_EXTRA) {
         extra.insert(k, v);
     }
     domain.extra = Some(Value::Object(extra).to_string());

@@ -47,14 +47,32 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
+/// The attributes of a project or domain that are not kept in `extra` (columns, and the tags
+/// and options rendered from their own tables): a body never stores them there, and a stored
+/// `extra` never shows them.
+pub const NOT_EXTRA: &[&str] = &[
+    "id",
+    "name",
+    "description",
+    "enabled",
+    "domain_id",
+    "parent_id",
+    "is_domain",
+    "tags",
+    "options",
+];
+
 /// The body Keystone returns for a project or domain: the columns, `tags`, `options`, and the
-/// attributes kept in `extra`.
+/// attributes kept in `extra`. A domain has no `domain_id`, `parent_id` or `is_domain`
+/// (Keystone's `_get_domain_from_project`).
 pub fn render(p: &Project, tags: &[String]) -> Value {
     let mut obj: Map<String, Value> = p
         .extra
         .as_deref()
         .and_then(|e| serde_json::from_str::<Map<String, Value>>(e).ok())
         .unwrap_or_default();
+    // Rows written before these keys were kept out of `extra` may hold them.
+    obj.retain(|k, _| !NOT_EXTRA.contains(&k.as_str()));
     obj.insert("id".into(), json!(p.id));
     obj.insert("name".into(), json!(p.name));
     obj.insert(
@@ -84,6 +102,18 @@ async fn find(state: &AppState, id: &str) -> ApiResult<Option<Project>> {
         .get_project(id)
         .await?
         .filter(|p| !p.is_domain))
+}
+
+/// A project or domain as the projects API shows it: a domain with `is_domain: true` and null
+/// `domain_id` and `parent_id` (Keystone's project row acting as a domain).
+fn render_as_project(p: &Project, tags: &[String]) -> Value {
+    let mut v = render(p, tags);
+    if p.is_domain {
+        v["is_domain"] = json!(true);
+        v["domain_id"] = json!(null);
+        v["parent_id"] = json!(null);
+    }
+    v
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -221,7 +251,7 @@ async fn list(
                 && matches_flag(&query, "enabled", p.enabled)
         })
         .filter(|p| tag_filter.accepts(tags.get(&p.id).unwrap_or(&none)))
-        .map(|p| render(&p, tags.get(&p.id).unwrap_or(&none)))
+        .map(|p| render_as_project(&p, tags.get(&p.id).unwrap_or(&none)))
         .collect();
     Ok(collection(
         &state, &headers, &query, &page, "projects", "projects", "projects", projects,
@@ -266,17 +296,6 @@ impl TagFilter {
     }
 }
 
-const PROJECT_FIELDS: &[&str] = &[
-    "name",
-    "description",
-    "domain_id",
-    "enabled",
-    "is_domain",
-    "parent_id",
-    "tags",
-    "options",
-];
-
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -295,22 +314,31 @@ async fn create(
     let Some(name) = name else {
         return Err(invalid("project", "'name' is a required property"));
     };
-    let extra = obj.extra(PROJECT_FIELDS);
+    // A body `id` is not the project's: Keystone assigns a new one.
+    let extra = obj.extra(NOT_EXTRA);
 
     if is_domain {
         // A project acting as a domain is a domain: same rules and policy.
         let mut target = Target::new();
         target.set("target.domain.name", name.clone());
         caller.enforce(&state, "identity:create_domain", &target)?;
+        // Keystone: a domain is a root (`parent_id` defaults to `domain_id`, and a domain's
+        // must be null).
+        if parent_id.is_some() || domain_id.is_some() {
+            return Err(ApiError::BadRequest(
+                "only root projects are allowed to act as domains.".into(),
+            ));
+        }
         let domain =
-            super::domains::create_domain(&state, name, description, enabled, &tags, extra).await?;
-        return Ok(created(&state, &headers, "projects", "project", {
-            let mut v = render(&domain, &tags);
-            v["is_domain"] = json!(true);
-            v["domain_id"] = json!(null);
-            v["parent_id"] = json!(null);
-            v
-        }));
+            super::domains::create_domain(&state, None, name, description, enabled, &tags, extra)
+                .await?;
+        return Ok(created(
+            &state,
+            &headers,
+            "projects",
+            "project",
+            render_as_project(&domain, &tags),
+        ));
     }
 
     let store = &state.tokens.store;
@@ -527,7 +555,7 @@ async fn update(
         .as_deref()
         .and_then(|e| serde_json::from_str(e).ok())
         .unwrap_or_default();
-    for (k, v) in obj.extra(&[PROJECT_FIELDS, &["id"]].concat()) {
+    for (k, v) in obj.extra(NOT_EXTRA) {
         extra.insert(k, v);
     }
     project.extra = Some(Value::Object(extra).to_string());
