@@ -653,3 +653,130 @@ on_every_database!(
     project_body_cannot_set_columns,
     stored_extra_never_shadows_a_column,
 );
+
+// ----- #11: strict_password_check ---------------------------------------------------------------
+
+/// bcrypt's limit, then one byte over it, and over it in bytes but not in characters.
+const AT_LIMIT: &str = "ppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp9";
+const OVER: &str = "ppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp9X";
+
+fn too_long(limit: usize) -> String {
+    format!(
+        "The password length must be less than or equal to {limit}. The server could not comply with the request because the password is invalid."
+    )
+}
+
+async fn login(s: &IdentityServer, user_id: &str, password: &str) -> u16 {
+    let body = json!({"auth": {"identity": {"methods": ["password"],
+        "password": {"user": {"id": user_id, "password": password}}}}});
+    baton_testkit::send(s, Method::POST, "auth/tokens", None, Some(body))
+        .await
+        .0
+        .as_u16()
+}
+
+async fn create_user(s: &IdentityServer, admin: &str, name: &str, pw: &str) -> (StatusCode, Value) {
+    call(
+        s,
+        Method::POST,
+        "users",
+        admin,
+        Some(json!({"user": {"name": name, "password": pw}})),
+    )
+    .await
+}
+
+async fn change_password(
+    s: &IdentityServer,
+    user_id: &str,
+    original: &str,
+    new: &str,
+) -> (StatusCode, Value) {
+    baton_testkit::send(
+        s,
+        Method::POST,
+        &format!("users/{user_id}/password"),
+        None,
+        Some(json!({"user": {"original_password": original, "password": new}})),
+    )
+    .await
+}
+
+async fn strict_password_check_refuses_truncation(d: Dialect) {
+    let s = IdentityServer::start_with(d, |c| c.default.strict_password_check = true).await;
+    let multibyte = "é".repeat(37); // 37 characters, 74 bytes
+    s.add_secrets(&[AT_LIMIT, OVER, &multibyte, "n3w-Passw0rd-1"]);
+    let admin = s.admin_token().await;
+    assert_eq!(AT_LIMIT.len(), 72);
+
+    // Create: Keystone 30 answers 403 (PasswordVerificationError) and creates nothing.
+    for (name, pw) in [("sp-over", OVER), ("sp-multibyte", multibyte.as_str())] {
+        let (st, body) = create_user(&s, &admin, name, pw).await;
+        assert_eq!(error(st, &body, 403), too_long(72), "{name}");
+        let (_, list) = call(&s, Method::GET, &format!("users?name={name}"), &admin, None).await;
+        assert_eq!(list["users"], json!([]), "{name}");
+    }
+    let (st, body) = create_user(&s, &admin, "sp-user", AT_LIMIT).await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let uid = body["user"]["id"].as_str().unwrap().to_string();
+    assert_eq!(login(&s, &uid, AT_LIMIT).await, 201);
+
+    // Update: refused, the password unchanged.
+    let (st, body) = call(
+        &s,
+        Method::PATCH,
+        &format!("users/{uid}"),
+        &admin,
+        Some(json!({"user": {"password": OVER}})),
+    )
+    .await;
+    assert_eq!(error(st, &body, 403), too_long(72));
+    assert_eq!(login(&s, &uid, AT_LIMIT).await, 201);
+
+    // Self-service change: a new password over the limit is refused after the original is
+    // checked (a wrong original is still a 401), an original over the limit for anyone.
+    let (st, body) = change_password(&s, &uid, AT_LIMIT, OVER).await;
+    assert_eq!(error(st, &body, 403), too_long(72));
+    let (st, body) = change_password(&s, &uid, "wr0ng-Passw0rd", OVER).await;
+    error(st, &body, 401);
+    for who in [uid.as_str(), NOPE] {
+        let (st, body) = change_password(&s, who, OVER, "n3w-Passw0rd-1").await;
+        assert_eq!(error(st, &body, 403), too_long(72), "{who}");
+    }
+    assert_eq!(login(&s, &uid, AT_LIMIT).await, 201);
+    let (st, body) = change_password(&s, &uid, AT_LIMIT, "n3w-Passw0rd-1").await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(login(&s, &uid, "n3w-Passw0rd-1").await, 201);
+    s.stop().await;
+
+    // Below bcrypt's limit, `[identity] max_password_length` is the limit.
+    let s = IdentityServer::start_with(d, |c| {
+        c.default.strict_password_check = true;
+        c.identity.max_password_length = 50;
+    })
+    .await;
+    let admin = s.admin_token().await;
+    let (st, body) = create_user(&s, &admin, "sp-short", &"q".repeat(51)).await;
+    assert_eq!(error(st, &body, 403), too_long(50));
+    let (st, _) = create_user(&s, &admin, "sp-short", &"q".repeat(50)).await;
+    assert_eq!(st, StatusCode::CREATED);
+    s.stop().await;
+}
+
+/// Without the option (Keystone's default) a long password is truncated to bcrypt's 72 bytes.
+async fn without_strict_password_check_passwords_are_truncated(d: Dialect) {
+    let s = IdentityServer::start(d).await;
+    s.add_secrets(&[AT_LIMIT, OVER]);
+    let admin = s.admin_token().await;
+    let (st, body) = create_user(&s, &admin, "sp-over", OVER).await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let uid = body["user"]["id"].as_str().unwrap().to_string();
+    assert_eq!(login(&s, &uid, OVER).await, 201);
+    assert_eq!(login(&s, &uid, AT_LIMIT).await, 201);
+    s.stop().await;
+}
+
+on_every_database!(
+    strict_password_check_refuses_truncation,
+    without_strict_password_check_passwords_are_truncated,
+);
