@@ -9,7 +9,9 @@
 //! ignores (with a warning). Anything else, including an unknown section, is
 //! an error, so that `[token] expiraton = 7200` does not silently keep the
 //! default. See [`IGNORED_SECTIONS`], [`IGNORED_OPTIONS`] and
-//! [`IGNORED_OPTION_PREFIXES`].
+//! [`IGNORED_OPTION_PREFIXES`]. The hardening options of `[security_compliance]`
+//! that Baton does not enforce yet are refused rather than ignored when set to
+//! anything but Keystone's default (see `UNENFORCED_SECURITY_COMPLIANCE`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -241,6 +243,98 @@ pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
         ],
     ),
 ];
+
+/// How an option of [`UNENFORCED_SECURITY_COMPLIANCE`] is read, and its Keystone default.
+enum Unenforced {
+    /// An integer with its lower bound; `None` for no default (the feature is off).
+    Int { min: i64, default: Option<i64> },
+    /// A string, off when unset or empty.
+    Str,
+    /// A boolean, off by default.
+    Bool,
+}
+
+/// `[security_compliance]` options Baton does not enforce yet, each of which would weaken
+/// security if silently dropped (brute-force lockout, inactive-account disabling, password
+/// expiry, history, minimum age and strength, change on first use). Set to anything but
+/// Keystone's default, they stop the start (see [`refuse_unenforced_security_compliance`]). The
+/// rest of the section stays accepted and ignored: `password_regex_description` (text only),
+/// the `invalid_password_hash` reporting (Baton sends no notifications), and the
+/// `allow_insecure_*` switches (their default is the secure side, which is what Baton does).
+const UNENFORCED_SECURITY_COMPLIANCE: &[(&str, Unenforced)] = &[
+    (
+        "disable_user_account_days_inactive",
+        Unenforced::Int {
+            min: 1,
+            default: None,
+        },
+    ),
+    (
+        "lockout_failure_attempts",
+        Unenforced::Int {
+            min: 1,
+            default: None,
+        },
+    ),
+    (
+        "lockout_duration",
+        Unenforced::Int {
+            min: 1,
+            default: Some(1800),
+        },
+    ),
+    (
+        "password_expires_days",
+        Unenforced::Int {
+            min: 1,
+            default: None,
+        },
+    ),
+    (
+        "unique_last_password_count",
+        Unenforced::Int {
+            min: 0,
+            default: Some(0),
+        },
+    ),
+    (
+        "minimum_password_age",
+        Unenforced::Int {
+            min: 0,
+            default: Some(0),
+        },
+    ),
+    ("password_regex", Unenforced::Str),
+    ("change_password_upon_first_use", Unenforced::Bool),
+];
+
+/// Refuses a `[security_compliance]` option of [`UNENFORCED_SECURITY_COMPLIANCE`] set to
+/// anything but Keystone's default: a keystone.conf migrated with, say, lockout on must not
+/// start a server that silently runs without it.
+fn refuse_unenforced_security_compliance(ini: &IniFile) -> Result<(), ConfigError> {
+    const SECTION: &str = "security_compliance";
+    for (option, kind) in UNENFORCED_SECURITY_COMPLIANCE {
+        let handle = ini.option(SECTION, option);
+        let Some(value) = handle.value() else {
+            continue;
+        };
+        let enabled = match kind {
+            Unenforced::Int { min, default } => handle
+                .int(Some(*min), None)?
+                .is_some_and(|n| Some(n) != *default),
+            Unenforced::Str => handle.string()?.is_some_and(|s| !s.is_empty()),
+            Unenforced::Bool => handle.bool()?.unwrap_or(false),
+        };
+        if enabled {
+            return Err(value.error(
+                SECTION,
+                option,
+                "not enforced by Baton yet; remove it or set Keystone's default rather than run without it",
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// Option-name prefixes ignored per section (oslo.log's `logging_*` formats).
 pub const IGNORED_OPTION_PREFIXES: &[(&str, &str)] = &[(DEFAULT_SECTION, "logging_")];
@@ -647,6 +741,7 @@ impl IdentityConfig {
     ) -> Result<(IdentityConfig, Vec<Ignored>), ConfigError> {
         let methods = read_methods(ini)?;
         let ignored = check_names(ini, methods.as_deref().unwrap_or(&[]))?;
+        refuse_unenforced_security_compliance(ini)?;
         let mut config = read_typed(ini)?;
         if let Some(methods) = methods {
             config.auth.methods = methods;

@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
 
+#[path = "config/security_compliance.rs"]
+mod security_compliance;
+
 use std::path::{Path, PathBuf};
 
 use baton_config::{

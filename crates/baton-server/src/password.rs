@@ -9,6 +9,19 @@ use baton_config::PasswordHashAlgorithm;
 /// bcrypt only looks at the first 72 bytes; Keystone truncates the same way (with a warning).
 const BCRYPT_MAX_BYTES: usize = 72;
 
+/// The longest password, in bytes, that hashing with `algorithm` keeps whole under
+/// `[identity] max_password_length`: bcrypt's 72 bytes at most (Keystone's
+/// `verify_length_and_trunc_password`). Longer ones are truncated to it, or refused under
+/// `[DEFAULT] strict_password_check`.
+pub fn max_password_bytes(algorithm: PasswordHashAlgorithm, max_password_length: u32) -> usize {
+    let max = max_password_length as usize;
+    if algorithm == PasswordHashAlgorithm::Bcrypt && max > BCRYPT_MAX_BYTES {
+        BCRYPT_MAX_BYTES
+    } else {
+        max
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
     #[error("unsupported password hash format {0:?}")]

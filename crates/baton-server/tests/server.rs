@@ -21,6 +21,8 @@ mod admin_roles;
 mod admin_users;
 #[path = "server/identity_model.rs"]
 mod identity_model;
+#[path = "server/security_admin.rs"]
+mod security_admin;
 #[path = "server/security_serve.rs"]
 mod security_serve;
 #[path = "server/security_tokens.rs"]

@@ -30,6 +30,7 @@ pub use schema::{SyncOutcome, ALEMBIC_HEADS};
 pub use url::{parse_connection, DatabaseUrl, Dialect};
 
 use std::borrow::Cow;
+use std::path::Path;
 use std::time::Duration;
 
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
@@ -253,7 +254,8 @@ impl TimestampRepr for MySqlPool {
 
 impl Store {
     /// Connects to the database named by a `[database] connection` URL (Keystone's SQLAlchemy
-    /// forms are accepted). A SQLite file is created if missing.
+    /// forms are accepted). A SQLite file is created if missing, readable by its owner only (it
+    /// holds password hashes), and so are its `-wal` and `-shm` files.
     pub async fn connect(connection: &str) -> Result<Store> {
         let url = parse_connection(connection)?;
         let backend = match url.dialect {
@@ -261,7 +263,9 @@ impl Store {
                 let opts = url
                     .url
                     .parse::<SqliteConnectOptions>()
-                    .map_err(|e| StoreError::InvalidUrl(format!("{}: {e}", url.redacted)))?
+                    .map_err(|e| StoreError::InvalidUrl(format!("{}: {e}", url.redacted)))?;
+                let created = create_private(opts.get_filename())?;
+                let opts = opts
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .busy_timeout(Duration::from_secs(30))
@@ -274,8 +278,16 @@ impl Store {
                     .await?;
                 let read = SqlitePoolOptions::new()
                     .max_connections(8)
-                    .connect_with(opts)
+                    .connect_with(opts.clone())
                     .await?;
+                if created {
+                    // SQLite gives these the database file's mode already; make sure of it.
+                    for suffix in ["-wal", "-shm"] {
+                        let mut side = opts.get_filename().as_os_str().to_owned();
+                        side.push(suffix);
+                        restrict(Path::new(&side))?;
+                    }
+                }
                 Backend::Sqlite { read, write }
             }
             Dialect::Postgres => Backend::Postgres(
@@ -315,6 +327,42 @@ impl Store {
             Backend::MySql(p) => p.close().await,
         }
     }
+}
+
+/// Creates the SQLite database file, empty, with mode 0600 unless it exists; whether it was
+/// created. An existing file keeps the mode its operator gave it. When the file cannot be
+/// created (no such directory, no permission) SQLite cannot either, and says so itself.
+#[cfg(unix)]
+fn create_private(path: &Path) -> Result<bool> {
+    use std::os::unix::fs::OpenOptionsExt;
+    Ok(std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .is_ok())
+}
+
+#[cfg(not(unix))]
+fn create_private(_path: &Path) -> Result<bool> {
+    Ok(false)
+}
+
+/// Mode 0600 for a file of a database this process created, if the file exists.
+#[cfg(unix)]
+fn restrict(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(StoreError::Database(sqlx::Error::Io(e)))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+fn restrict(_path: &Path) -> Result<()> {
+    Ok(())
 }
 
 /// A new Keystone-style id: a UUID4 as 32 lowercase hex characters.

@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
 
+#[path = "store/sqlite_file_mode.rs"]
+mod sqlite_file_mode;
+
 use baton_store::{
     Assignment, AssignmentType, BootstrapSpec, Dialect, Project, RevocationEvent, Store,
     SyncOutcome, User,

@@ -10,10 +10,10 @@ use axum::Router;
 use baton_store::{Project, RevocationEvent, ROOT_DOMAIN_ID};
 use serde_json::{Map, Value};
 
-use super::projects::{read_tags, refuse_options, render, PROJECT_NAME_MAX};
+use super::projects::{read_tags, refuse_options, render, NOT_EXTRA, PROJECT_NAME_MAX};
 use super::{
     after_write, collection, created, invalid, matches, matches_flag, member, no_content, path_id,
-    Caller, JsonBody, ListQuery, Page,
+    Caller, JsonBody, ListQuery, Obj, Page,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::policy::Target;
@@ -28,35 +28,57 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-const DOMAIN_FIELDS: &[&str] = &["name", "description", "enabled", "tags", "options"];
-
-pub(crate) async fn load(state: &AppState, id: &str) -> ApiResult<Project> {
-    path_id("domain", id)?;
-    state
-        .tokens
-        .store
-        .get_domain(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("Could not find domain: {id}.")))
+/// The domain of a path, or `None` without a query for an id no domain can have.
+async fn find(state: &AppState, id: &str) -> ApiResult<Option<Project>> {
+    if path_id("domain", id).is_err() {
+        return Ok(None);
+    }
+    Ok(state.tokens.store.get_domain(id).await?)
 }
 
-fn domain_target(d: &Project) -> Target {
-    Target::new()
-        .with("target.domain.id", d.id.clone())
-        .with("target.domain.name", d.name.clone())
+/// What Keystone's enforcer sees for `/v3/domains/{domain_id}`: the path's `domain_id` and,
+/// when it exists, the domain.
+fn domain_target(id: &str, d: Option<&Project>) -> Target {
+    let t = Target::new().with("domain_id", id);
+    match d {
+        Some(d) => t
+            .with("target.domain.id", d.id.clone())
+            .with("target.domain.name", d.name.clone()),
+        None => t,
+    }
 }
 
-/// Creates a domain row (also used for `POST /v3/projects` with `is_domain: true`).
+/// Enforces `action` on the domain of the path, then insists that it exists: a caller who may
+/// not see the domain gets 403 whether or not it exists. Keystone does this for `GET`
+/// (`_build_domain_enforcement_target` swallows NotFound); its `PATCH` and `DELETE` look the
+/// domain up before policy and so answer 404 to anyone, which Baton does not copy.
+async fn load(state: &AppState, caller: &Caller, action: &str, id: &str) -> ApiResult<Project> {
+    let found = find(state, id).await?;
+    caller.enforce(state, action, &domain_target(id, found.as_ref()))?;
+    found.ok_or_else(|| ApiError::NotFound(format!("Could not find domain: {id}.")))
+}
+
+/// Creates a domain row (also used for `POST /v3/projects` with `is_domain: true`), with the id
+/// given or a new one.
 pub(crate) async fn create_domain(
     state: &AppState,
+    id: Option<String>,
     name: String,
     description: Option<String>,
     enabled: bool,
     tags: &[String],
     extra: Map<String, Value>,
 ) -> ApiResult<Project> {
+    let store = &state.tokens.store;
+    if let Some(id) = &id {
+        if store.get_project(id).await?.is_some() {
+            return Err(ApiError::Conflict(format!(
+                "Conflict occurred attempting to store domain - Duplicate ID, {id}."
+            )));
+        }
+    }
     let domain = Project {
-        id: baton_store::new_id(),
+        id: id.unwrap_or_else(baton_store::new_id),
         name,
         domain_id: ROOT_DOMAIN_ID.into(),
         parent_id: None,
@@ -65,13 +87,28 @@ pub(crate) async fn create_domain(
         description,
         extra: Some(Value::Object(extra).to_string()),
     };
-    let store = &state.tokens.store;
     store.create_project(&domain).await?;
     if !tags.is_empty() {
         store.set_project_tags(&domain.id, tags).await?;
     }
     // Nobody's token involves a new domain yet: cached validations stay good.
     Ok(domain)
+}
+
+const EXPLICIT_ID: &str = "explicit_domain_id";
+
+/// `explicit_domain_id`: Keystone's way to create a domain with a chosen id (to keep the ids of
+/// another deployment). It must be a UUID in its 32-hex-digit form, and is not an attribute.
+fn explicit_domain_id(obj: &Obj) -> ApiResult<Option<String>> {
+    let Some(id) = obj.id(EXPLICIT_ID, false)?.flatten() else {
+        return Ok(None);
+    };
+    match uuid::Uuid::try_parse(&id) {
+        Ok(u) if u.simple().to_string() == id => Ok(Some(id)),
+        _ => Err(ApiError::BadRequest(
+            "Domain ID does not conform to required UUID format.".into(),
+        )),
+    }
 }
 
 async fn list(
@@ -120,18 +157,23 @@ async fn create(
     let enabled = obj.boolean("enabled")?.unwrap_or(true);
     let tags = read_tags(&obj)?.unwrap_or_default();
     refuse_options(&obj)?;
+    let explicit_id = explicit_domain_id(&obj)?;
     caller.enforce(
         &state,
         "identity:create_domain",
         &Target::new().with("target.domain.name", name.clone()),
     )?;
+    // `id`, `domain_id`, `parent_id` and `is_domain` in the body are not the domain's: Keystone
+    // assigns the id and overwrites the rest (`get_project_from_domain`).
+    let extra = obj.extra(&[NOT_EXTRA, &[EXPLICIT_ID]].concat());
     let domain = create_domain(
         &state,
+        explicit_id,
         name,
         description,
         enabled,
         &tags,
-        obj.extra(DOMAIN_FIELDS),
+        extra,
     )
     .await?;
     Ok(created(
@@ -149,8 +191,7 @@ async fn show(
     headers: HeaderMap,
     Path(domain_id): Path<String>,
 ) -> ApiResult<Response> {
-    let domain = load(&state, &domain_id).await?;
-    caller.enforce(&state, "identity:get_domain", &domain_target(&domain))?;
+    let domain = load(&state, &caller, "identity:get_domain", &domain_id).await?;
     let tags = state.tokens.store.list_project_tags(&domain.id).await?;
     Ok(member(
         &state,
@@ -169,8 +210,7 @@ async fn update(
     Path(domain_id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let mut domain = load(&state, &domain_id).await?;
-    caller.enforce(&state, "identity:update_domain", &domain_target(&domain))?;
+    let mut domain = load(&state, &caller, "identity:update_domain", &domain_id).await?;
     let obj = body.member("domain")?;
     obj.not_empty()?;
     if let Some(Some(id)) = obj.nullable_string("id", 64)? {
@@ -199,7 +239,7 @@ async fn update(
         .as_deref()
         .and_then(|e| serde_json::from_str(e).ok())
         .unwrap_or_default();
-    for (k, v) in obj.extra(&[DOMAIN_FIELDS, &["id"]].concat()) {
+    for (k, v) in obj.extra(NOT_EXTRA) {
         extra.insert(k, v);
     }
     domain.extra = Some(Value::Object(extra).to_string());
@@ -225,8 +265,7 @@ async fn remove(
     caller: Caller,
     Path(domain_id): Path<String>,
 ) -> ApiResult<Response> {
-    let domain = load(&state, &domain_id).await?;
-    caller.enforce(&state, "identity:delete_domain", &domain_target(&domain))?;
+    let domain = load(&state, &caller, "identity:delete_domain", &domain_id).await?;
     if domain.enabled {
         return Err(ApiError::ForbiddenNotSecurity(
             "Cannot delete a domain that is enabled, please disable it first.".into(),

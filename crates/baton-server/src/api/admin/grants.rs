@@ -2,9 +2,11 @@
 //! (`/v3/projects/{p}/users/{u}/roles/{r}` and the group and domain forms), inherited by the
 //! projects below (`/v3/OS-INHERIT/...`), or on the system (`/v3/system/users/{u}/roles/{r}`).
 //!
-//! As in Keystone 30, the plain forms look up the role, actor and project/domain before policy
-//! (an unknown one is a 404, except the actor of a revocation, so grants of deleted users can be
-//! cleaned up); the OS-INHERIT forms check policy first with whatever exists.
+//! Policy answers first, with whatever exists, and only a caller it allows learns that the role,
+//! actor or project/domain does not exist (404, in Keystone's order of lookups; the actor of a
+//! revocation may be missing, so grants of deleted users can be cleaned up). Keystone 30 does
+//! this for the OS-INHERIT forms only: its plain and system forms look everything up before
+//! policy and so tell anyone which ids exist, which Baton does not copy.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
@@ -200,9 +202,8 @@ struct Grant {
 }
 
 impl Grant {
-    /// Looks everything up. `strict` is the plain API: an unknown role, project or domain, or
-    /// (unless `allow_missing_actor`) actor, answers 404 in Keystone's order of lookups.
-    #[allow(clippy::too_many_arguments)]
+    /// Looks up whatever exists of the role, actor and project or domain; nothing is required
+    /// to exist before policy has answered (see [`Grant::require_found`]).
     async fn load(
         state: &AppState,
         on: u8,
@@ -211,52 +212,44 @@ impl Grant {
         actor_id: String,
         role_id: Option<String>,
         inherited: bool,
-        allow_missing_actor: bool,
     ) -> ApiResult<Grant> {
-        let strict = !inherited;
-        let mut g = Grant {
+        let role = match &role_id {
+            Some(id) => find_role(state, id).await?,
+            None => None,
+        };
+        let actor = find_actor(state, who, &actor_id).await?;
+        let target = find_target(state, on, &target_id).await?;
+        Ok(Grant {
             on,
             who,
             target_id,
             actor_id,
             role_id,
             inherited,
-            role: None,
-            actor: None,
-            target: None,
-        };
-        // The domain API looks up the domain first, the project API the role first.
-        if on == DOMAIN {
-            g.load_target(state, strict).await?;
-            g.load_role(state, strict).await?;
-        } else {
-            g.load_role(state, strict).await?;
-        }
-        g.actor = find_actor(state, who, &g.actor_id).await?;
-        if strict && !allow_missing_actor && g.actor.is_none() {
-            return Err(not_found(actor_kind(who), &g.actor_id));
-        }
-        if on == PROJECT {
-            g.load_target(state, strict).await?;
-        }
-        Ok(g)
+            role,
+            actor,
+            target,
+        })
     }
 
-    async fn load_role(&mut self, state: &AppState, strict: bool) -> ApiResult<()> {
-        if let Some(id) = &self.role_id {
-            self.role = find_role(state, id).await?;
-            if strict && self.role.is_none() {
-                return Err(roles::not_found(id));
-            }
+    /// After policy allowed the caller: the plain API's 404 for an unknown role, project or
+    /// domain, or (unless `allow_missing_actor`) actor, in Keystone's order of lookups (the
+    /// domain API looks up the domain first, the project API the role first). The OS-INHERIT
+    /// forms check what they need later.
+    fn require_found(&self, allow_missing_actor: bool) -> ApiResult<()> {
+        if self.inherited {
+            return Ok(());
         }
-        Ok(())
-    }
-
-    async fn load_target(&mut self, state: &AppState, strict: bool) -> ApiResult<()> {
-        self.target = find_target(state, self.on, &self.target_id).await?;
-        if strict && self.target.is_none() {
-            return Err(not_found(target_kind(self.on), &self.target_id));
+        if self.on == DOMAIN {
+            self.require_target()?;
         }
+        if self.role_id.is_some() {
+            self.require_role()?;
+        }
+        if !allow_missing_actor && self.actor.is_none() {
+            return Err(not_found(actor_kind(self.who), &self.actor_id));
+        }
+        self.require_target()?;
         Ok(())
     }
 
@@ -364,10 +357,10 @@ async fn check<const ON: u8, const WHO: u8, const INHERITED: bool>(
         actor_id,
         Some(role_id),
         INHERITED,
-        false,
     )
     .await?;
     caller.enforce(&state, "identity:check_grant", &g.policy_target())?;
+    g.require_found(false)?;
     let role = g.require_role()?;
     g.require_target()?;
     let a = g.assignment(&role.role.id);
@@ -390,10 +383,10 @@ async fn grant<const ON: u8, const WHO: u8, const INHERITED: bool>(
         actor_id,
         Some(role_id),
         INHERITED,
-        false,
     )
     .await?;
     caller.enforce(&state, "identity:create_grant", &g.policy_target())?;
+    g.require_found(false)?;
     let role = g.require_role()?;
     let target = g.require_target()?;
     // Keystone would record a grant for an actor that does not exist through OS-INHERIT;
@@ -433,10 +426,10 @@ async fn revoke<const ON: u8, const WHO: u8, const INHERITED: bool>(
         actor_id,
         Some(role_id),
         INHERITED,
-        true,
     )
     .await?;
     caller.enforce(&state, "identity:revoke_grant", &g.policy_target())?;
+    g.require_found(true)?;
     let role = g.require_role()?;
     let a = g.assignment(&role.role.id);
     if !state.tokens.store.delete_assignment(&a).await? {
@@ -455,8 +448,9 @@ async fn list<const ON: u8, const WHO: u8, const INHERITED: bool>(
     uri: Uri,
     Path((target_id, actor_id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let g = Grant::load(&state, ON, WHO, target_id, actor_id, None, INHERITED, false).await?;
+    let g = Grant::load(&state, ON, WHO, target_id, actor_id, None, INHERITED).await?;
     caller.enforce(&state, "identity:list_grants", &g.policy_target())?;
+    g.require_found(false)?;
     g.require_target()?;
     let kind = g.assignment("").kind;
     let role_ids: Vec<String> = state
@@ -479,39 +473,77 @@ async fn list<const ON: u8, const WHO: u8, const INHERITED: bool>(
 
 // ----- system grants ----------------------------------------------------------------------------
 
-/// The role (when the path has one; 404 if unknown) and actor (404 if unknown, unless
-/// `allow_missing_actor`) of a system grant, and the policy target Keystone builds from them.
-async fn load_system(
-    state: &AppState,
+/// What a system grant's policy sees: the path's role and actor ids, and the role and actor
+/// when they exist.
+struct SystemGrant {
     who: u8,
-    actor_id: &str,
-    role_id: Option<&str>,
-    allow_missing_actor: bool,
-) -> ApiResult<(Option<RoleDetail>, Target)> {
-    let mut t = Target::new();
-    let actor_key = actor_kind(who);
-    t.set(&format!("{actor_key}_id"), actor_id);
-    let role = match role_id {
-        Some(id) => {
-            t.set("role_id", id);
-            let r = find_role(state, id)
-                .await?
-                .ok_or_else(|| roles::not_found(id))?;
+    actor_id: String,
+    role_id: Option<String>,
+    role: Option<RoleDetail>,
+    actor_found: bool,
+    target: Target,
+}
+
+impl SystemGrant {
+    async fn load(
+        state: &AppState,
+        who: u8,
+        actor_id: &str,
+        role_id: Option<&str>,
+    ) -> ApiResult<SystemGrant> {
+        let mut t = Target::new();
+        let actor_key = actor_kind(who);
+        t.set(&format!("{actor_key}_id"), actor_id);
+        let role = match role_id {
+            Some(id) => {
+                t.set("role_id", id);
+                find_role(state, id).await?
+            }
+            None => None,
+        };
+        if let Some(r) = &role {
             add_role_target(&mut t, "target.role", &r.role);
-            Some(r)
         }
-        None => None,
-    };
-    match find_actor(state, who, actor_id).await? {
-        Some(a) => {
+        let actor = find_actor(state, who, actor_id).await?;
+        if let Some(a) = &actor {
             t.set(&format!("target.{actor_key}.id"), actor_id);
-            t.set(&format!("target.{actor_key}.name"), a.name);
-            t.set(&format!("target.{actor_key}.domain_id"), a.domain_id);
+            t.set(&format!("target.{actor_key}.name"), a.name.clone());
+            t.set(
+                &format!("target.{actor_key}.domain_id"),
+                a.domain_id.clone(),
+            );
         }
-        None if allow_missing_actor => {}
-        None => return Err(not_found(actor_key, actor_id)),
+        Ok(SystemGrant {
+            who,
+            actor_id: actor_id.to_string(),
+            role_id: role_id.map(str::to_string),
+            role,
+            actor_found: actor.is_some(),
+            target: t,
+        })
     }
-    Ok((role, t))
+
+    /// Policy first, then Keystone's 404 for an unknown role, then for an unknown actor (unless
+    /// `allow_missing_actor`).
+    fn enforce(
+        &self,
+        state: &AppState,
+        caller: &Caller,
+        action: &str,
+        allow_missing_actor: bool,
+    ) -> ApiResult<()> {
+        let action = format!("{action}_for_{}", actor_kind(self.who));
+        caller.enforce(state, &action, &self.target)?;
+        if let Some(id) = &self.role_id {
+            if self.role.is_none() {
+                return Err(roles::not_found(id));
+            }
+        }
+        if !allow_missing_actor && !self.actor_found {
+            return Err(not_found(actor_kind(self.who), &self.actor_id));
+        }
+        Ok(())
+    }
 }
 
 fn system_assignment(who: u8, actor_id: &str, role_id: &str) -> SystemAssignment {
@@ -528,9 +560,9 @@ async fn check_system<const WHO: u8>(
     caller: Caller,
     Path((actor_id, role_id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let (_, target) = load_system(&state, WHO, &actor_id, Some(&role_id), false).await?;
-    let action = format!("identity:check_system_grant_for_{}", actor_kind(WHO));
-    caller.enforce(&state, &action, &target)?;
+    SystemGrant::load(&state, WHO, &actor_id, Some(&role_id))
+        .await?
+        .enforce(&state, &caller, "identity:check_system_grant", false)?;
     let a = system_assignment(WHO, &actor_id, &role_id);
     if !state.tokens.store.system_assignment_exists(&a).await? {
         return Err(no_assignment(&role_id, &actor_id, "system"));
@@ -543,10 +575,9 @@ async fn grant_system<const WHO: u8>(
     caller: Caller,
     Path((actor_id, role_id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let (role, target) = load_system(&state, WHO, &actor_id, Some(&role_id), false).await?;
-    let action = format!("identity:create_system_grant_for_{}", actor_kind(WHO));
-    caller.enforce(&state, &action, &target)?;
-    if role.is_some_and(|r| r.role.domain_id.is_some()) {
+    let g = SystemGrant::load(&state, WHO, &actor_id, Some(&role_id)).await?;
+    g.enforce(&state, &caller, "identity:create_system_grant", false)?;
+    if g.role.is_some_and(|r| r.role.domain_id.is_some()) {
         return Err(ApiError::BadRequest(format!(
             "Role {role_id} is a domain-specific role. Unable to use a domain-specific role in a system assignment."
         )));
@@ -565,9 +596,9 @@ async fn revoke_system<const WHO: u8>(
     caller: Caller,
     Path((actor_id, role_id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let (_, target) = load_system(&state, WHO, &actor_id, Some(&role_id), true).await?;
-    let action = format!("identity:revoke_system_grant_for_{}", actor_kind(WHO));
-    caller.enforce(&state, &action, &target)?;
+    SystemGrant::load(&state, WHO, &actor_id, Some(&role_id))
+        .await?
+        .enforce(&state, &caller, "identity:revoke_system_grant", true)?;
     let a = system_assignment(WHO, &actor_id, &role_id);
     if !state.tokens.store.delete_system_assignment(&a).await? {
         return Err(no_assignment(&role_id, &actor_id, "system"));
@@ -583,9 +614,9 @@ async fn list_system<const WHO: u8>(
     uri: Uri,
     Path(actor_id): Path<String>,
 ) -> ApiResult<Response> {
-    let (_, target) = load_system(&state, WHO, &actor_id, None, false).await?;
-    let action = format!("identity:list_system_grants_for_{}", actor_kind(WHO));
-    caller.enforce(&state, &action, &target)?;
+    SystemGrant::load(&state, WHO, &actor_id, None)
+        .await?
+        .enforce(&state, &caller, "identity:list_system_grants", false)?;
     let role_ids: Vec<String> = state
         .tokens
         .store

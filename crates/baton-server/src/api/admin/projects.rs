@@ -47,14 +47,32 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
+/// The attributes of a project or domain that are not kept in `extra` (columns, and the tags
+/// and options rendered from their own tables): a body never stores them there, and a stored
+/// `extra` never shows them.
+pub const NOT_EXTRA: &[&str] = &[
+    "id",
+    "name",
+    "description",
+    "enabled",
+    "domain_id",
+    "parent_id",
+    "is_domain",
+    "tags",
+    "options",
+];
+
 /// The body Keystone returns for a project or domain: the columns, `tags`, `options`, and the
-/// attributes kept in `extra`.
+/// attributes kept in `extra`. A domain has no `domain_id`, `parent_id` or `is_domain`
+/// (Keystone's `_get_domain_from_project`).
 pub fn render(p: &Project, tags: &[String]) -> Value {
     let mut obj: Map<String, Value> = p
         .extra
         .as_deref()
         .and_then(|e| serde_json::from_str::<Map<String, Value>>(e).ok())
         .unwrap_or_default();
+    // Rows written before these keys were kept out of `extra` may hold them.
+    obj.retain(|k, _| !NOT_EXTRA.contains(&k.as_str()));
     obj.insert("id".into(), json!(p.id));
     obj.insert("name".into(), json!(p.name));
     obj.insert(
@@ -72,22 +90,57 @@ pub fn render(p: &Project, tags: &[String]) -> Value {
     Value::Object(obj)
 }
 
-pub(crate) async fn load(state: &AppState, id: &str) -> ApiResult<Project> {
-    path_id("project", id)?;
-    state
+/// The project (not a domain) of a path, or `None` without a query for an id no project can
+/// have.
+async fn find(state: &AppState, id: &str) -> ApiResult<Option<Project>> {
+    if path_id("project", id).is_err() {
+        return Ok(None);
+    }
+    Ok(state
         .tokens
         .store
         .get_project(id)
         .await?
-        .filter(|p| !p.is_domain)
-        .ok_or_else(|| ApiError::NotFound(format!("Could not find project: {id}.")))
+        .filter(|p| !p.is_domain))
 }
 
-fn project_target(p: &Project) -> Target {
-    Target::new()
-        .with("target.project.id", p.id.clone())
-        .with("target.project.domain_id", p.domain_id.clone())
-        .with("target.project.name", p.name.clone())
+/// A project or domain as the projects API shows it: a domain with `is_domain: true` and null
+/// `domain_id` and `parent_id` (Keystone's project row acting as a domain).
+fn render_as_project(p: &Project, tags: &[String]) -> Value {
+    let mut v = render(p, tags);
+    if p.is_domain {
+        v["is_domain"] = json!(true);
+        v["domain_id"] = json!(null);
+        v["parent_id"] = json!(null);
+    }
+    v
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("Could not find project: {id}."))
+}
+
+/// What Keystone's enforcer sees for `/v3/projects/{project_id}...`: the path's `project_id`
+/// and, when it exists, the project.
+fn project_target(id: &str, p: Option<&Project>) -> Target {
+    let t = Target::new().with("project_id", id);
+    match p {
+        Some(p) => t
+            .with("target.project.id", p.id.clone())
+            .with("target.project.domain_id", p.domain_id.clone())
+            .with("target.project.name", p.name.clone()),
+        None => t,
+    }
+}
+
+/// Enforces `action` on the project of the path, then insists that it exists. Policy answers
+/// first, with whatever exists (Keystone's `_build_project_target_enforcement` swallows
+/// NotFound): a caller who may not see the project gets 403 whether or not it exists, so the
+/// answer does not tell which ids exist.
+async fn load(state: &AppState, caller: &Caller, action: &str, id: &str) -> ApiResult<Project> {
+    let found = find(state, id).await?;
+    caller.enforce(state, action, &project_target(id, found.as_ref()))?;
+    found.ok_or_else(|| not_found(id))
 }
 
 /// Reads a body's `tags`: unique, at most 80, each 1–255 characters without `/` or `,`.
@@ -198,7 +251,7 @@ async fn list(
                 && matches_flag(&query, "enabled", p.enabled)
         })
         .filter(|p| tag_filter.accepts(tags.get(&p.id).unwrap_or(&none)))
-        .map(|p| render(&p, tags.get(&p.id).unwrap_or(&none)))
+        .map(|p| render_as_project(&p, tags.get(&p.id).unwrap_or(&none)))
         .collect();
     Ok(collection(
         &state, &headers, &query, &page, "projects", "projects", "projects", projects,
@@ -243,17 +296,6 @@ impl TagFilter {
     }
 }
 
-const PROJECT_FIELDS: &[&str] = &[
-    "name",
-    "description",
-    "domain_id",
-    "enabled",
-    "is_domain",
-    "parent_id",
-    "tags",
-    "options",
-];
-
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -272,22 +314,31 @@ async fn create(
     let Some(name) = name else {
         return Err(invalid("project", "'name' is a required property"));
     };
-    let extra = obj.extra(PROJECT_FIELDS);
+    // A body `id` is not the project's: Keystone assigns a new one.
+    let extra = obj.extra(NOT_EXTRA);
 
     if is_domain {
         // A project acting as a domain is a domain: same rules and policy.
         let mut target = Target::new();
         target.set("target.domain.name", name.clone());
         caller.enforce(&state, "identity:create_domain", &target)?;
+        // Keystone: a domain is a root (`parent_id` defaults to `domain_id`, and a domain's
+        // must be null).
+        if parent_id.is_some() || domain_id.is_some() {
+            return Err(ApiError::BadRequest(
+                "only root projects are allowed to act as domains.".into(),
+            ));
+        }
         let domain =
-            super::domains::create_domain(&state, name, description, enabled, &tags, extra).await?;
-        return Ok(created(&state, &headers, "projects", "project", {
-            let mut v = render(&domain, &tags);
-            v["is_domain"] = json!(true);
-            v["domain_id"] = json!(null);
-            v["parent_id"] = json!(null);
-            v
-        }));
+            super::domains::create_domain(&state, None, name, description, enabled, &tags, extra)
+                .await?;
+        return Ok(created(
+            &state,
+            &headers,
+            "projects",
+            "project",
+            render_as_project(&domain, &tags),
+        ));
     }
 
     let store = &state.tokens.store;
@@ -395,8 +446,7 @@ async fn show(
     Path(project_id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let project = load(&state, &project_id).await?;
-    caller.enforce(&state, "identity:get_project", &project_target(&project))?;
+    let project = load(&state, &caller, "identity:get_project", &project_id).await?;
     let query = ListQuery::parse(raw.as_deref());
     let tags = state.tokens.store.list_project_tags(&project.id).await?;
     let mut body = render(&project, &tags);
@@ -435,8 +485,7 @@ async fn update(
     Path(project_id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let mut project = load(&state, &project_id).await?;
-    caller.enforce(&state, "identity:update_project", &project_target(&project))?;
+    let mut project = load(&state, &caller, "identity:update_project", &project_id).await?;
     let obj = body.member("project")?;
     obj.not_empty()?;
     if let Some(Some(id)) = obj.nullable_string("id", 64)? {
@@ -506,7 +555,7 @@ async fn update(
         .as_deref()
         .and_then(|e| serde_json::from_str(e).ok())
         .unwrap_or_default();
-    for (k, v) in obj.extra(&[PROJECT_FIELDS, &["id"]].concat()) {
+    for (k, v) in obj.extra(NOT_EXTRA) {
         extra.insert(k, v);
     }
     project.extra = Some(Value::Object(extra).to_string());
@@ -566,8 +615,7 @@ async fn remove(
     caller: Caller,
     Path(project_id): Path<String>,
 ) -> ApiResult<Response> {
-    let project = load(&state, &project_id).await?;
-    caller.enforce(&state, "identity:delete_project", &project_target(&project))?;
+    let project = load(&state, &caller, "identity:delete_project", &project_id).await?;
     if state.tokens.store.project_has_children(&project.id).await? {
         return Err(ApiError::ForbiddenNotSecurity(format!(
             "Cannot delete the project {} since it is not a leaf in the hierarchy. Use the cascade option if you want to delete a whole subtree.",
@@ -600,12 +648,7 @@ async fn list_tags(
     headers: HeaderMap,
     Path(project_id): Path<String>,
 ) -> ApiResult<Response> {
-    let project = load(&state, &project_id).await?;
-    caller.enforce(
-        &state,
-        "identity:list_project_tags",
-        &project_target(&project),
-    )?;
+    let project = load(&state, &caller, "identity:list_project_tags", &project_id).await?;
     let tags = state.tokens.store.list_project_tags(&project.id).await?;
     Ok(tags_body(&state, &headers, &project.id, tags))
 }
@@ -617,12 +660,7 @@ async fn replace_tags(
     Path(project_id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    let project = load(&state, &project_id).await?;
-    caller.enforce(
-        &state,
-        "identity:update_project_tags",
-        &project_target(&project),
-    )?;
+    let project = load(&state, &caller, "identity:update_project_tags", &project_id).await?;
     let obj = Obj {
         path: String::new(),
         fields: body,
@@ -646,12 +684,7 @@ async fn clear_tags(
     caller: Caller,
     Path(project_id): Path<String>,
 ) -> ApiResult<Response> {
-    let project = load(&state, &project_id).await?;
-    caller.enforce(
-        &state,
-        "identity:delete_project_tags",
-        &project_target(&project),
-    )?;
+    let project = load(&state, &caller, "identity:delete_project_tags", &project_id).await?;
     state
         .tokens
         .store
@@ -665,12 +698,7 @@ async fn check_tag(
     caller: Caller,
     Path((project_id, tag)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let project = load(&state, &project_id).await?;
-    caller.enforce(
-        &state,
-        "identity:get_project_tag",
-        &project_target(&project),
-    )?;
+    let project = load(&state, &caller, "identity:get_project_tag", &project_id).await?;
     let tags = state.tokens.store.list_project_tags(&project.id).await?;
     if tags.contains(&tag) {
         Ok(no_content())
@@ -685,12 +713,7 @@ async fn add_tag(
     headers: HeaderMap,
     Path((project_id, tag)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let project = load(&state, &project_id).await?;
-    caller.enforce(
-        &state,
-        "identity:create_project_tag",
-        &project_target(&project),
-    )?;
+    let project = load(&state, &caller, "identity:create_project_tag", &project_id).await?;
     check_tag_value("tag", &tag)?;
     let mut tags = state.tokens.store.list_project_tags(&project.id).await?;
     if !tags.contains(&tag) {
@@ -719,12 +742,7 @@ async fn remove_tag(
     caller: Caller,
     Path((project_id, tag)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let project = load(&state, &project_id).await?;
-    caller.enforce(
-        &state,
-        "identity:delete_project_tag",
-        &project_target(&project),
-    )?;
+    let project = load(&state, &caller, "identity:delete_project_tag", &project_id).await?;
     if state
         .tokens
         .store

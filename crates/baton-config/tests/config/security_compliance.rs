@@ -1,0 +1,98 @@
+//! Security review 2026-12, #11: `[security_compliance]` options Baton does not enforce yet stop
+//! the start, with the usual one-line error naming the file, the section and the option, when
+//! they are set to anything but Keystone's default; the options whose loss weakens nothing stay
+//! accepted and ignored.
+
+use baton_config::{ConfigError, IdentityConfig, Ignored, IniFile};
+
+fn identity(text: &str) -> Result<(IdentityConfig, Vec<Ignored>), ConfigError> {
+    IdentityConfig::from_ini_with_ignored(&IniFile::parse(text, "keystone.conf")?)
+}
+
+const REASON: &str =
+    "not enforced by Baton yet; remove it or set Keystone's default rather than run without it";
+
+#[test]
+fn unenforced_hardening_refuses_to_start() {
+    for (option, value) in [
+        ("lockout_failure_attempts", "5"),
+        ("lockout_duration", "600"),
+        ("disable_user_account_days_inactive", "90"),
+        ("password_expires_days", "90"),
+        ("unique_last_password_count", "5"),
+        ("minimum_password_age", "1"),
+        ("password_regex", "^(?=.*\\d)(?=.*[a-zA-Z]).{7,}$"),
+        ("change_password_upon_first_use", "True"),
+        ("change_password_upon_first_use", "yes"),
+    ] {
+        let text =
+            format!("[DEFAULT]\ndebug = false\n\n[security_compliance]\n{option} = {value}\n");
+        let err = identity(&text)
+            .err()
+            .unwrap_or_else(|| panic!("{option} accepted"));
+        assert_eq!(
+            err.to_string(),
+            format!("keystone.conf:5: [security_compliance] {option} = {value:?}: {REASON}"),
+        );
+    }
+}
+
+#[test]
+fn keystone_defaults_and_harmless_options_are_accepted_and_ignored() {
+    let text = "\
+[security_compliance]
+lockout_duration = 1800
+unique_last_password_count = 0
+minimum_password_age = 0
+password_regex =
+lockout_failure_attempts =
+change_password_upon_first_use = false
+password_regex_description = at least 7 characters, one letter and one digit
+report_invalid_password_hash = event
+invalid_password_hash_secret_key = s3cret-for-hmac
+invalid_password_hash_function = sha256
+invalid_password_hash_max_chars = 5
+allow_insecure_admin_trust_cross_project_credentials_access = false
+allow_insecure_application_credential_trust_escalation = false
+";
+    let (_, ignored) = identity(text).expect("accepted");
+    assert!(
+        ignored
+            .iter()
+            .any(|i| i.section == "security_compliance" && i.option.is_none()),
+        "the section is reported as ignored: {ignored:?}"
+    );
+}
+
+#[test]
+fn invalid_values_are_errors_too() {
+    for (line, want) in [
+        ("lockout_failure_attempts = 0", "must be at least 1"),
+        ("lockout_failure_attempts = many", "not an integer"),
+        (
+            "change_password_upon_first_use = maybe",
+            "not a boolean (use true/false, yes/no, on/off or 1/0)",
+        ),
+    ] {
+        let err = identity(&format!("[security_compliance]\n{line}\n"))
+            .err()
+            .unwrap_or_else(|| panic!("{line} accepted"));
+        assert!(err.to_string().ends_with(want), "{line}: {err}");
+        assert!(err
+            .to_string()
+            .starts_with("keystone.conf:2: [security_compliance] "));
+    }
+}
+
+#[test]
+fn environment_overrides_are_checked_as_well() {
+    let mut ini = IniFile::parse("[security_compliance]\n", "keystone.conf").unwrap();
+    ini.apply_env([("BATON__SECURITY_COMPLIANCE__LOCKOUT_FAILURE_ATTEMPTS", "3")])
+        .unwrap();
+    let err = IdentityConfig::from_ini_with_ignored(&ini).expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("[security_compliance] lockout_failure_attempts = \"3\": not enforced"),
+        "{err}"
+    );
+}
