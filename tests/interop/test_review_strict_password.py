@@ -8,8 +8,8 @@ and checking it (authentication, the original password of a change) refuse it wi
 PasswordVerificationError. Both servers run with the option on and get the same requests; the
 statuses and messages must match. A second pair runs with the option off (truncation).
 
-Authentication with a password over the limit is the one path not fixed yet (it lives in the
-token code): test_strict_login_refuses_an_over_long_password is an expected failure until it is.
+Authentication with a password over the limit is refused with 403 as in Keystone, but for every
+user alike (Keystone answers 401 for an unknown user, which tells user ids apart).
 """
 
 from __future__ import annotations
@@ -126,12 +126,10 @@ def test_strict_password_check_matches_keystone(servers) -> None:
                 "with the request because the password is invalid.") in want
 
 
-@pytest.mark.xfail(strict=True, reason="security review #11: POST /v3/auth/tokens still truncates "
-                   "an over-long password under strict_password_check (tokens.rs, not yet fixed)")
 def test_strict_login_refuses_an_over_long_password(servers) -> None:
     """Keystone 30 refuses the login (403, PasswordVerificationError) of a user whose password
-    matches the first 72 bytes of the one sent; Baton still truncates and lets it in. (Keystone
-    answers 401 for an unknown user, which tells user ids apart; Baton may answer both alike.)"""
+    matches the first 72 bytes of the one sent, and so does Baton. (Keystone answers 401 for an
+    unknown user, which tells user ids apart; Baton answers 403 to both.)"""
     strict, pair = servers
     if not strict:
         pytest.skip("strict_password_check only")
@@ -143,3 +141,5 @@ def test_strict_login_refuses_an_over_long_password(servers) -> None:
         got[t.name] = (login(t, uid, AT_LIMIT), login(t, uid, OVER))
     assert got["keystone"] == (201, 403)
     assert got["baton"] == got["keystone"]
+    baton = next(t for t in pair if t.name == "baton")
+    assert login(baton, "0" * 32, OVER) == 403, "an unknown user gets the same answer"

@@ -6,6 +6,8 @@
 
 use baton_config::PasswordHashAlgorithm;
 
+use crate::error::{ApiError, ApiResult};
+
 /// bcrypt only looks at the first 72 bytes; Keystone truncates the same way (with a warning).
 const BCRYPT_MAX_BYTES: usize = 72;
 
@@ -20,6 +22,25 @@ pub fn max_password_bytes(algorithm: PasswordHashAlgorithm, max_password_length:
     } else {
         max
     }
+}
+
+/// Under `[DEFAULT] strict_password_check`, Keystone's PasswordVerificationError (403) for a
+/// password the hash would truncate (over `[identity] max_password_length` bytes, and over 72
+/// for bcrypt), instead of truncating it. Used for new passwords and for logins alike.
+pub fn refuse_truncation(config: &baton_config::IdentityConfig, password: &str) -> ApiResult<()> {
+    if !config.default.strict_password_check {
+        return Ok(());
+    }
+    let limit = max_password_bytes(
+        config.identity.password_hash_algorithm,
+        config.identity.max_password_length,
+    );
+    if password.len() > limit {
+        return Err(ApiError::ForbiddenNotSecurity(format!(
+            "The password length must be less than or equal to {limit}. The server could not comply with the request because the password is invalid."
+        )));
+    }
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -870,6 +870,9 @@ impl TokenService {
     }
 
     async fn authenticate_password(&self, who: &UserRef, password: &str) -> ApiResult<User> {
+        // Before the user is looked up: Keystone answers this 403 only for users that exist
+        // and have a password (401 otherwise), which tells user ids apart.
+        password::refuse_truncation(&self.config, password)?;
         if password.len() > self.config.identity.max_password_length as usize {
             return Err(ApiError::unauthorized(
                 "password longer than [identity] max_password_length",

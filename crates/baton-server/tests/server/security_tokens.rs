@@ -251,3 +251,19 @@ async fn review_4_padded_spellings_follow_a_role_removal() {
     }
     s.stop().await;
 }
+
+/// #11: under `strict_password_check` a login with a password the hash would truncate is
+/// refused (403, as Keystone), for an unknown user exactly as for a known one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn review_11_strict_password_check_refuses_truncated_logins() {
+    let s = Server::start_with(|c| c.default.strict_password_check = true).await;
+    let long = format!("{USER_PW}{}", "x".repeat(72));
+    for user in [s.ids.bob.as_str(), "00000000000000000000000000000000"] {
+        let msg = s
+            .post_tokens("", &auth(pw_id(user, &long), None))
+            .await
+            .error(StatusCode::FORBIDDEN);
+        assert!(msg.contains("less than or equal to 72"), "{msg}");
+    }
+    s.user_token(&s.ids.bob, None).await;
+}

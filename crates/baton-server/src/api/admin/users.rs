@@ -208,7 +208,7 @@ fn secret(
         Some(Value::Null) if nullable => Ok(Some(None)),
         Some(Value::String(s)) => {
             // Under strict_password_check the limit is Keystone's 403 when hashing (see
-            // `refuse_truncation`).
+            // `password::refuse_truncation`).
             let config = state.config();
             let max = config.identity.max_password_length as usize;
             if s.len() > max && !config.default.strict_password_check {
@@ -232,30 +232,11 @@ fn secret(
     }
 }
 
-/// Under `[DEFAULT] strict_password_check`, Keystone's PasswordVerificationError (403) for a
-/// password the hash would truncate (over `[identity] max_password_length` bytes, and over 72
-/// for bcrypt), instead of truncating it.
-fn refuse_truncation(state: &AppState, password: &str) -> ApiResult<()> {
-    let config = state.config();
-    if !config.default.strict_password_check {
-        return Ok(());
-    }
-    let limit = password::max_password_bytes(
-        config.identity.password_hash_algorithm,
-        config.identity.max_password_length,
-    );
-    if password.len() > limit {
-        return Err(ApiError::ForbiddenNotSecurity(format!(
-            "The password length must be less than or equal to {limit}. The server could not comply with the request because the password is invalid."
-        )));
-    }
-    Ok(())
-}
-
 /// Hashes with `[identity] password_hash_algorithm`/`rounds`, off the async workers; a password
-/// the hash would truncate is refused under `strict_password_check` (see [`refuse_truncation`]).
+/// the hash would truncate is refused under `strict_password_check` (see
+/// [`password::refuse_truncation`]).
 async fn hash(state: &AppState, password: String) -> ApiResult<String> {
-    refuse_truncation(state, &password)?;
+    password::refuse_truncation(state.config(), &password)?;
     let algorithm = state.config().identity.password_hash_algorithm;
     let rounds = state.config().identity.password_hash_rounds;
     tokio::task::spawn_blocking(move || password::hash_password(&password, algorithm, rounds))
@@ -647,7 +628,7 @@ async fn change_password(
         .ok_or_else(|| invalid(&obj.path, "'password' is a required property"))?;
     // Keystone checks the original password the same way, but only for a user that exists and
     // has a password (401 otherwise), which tells user ids apart: refused here for anyone.
-    refuse_truncation(&state, &original)?;
+    password::refuse_truncation(state.config(), &original)?;
 
     let store = &state.tokens.store;
     let user = if user_id.is_empty() || user_id.len() > ID_MAX {
