@@ -33,11 +33,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use baton_client::config::{AUTH_OPTIONS, SESSION_OPTIONS};
 use baton_client::{
     AuthConfig, AuthPlugin, HttpOptions, Interface, RetryPolicy, SecretString, SessionConfig, Url,
     SERVICE_ROLE,
 };
-use baton_config::{ConfigError, ConfigErrorKind, IniFile, Origin};
+use baton_config::{ConfigError, ConfigErrorKind, IniFile};
 
 /// The section keystonemiddleware reads.
 pub const DEFAULT_SECTION: &str = "keystone_authtoken";
@@ -189,20 +190,9 @@ impl AuthTokenConfig {
     /// Reads `section` (normally [`DEFAULT_SECTION`]). Every error is one line naming the file,
     /// line, section and option; secrets and the Redis URL are never echoed.
     pub fn from_ini(ini: &IniFile, section: &str) -> Result<AuthTokenConfig, ConfigError> {
-        let r = Reader { ini, section };
-        let origin = || {
-            ini.section(section)
-                .map(|s| s.origin().clone())
-                .unwrap_or_else(|| Origin::Environment {
-                    var: format!("(no [{section}] section)"),
-                })
-        };
+        let r = ini.reader(section);
         let auth_config = AuthConfig::from_ini(ini, section)?.ok_or_else(|| {
-            ConfigError::from(ConfigErrorKind::Section {
-                origin: origin(),
-                section: section.to_string(),
-                reason: "auth_type is not set: the middleware validates tokens as its own service user; set auth_type = password, auth_url, username, password, user_domain_name, project_name and project_domain_name".into(),
-            })
+            r.error("auth_type is not set: the middleware validates tokens as its own service user; set auth_type = password, auth_url, username, password, user_domain_name, project_name and project_domain_name")
         })?;
         let session = SessionConfig::from_ini(ini, section)?;
         let mut b = AuthTokenConfig::builder(auth_config.plugin());
@@ -214,66 +204,54 @@ impl AuthTokenConfig {
         } else {
             b = b.www_authenticate_uri(auth_config.auth_url.to_string());
         }
-        if let Some(v) = ini.get(section, "interface") {
+        if let Some(v) = r.value("interface") {
             let text = r.string("interface")?.unwrap_or_default();
             let i = Interface::parse(&text)
                 .ok_or_else(|| v.error(section, "interface", "use public, internal or admin"))?;
             b = b.interface(i);
         }
         b.cfg.region_name = r.string("region_name")?;
-        if let Some(roles) = ini.option(section, "service_token_roles").list()? {
+        if let Some(roles) = r.list("service_token_roles")? {
             b = b.service_token_roles(roles);
         }
-        if let Some(v) = ini.option(section, "service_token_roles_required").bool()? {
+        if let Some(v) = r.bool("service_token_roles_required")? {
             b = b.service_token_roles_required(v);
         }
-        if let Some(v) = ini.option(section, "delay_auth_decision").bool()? {
+        if let Some(v) = r.bool("delay_auth_decision")? {
             b = b.delay_auth_decision(v);
         }
-        if let Some(t) = ini
-            .option(section, "token_cache_time")
-            .int(Some(-1), None)?
-        {
+        if let Some(t) = r.int::<i64>("token_cache_time", -1, i64::MAX)? {
             b = b.token_cache_time((t > 0).then(|| Duration::from_secs(t as u64)));
         }
         if let Some(t) = r.seconds("negative_cache_time")? {
             b = b.negative_cache_time(t);
         }
-        if let Some(n) = ini.option(section, "token_cache_size").int(Some(1), None)? {
-            b.cfg.cache_size = n as u64;
+        if let Some(n) = r.int("token_cache_size", 1, i64::MAX)? {
+            b.cfg.cache_size = n;
         }
-        if let Some(t) = ini
-            .option(section, "allow_expired_window")
-            .int(Some(0), None)?
-        {
-            b = b.allow_expired_window(Duration::from_secs(t as u64));
+        if let Some(t) = r.int("allow_expired_window", 0, i64::MAX)? {
+            b = b.allow_expired_window(Duration::from_secs(t));
         }
-        if let Some(v) = ini.option(section, "include_service_catalog").bool()? {
+        if let Some(v) = r.bool("include_service_catalog")? {
             b = b.include_service_catalog(v);
         }
-        if let Some(v) = ini.option(section, "expose_failure_reason").bool()? {
+        if let Some(v) = r.bool("expose_failure_reason")? {
             b = b.expose_failure_reason(v);
         }
-        if let Some(v) = ini.option(section, "diagnose_expired_tokens").bool()? {
+        if let Some(v) = r.bool("diagnose_expired_tokens")? {
             b = b.diagnose_expired_tokens(v);
         }
-        if let Some(t) = ini
-            .option(section, "http_connect_timeout")
-            .int(Some(1), None)?
-        {
-            let t = Duration::from_secs(t as u64);
+        if let Some(t) = r.int("http_connect_timeout", 1, i64::MAX)? {
+            let t = Duration::from_secs(t);
             http.connect_timeout = t;
             http.timeout = Some(t);
         }
-        if let Some(n) = ini
-            .option(section, "http_request_max_retries")
-            .int(Some(0), Some(100))?
-        {
-            http.retry.connect_retries = n as u32;
+        if let Some(n) = r.int("http_request_max_retries", 0, 100)? {
+            http.retry.connect_retries = n;
         }
         b = b.http_options(http);
 
-        if let Some(v) = ini.get(section, "enforce_token_bind") {
+        if let Some(v) = r.value("enforce_token_bind") {
             let mode = r.string("enforce_token_bind")?.unwrap_or_default();
             if !matches!(mode.as_str(), "disabled" | "permissive" | "") {
                 return Err(v.error(
@@ -288,7 +266,7 @@ impl AuthTokenConfig {
                 "[{section}] memcached_servers is ignored: Baton's shared validation cache is redis_url (with cache_secret_key); without it each process caches on its own"
             );
         }
-        if let Some(v) = ini.get(section, "redis_url") {
+        if let Some(v) = r.value("redis_url") {
             let url = r.string("redis_url")?.unwrap_or_default();
             let hidden = |reason: &str| -> ConfigError {
                 ConfigErrorKind::Value {
@@ -335,46 +313,8 @@ impl AuthTokenConfig {
         }
         b.build().map_err(|e| match e {
             Error::Config(c) => c,
-            other => ConfigErrorKind::Section {
-                origin: origin(),
-                section: section.to_string(),
-                reason: other.to_string(),
-            }
-            .into(),
+            other => r.error(other.to_string()),
         })
-    }
-}
-
-struct Reader<'a> {
-    ini: &'a IniFile,
-    section: &'a str,
-}
-
-impl Reader<'_> {
-    /// A non-empty, trimmed string.
-    fn string(&self, option: &str) -> Result<Option<String>, ConfigError> {
-        Ok(self
-            .ini
-            .option(self.section, option)
-            .string()?
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty()))
-    }
-
-    /// Non-negative seconds, fractions allowed.
-    fn seconds(&self, option: &str) -> Result<Option<Duration>, ConfigError> {
-        let opt = self.ini.option(self.section, option);
-        match opt.float()? {
-            None => Ok(None),
-            Some(f) if f.is_finite() && (0.0..=86_400.0 * 365.0).contains(&f) => {
-                Ok(Some(Duration::from_secs_f64(f)))
-            }
-            Some(_) => Err(opt.value().expect("set").error(
-                self.section,
-                option,
-                "must be a number of seconds, at least 0",
-            )),
-        }
     }
 }
 
@@ -406,36 +346,9 @@ fn is_known_option(name: &str) -> bool {
         "cache_secret_key",
         "redis_timeout",
         "redis_retry_interval",
-        // keystoneauth
+        // keystoneauth's loading options (its plugin and session options follow)
         "auth_type",
         "auth_section",
-        "auth_url",
-        "user_id",
-        "username",
-        "user_domain_id",
-        "user_domain_name",
-        "password",
-        "project_id",
-        "project_name",
-        "project_domain_id",
-        "project_domain_name",
-        "domain_id",
-        "domain_name",
-        "system_scope",
-        "trust_id",
-        "default_domain_id",
-        "default_domain_name",
-        "token",
-        "application_credential_id",
-        "application_credential_name",
-        "application_credential_secret",
-        "cafile",
-        "certfile",
-        "keyfile",
-        "insecure",
-        "timeout",
-        "collect_timing",
-        "split_loggers",
         // keystonemiddleware options without effect here
         "auth_version",
         "service_type",
@@ -443,7 +356,10 @@ fn is_known_option(name: &str) -> bool {
         "memcache_security_strategy",
         "auth_admin_prefix",
     ];
-    KNOWN.contains(&name) || name.starts_with("memcache_")
+    KNOWN.contains(&name)
+        || AUTH_OPTIONS.contains(&name)
+        || SESSION_OPTIONS.contains(&name)
+        || name.starts_with("memcache_")
 }
 
 /// Sets the options of an [`AuthTokenConfig`]; start from [`AuthTokenConfig::builder`].

@@ -37,14 +37,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::Url;
-
 use crate::access::Interface;
-use crate::config::{AuthConfig, AuthType, Credentials};
+use crate::config::{AuthConfig, AuthProblem, AuthType, OptionSource, AUTH_OPTIONS, AUTH_TYPES};
 use crate::error::Result as ClientResult;
 use crate::http::HttpOptions;
-use crate::plugin::{AppCredRef, AuthPlugin, DomainRef, ProjectRef, Scope, UserRef};
-use crate::secret::{AuthToken, SecretString};
+use crate::plugin::AuthPlugin;
 use crate::session::Session;
 
 /// A configuration problem, as one line.
@@ -250,31 +247,6 @@ const SELECTORS: [&str; 5] = [
     "OS_CLIENT_CONFIG_FILE",
     "OS_CLIENT_SECURE_FILE",
     "OS_CLOUD_NAME",
-];
-
-/// Auth plugin options (keystoneauth's names with `_`), read from the top level of the cloud
-/// (where command-line and environment values land) before its `auth` mapping.
-const AUTH_OPTIONS: [&str; 20] = [
-    "auth_url",
-    "username",
-    "user_id",
-    "password",
-    "user_domain_id",
-    "user_domain_name",
-    "project_id",
-    "project_name",
-    "project_domain_id",
-    "project_domain_name",
-    "domain_id",
-    "domain_name",
-    "system_scope",
-    "trust_id",
-    "default_domain_id",
-    "default_domain_name",
-    "token",
-    "application_credential_id",
-    "application_credential_name",
-    "application_credential_secret",
 ];
 
 /// Where clouds.yaml files are looked for.
@@ -914,192 +886,122 @@ fn expand_home(path: &str, origin: &Origin) -> Result<PathBuf> {
     Ok(p)
 }
 
+/// One cloud's auth options: the top level (command line, environment) over its `auth` mapping;
+/// errors say which variable, option or clouds.yaml key to set.
+struct CloudAuth<'a> {
+    entry: &'a CloudEntry,
+    name: &'a str,
+}
+
+impl OptionSource for CloudAuth<'_> {
+    type Origin = Origin;
+    type Error = CloudConfigError;
+
+    fn name(&self) -> String {
+        if self.name.is_empty() {
+            "cloud".into()
+        } else {
+            format!("cloud {}", self.name)
+        }
+    }
+
+    fn get(&self, option: &str) -> Result<Option<(String, Origin)>> {
+        self.entry.auth_string(option)
+    }
+
+    fn error(&self, problem: AuthProblem<Origin>) -> CloudConfigError {
+        let where_ = if self.name.is_empty() {
+            String::new()
+        } else {
+            format!(" for cloud {}", self.name)
+        };
+        let missing = |opt: &str, auth_type: AuthType, hint: &str| {
+            format!(
+                "Missing value {} required for auth plugin {}{where_} ({hint})",
+                opt.replace('_', "-"),
+                auth_type.as_str()
+            )
+        };
+        CloudConfigError(match problem {
+            AuthProblem::UnknownType { text, origin } => format!(
+                "{origin}: auth_type {text:?} is not supported (Baton loads {AUTH_TYPES})"
+            ),
+            AuthProblem::Missing { option, auth_type } => {
+                let hint = match option {
+                    "auth_url" => "set OS_AUTH_URL, --os-auth-url or auth.auth_url in clouds.yaml",
+                    "username" => "set OS_USERNAME (with OS_USER_DOMAIN_NAME) or OS_USER_ID",
+                    "password" => "set OS_PASSWORD, --os-password or auth.password (secure.yaml)",
+                    "token" => "set OS_TOKEN, --os-token or auth.token",
+                    "application_credential_secret" => "set OS_APPLICATION_CREDENTIAL_SECRET",
+                    _ => "set OS_APPLICATION_CREDENTIAL_ID",
+                };
+                missing(option, auth_type, hint)
+            }
+            AuthProblem::MissingOwner { auth_type, .. } => missing(
+                "username",
+                auth_type,
+                "an application credential by name needs its user (OS_USERNAME or OS_USER_ID)",
+            ),
+            AuthProblem::NotUrl {
+                text,
+                origin,
+                reason,
+            } => format!("{origin}: {text:?} is not a URL: {reason}"),
+            AuthProblem::NotHttp { text, origin } => {
+                format!("{origin}: {text:?} must be an http:// or https:// URL")
+            }
+            AuthProblem::UserDomain {
+                username, origin, ..
+            } => format!(
+                "{origin}: username {username:?} needs a user domain (OS_USER_DOMAIN_NAME, --os-user-domain-name or auth.user_domain_name)"
+            ),
+            AuthProblem::ProjectDomain { name, origin } => format!(
+                "{origin}: project name {name:?} needs a project domain (OS_PROJECT_DOMAIN_NAME, --os-project-domain-name or auth.project_domain_name)"
+            ),
+            AuthProblem::Trust { origin } => {
+                format!("{origin}: trusts are not supported by Baton")
+            }
+            AuthProblem::SystemScope { value, origin } => {
+                format!("{origin}: system scope {value:?}: the only system scope is `all`")
+            }
+            // `project_id` sets the project scope, `domain_name` the domain scope, ...
+            AuthProblem::Scopes { options } => format!(
+                "Authentication cannot be scoped to multiple targets{where_}: {} are all set; pick one",
+                options
+                    .iter()
+                    .map(|o| o.split('_').next().unwrap_or(o))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            AuthProblem::ScopeWithApplicationCredential { option, origin } => format!(
+                "{origin}: an application credential carries its own scope; remove {option}"
+            ),
+        })
+    }
+
+    fn rejects_scope_with_application_credential(&self) -> bool {
+        false
+    }
+}
+
 fn resolve(
     name: String,
     files: Vec<PathBuf>,
     region_name: Option<String>,
     entry: CloudEntry,
 ) -> Result<CloudConfig> {
-    let (type_text, type_origin) = entry
+    let auth_type = entry
         .top
         .get("auth_type")
         .and_then(|s| s.string().ok().flatten().map(|t| (t, s.origin.clone())))
         .unwrap_or_else(|| ("password".into(), Origin::Default));
-    let auth_type = AuthType::parse(&type_text).ok_or_else(|| {
-        CloudConfigError(format!(
-            "{type_origin}: auth_type {type_text:?} is not supported (Baton loads password, v3password, token, v3token, v3applicationcredential)"
-        ))
-    })?;
-    let plugin = auth_type.as_str();
-    let where_ = if name.is_empty() {
-        String::new()
-    } else {
-        format!(" for cloud {name}")
-    };
-    let missing = |opt: &str, hint: &str| {
-        CloudConfigError(format!(
-            "Missing value {} required for auth plugin {plugin}{where_} ({hint})",
-            opt.replace('_', "-")
-        ))
-    };
-    let (url_text, url_origin) = entry.auth_string("auth_url")?.ok_or_else(|| {
-        missing(
-            "auth_url",
-            "set OS_AUTH_URL, --os-auth-url or auth.auth_url in clouds.yaml",
-        )
-    })?;
-    let auth_url = Url::parse(&url_text)
-        .map_err(|e| CloudConfigError(format!("{url_origin}: {url_text:?} is not a URL: {e}")))?;
-    if !matches!(auth_url.scheme(), "http" | "https") {
-        return err(format!(
-            "{url_origin}: {url_text:?} must be an http:// or https:// URL"
-        ));
-    }
-
-    let s = |k: &str| entry.auth_string(k);
-    let domain = |id: &str, name: &str| -> Result<Option<DomainRef>> {
-        if let Some((v, _)) = s(id)? {
-            return Ok(Some(DomainRef::Id(v)));
-        }
-        Ok(s(name)?.map(|(v, _)| DomainRef::Name(v)))
-    };
-    let default_domain = if auth_type.discovers() {
-        domain("default_domain_id", "default_domain_name")?
-    } else {
-        None
-    };
-    let user = || -> Result<Option<UserRef>> {
-        if let Some((id, _)) = s("user_id")? {
-            return Ok(Some(UserRef::Id(id)));
-        }
-        let Some((username, origin)) = s("username")? else {
-            return Ok(None);
-        };
-        let d = match domain("user_domain_id", "user_domain_name")? {
-            Some(d) => d,
-            None => match &default_domain {
-                Some(d) => d.clone(),
-                None => {
-                    return err(format!(
-                        "{origin}: username {username:?} needs a user domain (OS_USER_DOMAIN_NAME, --os-user-domain-name or auth.user_domain_name)"
-                    ))
-                }
-            },
-        };
-        Ok(Some(UserRef::Name {
-            name: username,
-            domain: d,
-        }))
-    };
-    let scope = || -> Result<Scope> {
-        if let Some((_, origin)) = s("trust_id")? {
-            return err(format!("{origin}: trusts are not supported by Baton"));
-        }
-        let mut scopes: Vec<(String, Scope)> = Vec::new();
-        if let Some((id, _)) = s("project_id")? {
-            scopes.push(("project".into(), Scope::project_id(id)));
-        } else if let Some((pname, origin)) = s("project_name")? {
-            let d = match domain("project_domain_id", "project_domain_name")? {
-                Some(d) => d,
-                None => match &default_domain {
-                    Some(d) => d.clone(),
-                    None => return err(format!(
-                        "{origin}: project name {pname:?} needs a project domain (OS_PROJECT_DOMAIN_NAME, --os-project-domain-name or auth.project_domain_name)"
-                    )),
-                },
-            };
-            scopes.push((
-                "project".into(),
-                Scope::Project(ProjectRef::Name {
-                    name: pname,
-                    domain: d,
-                }),
-            ));
-        }
-        if let Some(d) = domain("domain_id", "domain_name")? {
-            scopes.push(("domain".into(), Scope::Domain(d)));
-        }
-        if let Some((sys, origin)) = s("system_scope")? {
-            if sys != "all" {
-                return err(format!(
-                    "{origin}: system scope {sys:?}: the only system scope is `all`"
-                ));
-            }
-            scopes.push(("system".into(), Scope::System));
-        }
-        match scopes.len() {
-            0 => Ok(Scope::Default),
-            1 => Ok(scopes.remove(0).1),
-            _ => err(format!(
-                "Authentication cannot be scoped to multiple targets{where_}: {} are all set; pick one",
-                scopes.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
-            )),
-        }
-    };
-    let (credentials, scope) = match auth_type {
-        AuthType::Password | AuthType::V3Password => {
-            let user = user()?.ok_or_else(|| {
-                missing(
-                    "username",
-                    "set OS_USERNAME (with OS_USER_DOMAIN_NAME) or OS_USER_ID",
-                )
-            })?;
-            let (password, _) = s("password")?.ok_or_else(|| {
-                missing(
-                    "password",
-                    "set OS_PASSWORD, --os-password or auth.password (secure.yaml)",
-                )
-            })?;
-            (
-                Credentials::Password {
-                    user,
-                    password: SecretString::new(password),
-                },
-                scope()?,
-            )
-        }
-        AuthType::Token | AuthType::V3Token => {
-            let (token, _) = s("token")?
-                .ok_or_else(|| missing("token", "set OS_TOKEN, --os-token or auth.token"))?;
-            (
-                Credentials::Token {
-                    token: AuthToken::new(token),
-                },
-                scope()?,
-            )
-        }
-        AuthType::V3ApplicationCredential => {
-            let (secret, _) = s("application_credential_secret")?.ok_or_else(|| {
-                missing(
-                    "application_credential_secret",
-                    "set OS_APPLICATION_CREDENTIAL_SECRET",
-                )
-            })?;
-            let credential = if let Some((id, _)) = s("application_credential_id")? {
-                AppCredRef::Id(id)
-            } else if let Some((cname, _)) = s("application_credential_name")? {
-                let user = user()?.ok_or_else(|| {
-                    missing(
-                        "username",
-                        "an application credential by name needs its user (OS_USERNAME or OS_USER_ID)",
-                    )
-                })?;
-                AppCredRef::Name { name: cname, user }
-            } else {
-                return Err(missing(
-                    "application_credential_id",
-                    "set OS_APPLICATION_CREDENTIAL_ID",
-                ));
-            };
-            (
-                Credentials::ApplicationCredential {
-                    credential,
-                    secret: SecretString::new(secret),
-                },
-                Scope::Default,
-            )
-        }
-    };
+    let auth = AuthConfig::resolve(
+        &CloudAuth {
+            entry: &entry,
+            name: &name,
+        },
+        auth_type,
+    )?;
 
     let top_string = |k: &str| -> Result<Option<(String, Origin)>> {
         match entry.top.get(k) {
@@ -1140,17 +1042,7 @@ fn resolve(
         },
     };
     Ok(CloudConfig {
-        auth: AuthConfig {
-            auth_type,
-            section: if name.is_empty() {
-                "cloud".into()
-            } else {
-                format!("cloud {name}")
-            },
-            auth_url,
-            credentials,
-            scope,
-        },
+        auth,
         name,
         files,
         region_name,
@@ -1171,6 +1063,8 @@ pub fn auth_option_names() -> &'static [&'static str] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Credentials;
+    use crate::plugin::{AppCredRef, DomainRef, Scope, UserRef};
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let p = dir.join(name);

@@ -9,12 +9,17 @@
 //!
 //! Every error is one line naming the file and line, the section and the option; secrets are
 //! never echoed.
+//!
+//! The rules (which options each `auth_type` needs, user and project domains, default domain,
+//! one scope) are `AuthConfig::resolve`'s, over an `OptionSource`: an INI section
+//! ([`baton_config::SectionReader`]) here, a cloud of clouds.yaml in [`crate::clouds`]. Each
+//! source words the errors for its own users.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use baton_config::{ConfigError, ConfigErrorKind, IniFile, Origin, Value};
+use baton_config::{ConfigError, IniFile, SectionReader, Value};
 use chrono::{DateTime, Utc};
 use reqwest::Url;
 
@@ -46,8 +51,15 @@ pub enum AuthType {
     V3ApplicationCredential,
 }
 
-/// The scope options every v3 plugin registers.
-const SCOPE_OPTIONS: [&str; 8] = [
+/// keystoneauth's auth plugin options (`_` spelling) of the types Baton loads: the one list the
+/// INI readers, clouds.yaml ([`crate::clouds::auth_option_names`]) and baton-authtoken use.
+pub const AUTH_OPTIONS: [&str; 20] = [
+    "auth_url",
+    "username",
+    "user_id",
+    "password",
+    "user_domain_id",
+    "user_domain_name",
     "project_id",
     "project_name",
     "project_domain_id",
@@ -56,9 +68,30 @@ const SCOPE_OPTIONS: [&str; 8] = [
     "domain_name",
     "system_scope",
     "trust_id",
+    "default_domain_id",
+    "default_domain_name",
+    "token",
+    "application_credential_id",
+    "application_credential_name",
+    "application_credential_secret",
 ];
 
-const AUTH_TYPES: &str = "password, v3password, token, v3token, v3applicationcredential";
+/// The scope options every v3 plugin registers: `project_id` to `trust_id` of [`AUTH_OPTIONS`].
+const SCOPE_OPTIONS: &[&str] = AUTH_OPTIONS.as_slice().split_at(6).1.split_at(8).0;
+
+/// keystoneauth's session options (`register_session_conf_options`); the last two are accepted
+/// and have no effect here.
+pub const SESSION_OPTIONS: [&str; 7] = [
+    "cafile",
+    "certfile",
+    "keyfile",
+    "insecure",
+    "timeout",
+    "collect_timing",
+    "split_loggers",
+];
+
+pub(crate) const AUTH_TYPES: &str = "password, v3password, token, v3token, v3applicationcredential";
 
 impl AuthType {
     pub fn parse(s: &str) -> Option<AuthType> {
@@ -89,24 +122,19 @@ impl AuthType {
 
     /// Whether keystoneauth registers `option` for this type.
     fn knows(self, option: &str) -> bool {
-        const USER: [&str; 4] = ["user_id", "username", "user_domain_id", "user_domain_name"];
-        const DEFAULT_DOMAIN: [&str; 2] = ["default_domain_id", "default_domain_name"];
-        const APP_CRED: [&str; 3] = [
-            "application_credential_id",
-            "application_credential_name",
-            "application_credential_secret",
-        ];
-        option == "auth_url"
-            || SCOPE_OPTIONS.contains(&option)
-            || (self.discovers() && DEFAULT_DOMAIN.contains(&option))
-            || match self {
-                AuthType::Password | AuthType::V3Password => {
-                    USER.contains(&option) || option == "password"
+        let password = matches!(self, AuthType::Password | AuthType::V3Password);
+        let app_cred = self == AuthType::V3ApplicationCredential;
+        AUTH_OPTIONS.contains(&option)
+            && match option {
+                "password" => password,
+                "token" => matches!(self, AuthType::Token | AuthType::V3Token),
+                "user_id" | "username" | "user_domain_id" | "user_domain_name" => {
+                    password || app_cred
                 }
-                AuthType::Token | AuthType::V3Token => option == "token",
-                AuthType::V3ApplicationCredential => {
-                    USER.contains(&option) || APP_CRED.contains(&option)
-                }
+                "default_domain_id" | "default_domain_name" => self.discovers(),
+                o if o.starts_with("application_credential_") => app_cred,
+                // auth_url and the scope options
+                _ => true,
             }
     }
 }
@@ -149,167 +177,235 @@ pub struct SessionConfig {
     pub timeout: Option<Duration>,
 }
 
-/// Session options keystoneauth registers; the last two are accepted and have no effect here.
-const SESSION_OPTIONS: [&str; 7] = [
-    "cafile",
-    "certfile",
-    "keyfile",
-    "insecure",
-    "timeout",
-    "collect_timing",
-    "split_loggers",
-];
+/// Where auth options come from: one `[section]` of an oslo INI file ([`SectionReader`]), or one
+/// cloud of clouds.yaml with the `OS_*` environment and the command line over it
+/// ([`crate::clouds`]). The rules are [`AuthConfig::resolve`]'s; a source reads values and words
+/// the errors the way its users know it.
+pub(crate) trait OptionSource {
+    /// Where a value was set, for errors.
+    type Origin;
+    /// The source's one-line error.
+    type Error;
 
-/// Reads one section with keystoneauth's "empty means unset" rule.
-struct Reader<'a> {
-    ini: &'a IniFile,
-    section: String,
+    /// What [`AuthConfig::section`] records.
+    fn name(&self) -> String;
+
+    /// The value of `option` and where it was set; `None` when unset or empty (keystoneauth's
+    /// rule).
+    fn get(&self, option: &str) -> Result<Option<(String, Self::Origin)>, Self::Error>;
+
+    /// The error for `problem`.
+    fn error(&self, problem: AuthProblem<Self::Origin>) -> Self::Error;
+
+    /// Whether a scope option next to an application credential is an error (INI sections) or
+    /// ignored (clouds.yaml: openstacksdk drops the options a plugin does not register).
+    fn rejects_scope_with_application_credential(&self) -> bool {
+        true
+    }
 }
 
-impl<'a> Reader<'a> {
-    /// A non-empty value, trimmed, with `$option` substitution.
-    fn get(&self, option: &str) -> Result<Option<(String, &'a Value)>, ConfigError> {
-        let ini: &'a IniFile = self.ini;
-        let Some(value) = ini.get(&self.section, option) else {
-            return Ok(None);
-        };
-        let text = ini
-            .option(&self.section, option)
-            .string()?
-            .unwrap_or_default();
-        let text = text.trim().to_string();
-        Ok((!text.is_empty()).then_some((text, value)))
-    }
-
-    fn string(&self, option: &str) -> Result<Option<String>, ConfigError> {
-        Ok(self.get(option)?.map(|(s, _)| s))
-    }
-
-    fn origin(&self) -> Origin {
-        self.ini
-            .section(&self.section)
-            .map(|s| s.origin().clone())
-            .unwrap_or_else(|| Origin::Environment {
-                var: format!("(no [{}] section)", self.section),
-            })
-    }
-
-    /// An option that must be set and is not.
-    fn missing(&self, option: &str, why: &str) -> ConfigError {
-        ConfigErrorKind::Section {
-            origin: self.origin(),
-            section: self.section.clone(),
-            reason: format!("option {option} is not set: {why}"),
-        }
-        .into()
-    }
-
-    /// A whole-section problem.
-    fn section_error(&self, reason: String) -> ConfigError {
-        ConfigErrorKind::Section {
-            origin: self.origin(),
-            section: self.section.clone(),
-            reason,
-        }
-        .into()
-    }
-
-    fn domain(&self, id_opt: &str, name_opt: &str) -> Result<Option<DomainRef>, ConfigError> {
-        if let Some(id) = self.string(id_opt)? {
-            return Ok(Some(DomainRef::Id(id)));
-        }
-        Ok(self.string(name_opt)?.map(DomainRef::Name))
-    }
-
-    fn user(
-        &self,
-        default_domain: &Option<DomainRef>,
+/// What [`AuthConfig::resolve`] found wrong, for the [`OptionSource`] to word.
+#[derive(Debug)]
+pub(crate) enum AuthProblem<O> {
+    /// `auth_type` names no plugin Baton loads.
+    UnknownType { text: String, origin: O },
+    /// `option` is required by `auth_type` and not set.
+    Missing {
+        option: &'static str,
         auth_type: AuthType,
-    ) -> Result<Option<UserRef>, ConfigError> {
-        if let Some(id) = self.string("user_id")? {
-            return Ok(Some(UserRef::Id(id)));
-        }
-        let Some(name) = self.string("username")? else {
-            return Ok(None);
-        };
-        let domain = match self.domain("user_domain_id", "user_domain_name")? {
+    },
+    /// `application_credential_name` is set without the user who owns it.
+    MissingOwner {
+        credential: String,
+        auth_type: AuthType,
+    },
+    /// `auth_url` does not parse.
+    NotUrl {
+        text: String,
+        origin: O,
+        reason: String,
+    },
+    /// `auth_url` is not an http(s) URL.
+    NotHttp { text: String, origin: O },
+    /// `username` has no user domain, nor a default domain.
+    UserDomain {
+        username: String,
+        origin: O,
+        auth_type: AuthType,
+    },
+    /// `project_name` has no project domain, nor a default domain.
+    ProjectDomain { name: String, origin: O },
+    /// `trust_id` is set: trusts are not supported.
+    Trust { origin: O },
+    /// `system_scope` is not `all`.
+    SystemScope { value: String, origin: O },
+    /// More than one scope is set; each entry is the option that set one.
+    Scopes { options: Vec<&'static str> },
+    /// A scope option next to an application credential, which carries its own scope.
+    ScopeWithApplicationCredential { option: &'static str, origin: O },
+}
+
+fn domain<S: OptionSource>(
+    source: &S,
+    id_opt: &str,
+    name_opt: &str,
+) -> Result<Option<DomainRef>, S::Error> {
+    if let Some((id, _)) = source.get(id_opt)? {
+        return Ok(Some(DomainRef::Id(id)));
+    }
+    Ok(source.get(name_opt)?.map(|(name, _)| DomainRef::Name(name)))
+}
+
+/// `user_id`, or `username` in `user_domain_id`/`user_domain_name` (else the default domain).
+fn user<S: OptionSource>(
+    source: &S,
+    default_domain: &Option<DomainRef>,
+    auth_type: AuthType,
+) -> Result<Option<UserRef>, S::Error> {
+    if let Some((id, _)) = source.get("user_id")? {
+        return Ok(Some(UserRef::Id(id)));
+    }
+    let Some((name, origin)) = source.get("username")? else {
+        return Ok(None);
+    };
+    let domain = match domain(source, "user_domain_id", "user_domain_name")? {
+        Some(d) => d,
+        None => match default_domain {
+            Some(d) => d.clone(),
+            None => {
+                return Err(source.error(AuthProblem::UserDomain {
+                    username: name,
+                    origin,
+                    auth_type,
+                }))
+            }
+        },
+    };
+    Ok(Some(UserRef::Name { name, domain }))
+}
+
+/// At most one of project, domain and system scope; no trust.
+fn scope<S: OptionSource>(
+    source: &S,
+    default_domain: &Option<DomainRef>,
+) -> Result<Scope, S::Error> {
+    if let Some((_, origin)) = source.get("trust_id")? {
+        return Err(source.error(AuthProblem::Trust { origin }));
+    }
+    let mut scopes: Vec<(&'static str, Scope)> = Vec::new();
+    if let Some((id, _)) = source.get("project_id")? {
+        scopes.push(("project_id", Scope::project_id(id)));
+    } else if let Some((name, origin)) = source.get("project_name")? {
+        let domain = match domain(source, "project_domain_id", "project_domain_name")? {
             Some(d) => d,
             None => match default_domain {
                 Some(d) => d.clone(),
-                None => {
-                    return Err(self.missing(
-                        "user_domain_name",
-                        &format!(
-                            "username = {name} needs user_domain_name or user_domain_id (auth_type = {})",
-                            auth_type.as_str()
-                        ),
-                    ))
-                }
+                None => return Err(source.error(AuthProblem::ProjectDomain { name, origin })),
             },
         };
-        Ok(Some(UserRef::Name { name, domain }))
+        scopes.push((
+            "project_name",
+            Scope::Project(ProjectRef::Name { name, domain }),
+        ));
+    }
+    if let Some(d) = domain(source, "domain_id", "domain_name")? {
+        let opt = if matches!(d, DomainRef::Id(_)) {
+            "domain_id"
+        } else {
+            "domain_name"
+        };
+        scopes.push((opt, Scope::Domain(d)));
+    }
+    if let Some((value, origin)) = source.get("system_scope")? {
+        if value != "all" {
+            return Err(source.error(AuthProblem::SystemScope { value, origin }));
+        }
+        scopes.push(("system_scope", Scope::System));
+    }
+    match scopes.len() {
+        0 => Ok(Scope::Default),
+        1 => Ok(scopes.remove(0).1),
+        _ => Err(source.error(AuthProblem::Scopes {
+            options: scopes.iter().map(|(o, _)| *o).collect(),
+        })),
+    }
+}
+
+/// An INI section's auth options; errors name file, line, section and option.
+impl<'a> OptionSource for SectionReader<'a> {
+    type Origin = &'a Value;
+    type Error = ConfigError;
+
+    fn name(&self) -> String {
+        self.section().to_string()
     }
 
-    fn scope(&self, default_domain: &Option<DomainRef>) -> Result<Scope, ConfigError> {
-        if let Some((_, v)) = self.get("trust_id")? {
-            return Err(v.error(
-                &self.section,
-                "trust_id",
-                "trusts are not supported by Baton",
-            ));
-        }
-        let mut scopes: Vec<(&str, Scope)> = Vec::new();
-        if let Some(id) = self.string("project_id")? {
-            scopes.push(("project_id", Scope::project_id(id)));
-        } else if let Some(name) = self.string("project_name")? {
-            let domain = match self.domain("project_domain_id", "project_domain_name")? {
-                Some(d) => d,
-                None => match default_domain {
-                    Some(d) => d.clone(),
-                    None => {
-                        return Err(self.missing(
-                            "project_domain_name",
-                            &format!(
-                            "project_name = {name} needs project_domain_name or project_domain_id"
-                        ),
-                        ))
+    fn get(&self, option: &str) -> Result<Option<(String, &'a Value)>, ConfigError> {
+        self.text(option)
+    }
+
+    fn error(&self, problem: AuthProblem<&'a Value>) -> ConfigError {
+        let section = self.section();
+        match problem {
+            AuthProblem::UnknownType { origin, .. } => origin.error(
+                section,
+                "auth_type",
+                format!("unknown auth type; Baton loads {AUTH_TYPES}"),
+            ),
+            AuthProblem::Missing { option, auth_type } => {
+                let t = auth_type.as_str();
+                let why = match option {
+                    "auth_url" => format!(
+                        "auth_type = {t} needs the identity URL, e.g. http://controller:5000/v3"
+                    ),
+                    "username" => {
+                        format!("auth_type = {t} needs username (with user_domain_name) or user_id")
                     }
-                },
-            };
-            scopes.push((
-                "project_name",
-                Scope::Project(ProjectRef::Name { name, domain }),
-            ));
-        }
-        if let Some(d) = self.domain("domain_id", "domain_name")? {
-            let opt = if matches!(d, DomainRef::Id(_)) {
-                "domain_id"
-            } else {
-                "domain_name"
-            };
-            scopes.push((opt, Scope::Domain(d)));
-        }
-        if let Some((s, v)) = self.get("system_scope")? {
-            if s != "all" {
-                return Err(v.error(
-                    &self.section,
-                    "system_scope",
-                    "the only system scope is `all`",
-                ));
+                    "application_credential_id" => format!("auth_type = {t} needs application_credential_id, or application_credential_name with its user"),
+                    _ => format!("auth_type = {t} needs it"),
+                };
+                self.missing(option, &why)
             }
-            scopes.push(("system_scope", Scope::System));
-        }
-        match scopes.len() {
-            0 => Ok(Scope::Default),
-            1 => Ok(scopes.remove(0).1),
-            _ => Err(self.section_error(format!(
+            AuthProblem::MissingOwner { credential, .. } => self.missing(
+                "username",
+                &format!("application_credential_name = {credential} needs its owner: username (with user_domain_name) or user_id"),
+            ),
+            AuthProblem::NotUrl { origin, reason, .. } => {
+                origin.error(section, "auth_url", format!("not a URL: {reason}"))
+            }
+            AuthProblem::NotHttp { origin, .. } => {
+                origin.error(section, "auth_url", "must be an http:// or https:// URL")
+            }
+            AuthProblem::UserDomain {
+                username,
+                auth_type,
+                ..
+            } => self.missing(
+                "user_domain_name",
+                &format!(
+                    "username = {username} needs user_domain_name or user_domain_id (auth_type = {})",
+                    auth_type.as_str()
+                ),
+            ),
+            AuthProblem::ProjectDomain { name, .. } => self.missing(
+                "project_domain_name",
+                &format!("project_name = {name} needs project_domain_name or project_domain_id"),
+            ),
+            AuthProblem::Trust { origin } => {
+                origin.error(section, "trust_id", "trusts are not supported by Baton")
+            }
+            AuthProblem::SystemScope { origin, .. } => {
+                origin.error(section, "system_scope", "the only system scope is `all`")
+            }
+            AuthProblem::Scopes { options } => self.error(format!(
                 "options {} each set a scope; set only one",
-                scopes
-                    .iter()
-                    .map(|(o, _)| *o)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
+                options.join(", ")
+            )),
+            AuthProblem::ScopeWithApplicationCredential { option, origin } => origin.error(
+                section,
+                option,
+                "an application credential carries its own scope; remove this option",
+            ),
         }
     }
 }
@@ -318,119 +414,101 @@ impl AuthConfig {
     /// Reads the auth options of `section` (following `auth_section`). `Ok(None)` when no
     /// `auth_type` is set.
     pub fn from_ini(ini: &IniFile, section: &str) -> Result<Option<AuthConfig>, ConfigError> {
-        let here = Reader {
-            ini,
-            section: section.to_string(),
-        };
-        let reader = match here.get("auth_section")? {
-            Some((target, value)) => {
-                let Some(s) = ini.section(&target) else {
-                    return Err(value.error(section, "auth_section", "no such section"));
-                };
-                Reader {
-                    ini,
-                    section: s.name().to_string(),
-                }
-            }
+        let here = ini.reader(section);
+        let reader = match here.text("auth_section")? {
+            Some((target, value)) => match ini.section(&target) {
+                Some(s) => ini.reader(s.name()),
+                None => return Err(value.error(section, "auth_section", "no such section")),
+            },
             None => here,
         };
-        let Some((name, type_value)) = reader.get("auth_type")? else {
-            return Ok(None);
-        };
-        let auth_type = AuthType::parse(&name).ok_or_else(|| {
-            type_value.error(
-                &reader.section,
-                "auth_type",
-                format!("unknown auth type; Baton loads {AUTH_TYPES}"),
-            )
-        })?;
-        let why_url =
-            format!("auth_type = {name} needs the identity URL, e.g. http://controller:5000/v3");
-        let (url_text, url_value) = reader
-            .get("auth_url")?
-            .ok_or_else(|| reader.missing("auth_url", &why_url))?;
-        let auth_url = Url::parse(&url_text)
-            .map_err(|e| url_value.error(&reader.section, "auth_url", format!("not a URL: {e}")))?;
-        if !matches!(auth_url.scheme(), "http" | "https") {
-            return Err(url_value.error(
-                &reader.section,
-                "auth_url",
-                "must be an http:// or https:// URL",
-            ));
+        match reader.text("auth_type")? {
+            Some(auth_type) => AuthConfig::resolve(&reader, auth_type).map(Some),
+            None => Ok(None),
         }
+    }
+
+    /// The auth options of `source` for `auth_type` (its text, and where it was set), with
+    /// keystoneauth's rules: the credentials each type needs, a user or project by name needs
+    /// its domain (the generic types fall back to `default_domain_id`/`default_domain_name`),
+    /// at most one scope, no trust; an application credential carries its own scope.
+    pub(crate) fn resolve<S: OptionSource>(
+        source: &S,
+        auth_type: (String, S::Origin),
+    ) -> Result<AuthConfig, S::Error> {
+        let (type_text, type_origin) = auth_type;
+        let Some(auth_type) = AuthType::parse(&type_text) else {
+            return Err(source.error(AuthProblem::UnknownType {
+                text: type_text,
+                origin: type_origin,
+            }));
+        };
+        let missing = |option| source.error(AuthProblem::Missing { option, auth_type });
+        let (text, origin) = source.get("auth_url")?.ok_or_else(|| missing("auth_url"))?;
+        let auth_url = match Url::parse(&text) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => url,
+            Ok(_) => return Err(source.error(AuthProblem::NotHttp { text, origin })),
+            Err(e) => {
+                let reason = e.to_string();
+                return Err(source.error(AuthProblem::NotUrl {
+                    text,
+                    origin,
+                    reason,
+                }));
+            }
+        };
         let default_domain = if auth_type.discovers() {
-            reader.domain("default_domain_id", "default_domain_name")?
+            domain(source, "default_domain_id", "default_domain_name")?
         } else {
             None
         };
         let (credentials, scope) = match auth_type {
             AuthType::Password | AuthType::V3Password => {
-                let user = reader.user(&default_domain, auth_type)?.ok_or_else(|| {
-                    reader.missing(
-                        "username",
-                        &format!(
-                            "auth_type = {name} needs username (with user_domain_name) or user_id"
-                        ),
-                    )
-                })?;
-                let password = reader.string("password")?.ok_or_else(|| {
-                    reader.missing("password", &format!("auth_type = {name} needs it"))
-                })?;
+                let user =
+                    user(source, &default_domain, auth_type)?.ok_or_else(|| missing("username"))?;
+                let (password, _) = source.get("password")?.ok_or_else(|| missing("password"))?;
                 (
                     Credentials::Password {
                         user,
                         password: SecretString::new(password),
                     },
-                    reader.scope(&default_domain)?,
+                    scope(source, &default_domain)?,
                 )
             }
             AuthType::Token | AuthType::V3Token => {
-                let token = reader.string("token")?.ok_or_else(|| {
-                    reader.missing("token", &format!("auth_type = {name} needs it"))
-                })?;
+                let (token, _) = source.get("token")?.ok_or_else(|| missing("token"))?;
                 (
                     Credentials::Token {
                         token: AuthToken::new(token),
                     },
-                    reader.scope(&default_domain)?,
+                    scope(source, &default_domain)?,
                 )
             }
             AuthType::V3ApplicationCredential => {
-                for opt in SCOPE_OPTIONS {
-                    if let Some((_, v)) = reader.get(opt)? {
-                        return Err(v.error(
-                            &reader.section,
-                            opt,
-                            "an application credential carries its own scope; remove this option",
-                        ));
+                if source.rejects_scope_with_application_credential() {
+                    for &option in SCOPE_OPTIONS {
+                        if let Some((_, origin)) = source.get(option)? {
+                            return Err(source.error(
+                                AuthProblem::ScopeWithApplicationCredential { option, origin },
+                            ));
+                        }
                     }
                 }
-                let secret = reader
-                    .string("application_credential_secret")?
-                    .ok_or_else(|| {
-                        reader.missing(
-                            "application_credential_secret",
-                            "auth_type = v3applicationcredential needs it",
-                        )
-                    })?;
-                let credential = if let Some(id) = reader.string("application_credential_id")? {
+                let (secret, _) = source
+                    .get("application_credential_secret")?
+                    .ok_or_else(|| missing("application_credential_secret"))?;
+                let credential = if let Some((id, _)) = source.get("application_credential_id")? {
                     AppCredRef::Id(id)
-                } else if let Some(cred_name) = reader.string("application_credential_name")? {
-                    let user = reader.user(&None, auth_type)?.ok_or_else(|| {
-                        reader.missing(
-                            "username",
-                            &format!("application_credential_name = {cred_name} needs its owner: username (with user_domain_name) or user_id"),
-                        )
-                    })?;
-                    AppCredRef::Name {
-                        name: cred_name,
-                        user,
-                    }
+                } else if let Some((name, _)) = source.get("application_credential_name")? {
+                    let Some(user) = user(source, &default_domain, auth_type)? else {
+                        return Err(source.error(AuthProblem::MissingOwner {
+                            credential: name,
+                            auth_type,
+                        }));
+                    };
+                    AppCredRef::Name { name, user }
                 } else {
-                    return Err(reader.missing(
-                        "application_credential_id",
-                        "auth_type = v3applicationcredential needs application_credential_id, or application_credential_name with its user",
-                    ));
+                    return Err(missing("application_credential_id"));
                 };
                 (
                     Credentials::ApplicationCredential {
@@ -441,13 +519,13 @@ impl AuthConfig {
                 )
             }
         };
-        Ok(Some(AuthConfig {
+        Ok(AuthConfig {
             auth_type,
-            section: reader.section,
+            section: source.name(),
             auth_url,
             credentials,
             scope,
-        }))
+        })
     }
 
     /// A new plugin for these options (keep it: it caches its token).
@@ -477,12 +555,9 @@ impl SessionConfig {
     /// Reads `cafile`, `certfile`/`keyfile`, `insecure` and `timeout` of `section`. Files must be
     /// readable now, so that a typo stops the start rather than the first call.
     pub fn from_ini(ini: &IniFile, section: &str) -> Result<SessionConfig, ConfigError> {
-        let r = Reader {
-            ini,
-            section: section.to_string(),
-        };
+        let r = ini.reader(section);
         let file = |opt: &str| -> Result<Option<PathBuf>, ConfigError> {
-            match r.get(opt)? {
+            match r.text(opt)? {
                 None => Ok(None),
                 Some((path, value)) => match std::fs::metadata(&path) {
                     Ok(m) if m.is_file() => Ok(Some(PathBuf::from(path))),
@@ -505,12 +580,11 @@ impl SessionConfig {
                 &format!("{set} is set, and a client certificate needs both"),
             ));
         }
-        let insecure = ini.option(section, "insecure").bool()?.unwrap_or(false);
-        let timeout = ini
-            .option(section, "timeout")
-            .int(Some(0), None)?
+        let insecure = r.bool("insecure")?.unwrap_or(false);
+        let timeout = r
+            .int("timeout", 0, i64::MAX)?
             .filter(|t| *t > 0)
-            .map(|t| Duration::from_secs(t as u64));
+            .map(Duration::from_secs);
         Ok(SessionConfig {
             cafile,
             certfile,
@@ -567,11 +641,11 @@ impl ServiceUserConfig {
         ini: &IniFile,
         section: &str,
     ) -> Result<Option<ServiceUserConfig>, ConfigError> {
-        let send_opt = ini.option(section, "send_service_user_token");
+        let r = ini.reader(section);
+        let send_opt = r.option("send_service_user_token");
         let send = send_opt.bool()?.unwrap_or(false);
         if !send {
-            if ini.get(section, "auth_type").is_some() || ini.get(section, "auth_section").is_some()
-            {
+            if r.value("auth_type").is_some() || r.value("auth_section").is_some() {
                 tracing::info!(
                     section,
                     "[{section}] has auth options but send_service_user_token is false: no service tokens will be sent"
@@ -580,7 +654,7 @@ impl ServiceUserConfig {
             return Ok(None);
         }
         let Some(auth) = AuthConfig::from_ini(ini, section)? else {
-            let where_ = match ini.get(section, "auth_section") {
+            let where_ = match r.value("auth_section") {
                 Some(v) => format!(" (looked in [{}], named by auth_section)", v.raw().trim()),
                 None => String::new(),
             };
@@ -708,5 +782,24 @@ impl ServiceUserConfig {
             expires_at: access.expires_at(),
             warnings,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_options_are_the_scope_part_of_auth_options() {
+        // A reordering of AUTH_OPTIONS must not shift the slice.
+        assert_eq!(
+            (SCOPE_OPTIONS.first(), SCOPE_OPTIONS.last()),
+            (Some(&"project_id"), Some(&"trust_id"))
+        );
+        assert!(SCOPE_OPTIONS
+            .iter()
+            .all(|o| ["project_", "domain_", "system_", "trust_"]
+                .iter()
+                .any(|p| o.starts_with(p))));
     }
 }

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{ConfigError, ConfigErrorKind, Origin};
 use crate::ini::{normalize_section, IniFile, DEFAULT_SECTION};
+use crate::reader::SectionReader;
 
 /// Keystone's default `[auth] methods` (keystone 30: seven entries, `ec2credential` last). The
 /// order fixes each method's bit in Fernet payloads, so it must match the Python nodes'.
@@ -872,99 +873,28 @@ fn edit_distance(a: &str, b: &str) -> usize {
     previous[b.len()]
 }
 
-/// Typed reads with defaults.
-struct Reader<'a> {
-    ini: &'a IniFile,
+/// Checks a value against the one spelling Baton supports.
+fn only(r: SectionReader, option: &str, supported: &str, reason: &str) -> Result<(), ConfigError> {
+    r.custom(option, |text| {
+        if text == supported {
+            Ok(())
+        } else {
+            Err(reason.to_owned())
+        }
+    })
+    .map(|_| ())
 }
 
-impl Reader<'_> {
-    fn bool(&self, section: &str, option: &str, default: bool) -> Result<bool, ConfigError> {
-        Ok(self.ini.get_bool(section, option)?.unwrap_or(default))
-    }
-
-    /// Reads the substituted text and converts it with `convert`, whose
-    /// error string becomes the reason of a one-line [`ConfigError`].
-    fn custom<T>(
-        &self,
-        section: &str,
-        option: &str,
-        convert: impl FnOnce(String) -> Result<T, String>,
-    ) -> Result<Option<T>, ConfigError> {
-        let handle = self.ini.option(section, option);
-        let (Some(value), Some(text)) = (handle.value(), handle.string()?) else {
-            return Ok(None);
-        };
-        convert(text)
-            .map(Some)
-            .map_err(|reason| value.error(section, option, reason))
-    }
-
-    fn int<T: TryFrom<i64>>(
-        &self,
-        section: &str,
-        option: &str,
-        min: i64,
-        max: i64,
-    ) -> Result<Option<T>, ConfigError> {
-        let handle = self.ini.option(section, option);
-        let (Some(value), Some(number)) = (handle.value(), handle.int(Some(min), Some(max))?)
-        else {
-            return Ok(None);
-        };
-        T::try_from(number)
-            .map(Some)
-            .map_err(|_| value.error(section, option, "integer out of range"))
-    }
-
-    fn u32(&self, section: &str, option: &str, min: u32) -> Result<Option<u32>, ConfigError> {
-        self.int(section, option, i64::from(min), i64::from(u32::MAX))
-    }
-
-    /// A string where empty means unset.
-    fn string(&self, section: &str, option: &str) -> Result<Option<String>, ConfigError> {
-        Ok(self.ini.get_str(section, option)?.filter(|s| !s.is_empty()))
-    }
-
-    /// A string that must not be empty when set.
-    fn non_empty(&self, section: &str, option: &str) -> Result<Option<String>, ConfigError> {
-        self.custom(section, option, |text| {
-            if text.is_empty() {
-                Err("must not be empty".to_owned())
-            } else {
-                Ok(text)
-            }
-        })
-    }
-
-    /// Checks a value against the one spelling Baton supports.
-    fn only(
-        &self,
-        section: &str,
-        option: &str,
-        supported: &str,
-        reason: &str,
-    ) -> Result<(), ConfigError> {
-        self.custom(section, option, |text| {
-            if text == supported {
-                Ok(())
-            } else {
-                Err(reason.to_owned())
-            }
-        })
-        .map(|_| ())
-    }
-
-    fn fernet(&self, section: &str) -> Result<FernetOptions, ConfigError> {
-        let defaults = FernetOptions::default();
-        Ok(FernetOptions {
-            key_repository: self
-                .non_empty(section, "key_repository")?
-                .map_or(defaults.key_repository, PathBuf::from),
-            max_active_keys: self
-                .u32(section, "max_active_keys", 1)?
-                .unwrap_or(defaults.max_active_keys),
-        })
-    }
+fn fernet(r: SectionReader) -> Result<FernetOptions, ConfigError> {
+    let defaults = FernetOptions::default();
+    Ok(FernetOptions {
+        key_repository: r
+            .non_empty("key_repository")?
+            .map_or(defaults.key_repository, PathBuf::from),
+        max_active_keys: r
+            .u32("max_active_keys", 1)?
+            .unwrap_or(defaults.max_active_keys),
+    })
 }
 
 /// `[oslo_policy] policy_file` made usable from any working directory: relative to the
@@ -987,12 +917,17 @@ fn resolve_policy_file(ini: &IniFile, configured: Option<String>) -> PathBuf {
 }
 
 fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
-    let r = Reader { ini };
     let d = IdentityConfig::default();
-    const DEF: &str = DEFAULT_SECTION;
+    let def = ini.reader(DEFAULT_SECTION);
+    let database = ini.reader("database");
+    let token = ini.reader("token");
+    let identity = ini.reader("identity");
+    let resource = ini.reader("resource");
+    let policy = ini.reader("oslo_policy");
+    let baton = ini.reader("baton");
 
-    let public_endpoint = r
-        .custom(DEF, "public_endpoint", |url| {
+    let public_endpoint = def
+        .custom("public_endpoint", |url| {
             if url.is_empty() || url.starts_with("http://") || url.starts_with("https://") {
                 Ok(url)
             } else {
@@ -1001,33 +936,35 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
         })?
         .filter(|url| !url.is_empty());
 
-    r.only(
-        "token",
+    only(
+        token,
         "provider",
         "fernet",
         "Baton supports only the fernet token provider",
     )?;
-    r.only(
-        "identity",
+    only(
+        identity,
         "driver",
         "sql",
         "Baton supports only the sql identity driver",
     )?;
 
     let algorithms: Vec<&str> = PasswordHashAlgorithm::ALL.iter().map(|(_, n)| *n).collect();
-    let password_hash_algorithm =
-        match ini.get_choice("identity", "password_hash_algorithm", &algorithms)? {
-            Some(name) => PasswordHashAlgorithm::ALL
-                .iter()
-                .find(|(_, n)| *n == name)
-                .map_or(d.identity.password_hash_algorithm, |(alg, _)| *alg),
-            None => d.identity.password_hash_algorithm,
-        };
+    let password_hash_algorithm = match identity
+        .option("password_hash_algorithm")
+        .choice(&algorithms)?
+    {
+        Some(name) => PasswordHashAlgorithm::ALL
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map_or(d.identity.password_hash_algorithm, |(alg, _)| *alg),
+        None => d.identity.password_hash_algorithm,
+    };
 
-    let policy_file = r.non_empty("oslo_policy", "policy_file")?;
+    let policy_file = policy.non_empty("policy_file")?;
 
-    let bind = r
-        .custom("baton", "bind", |text| {
+    let bind = baton
+        .custom("bind", |text| {
             text.trim().parse::<SocketAddr>().map_err(|_| {
                 "not an IP address and port (e.g. 127.0.0.1:5000 or [::]:5000)".to_owned()
             })
@@ -1037,105 +974,106 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
     Ok(IdentityConfig {
         default: DefaultOptions {
             public_endpoint,
-            insecure_debug: r.bool(DEF, "insecure_debug", d.default.insecure_debug)?,
-            debug: r.bool(DEF, "debug", d.default.debug)?,
-            max_token_size: r
-                .u32(DEF, "max_token_size", 0)?
+            insecure_debug: def
+                .bool("insecure_debug")?
+                .unwrap_or(d.default.insecure_debug),
+            debug: def.bool("debug")?.unwrap_or(d.default.debug),
+            max_token_size: def
+                .u32("max_token_size", 0)?
                 .unwrap_or(d.default.max_token_size),
-            list_limit: r.u32(DEF, "list_limit", 0)?,
-            max_param_size: r
-                .u32(DEF, "max_param_size", 0)?
+            list_limit: def.u32("list_limit", 0)?,
+            max_param_size: def
+                .u32("max_param_size", 0)?
                 .unwrap_or(d.default.max_param_size),
-            max_project_tree_depth: r
-                .u32(DEF, "max_project_tree_depth", 0)?
+            max_project_tree_depth: def
+                .u32("max_project_tree_depth", 0)?
                 .unwrap_or(d.default.max_project_tree_depth),
-            strict_password_check: r.bool(
-                DEF,
-                "strict_password_check",
-                d.default.strict_password_check,
-            )?,
+            strict_password_check: def
+                .bool("strict_password_check")?
+                .unwrap_or(d.default.strict_password_check),
         },
         database: DatabaseOptions {
-            connection: r.string("database", "connection")?,
-            max_pool_size: r.u32("database", "max_pool_size", 0)?,
-            connection_recycle_time: r.u32("database", "connection_recycle_time", 0)?,
+            connection: database.string_untrimmed("connection")?,
+            max_pool_size: database.u32("max_pool_size", 0)?,
+            connection_recycle_time: database.u32("connection_recycle_time", 0)?,
         },
         token: TokenOptions {
-            expiration: r
-                .u32("token", "expiration", 1)?
-                .unwrap_or(d.token.expiration),
-            allow_expired_window: r
-                .u32("token", "allow_expired_window", 0)?
+            expiration: token.u32("expiration", 1)?.unwrap_or(d.token.expiration),
+            allow_expired_window: token
+                .u32("allow_expired_window", 0)?
                 .unwrap_or(d.token.allow_expired_window),
-            caching: r.bool("token", "caching", d.token.caching)?,
-            cache_time: r.u32("token", "cache_time", 0)?,
-            allow_rescope_scoped_token: r.bool(
-                "token",
-                "allow_rescope_scoped_token",
-                d.token.allow_rescope_scoped_token,
-            )?,
-            revoke_by_id: r.bool("token", "revoke_by_id", d.token.revoke_by_id)?,
+            caching: token.bool("caching")?.unwrap_or(d.token.caching),
+            cache_time: token.u32("cache_time", 0)?,
+            allow_rescope_scoped_token: token
+                .bool("allow_rescope_scoped_token")?
+                .unwrap_or(d.token.allow_rescope_scoped_token),
+            revoke_by_id: token.bool("revoke_by_id")?.unwrap_or(d.token.revoke_by_id),
         },
-        fernet_tokens: r.fernet("fernet_tokens")?,
-        fernet_receipts: r.fernet("fernet_receipts")?,
+        fernet_tokens: fernet(ini.reader("fernet_tokens"))?,
+        fernet_receipts: fernet(ini.reader("fernet_receipts"))?,
         identity: IdentityOptions {
             password_hash_algorithm,
-            password_hash_rounds: r.u32("identity", "password_hash_rounds", 1)?,
-            max_password_length: r
-                .int("identity", "max_password_length", 1, 4096)?
+            password_hash_rounds: identity.u32("password_hash_rounds", 1)?,
+            max_password_length: identity
+                .int("max_password_length", 1, 4096)?
                 .unwrap_or(d.identity.max_password_length),
-            default_domain_id: r
-                .non_empty("identity", "default_domain_id")?
+            default_domain_id: identity
+                .non_empty("default_domain_id")?
                 .unwrap_or(d.identity.default_domain_id),
-            list_limit: r.u32("identity", "list_limit", 0)?.filter(|l| *l > 0),
+            list_limit: identity.u32("list_limit", 0)?.filter(|l| *l > 0),
         },
         auth: d.auth,
         resource: ResourceOptions {
-            admin_project_name: r.string("resource", "admin_project_name")?,
-            admin_project_domain_name: r.string("resource", "admin_project_domain_name")?,
+            admin_project_name: resource.string_untrimmed("admin_project_name")?,
+            admin_project_domain_name: resource.string_untrimmed("admin_project_domain_name")?,
         },
         revoke: RevokeOptions {
-            expiration_buffer: r
-                .u32("revoke", "expiration_buffer", 0)?
+            expiration_buffer: ini
+                .reader("revoke")
+                .u32("expiration_buffer", 0)?
                 .unwrap_or(d.revoke.expiration_buffer),
         },
         catalog: CatalogOptions {
             // Keystone reads 0 as "not set" (`CONF.catalog.list_limit or CONF.list_limit`).
-            list_limit: r.u32("catalog", "list_limit", 0)?.filter(|l| *l > 0),
+            list_limit: ini
+                .reader("catalog")
+                .u32("list_limit", 0)?
+                .filter(|l| *l > 0),
         },
         oslo_middleware: OsloMiddlewareOptions {
-            max_request_body_size: r
-                .int("oslo_middleware", "max_request_body_size", 0, i64::MAX)?
+            max_request_body_size: ini
+                .reader("oslo_middleware")
+                .int("max_request_body_size", 0, i64::MAX)?
                 .unwrap_or(d.oslo_middleware.max_request_body_size),
         },
         oslo_policy: OsloPolicyOptions {
             policy_file_explicit: policy_file.is_some(),
             policy_file: resolve_policy_file(ini, policy_file),
-            enforce_new_defaults: r.bool(
-                "oslo_policy",
-                "enforce_new_defaults",
-                d.oslo_policy.enforce_new_defaults,
-            )?,
-            enforce_scope: r.bool("oslo_policy", "enforce_scope", d.oslo_policy.enforce_scope)?,
+            enforce_new_defaults: policy
+                .bool("enforce_new_defaults")?
+                .unwrap_or(d.oslo_policy.enforce_new_defaults),
+            enforce_scope: policy
+                .bool("enforce_scope")?
+                .unwrap_or(d.oslo_policy.enforce_scope),
         },
         baton: BatonOptions {
             bind,
-            data_dir: r.string("baton", "data_dir")?.map(PathBuf::from),
-            validation_cache_size: r
-                .int("baton", "validation_cache_size", 0, i64::MAX)?
+            data_dir: baton.string_untrimmed("data_dir")?.map(PathBuf::from),
+            validation_cache_size: baton
+                .int("validation_cache_size", 0, i64::MAX)?
                 .unwrap_or(d.baton.validation_cache_size),
-            validation_cache_ttl: r
-                .u32("baton", "validation_cache_ttl", 0)?
+            validation_cache_ttl: baton
+                .u32("validation_cache_ttl", 0)?
                 .unwrap_or(d.baton.validation_cache_ttl),
-            worker_threads: r.int("baton", "worker_threads", 1, 1024)?,
-            max_connections: r
-                .int("baton", "max_connections", 1, 1 << 20)?
+            worker_threads: baton.int("worker_threads", 1, 1024)?,
+            max_connections: baton
+                .int("max_connections", 1, 1 << 20)?
                 .unwrap_or(d.baton.max_connections),
-            header_timeout: r
-                .int("baton", "header_timeout", 1, 86_400)?
+            header_timeout: baton
+                .int("header_timeout", 1, 86_400)?
                 .unwrap_or(d.baton.header_timeout),
-            body_timeout: r
-                .int("baton", "body_timeout", 1, 86_400)?
+            body_timeout: baton
+                .int("body_timeout", 1, 86_400)?
                 .unwrap_or(d.baton.body_timeout),
         },
     })

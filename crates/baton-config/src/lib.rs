@@ -7,6 +7,9 @@
 //!   merges several files like repeated `--config-file`, applies
 //!   `BATON__<SECTION>__<OPTION>` environment overrides, performs `$option`
 //!   substitution and offers typed getters;
+//! * [`SectionReader`]: typed reads of one section with keystoneauth's "empty means unset"
+//!   rule and one-line errors, used by every reader of a section (here, in baton-client and
+//!   in baton-authtoken);
 //! * [`IdentityConfig`]: the typed keystone.conf of Baton's identity server,
 //!   with Keystone's option names and defaults, rejecting unknown options and
 //!   sections except for a documented allow-list of real Keystone options;
@@ -18,6 +21,7 @@ mod duration;
 mod error;
 mod identity;
 mod ini;
+mod reader;
 
 pub use duration::{parse_duration, DurationError};
 pub use error::{is_secret_option, ConfigError, ConfigErrorKind, Origin};
@@ -28,3 +32,4 @@ pub use identity::{
     DEFAULT_KEY_REPOSITORY, IGNORED_OPTIONS, IGNORED_OPTION_PREFIXES, IGNORED_SECTIONS,
 };
 pub use ini::{IniFile, OptionRef, Section, Value, DEFAULT_SECTION, ENV_PREFIX};
+pub use reader::SectionReader;
