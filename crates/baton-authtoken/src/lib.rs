@@ -21,7 +21,8 @@
 //!   appear only as a 12-hex-digit SHA-256 prefix), in [`Metrics`] (Prometheus text) and, opt-in,
 //!   in the `x-auth-failure-reason` response header;
 //! * [`OnwardCalls`]: sessions that call other services as the request's user, with the
-//!   service token of `[service_user]` added ("Nova calls Cinder", [`onward`]);
+//!   service token of `[service_user]` added ("Nova calls Cinder", [`onward`]); with a
+//!   [`SentLog`] of what their requests carried ([`OnwardCredentials`], by token fingerprint);
 //! * [`proxy`]: `baton authproxy`, the layer as a streaming reverse proxy in front of any HTTP
 //!   service.
 //!
@@ -59,6 +60,6 @@ pub use config::{
 pub use context::{strip_identity_headers, v2_catalog, IdentityContext, TokenInfo};
 pub use layer::{AuthBody, AuthTokenLayer, AuthTokenService};
 pub use metrics::Metrics;
-pub use onward::OnwardCalls;
+pub use onward::{OnwardCalls, OnwardCredentials, SentLog};
 pub use proxy::{ProxyConfig, ProxyOptions, PROXY_SECTION};
 pub use reason::{join_reasons, FailureReason, IdentityStatus};

@@ -7,6 +7,14 @@
 //! It lives here rather than in `baton-client` because it reads this crate's context and the
 //! client must not depend on the middleware (the middleware depends on the client).
 //!
+//! * [`OnwardCalls::from_ini`] reads `[service_user]` and checks it at start-up;
+//!   [`OnwardCalls::with_http`] takes a host's own transport (timeouts, retries) and service
+//!   user plugin (say, with another stale window) and checks nothing.
+//! * [`OnwardCalls::session_for`] makes the session of one request's user;
+//!   [`OnwardCalls::recorded_session_for`] also gives a [`SentLog`] that says what the
+//!   session's requests carried, by token fingerprint, for a service's logs or the history of a
+//!   long task (the reference compute service records it for every call it makes).
+//!
 //! ```no_run
 //! # async fn f(ini: &baton_config::IniFile) -> Result<(), Box<dyn std::error::Error>> {
 //! use axum::{extract::State, routing::post, Extension, Router};
@@ -33,12 +41,17 @@
 //! ```
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use baton_client::{AuthPlugin, Error, ServiceTokenAuth, ServiceUserConfig, Session, UserToken};
+use baton_client::{
+    token_fingerprint, AccessInfo, AuthPlugin, AuthToken, BoxFuture, Error, HttpClient, Refused,
+    ServiceTokenAuth, ServiceUserConfig, Session, Url, UserToken,
+};
 use baton_config::IniFile;
+use chrono::{DateTime, Utc};
+use http::HeaderMap;
 
-use crate::context::IdentityContext;
+use crate::context::{IdentityContext, TokenInfo};
 
 /// Makes sessions that act as a request's user, with the service token added when configured.
 /// Cheap to clone; keep one per process (the service user's plugin caches its token and
@@ -82,10 +95,19 @@ impl OnwardCalls {
                 Ok(OnwardCalls { base, service })
             }
             None => Ok(OnwardCalls {
-                // The placeholder plugin is never used: every session gets the user's auth.
-                base: Session::new(Arc::new(UserToken::new("".into())))?,
+                base: Session::new(placeholder())?,
                 service: None,
             }),
+        }
+    }
+
+    /// Without start-up check, over `http` (the host's timeouts and retries): `service` is the
+    /// service user's plugin (a caching one, e.g. [`baton_client::Password`] with the stale
+    /// window the host wants), or `None` for the user's token alone.
+    pub fn with_http(http: HttpClient, service: Option<Arc<dyn AuthPlugin>>) -> OnwardCalls {
+        OnwardCalls {
+            base: Session::from_parts(http, placeholder()),
+            service,
         }
     }
 
@@ -95,6 +117,7 @@ impl OnwardCalls {
         OnwardCalls { base, service }
     }
 
+    /// Whether sessions add `X-Service-Token` (`send_service_user_token = true`).
     pub fn sends_service_token(&self) -> bool {
         self.service.is_some()
     }
@@ -104,17 +127,134 @@ impl OnwardCalls {
     /// lookups, and `X-Service-Token` when configured. Fails when the middleware did not
     /// confirm a user token (possible only with `delay_auth_decision`).
     pub fn session_for(&self, ctx: &IdentityContext) -> Result<Session, Error> {
-        let (Some(info), Some(_)) = (&ctx.user, ctx.user_token()) else {
-            return Err(Error::NotAvailable(format!(
-                "cannot call onward as the user: the request's user token was not confirmed (X-Identity-Status: {})",
-                ctx.identity_status.as_str()
-            )));
+        Ok(self.base.with_auth(self.user_auth(ctx)?))
+    }
+
+    /// [`OnwardCalls::session_for`], and a log of what the session's requests carry: every
+    /// time the session puts credentials on a request (a retry after a 401 included), the log
+    /// keeps their fingerprints. Nothing is logged when they cannot be had (the service user
+    /// failing to authenticate: the request then fails with that error).
+    pub fn recorded_session_for(&self, ctx: &IdentityContext) -> Result<(Session, SentLog), Error> {
+        let log = SentLog::default();
+        let recording = Recording {
+            inner: self.user_auth(ctx)?,
+            expires_at: confirmed_user(ctx)?.expires_at,
+            log: log.clone(),
         };
+        Ok((self.base.with_auth(Arc::new(recording)), log))
+    }
+
+    /// The auth of a session acting as the user of `ctx`.
+    fn user_auth(&self, ctx: &IdentityContext) -> Result<Arc<dyn AuthPlugin>, Error> {
+        let info = confirmed_user(ctx)?;
         let user: Arc<dyn AuthPlugin> = Arc::new(UserToken::from_access(info.access().clone()));
-        let auth: Arc<dyn AuthPlugin> = match &self.service {
+        Ok(match &self.service {
             Some(service) => Arc::new(ServiceTokenAuth::new(user, service.clone())),
             None => user,
-        };
-        Ok(self.base.with_auth(auth))
+        })
+    }
+}
+
+/// The credentials one onward request carried, as SHA-256 fingerprints (the 12-hex-digit
+/// prefixes the identity server logs too), never the tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnwardCredentials {
+    /// `X-Auth-Token`: the request's user token.
+    pub user_token: String,
+    /// When the user token expires: sent later, only a service token gets it accepted.
+    pub user_token_expires_at: DateTime<Utc>,
+    /// `X-Service-Token`, when the service user's token was added.
+    pub service_token: Option<String>,
+}
+
+/// What the requests of a session from [`OnwardCalls::recorded_session_for`] carried. Cheap to
+/// clone; the clones share the log.
+#[derive(Debug, Clone, Default)]
+pub struct SentLog(Arc<Mutex<Option<OnwardCredentials>>>);
+
+impl SentLog {
+    /// The credentials put on the session's latest request (the retry, after a 401 that made
+    /// the session authenticate again); `None` before any.
+    pub fn last(&self) -> Option<OnwardCredentials> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn record(&self, sent: OnwardCredentials) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(sent);
+    }
+}
+
+/// The auth of a recorded session: the user's (and service user's) auth, logging the
+/// fingerprints of the headers it hands out.
+struct Recording {
+    inner: Arc<dyn AuthPlugin>,
+    expires_at: DateTime<Utc>,
+    log: SentLog,
+}
+
+impl fmt::Debug for Recording {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recording")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthPlugin for Recording {
+    fn get_access<'a>(
+        &'a self,
+        http: &'a HttpClient,
+    ) -> BoxFuture<'a, Result<Arc<AccessInfo>, Error>> {
+        self.inner.get_access(http)
+    }
+
+    fn get_token<'a>(&'a self, http: &'a HttpClient) -> BoxFuture<'a, Result<AuthToken, Error>> {
+        self.inner.get_token(http)
+    }
+
+    fn get_headers<'a>(&'a self, http: &'a HttpClient) -> BoxFuture<'a, Result<HeaderMap, Error>> {
+        Box::pin(async move {
+            let headers = self.inner.get_headers(http).await?;
+            let fingerprint = |name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(token_fingerprint)
+            };
+            self.log.record(OnwardCredentials {
+                user_token: fingerprint(baton_types::headers::AUTH_TOKEN).unwrap_or_default(),
+                user_token_expires_at: self.expires_at,
+                service_token: fingerprint(baton_types::headers::SERVICE_TOKEN),
+            });
+            Ok(headers)
+        })
+    }
+
+    fn invalidate(&self) -> bool {
+        self.inner.invalidate()
+    }
+
+    fn invalidate_refused(&self, refused: &Refused) -> bool {
+        self.inner.invalidate_refused(refused)
+    }
+
+    fn auth_url(&self) -> Option<&Url> {
+        self.inner.auth_url()
+    }
+}
+
+/// The plugin of the base session, never used: every session gets the user's auth.
+fn placeholder() -> Arc<dyn AuthPlugin> {
+    Arc::new(UserToken::new("".into()))
+}
+
+/// The request's confirmed user, or why there is none.
+fn confirmed_user(ctx: &IdentityContext) -> Result<&TokenInfo, Error> {
+    match (&ctx.user, ctx.user_token()) {
+        (Some(info), Some(_)) => Ok(info),
+        _ => Err(Error::NotAvailable(format!(
+            "cannot call onward as the user: the request's user token was not confirmed (X-Identity-Status: {})",
+            ctx.identity_status.as_str()
+        ))),
     }
 }

@@ -85,17 +85,7 @@ pub async fn run(args: QuickstartArgs) -> anyhow::Result<()> {
         (None, true) => None,
     };
     if let Some(password) = &password {
-        let opts = BootstrapOptions {
-            password: password.clone(),
-            username: "admin".into(),
-            project_name: Some("admin".into()),
-            role_name: "admin".into(),
-            service_name: Some("keystone".into()),
-            region_id: Some("RegionOne".into()),
-            public_url: Some(format!("{url}/v3")),
-            internal_url: Some(format!("{url}/v3")),
-            admin_url: None,
-        };
+        let opts = BootstrapOptions::admin(password.clone(), &url);
         bootstrap(&config, &store, &opts).await?;
         let clouds = format!(
             "clouds:\n  baton:\n    auth:\n      auth_url: {url}/v3\n      username: admin\n      password: \"{password}\"\n      \

@@ -1,8 +1,10 @@
 //! `bootstrap`: hashes the bootstrap password the configured way and asks the store to make the
-//! first domain, project, admin user, roles and identity endpoints exist.
+//! first domain, project, admin user, roles and identity endpoints exist; [`initialize`] runs
+//! `db_sync`, `fernet_setup` and `bootstrap` in a row for a new deployment.
 
 use baton_config::IdentityConfig;
 use baton_store::{BootstrapReport, BootstrapSpec, Store};
+use baton_token::KeyRepository;
 
 use crate::password;
 
@@ -18,6 +20,48 @@ pub struct BootstrapOptions {
     pub public_url: Option<String>,
     pub internal_url: Option<String>,
     pub admin_url: Option<String>,
+}
+
+impl BootstrapOptions {
+    /// `keystone-manage bootstrap --bootstrap-password <password> --bootstrap-region-id
+    /// RegionOne --bootstrap-public-url <base>/v3 --bootstrap-internal-url <base>/v3`: user,
+    /// project and role `admin`, service `keystone`, no admin URL.
+    pub fn admin(password: impl Into<String>, base_url: &str) -> BootstrapOptions {
+        let v3 = format!("{}/v3", base_url.trim_end_matches('/'));
+        BootstrapOptions {
+            password: password.into(),
+            username: "admin".into(),
+            project_name: Some("admin".into()),
+            role_name: "admin".into(),
+            service_name: Some("keystone".into()),
+            region_id: Some("RegionOne".into()),
+            public_url: Some(v3.clone()),
+            internal_url: Some(v3),
+            admin_url: None,
+        }
+    }
+}
+
+/// A new deployment in one call, as an installer runs `keystone-manage db_sync`,
+/// `fernet_setup` and `bootstrap`: the schema of `[database] connection`, the key repository of
+/// `[fernet_tokens]` and the bootstrap admin, roles and identity endpoints. Each step leaves
+/// what already exists alone, so running it again is harmless. Everything else (projects,
+/// users, grants, catalog) belongs to the admin API of the running server.
+pub async fn initialize(
+    config: &IdentityConfig,
+    opts: &BootstrapOptions,
+) -> anyhow::Result<BootstrapReport> {
+    let connection = config.database.connection.as_deref().unwrap_or_default();
+    let store = Store::connect(connection).await?;
+    store.db_sync().await?;
+    KeyRepository::new(
+        &config.fernet_tokens.key_repository,
+        config.fernet_tokens.max_active_keys as usize,
+    )
+    .setup()?;
+    let report = bootstrap(config, &store, opts).await;
+    store.close().await;
+    report
 }
 
 pub async fn bootstrap(

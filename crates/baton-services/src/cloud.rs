@@ -9,6 +9,11 @@
 //! | `nova-norole` | `member` on `service` | compute's `[service_user]` in the "lacking the role" runs |
 //! | `cinder`, `glance`, `neutron` | `service` on `service` | the receivers' `[keystone_authtoken]` |
 //!
+//! They are made as an operator would make them: [`baton_server::bootstrap::initialize`]
+//! (`db_sync`, `fernet_setup`, `bootstrap`, the function baton-testkit uses too) before the
+//! server first starts, then the projects, users, grants, services and endpoints through the
+//! admin API over HTTP, as the bootstrap admin, so the admin API's rules apply to them.
+//!
 //! Compute is restarted with another nova.conf to switch between the three `[service_user]`
 //! set-ups ([`Mode`]); its servers and tasks survive, like Nova's database.
 
@@ -20,13 +25,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use baton_client::{AccessInfo, AuthPlugin, DomainRef, HttpClient, Password, Scope, UserRef};
+use baton_client::{
+    AccessInfo, AuthPlugin, DomainRef, EndpointFilter, HttpClient, Password, Scope, Session,
+    UserRef,
+};
 use baton_config::IniFile;
-use baton_server::bootstrap::{bootstrap, BootstrapOptions};
-use baton_store::{Assignment, AssignmentType, Endpoint, Project, Role, Service, Store, User};
-use baton_token::KeyRepository;
+use baton_server::bootstrap::{initialize, BootstrapOptions};
 use rand::RngCore;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::common::{
     authenticator, http_options, keystone_authtoken_section, reserve_port, Hosted,
@@ -213,10 +219,21 @@ impl Cloud {
             glance: password(),
             neutron: password(),
         };
-        let ids = provision(
+        // What an installer does before the first start (there is no API for it), then the
+        // rest through the admin API of the running server, as an operator would.
+        let domain_id = config.identity.default_domain_id.clone();
+        initialize(
             &config,
+            &BootstrapOptions::admin(passwords.admin.clone(), &identity_url),
+        )
+        .await?;
+        let identity = EmbeddedIdentity::start(config, id_listener)?;
+        let stale = options.stale_window;
+        let ids = provision(
             &identity_url,
+            &domain_id,
             &passwords,
+            stale,
             &[
                 ("compute", "nova", format!("{compute_url}/v2.1")),
                 ("volumev3", "cinderv3", format!("{volume_url}/v3")),
@@ -225,9 +242,7 @@ impl Cloud {
             ],
         )
         .await?;
-        let identity = EmbeddedIdentity::start(config, id_listener)?;
 
-        let stale = options.stale_window;
         let roles = vec!["service".to_string()];
         let volume_state = VolumeState::new(roles.clone())?;
         let image_state = ImageState::new(roles);
@@ -551,79 +566,93 @@ impl Cloud {
     }
 }
 
-/// Creates the schema, keys, bootstrap admin, projects, users, role assignments and catalog.
+/// The bootstrap admin's view of the admin API (`/v3` of the identity service in its catalog).
+struct AdminApi {
+    session: Session,
+}
+
+impl AdminApi {
+    fn identity() -> EndpointFilter {
+        EndpointFilter::new("identity")
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        Ok(self
+            .session
+            .get(AdminApi::identity(), path)
+            .send_json()
+            .await?)
+    }
+
+    /// `POST` of `{kind: body}`; the id of what was created.
+    async fn create(&self, path: &str, kind: &str, body: Value) -> anyhow::Result<String> {
+        let created: Value = self
+            .session
+            .post(AdminApi::identity(), path)
+            .json(&json!({ kind: body }))
+            .send_json()
+            .await?;
+        created[kind]["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow::anyhow!("POST {path}: no {kind} id in the answer"))
+    }
+
+    async fn put(&self, path: &str) -> anyhow::Result<()> {
+        self.session.put(AdminApi::identity(), path).send().await?;
+        Ok(())
+    }
+}
+
+/// Creates the projects, users, role assignments and catalog through the admin API, as the
+/// bootstrap admin (project-scoped to `admin`).
 async fn provision(
-    config: &baton_config::IdentityConfig,
     identity_url: &str,
+    domain_id: &str,
     pw: &Passwords,
+    stale: Duration,
     services: &[(&str, &str, String)],
 ) -> anyhow::Result<CloudIds> {
-    let connection = config.database.connection.clone().unwrap_or_default();
-    let store = Store::connect(&connection).await?;
-    store.db_sync().await?;
-    KeyRepository::new(
-        &config.fernet_tokens.key_repository,
-        config.fernet_tokens.max_active_keys as usize,
+    let default = || DomainRef::Name("Default".into());
+    let admin = Password::new(
+        format!("{identity_url}/v3").parse()?,
+        UserRef::name("admin", default()),
+        pw.admin.clone(),
     )
-    .setup()?;
-    bootstrap(
-        config,
-        &store,
-        &BootstrapOptions {
-            password: pw.admin.clone(),
-            username: "admin".into(),
-            project_name: Some("admin".into()),
-            role_name: "admin".into(),
-            service_name: Some("keystone".into()),
-            region_id: Some(REGION.into()),
-            public_url: Some(format!("{identity_url}/v3")),
-            internal_url: Some(format!("{identity_url}/v3")),
-            admin_url: None,
-        },
-    )
-    .await?;
-    let domain = config.identity.default_domain_id.clone();
+    .with_scope(Scope::project_name("admin", default()))
+    .with_stale_window(stale);
+    let api = AdminApi {
+        session: Session::builder()
+            .http_options(http_options())
+            .build(Arc::new(admin))?,
+    };
     // Bootstrap makes reader/member/manager/admin/service; make sure of the ones used here.
-    let mut roles = store.list_roles().await?;
+    let listed = api.get("/roles").await?;
+    let mut roles: HashMap<String, String> = listed["roles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["domain_id"].is_null())
+        .filter_map(|r| Some((r["name"].as_str()?.into(), r["id"].as_str()?.into())))
+        .collect();
     for name in ["service", "member", "admin"] {
-        if !roles
-            .iter()
-            .any(|r| r.name == name && r.domain_id.is_none())
-        {
-            let role = Role {
-                id: baton_store::new_id(),
-                name: name.into(),
-                domain_id: None,
-                description: None,
-            };
-            store.create_role(&role).await?;
-            roles.push(role);
+        if !roles.contains_key(name) {
+            let id = api
+                .create("/roles", "role", json!({ "name": name }))
+                .await?;
+            roles.insert(name.into(), id);
         }
     }
-    let role_id = |name: &str| -> String {
-        roles
-            .iter()
-            .find(|r| r.name == name && r.domain_id.is_none())
-            .map(|r| r.id.clone())
-            .expect("role made above")
+    let project = |name: &'static str| {
+        api.create(
+            "/projects",
+            "project",
+            json!({ "name": name, "domain_id": domain_id }),
+        )
     };
-    let project = |name: &str| Project {
-        id: baton_store::new_id(),
-        name: name.into(),
-        domain_id: domain.clone(),
-        parent_id: Some(domain.clone()),
-        enabled: true,
-        is_domain: false,
-        description: None,
-        extra: None,
-    };
-    let service_project = project("service");
-    let demo_project = project("demo");
-    store.create_project(&service_project).await?;
-    store.create_project(&demo_project).await?;
-    let now = chrono::Utc::now().naive_utc();
-    let rounds = config.identity.password_hash_rounds;
-    let users: [(&str, &str, &Project, &[&str]); 6] = [
+    let service_project = project("service").await?;
+    let demo_project = project("demo").await?;
+    let users: [(&str, &str, &str, &[&str]); 6] = [
         ("alice", &pw.alice, &demo_project, &["member"]),
         ("nova", &pw.nova, &service_project, &["admin", "service"]),
         (
@@ -638,70 +667,46 @@ async fn provision(
     ];
     let mut alice_id = String::new();
     for (name, password, project, grants) in users {
-        let id = baton_store::new_id();
-        let hash = baton_server::password::hash_password(
-            password,
-            config.identity.password_hash_algorithm,
-            rounds,
-        )?;
-        store
-            .create_local_user(
-                &User {
-                    id: id.clone(),
-                    name: name.into(),
-                    domain_id: domain.clone(),
-                    enabled: true,
-                    default_project_id: Some(project.id.clone()),
-                    extra: None,
-                    created_at: None,
-                },
-                Some(&hash),
-                now,
+        let id = api
+            .create(
+                "/users",
+                "user",
+                json!({ "name": name, "domain_id": domain_id, "password": password,
+                        "default_project_id": project, "enabled": true }),
             )
             .await?;
         for role in grants {
-            store
-                .create_assignment(&Assignment {
-                    kind: AssignmentType::UserProject,
-                    actor_id: id.clone(),
-                    target_id: project.id.clone(),
-                    role_id: role_id(role),
-                    inherited: false,
-                })
-                .await?;
+            api.put(&format!(
+                "/projects/{project}/users/{id}/roles/{}",
+                roles[*role]
+            ))
+            .await?;
         }
         if name == "alice" {
             alice_id = id;
         }
     }
     for (service_type, name, url) in services {
-        let service = Service {
-            id: baton_store::new_id(),
-            service_type: (*service_type).into(),
-            name: (*name).into(),
-            enabled: true,
-            description: None,
-            extra: Default::default(),
-        };
-        store.create_service(&service).await?;
+        let service_id = api
+            .create(
+                "/services",
+                "service",
+                json!({ "type": service_type, "name": name, "enabled": true }),
+            )
+            .await?;
         for interface in ["public", "internal"] {
-            store
-                .create_endpoint(&Endpoint {
-                    id: baton_store::new_id(),
-                    service_id: service.id.clone(),
-                    interface: interface.into(),
-                    region_id: Some(REGION.into()),
-                    url: url.clone(),
-                    enabled: true,
-                    extra: Default::default(),
-                })
-                .await?;
+            api.create(
+                "/endpoints",
+                "endpoint",
+                json!({ "service_id": service_id, "interface": interface,
+                        "region_id": REGION, "url": url, "enabled": true }),
+            )
+            .await?;
         }
     }
-    store.close().await;
     Ok(CloudIds {
-        demo_project: demo_project.id,
-        service_project: service_project.id,
+        demo_project,
+        service_project,
         alice: alice_id,
         network: crate::common::new_uuid(),
     })

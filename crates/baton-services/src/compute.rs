@@ -7,7 +7,9 @@
 //!
 //! * calls made for the user (Cinder, Glance, Neutron port listing/creation) carry the user's
 //!   token as received, plus `X-Service-Token` from `[service_user]` when
-//!   `send_service_user_token = true`;
+//!   `send_service_user_token = true`: sessions from baton-authtoken's
+//!   [`OnwardCalls::recorded_session_for`], whose [`SentLog`] tells the task record which service
+//!   token each call carried;
 //! * admin calls (Neutron port binding, which needs the admin role) use Nova's own `[neutron]`
 //!   credentials and, as the Nova spec's "non-admin calls only" rule had it, no service token.
 //!
@@ -23,11 +25,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use baton_authtoken::{AuthTokenLayer, Authenticator, IdentityContext};
-use baton_client::{
-    AccessInfo, AuthConfig, AuthPlugin, EndpointFilter, HttpClient, Interface, Method,
-    ServiceTokenAuth, ServiceUserConfig, Session, UserToken,
-};
+use baton_authtoken::{AuthTokenLayer, Authenticator, IdentityContext, OnwardCalls, SentLog};
+use baton_client::{AuthConfig, EndpointFilter, Interface, Method, ServiceUserConfig, Session};
 use baton_config::IniFile;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -252,27 +251,38 @@ pub struct ComputeSettings {
 
 /// Nova's onward-call machinery for one configuration.
 pub struct Outbound {
-    http: HttpClient,
-    service_user: Option<(String, Arc<dyn AuthPlugin>)>,
-    neutron_admin: Arc<dyn AuthPlugin>,
+    /// Calls as the request's user, with `[service_user]`'s token when configured.
+    onward: OnwardCalls,
+    /// Who `[service_user]` is (for the task record), when configured.
+    service_user: Option<String>,
+    /// Nova's own `[neutron]` session (admin calls).
+    neutron_admin: Session,
 }
 
 impl Outbound {
-    /// From nova.conf: `[service_user]` (optional) and `[neutron]` (admin credentials).
+    /// From nova.conf: `[service_user]` (optional) and `[neutron]` (admin credentials). Nothing
+    /// is checked at start: a `[service_user]` without the `service` role is one of the
+    /// set-ups the demo runs.
     pub fn from_ini(ini: &IniFile, stale: Duration) -> anyhow::Result<Outbound> {
-        let service_user = ServiceUserConfig::from_ini(ini, "service_user")?.map(|cfg| {
-            let name = match &cfg.auth.credentials {
-                baton_client::Credentials::Password { user, .. } => user.describe(),
-                _ => cfg.auth.auth_type.as_str().to_string(),
-            };
-            (name, plugin_with_stale_window(&cfg.auth, stale))
-        });
+        let service_user = ServiceUserConfig::from_ini(ini, "service_user")?;
         let neutron = AuthConfig::from_ini(ini, "neutron")?
             .ok_or_else(|| anyhow::anyhow!("[neutron] needs auth_type and credentials"))?;
+        let neutron_admin = Session::builder()
+            .http_options(http_options())
+            .build(plugin_with_stale_window(&neutron, stale))?;
+        let onward = OnwardCalls::with_http(
+            neutron_admin.http().clone(),
+            service_user
+                .as_ref()
+                .map(|cfg| plugin_with_stale_window(&cfg.auth, stale)),
+        );
         Ok(Outbound {
-            http: http_options().build()?,
-            service_user,
-            neutron_admin: plugin_with_stale_window(&neutron, stale),
+            onward,
+            service_user: service_user.map(|cfg| match &cfg.auth.credentials {
+                baton_client::Credentials::Password { user, .. } => user.describe(),
+                _ => cfg.auth.auth_type.as_str().to_string(),
+            }),
+            neutron_admin,
         })
     }
 }
@@ -668,7 +678,7 @@ fn start_task(
     let Some(user) = ctx.user.as_ref() else {
         return Err("the request has no confirmed user token");
     };
-    let access = Arc::new(user.access().clone());
+    let access = user.access();
     let rid = request_id();
     let task = Task {
         request_id: rid.clone(),
@@ -687,7 +697,7 @@ fn start_task(
         error: None,
         user_token: access.token().fingerprint(),
         user_token_expires_at: access.expires_at(),
-        service_user: app.out.service_user.as_ref().map(|(n, _)| n.clone()),
+        service_user: app.out.service_user.clone(),
         image_id: None,
     };
     {
@@ -706,10 +716,84 @@ fn start_task(
         settings: app.settings.clone(),
         request_id: rid.clone(),
         server_id: server.id.clone(),
-        user: access,
+        ctx: ctx.clone(),
     };
     tokio::spawn(async move { run.run(op).await });
     Ok(rid)
+}
+
+/// Why an onward call failed.
+enum CallError {
+    /// No endpoint for the service in the catalog.
+    NoEndpoint(baton_client::Error),
+    /// No answer: no credentials, no connection.
+    NotSent(baton_client::Error),
+    /// An error status, with `x-auth-failure-reason` and the message of the body.
+    Refused {
+        status: u16,
+        reason: Option<String>,
+        message: String,
+    },
+}
+
+/// Sends `method path` (a path with an optional query) to the internal endpoint of
+/// `service_type` in the catalog of `session`'s token; `shown_path` becomes the whole path (the
+/// endpoint's `/v3` included). The status and JSON body of a success.
+async fn send(
+    session: &Session,
+    service_type: &str,
+    method: Method,
+    path: &str,
+    body: Option<Body>,
+    shown_path: &mut String,
+) -> Result<(u16, Value), CallError> {
+    let filter = EndpointFilter::new(service_type).interface(Interface::Internal);
+    let (path_only, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    let base = session
+        .get_endpoint(&filter)
+        .await
+        .map_err(CallError::NoEndpoint)?;
+    let url = baton_client::discover::join_path(&base, path_only);
+    *shown_path = match query {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    };
+    let mut req = session.request(method, url, "").raise_for_status(false);
+    if let Some(q) = query {
+        for kv in q.split('&') {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            req = req.query(k, v);
+        }
+    }
+    req = match body {
+        Some(Body::Json(v)) => req.json(&v),
+        Some(Body::Bytes(b)) => req
+            .header("content-type", "application/octet-stream")
+            .body(b),
+        None => req,
+    };
+    let resp = req.send().await.map_err(CallError::NotSent)?;
+    let status = resp.status().as_u16();
+    let reason = resp
+        .headers()
+        .get(baton_client::AUTH_FAILURE_REASON_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let bytes = resp.bytes().await.unwrap_or_default();
+    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if status >= 400 {
+        let message = error_message(&value)
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(200).collect());
+        return Err(CallError::Refused {
+            status,
+            reason,
+            message,
+        });
+    }
+    Ok((status, value))
 }
 
 /// A failed step.
@@ -730,7 +814,9 @@ struct TaskRun {
     settings: Arc<ComputeSettings>,
     request_id: String,
     server_id: String,
-    user: Arc<AccessInfo>,
+    /// The request that started the task: its user's token is used for every call for the
+    /// user, as Nova keeps the request context with the task.
+    ctx: IdentityContext,
 }
 
 impl TaskRun {
@@ -851,36 +937,14 @@ impl TaskRun {
             reason: None,
             message: None,
         };
-        let plugin: Arc<dyn AuthPlugin> = match who {
-            As::User => {
-                let user: Arc<dyn AuthPlugin> =
-                    Arc::new(UserToken::from_access((*self.user).clone()));
-                record.user_token = Some(self.user.token().fingerprint());
-                record.user_token_expired = self.user.expires_at() <= at;
-                match &self.out.service_user {
-                    Some((_, service)) => {
-                        record.auth = CallAuth::UserAndService;
-                        // The wrapper asks the same caching plugin right after: same token.
-                        match service.get_token(&self.out.http).await {
-                            Ok(t) => record.service_token = Some(t.fingerprint()),
-                            Err(e) => {
-                                return Err(self.fail_call(
-                                    record,
-                                    started,
-                                    0,
-                                    None,
-                                    format!("the [service_user] could not authenticate: {e}"),
-                                ));
-                            }
-                        }
-                        Arc::new(ServiceTokenAuth::new(user, service.clone()))
-                    }
-                    None => user,
-                }
-            }
+        let (session, log) = match who {
+            As::User => match self.user_session(&mut record) {
+                Ok((session, log)) => (session, Some(log)),
+                Err(message) => return Err(self.fail_call(record, started, 0, None, message)),
+            },
             As::Admin => {
                 record.auth = CallAuth::Own;
-                match self.out.neutron_admin.get_token(&self.out.http).await {
+                match self.out.neutron_admin.get_token().await {
                     Ok(t) => record.own_token = Some(t.fingerprint()),
                     Err(e) => {
                         return Err(self.fail_call(
@@ -892,62 +956,55 @@ impl TaskRun {
                         ));
                     }
                 }
-                self.out.neutron_admin.clone()
+                (self.out.neutron_admin.clone(), None)
             }
         };
-        let session = Session::from_parts(self.out.http.clone(), plugin);
-        let filter = EndpointFilter::new(service_type).interface(Interface::Internal);
-        let (path_only, query) = match path.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (path, None),
-        };
-        // Found through the catalog of the token the call is made with; the record shows the
-        // whole path (the endpoint's `/v3` included).
-        let base = match session.get_endpoint(&filter).await {
-            Ok(u) => u,
-            Err(e) => return Err(self.fail_call(record, started, 0, None, e.to_string())),
-        };
-        let url = baton_client::discover::join_path(&base, path_only);
-        record.path = match query {
-            Some(q) => format!("{}?{q}", url.path()),
-            None => url.path().to_string(),
-        };
-        let mut req = session.request(method, url, "").raise_for_status(false);
-        if let Some(q) = query {
-            for kv in q.split('&') {
-                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                req = req.query(k, v);
+        let outcome = send(&session, service_type, method, path, body, &mut record.path).await;
+        // The service token the request carried (the one of the retry after a 401).
+        let sent = log.and_then(|log| log.last());
+        record.service_token = sent.as_ref().and_then(|c| c.service_token.clone());
+        match outcome {
+            Ok((status, value)) => {
+                record.status = status;
+                record.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+                self.state
+                    .update_task(&self.request_id, |t| t.calls.push(record));
+                Ok(value)
             }
+            Err(CallError::NotSent(e))
+                if record.auth == CallAuth::UserAndService && sent.is_none() =>
+            {
+                // No credentials were put on the request: the service user's plugin failed.
+                let message = format!("the [service_user] could not authenticate: {e}");
+                Err(self.fail_call(record, started, 0, None, message))
+            }
+            Err(CallError::NotSent(e) | CallError::NoEndpoint(e)) => {
+                Err(self.fail_call(record, started, 0, None, e.to_string()))
+            }
+            Err(CallError::Refused {
+                status,
+                reason,
+                message,
+            }) => Err(self.fail_call(record, started, status, reason, message)),
         }
-        req = match body {
-            Some(Body::Json(v)) => req.json(&v),
-            Some(Body::Bytes(b)) => req
-                .header("content-type", "application/octet-stream")
-                .body(b),
-            None => req,
-        };
-        let resp = match req.send().await {
-            Ok(r) => r,
-            Err(e) => return Err(self.fail_call(record, started, 0, None, e.to_string())),
-        };
-        let status = resp.status().as_u16();
-        let reason = resp
-            .headers()
-            .get(baton_client::AUTH_FAILURE_REASON_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let bytes = resp.bytes().await.unwrap_or_default();
-        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if status >= 400 {
-            let message = error_message(&value)
-                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(200).collect());
-            return Err(self.fail_call(record, started, status, reason, message));
+    }
+
+    /// The session acting as the task's user ([`OnwardCalls::recorded_session_for`]), with the
+    /// user token written into `record` (the log tells the service token after the call); the
+    /// error is the record's message.
+    fn user_session(&self, record: &mut CallRecord) -> Result<(Session, SentLog), String> {
+        let onward = &self.out.onward;
+        let (session, log) = onward
+            .recorded_session_for(&self.ctx)
+            .map_err(|e| e.to_string())?;
+        if onward.sends_service_token() {
+            record.auth = CallAuth::UserAndService;
         }
-        record.status = status;
-        record.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-        self.state
-            .update_task(&self.request_id, |t| t.calls.push(record));
-        Ok(value)
+        if let Some(user) = &self.ctx.user {
+            record.user_token = Some(user.access().token().fingerprint());
+            record.user_token_expired = user.expires_at <= record.at;
+        }
+        Ok((session, log))
     }
 
     fn fail_call(

@@ -17,8 +17,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use baton_authtoken::{AuthTokenLayer, Authenticator, IdentityContext};
-use baton_client::{EndpointFilter, HttpClient, Interface, Method, Session, UserToken};
+use baton_authtoken::{AuthTokenLayer, Authenticator, IdentityContext, OnwardCalls};
+use baton_client::{EndpointFilter, Interface, Method};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -84,8 +84,9 @@ pub struct VolumeState {
     pub data: Arc<Mutex<VolumeData>>,
     /// `[keystone_authtoken] service_token_roles`: what makes a request a service request.
     pub service_token_roles: Arc<Vec<String>>,
-    /// For asking compute which attachment an instance uses.
-    http: HttpClient,
+    /// For asking compute, as the request's user, which attachment an instance uses (Cinder
+    /// sends no service token).
+    onward: OnwardCalls,
 }
 
 impl VolumeState {
@@ -93,7 +94,7 @@ impl VolumeState {
         Ok(VolumeState {
             data: Arc::default(),
             service_token_roles: Arc::new(service_token_roles),
-            http: http_options().build()?,
+            onward: OnwardCalls::with_http(http_options().build()?, None),
         })
     }
 
@@ -507,13 +508,10 @@ async fn ask_nova(
     instance: &str,
     volume_id: &str,
 ) -> NovaSays {
-    let Some(user) = ctx.user.as_ref() else {
-        return NovaSays::Unknown("no user token".into());
+    let session = match s.onward.session_for(ctx) {
+        Ok(session) => session,
+        Err(e) => return NovaSays::Unknown(e.to_string()),
     };
-    let session = Session::from_parts(
-        s.http.clone(),
-        Arc::new(UserToken::from_access(user.access().clone())),
-    );
     let filter = EndpointFilter::new("compute").interface(Interface::Internal);
     let resp = session
         .request(

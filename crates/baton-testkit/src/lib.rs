@@ -10,11 +10,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use baton_config::IdentityConfig;
-use baton_server::bootstrap::{bootstrap, BootstrapOptions};
+use baton_server::bootstrap::{initialize, BootstrapOptions};
 use baton_server::clock::Clock;
 use baton_server::AppState;
 use baton_store::{Assignment, AssignmentType, Dialect, Project, Store, SystemAssignment, User};
-use baton_token::KeyRepository;
 use serde_json::{json, Value};
 
 pub use baton_store::Dialect as DbDialect;
@@ -189,39 +188,20 @@ impl IdentityServer {
     ) -> IdentityServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = TestDb::new(dialect).await;
-        let key_dir = dir.path().join("fernet-keys");
         let mut config = IdentityConfig::default();
         config.database.connection = Some(db.url.clone());
-        config.fernet_tokens.key_repository = key_dir.clone();
+        config.fernet_tokens.key_repository = dir.path().join("fernet-keys");
         config.identity.password_hash_rounds = Some(4);
         tweak(&mut config);
-        KeyRepository::new(&key_dir, config.fernet_tokens.max_active_keys as usize)
-            .setup()
-            .expect("fernet_setup");
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let report = initialize(&config, &BootstrapOptions::admin(ADMIN_PASSWORD, &base))
+            .await
+            .expect("db_sync, fernet_setup and bootstrap");
         let store = Store::connect(&db.url).await.expect("connect");
-        store.db_sync().await.expect("db_sync");
-        let report = bootstrap(
-            &config,
-            &store,
-            &BootstrapOptions {
-                password: ADMIN_PASSWORD.into(),
-                username: "admin".into(),
-                project_name: Some("admin".into()),
-                role_name: "admin".into(),
-                service_name: Some("keystone".into()),
-                region_id: Some("RegionOne".into()),
-                public_url: Some(format!("{base}/v3")),
-                internal_url: Some(format!("{base}/v3")),
-                admin_url: None,
-            },
-        )
-        .await
-        .expect("bootstrap");
 
         let state = AppState::open_with_clock(config.clone(), clock)
             .await

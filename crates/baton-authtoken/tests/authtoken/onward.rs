@@ -80,10 +80,13 @@ async fn volumes(Extension(ctx): Extension<IdentityContext>) -> Json<Value> {
         "accepted_expired": user.accepted_expired,
         "is_service_request": ctx.is_service_request(),
         "service_user": ctx.service.as_ref().map(|s| s.user_name.clone()),
+        "user_token": ctx.user_token().map(|t| t.fingerprint()),
+        "service_token": ctx.service_token().map(|t| t.fingerprint()),
     }))
 }
 
-/// Nova: waits (bounded) until the user's token has expired, then calls cinder as the user.
+/// Nova: waits (bounded) until the user's token has expired, then calls cinder as the user and
+/// says what it sent ([`OnwardCalls::recorded_session_for`]).
 async fn attach(
     State(onward): State<OnwardCalls>,
     Extension(ctx): Extension<IdentityContext>,
@@ -93,7 +96,7 @@ async fn attach(
     while Utc::now() <= expires + chrono::Duration::milliseconds(500) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let session = match onward.session_for(&ctx) {
+    let (session, log) = match onward.recorded_session_for(&ctx) {
         Ok(s) => s,
         Err(e) => {
             return (
@@ -109,8 +112,15 @@ async fn attach(
         )
         .send_json::<Value>()
         .await;
+    let sent = log.last().map(|c| {
+        json!({
+            "user_token": c.user_token,
+            "user_token_expired": c.user_token_expires_at <= Utc::now(),
+            "service_token": c.service_token,
+        })
+    });
     match r {
-        Ok(v) => (StatusCode::OK, Json(json!({"cinder": v}))),
+        Ok(v) => (StatusCode::OK, Json(json!({"cinder": v, "sent": sent}))),
         Err(e) => {
             let (blames_user, blames_service, reasons) = match &e {
                 Error::Unauthorized { refused, .. } => (
@@ -128,6 +138,7 @@ async fn attach(
                 StatusCode::BAD_GATEWAY,
                 Json(json!({
                     "error": e.to_string(),
+                    "sent": sent,
                     "blames_user": blames_user,
                     "blames_service": blames_service,
                     "reasons": reasons,
@@ -252,6 +263,16 @@ async fn nova_calls_cinder_with_an_expired_user_token_thanks_to_the_service_toke
     );
     assert_eq!(seen["is_service_request"], json!(true), "{body}");
     assert_eq!(seen["service_user"], json!("nova"), "{body}");
+    // The log names the tokens cinder received.
+    let alice_fp = baton_client::token_fingerprint(&alice);
+    assert_eq!(body["sent"]["user_token"], json!(alice_fp), "{body}");
+    assert_eq!(seen["user_token"], json!(alice_fp), "{body}");
+    assert_eq!(body["sent"]["user_token_expired"], json!(true), "{body}");
+    assert!(body["sent"]["service_token"].is_string(), "{body}");
+    assert_eq!(
+        body["sent"]["service_token"], seen["service_token"],
+        "{body}"
+    );
 
     let status = without.status().as_u16();
     let body: Value = without.json().await.unwrap();
@@ -259,6 +280,8 @@ async fn nova_calls_cinder_with_an_expired_user_token_thanks_to_the_service_toke
     assert_eq!(body["reasons"], json!(["user_token_expired"]), "{body}");
     assert_eq!(body["blames_user"], json!(true), "{body}");
     assert_eq!(body["blames_service"], json!(false), "{body}");
+    assert_eq!(body["sent"]["user_token"], json!(alice_fp), "{body}");
+    assert_eq!(body["sent"]["service_token"], Value::Null, "{body}");
     let msg = body["error"].as_str().unwrap();
     assert!(
         msg.contains("401 Unauthorized: the user token (X-Auth-Token) was refused: expired"),
@@ -326,9 +349,13 @@ async fn nova_calls_cinder_with_an_expired_user_token_thanks_to_the_service_toke
                 get(
                     |State(onward): State<OnwardCalls>,
                      Extension(ctx): Extension<IdentityContext>| async move {
+                        let recorded = match onward.recorded_session_for(&ctx) {
+                            Ok(_) => "recorded".to_string(),
+                            Err(e) => e.to_string(),
+                        };
                         match onward.session_for(&ctx) {
                             Ok(_) => "acted".to_string(),
-                            Err(e) => e.to_string(),
+                            Err(e) => format!("{e}\n{recorded}"),
                         }
                     },
                 ),
@@ -344,9 +371,14 @@ async fn nova_calls_cinder_with_an_expired_user_token_thanks_to_the_service_toke
         .text()
         .await
         .unwrap();
-    assert!(
-        text.contains("the request's user token was not confirmed (X-Identity-Status: Invalid)"),
-        "{text}"
-    );
+    let (acted, recorded) = text.split_once('\n').expect("two lines");
+    for line in [acted, recorded] {
+        assert!(
+            line.contains(
+                "the request's user token was not confirmed (X-Identity-Status: Invalid)"
+            ),
+            "{text}"
+        );
+    }
     id.stop().await;
 }
