@@ -43,12 +43,17 @@ use hyper::body::{Frame, SizeHint};
 pub use error::{ApiError, ApiResult};
 pub use tokens::{token_fingerprint, TokenService, ValidatedToken};
 
-/// Everything a request handler needs; cheap to clone.
+/// Everything a request handler needs, one field per concern; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    pub tokens: Arc<TokenService>,
+    /// keystone.conf as read at start.
+    pub config: Arc<IdentityConfig>,
+    /// The database (Keystone's schema).
+    pub store: Store,
     /// Keystone's default rules overlaid with `[oslo_policy] policy_file`.
     pub policy: Arc<policy::Policy>,
+    /// Issue, validate and revoke, with the validation cache, revocation list and snapshots.
+    pub tokens: Arc<TokenService>,
 }
 
 impl AppState {
@@ -89,17 +94,20 @@ impl AppState {
             config.identity.default_domain_id.clone(),
         );
         let formatter = TokenFormatter::new(ring, codec);
-        let tokens = TokenService::new(Arc::new(config), store, formatter, clock)
+        let config = Arc::new(config);
+        let tokens = TokenService::new(config.clone(), store.clone(), formatter, clock)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(AppState {
-            tokens: Arc::new(tokens),
+            config,
+            store,
             policy: Arc::new(policy),
+            tokens: Arc::new(tokens),
         })
     }
 
     pub fn config(&self) -> &IdentityConfig {
-        &self.tokens.config
+        &self.config
     }
 
     /// `[DEFAULT] public_endpoint`, or the URL the client used to reach us.

@@ -210,7 +210,7 @@ impl Server {
     }
 
     fn store(&self) -> &Store {
-        &self.state.tokens.store
+        &self.state.store
     }
 
     // ----- fixtures ----------------------------------------------------------------------

@@ -234,7 +234,7 @@ impl IdentityServer {
     /// Stops the server and drops its database.
     pub async fn stop(mut self) {
         self.task.abort();
-        self.state.tokens.store.close().await;
+        self.state.store.close().await;
         self.store.close().await;
         self.db.drop_db().await;
     }

@@ -68,7 +68,7 @@ pub async fn issue(
     })?;
     let doc: Value =
         serde_json::from_slice(&body).map_err(|e| bad(format!("Malformed request body: {e}")))?;
-    let (methods, scope) = parse_auth_request(&doc, &state.tokens.config.auth.methods)?;
+    let (methods, scope) = parse_auth_request(&doc, &state.config.auth.methods)?;
     let (token, validated) = state.tokens.issue(methods, scope).await?;
     json_response(
         StatusCode::CREATED,

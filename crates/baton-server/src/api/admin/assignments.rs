@@ -173,7 +173,7 @@ async fn list(
 ) -> ApiResult<Json<Value>> {
     let query = ListQuery::parse(raw.as_deref());
     let params = Params::read(&query)?;
-    let store = &state.tokens.store;
+    let store = &state.store;
     let mut restrict_to_domain = None;
     if params.include_subtree {
         // Keystone checks the caller against the project of the tree (and its domain).

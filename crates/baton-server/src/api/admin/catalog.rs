@@ -320,7 +320,7 @@ fn list_target(query: &ListQuery, filters: &[&str]) -> Target {
 
 async fn load_service(state: &AppState, id: &str) -> ApiResult<Service> {
     path_id("service", id)?;
-    Ok(state.tokens.store.get_service(id).await?)
+    Ok(state.store.get_service(id).await?)
 }
 
 /// `type`, `name` and `enabled` as Keystone's service schema types them.
@@ -388,9 +388,9 @@ async fn create_service(
         enabled: obj.boolean("enabled")?.unwrap_or(true),
         extra,
     };
-    state.tokens.store.create_service(&service).await?;
+    state.store.create_service(&service).await?;
     after_write(&state);
-    let service = state.tokens.store.get_service(&service.id).await?;
+    let service = state.store.get_service(&service.id).await?;
     Ok(created(
         &state,
         &headers,
@@ -457,9 +457,9 @@ async fn update_service(
         .get("description")
         .and_then(Value::as_str)
         .map(str::to_string);
-    state.tokens.store.update_service(&service).await?;
+    state.store.update_service(&service).await?;
     after_write(&state);
-    let service = state.tokens.store.get_service(&service_id).await?;
+    let service = state.store.get_service(&service_id).await?;
     Ok(member(
         &state,
         &headers,
@@ -481,7 +481,7 @@ async fn delete_service(
         &Target::new().with("service_id", service_id.clone()),
     )?;
     path_id("service", &service_id)?;
-    let endpoints = state.tokens.store.delete_service(&service_id).await?;
+    let endpoints = state.store.delete_service(&service_id).await?;
     after_write(&state);
     tracing::info!(
         service_id,
@@ -495,7 +495,7 @@ async fn delete_service(
 
 async fn load_endpoint(state: &AppState, id: &str) -> ApiResult<Endpoint> {
     path_id("endpoint", id)?;
-    Ok(state.tokens.store.get_endpoint(id).await?)
+    Ok(state.store.get_endpoint(id).await?)
 }
 
 /// The endpoint schema's types, shared by create and update.
@@ -536,7 +536,7 @@ async fn endpoint_region(state: &AppState, obj: &Obj) -> ApiResult<Option<Option
                 format!("'{legacy}' is not a region id of 1 to {REGION_ID_MAX} characters"),
             ));
         }
-        let store = &state.tokens.store;
+        let store = &state.store;
         match store.get_region(&legacy).await {
             Ok(_) => {}
             Err(StoreError::NotFound { .. }) => {
@@ -695,7 +695,7 @@ async fn update_endpoint(
     let region_id = endpoint_region(&state, &obj).await?;
     let service_id = obj.string("service_id", usize::MAX)?;
     // Keystone checks what the body points at before it looks the endpoint up.
-    let store = &state.tokens.store;
+    let store = &state.store;
     if let Some(Some(region_id)) = &region_id {
         store
             .get_region(region_id)
@@ -751,7 +751,7 @@ async fn delete_endpoint(
         &Target::new().with("endpoint_id", endpoint_id.clone()),
     )?;
     path_id("endpoint", &endpoint_id)?;
-    state.tokens.store.delete_endpoint(&endpoint_id).await?;
+    state.store.delete_endpoint(&endpoint_id).await?;
     after_write(&state);
     Ok(no_content())
 }
@@ -760,7 +760,7 @@ async fn delete_endpoint(
 
 async fn load_region(state: &AppState, id: &str) -> ApiResult<Region> {
     path_id("region", id)?;
-    Ok(state.tokens.store.get_region(id).await?)
+    Ok(state.store.get_region(id).await?)
 }
 
 /// The region schema's types; `id` may be empty on create (a new id is assigned then).
@@ -855,7 +855,7 @@ async fn create_region_with_id(
         parent_region_id: text(obj, "parent_region_id", REGION_ID_MAX, true)?.flatten(),
         extra: created_extra(obj, REGION_COLUMNS),
     };
-    state.tokens.store.create_region(&region).await?;
+    state.store.create_region(&region).await?;
     after_write(state);
     Ok(created(
         state,
@@ -957,7 +957,7 @@ async fn update_region(
     let parent = text(&obj, "parent_region_id", REGION_ID_MAX, true)?;
     // Keystone looks for the new parent before the region itself.
     if let Some(Some(parent)) = &parent {
-        state.tokens.store.get_region(parent).await?;
+        state.store.get_region(parent).await?;
     }
     let mut region = load_region(&state, &region_id).await?;
     if let Some(description) = obj.nullable_string("description", DESCRIPTION_MAX)? {
@@ -967,7 +967,7 @@ async fn update_region(
         region.parent_region_id = parent;
     }
     merge_extra(&mut region.extra, &obj, REGION_COLUMNS);
-    match state.tokens.store.update_region(&region).await? {
+    match state.store.update_region(&region).await? {
         RegionUpdate::Updated => {}
         RegionUpdate::Circular => {
             return Err(ApiError::BadRequest(format!(
@@ -998,7 +998,7 @@ async fn delete_region(
         &Target::new().with("region_id", region_id.clone()),
     )?;
     path_id("region", &region_id)?;
-    match state.tokens.store.delete_region(&region_id).await? {
+    match state.store.delete_region(&region_id).await? {
         RegionDelete::Deleted { descendants } => {
             after_write(&state);
             if !descendants.is_empty() {

@@ -33,7 +33,7 @@ async fn find(state: &AppState, id: &str) -> ApiResult<Option<Project>> {
     if path_id("domain", id).is_err() {
         return Ok(None);
     }
-    Ok(state.tokens.store.get_domain(id).await?)
+    Ok(state.store.get_domain(id).await?)
 }
 
 /// What Keystone's enforcer sees for `/v3/domains/{domain_id}`: the path's `domain_id` and,
@@ -69,7 +69,7 @@ pub(crate) async fn create_domain(
     tags: &[String],
     extra: Map<String, Value>,
 ) -> ApiResult<Project> {
-    let store = &state.tokens.store;
+    let store = &state.store;
     if let Some(id) = &id {
         if store.get_project(id).await?.is_some() {
             return Err(ApiError::Conflict(format!(
@@ -124,7 +124,7 @@ async fn list(
     }
     caller.enforce(&state, "identity:list_domains", &target)?;
     let page = Page::from_query(&state, &query, None)?;
-    let tags = state.tokens.store.list_all_project_tags().await?;
+    let tags = state.store.list_all_project_tags().await?;
     let none = Vec::new();
     let domains = state
         .tokens
@@ -192,7 +192,7 @@ async fn show(
     Path(domain_id): Path<String>,
 ) -> ApiResult<Response> {
     let domain = load(&state, &caller, "identity:get_domain", &domain_id).await?;
-    let tags = state.tokens.store.list_project_tags(&domain.id).await?;
+    let tags = state.store.list_project_tags(&domain.id).await?;
     Ok(member(
         &state,
         &headers,
@@ -243,7 +243,7 @@ async fn update(
         extra.insert(k, v);
     }
     domain.extra = Some(Value::Object(extra).to_string());
-    let store = &state.tokens.store;
+    let store = &state.store;
     store.update_project(&domain).await?;
     if let Some(tags) = &tags {
         store.set_project_tags(&domain.id, tags).await?;
@@ -271,7 +271,7 @@ async fn remove(
             "Cannot delete a domain that is enabled, please disable it first.".into(),
         ));
     }
-    let store = &state.tokens.store;
+    let store = &state.store;
     // One event covers every token of the domain's users and of its projects (the domain
     // matches a token's user domain and its project's domain).
     state

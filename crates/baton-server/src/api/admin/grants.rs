@@ -161,7 +161,7 @@ pub async fn find_actor(state: &AppState, who: u8, id: &str) -> ApiResult<Option
     if path_id(actor_kind(who), id).is_err() {
         return Ok(None);
     }
-    let store = &state.tokens.store;
+    let store = &state.store;
     if who == GROUP {
         Ok(store.group_names(&[id.to_string()]).await?.remove(id))
     } else {
@@ -176,7 +176,7 @@ async fn find_target(state: &AppState, on: u8, id: &str) -> ApiResult<Option<Pro
     if path_id(target_kind(on), id).is_err() {
         return Ok(None);
     }
-    let found = state.tokens.store.get_project(id).await?;
+    let found = state.store.get_project(id).await?;
     Ok(found.filter(|p| p.is_domain == (on == DOMAIN)))
 }
 
@@ -184,7 +184,7 @@ async fn find_role(state: &AppState, id: &str) -> ApiResult<Option<RoleDetail>> 
     if path_id("role", id).is_err() {
         return Ok(None);
     }
-    Ok(state.tokens.store.get_role_detail(id).await?)
+    Ok(state.store.get_role_detail(id).await?)
 }
 
 /// What Keystone's grant APIs hand to policy: the role, actor and project or domain (each only
@@ -364,7 +364,7 @@ async fn check<const ON: u8, const WHO: u8, const INHERITED: bool>(
     let role = g.require_role()?;
     g.require_target()?;
     let a = g.assignment(&role.role.id);
-    if !state.tokens.store.assignment_exists(&a).await? {
+    if !state.store.assignment_exists(&a).await? {
         return Err(no_assignment(&a.role_id, &a.actor_id, &a.target_id));
     }
     Ok(no_content())
@@ -432,7 +432,7 @@ async fn revoke<const ON: u8, const WHO: u8, const INHERITED: bool>(
     g.require_found(true)?;
     let role = g.require_role()?;
     let a = g.assignment(&role.role.id);
-    if !state.tokens.store.delete_assignment(&a).await? {
+    if !state.store.delete_assignment(&a).await? {
         return Err(no_assignment(&a.role_id, &a.actor_id, &a.target_id));
     }
     // Keystone 30 emits no revocation event: validation recomputes the roles, and a token left
@@ -564,7 +564,7 @@ async fn check_system<const WHO: u8>(
         .await?
         .enforce(&state, &caller, "identity:check_system_grant", false)?;
     let a = system_assignment(WHO, &actor_id, &role_id);
-    if !state.tokens.store.system_assignment_exists(&a).await? {
+    if !state.store.system_assignment_exists(&a).await? {
         return Err(no_assignment(&role_id, &actor_id, "system"));
     }
     Ok(no_content())
@@ -600,7 +600,7 @@ async fn revoke_system<const WHO: u8>(
         .await?
         .enforce(&state, &caller, "identity:revoke_system_grant", true)?;
     let a = system_assignment(WHO, &actor_id, &role_id);
-    if !state.tokens.store.delete_system_assignment(&a).await? {
+    if !state.store.delete_system_assignment(&a).await? {
         return Err(no_assignment(&role_id, &actor_id, "system"));
     }
     after_write(&state);

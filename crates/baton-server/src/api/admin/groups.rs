@@ -66,7 +66,7 @@ fn group_not_found(id: &str) -> ApiError {
 
 async fn find(state: &AppState, id: &str) -> ApiResult<Option<Group>> {
     path_id("group", id)?;
-    Ok(state.tokens.store.get_group(id).await?)
+    Ok(state.store.get_group(id).await?)
 }
 
 fn extra_fields(obj: &Obj) -> Map<String, Value> {
@@ -134,7 +134,7 @@ async fn create(
     let domain_id = domain_id
         .or_else(|| caller.scoped_domain())
         .unwrap_or_else(|| state.config().identity.default_domain_id.clone());
-    let store = &state.tokens.store;
+    let store = &state.store;
     if store.get_domain(&domain_id).await?.is_none() {
         return Err(ApiError::NotFound(format!(
             "Could not find domain: {domain_id}."
@@ -217,7 +217,7 @@ async fn update(
         group.extra = Some(Value::Object(merged).to_string());
     }
     // Group names and descriptions appear in no token.
-    state.tokens.store.update_group(&group).await?;
+    state.store.update_group(&group).await?;
     Ok(member(&state, &headers, "groups", "group", render(&group)))
 }
 

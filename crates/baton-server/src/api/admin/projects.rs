@@ -205,7 +205,7 @@ async fn ancestors(state: &AppState, leaf: &Project) -> ApiResult<Vec<Project>> 
         if id == leaf.domain_id {
             break;
         }
-        let Some(p) = state.tokens.store.get_project(&id).await? else {
+        let Some(p) = state.store.get_project(&id).await? else {
             break;
         };
         next = p.parent_id.clone();
@@ -233,7 +233,7 @@ async fn list(
     caller.enforce(&state, "identity:list_projects", &target)?;
     let page = Page::from_query(&state, &query, None)?;
     let want_domains = query.flag("is_domain").unwrap_or(false);
-    let tags = state.tokens.store.list_all_project_tags().await?;
+    let tags = state.store.list_all_project_tags().await?;
     let none: Vec<String> = Vec::new();
     let tag_filter = TagFilter::from_query(&query);
     let projects = state
@@ -341,7 +341,7 @@ async fn create(
         ));
     }
 
-    let store = &state.tokens.store;
+    let store = &state.store;
     let parent = match &parent_id {
         Some(pid) => Some(
             store
@@ -448,7 +448,7 @@ async fn show(
 ) -> ApiResult<Response> {
     let project = load(&state, &caller, "identity:get_project", &project_id).await?;
     let query = ListQuery::parse(raw.as_deref());
-    let tags = state.tokens.store.list_project_tags(&project.id).await?;
+    let tags = state.store.list_project_tags(&project.id).await?;
     let mut body = render(&project, &tags);
     if query.flag("parents_as_ids").unwrap_or(false)
         && query.flag("parents_as_list").unwrap_or(false)
@@ -519,7 +519,7 @@ async fn update(
             ));
         }
     }
-    let store = &state.tokens.store;
+    let store = &state.store;
     if let Some(enabled) = enabled {
         if enabled && !project.enabled {
             if let Some(off) = ancestors(&state, &project)
@@ -600,7 +600,7 @@ pub(super) fn subtree<'a>(all: &'a [Project], root: &str) -> Vec<&'a Project> {
 /// Deletes a project that must be a leaf, with its assignments, and revokes tokens scoped to it
 /// (Keystone's project-deleted revocation event).
 async fn delete_leaf(state: &AppState, project: &Project) -> ApiResult<()> {
-    state.tokens.store.delete_project(&project.id).await?;
+    state.store.delete_project(&project.id).await?;
     state
         .tokens
         .revoke_now(RevocationEvent {
@@ -616,7 +616,7 @@ async fn remove(
     Path(project_id): Path<String>,
 ) -> ApiResult<Response> {
     let project = load(&state, &caller, "identity:delete_project", &project_id).await?;
-    if state.tokens.store.project_has_children(&project.id).await? {
+    if state.store.project_has_children(&project.id).await? {
         return Err(ApiError::ForbiddenNotSecurity(format!(
             "Cannot delete the project {} since it is not a leaf in the hierarchy. Use the cascade option if you want to delete a whole subtree.",
             project.id
@@ -649,7 +649,7 @@ async fn list_tags(
     Path(project_id): Path<String>,
 ) -> ApiResult<Response> {
     let project = load(&state, &caller, "identity:list_project_tags", &project_id).await?;
-    let tags = state.tokens.store.list_project_tags(&project.id).await?;
+    let tags = state.store.list_project_tags(&project.id).await?;
     Ok(tags_body(&state, &headers, &project.id, tags))
 }
 
@@ -675,7 +675,7 @@ async fn replace_tags(
         .store
         .set_project_tags(&project.id, &tags)
         .await?;
-    let tags = state.tokens.store.list_project_tags(&project.id).await?;
+    let tags = state.store.list_project_tags(&project.id).await?;
     Ok(tags_body(&state, &headers, &project.id, tags))
 }
 
@@ -699,7 +699,7 @@ async fn check_tag(
     Path((project_id, tag)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let project = load(&state, &caller, "identity:get_project_tag", &project_id).await?;
-    let tags = state.tokens.store.list_project_tags(&project.id).await?;
+    let tags = state.store.list_project_tags(&project.id).await?;
     if tags.contains(&tag) {
         Ok(no_content())
     } else {
@@ -715,7 +715,7 @@ async fn add_tag(
 ) -> ApiResult<Response> {
     let project = load(&state, &caller, "identity:create_project_tag", &project_id).await?;
     check_tag_value("tag", &tag)?;
-    let mut tags = state.tokens.store.list_project_tags(&project.id).await?;
+    let mut tags = state.store.list_project_tags(&project.id).await?;
     if !tags.contains(&tag) {
         tags.push(tag.clone());
         check_tags("tags", &tags)?;

@@ -228,7 +228,7 @@ async fn create(
             .map(|b| vec![(IMMUTABLE_ID.to_string(), b.to_string())])
             .unwrap_or_default(),
     };
-    state.tokens.store.insert_role(&detail).await?;
+    state.store.insert_role(&detail).await?;
     Ok(created(&state, &headers, "roles", "role", render(&detail)))
 }
 
@@ -308,7 +308,7 @@ async fn update(
         .unwrap_or_default();
     extra.extend(obj.extra(&["id", "name", "domain_id", "description", "options", "extra"]));
     d.extra = Some(Value::Object(extra).to_string());
-    state.tokens.store.update_role(&d).await?;
+    state.store.update_role(&d).await?;
     // Tokens show role names.
     after_write(&state);
     Ok(member(&state, &headers, "roles", "role", render(&d)))
@@ -326,7 +326,7 @@ async fn remove(
             "Unable to delete immutable role resource: `{role_id}. Set resource option \"immutable\" to false first."
         )));
     }
-    if !state.tokens.store.delete_role(&role_id).await? {
+    if !state.store.delete_role(&role_id).await? {
         return Err(not_found(&role_id));
     }
     after_write(&state);
@@ -386,7 +386,7 @@ async fn implication(
     p: &Role,
     i: &Role,
 ) -> ApiResult<Value> {
-    if !state.tokens.store.implied_role_exists(&p.id, &i.id).await? {
+    if !state.store.implied_role_exists(&p.id, &i.id).await? {
         return Err(ApiError::NotFound(format!(
             "{} does not imply {}.",
             p.id, i.id
@@ -437,7 +437,7 @@ async fn create_implied(
             i.id
         )));
     }
-    state.tokens.store.create_implied_role(&p.id, &i.id).await?;
+    state.store.create_implied_role(&p.id, &i.id).await?;
     after_write(&state);
     Ok((
         StatusCode::CREATED,
@@ -453,7 +453,7 @@ async fn remove_implied(
 ) -> ApiResult<Response> {
     let (p, i, target) = load_pair(&state, &prior, &implied).await?;
     caller.enforce(&state, "identity:delete_implied_role", &target)?;
-    if !state.tokens.store.delete_implied_role(&p.id, &i.id).await? {
+    if !state.store.delete_implied_role(&p.id, &i.id).await? {
         return Err(ApiError::NotFound(format!(
             "{} does not imply {}.",
             p.id, i.id
@@ -515,7 +515,7 @@ async fn list_inferences(
         .map(|r| (r.id.clone(), r))
         .collect();
     let mut rules: Vec<(String, Vec<&Role>)> = Vec::new();
-    let mut pairs = state.tokens.store.list_implied_roles().await?;
+    let mut pairs = state.store.list_implied_roles().await?;
     pairs.sort();
     for (prior, implied) in &pairs {
         let (Some(_), Some(i)) = (roles.get(prior), roles.get(implied)) else {

@@ -139,7 +139,7 @@ fn extra_of(extra: Option<&str>) -> Map<String, Value> {
 /// Renders users with their options and password expiry, fetched for all of them at once.
 pub(crate) async fn render_all(state: &AppState, users: &[User]) -> ApiResult<Vec<Value>> {
     let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
-    let store = &state.tokens.store;
+    let store = &state.store;
     let options = store.user_options(&ids).await?;
     let expiries = store.password_expiries(&ids).await?;
     let none = Vec::new();
@@ -178,7 +178,7 @@ pub(crate) fn user_not_found(id: &str) -> ApiError {
 /// 404 only after the policy check).
 pub(crate) async fn find(state: &AppState, id: &str) -> ApiResult<Option<User>> {
     path_id("user", id)?;
-    Ok(state.tokens.store.get_user(id).await?)
+    Ok(state.store.get_user(id).await?)
 }
 
 /// Records a revocation event for every token of the user (Keystone's
@@ -318,7 +318,7 @@ fn check_mfa_rules(path: &str, value: &Value) -> ApiResult<()> {
 /// Keystone refuses a domain as a default project; an unknown project is accepted.
 async fn check_default_project(state: &AppState, project_id: Option<&str>) -> ApiResult<()> {
     if let Some(pid) = project_id {
-        if let Some(p) = state.tokens.store.get_project(pid).await? {
+        if let Some(p) = state.store.get_project(pid).await? {
             if p.is_domain {
                 return Err(ApiError::BadRequest(format!(
                     "User's default project ID cannot be a domain ID: {pid}"
@@ -414,7 +414,7 @@ async fn create(
     let domain_id = domain_id
         .or_else(|| caller.scoped_domain())
         .unwrap_or_else(|| state.config().identity.default_domain_id.clone());
-    let store = &state.tokens.store;
+    let store = &state.store;
     if store.get_domain(&domain_id).await?.is_none() {
         return Err(ApiError::NotFound(format!(
             "Could not find domain: {domain_id}."
@@ -541,7 +541,7 @@ async fn update(
         options,
         password_hash,
     };
-    let store = &state.tokens.store;
+    let store = &state.store;
     store
         .update_user(&user_id, &update, chrono::Utc::now().naive_utc())
         .await?;
@@ -576,7 +576,7 @@ async fn remove(
         return Err(user_not_found(&user_id));
     }
     let now = chrono::Utc::now().naive_utc();
-    if !state.tokens.store.delete_user(&user_id, now).await? {
+    if !state.store.delete_user(&user_id, now).await? {
         return Err(user_not_found(&user_id));
     }
     revoke_user_tokens(&state, &user_id).await?;
@@ -630,7 +630,7 @@ async fn change_password(
     // has a password (401 otherwise), which tells user ids apart: refused here for anyone.
     password::refuse_truncation(state.config(), &original)?;
 
-    let store = &state.tokens.store;
+    let store = &state.store;
     let user = if user_id.is_empty() || user_id.len() > ID_MAX {
         None
     } else {
@@ -731,7 +731,7 @@ async fn list_projects(
     }
     caller.enforce(&state, "identity:list_user_projects", &target)?;
     let user = user.ok_or_else(|| user_not_found(&user_id))?;
-    let store = &state.tokens.store;
+    let store = &state.store;
     let all = store.list_all_projects().await?;
     let (ids, _) = state.tokens.effective_scope_ids(&user.id).await?;
     let tags = store.list_all_project_tags().await?;
