@@ -8,12 +8,13 @@ use axum::Json;
 use baton_store::Project;
 use serde_json::{json, Value};
 
-use super::{header_str, require, TokenQuery};
+use super::extract::{body_rejection, Caller};
+use super::{header_str, TokenQuery};
 use crate::error::{ApiError, ApiResult};
 use crate::policy;
 use crate::tokens::{AuthMethod, DomainRef, RequestedScope, UserRef, ValidatedToken};
 use crate::AppState;
-use baton_types::headers::{AUTH_TOKEN, SUBJECT_TOKEN};
+use baton_types::headers::SUBJECT_TOKEN;
 
 fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::BadRequest(msg.into())
@@ -33,24 +34,6 @@ fn json_response(status: StatusCode, body: Bytes, subject: Option<&str>) -> ApiR
         .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-/// The caller's own token (`X-Auth-Token`), validated; 401 when missing or invalid.
-async fn caller(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> ApiResult<std::sync::Arc<ValidatedToken>> {
-    let token = require(headers, AUTH_TOKEN)?;
-    state
-        .tokens
-        .validate(token, false)
-        .await
-        .map_err(|e| match e {
-            ApiError::TokenNotFound { reason } => {
-                ApiError::unauthorized(format!("X-Auth-Token: {reason}"))
-            }
-            other => other,
-        })
-}
-
 // ----- POST /v3/auth/tokens -----------------------------------------------------------------
 
 pub async fn issue(
@@ -59,13 +42,7 @@ pub async fn issue(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let query = TokenQuery::parse(query.as_deref())?;
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge("Request is too large.".into())
-        } else {
-            bad(e.body_text())
-        }
-    })?;
+    let body = body.map_err(body_rejection)?;
     let doc: Value =
         serde_json::from_slice(&body).map_err(|e| bad(format!("Malformed request body: {e}")))?;
     let (methods, scope) = parse_auth_request(&doc, &state.config.auth.methods)?;
@@ -270,16 +247,16 @@ async fn subject_for(
 
 pub async fn validate(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let query = TokenQuery::parse(query.as_deref())?;
-    let caller = caller(&state, &headers).await?;
     let (subject, id) = subject_for(&state, &headers, query.allow_expired).await?;
     policy::enforce_on_subject(
         &state.policy,
         "identity:validate_token",
-        &caller.body,
+        &caller.token.body,
         &subject.body,
     )?;
     json_response(StatusCode::OK, subject.json(!query.nocatalog), Some(&id))
@@ -287,16 +264,16 @@ pub async fn validate(
 
 pub async fn check(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let query = TokenQuery::parse(query.as_deref())?;
-    let caller = caller(&state, &headers).await?;
     let (subject, id) = subject_for(&state, &headers, query.allow_expired).await?;
     policy::enforce_on_subject(
         &state.policy,
         "identity:check_token",
-        &caller.body,
+        &caller.token.body,
         &subject.body,
     )?;
     json_response(StatusCode::OK, Bytes::new(), Some(&id))
@@ -304,16 +281,16 @@ pub async fn check(
 
 pub async fn revoke(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let query = TokenQuery::parse(query.as_deref())?;
-    let caller = caller(&state, &headers).await?;
     let (subject, _) = subject_for(&state, &headers, false).await?;
     policy::enforce_on_subject(
         &state.policy,
         "identity:revoke_token",
-        &caller.body,
+        &caller.token.body,
         &subject.body,
     )?;
     state.tokens.revoke(&subject, query.cascade).await?;
@@ -326,10 +303,13 @@ fn links(state: &AppState, headers: &HeaderMap, path: &str) -> Value {
     json!({"self": format!("{}/v3/{path}", state.base_url(headers)), "previous": null, "next": null})
 }
 
-pub async fn catalog(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    let caller = caller(&state, &headers).await?;
+pub async fn catalog(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
     // Keystone serves the catalog to project-scoped tokens only (403 for every other scope).
-    let Some(project_id) = caller.body.project.as_ref().map(|p| p.id.as_str()) else {
+    let Some(project_id) = caller.token.body.project.as_ref().map(|p| p.id.as_str()) else {
         return Err(ApiError::Forbidden(
             "identity:get_auth_catalog (a project-scoped token is required)".into(),
         ));
@@ -352,8 +332,11 @@ fn project_json(state: &AppState, headers: &HeaderMap, p: &Project, kind: &str) 
     }
 }
 
-pub async fn projects(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    let caller = caller(&state, &headers).await?;
+pub async fn projects(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
     let (projects, _) = state.tokens.scopes_for_user(caller.user_id()).await?;
     let list: Vec<Value> = projects
         .iter()
@@ -364,8 +347,11 @@ pub async fn projects(State(state): State<AppState>, headers: HeaderMap) -> ApiR
     ))
 }
 
-pub async fn domains(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    let caller = caller(&state, &headers).await?;
+pub async fn domains(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
     let (_, domains) = state.tokens.scopes_for_user(caller.user_id()).await?;
     let list: Vec<Value> = domains
         .iter()
@@ -376,8 +362,11 @@ pub async fn domains(State(state): State<AppState>, headers: HeaderMap) -> ApiRe
     ))
 }
 
-pub async fn system(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    let caller = caller(&state, &headers).await?;
+pub async fn system(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
     let system = if state.tokens.has_system_roles(caller.user_id()).await? {
         json!([{"all": true}])
     } else {

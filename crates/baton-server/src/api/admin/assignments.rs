@@ -77,11 +77,6 @@ struct Params {
     include_names: bool,
 }
 
-/// Keystone's boolean query flags: present and not `0`.
-fn flag(query: &ListQuery, key: &str) -> bool {
-    query.get(key).is_some_and(|v| v != "0")
-}
-
 /// Keystone (Python) treats an empty filter value like an absent one.
 fn non_empty(query: &ListQuery, key: &str) -> Option<String> {
     query.get(key).filter(|v| !v.is_empty()).map(str::to_string)
@@ -117,12 +112,12 @@ impl Params {
             system: query.get("scope.system") == Some("all"),
             domain_id: non_empty(query, "scope.domain.id"),
             project_id: non_empty(query, "scope.project.id"),
-            include_subtree: flag(query, "include_subtree"),
+            include_subtree: query.switch("include_subtree"),
             inherited: query
                 .get("scope.OS-INHERIT:inherited_to")
                 .map(|v| v == "projects"),
-            effective: flag(query, "effective"),
-            include_names: flag(query, "include_names"),
+            effective: query.switch("effective"),
+            include_names: query.switch("include_names"),
         };
         for key in ["role.id", "group.id", "scope.domain.id", "scope.project.id"] {
             check_id(key, query.get(key))?;

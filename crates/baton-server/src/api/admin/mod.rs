@@ -13,22 +13,19 @@ pub mod projects;
 pub mod roles;
 pub mod users;
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
-use axum::extract::{rejection::BytesRejection, FromRequest, FromRequestParts, Request};
-use axum::http::request::Parts;
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-use super::require;
+use super::extract::body_rejection;
+pub use super::extract::Caller;
+use super::query::encode;
+pub use super::query::{matches, matches_flag, ListQuery};
 use crate::error::{ApiError, ApiResult};
-use crate::policy::{Credentials, Target};
-use crate::tokens::ValidatedToken;
 use crate::AppState;
-use baton_types::headers::AUTH_TOKEN;
 
 /// Keystone's `id_string`: at most 64 characters of `[a-zA-Z0-9-]`... plus `_` for ids other
 /// deployments made (LDAP/federation mapped ids); Keystone's pattern is `^[a-zA-Z0-9-]+$` for
@@ -50,60 +47,6 @@ pub fn routes() -> axum::Router<AppState> {
         .merge(catalog::routes())
 }
 
-// ----- the caller ------------------------------------------------------------------------------
-
-/// The caller of an admin API: its validated `X-Auth-Token`. Extracting it answers 401 for a
-/// missing or invalid token.
-pub struct Caller {
-    pub token: Arc<ValidatedToken>,
-}
-
-impl Caller {
-    /// The policy credentials of the caller's token.
-    pub fn creds(&self) -> Credentials<'_> {
-        Credentials::from_token(&self.token)
-    }
-
-    /// Enforces `action` (an `identity:*` rule) against `target`; 403 with Keystone's body when
-    /// denied.
-    pub fn enforce(&self, state: &AppState, action: &str, target: &Target) -> ApiResult<()> {
-        state.policy.enforce(action, &self.creds(), target)
-    }
-
-    pub fn allows(&self, state: &AppState, action: &str, target: &Target) -> bool {
-        state.policy.allows(action, &self.creds(), target)
-    }
-
-    pub fn user_id(&self) -> &str {
-        self.token.user_id()
-    }
-
-    /// The domain of a domain-scoped token: such callers see only their domain's users,
-    /// groups, projects and assignments.
-    pub fn scoped_domain(&self) -> Option<String> {
-        self.token.body.domain.as_ref().map(|d| d.id.clone())
-    }
-}
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Caller> {
-        let token = require(&parts.headers, AUTH_TOKEN)?;
-        let token = state
-            .tokens
-            .validate(token, false)
-            .await
-            .map_err(|e| match e {
-                ApiError::TokenNotFound { reason } => {
-                    ApiError::unauthorized(format!("X-Auth-Token: {reason}"))
-                }
-                other => other,
-            })?;
-        Ok(Caller { token })
-    }
-}
-
 // ----- request bodies --------------------------------------------------------------------------
 
 /// A JSON object request body. Malformed JSON is a 400 and an oversized body a 413, with
@@ -114,14 +57,9 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> ApiResult<JsonBody> {
-        let body: Result<Bytes, BytesRejection> = Bytes::from_request(req, state).await;
-        let body = body.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge("Request is too large.".into())
-            } else {
-                ApiError::BadRequest(e.body_text())
-            }
-        })?;
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
         match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Object(map)) => Ok(JsonBody(map)),
             Ok(_) => Err(ApiError::BadRequest(
@@ -400,83 +338,6 @@ pub fn path_id<'a>(kind: &str, id: &'a str) -> ApiResult<&'a str> {
     }
 }
 
-// ----- query strings ---------------------------------------------------------------------------
-
-/// A decoded query string, in order, repeated keys kept.
-#[derive(Debug, Default, Clone)]
-pub struct ListQuery {
-    pub pairs: Vec<(String, String)>,
-    raw: Option<String>,
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = |c: u8| (c as char).to_digit(16);
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-impl ListQuery {
-    pub fn parse(raw: Option<&str>) -> ListQuery {
-        let pairs = raw
-            .unwrap_or("")
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (percent_decode(k), percent_decode(v))
-            })
-            .collect();
-        ListQuery {
-            pairs,
-            raw: raw.map(str::to_string),
-        }
-    }
-
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn has(&self, key: &str) -> bool {
-        self.pairs.iter().any(|(k, _)| k == key)
-    }
-
-    /// A boolean filter as Keystone reads them: present without a value means true; `0`,
-    /// `false`, `f`, `no`, `n`, `off` mean false; anything else true.
-    pub fn flag(&self, key: &str) -> Option<bool> {
-        self.get(key).map(|v| {
-            !matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "0" | "false" | "f" | "no" | "n" | "off"
-            )
-        })
-    }
-
-    pub fn raw(&self) -> Option<&str> {
-        self.raw.as_deref()
-    }
-}
-
 // ----- responses -------------------------------------------------------------------------------
 
 /// `{base}/v3/{path}`.
@@ -645,31 +506,6 @@ pub fn collection(
     Json(body).into_response()
 }
 
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// `Some(value)` when the query's `key` filter is absent or equal to `value`.
-pub fn matches(query: &ListQuery, key: &str, value: Option<&str>) -> bool {
-    match query.get(key) {
-        None => true,
-        Some(want) => value == Some(want),
-    }
-}
-
-/// A boolean attribute against a boolean filter (`enabled=false`).
-pub fn matches_flag(query: &ListQuery, key: &str, value: bool) -> bool {
-    query.flag(key).is_none_or(|want| want == value)
-}
-
 /// Writes that change who may do what: drop cached validations so the next request sees them.
 pub fn after_write(state: &AppState) {
     state.tokens.invalidate_caches();
@@ -678,18 +514,6 @@ pub fn after_write(state: &AppState) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn query_decoding_and_flags() {
-        let q = ListQuery::parse(Some("name=a%20b&enabled=false&x&y=1&name=c+d"));
-        assert_eq!(q.get("name"), Some("a b"));
-        assert_eq!(q.flag("enabled"), Some(false));
-        assert_eq!(q.flag("x"), Some(true));
-        assert_eq!(q.flag("y"), Some(true));
-        assert_eq!(q.flag("z"), None);
-        assert_eq!(q.pairs.len(), 5);
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
-    }
 
     #[test]
     fn obj_validation() {

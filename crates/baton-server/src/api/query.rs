@@ -1,0 +1,146 @@
+//! Query strings, decoded one way (`form_urlencoded`: `+` and `%XX`, pairs in order, repeated
+//! keys kept) and read with Keystone's three boolean readings side by side.
+
+use crate::error::ApiResult;
+
+/// A decoded query string, in order, repeated keys kept.
+#[derive(Debug, Default, Clone)]
+pub struct ListQuery {
+    pub pairs: Vec<(String, String)>,
+    raw: Option<String>,
+}
+
+impl ListQuery {
+    pub fn parse(raw: Option<&str>) -> ListQuery {
+        ListQuery {
+            pairs: pairs(raw),
+            raw: raw.map(str::to_string),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.pairs.iter().any(|(k, _)| k == key)
+    }
+
+    /// A list filter: present without a value means true; see [`false_unless_listed_false`].
+    pub fn flag(&self, key: &str) -> Option<bool> {
+        self.get(key).map(false_unless_listed_false)
+    }
+
+    /// The role-assignment switches (`effective`, `include_names`, `include_subtree`) as
+    /// Keystone reads them: present and not `0`.
+    pub fn switch(&self, key: &str) -> bool {
+        self.get(key).is_some_and(|v| v != "0")
+    }
+
+    pub fn raw(&self) -> Option<&str> {
+        self.raw.as_deref()
+    }
+}
+
+fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// Query flags of the token API as Keystone reads them: `nocatalog` counts when present at all;
+/// `allow_expired` follows oslo's bool_from_string; `cascade` is true unless clearly false.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TokenQuery {
+    pub nocatalog: bool,
+    pub allow_expired: bool,
+    /// `DELETE`: also revoke tokens rescoped from this one (default true, as in Keystone 30).
+    pub cascade: bool,
+}
+
+impl TokenQuery {
+    pub fn parse(raw: Option<&str>) -> ApiResult<Self> {
+        let mut q = TokenQuery {
+            cascade: true,
+            ..TokenQuery::default()
+        };
+        for (k, v) in pairs(raw) {
+            match k.as_str() {
+                "nocatalog" => q.nocatalog = true,
+                "allow_expired" => q.allow_expired = bool_from_string(&v),
+                // Keystone falls back to true for values it cannot read.
+                "cascade" => q.cascade = false_unless_listed_false(&v),
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+}
+
+/// oslo's `bool_from_string`: true only for the listed spellings of true.
+pub fn bool_from_string(v: &str) -> bool {
+    matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "1" | "t" | "true" | "on" | "y" | "yes"
+    )
+}
+
+/// Keystone's list filters and `cascade`: false only for the listed spellings of false.
+pub fn false_unless_listed_false(v: &str) -> bool {
+    !matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "0" | "f" | "false" | "off" | "n" | "no"
+    )
+}
+
+/// Percent-encodes a value for a link's query string (RFC 3986 unreserved characters kept).
+pub fn encode(s: &str) -> String {
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, KEEP).to_string()
+}
+
+/// `Some(value)` when the query's `key` filter is absent or equal to `value`.
+pub fn matches(query: &ListQuery, key: &str, value: Option<&str>) -> bool {
+    match query.get(key) {
+        None => true,
+        Some(want) => value == Some(want),
+    }
+}
+
+/// A boolean attribute against a boolean filter (`enabled=false`).
+pub fn matches_flag(query: &ListQuery, key: &str, value: bool) -> bool {
+    query.flag(key).is_none_or(|want| want == value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decoding_and_flags() {
+        let q = ListQuery::parse(Some("name=a%20b&enabled=false&x&y=1&name=c+d"));
+        assert_eq!(q.get("name"), Some("a b"));
+        assert_eq!(q.flag("enabled"), Some(false));
+        assert_eq!(q.flag("x"), Some(true));
+        assert_eq!(q.flag("y"), Some(true));
+        assert_eq!(q.flag("z"), None);
+        assert_eq!(q.pairs.len(), 5);
+        assert_eq!(ListQuery::parse(Some("a=%zz%4")).get("a"), Some("%zz%4"));
+        assert_eq!(encode("a b/é~"), "a%20b%2F%C3%A9~");
+    }
+
+    #[test]
+    fn token_query_readings() {
+        let q = TokenQuery::parse(Some("nocatalog&allow_expired=True&cascade=nonsense")).unwrap();
+        assert!(q.nocatalog && q.allow_expired && q.cascade);
+        let q = TokenQuery::parse(Some("allow_expired=maybe&cascade=No")).unwrap();
+        assert!(!q.nocatalog && !q.allow_expired && !q.cascade);
+    }
+}
