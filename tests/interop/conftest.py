@@ -71,11 +71,15 @@ def start_baton(workdir: Path, *, expiration: int = TOKEN_EXPIRATION, grant_doma
 
 
 def start_keystone(workdir: Path, *, expiration: int = TOKEN_EXPIRATION, grant_domain: bool = True,
-                   template: Optional[Path] = None) -> Target:
+                   template: Optional[Path] = None, cache: bool = False, workers: int = 1) -> Target:
     """Real keystone, bootstrapped. With `template` (see keystone_template) the db and keys are
-    copied from it (saves ~12 s of keystone-manage) and the endpoint URL is rewritten."""
+    copied from it (saves ~12 s of keystone-manage) and the endpoint URL is rewritten. `cache`
+    turns on Keystone's in-process memory cache, which makes most requests several times faster;
+    it is per worker, so with more than one worker a read may see what another worker cached
+    before a write."""
     require_venv()
-    k = KeystoneOracle(workdir, free_port(), expiration=expiration, password_hash_rounds=KEYSTONE_HASH_ROUNDS)
+    k = KeystoneOracle(workdir, free_port(), expiration=expiration, password_hash_rounds=KEYSTONE_HASH_ROUNDS,
+                       cache=cache, workers=workers)
     k.write_config()
     try:
         if template is not None:

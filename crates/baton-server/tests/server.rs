@@ -21,6 +21,8 @@ mod admin_roles;
 mod admin_users;
 #[path = "server/identity_model.rs"]
 mod identity_model;
+#[path = "server/persona_matrix.rs"]
+mod persona_matrix;
 #[path = "server/security_admin.rs"]
 mod security_admin;
 #[path = "server/security_serve.rs"]

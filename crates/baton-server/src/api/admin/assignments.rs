@@ -127,6 +127,13 @@ impl Params {
                 "'scope.project.id' is a dependency of 'include_subtree'".into(),
             ));
         }
+        // Keystone's query schema refuses both actors (present, even empty) before the policy
+        // check; the other combinations are refused after it (`check_combinations`).
+        if query.has("user.id") && query.has("group.id") {
+            return Err(ApiError::BadRequest(
+                "Specify a user or group, not both".into(),
+            ));
+        }
         Ok(p)
     }
 
@@ -171,19 +178,24 @@ async fn list(
     let store = &state.store;
     let mut restrict_to_domain = None;
     if params.include_subtree {
-        // Keystone checks the caller against the project of the tree (and its domain).
+        // Keystone checks the caller against the project of the tree (and its domain). For a
+        // project that does not exist it fails with a 500 (its NotFound escapes before the
+        // policy check); here the caller is checked without it, and only a caller the policy
+        // allows learns that it does not exist.
         let id = params.project_id.clone().unwrap_or_default();
-        let project = store
-            .get_project(&id)
-            .await?
-            .filter(|p| !p.is_domain)
-            .ok_or_else(|| ApiError::NotFound(format!("Could not find project: {id}.")))?;
-        let target = Target::new()
-            .with("target.project.id", project.id.clone())
-            .with("target.project.name", project.name.clone())
-            .with("target.project.domain_id", project.domain_id.clone())
-            .with("target.domain_id", project.domain_id.clone());
+        let project = store.get_project(&id).await?.filter(|p| !p.is_domain);
+        let target = match &project {
+            Some(project) => Target::new()
+                .with("target.project.id", project.id.clone())
+                .with("target.project.name", project.name.clone())
+                .with("target.project.domain_id", project.domain_id.clone())
+                .with("target.domain_id", project.domain_id.clone()),
+            None => Target::new(),
+        };
         caller.enforce(&state, "identity:list_role_assignments_for_tree", &target)?;
+        if project.is_none() {
+            return Err(ApiError::NotFound(format!("Could not find project: {id}.")));
+        }
     } else {
         // A domain-scoped caller is checked against, and then sees only, its own domain.
         let mut target = Target::new();

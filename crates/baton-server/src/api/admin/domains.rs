@@ -118,9 +118,12 @@ async fn list(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let query = ListQuery::parse(raw.as_deref());
+    // A domain-scoped caller is checked against, and then sees only, its own domain (as
+    // Keystone filters the list); other callers see every domain the filters match.
+    let scoped_domain = caller.scoped_domain();
     let mut target = Target::new();
-    if let Some(d) = &caller.token.body.domain {
-        target.set("target.domain.id", d.id.clone());
+    if let Some(d) = &scoped_domain {
+        target.set("target.domain.id", d.clone());
     }
     caller.enforce(&state, "identity:list_domains", &target)?;
     let page = Page::from_query(&state, &query, None)?;
@@ -133,6 +136,7 @@ async fn list(
         .await?
         .into_iter()
         .filter(|d| d.is_domain)
+        .filter(|d| scoped_domain.as_deref().is_none_or(|s| d.id == s))
         .filter(|d| {
             matches(&query, "name", Some(&d.name)) && matches_flag(&query, "enabled", d.enabled)
         })

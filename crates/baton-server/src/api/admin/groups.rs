@@ -226,12 +226,18 @@ async fn remove(
     caller: Caller,
     Path(group_id): Path<String>,
 ) -> ApiResult<Response> {
-    // Keystone loads the group before the policy check here, so an unknown group is a 404.
-    let group = find(&state, &group_id)
-        .await?
-        .ok_or_else(|| group_not_found(&group_id))?;
-    let target = group_target(Target::new().with("group_id", group_id.clone()), &group);
+    // Keystone loads the group as the policy target and lets its 404 out before the policy
+    // check, telling anyone which group ids exist; here, as for the other group routes, a
+    // caller the policy refuses gets 403 either way.
+    let group = find(&state, &group_id).await?;
+    let mut target = Target::new().with("group_id", group_id.clone());
+    if let Some(g) = &group {
+        target = group_target(target, g);
+    }
     caller.enforce(&state, "identity:delete_group", &target)?;
+    if group.is_none() {
+        return Err(group_not_found(&group_id));
+    }
     let deleted = state
         .tokens
         .store

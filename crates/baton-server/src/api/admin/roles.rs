@@ -81,15 +81,13 @@ fn is_immutable(d: &RoleDetail) -> bool {
     options_json(d).get(IMMUTABLE) == Some(&Value::Bool(true))
 }
 
-/// The role of a path, or Keystone's 404.
-pub async fn load(state: &AppState, id: &str) -> ApiResult<RoleDetail> {
-    path_id("role", id)?;
-    state
-        .tokens
-        .store
-        .get_role_detail(id)
-        .await?
-        .ok_or_else(|| not_found(id))
+/// The role of a path, or `None` (without a query for an id no role can have): the handlers
+/// build the policy target with whatever exists and answer 404 only after the policy check.
+async fn find(state: &AppState, id: &str) -> ApiResult<Option<RoleDetail>> {
+    if path_id("role", id).is_err() {
+        return Ok(None);
+    }
+    Ok(state.store.get_role_detail(id).await?)
 }
 
 pub fn not_found(id: &str) -> ApiError {
@@ -232,14 +230,28 @@ async fn create(
     Ok(created(&state, &headers, "roles", "role", render(&detail)))
 }
 
-/// Domain-specific roles have their own rules (`identity:<verb>_domain_role`).
-fn enforce_on_role(state: &AppState, caller: &Caller, verb: &str, d: &RoleDetail) -> ApiResult<()> {
+/// The role of `/v3/roles/{role_id}`, once the caller may `verb` it: domain-specific roles have
+/// their own rules (`identity:<verb>_domain_role`), and a missing role is checked against
+/// `identity:<verb>_role` with no role in the target, so that only a caller the policy allows
+/// learns it does not exist. (Keystone enforces the same rule but loads the role as its target
+/// first, letting the 404 out to anyone.)
+async fn load_enforced(
+    state: &AppState,
+    caller: &Caller,
+    verb: &str,
+    id: &str,
+) -> ApiResult<RoleDetail> {
+    let Some(d) = find(state, id).await? else {
+        caller.enforce(state, &format!("identity:{verb}_role"), &Target::new())?;
+        return Err(not_found(id));
+    };
     let target = role_target(&d.role);
     if d.role.domain_id.is_some() {
-        caller.enforce(state, &format!("identity:{verb}_domain_role"), &target)
+        caller.enforce(state, &format!("identity:{verb}_domain_role"), &target)?;
     } else {
-        caller.enforce(state, &format!("identity:{verb}_role"), &target)
+        caller.enforce(state, &format!("identity:{verb}_role"), &target)?;
     }
+    Ok(d)
 }
 
 async fn show(
@@ -248,8 +260,7 @@ async fn show(
     headers: HeaderMap,
     Path(role_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let d = load(&state, &role_id).await?;
-    enforce_on_role(&state, &caller, "get", &d)?;
+    let d = load_enforced(&state, &caller, "get", &role_id).await?;
     Ok(member(&state, &headers, "roles", "role", render(&d)))
 }
 
@@ -266,8 +277,7 @@ async fn update(
     let description = obj.nullable_string("description", DESCRIPTION_MAX)?;
     let domain_id = domain_id_field(&obj)?;
     let immutable = options_field(&obj)?;
-    let mut d = load(&state, &role_id).await?;
-    enforce_on_role(&state, &caller, "update", &d)?;
+    let mut d = load_enforced(&state, &caller, "update", &role_id).await?;
     match obj.fields.get("id") {
         None | Some(Value::Null) => {}
         Some(Value::String(id)) if *id == role_id => {}
@@ -319,8 +329,7 @@ async fn remove(
     caller: Caller,
     Path(role_id): Path<String>,
 ) -> ApiResult<Response> {
-    let d = load(&state, &role_id).await?;
-    enforce_on_role(&state, &caller, "delete", &d)?;
+    let d = load_enforced(&state, &caller, "delete", &role_id).await?;
     if is_immutable(&d) {
         return Err(ApiError::ForbiddenNotSecurity(format!(
             "Unable to delete immutable role resource: `{role_id}. Set resource option \"immutable\" to false first."
@@ -353,19 +362,32 @@ fn ref_json(state: &AppState, headers: &HeaderMap, r: &Role) -> Value {
     })
 }
 
-/// Both roles of an implication path (404 for either missing), with the target Keystone
-/// builds: `target.prior_role.*` and `target.implied_role.*`.
+/// Both roles of an implication path, once the caller passes every one of `actions` with the
+/// target Keystone builds (`target.prior_role.*`, `target.implied_role.*`, each when the role
+/// exists); then 404 for either missing. Keystone's target builder lets the 404 out before the
+/// policy check; here a caller the policy refuses gets 403 either way.
 async fn load_pair(
     state: &AppState,
+    caller: &Caller,
+    actions: &[&str],
     prior: &str,
     implied: &str,
-) -> ApiResult<(Role, Role, Target)> {
-    let p = load(state, prior).await?.role;
-    let i = load(state, implied).await?.role;
+) -> ApiResult<(Role, Role)> {
+    let p = find(state, prior).await?.map(|d| d.role);
+    let i = find(state, implied).await?.map(|d| d.role);
     let mut target = Target::new();
-    add_role_target(&mut target, "target.prior_role", &p);
-    add_role_target(&mut target, "target.implied_role", &i);
-    Ok((p, i, target))
+    if let Some(p) = &p {
+        add_role_target(&mut target, "target.prior_role", p);
+    }
+    if let Some(i) = &i {
+        add_role_target(&mut target, "target.implied_role", i);
+    }
+    for action in actions {
+        caller.enforce(state, action, &target)?;
+    }
+    let p = p.ok_or_else(|| not_found(prior))?;
+    let i = i.ok_or_else(|| not_found(implied))?;
+    Ok((p, i))
 }
 
 fn inference_json(state: &AppState, headers: &HeaderMap, p: &Role, i: &Role) -> Value {
@@ -401,8 +423,14 @@ async fn show_implied(
     headers: HeaderMap,
     Path((prior, implied)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (p, i, target) = load_pair(&state, &prior, &implied).await?;
-    caller.enforce(&state, "identity:get_implied_role", &target)?;
+    let (p, i) = load_pair(
+        &state,
+        &caller,
+        &["identity:get_implied_role"],
+        &prior,
+        &implied,
+    )
+    .await?;
     Ok(Json(implication(&state, &headers, &p, &i).await?))
 }
 
@@ -413,9 +441,14 @@ async fn check_implied(
     headers: HeaderMap,
     Path((prior, implied)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let (p, i, target) = load_pair(&state, &prior, &implied).await?;
-    caller.enforce(&state, "identity:check_implied_role", &target)?;
-    caller.enforce(&state, "identity:get_implied_role", &target)?;
+    let (p, i) = load_pair(
+        &state,
+        &caller,
+        &["identity:check_implied_role", "identity:get_implied_role"],
+        &prior,
+        &implied,
+    )
+    .await?;
     implication(&state, &headers, &p, &i).await?;
     Ok(no_content())
 }
@@ -426,8 +459,14 @@ async fn create_implied(
     headers: HeaderMap,
     Path((prior, implied)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let (p, i, target) = load_pair(&state, &prior, &implied).await?;
-    caller.enforce(&state, "identity:create_implied_role", &target)?;
+    let (p, i) = load_pair(
+        &state,
+        &caller,
+        &["identity:create_implied_role"],
+        &prior,
+        &implied,
+    )
+    .await?;
     // Keystone hides its reason here (a security error) and names the implied role only.
     if PROHIBITED_IMPLIED.contains(&i.name.as_str())
         || (p.domain_id.is_none() && i.domain_id.is_some())
@@ -451,8 +490,14 @@ async fn remove_implied(
     caller: Caller,
     Path((prior, implied)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let (p, i, target) = load_pair(&state, &prior, &implied).await?;
-    caller.enforce(&state, "identity:delete_implied_role", &target)?;
+    let (p, i) = load_pair(
+        &state,
+        &caller,
+        &["identity:delete_implied_role"],
+        &prior,
+        &implied,
+    )
+    .await?;
     if !state.store.delete_implied_role(&p.id, &i.id).await? {
         return Err(ApiError::NotFound(format!(
             "{} does not imply {}.",
@@ -469,10 +514,13 @@ async fn list_implied(
     headers: HeaderMap,
     Path(prior): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let p = load(&state, &prior).await?.role;
+    let p = find(&state, &prior).await?.map(|d| d.role);
     let mut target = Target::new();
-    add_role_target(&mut target, "target.prior_role", &p);
+    if let Some(p) = &p {
+        add_role_target(&mut target, "target.prior_role", p);
+    }
     caller.enforce(&state, "identity:list_implied_roles", &target)?;
+    let p = p.ok_or_else(|| not_found(&prior))?;
     let roles: HashMap<String, Role> = state
         .tokens
         .store
