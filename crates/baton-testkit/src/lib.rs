@@ -626,3 +626,60 @@ macro_rules! on_every_database {
         )*
     };
 }
+
+/// A client as slow as an attacker likes, on a raw socket: for tests of header and body
+/// timeouts in the identity server and the proxy. Every wait is bounded.
+pub mod slow_client {
+    use std::time::{Duration, Instant};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    pub async fn connect(addr: &str) -> TcpStream {
+        tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
+            .await
+            .expect("connect in time")
+            .expect("connect")
+    }
+
+    /// Writes `head` on a fresh connection, then one byte every `every` until the peer closes the
+    /// connection (end of stream or reset) or `cap` passes. Returns when the peer closed, counted
+    /// from the end of `head` (`None`: still open at `cap`), and what it sent before.
+    pub async fn trickle(
+        addr: &str,
+        head: &[u8],
+        every: Duration,
+        cap: Duration,
+    ) -> (Option<Duration>, Vec<u8>) {
+        let (mut rd, mut wr) = connect(addr).await.into_split();
+        wr.write_all(head).await.expect("head");
+        let start = Instant::now();
+        let mut reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                match rd.read(&mut buf).await {
+                    Ok(0) | Err(_) => return (start.elapsed(), got),
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        });
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                r = &mut reader => {
+                    let (at, got) = r.expect("reader");
+                    return (Some(at), got);
+                }
+                _ = tick.tick() => {
+                    if start.elapsed() > cap {
+                        reader.abort();
+                        return (None, Vec::new());
+                    }
+                    // Fails once the peer is gone; the reader reports that.
+                    let _ = wr.write_all(b"1").await;
+                }
+            }
+        }
+    }
+}

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +23,8 @@ use axum::{Json, Router};
 use baton_authtoken::{Authenticator, ProxyOptions};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+use baton_testkit::slow_client::{connect, trickle};
 
 use super::{client, App, Identity};
 
@@ -122,54 +123,6 @@ fn one(echo: &Value, name: &str) -> Option<String> {
         v.len()
     );
     v.into_iter().next()
-}
-
-async fn connect(addr: &str) -> TcpStream {
-    tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
-        .await
-        .expect("connect in time")
-        .expect("connect")
-}
-
-/// Writes `head` on a fresh connection, then one byte every `every` until the peer closes the
-/// connection (end of stream or reset) or `cap` passes. Returns when the peer closed, counted
-/// from the end of `head` (`None`: still open at `cap`), and what it sent before.
-async fn trickle(
-    addr: &str,
-    head: &[u8],
-    every: Duration,
-    cap: Duration,
-) -> (Option<Duration>, Vec<u8>) {
-    let (mut rd, mut wr) = connect(addr).await.into_split();
-    wr.write_all(head).await.expect("head");
-    let start = Instant::now();
-    let mut reader = tokio::spawn(async move {
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            match rd.read(&mut buf).await {
-                Ok(0) | Err(_) => return (start.elapsed(), got),
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
-    });
-    let mut tick = tokio::time::interval(every);
-    loop {
-        tokio::select! {
-            r = &mut reader => {
-                let (at, got) = r.expect("reader");
-                return (Some(at), got);
-            }
-            _ = tick.tick() => {
-                if start.elapsed() > cap {
-                    reader.abort();
-                    return (None, Vec::new());
-                }
-                // Fails once the peer is gone; the reader reports that.
-                let _ = wr.write_all(b"a").await;
-            }
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -4,65 +4,17 @@
 //! with short `[baton] header_timeout` / `body_timeout` and a small `max_connections`. Every wait
 //! is bounded.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use baton_testkit::slow_client::{connect, trickle};
 use baton_testkit::{DbDialect, IdentityServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// How long a test waits for something that should happen after a one-second timeout.
 const CAP: Duration = Duration::from_secs(15);
 
 fn addr(s: &IdentityServer) -> String {
     s.base.trim_start_matches("http://").to_string()
-}
-
-async fn connect(addr: &str) -> TcpStream {
-    tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
-        .await
-        .expect("connect in time")
-        .expect("connect")
-}
-
-/// Writes `head` on a fresh connection, then one byte every `every` until the server closes the
-/// connection (end of stream or reset) or `cap` passes. Returns when the server closed, counted
-/// from the end of `head` (`None`: still open at `cap`), and what it sent before.
-async fn trickle(
-    addr: &str,
-    head: &[u8],
-    every: Duration,
-    cap: Duration,
-) -> (Option<Duration>, Vec<u8>) {
-    let (mut rd, mut wr) = connect(addr).await.into_split();
-    wr.write_all(head).await.expect("head");
-    let start = Instant::now();
-    let mut reader = tokio::spawn(async move {
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            match rd.read(&mut buf).await {
-                Ok(0) | Err(_) => return (start.elapsed(), got),
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
-    });
-    let mut tick = tokio::time::interval(every);
-    loop {
-        tokio::select! {
-            r = &mut reader => {
-                let (at, got) = r.expect("reader");
-                return (Some(at), got);
-            }
-            _ = tick.tick() => {
-                if start.elapsed() > cap {
-                    reader.abort();
-                    return (None, Vec::new());
-                }
-                // Fails once the server is gone; the reader reports that.
-                let _ = wr.write_all(b"1").await;
-            }
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
