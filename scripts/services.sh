@@ -102,27 +102,21 @@ baton_start_redis() {
   echo "Redis: started a throwaway server on 127.0.0.1:$port"
 }
 
+# One server: the URL already given in $var, else the one answering on its standard port, else a
+# throwaway one.
+baton_service() {
+  local name=$1 var=$2 port=$3 start=$4
+  if [ -n "${!var:-}" ]; then
+    echo "$name: ${!var} ($var)"
+  elif [ "${BATON_SERVICES:-}" != throwaway ] && baton_port_answers "$port"; then
+    echo "$name: using the server running on 127.0.0.1:$port"
+  else
+    "$start"
+  fi
+}
+
 baton_services() {
-  local force=${BATON_SERVICES:-}
-  if [ -n "${BATON_TEST_POSTGRES_URL:-}" ]; then
-    echo "PostgreSQL: $BATON_TEST_POSTGRES_URL (BATON_TEST_POSTGRES_URL)"
-  elif [ "$force" != throwaway ] && baton_port_answers 5432; then
-    echo "PostgreSQL: using the server running on 127.0.0.1:5432"
-  else
-    baton_start_postgres
-  fi
-  if [ -n "${BATON_TEST_MYSQL_URL:-}" ]; then
-    echo "MariaDB: $BATON_TEST_MYSQL_URL (BATON_TEST_MYSQL_URL)"
-  elif [ "$force" != throwaway ] && baton_port_answers 3306; then
-    echo "MariaDB: using the server running on 127.0.0.1:3306"
-  else
-    baton_start_mariadb
-  fi
-  if [ -n "${BATON_TEST_REDIS_URL:-}" ]; then
-    echo "Redis: $BATON_TEST_REDIS_URL (BATON_TEST_REDIS_URL)"
-  elif [ "$force" != throwaway ] && baton_port_answers 6379; then
-    echo "Redis: using the server running on 127.0.0.1:6379"
-  else
-    baton_start_redis
-  fi
+  baton_service PostgreSQL BATON_TEST_POSTGRES_URL 5432 baton_start_postgres
+  baton_service MariaDB BATON_TEST_MYSQL_URL 3306 baton_start_mariadb
+  baton_service Redis BATON_TEST_REDIS_URL 6379 baton_start_redis
 }
