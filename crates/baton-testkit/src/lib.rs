@@ -682,4 +682,41 @@ pub mod slow_client {
             }
         }
     }
+
+    /// The connection cap at work: fills `slots` connections with half-sent request heads (held
+    /// well within a 30 s header timeout), checks that one more connection sending `request` is
+    /// not answered within a second, frees one slot, and returns the answer it then gets.
+    pub async fn answer_after_a_slot_frees(
+        addr: &str,
+        slots: usize,
+        request: &str,
+        cap: Duration,
+    ) -> String {
+        let partial = request.split("\r\n").next().unwrap_or("GET / HTTP/1.1");
+        let mut holders = Vec::new();
+        for _ in 0..slots {
+            let mut c = connect(addr).await;
+            c.write_all(format!("{partial}\r\n").as_bytes())
+                .await
+                .expect("partial head");
+            holders.push(c);
+        }
+        let mut extra = connect(addr).await;
+        extra.write_all(request.as_bytes()).await.expect("request");
+        let mut buf = [0u8; 512];
+        if let Ok(r) = tokio::time::timeout(Duration::from_secs(1), extra.read(&mut buf)).await {
+            let n = r.unwrap_or(0);
+            panic!(
+                "a connection was served beyond max_connections = {slots}: {:?}",
+                String::from_utf8_lossy(&buf[..n])
+            );
+        }
+        drop(holders.pop());
+        let mut answer = Vec::new();
+        tokio::time::timeout(cap, extra.read_to_end(&mut answer))
+            .await
+            .expect("the waiting connection is served once a slot frees")
+            .expect("read");
+        String::from_utf8_lossy(&answer).into_owned()
+    }
 }

@@ -22,9 +22,9 @@ use axum::routing::any;
 use axum::{Json, Router};
 use baton_authtoken::{Authenticator, ProxyOptions};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
-use baton_testkit::slow_client::{connect, trickle};
+use baton_testkit::slow_client::{answer_after_a_slot_frees, connect, trickle};
 
 use super::{client, App, Identity};
 
@@ -271,34 +271,13 @@ async fn review_5_slow_clients_are_cut_off_and_connections_are_capped() {
     // The connection cap: two connections hold both slots (half-sent heads, within the default
     // 30 s header_timeout); a third waits unserved until one of them leaves.
     let capped = Proxy::start(&id, "max_connections = 2\n").await;
-    let mut holders = Vec::new();
-    for _ in 0..2 {
-        let mut s = connect(&capped.addr).await;
-        s.write_all(b"GET /x HTTP/1.1\r\nHost: proxy\r\n")
-            .await
-            .expect("partial head");
-        holders.push(s);
-    }
-    let mut third = connect(&capped.addr).await;
-    third
-        .write_all(b"GET /x HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("request");
-    let early = tokio::time::timeout(Duration::from_secs(1), third.read(&mut buf)).await;
-    if let Ok(r) = early {
-        let n = r.unwrap_or(0);
-        panic!(
-            "a third connection was served beyond max_connections = 2: {:?}",
-            String::from_utf8_lossy(&buf[..n])
-        );
-    }
-    drop(holders.pop());
-    let mut answer = Vec::new();
-    tokio::time::timeout(cap, third.read_to_end(&mut answer))
-        .await
-        .expect("the third connection is served once a slot frees")
-        .expect("read");
-    let answer = String::from_utf8_lossy(&answer);
+    let answer = answer_after_a_slot_frees(
+        &capped.addr,
+        2,
+        "GET /x HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n",
+        cap,
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
 }
 

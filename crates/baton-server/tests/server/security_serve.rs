@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use baton_testkit::slow_client::{connect, trickle};
+use baton_testkit::slow_client::{answer_after_a_slot_frees, connect, trickle};
 use baton_testkit::{DbDialect, IdentityServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -84,33 +84,12 @@ async fn review_5_server_caps_connections() {
 
     // Two connections hold both slots (half-sent heads, within the default 30 s
     // header_timeout); a third waits unserved until one of them leaves.
-    let mut holders = Vec::new();
-    for _ in 0..2 {
-        let mut c = connect(&addr).await;
-        c.write_all(b"GET /v3 HTTP/1.1\r\nHost: baton\r\n")
-            .await
-            .expect("partial head");
-        holders.push(c);
-    }
-    let mut third = connect(&addr).await;
-    third
-        .write_all(b"GET /v3 HTTP/1.1\r\nHost: baton\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("request");
-    let mut buf = [0u8; 512];
-    if let Ok(r) = tokio::time::timeout(Duration::from_secs(1), third.read(&mut buf)).await {
-        let n = r.unwrap_or(0);
-        panic!(
-            "a third connection was served beyond max_connections = 2: {:?}",
-            String::from_utf8_lossy(&buf[..n])
-        );
-    }
-    drop(holders.pop());
-    let mut answer = Vec::new();
-    tokio::time::timeout(CAP, third.read_to_end(&mut answer))
-        .await
-        .expect("the third connection is served once a slot frees")
-        .expect("read");
-    let answer = String::from_utf8_lossy(&answer);
+    let answer = answer_after_a_slot_frees(
+        &addr,
+        2,
+        "GET /v3 HTTP/1.1\r\nHost: baton\r\nConnection: close\r\n\r\n",
+        CAP,
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
