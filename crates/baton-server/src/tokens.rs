@@ -656,9 +656,12 @@ impl TokenService {
     /// find them for `/v3/auth/projects`, `/v3/auth/domains` and `/v3/users/{id}/projects`:
     /// inherited grants included, a target whose only roles are domain-specific (and imply
     /// nothing) left out, disabled projects and domains kept.
+    /// `all` is every project and domain row (`Store::list_all_projects`), which the callers
+    /// load anyway: the tree is built from it rather than read again.
     pub async fn effective_scope_ids(
         &self,
         user_id: &str,
+        all: &[Project],
     ) -> ApiResult<(HashSet<String>, HashSet<String>)> {
         let group_ids = self.store.list_user_group_ids(user_id).await?;
         let assignments = self.assignments_of(user_id, &group_ids).await?;
@@ -666,7 +669,7 @@ impl TokenService {
             return Ok(Default::default());
         }
         let dir = self.directory.get(&self.store).await?;
-        let tree = identity::ProjectTree::load(&self.store).await?;
+        let tree = identity::ProjectTree::from_projects(all);
         let targets = identity::EffectiveTargets::compute(&assignments, &tree);
         let with_roles = |map: BTreeMap<String, Vec<String>>| -> HashSet<String> {
             map.into_iter()
@@ -679,14 +682,9 @@ impl TokenService {
 
     /// The projects and domains of [`TokenService::effective_scope_ids`].
     pub async fn scopes_for_user(&self, user_id: &str) -> ApiResult<(Vec<Project>, Vec<Project>)> {
-        let (project_ids, domain_ids) = self.effective_scope_ids(user_id).await?;
-        if project_ids.is_empty() && domain_ids.is_empty() {
-            return Ok(Default::default());
-        }
-        let (domains, projects) = self
-            .store
-            .list_all_projects()
-            .await?
+        let all = self.store.list_all_projects().await?;
+        let (project_ids, domain_ids) = self.effective_scope_ids(user_id, &all).await?;
+        let (domains, projects) = all
             .into_iter()
             .filter(|p| {
                 if p.is_domain {

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use baton_store::{ProjectNode, Store};
+use baton_store::{Project, ProjectNode, Store};
 
 use crate::error::ApiResult;
 
@@ -17,6 +17,21 @@ pub struct ProjectTree {
 impl ProjectTree {
     pub async fn load(store: &Store) -> ApiResult<ProjectTree> {
         Ok(ProjectTree::from_nodes(store.list_project_nodes().await?))
+    }
+
+    /// The tree of project rows a caller already loaded in full (no second read).
+    pub fn from_projects(all: &[Project]) -> ProjectTree {
+        ProjectTree::from_nodes(
+            all.iter()
+                .map(|p| ProjectNode {
+                    id: p.id.clone(),
+                    name: p.name.clone(),
+                    domain_id: p.domain_id.clone(),
+                    parent_id: p.parent_id.clone(),
+                    is_domain: p.is_domain,
+                })
+                .collect(),
+        )
     }
 
     pub fn from_nodes(nodes: Vec<ProjectNode>) -> ProjectTree {

@@ -733,7 +733,7 @@ async fn list_projects(
     let user = user.ok_or_else(|| user_not_found(&user_id))?;
     let store = &state.store;
     let all = store.list_all_projects().await?;
-    let (ids, _) = state.tokens.effective_scope_ids(&user.id).await?;
+    let (ids, _) = state.tokens.effective_scope_ids(&user.id, &all).await?;
     let tags = store.list_all_project_tags().await?;
     let none = Vec::new();
     let projects = all
