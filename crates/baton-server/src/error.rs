@@ -44,6 +44,16 @@ impl ApiError {
         }
     }
 
+    /// Keystone's schema-validation 400: `Invalid input for field 'user/name': ...` (the bare
+    /// detail when `path` is empty, i.e. the whole body).
+    pub fn invalid(path: &str, detail: impl std::fmt::Display) -> Self {
+        if path.is_empty() {
+            ApiError::BadRequest(detail.to_string())
+        } else {
+            ApiError::BadRequest(format!("Invalid input for field '{path}': {detail}"))
+        }
+    }
+
     pub fn token_not_found(reason: impl Into<String>) -> Self {
         ApiError::TokenNotFound {
             reason: reason.into(),

@@ -54,6 +54,8 @@ pub struct AppState {
     pub policy: Arc<policy::Policy>,
     /// Issue, validate and revoke, with the validation cache, revocation list and snapshots.
     pub tokens: Arc<TokenService>,
+    /// Every write to the identity model (its rules, revocation events, cache invalidation).
+    pub identity: identity::Identity,
 }
 
 impl AppState {
@@ -98,11 +100,13 @@ impl AppState {
         let tokens = TokenService::new(config.clone(), store.clone(), formatter, clock)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let tokens = Arc::new(tokens);
         Ok(AppState {
+            identity: identity::Identity::new(config.clone(), store.clone(), tokens.clone()),
             config,
             store,
             policy: Arc::new(policy),
-            tokens: Arc::new(tokens),
+            tokens,
         })
     }
 

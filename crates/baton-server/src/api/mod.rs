@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod discovery;
 pub mod extract;
+pub mod list;
 pub mod query;
 
 pub use query::{bool_from_string, TokenQuery};

@@ -5,17 +5,17 @@
 //! cached catalog and cached token validations, so the next token (and the next validation of
 //! an existing one) shows the change.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use baton_store::{Endpoint, Region, RegionDelete, RegionUpdate, Service, StoreError};
+use baton_store::{Endpoint, Region, Service};
 use serde_json::{Map, Value};
 
 use super::{
-    after_write, collection, created, invalid, matches, member, no_content, path_id, Caller,
-    JsonBody, ListQuery, Obj, Page,
+    created, invalid, matches, member, no_content, path_id, Caller, Collection, JsonBody,
+    ListQuery, ListRequest, Obj, Page,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::policy::Target;
@@ -288,23 +288,6 @@ fn check_interface(obj: &Obj) -> ApiResult<Option<String>> {
     Ok(Some(interface))
 }
 
-fn store_error_as_missing_reference(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound {
-            kind: kind @ ("service" | "region"),
-            ..
-        } => missing_reference(kind),
-        other => other.into(),
-    }
-}
-
-/// Keystone's 400 for an endpoint pointing at a service or region that does not exist.
-fn missing_reference(kind: &str) -> ApiError {
-    ApiError::BadRequest(format!(
-        "Expecting to find endpoint {kind}_id in {kind} table. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error."
-    ))
-}
-
 /// The query's filters, where operators' policy rules can read them (`filter_attr.<name>`).
 fn list_target(query: &ListQuery, filters: &[&str]) -> Target {
     let mut target = Target::new();
@@ -334,31 +317,30 @@ fn check_service_fields(obj: &Obj) -> ApiResult<()> {
 async fn list_services(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    list: ListRequest,
 ) -> ApiResult<Response> {
-    let query = ListQuery::parse(raw.as_deref());
     caller.enforce(
         &state,
         "identity:list_services",
-        &list_target(&query, &["type", "name"]),
+        &list_target(&list.query, &["type", "name"]),
     )?;
-    let page = Page::from_query(&state, &query, list_limit(&state))?;
+    let page = list.page(list_limit(&state))?;
     let services = state
-        .tokens
         .store
         .list_services()
         .await?
         .iter()
         .filter(|s| {
-            matches(&query, "type", Some(&s.service_type))
-                && matches(&query, "name", s.extra.get("name").and_then(Value::as_str))
+            matches(&list.query, "type", Some(&s.service_type))
+                && matches(
+                    &list.query,
+                    "name",
+                    s.extra.get("name").and_then(Value::as_str),
+                )
         })
         .map(render_service)
         .collect();
-    Ok(collection(
-        &state, &headers, &query, &page, "services", "services", "services", services,
-    ))
+    Ok(list.respond(&page, Collection::of("services"), services))
 }
 
 async fn create_service(
@@ -388,8 +370,7 @@ async fn create_service(
         enabled: obj.boolean("enabled")?.unwrap_or(true),
         extra,
     };
-    state.store.create_service(&service).await?;
-    after_write(&state);
+    state.identity.create_service(&service).await?;
     let service = state.store.get_service(&service.id).await?;
     Ok(created(
         &state,
@@ -457,8 +438,7 @@ async fn update_service(
         .get("description")
         .and_then(Value::as_str)
         .map(str::to_string);
-    state.store.update_service(&service).await?;
-    after_write(&state);
+    state.identity.update_service(&service).await?;
     let service = state.store.get_service(&service_id).await?;
     Ok(member(
         &state,
@@ -481,13 +461,7 @@ async fn delete_service(
         &Target::new().with("service_id", service_id.clone()),
     )?;
     path_id("service", &service_id)?;
-    let endpoints = state.store.delete_service(&service_id).await?;
-    after_write(&state);
-    tracing::info!(
-        service_id,
-        endpoints = endpoints.len(),
-        "service deleted with its endpoints"
-    );
+    state.identity.delete_service(&service_id).await?;
     Ok(no_content())
 }
 
@@ -536,24 +510,7 @@ async fn endpoint_region(state: &AppState, obj: &Obj) -> ApiResult<Option<Option
                 format!("'{legacy}' is not a region id of 1 to {REGION_ID_MAX} characters"),
             ));
         }
-        let store = &state.store;
-        match store.get_region(&legacy).await {
-            Ok(_) => {}
-            Err(StoreError::NotFound { .. }) => {
-                let region = Region {
-                    id: legacy.clone(),
-                    description: String::new(),
-                    parent_region_id: None,
-                    extra: Map::new(),
-                };
-                match store.create_region(&region).await {
-                    // Someone else created it meanwhile: that is what we wanted.
-                    Ok(()) | Err(StoreError::Conflict(_)) => after_write(state),
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
+        state.identity.ensure_region(&legacy).await?;
         return Ok(Some(Some(legacy)));
     }
     Ok(region_id)
@@ -562,11 +519,9 @@ async fn endpoint_region(state: &AppState, obj: &Obj) -> ApiResult<Option<Option
 async fn list_endpoints(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    list: ListRequest,
 ) -> ApiResult<Response> {
-    let query = ListQuery::parse(raw.as_deref());
-    if let Some(interface) = query.get("interface") {
+    if let Some(interface) = list.query.get("interface") {
         if !INTERFACES.contains(&interface) {
             return Err(invalid(
                 "interface",
@@ -578,32 +533,22 @@ async fn list_endpoints(
     caller.enforce(
         &state,
         "identity:list_endpoints",
-        &list_target(&query, &filters),
+        &list_target(&list.query, &filters),
     )?;
-    let page = Page::from_query(&state, &query, list_limit(&state))?;
+    let page = list.page(list_limit(&state))?;
     let endpoints = state
-        .tokens
         .store
         .list_endpoints()
         .await?
         .iter()
         .filter(|e| {
-            matches(&query, "interface", Some(&e.interface))
-                && matches(&query, "service_id", Some(&e.service_id))
-                && matches(&query, "region_id", e.region_id.as_deref())
+            matches(&list.query, "interface", Some(&e.interface))
+                && matches(&list.query, "service_id", Some(&e.service_id))
+                && matches(&list.query, "region_id", e.region_id.as_deref())
         })
         .map(render_endpoint)
         .collect();
-    Ok(collection(
-        &state,
-        &headers,
-        &query,
-        &page,
-        "endpoints",
-        "endpoints",
-        "endpoints",
-        endpoints,
-    ))
+    Ok(list.respond(&page, Collection::of("endpoints"), endpoints))
 }
 
 async fn create_endpoint(
@@ -632,13 +577,7 @@ async fn create_endpoint(
         enabled: obj.boolean("enabled")?.unwrap_or(true),
         extra: created_extra(&obj, ENDPOINT_COLUMNS),
     };
-    state
-        .tokens
-        .store
-        .create_endpoint(&endpoint)
-        .await
-        .map_err(store_error_as_missing_reference)?;
-    after_write(&state);
+    state.identity.create_endpoint(&endpoint).await?;
     Ok(created(
         &state,
         &headers,
@@ -695,19 +634,13 @@ async fn update_endpoint(
     let region_id = endpoint_region(&state, &obj).await?;
     let service_id = obj.string("service_id", usize::MAX)?;
     // Keystone checks what the body points at before it looks the endpoint up.
-    let store = &state.store;
-    if let Some(Some(region_id)) = &region_id {
-        store
-            .get_region(region_id)
-            .await
-            .map_err(store_error_as_missing_reference)?;
-    }
-    if let Some(service_id) = &service_id {
-        store
-            .get_service(service_id)
-            .await
-            .map_err(store_error_as_missing_reference)?;
-    }
+    state
+        .identity
+        .check_endpoint_references(
+            region_id.clone().flatten().as_deref(),
+            service_id.as_deref(),
+        )
+        .await?;
     let mut endpoint = load_endpoint(&state, &endpoint_id).await?;
     if let Some(interface) = check_interface(&obj)? {
         endpoint.interface = interface;
@@ -725,11 +658,7 @@ async fn update_endpoint(
         endpoint.region_id = region_id;
     }
     merge_extra(&mut endpoint.extra, &obj, ENDPOINT_COLUMNS);
-    store
-        .update_endpoint(&endpoint)
-        .await
-        .map_err(store_error_as_missing_reference)?;
-    after_write(&state);
+    state.identity.update_endpoint(&endpoint).await?;
     Ok(member(
         &state,
         &headers,
@@ -751,8 +680,7 @@ async fn delete_endpoint(
         &Target::new().with("endpoint_id", endpoint_id.clone()),
     )?;
     path_id("endpoint", &endpoint_id)?;
-    state.store.delete_endpoint(&endpoint_id).await?;
-    after_write(&state);
+    state.identity.delete_endpoint(&endpoint_id).await?;
     Ok(no_content())
 }
 
@@ -778,13 +706,12 @@ fn check_region_fields(obj: &Obj, creating: bool) -> ApiResult<()> {
 async fn list_regions(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    list: ListRequest,
 ) -> ApiResult<Response> {
-    let query = ListQuery::parse(raw.as_deref());
     // Keystone's query schema for regions admits `parent_region_id` only (so no `limit` or
     // `marker` either, and regions are never truncated).
-    let mut unexpected: Vec<&str> = query
+    let mut unexpected: Vec<&str> = list
+        .query
         .pairs
         .iter()
         .map(|(k, _)| k.as_str())
@@ -804,7 +731,7 @@ async fn list_regions(
             format!("Additional properties are not allowed ({list} {verb} unexpected)"),
         ));
     }
-    if let Some(parent) = query.get("parent_region_id") {
+    if let Some(parent) = list.query.get("parent_region_id") {
         if parent.is_empty() {
             return Err(invalid("parent_region_id", "'' is too short"));
         }
@@ -818,24 +745,27 @@ async fn list_regions(
     caller.enforce(
         &state,
         "identity:list_regions",
-        &list_target(&query, &["parent_region_id"]),
+        &list_target(&list.query, &["parent_region_id"]),
     )?;
     let page = Page {
         limit: None,
         marker: None,
     };
     let regions = state
-        .tokens
         .store
         .list_regions()
         .await?
         .iter()
-        .filter(|r| matches(&query, "parent_region_id", r.parent_region_id.as_deref()))
+        .filter(|r| {
+            matches(
+                &list.query,
+                "parent_region_id",
+                r.parent_region_id.as_deref(),
+            )
+        })
         .map(render_region)
         .collect();
-    Ok(collection(
-        &state, &headers, &query, &page, "regions", "regions", "regions", regions,
-    ))
+    Ok(list.respond(&page, Collection::of("regions"), regions))
 }
 
 /// Creates a region with `id` (from the path of a PUT, or the body or a new one for a POST).
@@ -855,8 +785,7 @@ async fn create_region_with_id(
         parent_region_id: text(obj, "parent_region_id", REGION_ID_MAX, true)?.flatten(),
         extra: created_extra(obj, REGION_COLUMNS),
     };
-    state.store.create_region(&region).await?;
-    after_write(state);
+    state.identity.create_region(&region).await?;
     Ok(created(
         state,
         headers,
@@ -967,16 +896,7 @@ async fn update_region(
         region.parent_region_id = parent;
     }
     merge_extra(&mut region.extra, &obj, REGION_COLUMNS);
-    match state.store.update_region(&region).await? {
-        RegionUpdate::Updated => {}
-        RegionUpdate::Circular => {
-            return Err(ApiError::BadRequest(format!(
-                "The specified parent region {} would create a circular region hierarchy.",
-                region.parent_region_id.as_deref().unwrap_or("")
-            )))
-        }
-    }
-    after_write(&state);
+    state.identity.update_region(&region).await?;
     Ok(member(
         &state,
         &headers,
@@ -998,18 +918,8 @@ async fn delete_region(
         &Target::new().with("region_id", region_id.clone()),
     )?;
     path_id("region", &region_id)?;
-    match state.store.delete_region(&region_id).await? {
-        RegionDelete::Deleted { descendants } => {
-            after_write(&state);
-            if !descendants.is_empty() {
-                tracing::info!(region_id, ?descendants, "region deleted with its child regions");
-            }
-            Ok(no_content())
-        }
-        RegionDelete::HasEndpoints => Err(ApiError::ForbiddenNotSecurity(format!(
-            "Unable to delete region {region_id} because it or its child regions have associated endpoints."
-        ))),
-    }
+    state.identity.delete_region(&region_id).await?;
+    Ok(no_content())
 }
 
 #[cfg(test)]

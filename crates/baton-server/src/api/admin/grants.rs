@@ -9,7 +9,7 @@
 //! policy and so tell anyone which ids exist, which Baton does not copy.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::Uri;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -19,8 +19,9 @@ use baton_store::{
 use serde_json::Value;
 
 use super::roles::{self, add_role_target};
-use super::{after_write, collection, no_content, path_id, Caller, ListQuery, Page};
+use super::{no_content, path_id, Caller, Collection, ListRequest, Page};
 use crate::error::{ApiError, ApiResult};
+use crate::identity::grants::no_assignment;
 use crate::policy::Target;
 use crate::AppState;
 
@@ -147,13 +148,6 @@ fn target_kind(on: u8) -> &'static str {
 
 fn not_found(kind: &str, id: &str) -> ApiError {
     ApiError::NotFound(format!("Could not find {kind}: {id}."))
-}
-
-/// Keystone's RoleAssignmentNotFound.
-fn no_assignment(role_id: &str, actor_id: &str, target_id: &str) -> ApiError {
-    ApiError::NotFound(format!(
-        "Could not find role assignment with role: {role_id}, user or group: {actor_id}, project, domain, or system: {target_id}."
-    ))
 }
 
 /// The user or group of a path: its name and domain, `None` when there is no such actor.
@@ -314,7 +308,6 @@ impl Grant {
 /// The roles behind `role_ids`, rendered, for the list forms.
 async fn render_roles(state: &AppState, role_ids: &[String]) -> ApiResult<Vec<Value>> {
     Ok(state
-        .tokens
         .store
         .list_role_details()
         .await?
@@ -325,21 +318,13 @@ async fn render_roles(state: &AppState, role_ids: &[String]) -> ApiResult<Vec<Va
 }
 
 /// Keystone's collection of roles at the request's path, unpaged.
-fn role_collection(
-    state: &AppState,
-    headers: &HeaderMap,
-    uri: &Uri,
-    roles: Vec<Value>,
-) -> Response {
-    let query = ListQuery::parse(uri.query());
+fn role_collection(list: &ListRequest, uri: &Uri, roles: Vec<Value>) -> Response {
     let page = Page {
         limit: None,
         marker: None,
     };
     let path = uri.path().trim_start_matches("/v3/").to_string();
-    collection(
-        state, headers, &query, &page, &path, "roles", "roles", roles,
-    )
+    list.respond(&page, Collection::of("roles").at(path), roles)
 }
 
 // ----- project and domain grants ----------------------------------------------------------------
@@ -394,22 +379,11 @@ async fn grant<const ON: u8, const WHO: u8, const INHERITED: bool>(
     if g.actor.is_none() {
         return Err(not_found(actor_kind(WHO), &g.actor_id));
     }
-    if ON == PROJECT {
-        if let Some(role_domain) = &role.role.domain_id {
-            if *role_domain != target.domain_id {
-                return Err(ApiError::ForbiddenNotSecurity(format!(
-                    "Project {} must be in the same domain as the role {} being assigned.",
-                    target.id, role.role.id
-                )));
-            }
-        }
-    }
+    let project_domain = (ON == PROJECT).then_some(target.domain_id.as_str());
     state
-        .tokens
-        .store
-        .create_assignment(&g.assignment(&role.role.id))
+        .identity
+        .grant(&g.assignment(&role.role.id), &role.role, project_domain)
         .await?;
-    after_write(&state);
     Ok(no_content())
 }
 
@@ -431,20 +405,17 @@ async fn revoke<const ON: u8, const WHO: u8, const INHERITED: bool>(
     caller.enforce(&state, "identity:revoke_grant", &g.policy_target())?;
     g.require_found(true)?;
     let role = g.require_role()?;
-    let a = g.assignment(&role.role.id);
-    if !state.store.delete_assignment(&a).await? {
-        return Err(no_assignment(&a.role_id, &a.actor_id, &a.target_id));
-    }
-    // Keystone 30 emits no revocation event: validation recomputes the roles, and a token left
-    // with none on its scope stops validating.
-    after_write(&state);
+    state
+        .identity
+        .revoke_grant(&g.assignment(&role.role.id))
+        .await?;
     Ok(no_content())
 }
 
 async fn list<const ON: u8, const WHO: u8, const INHERITED: bool>(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
+    list: ListRequest,
     uri: Uri,
     Path((target_id, actor_id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
@@ -454,7 +425,6 @@ async fn list<const ON: u8, const WHO: u8, const INHERITED: bool>(
     g.require_target()?;
     let kind = g.assignment("").kind;
     let role_ids: Vec<String> = state
-        .tokens
         .store
         .list_assignments(&AssignmentFilter {
             actor_ids: Some(vec![g.actor_id.clone()]),
@@ -468,7 +438,7 @@ async fn list<const ON: u8, const WHO: u8, const INHERITED: bool>(
         .map(|a| a.role_id)
         .collect();
     let roles = render_roles(&state, &role_ids).await?;
-    Ok(role_collection(&state, &headers, &uri, roles))
+    Ok(role_collection(&list, &uri, roles))
 }
 
 // ----- system grants ----------------------------------------------------------------------------
@@ -577,17 +547,13 @@ async fn grant_system<const WHO: u8>(
 ) -> ApiResult<Response> {
     let g = SystemGrant::load(&state, WHO, &actor_id, Some(&role_id)).await?;
     g.enforce(&state, &caller, "identity:create_system_grant", false)?;
-    if g.role.is_some_and(|r| r.role.domain_id.is_some()) {
-        return Err(ApiError::BadRequest(format!(
-            "Role {role_id} is a domain-specific role. Unable to use a domain-specific role in a system assignment."
-        )));
-    }
     state
-        .tokens
-        .store
-        .create_system_assignment(&system_assignment(WHO, &actor_id, &role_id))
+        .identity
+        .grant_system(
+            &system_assignment(WHO, &actor_id, &role_id),
+            g.role.as_ref().map(|r| &r.role),
+        )
         .await?;
-    after_write(&state);
     Ok(no_content())
 }
 
@@ -599,18 +565,17 @@ async fn revoke_system<const WHO: u8>(
     SystemGrant::load(&state, WHO, &actor_id, Some(&role_id))
         .await?
         .enforce(&state, &caller, "identity:revoke_system_grant", true)?;
-    let a = system_assignment(WHO, &actor_id, &role_id);
-    if !state.store.delete_system_assignment(&a).await? {
-        return Err(no_assignment(&role_id, &actor_id, "system"));
-    }
-    after_write(&state);
+    state
+        .identity
+        .revoke_system_grant(&system_assignment(WHO, &actor_id, &role_id))
+        .await?;
     Ok(no_content())
 }
 
 async fn list_system<const WHO: u8>(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
+    list: ListRequest,
     uri: Uri,
     Path(actor_id): Path<String>,
 ) -> ApiResult<Response> {
@@ -618,7 +583,6 @@ async fn list_system<const WHO: u8>(
         .await?
         .enforce(&state, &caller, "identity:list_system_grants", false)?;
     let role_ids: Vec<String> = state
-        .tokens
         .store
         .list_system_assignments(Some(&actor_id), Some(WHO == GROUP))
         .await?
@@ -626,5 +590,5 @@ async fn list_system<const WHO: u8>(
         .map(|a| a.role_id)
         .collect();
     let roles = render_roles(&state, &role_ids).await?;
-    Ok(role_collection(&state, &headers, &uri, roles))
+    Ok(role_collection(&list, &uri, roles))
 }

@@ -1,7 +1,7 @@
 //! `/v3/groups` and group membership. Removing a member revokes that user's tokens, and
 //! deleting a group that held role assignments revokes its members' tokens, as Keystone does.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
@@ -9,12 +9,14 @@ use axum::{Json, Router};
 use baton_store::Group;
 use serde_json::{json, Map, Value};
 
-use super::users::{find as find_user, revoke_user_tokens, user_not_found, user_target};
+use super::users::{find as find_user, user_not_found, user_target};
 use super::{
-    after_write, collection, created, matches, matches_flag, member, no_content, path_id, Caller,
-    JsonBody, ListQuery, Obj, Page,
+    created, matches, matches_flag, member, no_content, path_id, Caller, Collection, JsonBody,
+    ListRequest, Obj,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::identity::users::not_a_member;
+use crate::identity::{GroupChanges, NewGroup};
 use crate::policy::Target;
 use crate::AppState;
 
@@ -87,29 +89,24 @@ fn extra_fields(obj: &Obj) -> Map<String, Value> {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    list: ListRequest,
 ) -> ApiResult<Response> {
-    let query = ListQuery::parse(raw.as_deref());
     let scoped_domain = caller.scoped_domain();
     let mut target = Target::new();
     if let Some(d) = &scoped_domain {
         target.set("target.group.domain_id", d.clone());
     }
     caller.enforce(&state, "identity:list_groups", &target)?;
-    let page = Page::from_query(&state, &query, state.config().identity.list_limit)?;
+    let page = list.page(state.config().identity.list_limit)?;
     let groups = state
-        .tokens
         .store
-        .list_groups(query.get("domain_id"), query.get("name"))
+        .list_groups(list.query.get("domain_id"), list.query.get("name"))
         .await?
         .iter()
         .filter(|g| scoped_domain.as_deref().is_none_or(|d| g.domain_id == d))
         .map(render)
         .collect();
-    Ok(collection(
-        &state, &headers, &query, &page, "groups", "groups", "groups", groups,
-    ))
+    Ok(list.respond(&page, Collection::of("groups"), groups))
 }
 
 async fn create(
@@ -131,26 +128,16 @@ async fn create(
     }
     caller.enforce(&state, "identity:create_group", &target)?;
 
-    let domain_id = domain_id
-        .or_else(|| caller.scoped_domain())
-        .unwrap_or_else(|| state.config().identity.default_domain_id.clone());
-    let store = &state.store;
-    if store.get_domain(&domain_id).await?.is_none() {
-        return Err(ApiError::NotFound(format!(
-            "Could not find domain: {domain_id}."
-        )));
-    }
-    let group = Group {
-        id: baton_store::new_id(),
-        name: name.trim().to_string(),
+    let new = NewGroup {
+        name,
         domain_id,
-        // Keystone stores an empty description when none is given.
-        description: Some(description.flatten().unwrap_or_default()),
-        extra: Some(Value::Object(extra_fields(&obj)).to_string()),
+        description: description.flatten(),
+        extra: extra_fields(&obj),
     };
-    // A new group is in nobody's token yet: cached validations stay good.
-    store.create_group(&group).await?;
-    tracing::info!(group_id = %group.id, domain_id = %group.domain_id, "group created");
+    let group = state
+        .identity
+        .create_group(new, caller.scoped_domain())
+        .await?;
     Ok(created(&state, &headers, "groups", "group", render(&group)))
 }
 
@@ -196,28 +183,14 @@ async fn update(
         target = group_target(target, g);
     }
     caller.enforce(&state, "identity:update_group", &target)?;
-    let mut group = group.ok_or_else(|| group_not_found(&group_id))?;
-    if domain_id.as_deref().is_some_and(|d| d != group.domain_id) {
-        return Err(ApiError::BadRequest("Cannot change Domain ID".into()));
-    }
-    if let Some(name) = name {
-        group.name = name.trim().to_string();
-    }
-    if let Some(description) = description {
-        group.description = description;
-    }
-    let new_extra = extra_fields(&obj);
-    if !new_extra.is_empty() {
-        let mut merged: Map<String, Value> = group
-            .extra
-            .as_deref()
-            .and_then(|e| serde_json::from_str(e).ok())
-            .unwrap_or_default();
-        merged.extend(new_extra);
-        group.extra = Some(Value::Object(merged).to_string());
-    }
-    // Group names and descriptions appear in no token.
-    state.store.update_group(&group).await?;
+    let group = group.ok_or_else(|| group_not_found(&group_id))?;
+    let changes = GroupChanges {
+        name,
+        description,
+        domain_id,
+        extra: extra_fields(&obj),
+    };
+    let group = state.identity.update_group(group, changes).await?;
     Ok(member(&state, &headers, "groups", "group", render(&group)))
 }
 
@@ -238,20 +211,7 @@ async fn remove(
     if group.is_none() {
         return Err(group_not_found(&group_id));
     }
-    let deleted = state
-        .tokens
-        .store
-        .delete_group(&group_id)
-        .await?
-        .ok_or_else(|| group_not_found(&group_id))?;
-    // Members lose whatever the group granted; without grants there is nothing to revoke.
-    if deleted.had_assignments {
-        for user_id in &deleted.member_ids {
-            revoke_user_tokens(&state, user_id).await?;
-        }
-    }
-    after_write(&state);
-    tracing::info!(group_id = %group_id, members = deleted.member_ids.len(), "group deleted");
+    state.identity.delete_group(&group_id).await?;
     Ok(no_content())
 }
 
@@ -260,11 +220,9 @@ async fn remove(
 async fn list_members(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
     Path(group_id): Path<String>,
-    RawQuery(raw): RawQuery,
+    list: ListRequest,
 ) -> ApiResult<Response> {
-    let query = ListQuery::parse(raw.as_deref());
     let group = find(&state, &group_id).await?;
     let mut target = Target::new().with("group_id", group_id.clone());
     if let Some(g) = &group {
@@ -272,30 +230,24 @@ async fn list_members(
     }
     caller.enforce(&state, "identity:list_users_in_group", &target)?;
     let group = group.ok_or_else(|| group_not_found(&group_id))?;
-    let page = Page::from_query(&state, &query, state.config().identity.list_limit)?;
+    let page = list.page(state.config().identity.list_limit)?;
     let scoped_domain = caller.scoped_domain();
     let users: Vec<baton_store::User> = state
-        .tokens
         .store
         .list_users_in_group(&group.id)
         .await?
         .into_iter()
         .filter(|u| scoped_domain.as_deref().is_none_or(|d| u.domain_id == d))
         .filter(|u| {
-            matches(&query, "name", Some(&u.name))
-                && matches(&query, "domain_id", Some(&u.domain_id))
-                && matches_flag(&query, "enabled", u.enabled)
+            matches(&list.query, "name", Some(&u.name))
+                && matches(&list.query, "domain_id", Some(&u.domain_id))
+                && matches_flag(&list.query, "enabled", u.enabled)
         })
         .collect();
     let users = super::users::render_all(&state, &users).await?;
-    Ok(collection(
-        &state,
-        &headers,
-        &query,
+    Ok(list.respond(
         &page,
-        &format!("groups/{group_id}/users"),
-        "users",
-        "users",
+        Collection::of("users").at(format!("groups/{group_id}/users")),
         users,
     ))
 }
@@ -326,10 +278,6 @@ async fn membership(
     Ok((group, user))
 }
 
-fn not_a_member(user_id: &str, group_id: &str) -> ApiError {
-    ApiError::NotFound(format!("User '{user_id}' not found in group '{group_id}'"))
-}
-
 async fn check_member(
     State(state): State<AppState>,
     caller: Caller,
@@ -343,12 +291,7 @@ async fn check_member(
         &user_id,
     )
     .await?;
-    if !state
-        .tokens
-        .store
-        .is_user_in_group(&user.id, &group.id)
-        .await?
-    {
+    if !state.store.is_user_in_group(&user.id, &group.id).await? {
         return Err(not_a_member(&user_id, &group_id));
     }
     Ok(no_content())
@@ -367,13 +310,7 @@ async fn add_member(
         &user_id,
     )
     .await?;
-    state
-        .tokens
-        .store
-        .add_user_to_group(&user.id, &group.id)
-        .await?;
-    after_write(&state);
-    tracing::info!(group_id = %group.id, user_id = %user.id, "user added to group");
+    state.identity.add_user_to_group(&user, &group).await?;
     Ok(no_content())
 }
 
@@ -390,16 +327,6 @@ async fn remove_member(
         &user_id,
     )
     .await?;
-    if !state
-        .tokens
-        .store
-        .remove_user_from_group(&user.id, &group.id)
-        .await?
-    {
-        return Err(not_a_member(&user_id, &group_id));
-    }
-    // Keystone revokes the user's tokens on leaving a group, whatever the group granted.
-    revoke_user_tokens(&state, &user.id).await?;
-    tracing::info!(group_id = %group.id, user_id = %user.id, "user removed from group");
+    state.identity.remove_user_from_group(&user, &group).await?;
     Ok(no_content())
 }

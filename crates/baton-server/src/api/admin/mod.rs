@@ -22,15 +22,12 @@ use serde_json::{json, Map, Value};
 
 use super::extract::body_rejection;
 pub use super::extract::Caller;
-use super::query::encode;
+pub use super::list::{with_self_link, Collection, ListRequest, Page, MAX_DB_LIMIT};
 pub use super::query::{matches, matches_flag, ListQuery};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 
-/// Keystone's `id_string`: at most 64 characters of `[a-zA-Z0-9-]`... plus `_` for ids other
-/// deployments made (LDAP/federation mapped ids); Keystone's pattern is `^[a-zA-Z0-9-]+$` for
-/// ids in bodies.
-pub const ID_MAX: usize = 64;
+pub use crate::identity::ID_MAX;
 /// Keystone's `name` parameter type: 1 to 255 characters.
 pub const NAME_MAX: usize = 255;
 
@@ -97,11 +94,7 @@ impl JsonBody {
 
 /// Keystone's schema-validation message: `Invalid input for field 'user/name': ...`.
 pub fn invalid(path: &str, detail: impl std::fmt::Display) -> ApiError {
-    if path.is_empty() {
-        ApiError::BadRequest(detail.to_string())
-    } else {
-        ApiError::BadRequest(format!("Invalid input for field '{path}': {detail}"))
-    }
+    ApiError::invalid(path, detail)
 }
 
 /// One JSON object from a request body, read field by field with Keystone's rules; `path` names
@@ -349,22 +342,6 @@ pub fn url(state: &AppState, headers: &HeaderMap, path: &str) -> String {
     )
 }
 
-/// Adds `links.self` (`{collection_url}/{id}`) to an entity.
-pub fn with_self_link(mut entity: Value, collection_url: &str) -> Value {
-    if let Some(obj) = entity.as_object_mut() {
-        let id = obj
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        obj.insert(
-            "links".into(),
-            json!({ "self": format!("{collection_url}/{id}") }),
-        );
-    }
-    entity
-}
-
 /// `{"<key>": entity}` with the entity's self link; `collection_path` like `"users"`.
 pub fn member(
     state: &AppState,
@@ -394,121 +371,6 @@ pub fn created(
 
 pub fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
-}
-
-/// How a collection is cut: `limit`/`marker` from the query, the configured `list_limit`, and
-/// `max_db_limit` above both, as Keystone does.
-pub struct Page {
-    pub limit: Option<usize>,
-    pub marker: Option<String>,
-}
-
-impl Page {
-    pub fn from_query(
-        state: &AppState,
-        query: &ListQuery,
-        list_limit: Option<u32>,
-    ) -> ApiResult<Page> {
-        let limit =
-            match query.get("limit") {
-                Some(v) => Some(v.trim().parse::<usize>().map_err(|_| {
-                    ApiError::BadRequest(format!("Invalid value for limit: {v:?}"))
-                })?),
-                // Keystone reads a configured 0 as "no limit".
-                None => list_limit
-                    .filter(|l| *l > 0)
-                    .or(state.config().default.list_limit.filter(|l| *l > 0))
-                    .map(|l| l as usize),
-            };
-        let limit = limit.map(|l| l.min(MAX_DB_LIMIT));
-        let marker = query
-            .get("marker")
-            .filter(|m| !m.is_empty())
-            .map(str::to_string);
-        Ok(Page { limit, marker })
-    }
-}
-
-/// Keystone's `[DEFAULT] max_db_limit` default: no page is larger.
-pub const MAX_DB_LIMIT: usize = 1000;
-
-/// Keystone's collection envelope: entities sorted by id (so `marker` is stable), the page cut
-/// at `limit` with `truncated: true` and a `next` link when it was cut, each entity with its self
-/// link. `path` is the request path after `/v3/` (`"users"`, `"groups/{id}/users"`);
-/// `member_path` is where members live (`"users"`).
-#[allow(clippy::too_many_arguments)]
-pub fn collection(
-    state: &AppState,
-    headers: &HeaderMap,
-    query: &ListQuery,
-    page: &Page,
-    path: &str,
-    member_path: &str,
-    key: &str,
-    mut entities: Vec<Value>,
-) -> Response {
-    let id_of = |v: &Value| {
-        v.get("id")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    entities.sort_by_key(|v| id_of(v));
-    if let Some(marker) = &page.marker {
-        entities.retain(|v| id_of(v).as_str() > marker.as_str());
-    }
-    let mut truncated = false;
-    if let Some(limit) = page.limit {
-        if entities.len() > limit {
-            entities.truncate(limit);
-            truncated = true;
-        }
-    }
-    let member_base = url(state, headers, member_path);
-    let entities: Vec<Value> = entities
-        .into_iter()
-        .map(|e| with_self_link(e, &member_base))
-        .collect();
-    let here = url(state, headers, path);
-    let self_link = match query.raw() {
-        Some(q) if !q.is_empty() => format!("{here}?{q}"),
-        _ => here.clone(),
-    };
-    let next = match (truncated, entities.last()) {
-        (true, Some(last)) => {
-            let mut pairs: Vec<(String, String)> = query
-                .pairs
-                .iter()
-                .filter(|(k, _)| k != "marker" && k != "limit")
-                .cloned()
-                .collect();
-            pairs.push(("marker".into(), id_of(last)));
-            pairs.push((
-                "limit".into(),
-                page.limit.map(|l| l.to_string()).unwrap_or_default(),
-            ));
-            let qs = pairs
-                .iter()
-                .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-                .collect::<Vec<_>>()
-                .join("&");
-            Value::String(format!("{here}?{qs}"))
-        }
-        _ => Value::Null,
-    };
-    let mut body = json!({
-        key: entities,
-        "links": { "self": self_link, "previous": null, "next": next },
-    });
-    if truncated {
-        body["truncated"] = Value::Bool(true);
-    }
-    Json(body).into_response()
-}
-
-/// Writes that change who may do what: drop cached validations so the next request sees them.
-pub fn after_write(state: &AppState) {
-    state.tokens.invalidate_caches();
 }
 
 #[cfg(test)]

@@ -4,28 +4,26 @@
 //! leaves can be deleted, and a project cannot be enabled under a disabled parent nor disabled
 //! above enabled children.
 
-use std::collections::HashMap;
-
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use baton_store::{Project, RevocationEvent};
+use baton_store::Project;
 use serde_json::{json, Map, Value};
 
 use super::{
-    after_write, collection, created, invalid, matches, matches_flag, member, no_content, path_id,
-    url, Caller, JsonBody, ListQuery, Obj, Page,
+    created, invalid, matches, matches_flag, member, no_content, path_id, url, Caller, Collection,
+    JsonBody, ListQuery, ListRequest, Obj,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::identity::projects::{check_tag as check_tag_value, check_tags, tag_not_found, TAG_MAX};
+use crate::identity::{NewProject, ProjectChanges};
 use crate::policy::Target;
 use crate::AppState;
 
 /// Keystone's limit on project and domain names.
 pub const PROJECT_NAME_MAX: usize = 64;
-const TAG_MAX: usize = 255;
-const TAGS_PER_PROJECT: usize = 80;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -96,12 +94,7 @@ async fn find(state: &AppState, id: &str) -> ApiResult<Option<Project>> {
     if path_id("project", id).is_err() {
         return Ok(None);
     }
-    Ok(state
-        .tokens
-        .store
-        .get_project(id)
-        .await?
-        .filter(|p| !p.is_domain))
+    Ok(state.store.get_project(id).await?.filter(|p| !p.is_domain))
 }
 
 /// A project or domain as the projects API shows it: a domain with `is_domain: true` and null
@@ -152,35 +145,6 @@ pub fn read_tags(obj: &Obj) -> ApiResult<Option<Vec<String>>> {
     Ok(Some(tags))
 }
 
-fn check_tags(path: &str, tags: &[String]) -> ApiResult<()> {
-    if tags.len() > TAGS_PER_PROJECT {
-        return Err(invalid(
-            path,
-            format!("is too long (at most {TAGS_PER_PROJECT} tags)"),
-        ));
-    }
-    for (i, t) in tags.iter().enumerate() {
-        check_tag_value(&format!("{path}/{i}"), t)?;
-        if tags[..i].contains(t) {
-            return Err(invalid(path, format!("has non-unique elements ('{t}')")));
-        }
-    }
-    Ok(())
-}
-
-fn check_tag_value(path: &str, t: &str) -> ApiResult<()> {
-    if t.is_empty() || t.chars().count() > TAG_MAX {
-        return Err(invalid(
-            path,
-            format!("'{t}' must be 1 to {TAG_MAX} characters"),
-        ));
-    }
-    if t.contains('/') || t.contains(',') {
-        return Err(invalid(path, format!("'{t}' does not match '^[^,/]*$'")));
-    }
-    Ok(())
-}
-
 /// Options Keystone knows for projects and domains; Baton keeps none of them yet, so only an
 /// empty object is accepted rather than silently dropping a setting.
 pub fn refuse_options(obj: &Obj) -> ApiResult<()> {
@@ -195,34 +159,13 @@ pub fn refuse_options(obj: &Obj) -> ApiResult<()> {
     Ok(())
 }
 
-/// The projects from `leaf` up to (excluding) its domain, nearest first.
-async fn ancestors(state: &AppState, leaf: &Project) -> ApiResult<Vec<Project>> {
-    let mut out = Vec::new();
-    let mut next = leaf.parent_id.clone();
-    // Bounded: a corrupt cycle must not hang a request.
-    for _ in 0..64 {
-        let Some(id) = next.take() else { break };
-        if id == leaf.domain_id {
-            break;
-        }
-        let Some(p) = state.store.get_project(&id).await? else {
-            break;
-        };
-        next = p.parent_id.clone();
-        out.push(p);
-    }
-    Ok(out)
-}
-
 // ----- collection ------------------------------------------------------------------------------
 
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    list: ListRequest,
 ) -> ApiResult<Response> {
-    let query = ListQuery::parse(raw.as_deref());
     let mut target = Target::new();
     // Keystone checks a domain-scoped caller against its own domain and then lists only that
     // domain's projects.
@@ -231,13 +174,12 @@ async fn list(
         target.set("target.domain_id", d.clone());
     }
     caller.enforce(&state, "identity:list_projects", &target)?;
-    let page = Page::from_query(&state, &query, None)?;
-    let want_domains = query.flag("is_domain").unwrap_or(false);
+    let page = list.page(None)?;
+    let want_domains = list.query.flag("is_domain").unwrap_or(false);
     let tags = state.store.list_all_project_tags().await?;
     let none: Vec<String> = Vec::new();
-    let tag_filter = TagFilter::from_query(&query);
+    let tag_filter = TagFilter::from_query(&list.query);
     let projects = state
-        .tokens
         .store
         .list_all_projects()
         .await?
@@ -245,17 +187,15 @@ async fn list(
         .filter(|p| p.is_domain == want_domains)
         .filter(|p| scoped_domain.as_deref().is_none_or(|d| p.domain_id == d))
         .filter(|p| {
-            matches(&query, "name", Some(&p.name))
-                && matches(&query, "domain_id", Some(&p.domain_id))
-                && matches(&query, "parent_id", p.parent_id.as_deref())
-                && matches_flag(&query, "enabled", p.enabled)
+            matches(&list.query, "name", Some(&p.name))
+                && matches(&list.query, "domain_id", Some(&p.domain_id))
+                && matches(&list.query, "parent_id", p.parent_id.as_deref())
+                && matches_flag(&list.query, "enabled", p.enabled)
         })
         .filter(|p| tag_filter.accepts(tags.get(&p.id).unwrap_or(&none)))
         .map(|p| render_as_project(&p, tags.get(&p.id).unwrap_or(&none)))
         .collect();
-    Ok(collection(
-        &state, &headers, &query, &page, "projects", "projects", "projects", projects,
-    ))
+    Ok(list.respond(&page, Collection::of("projects"), projects))
 }
 
 /// `tags` (all of), `tags-any`, `not-tags` (not all of), `not-tags-any` (none of); each a
@@ -314,120 +254,39 @@ async fn create(
     let Some(name) = name else {
         return Err(invalid("project", "'name' is a required property"));
     };
-    // A body `id` is not the project's: Keystone assigns a new one.
-    let extra = obj.extra(NOT_EXTRA);
+    let new = NewProject {
+        name,
+        description,
+        enabled,
+        tags,
+        // A body `id` is not the project's: Keystone assigns a new one.
+        extra: obj.extra(NOT_EXTRA),
+    };
 
     if is_domain {
         // A project acting as a domain is a domain: same rules and policy.
-        let mut target = Target::new();
-        target.set("target.domain.name", name.clone());
+        let target = Target::new().with("target.domain.name", new.name.clone());
         caller.enforce(&state, "identity:create_domain", &target)?;
-        // Keystone: a domain is a root (`parent_id` defaults to `domain_id`, and a domain's
-        // must be null).
-        if parent_id.is_some() || domain_id.is_some() {
-            return Err(ApiError::BadRequest(
-                "only root projects are allowed to act as domains.".into(),
-            ));
-        }
-        let domain =
-            super::domains::create_domain(&state, None, name, description, enabled, &tags, extra)
-                .await?;
-        return Ok(created(
-            &state,
-            &headers,
-            "projects",
-            "project",
-            render_as_project(&domain, &tags),
-        ));
+        let at_root = parent_id.is_none() && domain_id.is_none();
+        let tags = new.tags.clone();
+        let domain = state
+            .identity
+            .create_project_acting_as_domain(at_root, new)
+            .await?;
+        let body = render_as_project(&domain, &tags);
+        return Ok(created(&state, &headers, "projects", "project", body));
     }
 
-    let store = &state.store;
-    let parent = match &parent_id {
-        Some(pid) => Some(
-            store
-                .get_project(pid)
-                .await?
-                .ok_or_else(|| ApiError::BadRequest(format!("Could not find project: {pid}.")))?,
-        ),
-        None => None,
-    };
-    // Where the project lives: as given, else the parent's domain, else the caller's domain
-    // scope, else the default domain.
-    let domain_id = domain_id
-        .or_else(|| {
-            parent.as_ref().map(|p| {
-                if p.is_domain {
-                    p.id.clone()
-                } else {
-                    p.domain_id.clone()
-                }
-            })
-        })
-        .or_else(|| caller.scoped_domain())
-        .unwrap_or_else(|| state.config().identity.default_domain_id.clone());
-    let mut target = Target::new();
-    target.set("target.project.domain_id", domain_id.clone());
-    target.set("target.project.name", name.clone());
+    let placement = state
+        .identity
+        .place_project(domain_id, parent_id, caller.scoped_domain())
+        .await?;
+    let target = Target::new()
+        .with("target.project.domain_id", placement.domain_id.clone())
+        .with("target.project.name", new.name.clone());
     caller.enforce(&state, "identity:create_project", &target)?;
-
-    let domain = store
-        .get_domain(&domain_id)
-        .await?
-        .ok_or_else(|| ApiError::BadRequest(format!("Could not find domain: {domain_id}.")))?;
-    let parent = match parent {
-        Some(p) => p,
-        None => domain.clone(),
-    };
-    let parent_domain = if parent.is_domain {
-        parent.id.clone()
-    } else {
-        parent.domain_id.clone()
-    };
-    if parent_domain != domain.id {
-        return Err(ApiError::BadRequest(format!(
-            "Cannot create project, since it specifies its domain_id {}, but specifies a parent in a different domain ({parent_domain}).",
-            domain.id
-        )));
-    }
-    let mut chain = if parent.is_domain {
-        Vec::new()
-    } else {
-        let mut c = ancestors(&state, &parent).await?;
-        c.insert(0, parent.clone());
-        c
-    };
-    chain.push(domain.clone());
-    if let Some(off) = chain.iter().find(|p| !p.enabled) {
-        return Err(ApiError::BadRequest(format!(
-            "cannot create a project in a branch containing a disabled project: {}",
-            off.id
-        )));
-    }
-    // Depth counts the new project and its project ancestors (the domain is not a level).
-    let depth = chain.len();
-    let max_depth = state.config().default.max_project_tree_depth as usize;
-    if depth > max_depth {
-        return Err(ApiError::ForbiddenNotSecurity(format!(
-            "Max hierarchy depth reached for {} branch.",
-            parent.id
-        )));
-    }
-
-    let project = Project {
-        id: baton_store::new_id(),
-        name,
-        domain_id: domain.id.clone(),
-        parent_id: Some(parent.id.clone()),
-        enabled,
-        is_domain: false,
-        description,
-        extra: Some(Value::Object(extra).to_string()),
-    };
-    store.create_project(&project).await?;
-    if !tags.is_empty() {
-        store.set_project_tags(&project.id, &tags).await?;
-    }
-    // Nobody holds a role on a new project yet: cached validations stay good.
+    let tags = new.tags.clone();
+    let project = state.identity.create_project(placement, new).await?;
     Ok(created(
         &state,
         &headers,
@@ -459,7 +318,7 @@ async fn show(
     }
     if query.flag("parents_as_ids").unwrap_or(false) {
         // Keystone's nested form: {parent_id: {grandparent_id: null}}.
-        let chain = ancestors(&state, &project).await?;
+        let chain = state.identity.project_ancestors(&project).await?;
         let mut nested = Value::Null;
         for p in chain.iter().rev() {
             nested = json!({ p.id.clone(): nested });
@@ -467,7 +326,7 @@ async fn show(
         body["parents"] = nested;
     } else if query.flag("parents_as_list").unwrap_or(false) {
         let base = url(&state, &headers, "projects");
-        let chain = ancestors(&state, &project).await?;
+        let chain = state.identity.project_ancestors(&project).await?;
         body["parents"] = Value::Array(
             chain
                 .iter()
@@ -485,86 +344,17 @@ async fn update(
     Path(project_id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let mut project = load(&state, &caller, "identity:update_project", &project_id).await?;
+    let project = load(&state, &caller, "identity:update_project", &project_id).await?;
     let obj = body.member("project")?;
-    obj.not_empty()?;
-    if let Some(Some(id)) = obj.nullable_string("id", 64)? {
-        if id != project.id {
-            return Err(ApiError::BadRequest("Cannot change ID".into()));
-        }
-    }
-    let name = obj.name_within("name", PROJECT_NAME_MAX)?;
-    let description = obj.nullable_string("description", usize::MAX)?;
-    let enabled = obj.boolean("enabled")?;
-    let tags = read_tags(&obj)?;
-    refuse_options(&obj)?;
-    if let Some(d) = obj.id("domain_id", true)? {
-        if d.as_deref() != Some(project.domain_id.as_str()) {
-            return Err(ApiError::BadRequest(
-                "Update of `domain_id` is not allowed.".into(),
-            ));
-        }
-    }
-    if let Some(p) = obj.id("parent_id", true)? {
-        if p != project.parent_id {
-            return Err(ApiError::ForbiddenNotSecurity(
-                "Update of `parent_id` is not allowed.".into(),
-            ));
-        }
-    }
-    if let Some(d) = obj.boolean("is_domain")? {
-        if d {
-            return Err(ApiError::BadRequest(
-                "Update of `is_domain` is not allowed.".into(),
-            ));
-        }
-    }
-    let store = &state.store;
-    if let Some(enabled) = enabled {
-        if enabled && !project.enabled {
-            if let Some(off) = ancestors(&state, &project)
-                .await?
-                .into_iter()
-                .find(|p| !p.enabled)
-            {
-                return Err(ApiError::ForbiddenNotSecurity(format!(
-                    "Cannot enable project {} since it has disabled parents",
-                    off.id
-                )));
-            }
-        }
-        if !enabled && project.enabled {
-            let all = store.list_all_projects().await?;
-            if subtree(&all, &project.id).iter().any(|p| p.enabled) {
-                return Err(ApiError::ForbiddenNotSecurity(format!(
-                    "Cannot disable project {} since its subtree contains enabled projects.",
-                    project.id
-                )));
-            }
-        }
-        project.enabled = enabled;
-    }
-    if let Some(name) = name {
-        project.name = name;
-    }
-    if let Some(d) = description {
-        project.description = d;
-    }
-    let mut extra: Map<String, Value> = project
-        .extra
-        .as_deref()
-        .and_then(|e| serde_json::from_str(e).ok())
-        .unwrap_or_default();
-    for (k, v) in obj.extra(NOT_EXTRA) {
-        extra.insert(k, v);
-    }
-    project.extra = Some(Value::Object(extra).to_string());
-    store.update_project(&project).await?;
-    if let Some(tags) = &tags {
-        store.set_project_tags(&project.id, tags).await?;
-    }
-    after_write(&state);
-    let tags = store.list_project_tags(&project.id).await?;
+    let common = read_changes(&obj, &project)?;
+    let changes = ProjectChanges {
+        domain_id: obj.id("domain_id", true)?,
+        parent_id: obj.id("parent_id", true)?,
+        is_domain: obj.boolean("is_domain")?,
+        ..common
+    };
+    let project = state.identity.update_project(project, changes).await?;
+    let tags = state.store.list_project_tags(&project.id).await?;
     Ok(member(
         &state,
         &headers,
@@ -575,39 +365,28 @@ async fn update(
     .into_response())
 }
 
-/// Every project below `root` in `all`, each after its parent.
-pub(super) fn subtree<'a>(all: &'a [Project], root: &str) -> Vec<&'a Project> {
-    let mut children: HashMap<&str, Vec<&Project>> = HashMap::new();
-    for p in all {
-        if let Some(parent) = &p.parent_id {
-            children.entry(parent.as_str()).or_default().push(p);
+/// A PATCH body of a project or domain (`obj` names which in messages), without the attributes
+/// only a project has.
+pub(super) fn read_changes(obj: &Obj, current: &Project) -> ApiResult<ProjectChanges> {
+    obj.not_empty()?;
+    if let Some(Some(id)) = obj.nullable_string("id", 64)? {
+        if id != current.id {
+            return Err(ApiError::BadRequest("Cannot change ID".into()));
         }
     }
-    let mut out = Vec::new();
-    let mut stack = vec![root];
-    while let Some(id) = stack.pop() {
-        for c in children.get(id).into_iter().flatten() {
-            if out.len() > all.len() {
-                break; // a cycle in corrupt data
-            }
-            out.push(*c);
-            stack.push(c.id.as_str());
-        }
-    }
-    out
-}
-
-/// Deletes a project that must be a leaf, with its assignments, and revokes tokens scoped to it
-/// (Keystone's project-deleted revocation event).
-async fn delete_leaf(state: &AppState, project: &Project) -> ApiResult<()> {
-    state.store.delete_project(&project.id).await?;
-    state
-        .tokens
-        .revoke_now(RevocationEvent {
-            project_id: Some(project.id.clone()),
-            ..RevocationEvent::default()
-        })
-        .await
+    let name = obj.name_within("name", PROJECT_NAME_MAX)?;
+    let description = obj.nullable_string("description", usize::MAX)?;
+    let enabled = obj.boolean("enabled")?;
+    let tags = read_tags(obj)?;
+    refuse_options(obj)?;
+    Ok(ProjectChanges {
+        name,
+        description,
+        enabled,
+        tags,
+        extra: obj.extra(NOT_EXTRA),
+        ..ProjectChanges::default()
+    })
 }
 
 async fn remove(
@@ -616,14 +395,7 @@ async fn remove(
     Path(project_id): Path<String>,
 ) -> ApiResult<Response> {
     let project = load(&state, &caller, "identity:delete_project", &project_id).await?;
-    if state.store.project_has_children(&project.id).await? {
-        return Err(ApiError::ForbiddenNotSecurity(format!(
-            "Cannot delete the project {} since it is not a leaf in the hierarchy. Use the cascade option if you want to delete a whole subtree.",
-            project.id
-        )));
-    }
-    delete_leaf(&state, &project).await?;
-    after_write(&state);
+    state.identity.delete_project(&project).await?;
     Ok(no_content())
 }
 
@@ -670,11 +442,7 @@ async fn replace_tags(
         .string_list("tags", TAG_MAX)?
         .ok_or_else(|| invalid("", "'tags' is a required property"))?;
     check_tags("tags", &tags)?;
-    state
-        .tokens
-        .store
-        .set_project_tags(&project.id, &tags)
-        .await?;
+    state.identity.set_project_tags(&project.id, &tags).await?;
     let tags = state.store.list_project_tags(&project.id).await?;
     Ok(tags_body(&state, &headers, &project.id, tags))
 }
@@ -685,11 +453,7 @@ async fn clear_tags(
     Path(project_id): Path<String>,
 ) -> ApiResult<Response> {
     let project = load(&state, &caller, "identity:delete_project_tags", &project_id).await?;
-    state
-        .tokens
-        .store
-        .set_project_tags(&project.id, &[])
-        .await?;
+    state.identity.set_project_tags(&project.id, &[]).await?;
     Ok(no_content())
 }
 
@@ -703,7 +467,7 @@ async fn check_tag(
     if tags.contains(&tag) {
         Ok(no_content())
     } else {
-        Err(ApiError::NotFound(format!("Tag {tag} was not found.")))
+        Err(tag_not_found(&tag))
     }
 }
 
@@ -715,16 +479,7 @@ async fn add_tag(
 ) -> ApiResult<Response> {
     let project = load(&state, &caller, "identity:create_project_tag", &project_id).await?;
     check_tag_value("tag", &tag)?;
-    let mut tags = state.store.list_project_tags(&project.id).await?;
-    if !tags.contains(&tag) {
-        tags.push(tag.clone());
-        check_tags("tags", &tags)?;
-        state
-            .tokens
-            .store
-            .set_project_tags(&project.id, &tags)
-            .await?;
-    }
+    state.identity.add_project_tag(&project.id, &tag).await?;
     let location = url(
         &state,
         &headers,
@@ -743,14 +498,6 @@ async fn remove_tag(
     Path((project_id, tag)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let project = load(&state, &caller, "identity:delete_project_tag", &project_id).await?;
-    if state
-        .tokens
-        .store
-        .delete_project_tag(&project.id, &tag)
-        .await?
-    {
-        Ok(no_content())
-    } else {
-        Err(ApiError::NotFound(format!("Tag {tag} was not found.")))
-    }
+    state.identity.remove_project_tag(&project.id, &tag).await?;
+    Ok(no_content())
 }

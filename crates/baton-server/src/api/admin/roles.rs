@@ -3,29 +3,25 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use baton_store::{new_id, RevocationEvent, Role, RoleDetail};
+use baton_store::{new_id, Role, RoleDetail};
 use serde_json::{json, Map, Value};
 
 use super::{
-    after_write, collection, created, invalid, member, no_content, path_id, url, Caller, JsonBody,
-    ListQuery, Obj, Page, ID_MAX,
+    created, invalid, member, no_content, path_id, url, Caller, Collection, JsonBody, ListRequest,
+    Obj, ID_MAX,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::identity::grants::{RoleChanges, IMMUTABLE, IMMUTABLE_ID};
 use crate::policy::Target;
 use crate::AppState;
 
 /// Keystone's `role.description` column width.
 const DESCRIPTION_MAX: usize = 255;
-/// The resource option Keystone registers for roles: id in `role_option`, name in the API.
-const IMMUTABLE_ID: &str = "IMMU";
-const IMMUTABLE: &str = "immutable";
-/// `[assignment] prohibited_implied_role` default: no role may imply `admin`.
-const PROHIBITED_IMPLIED: &[&str] = &["admin"];
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -75,10 +71,6 @@ fn options_json(d: &RoleDetail) -> Map<String, Value> {
             )
         })
         .collect()
-}
-
-fn is_immutable(d: &RoleDetail) -> bool {
-    options_json(d).get(IMMUTABLE) == Some(&Value::Bool(true))
 }
 
 /// The role of a path, or `None` (without a query for an id no role can have): the handlers
@@ -153,16 +145,14 @@ fn extra_fields(obj: &Obj) -> Map<String, Value> {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    list: ListRequest,
 ) -> ApiResult<Response> {
-    let query = ListQuery::parse(raw.as_deref());
-    if let Some(name) = query.get("name") {
+    if let Some(name) = list.query.get("name") {
         if name.is_empty() {
             return Err(invalid("name", "'' should be non-empty"));
         }
     }
-    let domain_filter = query.get("domain_id");
+    let domain_filter = list.query.get("domain_id");
     if let Some(d) = domain_filter {
         if d.is_empty() || !d.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             return Err(invalid(
@@ -177,21 +167,18 @@ async fn list(
         "identity:list_roles"
     };
     caller.enforce(&state, action, &Target::new())?;
-    let page = Page::from_query(&state, &query, None)?;
+    let page = list.page(None)?;
     // Without a domain filter Keystone lists the global roles only.
     let roles = state
-        .tokens
         .store
         .list_role_details()
         .await?
         .into_iter()
         .filter(|d| d.role.domain_id.as_deref() == domain_filter)
-        .filter(|d| query.get("name").is_none_or(|n| n == d.role.name))
+        .filter(|d| list.query.get("name").is_none_or(|n| n == d.role.name))
         .map(|d| render(&d))
         .collect();
-    Ok(collection(
-        &state, &headers, &query, &page, "roles", "roles", "roles", roles,
-    ))
+    Ok(list.respond(&page, Collection::of("roles"), roles))
 }
 
 async fn create(
@@ -226,7 +213,7 @@ async fn create(
             .map(|b| vec![(IMMUTABLE_ID.to_string(), b.to_string())])
             .unwrap_or_default(),
     };
-    state.store.insert_role(&detail).await?;
+    state.identity.create_role(&detail).await?;
     Ok(created(&state, &headers, "roles", "role", render(&detail)))
 }
 
@@ -277,50 +264,21 @@ async fn update(
     let description = obj.nullable_string("description", DESCRIPTION_MAX)?;
     let domain_id = domain_id_field(&obj)?;
     let immutable = options_field(&obj)?;
-    let mut d = load_enforced(&state, &caller, "update", &role_id).await?;
+    let d = load_enforced(&state, &caller, "update", &role_id).await?;
     match obj.fields.get("id") {
         None | Some(Value::Null) => {}
         Some(Value::String(id)) if *id == role_id => {}
         Some(_) => return Err(ApiError::BadRequest("Cannot change ID".into())),
     }
-    // An immutable role accepts one change only: clearing `immutable`.
-    if is_immutable(&d) && (obj.fields.len() > 1 || !matches!(immutable, Some(None | Some(false))))
-    {
-        return Err(ApiError::ForbiddenNotSecurity(format!(
-            "Unable to update immutable role resource: `{role_id}. Set resource option \"immutable\" to false first."
-        )));
-    }
-    if let Some(new_domain) = domain_id {
-        if new_domain != d.role.domain_id {
-            return Err(ApiError::BadRequest(
-                "Update of `domain_id` is not allowed.".into(),
-            ));
-        }
-    }
-    if let Some(name) = name {
-        d.role.name = name;
-    }
-    if let Some(description) = description {
-        d.role.description = description;
-    }
-    match immutable {
-        None => {}
-        Some(None) => d.options.retain(|(id, _)| id != IMMUTABLE_ID),
-        Some(Some(b)) => {
-            d.options.retain(|(id, _)| id != IMMUTABLE_ID);
-            d.options.push((IMMUTABLE_ID.to_string(), b.to_string()));
-        }
-    }
-    let mut extra: Map<String, Value> = d
-        .extra
-        .as_deref()
-        .and_then(|e| serde_json::from_str(e).ok())
-        .unwrap_or_default();
-    extra.extend(obj.extra(&["id", "name", "domain_id", "description", "options", "extra"]));
-    d.extra = Some(Value::Object(extra).to_string());
-    state.store.update_role(&d).await?;
-    // Tokens show role names.
-    after_write(&state);
+    let changes = RoleChanges {
+        name,
+        description,
+        domain_id,
+        immutable,
+        extra: obj.extra(&["id", "name", "domain_id", "description", "options", "extra"]),
+        attributes: obj.fields.len(),
+    };
+    let d = state.identity.update_role(d, changes).await?;
     Ok(member(&state, &headers, "roles", "role", render(&d)))
 }
 
@@ -330,25 +288,7 @@ async fn remove(
     Path(role_id): Path<String>,
 ) -> ApiResult<Response> {
     let d = load_enforced(&state, &caller, "delete", &role_id).await?;
-    if is_immutable(&d) {
-        return Err(ApiError::ForbiddenNotSecurity(format!(
-            "Unable to delete immutable role resource: `{role_id}. Set resource option \"immutable\" to false first."
-        )));
-    }
-    if !state.store.delete_role(&role_id).await? {
-        return Err(not_found(&role_id));
-    }
-    after_write(&state);
-    // Keystone 30 only drops its (shared) token cache here. Each Baton node caches validations
-    // of its own, so a revocation event naming the role makes other nodes stop showing it at
-    // once; a token validated afresh no longer carries the role and is not matched.
-    state
-        .tokens
-        .revoke_now(RevocationEvent {
-            role_id: Some(role_id),
-            ..Default::default()
-        })
-        .await?;
+    state.identity.delete_role(&d).await?;
     Ok(no_content())
 }
 
@@ -467,17 +407,7 @@ async fn create_implied(
         &implied,
     )
     .await?;
-    // Keystone hides its reason here (a security error) and names the implied role only.
-    if PROHIBITED_IMPLIED.contains(&i.name.as_str())
-        || (p.domain_id.is_none() && i.domain_id.is_some())
-    {
-        return Err(ApiError::ForbiddenNotSecurity(format!(
-            "{} cannot be an implied roles.",
-            i.id
-        )));
-    }
-    state.store.create_implied_role(&p.id, &i.id).await?;
-    after_write(&state);
+    state.identity.create_implied_role(&p, &i).await?;
     Ok((
         StatusCode::CREATED,
         Json(inference_json(&state, &headers, &p, &i)),
@@ -498,13 +428,7 @@ async fn remove_implied(
         &implied,
     )
     .await?;
-    if !state.store.delete_implied_role(&p.id, &i.id).await? {
-        return Err(ApiError::NotFound(format!(
-            "{} does not imply {}.",
-            p.id, i.id
-        )));
-    }
-    after_write(&state);
+    state.identity.delete_implied_role(&p, &i).await?;
     Ok(no_content())
 }
 
@@ -522,7 +446,6 @@ async fn list_implied(
     caller.enforce(&state, "identity:list_implied_roles", &target)?;
     let p = p.ok_or_else(|| not_found(&prior))?;
     let roles: HashMap<String, Role> = state
-        .tokens
         .store
         .list_roles()
         .await?
@@ -530,7 +453,6 @@ async fn list_implied(
         .map(|r| (r.id.clone(), r))
         .collect();
     let mut implied: Vec<&Role> = state
-        .tokens
         .store
         .list_implied_roles()
         .await?
@@ -555,7 +477,6 @@ async fn list_inferences(
 ) -> ApiResult<Json<Value>> {
     caller.enforce(&state, "identity:list_role_inference_rules", &Target::new())?;
     let roles: HashMap<String, Role> = state
-        .tokens
         .store
         .list_roles()
         .await?

@@ -6,21 +6,21 @@
 
 use std::collections::HashSet;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use baton_store::{RevocationEvent, User, UserFilter, UserUpdate};
+use baton_store::{User, UserFilter};
 use chrono::NaiveDateTime;
 use serde_json::{json, Map, Value};
 
 use super::{
-    after_write, collection, created, invalid, matches, matches_flag, member, no_content, path_id,
-    Caller, JsonBody, ListQuery, Obj, Page, ID_MAX,
+    created, invalid, matches, matches_flag, member, no_content, path_id, Caller, Collection,
+    JsonBody, ListRequest, Obj,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::password;
+use crate::identity::{NewUser, UserChanges};
 use crate::policy::Target;
 use crate::AppState;
 
@@ -87,7 +87,6 @@ const USER_OPTIONS: &[(&str, &str, OptionKind)] = &[
     ("MFAE", "multi_factor_auth_enabled", OptionKind::Boolean),
 ];
 
-const LOCK_PASSWORD: &str = "1003";
 const MFA_ENABLED: &str = "MFAE";
 
 /// A user as Keystone returns it: `extra` attributes, then the columns, `options` by name and
@@ -181,19 +180,6 @@ pub(crate) async fn find(state: &AppState, id: &str) -> ApiResult<Option<User>> 
     Ok(state.store.get_user(id).await?)
 }
 
-/// Records a revocation event for every token of the user (Keystone's
-/// `persist_revocation_event_for_user`). No cache flush: the event bumps the revocation
-/// generation, so every cached validation is matched against it on its next use.
-pub(crate) async fn revoke_user_tokens(state: &AppState, user_id: &str) -> ApiResult<()> {
-    state
-        .tokens
-        .revoke_now(RevocationEvent {
-            user_id: Some(user_id.to_string()),
-            ..Default::default()
-        })
-        .await
-}
-
 /// A password field (`string`, or `null` where `nullable`): never echoed in messages, unlike
 /// the generic readers, and at most `[identity] max_password_length` bytes.
 fn secret(
@@ -230,19 +216,6 @@ fn secret(
             },
         )),
     }
-}
-
-/// Hashes with `[identity] password_hash_algorithm`/`rounds`, off the async workers; a password
-/// the hash would truncate is refused under `strict_password_check` (see
-/// [`password::refuse_truncation`]).
-async fn hash(state: &AppState, password: String) -> ApiResult<String> {
-    password::refuse_truncation(state.config(), &password)?;
-    let algorithm = state.config().identity.password_hash_algorithm;
-    let rounds = state.config().identity.password_hash_rounds;
-    tokio::task::spawn_blocking(move || password::hash_password(&password, algorithm, rounds))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// `options`: Keystone's registered user options only; `null` removes one. Values are stored
@@ -315,20 +288,6 @@ fn check_mfa_rules(path: &str, value: &Value) -> ApiResult<()> {
     Ok(())
 }
 
-/// Keystone refuses a domain as a default project; an unknown project is accepted.
-async fn check_default_project(state: &AppState, project_id: Option<&str>) -> ApiResult<()> {
-    if let Some(pid) = project_id {
-        if let Some(p) = state.store.get_project(pid).await? {
-            if p.is_domain {
-                return Err(ApiError::BadRequest(format!(
-                    "User's default project ID cannot be a domain ID: {pid}"
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Keystone's `_normalize_dict`: `:` and `-` in attribute names become `_`.
 fn normalized(fields: &Map<String, Value>) -> Map<String, Value> {
     fields
@@ -353,28 +312,26 @@ fn refuse_federated(obj: &Obj) -> ApiResult<()> {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    list: ListRequest,
 ) -> ApiResult<Response> {
-    let query = ListQuery::parse(raw.as_deref());
     let scoped_domain = caller.scoped_domain();
     let mut target = Target::new();
     if let Some(d) = &scoped_domain {
         target.set("target.domain_id", d.clone());
     }
     caller.enforce(&state, "identity:list_users", &target)?;
-    let page = Page::from_query(&state, &query, state.config().identity.list_limit)?;
+    let page = list.page(state.config().identity.list_limit)?;
     // A domain-scoped caller sees its own domain only, whatever it filters on.
     let filter = UserFilter {
-        domain_id: query
+        domain_id: list
+            .query
             .get("domain_id")
             .map(str::to_string)
             .or_else(|| scoped_domain.clone()),
-        name: query.get("name").map(str::to_string),
-        enabled: query.flag("enabled"),
+        name: list.query.get("name").map(str::to_string),
+        enabled: list.query.flag("enabled"),
     };
     let users: Vec<User> = state
-        .tokens
         .store
         .list_users(&filter)
         .await?
@@ -382,9 +339,7 @@ async fn list(
         .filter(|u| scoped_domain.as_deref().is_none_or(|d| u.domain_id == d))
         .collect();
     let users = render_all(&state, &users).await?;
-    Ok(collection(
-        &state, &headers, &query, &page, "users", "users", "users", users,
-    ))
+    Ok(list.respond(&page, Collection::of("users"), users))
 }
 
 async fn create(
@@ -411,52 +366,26 @@ async fn create(
     }
     caller.enforce(&state, "identity:create_user", &target)?;
 
-    let domain_id = domain_id
-        .or_else(|| caller.scoped_domain())
-        .unwrap_or_else(|| state.config().identity.default_domain_id.clone());
-    let store = &state.store;
-    if store.get_domain(&domain_id).await?.is_none() {
-        return Err(ApiError::NotFound(format!(
-            "Could not find domain: {domain_id}."
-        )));
-    }
-    check_default_project(&state, default_project_id.as_deref()).await?;
-    let extra = Obj {
-        path: obj.path.clone(),
-        fields: normalized(&obj.fields),
-    }
-    .extra(USER_ATTRIBUTES);
-    let user = User {
-        id: baton_store::new_id(),
-        name: name.trim().to_string(),
+    let new = NewUser {
+        name,
         domain_id,
         enabled,
         default_project_id,
-        extra: Some(Value::Object(extra).to_string()),
-        created_at: None,
+        extra: Obj {
+            path: obj.path.clone(),
+            fields: normalized(&obj.fields),
+        }
+        .extra(USER_ATTRIBUTES),
+        password,
+        options: options
+            .into_iter()
+            .filter_map(|(id, v)| v.map(|v| (id, v)))
+            .collect(),
     };
-    let hashed = match password {
-        Some(Some(pw)) => Some(Some(hash(&state, pw).await?)),
-        Some(None) => Some(None),
-        None => None,
-    };
-    let options: Vec<(String, String)> = options
-        .into_iter()
-        .filter_map(|(id, v)| v.map(|v| (id, v)))
-        .collect();
-    store
-        .create_user_with_options(
-            &user,
-            hashed.as_ref().map(|h| h.as_deref()),
-            &options,
-            chrono::Utc::now().naive_utc(),
-        )
+    let created_user = state
+        .identity
+        .create_user(new, caller.scoped_domain())
         .await?;
-    tracing::info!(user_id = %user.id, domain_id = %user.domain_id, "user created");
-    let created_user = store
-        .get_user(&user.id)
-        .await?
-        .ok_or_else(|| user_not_found(&user.id))?;
     let body = render_one(&state, &created_user).await?;
     Ok(created(&state, &headers, "users", "user", body))
 }
@@ -510,53 +439,20 @@ async fn update(
     }
     caller.enforce(&state, "identity:update_user", &target)?;
     let old = old.ok_or_else(|| user_not_found(&user_id))?;
-    if domain_id.as_deref().is_some_and(|d| d != old.domain_id) {
-        return Err(ApiError::BadRequest("Cannot change Domain ID".into()));
-    }
-    check_default_project(&state, default_project_id.clone().flatten().as_deref()).await?;
-
-    // Keystone merges the body over the stored user and keeps every non-column attribute.
-    let new_extra = Obj {
-        path: obj.path.clone(),
-        fields: normalized(&obj.fields),
-    }
-    .extra(USER_ATTRIBUTES);
-    let extra = if new_extra.is_empty() {
-        None
-    } else {
-        let mut merged = extra_of(old.extra.as_deref());
-        merged.extend(new_extra);
-        Some(Value::Object(merged).to_string())
-    };
-    let password_hash = match &password {
-        Some(Some(pw)) => Some(Some(hash(&state, pw.clone()).await?)),
-        Some(None) => Some(None),
-        None => None,
-    };
-    let update = UserUpdate {
-        name: name.map(|n| n.trim().to_string()),
+    let changes = UserChanges {
+        name,
+        domain_id,
         enabled,
         default_project_id,
-        extra,
+        extra: Obj {
+            path: obj.path.clone(),
+            fields: normalized(&obj.fields),
+        }
+        .extra(USER_ATTRIBUTES),
         options,
-        password_hash,
+        password,
     };
-    let store = &state.store;
-    store
-        .update_user(&user_id, &update, chrono::Utc::now().naive_utc())
-        .await?;
-    // Keystone revokes on disabling and on a new (non-null) password.
-    let disabled = enabled == Some(false) && old.enabled;
-    if disabled || matches!(password, Some(Some(_))) {
-        revoke_user_tokens(&state, &user_id).await?;
-    } else {
-        after_write(&state);
-    }
-    tracing::info!(user_id = %user_id, disabled, password_changed = matches!(password, Some(Some(_))), "user updated");
-    let user = store
-        .get_user(&user_id)
-        .await?
-        .ok_or_else(|| user_not_found(&user_id))?;
+    let user = state.identity.update_user(&old, changes).await?;
     let body = render_one(&state, &user).await?;
     Ok(member(&state, &headers, "users", "user", body))
 }
@@ -575,12 +471,7 @@ async fn remove(
     if user.is_none() {
         return Err(user_not_found(&user_id));
     }
-    let now = chrono::Utc::now().naive_utc();
-    if !state.store.delete_user(&user_id, now).await? {
-        return Err(user_not_found(&user_id));
-    }
-    revoke_user_tokens(&state, &user_id).await?;
-    tracing::info!(user_id = %user_id, "user deleted");
+    state.identity.delete_user(&user_id).await?;
     Ok(no_content())
 }
 
@@ -599,7 +490,7 @@ async fn revoke_tokens(
     if user.is_none() {
         return Err(user_not_found(&user_id));
     }
-    revoke_user_tokens(&state, &user_id).await?;
+    state.identity.revoke_user_tokens(&user_id).await?;
     tracing::info!(user_id = %user_id, "all tokens of the user revoked");
     Ok(no_content())
 }
@@ -626,48 +517,10 @@ async fn change_password(
     let new = secret(&state, &obj, "password", false)?
         .flatten()
         .ok_or_else(|| invalid(&obj.path, "'password' is a required property"))?;
-    // Keystone checks the original password the same way, but only for a user that exists and
-    // has a password (401 otherwise), which tells user ids apart: refused here for anyone.
-    password::refuse_truncation(state.config(), &original)?;
-
-    let store = &state.store;
-    let user = if user_id.is_empty() || user_id.len() > ID_MAX {
-        None
-    } else {
-        store.get_user(&user_id).await?
-    };
-    let (record, verified) = state
-        .tokens
-        .check_password(user.as_ref(), &original)
+    state
+        .identity
+        .change_own_password(&user_id, &original, new)
         .await?;
-    let verified = record.is_some() && verified.unwrap_or(false);
-    let Some(user) = user.filter(|_| verified) else {
-        return Err(ApiError::unauthorized(format!(
-            "Error when changing user password: Invalid user / password (user {user_id})"
-        )));
-    };
-    if !user.enabled {
-        return Err(ApiError::unauthorized(format!(
-            "The account is disabled for user: {}.",
-            user.id
-        )));
-    }
-    let options = store.user_options(std::slice::from_ref(&user.id)).await?;
-    let locked = options.get(&user.id).is_some_and(|opts| {
-        opts.iter()
-            .any(|(id, v)| id == LOCK_PASSWORD && v.as_deref() == Some("true"))
-    });
-    if locked {
-        return Err(ApiError::BadRequest(
-            "You cannot change your password at this time due to password policy disallowing password changes. Please contact your administrator to reset your password.".into(),
-        ));
-    }
-    let hashed = hash(&state, new).await?;
-    store
-        .change_own_password(&user.id, &hashed, chrono::Utc::now().naive_utc())
-        .await?;
-    revoke_user_tokens(&state, &user.id).await?;
-    tracing::info!(user_id = %user.id, "user changed their password");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -676,11 +529,9 @@ async fn change_password(
 async fn list_groups(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
     Path(user_id): Path<String>,
-    RawQuery(raw): RawQuery,
+    list: ListRequest,
 ) -> ApiResult<Response> {
-    let query = ListQuery::parse(raw.as_deref());
     let user = find(&state, &user_id).await?;
     let mut target = Target::new().with("user_id", user_id.clone());
     if let Some(u) = &user {
@@ -688,30 +539,24 @@ async fn list_groups(
     }
     caller.enforce(&state, "identity:list_groups_for_user", &target)?;
     let user = user.ok_or_else(|| user_not_found(&user_id))?;
-    let page = Page::from_query(&state, &query, state.config().identity.list_limit)?;
+    let page = list.page(state.config().identity.list_limit)?;
     let scoped_domain = caller.scoped_domain();
     let groups = state
-        .tokens
         .store
         .list_groups_for_user(&user.id)
         .await?
         .into_iter()
         .filter(|g| scoped_domain.as_deref().is_none_or(|d| g.domain_id == d))
-        .filter(|g| matches(&query, "name", Some(&g.name)))
+        .filter(|g| matches(&list.query, "name", Some(&g.name)))
         .map(|g| {
             let mut v = super::groups::render(&g);
             v["membership_expires_at"] = Value::Null;
             v
         })
         .collect();
-    Ok(collection(
-        &state,
-        &headers,
-        &query,
+    Ok(list.respond(
         &page,
-        &format!("users/{user_id}/groups"),
-        "groups",
-        "groups",
+        Collection::of("groups").at(format!("users/{user_id}/groups")),
         groups,
     ))
 }
@@ -719,11 +564,9 @@ async fn list_groups(
 async fn list_projects(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
     Path(user_id): Path<String>,
-    RawQuery(raw): RawQuery,
+    list: ListRequest,
 ) -> ApiResult<Response> {
-    let query = ListQuery::parse(raw.as_deref());
     let user = find(&state, &user_id).await?;
     let mut target = Target::new().with("user_id", user_id.clone());
     if let Some(u) = &user {
@@ -740,35 +583,17 @@ async fn list_projects(
         .iter()
         .filter(|p| ids.contains(&p.id))
         .filter(|p| {
-            matches(&query, "name", Some(&p.name))
-                && matches(&query, "domain_id", Some(&p.domain_id))
-                && matches_flag(&query, "enabled", p.enabled)
+            matches(&list.query, "name", Some(&p.name))
+                && matches(&list.query, "domain_id", Some(&p.domain_id))
+                && matches_flag(&list.query, "enabled", p.enabled)
         })
         .map(|p| super::projects::render(p, tags.get(&p.id).unwrap_or(&none)))
         .collect();
     // Keystone applies no list_limit here: only an explicit `limit` cuts the page.
-    let page = Page {
-        limit: query
-            .get("limit")
-            .map(|v| {
-                v.trim()
-                    .parse::<usize>()
-                    .map_err(|_| ApiError::BadRequest(format!("Invalid value for limit: {v:?}")))
-            })
-            .transpose()?,
-        marker: query
-            .get("marker")
-            .filter(|m| !m.is_empty())
-            .map(str::to_string),
-    };
-    Ok(collection(
-        &state,
-        &headers,
-        &query,
+    let page = list.explicit_page()?;
+    Ok(list.respond(
         &page,
-        &format!("users/{user_id}/projects"),
-        "projects",
-        "projects",
+        Collection::of("projects").at(format!("users/{user_id}/projects")),
         projects,
     ))
 }

@@ -1,0 +1,357 @@
+//! Users, groups and group membership, and what their writes mean for tokens: a disabled or
+//! deleted user, a new password, leaving a group, or deleting a group that held role
+//! assignments ends the user's tokens everywhere (a revocation event, as Keystone records);
+//! other changes only drop this node's cached validations.
+
+use baton_store::{Group, User, UserUpdate};
+use serde_json::{Map, Value};
+
+use super::Identity;
+use crate::error::{ApiError, ApiResult};
+use crate::password;
+
+/// Keystone's `lock_password` user option (its id): the user may not change their password.
+pub const LOCK_PASSWORD: &str = "1003";
+
+/// A new local user as the request gave it.
+#[derive(Clone, Default)]
+pub struct NewUser {
+    pub name: String,
+    /// As given; else the caller's domain scope, else the default domain.
+    pub domain_id: Option<String>,
+    pub enabled: bool,
+    pub default_project_id: Option<String>,
+    /// Attributes Keystone keeps in `extra`.
+    pub extra: Map<String, Value>,
+    /// `Some(None)` for `"password": null` (a password row without a hash).
+    pub password: Option<Option<String>>,
+    /// `(option id, JSON value)`.
+    pub options: Vec<(String, String)>,
+}
+
+/// A PATCH of a user: `None` leaves an attribute as it is.
+#[derive(Clone, Default)]
+pub struct UserChanges {
+    pub name: Option<String>,
+    /// What the body said; a different domain is refused.
+    pub domain_id: Option<String>,
+    pub enabled: Option<bool>,
+    pub default_project_id: Option<Option<String>>,
+    /// Merged over the stored `extra` (when not empty).
+    pub extra: Map<String, Value>,
+    /// `(option id, JSON value)`; `None` removes the option.
+    pub options: Vec<(String, Option<String>)>,
+    pub password: Option<Option<String>>,
+}
+
+/// A new group as the request gave it.
+#[derive(Debug, Clone, Default)]
+pub struct NewGroup {
+    pub name: String,
+    /// As given; else the caller's domain scope, else the default domain.
+    pub domain_id: Option<String>,
+    pub description: Option<String>,
+    pub extra: Map<String, Value>,
+}
+
+/// A PATCH of a group.
+#[derive(Debug, Clone, Default)]
+pub struct GroupChanges {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    /// What the body said; a different domain is refused.
+    pub domain_id: Option<String>,
+    pub extra: Map<String, Value>,
+}
+
+fn user_not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("Could not find user: {id}."))
+}
+
+/// 404 for a membership that does not exist.
+pub fn not_a_member(user_id: &str, group_id: &str) -> ApiError {
+    ApiError::NotFound(format!("User '{user_id}' not found in group '{group_id}'"))
+}
+
+fn group_not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("Could not find group: {id}."))
+}
+
+impl Identity {
+    /// The domain a new user or group goes to, which must exist (404).
+    async fn home_domain(
+        &self,
+        given: Option<String>,
+        caller_domain: Option<String>,
+    ) -> ApiResult<String> {
+        let domain_id = given
+            .or(caller_domain)
+            .unwrap_or_else(|| self.config.identity.default_domain_id.clone());
+        if self.store.get_domain(&domain_id).await?.is_none() {
+            return Err(ApiError::NotFound(format!(
+                "Could not find domain: {domain_id}."
+            )));
+        }
+        Ok(domain_id)
+    }
+
+    /// Keystone refuses a domain as a default project; an unknown project is accepted.
+    async fn check_default_project(&self, project_id: Option<&str>) -> ApiResult<()> {
+        if let Some(pid) = project_id {
+            if let Some(p) = self.store.get_project(pid).await? {
+                if p.is_domain {
+                    return Err(ApiError::BadRequest(format!(
+                        "User's default project ID cannot be a domain ID: {pid}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hashes with `[identity] password_hash_algorithm`/`rounds`, off the async workers; a
+    /// password the hash would truncate is refused under `strict_password_check`.
+    async fn hash(&self, password: String) -> ApiResult<String> {
+        password::refuse_truncation(&self.config, &password)?;
+        let algorithm = self.config.identity.password_hash_algorithm;
+        let rounds = self.config.identity.password_hash_rounds;
+        tokio::task::spawn_blocking(move || password::hash_password(&password, algorithm, rounds))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| ApiError::Internal(e.to_string()))
+    }
+
+    async fn hash_given(
+        &self,
+        password: Option<Option<String>>,
+    ) -> ApiResult<Option<Option<String>>> {
+        Ok(match password {
+            Some(Some(pw)) => Some(Some(self.hash(pw).await?)),
+            Some(None) => Some(None),
+            None => None,
+        })
+    }
+
+    async fn reload_user(&self, id: &str) -> ApiResult<User> {
+        self.store
+            .get_user(id)
+            .await?
+            .ok_or_else(|| user_not_found(id))
+    }
+
+    /// Creates a local user (a new user is in no token yet).
+    pub async fn create_user(
+        &self,
+        new: NewUser,
+        caller_domain: Option<String>,
+    ) -> ApiResult<User> {
+        let domain_id = self.home_domain(new.domain_id, caller_domain).await?;
+        self.check_default_project(new.default_project_id.as_deref())
+            .await?;
+        let user = User {
+            id: baton_store::new_id(),
+            name: new.name.trim().to_string(),
+            domain_id,
+            enabled: new.enabled,
+            default_project_id: new.default_project_id,
+            extra: Some(Value::Object(new.extra).to_string()),
+            created_at: None,
+        };
+        let hashed = self.hash_given(new.password).await?;
+        self.store
+            .create_user_with_options(
+                &user,
+                hashed.as_ref().map(|h| h.as_deref()),
+                &new.options,
+                self.now(),
+            )
+            .await?;
+        tracing::info!(user_id = %user.id, domain_id = %user.domain_id, "user created");
+        self.reload_user(&user.id).await
+    }
+
+    /// Applies a PATCH to `old`. Disabling the user or setting a new (non-null) password ends
+    /// their tokens, as in Keystone.
+    pub async fn update_user(&self, old: &User, changes: UserChanges) -> ApiResult<User> {
+        if changes
+            .domain_id
+            .as_deref()
+            .is_some_and(|d| d != old.domain_id)
+        {
+            return Err(ApiError::BadRequest("Cannot change Domain ID".into()));
+        }
+        self.check_default_project(changes.default_project_id.clone().flatten().as_deref())
+            .await?;
+        // Keystone merges the body over the stored user and keeps every non-column attribute.
+        let extra = if changes.extra.is_empty() {
+            None
+        } else {
+            Some(super::merge_extra(old.extra.as_deref(), changes.extra))
+        };
+        let new_password = matches!(changes.password, Some(Some(_)));
+        let update = UserUpdate {
+            name: changes.name.map(|n| n.trim().to_string()),
+            enabled: changes.enabled,
+            default_project_id: changes.default_project_id,
+            extra,
+            options: changes.options,
+            password_hash: self.hash_given(changes.password).await?,
+        };
+        self.store.update_user(&old.id, &update, self.now()).await?;
+        let disabled = changes.enabled == Some(false) && old.enabled;
+        if disabled || new_password {
+            self.revoke_user_tokens(&old.id).await?;
+        } else {
+            self.changed();
+        }
+        tracing::info!(user_id = %old.id, disabled, password_changed = new_password, "user updated");
+        self.reload_user(&old.id).await
+    }
+
+    /// Deletes a user with their assignments and memberships; their tokens end.
+    pub async fn delete_user(&self, user_id: &str) -> ApiResult<()> {
+        if !self.store.delete_user(user_id, self.now()).await? {
+            return Err(user_not_found(user_id));
+        }
+        self.revoke_user_tokens(user_id).await?;
+        tracing::info!(user_id = %user_id, "user deleted");
+        Ok(())
+    }
+
+    /// `POST /v3/users/{user_id}/password`: the original password is the check (401 for a
+    /// wrong password or unknown user, alike), a disabled user is refused, and so is a user
+    /// whose `lock_password` option is set. Ends the user's tokens.
+    pub async fn change_own_password(
+        &self,
+        user_id: &str,
+        original: &str,
+        new: String,
+    ) -> ApiResult<()> {
+        // Keystone checks the original password the same way, but only for a user that exists
+        // and has a password (401 otherwise), which tells user ids apart: refused for anyone.
+        password::refuse_truncation(&self.config, original)?;
+        let user = if user_id.is_empty() || user_id.len() > super::ID_MAX {
+            None
+        } else {
+            self.store.get_user(user_id).await?
+        };
+        let (record, verified) = self.tokens.check_password(user.as_ref(), original).await?;
+        let verified = record.is_some() && verified.unwrap_or(false);
+        let Some(user) = user.filter(|_| verified) else {
+            return Err(ApiError::unauthorized(format!(
+                "Error when changing user password: Invalid user / password (user {user_id})"
+            )));
+        };
+        if !user.enabled {
+            return Err(ApiError::unauthorized(format!(
+                "The account is disabled for user: {}.",
+                user.id
+            )));
+        }
+        let options = self
+            .store
+            .user_options(std::slice::from_ref(&user.id))
+            .await?;
+        let locked = options.get(&user.id).is_some_and(|opts| {
+            opts.iter()
+                .any(|(id, v)| id == LOCK_PASSWORD && v.as_deref() == Some("true"))
+        });
+        if locked {
+            return Err(ApiError::BadRequest(
+                "You cannot change your password at this time due to password policy disallowing password changes. Please contact your administrator to reset your password.".into(),
+            ));
+        }
+        let hashed = self.hash(new).await?;
+        self.store
+            .change_own_password(&user.id, &hashed, self.now())
+            .await?;
+        self.revoke_user_tokens(&user.id).await?;
+        tracing::info!(user_id = %user.id, "user changed their password");
+        Ok(())
+    }
+
+    // ----- groups ----------------------------------------------------------------------------
+
+    /// Creates a group (a new group is in nobody's token yet).
+    pub async fn create_group(
+        &self,
+        new: NewGroup,
+        caller_domain: Option<String>,
+    ) -> ApiResult<Group> {
+        let domain_id = self.home_domain(new.domain_id, caller_domain).await?;
+        let group = Group {
+            id: baton_store::new_id(),
+            name: new.name.trim().to_string(),
+            domain_id,
+            // Keystone stores an empty description when none is given.
+            description: Some(new.description.unwrap_or_default()),
+            extra: Some(Value::Object(new.extra).to_string()),
+        };
+        self.store.create_group(&group).await?;
+        tracing::info!(group_id = %group.id, domain_id = %group.domain_id, "group created");
+        Ok(group)
+    }
+
+    /// Applies a PATCH to a group; its domain does not change. Group names and descriptions
+    /// appear in no token.
+    pub async fn update_group(&self, mut group: Group, changes: GroupChanges) -> ApiResult<Group> {
+        if changes
+            .domain_id
+            .as_deref()
+            .is_some_and(|d| d != group.domain_id)
+        {
+            return Err(ApiError::BadRequest("Cannot change Domain ID".into()));
+        }
+        if let Some(name) = changes.name {
+            group.name = name.trim().to_string();
+        }
+        if let Some(description) = changes.description {
+            group.description = description;
+        }
+        if !changes.extra.is_empty() {
+            group.extra = Some(super::merge_extra(group.extra.as_deref(), changes.extra));
+        }
+        self.store.update_group(&group).await?;
+        Ok(group)
+    }
+
+    /// Deletes a group; if it held role assignments, its members' tokens end.
+    pub async fn delete_group(&self, group_id: &str) -> ApiResult<()> {
+        let deleted = self
+            .store
+            .delete_group(group_id)
+            .await?
+            .ok_or_else(|| group_not_found(group_id))?;
+        if deleted.had_assignments {
+            for user_id in &deleted.member_ids {
+                self.revoke_user_tokens(user_id).await?;
+            }
+        }
+        self.changed();
+        tracing::info!(group_id = %group_id, members = deleted.member_ids.len(), "group deleted");
+        Ok(())
+    }
+
+    /// Adds a user to a group: the user may gain the group's roles.
+    pub async fn add_user_to_group(&self, user: &User, group: &Group) -> ApiResult<()> {
+        self.store.add_user_to_group(&user.id, &group.id).await?;
+        self.changed();
+        tracing::info!(group_id = %group.id, user_id = %user.id, "user added to group");
+        Ok(())
+    }
+
+    /// Removes a user from a group (404 when not a member); Keystone ends the user's tokens
+    /// whatever the group granted.
+    pub async fn remove_user_from_group(&self, user: &User, group: &Group) -> ApiResult<()> {
+        if !self
+            .store
+            .remove_user_from_group(&user.id, &group.id)
+            .await?
+        {
+            return Err(not_a_member(&user.id, &group.id));
+        }
+        self.revoke_user_tokens(&user.id).await?;
+        tracing::info!(group_id = %group.id, user_id = %user.id, "user removed from group");
+        Ok(())
+    }
+}
