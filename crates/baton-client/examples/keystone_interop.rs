@@ -196,10 +196,7 @@ async fn run(sc: Value) -> Result<Value, Error> {
         ("OS_PROJECT_DOMAIN_NAME", "Default"),
         ("OS_REGION_NAME", "RegionOne"),
     ];
-    let cloud = CloudLoader::new(env, None)
-        .search_path(Vec::new())
-        .load()
-        .map_err(|e| Error::InvalidOption(e.to_string()))?;
+    let cloud = CloudLoader::new(env, None).search_path(Vec::new()).load()?;
     let session = cloud.session()?;
     let identity = session
         .get_endpoint(&EndpointFilter::new("identity").region(cloud.region_name.as_deref()))

@@ -28,14 +28,18 @@
 //! vendor profiles (`clouds-public.yaml`, `profile:`) are not read; the auth types are those
 //! Baton's client has (`password`, `v3password`, `token`, `v3token`, `v3applicationcredential`).
 //!
-//! Every error is one line naming where the value came from: `FILE: clouds.NAME.auth.KEY`, the
+//! Every error is a [`ConfigError`] (the INI readers' type, [`ConfigErrorKind::Cloud`]): one line
+//! naming where the value came from ([`CloudOrigin`]): `FILE: clouds.NAME.auth.KEY`, the
 //! environment variable or the command-line option. Secrets are never part of a message.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+#[cfg(doc)]
+use baton_config::ConfigErrorKind;
+use baton_config::{CloudOrigin, ConfigError};
 
 use crate::access::Interface;
 use crate::config::{AuthConfig, AuthProblem, AuthType, OptionSource, AUTH_OPTIONS, AUTH_TYPES};
@@ -44,39 +48,25 @@ use crate::http::HttpOptions;
 use crate::plugin::AuthPlugin;
 use crate::session::Session;
 
-/// A configuration problem, as one line.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct CloudConfigError(pub String);
+type Result<T, E = ConfigError> = std::result::Result<T, E>;
 
-type Result<T, E = CloudConfigError> = std::result::Result<T, E>;
-
-fn err<T>(msg: impl Into<String>) -> Result<T> {
-    Err(CloudConfigError(msg.into()))
+/// A cloud error: `reason` about the setting at `origin` (`None`: the cloud as a whole).
+fn err<T>(origin: impl Into<Option<CloudOrigin>>, reason: impl Into<String>) -> Result<T> {
+    Err(ConfigError::cloud(origin, reason))
 }
 
-/// Where a setting came from, for messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    /// A key of a clouds/secure file, e.g. `clouds.prod.auth.auth_url`.
-    File {
-        path: PathBuf,
-        key: String,
-    },
-    Env(String),
-    /// A command-line option, e.g. `--os-auth-url`.
-    Arg(String),
-    Default,
+/// A clouds/secure file as a whole, for errors.
+fn file(path: &Path) -> CloudOrigin {
+    CloudOrigin::File {
+        path: path.to_path_buf(),
+    }
 }
 
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Origin::File { path, key } => write!(f, "{}: {key}", path.display()),
-            Origin::Env(v) => write!(f, "environment variable {v}"),
-            Origin::Arg(a) => write!(f, "option {a}"),
-            Origin::Default => f.write_str("default"),
-        }
+/// A key of a clouds/secure file, e.g. `clouds.prod.auth.auth_url`.
+fn file_key(path: &Path, key: impl Into<String>) -> CloudOrigin {
+    CloudOrigin::Key {
+        path: path.to_path_buf(),
+        key: key.into(),
     }
 }
 
@@ -156,11 +146,11 @@ impl Node {
 #[derive(Debug, Clone)]
 struct Setting {
     value: Node,
-    origin: Origin,
+    origin: CloudOrigin,
 }
 
 impl Setting {
-    fn text(value: impl Into<String>, origin: Origin) -> Setting {
+    fn text(value: impl Into<String>, origin: CloudOrigin) -> Setting {
         Setting {
             value: Node::Str(value.into()),
             origin,
@@ -177,7 +167,7 @@ impl Setting {
             Node::Int(i) => Ok(Some(i.to_string())),
             Node::Float(f) => Ok(Some(f.to_string())),
             Node::Bool(_) | Node::List(_) | Node::Map(_) => {
-                err(format!("{}: expected a string", self.origin))
+                err(self.origin.clone(), "expected a string")
             }
         }
     }
@@ -346,17 +336,12 @@ impl CloudLoader {
                     tracing::warn!(path = %path.display(), "cannot read (permission denied); skipped");
                     continue;
                 }
-                Err(e) => return err(format!("{}: cannot read: {e}", path.display())),
+                Err(e) => return err(file(&path), format!("cannot read: {e}")),
             };
             let node = parse_file(&path, &text)?;
             match &node {
                 Node::Map(_) => {}
-                _ => {
-                    return err(format!(
-                        "{}: is empty or not a valid mapping",
-                        path.display()
-                    ))
-                }
+                _ => return err(file(&path), "is empty or not a valid mapping"),
             }
             if node.get("clouds").is_none() {
                 tracing::warn!(path = %path.display(), "configuration file has no `clouds` key");
@@ -381,7 +366,7 @@ impl CloudLoader {
                 continue;
             };
             let Node::Map(entries) = cs else {
-                return err(format!("{}: clouds: must be a mapping", path.display()));
+                return err(file_key(path, "clouds"), "must be a mapping");
             };
             for (name, body) in entries {
                 if !clouds.contains_key(name) {
@@ -399,10 +384,10 @@ impl CloudLoader {
             .cloned()
             .unwrap_or_else(|| "envvars".to_string());
         if clouds.contains_key(&envvar_key) {
-            return err(format!(
-                "{}: defines a cloud named {envvar_key:?}, but the OS_* environment makes a cloud of that name too (set OS_CLOUD_NAME to another name, or rename the file's cloud)",
-                files.first().map(|p| p.display().to_string()).unwrap_or_default()
-            ));
+            return err(
+                files.first().map(|p| file(p)),
+                format!("defines a cloud named {envvar_key:?}, but the OS_* environment makes a cloud of that name too (set OS_CLOUD_NAME to another name, or rename the file's cloud)"),
+            );
         }
         let mut default_cloud = self.env.get("OS_CLOUD").filter(|c| !c.is_empty()).cloned();
         let env_keys: Vec<&String> = self
@@ -421,7 +406,7 @@ impl CloudLoader {
                 let key = k["OS_".len()..].to_ascii_lowercase();
                 entry.top.insert(
                     key,
-                    Setting::text(self.env[k].clone(), Origin::Env(k.clone())),
+                    Setting::text(self.env[k].clone(), CloudOrigin::Env(k.clone())),
                 );
             }
             clouds.insert(envvar_key.clone(), entry);
@@ -443,21 +428,21 @@ impl CloudLoader {
             if let Some(v) = self.env.get(*var).filter(|v| !v.is_empty()) {
                 args.insert(
                     key.to_string(),
-                    Setting::text(v.clone(), Origin::Env(var.to_string())),
+                    Setting::text(v.clone(), CloudOrigin::Env(var.to_string())),
                 );
             }
         }
         for (key, (flag, value)) in &self.args {
             args.insert(
                 key.clone(),
-                Setting::text(value.clone(), Origin::Arg(flag.clone())),
+                Setting::text(value.clone(), CloudOrigin::Arg(flag.clone())),
             );
         }
         // python-openstackclient's own defaults.
         args.entry("default_domain".into())
-            .or_insert_with(|| Setting::text("default", Origin::Default));
+            .or_insert_with(|| Setting::text("default", CloudOrigin::Default));
         args.entry("identity_api_version".into())
-            .or_insert_with(|| Setting::text("3", Origin::Default));
+            .or_insert_with(|| Setting::text("3", CloudOrigin::Default));
 
         let cloud_name = match args.remove("cloud") {
             Some(s) => s.string()?,
@@ -492,7 +477,7 @@ impl CloudLoader {
         let mut entry = match &cloud_name {
             Some(name) => match clouds.get(name) {
                 Some(e) => e.clone(),
-                None => return err(format!("Cloud {name} was not found ({})", searched())),
+                None => return err(None, format!("Cloud {name} was not found ({})", searched())),
             },
             None => CloudEntry::default(),
         };
@@ -509,7 +494,7 @@ impl CloudLoader {
             (Some(r), true) => Some(r.clone()),
             (Some(r), false) => {
                 if !regions.iter().any(|(n, _)| n == r) {
-                    return err(format!(
+                    return err(None, format!(
                         "Region {r} is not a valid region name for cloud {}. Valid choices are {}. Please note that region names are case sensitive.",
                         cloud_name.as_deref().unwrap_or(""),
                         regions.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(",")
@@ -545,16 +530,16 @@ fn parse_file(path: &Path, text: &str) -> Result<Node> {
     let is_json = path.extension().is_some_and(|e| e == "json");
     if is_json {
         let v: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| CloudConfigError(format!("{}: not valid JSON: {e}", path.display())))?;
+            .map_err(|e| ConfigError::cloud(file(path), format!("not valid JSON: {e}")))?;
         return Ok(Node::from_json(&v));
     }
     use saphyr::LoadableYamlNode;
     let docs = saphyr::Yaml::load_from_str(text)
-        .map_err(|e| CloudConfigError(format!("{}: not valid YAML: {e}", path.display())))?;
+        .map_err(|e| ConfigError::cloud(file(path), format!("not valid YAML: {e}")))?;
     match docs.as_slice() {
         [] => Ok(Node::Null),
         [one] => Ok(Node::from_yaml(one)),
-        _ => err(format!("{}: more than one YAML document", path.display())),
+        _ => err(file(path), "more than one YAML document"),
     }
 }
 
@@ -569,29 +554,24 @@ struct CloudEntry {
 impl CloudEntry {
     fn merge_file(&mut self, path: &Path, name: &str, body: &Node) -> Result<()> {
         let Node::Map(entries) = body else {
-            return err(format!(
-                "{}: clouds.{name}: must be a mapping",
-                path.display()
-            ));
+            return err(
+                file_key(path, format!("clouds.{name}")),
+                "must be a mapping",
+            );
         };
         for (key, value) in entries {
             let norm = key.replace('-', "_");
             if norm == "auth" {
                 let Node::Map(auth) = value else {
-                    return err(format!(
-                        "{}: clouds.{name}.auth: must be a mapping",
-                        path.display()
-                    ));
+                    let key = format!("clouds.{name}.auth");
+                    return err(file_key(path, key), "must be a mapping");
                 };
                 for (k, v) in auth {
                     self.auth.insert(
                         k.replace('-', "_"),
                         Setting {
                             value: v.clone(),
-                            origin: Origin::File {
-                                path: path.to_path_buf(),
-                                key: format!("clouds.{name}.auth.{k}"),
-                            },
+                            origin: file_key(path, format!("clouds.{name}.auth.{k}")),
                         },
                     );
                 }
@@ -600,10 +580,7 @@ impl CloudEntry {
                     norm,
                     Setting {
                         value: value.clone(),
-                        origin: Origin::File {
-                            path: path.to_path_buf(),
-                            key: format!("clouds.{name}.{key}"),
-                        },
+                        origin: file_key(path, format!("clouds.{name}.{key}")),
                     },
                 );
             }
@@ -634,7 +611,7 @@ impl CloudEntry {
     fn regions(&self) -> Result<Vec<Region>> {
         if let Some(s) = self.top.get("regions") {
             let Node::List(items) = &s.value else {
-                return err(format!("{}: must be a list", s.origin));
+                return err(s.origin.clone(), "must be a list");
             };
             let mut out = Vec::new();
             for item in items {
@@ -643,10 +620,10 @@ impl CloudEntry {
                         let name = item.get("name").map(Node::key_text);
                         let ok = m.iter().all(|(k, _)| k == "name" || k == "values");
                         let Some(name) = name.filter(|_| ok) else {
-                            return err(format!(
-                                "{}: invalid region entry (needs `name` and optional `values` only)",
-                                s.origin
-                            ));
+                            return err(
+                                s.origin.clone(),
+                                "invalid region entry (needs `name` and optional `values` only)",
+                            );
                         };
                         let mut values = Vec::new();
                         if let Some(Node::Map(vs)) = item.get("values") {
@@ -772,7 +749,7 @@ impl CloudEntry {
                 "password"
             };
             self.top
-                .insert("auth_type".into(), Setting::text(t, Origin::Default));
+                .insert("auth_type".into(), Setting::text(t, CloudOrigin::Default));
         }
         // osc-lib: the default domain for user and project of the password types.
         let auth_type = self
@@ -815,7 +792,7 @@ impl CloudEntry {
             .or_else(|| self.auth.get(key).filter(set))
     }
 
-    fn auth_string(&self, key: &str) -> Result<Option<(String, Origin)>> {
+    fn auth_string(&self, key: &str) -> Result<Option<(String, CloudOrigin)>> {
         match self.auth_opt(key) {
             None => Ok(None),
             Some(s) => Ok(s.string()?.map(|v| (v, s.origin.clone()))),
@@ -874,11 +851,11 @@ impl CloudConfig {
     }
 }
 
-fn expand_home(path: &str, origin: &Origin) -> Result<PathBuf> {
+fn expand_home(path: &str, origin: &CloudOrigin) -> Result<PathBuf> {
     let p = if let Some(rest) = path.strip_prefix("~/") {
         match std::env::var_os("HOME") {
             Some(h) => PathBuf::from(h).join(rest),
-            None => return err(format!("{origin}: {path}: HOME is not set")),
+            None => return err(origin.clone(), format!("{path}: HOME is not set")),
         }
     } else {
         PathBuf::from(path)
@@ -894,8 +871,8 @@ struct CloudAuth<'a> {
 }
 
 impl OptionSource for CloudAuth<'_> {
-    type Origin = Origin;
-    type Error = CloudConfigError;
+    type Origin = CloudOrigin;
+    type Error = ConfigError;
 
     fn name(&self) -> String {
         if self.name.is_empty() {
@@ -905,11 +882,11 @@ impl OptionSource for CloudAuth<'_> {
         }
     }
 
-    fn get(&self, option: &str) -> Result<Option<(String, Origin)>> {
+    fn get(&self, option: &str) -> Result<Option<(String, CloudOrigin)>> {
         self.entry.auth_string(option)
     }
 
-    fn error(&self, problem: AuthProblem<Origin>) -> CloudConfigError {
+    fn error(&self, problem: AuthProblem<CloudOrigin>) -> ConfigError {
         let where_ = if self.name.is_empty() {
             String::new()
         } else {
@@ -922,9 +899,10 @@ impl OptionSource for CloudAuth<'_> {
                 auth_type.as_str()
             )
         };
-        CloudConfigError(match problem {
-            AuthProblem::UnknownType { text, origin } => format!(
-                "{origin}: auth_type {text:?} is not supported (Baton loads {AUTH_TYPES})"
+        let (origin, reason) = match problem {
+            AuthProblem::UnknownType { text, origin } => (
+                Some(origin),
+                format!("auth_type {text:?} is not supported (Baton loads {AUTH_TYPES})"),
             ),
             AuthProblem::Missing { option, auth_type } => {
                 let hint = match option {
@@ -935,48 +913,60 @@ impl OptionSource for CloudAuth<'_> {
                     "application_credential_secret" => "set OS_APPLICATION_CREDENTIAL_SECRET",
                     _ => "set OS_APPLICATION_CREDENTIAL_ID",
                 };
-                missing(option, auth_type, hint)
+                (None, missing(option, auth_type, hint))
             }
-            AuthProblem::MissingOwner { auth_type, .. } => missing(
-                "username",
-                auth_type,
-                "an application credential by name needs its user (OS_USERNAME or OS_USER_ID)",
+            AuthProblem::MissingOwner { auth_type, .. } => (
+                None,
+                missing(
+                    "username",
+                    auth_type,
+                    "an application credential by name needs its user (OS_USERNAME or OS_USER_ID)",
+                ),
             ),
             AuthProblem::NotUrl {
                 text,
                 origin,
                 reason,
-            } => format!("{origin}: {text:?} is not a URL: {reason}"),
-            AuthProblem::NotHttp { text, origin } => {
-                format!("{origin}: {text:?} must be an http:// or https:// URL")
-            }
+            } => (Some(origin), format!("{text:?} is not a URL: {reason}")),
+            AuthProblem::NotHttp { text, origin } => (
+                Some(origin),
+                format!("{text:?} must be an http:// or https:// URL"),
+            ),
             AuthProblem::UserDomain {
                 username, origin, ..
-            } => format!(
-                "{origin}: username {username:?} needs a user domain (OS_USER_DOMAIN_NAME, --os-user-domain-name or auth.user_domain_name)"
+            } => (
+                Some(origin),
+                format!("username {username:?} needs a user domain (OS_USER_DOMAIN_NAME, --os-user-domain-name or auth.user_domain_name)"),
             ),
-            AuthProblem::ProjectDomain { name, origin } => format!(
-                "{origin}: project name {name:?} needs a project domain (OS_PROJECT_DOMAIN_NAME, --os-project-domain-name or auth.project_domain_name)"
+            AuthProblem::ProjectDomain { name, origin } => (
+                Some(origin),
+                format!("project name {name:?} needs a project domain (OS_PROJECT_DOMAIN_NAME, --os-project-domain-name or auth.project_domain_name)"),
             ),
             AuthProblem::Trust { origin } => {
-                format!("{origin}: trusts are not supported by Baton")
+                (Some(origin), "trusts are not supported by Baton".into())
             }
-            AuthProblem::SystemScope { value, origin } => {
-                format!("{origin}: system scope {value:?}: the only system scope is `all`")
-            }
+            AuthProblem::SystemScope { value, origin } => (
+                Some(origin),
+                format!("system scope {value:?}: the only system scope is `all`"),
+            ),
             // `project_id` sets the project scope, `domain_name` the domain scope, ...
-            AuthProblem::Scopes { options } => format!(
-                "Authentication cannot be scoped to multiple targets{where_}: {} are all set; pick one",
-                options
-                    .iter()
-                    .map(|o| o.split('_').next().unwrap_or(o))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+            AuthProblem::Scopes { options } => (
+                None,
+                format!(
+                    "Authentication cannot be scoped to multiple targets{where_}: {} are all set; pick one",
+                    options
+                        .iter()
+                        .map(|o| o.split('_').next().unwrap_or(o))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             ),
-            AuthProblem::ScopeWithApplicationCredential { option, origin } => format!(
-                "{origin}: an application credential carries its own scope; remove {option}"
+            AuthProblem::ScopeWithApplicationCredential { option, origin } => (
+                Some(origin),
+                format!("an application credential carries its own scope; remove {option}"),
             ),
-        })
+        };
+        ConfigError::cloud(origin, reason)
     }
 
     fn rejects_scope_with_application_credential(&self) -> bool {
@@ -994,7 +984,7 @@ fn resolve(
         .top
         .get("auth_type")
         .and_then(|s| s.string().ok().flatten().map(|t| (t, s.origin.clone())))
-        .unwrap_or_else(|| ("password".into(), Origin::Default));
+        .unwrap_or_else(|| ("password".into(), CloudOrigin::Default));
     let auth = AuthConfig::resolve(
         &CloudAuth {
             entry: &entry,
@@ -1003,7 +993,7 @@ fn resolve(
         auth_type,
     )?;
 
-    let top_string = |k: &str| -> Result<Option<(String, Origin)>> {
+    let top_string = |k: &str| -> Result<Option<(String, CloudOrigin)>> {
         match entry.top.get(k) {
             None => Ok(None),
             Some(s) => Ok(s.string()?.map(|v| (v, s.origin.clone()))),
@@ -1012,9 +1002,10 @@ fn resolve(
     let interface = match top_string("interface")? {
         None => Interface::Public,
         Some((i, origin)) => Interface::parse(&i).ok_or_else(|| {
-            CloudConfigError(format!(
-                "{origin}: interface {i:?} is not one of public, internal, admin"
-            ))
+            ConfigError::cloud(
+                origin,
+                format!("interface {i:?} is not one of public, internal, admin"),
+            )
         })?,
     };
     let path = |k: &str| -> Result<Option<PathBuf>> {
@@ -1035,7 +1026,10 @@ fn resolve(
             None => None,
             Some(t) => {
                 let secs: f64 = t.parse().map_err(|_| {
-                    CloudConfigError(format!("{}: {t:?} is not a number of seconds", s.origin))
+                    ConfigError::cloud(
+                        s.origin.clone(),
+                        format!("{t:?} is not a number of seconds"),
+                    )
                 })?;
                 (secs > 0.0).then(|| Duration::from_secs_f64(secs))
             }
@@ -1270,7 +1264,7 @@ mod tests {
             .load()
             .unwrap_err();
         assert!(
-            e.0.contains(
+            e.to_string().contains(
                 "Region R9 is not a valid region name for cloud other. Valid choices are R1,R2"
             ),
             "{e}"
@@ -1279,10 +1273,11 @@ mod tests {
             .load()
             .unwrap_err();
         assert!(
-            e.0.starts_with("Cloud nope was not found") && e.0.contains("prod, other"),
+            e.to_string().starts_with("Cloud nope was not found")
+                && e.to_string().contains("prod, other"),
             "{e}"
         );
-        assert!(!e.0.contains("s3cure"));
+        assert!(!e.to_string().contains("s3cure"));
     }
 
     #[test]
@@ -1370,16 +1365,18 @@ mod tests {
             "clouds.yaml",
             "clouds:\n  bad:\n    auth:\n      auth_url: ks:5000\n      username: u\n      password: hunter2\n  typo:\n    auth_type: kerberos\n    auth:\n      auth_url: http://ks/v3\n",
         );
-        let one_line = |e: &CloudConfigError| {
-            assert!(!e.0.contains('\n'), "{e}");
-            assert!(!e.0.contains("hunter2"), "{e}");
+        let one_line = |e: &ConfigError| {
+            assert!(!e.to_string().contains('\n'), "{e}");
+            assert!(!e.to_string().contains("hunter2"), "{e}");
         };
         let e = loader(&[("OS_CLOUD", "bad")], &[dir.path()])
             .load()
             .unwrap_err();
         one_line(&e);
         assert!(
-            e.0.contains("clouds.yaml: clouds.bad.auth.auth_url") && e.0.contains("http"),
+            e.to_string()
+                .contains("clouds.yaml: clouds.bad.auth.auth_url")
+                && e.to_string().contains("http"),
             "{e}"
         );
         let e = loader(&[("OS_CLOUD", "typo")], &[dir.path()])
@@ -1387,21 +1384,21 @@ mod tests {
             .unwrap_err();
         one_line(&e);
         assert!(
-            e.0.contains("clouds.typo.auth_type") && e.0.contains("kerberos"),
+            e.to_string().contains("clouds.typo.auth_type") && e.to_string().contains("kerberos"),
             "{e}"
         );
         let e = loader(&[("OS_USERNAME", "u"), ("OS_PASSWORD", "hunter2")], &[])
             .load()
             .unwrap_err();
         one_line(&e);
-        assert!(e.0.contains("Missing value auth-url"), "{e}");
+        assert!(e.to_string().contains("Missing value auth-url"), "{e}");
         let e = loader(
             &[("OS_AUTH_URL", "http://ks/v3"), ("OS_USERNAME", "u")],
             &[],
         )
         .load()
         .unwrap_err();
-        assert!(e.0.contains("Missing value password"), "{e}");
+        assert!(e.to_string().contains("Missing value password"), "{e}");
         let e = loader(
             &[
                 ("OS_AUTH_URL", "http://ks/v3"),
@@ -1414,16 +1411,19 @@ mod tests {
         )
         .load()
         .unwrap_err();
-        assert!(e.0.contains("multiple targets"), "{e}");
+        assert!(e.to_string().contains("multiple targets"), "{e}");
         let e = loader(&[("OS_AUTH_URL", "::")], &[])
             .arg("username", "--os-username", "u")
             .load()
             .unwrap_err();
-        assert!(e.0.contains("environment variable OS_AUTH_URL"), "{e}");
+        assert!(
+            e.to_string().contains("environment variable OS_AUTH_URL"),
+            "{e}"
+        );
         let bad = tempfile::tempdir().unwrap();
         write(bad.path(), "clouds.yaml", "clouds: [unclosed\n");
         let e = loader(&[], &[bad.path()]).load().unwrap_err();
         one_line(&e);
-        assert!(e.0.contains("clouds.yaml: not valid YAML"), "{e}");
+        assert!(e.to_string().contains("clouds.yaml: not valid YAML"), "{e}");
     }
 }

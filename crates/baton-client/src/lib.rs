@@ -73,7 +73,7 @@ pub mod service_token;
 pub mod session;
 
 pub use access::{AccessInfo, Interface, STALE_TOKEN_DURATION};
-pub use clouds::{CloudConfig, CloudConfigError, CloudLoader};
+pub use clouds::{CloudConfig, CloudLoader};
 pub use config::{
     AuthConfig, AuthType, Credentials, ServiceUserConfig, SessionConfig, StartupCheck, SERVICE_ROLE,
 };

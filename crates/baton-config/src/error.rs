@@ -1,6 +1,7 @@
 //! Where a configuration value came from, and the one-line error type.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The place a section header or a value was read from.
@@ -29,12 +30,43 @@ impl fmt::Display for Origin {
     }
 }
 
+/// Where a client's cloud setting came from: `clouds.yaml`/`secure.yaml`, an `OS_*` variable or
+/// a `--os-*` command-line option, read the way openstacksdk and python-openstackclient read
+/// them (baton-client's `CloudLoader`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloudOrigin {
+    /// A clouds/secure file as a whole (it cannot be read or parsed, say).
+    File { path: PathBuf },
+    /// A key of a clouds/secure file, e.g. `clouds.prod.auth.auth_url`.
+    Key { path: PathBuf, key: String },
+    /// An `OS_*` environment variable.
+    Env(String),
+    /// A command-line option, e.g. `--os-auth-url`.
+    Arg(String),
+    /// A default of python-openstackclient's.
+    Default,
+}
+
+impl fmt::Display for CloudOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloudOrigin::File { path } => write!(f, "{}", path.display()),
+            CloudOrigin::Key { path, key } => write!(f, "{}: {key}", path.display()),
+            CloudOrigin::Env(v) => write!(f, "environment variable {v}"),
+            CloudOrigin::Arg(a) => write!(f, "option {a}"),
+            CloudOrigin::Default => f.write_str("default"),
+        }
+    }
+}
+
 /// A configuration error: a boxed [`ConfigErrorKind`] (boxed to keep
 /// `Result<_, ConfigError>` small).
 ///
 /// The `Display` form is always a single line that starts with the file and
 /// line (or environment variable) so an operator can jump straight to it, e.g.
-/// `keystone.conf:12: [token] expiration = "abc": not an integer`.
+/// `keystone.conf:12: [token] expiration = "abc": not an integer`; a cloud's
+/// error starts with the clouds.yaml key, variable or option when there is one,
+/// e.g. `clouds.yaml: clouds.prod.auth.auth_url: "ks:5000" is not a URL: ...`.
 /// Values of secret-looking options (passwords, secrets, database and
 /// messaging URLs) are replaced by `<redacted>` when the error is built, so
 /// neither `Display` nor `Debug` leaks them.
@@ -95,6 +127,27 @@ pub enum ConfigErrorKind {
         /// What is wrong with it.
         reason: String,
     },
+    /// A client's cloud that cannot be read or resolved (clouds.yaml, secure.yaml, `OS_*`
+    /// variables, `--os-*` options). Never holds a secret.
+    #[error("{}", CloudLine(.origin.as_ref(), .reason))]
+    Cloud {
+        /// The setting at fault, when one is (a missing option or an unknown cloud has none).
+        origin: Option<CloudOrigin>,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// `origin: reason`, or the reason alone.
+struct CloudLine<'a>(Option<&'a CloudOrigin>, &'a str);
+
+impl fmt::Display for CloudLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(origin) => write!(f, "{origin}: {}", self.1),
+            None => f.write_str(self.1),
+        }
+    }
 }
 
 impl From<ConfigErrorKind> for ConfigError {
@@ -127,13 +180,25 @@ impl ConfigError {
         .into()
     }
 
-    /// The file/line or environment variable the error points at, if any.
+    /// A [`ConfigErrorKind::Cloud`]: `reason` about the setting at `origin` (`None` for a
+    /// problem of the cloud as a whole).
+    pub fn cloud(origin: impl Into<Option<CloudOrigin>>, reason: impl Into<String>) -> Self {
+        ConfigErrorKind::Cloud {
+            origin: origin.into(),
+            reason: reason.into(),
+        }
+        .into()
+    }
+
+    /// The INI file/line or environment variable the error points at, if any.
     pub fn origin(&self) -> Option<&Origin> {
         match self.kind() {
             ConfigErrorKind::Syntax { origin, .. }
             | ConfigErrorKind::Value { origin, .. }
             | ConfigErrorKind::Section { origin, .. } => Some(origin),
-            ConfigErrorKind::Read { .. } | ConfigErrorKind::Environment { .. } => None,
+            ConfigErrorKind::Read { .. }
+            | ConfigErrorKind::Environment { .. }
+            | ConfigErrorKind::Cloud { .. } => None,
         }
     }
 }
@@ -209,5 +274,35 @@ mod tests {
             var: "BATON__TOKEN__EXPIRATION".to_owned(),
         };
         assert_eq!(env.to_string(), "environment BATON__TOKEN__EXPIRATION");
+    }
+
+    #[test]
+    fn cloud_errors_display() {
+        let key = CloudOrigin::Key {
+            path: PathBuf::from("/etc/openstack/clouds.yaml"),
+            key: "clouds.prod.auth.auth_url".to_owned(),
+        };
+        assert_eq!(
+            ConfigError::cloud(key, "\"ks\" is not a URL").to_string(),
+            "/etc/openstack/clouds.yaml: clouds.prod.auth.auth_url: \"ks\" is not a URL"
+        );
+        let file = CloudOrigin::File {
+            path: PathBuf::from("clouds.yaml"),
+        };
+        assert_eq!(
+            ConfigError::cloud(file, "not valid YAML").to_string(),
+            "clouds.yaml: not valid YAML"
+        );
+        let env = ConfigError::cloud(CloudOrigin::Env("OS_INTERFACE".into()), "bad");
+        assert_eq!(env.to_string(), "environment variable OS_INTERFACE: bad");
+        assert_eq!(env.origin(), None);
+        assert_eq!(
+            ConfigError::cloud(CloudOrigin::Arg("--os-cacert".into()), "x").to_string(),
+            "option --os-cacert: x"
+        );
+        assert_eq!(
+            ConfigError::cloud(None, "Cloud nope was not found").to_string(),
+            "Cloud nope was not found"
+        );
     }
 }

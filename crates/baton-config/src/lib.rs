@@ -14,7 +14,8 @@
 //!   with Keystone's option names and defaults, rejecting unknown options and
 //!   sections except for a documented allow-list of real Keystone options;
 //! * [`ConfigError`]: one-line errors naming file, line, section, option and
-//!   value;
+//!   value, and those of baton-client's clouds.yaml reader, naming the clouds.yaml key,
+//!   `OS_*` variable or `--os-*` option ([`CloudOrigin`]);
 //! * [`parse_duration`]: `90`, `90s`, `15m`, `6h`, `2d` style durations.
 
 mod duration;
@@ -24,7 +25,7 @@ mod ini;
 mod reader;
 
 pub use duration::{parse_duration, DurationError};
-pub use error::{is_secret_option, ConfigError, ConfigErrorKind, Origin};
+pub use error::{is_secret_option, CloudOrigin, ConfigError, ConfigErrorKind, Origin};
 pub use identity::{
     AuthOptions, BatonOptions, CatalogOptions, DatabaseOptions, DefaultOptions, FernetOptions,
     IdentityConfig, IdentityOptions, Ignored, OsloMiddlewareOptions, OsloPolicyOptions,

@@ -134,7 +134,9 @@ fn error_location(err: &ConfigError, file: &str, section: &str) -> Location {
                 .map(|(o, _)| o.to_string());
         }
         ConfigErrorKind::Syntax { origin, .. } => loc.set_origin(origin),
-        ConfigErrorKind::Read { .. } | ConfigErrorKind::Environment { .. } => {}
+        ConfigErrorKind::Read { .. }
+        | ConfigErrorKind::Environment { .. }
+        | ConfigErrorKind::Cloud { .. } => {}
     }
     loc
 }

@@ -2,7 +2,8 @@
 //! throwaway database of any dialect — SQLite in a temp dir, or a fresh database on the
 //! machine's PostgreSQL (127.0.0.1:5432) or MariaDB (127.0.0.1:3306), dropped afterwards — with
 //! its own Fernet keys, bootstrapped like `baton manage bootstrap`, and helpers to make users,
-//! projects and role assignments and to get tokens for them.
+//! projects and role assignments and to get tokens for them, and the personas of Keystone's
+//! default policy as tokens ([`Personas`]).
 //!
 //! Override the database servers with `BATON_TEST_POSTGRES_URL` / `BATON_TEST_MYSQL_URL`.
 
@@ -16,7 +17,10 @@ use baton_server::AppState;
 use baton_store::{Assignment, AssignmentType, Dialect, Project, Store, SystemAssignment, User};
 use serde_json::{json, Value};
 
+mod personas;
+
 pub use baton_store::Dialect as DbDialect;
+pub use personas::{Personas, PERSONA_DOMAIN, PERSONA_PASSWORD, PERSONA_PROJECT};
 pub use reqwest::{Method, StatusCode};
 
 /// The bootstrap admin's password in every test server.

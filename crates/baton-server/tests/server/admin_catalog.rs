@@ -3,13 +3,9 @@
 //! write), Keystone's schema errors, and Keystone 30's default policy for each persona.
 
 use baton_store::Dialect;
-use baton_testkit::{
-    call, domain_scope, error, on_every_database, project_scope, system_scope, IdentityServer,
-};
+use baton_testkit::{call, error, on_every_database, project_scope, IdentityServer, Personas};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-const PW: &str = "Cat4log-Secret-p3Vn8";
 
 async fn get(s: &IdentityServer, path: &str, token: &str) -> (StatusCode, Value) {
     call(s, Method::GET, path, token, None).await
@@ -856,46 +852,14 @@ async fn catalog_validation(d: Dialect) {
 /// regions; domain-scoped tokens are outside the scope types of everything but region reads.
 async fn catalog_personas(d: Dialect) {
     let s = IdentityServer::start(d).await;
-    let dom = s.default_domain_id.clone();
-    let ops = s.create_domain("ops").await;
-    let app = s.create_project("app", &dom).await;
-
-    let u = s.create_user("sysreader", PW, &dom).await;
-    s.grant_system(&u, "reader").await;
-    let u = s.create_user("domadmin", PW, &dom).await;
-    s.grant_domain(&u, &ops, "admin").await;
-    let u = s.create_user("member", PW, &dom).await;
-    s.grant_project(&u, &app, "member").await;
-    let u = s.create_user("reader", PW, &dom).await;
-    s.grant_project(&u, &app, "reader").await;
-
+    let p = Personas::build(&s).await;
     let personas = [
-        ("system admin", s.system_admin_token().await, true, true),
-        ("project admin", s.admin_token().await, true, true),
-        (
-            "system reader",
-            s.token("sysreader", PW, system_scope()).await,
-            true,
-            false,
-        ),
-        (
-            "domain admin",
-            s.token("domadmin", PW, domain_scope(&ops)).await,
-            false,
-            false,
-        ),
-        (
-            "project member",
-            s.token("member", PW, project_scope(&app)).await,
-            false,
-            false,
-        ),
-        (
-            "project reader",
-            s.token("reader", PW, project_scope(&app)).await,
-            false,
-            false,
-        ),
+        ("system admin", p.system_admin, true, true),
+        ("project admin", p.project_admin, true, true),
+        ("system reader", p.system_reader, true, false),
+        ("domain admin", p.domain_admin, false, false),
+        ("project member", p.project_member, false, false),
+        ("project reader", p.project_reader, false, false),
     ];
     let sys = personas[0].1.clone();
     let (_, body) = get(&s, "services?type=identity", &sys).await;

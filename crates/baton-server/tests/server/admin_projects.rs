@@ -2,7 +2,7 @@
 //! Keystone's default policy for each persona.
 
 use baton_store::Dialect;
-use baton_testkit::{call, domain_scope, error, on_every_database, project_scope, IdentityServer};
+use baton_testkit::{call, error, on_every_database, project_scope, IdentityServer, Personas};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -370,45 +370,10 @@ async fn domain_lifecycle(d: Dialect) {
 
 on_every_database!(project_lifecycle, domain_lifecycle);
 
-/// The personas Keystone's default policy distinguishes. Keystone 30's domain persona is the
-/// `manager` role on a domain; `admin` anywhere (even domain-scoped) is a cloud admin.
-struct Personas {
-    system_admin: String,
-    project_admin: String,
-    domain_manager: String,
-    member: String,
-    reader: String,
-    other_domain: String,
-    member_project: String,
-}
-
-async fn personas(s: &IdentityServer) -> Personas {
-    let dom = s.default_domain_id.clone();
-    let other_domain = s.create_domain("other").await;
-    let project = s.create_project("demo", &dom).await;
-    let dmanager = s.create_user("dmanager", PW, &other_domain).await;
-    s.grant_domain(&dmanager, &other_domain, "manager").await;
-    let member = s.create_user("member", PW, &dom).await;
-    s.grant_project(&member, &project, "member").await;
-    let reader = s.create_user("reader", PW, &dom).await;
-    s.grant_project(&reader, &project, "reader").await;
-    Personas {
-        system_admin: s.system_admin_token().await,
-        project_admin: s.admin_token().await,
-        domain_manager: s
-            .token_in("dmanager", &other_domain, PW, domain_scope(&other_domain))
-            .await,
-        member: s.token("member", PW, project_scope(&project)).await,
-        reader: s.token("reader", PW, project_scope(&project)).await,
-        other_domain,
-        member_project: project,
-    }
-}
-
 #[tokio::test]
 async fn project_and_domain_policy_per_persona() {
     let s = IdentityServer::start(Dialect::Sqlite).await;
-    let p = personas(&s).await;
+    let p = Personas::build(&s).await;
     let new_project =
         |name: &str, domain: &str| Some(json!({"project": {"name": name, "domain_id": domain}}));
     let dom = s.default_domain_id.clone();
@@ -420,12 +385,12 @@ async fn project_and_domain_policy_per_persona() {
         (
             "domain manager, own domain",
             &p.domain_manager,
-            &p.other_domain,
+            &p.domain_id,
             201,
         ),
         ("domain manager, other domain", &p.domain_manager, &dom, 403),
-        ("member", &p.member, &dom, 403),
-        ("reader", &p.reader, &dom, 403),
+        ("member", &p.project_member, &dom, 403),
+        ("reader", &p.project_reader, &dom, 403),
     ] {
         let name = format!("p-{}", who.replace([' ', ','], "-"));
         let (st, body) = call(
@@ -445,15 +410,15 @@ async fn project_and_domain_policy_per_persona() {
 
     // Reading a project: members and readers of it may; listing all projects they may not.
     for (who, token, want) in [
-        ("member", &p.member, 200),
-        ("reader", &p.reader, 200),
+        ("member", &p.project_member, 200),
+        ("reader", &p.project_reader, 200),
         ("domain manager of another domain", &p.domain_manager, 403),
         ("system admin", &p.system_admin, 200),
     ] {
         let (st, body) = call(
             &s,
             Method::GET,
-            &format!("projects/{}", p.member_project),
+            &format!("projects/{}", p.project_id),
             token,
             None,
         )
@@ -461,8 +426,8 @@ async fn project_and_domain_policy_per_persona() {
         assert_eq!(st.as_u16(), want, "{who}: {body}");
     }
     for (who, token, want) in [
-        ("member", &p.member, 403),
-        ("reader", &p.reader, 403),
+        ("member", &p.project_member, 403),
+        ("reader", &p.project_reader, 403),
         ("system admin", &p.system_admin, 200),
         ("project admin", &p.project_admin, 200),
     ] {
@@ -476,12 +441,12 @@ async fn project_and_domain_policy_per_persona() {
     assert!(!projects.is_empty());
     assert!(projects
         .iter()
-        .all(|x| x["domain_id"] == json!(p.other_domain)));
+        .all(|x| x["domain_id"] == json!(p.domain_id)));
 
     // Domains: only admins create or delete; a member cannot even update theirs.
     for (who, token, want) in [
-        ("member", &p.member, 403),
-        ("reader", &p.reader, 403),
+        ("member", &p.project_member, 403),
+        ("reader", &p.project_reader, 403),
         ("domain manager", &p.domain_manager, 403),
         ("system admin", &p.system_admin, 201),
     ] {
@@ -498,7 +463,7 @@ async fn project_and_domain_policy_per_persona() {
     let (st, body) = call(
         &s,
         Method::GET,
-        &format!("domains/{}", p.other_domain),
+        &format!("domains/{}", p.domain_id),
         &p.domain_manager,
         None,
     )
@@ -520,16 +485,11 @@ async fn project_and_domain_policy_per_persona() {
 
     // Keystone's defaults make `admin` on any scope a cloud admin: a domain-scoped admin token
     // may create projects in another domain.
-    let dadmin = s.create_user("dadmin", PW, &p.other_domain).await;
-    s.grant_domain(&dadmin, &p.other_domain, "admin").await;
-    let dadmin = s
-        .token_in("dadmin", &p.other_domain, PW, domain_scope(&p.other_domain))
-        .await;
     let (st, body) = call(
         &s,
         Method::POST,
         "projects",
-        &dadmin,
+        &p.domain_admin,
         new_project("by-domain-admin", &dom),
     )
     .await;
@@ -703,10 +663,10 @@ async fn policy_file_overrides_one_rule() {
         c.oslo_policy.policy_file_explicit = true;
     })
     .await;
-    let p = personas(&s).await;
-    let (st, body) = call(&s, Method::GET, "projects", &p.member, None).await;
+    let p = Personas::build(&s).await;
+    let (st, body) = call(&s, Method::GET, "projects", &p.project_member, None).await;
     assert_eq!(st, StatusCode::OK, "overridden rule: {body}");
-    let (st, body) = call(&s, Method::GET, "projects", &p.reader, None).await;
+    let (st, body) = call(&s, Method::GET, "projects", &p.project_reader, None).await;
     assert!(error(st, &body, 403).contains("identity:list_projects"));
     let (st, body) = call(
         &s,
@@ -722,7 +682,7 @@ async fn policy_file_overrides_one_rule() {
         &s,
         Method::POST,
         "projects",
-        &p.member,
+        &p.project_member,
         Some(json!({"project": {"name": "x"}})),
     )
     .await;

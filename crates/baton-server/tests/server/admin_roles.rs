@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use baton_store::{Dialect, Group};
 use baton_testkit::{
     call, domain_scope, error, on_every_database, project_scope, system_scope, IdentityServer,
+    Personas,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -1800,31 +1801,19 @@ const PERSONAS: [&str; 7] = [
 async fn policy_per_persona() {
     let s = IdentityServer::start(Dialect::Sqlite).await;
     let admin = s.admin_token().await;
-    let dom = s.default_domain_id.clone();
-    let tenant = s.create_domain("tenant").await;
-    let tp = s.create_project("tenant-app", &tenant).await;
-    let tu = s.create_user("tenant-user", PW, &tenant).await;
-    let demo = s.create_project("demo", &dom).await;
-    let dadmin = s.create_user("dadmin", PW, &tenant).await;
-    s.grant_domain(&dadmin, &tenant, "admin").await;
-    let dmanager = s.create_user("dmanager", PW, &tenant).await;
-    s.grant_domain(&dmanager, &tenant, "manager").await;
-    let sreader = s.create_user("sreader", PW, &dom).await;
-    s.grant_system(&sreader, "reader").await;
-    let member_user = s.create_user("member", PW, &dom).await;
-    s.grant_project(&member_user, &demo, "member").await;
-    let reader_user = s.create_user("reader", PW, &dom).await;
-    s.grant_project(&reader_user, &demo, "reader").await;
+    let p = Personas::build(&s).await;
+    let (tenant, demo) = (&p.domain_id, &p.project_id);
+    let (sreader, reader_user) = (&p.system_reader_id, &p.project_reader_id);
+    let tp = s.create_project("tenant-app", tenant).await;
+    let tu = s.create_user("tenant-user", PW, tenant).await;
     let tokens = [
-        s.system_admin_token().await,
-        admin.clone(),
-        s.token_in("dadmin", &tenant, PW, domain_scope(&tenant))
-            .await,
-        s.token_in("dmanager", &tenant, PW, domain_scope(&tenant))
-            .await,
-        s.token("sreader", PW, system_scope()).await,
-        s.token("member", PW, project_scope(&demo)).await,
-        s.token("reader", PW, project_scope(&demo)).await,
+        p.system_admin.clone(),
+        p.project_admin.clone(),
+        p.domain_admin.clone(),
+        p.domain_manager.clone(),
+        p.system_reader.clone(),
+        p.project_member.clone(),
+        p.project_reader.clone(),
     ];
     let reader = s.role_id("reader").await;
     let member = s.role_id("member").await;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use baton_store::{Assignment, AssignmentType, Dialect, Project};
 use baton_testkit::{
-    call, domain_scope, error, on_every_database, project_scope, send, system_scope, IdentityServer,
+    call, error, on_every_database, project_scope, send, system_scope, IdentityServer, Personas,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -956,50 +956,6 @@ on_every_database!(
 
 // ----- personas (SQLite) -------------------------------------------------------------------
 
-struct Personas {
-    system_admin: String,
-    project_admin: String,
-    domain_admin: String,
-    domain_manager: String,
-    domain_reader: String,
-    member: String,
-    reader: String,
-    member_id: String,
-    /// The domain the domain personas hold roles on.
-    dom: String,
-}
-
-async fn personas(s: &IdentityServer) -> Personas {
-    let default = s.default_domain_id.clone();
-    let dom = s.create_domain("tenant-a").await;
-    let project = s.create_project("app", &default).await;
-    let mut tokens = Vec::new();
-    for (name, role) in [
-        ("dadmin", "admin"),
-        ("dmanager", "manager"),
-        ("dreader", "reader"),
-    ] {
-        let id = s.create_user(name, PW, &dom).await;
-        s.grant_domain(&id, &dom, role).await;
-        tokens.push(s.token_in(name, &dom, PW, domain_scope(&dom)).await);
-    }
-    let member_id = s.create_user("pmember", PW, &default).await;
-    s.grant_project(&member_id, &project, "member").await;
-    let reader_id = s.create_user("preader", PW, &default).await;
-    s.grant_project(&reader_id, &project, "reader").await;
-    Personas {
-        system_admin: s.system_admin_token().await,
-        project_admin: s.admin_token().await,
-        domain_admin: tokens[0].clone(),
-        domain_manager: tokens[1].clone(),
-        domain_reader: tokens[2].clone(),
-        member: s.token("pmember", PW, project_scope(&project)).await,
-        reader: s.token("preader", PW, project_scope(&project)).await,
-        member_id,
-        dom,
-    }
-}
-
 fn denied(status: StatusCode, body: &Value, rule: &str) {
     assert_eq!(
         error(status, body, 403),
@@ -1011,7 +967,7 @@ fn denied(status: StatusCode, body: &Value, rule: &str) {
 async fn user_policy_per_persona() {
     let s = IdentityServer::start(Dialect::Sqlite).await;
     s.add_secrets(&SECRETS);
-    let p = personas(&s).await;
+    let p = Personas::build(&s).await;
     let default = s.default_domain_id.clone();
 
     // No token: 401.
@@ -1036,7 +992,7 @@ async fn user_policy_per_persona() {
     let u = create_user(
         &s,
         &p.domain_manager,
-        json!({"name": "m1", "domain_id": p.dom}),
+        json!({"name": "m1", "domain_id": p.domain_id}),
     )
     .await;
     let m1 = u["id"].as_str().unwrap().to_string();
@@ -1047,20 +1003,20 @@ async fn user_policy_per_persona() {
         let (st, resp) = call(&s, Method::POST, "users", &p.domain_manager, Some(body)).await;
         denied(st, &resp, "identity:create_user");
     }
-    for token in [&p.member, &p.reader, &p.domain_reader] {
+    for token in [&p.project_member, &p.project_reader, &p.domain_reader] {
         let (st, body) = call(
             &s,
             Method::POST,
             "users",
             token,
-            Some(json!({"user": {"name": "nope", "domain_id": p.dom}})),
+            Some(json!({"user": {"name": "nope", "domain_id": p.domain_id}})),
         )
         .await;
         denied(st, &body, "identity:create_user");
     }
     // A domain-scoped admin's user lands in its domain when none is named.
     let u = create_user(&s, &p.domain_admin, json!({"name": "implicit"})).await;
-    assert_eq!(u["domain_id"], json!(p.dom));
+    assert_eq!(u["domain_id"], json!(p.domain_id));
 
     // Listing: admins and system/domain readers; a domain-scoped caller sees its domain only.
     for token in [&p.system_admin, &p.project_admin] {
@@ -1086,20 +1042,20 @@ async fn user_policy_per_persona() {
         let (_, body) = call(&s, Method::GET, "users", token, None).await;
         assert_eq!(
             names(&body, "users"),
-            ["dadmin", "dmanager", "dreader", "implicit", "m1"]
+            ["dadmin", "dmanager", "dmember", "dreader", "implicit", "m1"]
         );
     }
-    for token in [&p.member, &p.reader] {
+    for token in [&p.project_member, &p.project_reader] {
         let (st, body) = call(&s, Method::GET, "users", token, None).await;
         denied(st, &body, "identity:list_users");
     }
 
     // Reading: oneself always; a domain reader within its domain; nobody else.
-    let member_path = format!("users/{}", p.member_id);
-    let (st, body) = call(&s, Method::GET, &member_path, &p.member, None).await;
+    let member_path = format!("users/{}", p.project_member_id);
+    let (st, body) = call(&s, Method::GET, &member_path, &p.project_member, None).await;
     ok(st, &body, 200);
     assert_eq!(body["user"]["name"], "pmember");
-    let (st, body) = call(&s, Method::GET, &member_path, &p.reader, None).await;
+    let (st, body) = call(&s, Method::GET, &member_path, &p.project_reader, None).await;
     denied(st, &body, "identity:get_user");
     let (st, body) = call(&s, Method::GET, &member_path, &p.domain_reader, None).await;
     denied(st, &body, "identity:get_user");
@@ -1115,8 +1071,8 @@ async fn user_policy_per_persona() {
     let (st, body) = call(
         &s,
         Method::GET,
-        &format!("users/{}/groups", p.member_id),
-        &p.member,
+        &format!("users/{}/groups", p.project_member_id),
+        &p.project_member,
         None,
     )
     .await;
@@ -1124,8 +1080,8 @@ async fn user_policy_per_persona() {
     let (st, body) = call(
         &s,
         Method::GET,
-        &format!("users/{}/projects", p.member_id),
-        &p.member,
+        &format!("users/{}/projects", p.project_member_id),
+        &p.project_member,
         None,
     )
     .await;
@@ -1135,7 +1091,7 @@ async fn user_policy_per_persona() {
         &s,
         Method::GET,
         &format!("users/{m1}/projects"),
-        &p.member,
+        &p.project_member,
         None,
     )
     .await;
@@ -1144,7 +1100,7 @@ async fn user_policy_per_persona() {
         &s,
         Method::GET,
         &format!("users/{m1}/groups"),
-        &p.reader,
+        &p.project_reader,
         None,
     )
     .await;
@@ -1152,7 +1108,7 @@ async fn user_policy_per_persona() {
 
     // Updating and deleting: admins, and a domain manager in its domain.
     let patch = json!({"user": {"description": "touched"}});
-    for token in [&p.member, &p.reader, &p.domain_reader] {
+    for token in [&p.project_member, &p.project_reader, &p.domain_reader] {
         let (st, body) = call(
             &s,
             Method::PATCH,
@@ -1228,23 +1184,23 @@ async fn user_policy_per_persona() {
     let (st, body) = call(
         &s,
         Method::DELETE,
-        &format!("users/{}/tokens", p.member_id),
-        &p.reader,
+        &format!("users/{}/tokens", p.project_member_id),
+        &p.project_reader,
         None,
     )
     .await;
     denied(st, &body, "identity:revoke_tokens_for_user");
-    assert_eq!(validation_status(&s, &p.member).await, 200);
+    assert_eq!(validation_status(&s, &p.project_member).await, 200);
     let (st, body) = call(
         &s,
         Method::DELETE,
-        &format!("users/{}/tokens", p.member_id),
+        &format!("users/{}/tokens", p.project_member_id),
         &p.system_admin,
         None,
     )
     .await;
     ok(st, &body, 204);
-    assert_eq!(validation_status(&s, &p.member).await, 404);
+    assert_eq!(validation_status(&s, &p.project_member).await, 404);
     s.stop().await;
 }
 
@@ -1252,9 +1208,9 @@ async fn user_policy_per_persona() {
 async fn group_policy_per_persona() {
     let s = IdentityServer::start(Dialect::Sqlite).await;
     s.add_secrets(&SECRETS);
-    let p = personas(&s).await;
+    let p = Personas::build(&s).await;
     let default = s.default_domain_id.clone();
-    let in_dom = s.create_user("dom-user", PW, &p.dom).await;
+    let in_dom = s.create_user("dom-user", PW, &p.domain_id).await;
 
     let create = |name: &str, domain: &str| json!({"group": {"name": name, "domain_id": domain}});
     let (st, body) = call(
@@ -1262,7 +1218,7 @@ async fn group_policy_per_persona() {
         Method::POST,
         "groups",
         &p.domain_manager,
-        Some(create("dg", &p.dom)),
+        Some(create("dg", &p.domain_id)),
     )
     .await;
     ok(st, &body, 201);
@@ -1295,8 +1251,15 @@ async fn group_policy_per_persona() {
     )
     .await;
     ok(st, &body, 201);
-    for token in [&p.member, &p.reader, &p.domain_reader] {
-        let (st, body) = call(&s, Method::POST, "groups", token, Some(create("x", &p.dom))).await;
+    for token in [&p.project_member, &p.project_reader, &p.domain_reader] {
+        let (st, body) = call(
+            &s,
+            Method::POST,
+            "groups",
+            token,
+            Some(create("x", &p.domain_id)),
+        )
+        .await;
         denied(st, &body, "identity:create_group");
     }
 
@@ -1319,7 +1282,7 @@ async fn group_policy_per_persona() {
     )
     .await;
     denied(st, &body, "identity:get_group");
-    for token in [&p.member, &p.reader] {
+    for token in [&p.project_member, &p.project_reader] {
         let (st, body) = call(&s, Method::GET, &format!("groups/{sg}"), token, None).await;
         denied(st, &body, "identity:get_group");
         let (st, body) = call(&s, Method::GET, "groups", token, None).await;
@@ -1351,7 +1314,7 @@ async fn group_policy_per_persona() {
     let (st, body) = call(
         &s,
         Method::PUT,
-        &format!("groups/{dg}/users/{}", p.member_id),
+        &format!("groups/{dg}/users/{}", p.project_member_id),
         &p.domain_manager,
         None,
     )
@@ -1375,11 +1338,11 @@ async fn group_policy_per_persona() {
     )
     .await;
     ok(st, &body, 204);
-    for token in [&p.member, &p.reader] {
+    for token in [&p.project_member, &p.project_reader] {
         let (st, body) = call(
             &s,
             Method::PUT,
-            &format!("groups/{sg}/users/{}", p.member_id),
+            &format!("groups/{sg}/users/{}", p.project_member_id),
             token,
             None,
         )
@@ -1407,7 +1370,7 @@ async fn group_policy_per_persona() {
     let (st, body) = call(
         &s,
         Method::PUT,
-        &format!("groups/{sg}/users/{}", p.member_id),
+        &format!("groups/{sg}/users/{}", p.project_member_id),
         &p.project_admin,
         None,
     )
@@ -1443,7 +1406,7 @@ async fn group_policy_per_persona() {
     )
     .await;
     ok(st, &body, 200);
-    for token in [&p.member, &p.reader, &p.domain_reader] {
+    for token in [&p.project_member, &p.project_reader, &p.domain_reader] {
         let (st, body) = call(&s, Method::DELETE, &format!("groups/{dg}"), token, None).await;
         denied(st, &body, "identity:delete_group");
     }

@@ -7,58 +7,9 @@
 use std::collections::BTreeSet;
 
 use baton_store::{Dialect, Group};
-use baton_testkit::{call, domain_scope, error, project_scope, system_scope, IdentityServer};
+use baton_testkit::{call, error, IdentityServer, Personas, PERSONA_DOMAIN};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-const PW: &str = "Pers0na-Matrix-q7Tz2";
-
-/// Tokens of the personas the checks need, and the domain the domain personas hold roles on.
-struct Personas {
-    sysadmin: String,
-    sysreader: String,
-    dadmin: String,
-    dmanager: String,
-    dreader: String,
-    padmin: String,
-    pmember: String,
-    dom: String,
-}
-
-async fn personas(s: &IdentityServer) -> Personas {
-    s.add_secrets(&[PW]);
-    let default = s.default_domain_id.clone();
-    let dom = s.create_domain("pm-dx").await;
-    let project = s.create_project("pm-px", &dom).await;
-    let sysreader = s.create_user("sysreader", PW, &default).await;
-    s.grant_system(&sysreader, "reader").await;
-    let mut domain_tokens = Vec::new();
-    for (name, role) in [
-        ("dadmin", "admin"),
-        ("dmanager", "manager"),
-        ("dreader", "reader"),
-    ] {
-        let id = s.create_user(name, PW, &dom).await;
-        s.grant_domain(&id, &dom, role).await;
-        domain_tokens.push(s.token_in(name, &dom, PW, domain_scope(&dom)).await);
-    }
-    let mut project_tokens = Vec::new();
-    for (name, role) in [("padmin", "admin"), ("pmember", "member")] {
-        let id = s.create_user(name, PW, &dom).await;
-        s.grant_project(&id, &project, role).await;
-        project_tokens.push(s.token_in(name, &dom, PW, project_scope(&project)).await);
-    }
-    Personas {
-        sysadmin: s.system_admin_token().await,
-        sysreader: s.token("sysreader", PW, system_scope()).await,
-        dadmin: domain_tokens[0].clone(),
-        dmanager: domain_tokens[1].clone(),
-        dreader: domain_tokens[2].clone(),
-        padmin: project_tokens[0].clone(),
-        pmember: project_tokens[1].clone(),
-        dom,
-    }
-}
 
 fn denied(status: StatusCode, body: &Value, rule: &str) {
     assert_eq!(
@@ -83,27 +34,28 @@ fn ids(body: &Value, key: &str) -> BTreeSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn domain_list_is_the_tokens_own_domain() {
     let s = IdentityServer::start(Dialect::Sqlite).await;
-    let p = personas(&s).await;
+    let p = Personas::build(&s).await;
     let default = s.default_domain_id.clone();
-    let both = BTreeSet::from([default.clone(), p.dom.clone()]);
+    let both = BTreeSet::from([default.clone(), p.domain_id.clone()]);
 
     // A domain-scoped token lists its own domain only, whatever it filters on.
-    for token in [&p.dadmin, &p.dmanager, &p.dreader] {
+    for token in [&p.domain_admin, &p.domain_manager, &p.domain_reader] {
         let (st, body) = call(&s, Method::GET, "domains", token, None).await;
         assert_eq!(st, StatusCode::OK, "{body}");
-        assert_eq!(ids(&body, "domains"), BTreeSet::from([p.dom.clone()]));
+        assert_eq!(ids(&body, "domains"), BTreeSet::from([p.domain_id.clone()]));
         let (_, body) = call(&s, Method::GET, "domains?name=Default", token, None).await;
         assert_eq!(ids(&body, "domains"), BTreeSet::new());
-        let (_, body) = call(&s, Method::GET, "domains?name=pm-dx", token, None).await;
-        assert_eq!(ids(&body, "domains"), BTreeSet::from([p.dom.clone()]));
+        let path = format!("domains?name={PERSONA_DOMAIN}");
+        let (_, body) = call(&s, Method::GET, &path, token, None).await;
+        assert_eq!(ids(&body, "domains"), BTreeSet::from([p.domain_id.clone()]));
     }
     // System readers and admins see every domain; a project member none.
-    for token in [&p.sysadmin, &p.sysreader, &p.padmin] {
+    for token in [&p.system_admin, &p.system_reader, &p.project_admin] {
         let (st, body) = call(&s, Method::GET, "domains", token, None).await;
         assert_eq!(st, StatusCode::OK, "{body}");
         assert_eq!(ids(&body, "domains"), both);
     }
-    let (st, body) = call(&s, Method::GET, "domains", &p.pmember, None).await;
+    let (st, body) = call(&s, Method::GET, "domains", &p.project_member, None).await;
     denied(st, &body, "identity:list_domains");
     s.stop().await;
 }
@@ -111,18 +63,23 @@ async fn domain_list_is_the_tokens_own_domain() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_missing_group_is_refused_before_it_is_looked_up() {
     let s = IdentityServer::start(Dialect::Sqlite).await;
-    let p = personas(&s).await;
-    for token in [&p.dmanager, &p.dreader, &p.sysreader, &p.pmember] {
+    let p = Personas::build(&s).await;
+    for token in [
+        &p.domain_manager,
+        &p.domain_reader,
+        &p.system_reader,
+        &p.project_member,
+    ] {
         let (st, body) = call(&s, Method::DELETE, "groups/nope", token, None).await;
         denied(st, &body, "identity:delete_group");
     }
-    for token in [&p.sysadmin, &p.dadmin, &p.padmin] {
+    for token in [&p.system_admin, &p.domain_admin, &p.project_admin] {
         let (st, body) = call(&s, Method::DELETE, "groups/nope", token, None).await;
         assert_eq!(error(st, &body, 404), "Could not find group: nope.");
     }
     // An existing group: the domain manager may delete it in its own domain only.
     let mut groups = Vec::new();
-    for dom in [p.dom.clone(), s.default_domain_id.clone()] {
+    for dom in [p.domain_id.clone(), s.default_domain_id.clone()] {
         let id = baton_store::new_id();
         s.store
             .create_group(&Group {
@@ -140,38 +97,46 @@ async fn deleting_a_missing_group_is_refused_before_it_is_looked_up() {
         &s,
         Method::DELETE,
         &format!("groups/{}", groups[1]),
-        &p.dmanager,
+        &p.domain_manager,
         None,
     )
     .await;
     denied(st, &body, "identity:delete_group");
     let path = format!("groups/{}", groups[0]);
-    assert_eq!(status(&s, Method::DELETE, &path, &p.dmanager).await, 204);
-    assert_eq!(status(&s, Method::GET, &path, &p.sysadmin).await, 404);
+    assert_eq!(
+        status(&s, Method::DELETE, &path, &p.domain_manager).await,
+        204
+    );
+    assert_eq!(status(&s, Method::GET, &path, &p.system_admin).await, 404);
     s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_roles_are_404_only_to_callers_the_policy_allows() {
     let s = IdentityServer::start(Dialect::Sqlite).await;
-    let p = personas(&s).await;
+    let p = Personas::build(&s).await;
     let member = s.role_id("member").await;
 
     // GET/HEAD /v3/roles/{id}: identity:get_role, which system readers and admins of any
     // scope pass; a domain manager only for the roles it manages, so not for a missing one.
-    for token in [&p.dmanager, &p.dreader, &p.pmember] {
+    for token in [&p.domain_manager, &p.domain_reader, &p.project_member] {
         let (st, body) = call(&s, Method::GET, "roles/nope", token, None).await;
         denied(st, &body, "identity:get_role");
         assert_eq!(status(&s, Method::HEAD, "roles/nope", token).await, 403);
     }
-    for token in [&p.sysadmin, &p.sysreader, &p.dadmin, &p.padmin] {
+    for token in [
+        &p.system_admin,
+        &p.system_reader,
+        &p.domain_admin,
+        &p.project_admin,
+    ] {
         let (st, body) = call(&s, Method::GET, "roles/nope", token, None).await;
         assert_eq!(error(st, &body, 404), "Could not find role: nope.");
         assert_eq!(status(&s, Method::HEAD, "roles/nope", token).await, 404);
     }
     // The domain manager may see the roles it may grant.
     let path = format!("roles/{member}");
-    assert_eq!(status(&s, Method::GET, &path, &p.dmanager).await, 200);
+    assert_eq!(status(&s, Method::GET, &path, &p.domain_manager).await, 200);
 
     // PATCH/DELETE: identity:update_role/delete_role, admins of system or project scope only.
     let body = json!({"role": {"description": "probe"}});
@@ -179,12 +144,17 @@ async fn missing_roles_are_404_only_to_callers_the_policy_allows() {
         (Method::PATCH, "identity:update_role"),
         (Method::DELETE, "identity:delete_role"),
     ] {
-        for token in [&p.sysreader, &p.dadmin, &p.dmanager, &p.pmember] {
+        for token in [
+            &p.system_reader,
+            &p.domain_admin,
+            &p.domain_manager,
+            &p.project_member,
+        ] {
             let (st, resp) =
                 call(&s, method.clone(), "roles/nope", token, Some(body.clone())).await;
             denied(st, &resp, rule);
         }
-        for token in [&p.sysadmin, &p.padmin] {
+        for token in [&p.system_admin, &p.project_admin] {
             let (st, resp) =
                 call(&s, method.clone(), "roles/nope", token, Some(body.clone())).await;
             assert_eq!(error(st, &resp, 404), "Could not find role: nope.");
@@ -196,7 +166,7 @@ async fn missing_roles_are_404_only_to_callers_the_policy_allows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn implied_roles_of_missing_roles_are_404_only_to_callers_the_policy_allows() {
     let s = IdentityServer::start(Dialect::Sqlite).await;
-    let p = personas(&s).await;
+    let p = Personas::build(&s).await;
     let member = s.role_id("member").await;
     let reader = s.role_id("reader").await;
     let prior = s.create_role("pm-prior").await;
@@ -217,11 +187,11 @@ async fn implied_roles_of_missing_roles_are_404_only_to_callers_the_policy_allow
         ),
     ];
     for (path, rule) in &reads {
-        for token in [&p.dadmin, &p.dreader, &p.pmember] {
+        for token in [&p.domain_admin, &p.domain_reader, &p.project_member] {
             let (st, body) = call(&s, Method::GET, path, token, None).await;
             denied(st, &body, rule);
         }
-        for token in [&p.sysadmin, &p.sysreader, &p.padmin] {
+        for token in [&p.system_admin, &p.system_reader, &p.project_admin] {
             let (st, body) = call(&s, Method::GET, path, token, None).await;
             assert_eq!(
                 error(st, &body, 404),
@@ -234,13 +204,13 @@ async fn implied_roles_of_missing_roles_are_404_only_to_callers_the_policy_allow
         format!("roles/{member}/implies/nope"),
         format!("roles/nope/implies/{reader}"),
     ] {
-        assert_eq!(status(&s, Method::HEAD, &path, &p.dadmin).await, 403);
-        assert_eq!(status(&s, Method::HEAD, &path, &p.sysreader).await, 404);
+        assert_eq!(status(&s, Method::HEAD, &path, &p.domain_admin).await, 403);
+        assert_eq!(status(&s, Method::HEAD, &path, &p.system_reader).await, 404);
     }
     // The implication itself still answers as before to those allowed.
     let path = format!("roles/{member}/implies/{reader}");
-    assert_eq!(status(&s, Method::GET, &path, &p.sysreader).await, 200);
-    assert_eq!(status(&s, Method::GET, &path, &p.pmember).await, 403);
+    assert_eq!(status(&s, Method::GET, &path, &p.system_reader).await, 200);
+    assert_eq!(status(&s, Method::GET, &path, &p.project_member).await, 403);
 
     // Writes: admins of system or project scope only.
     for (method, rule) in [
@@ -251,11 +221,11 @@ async fn implied_roles_of_missing_roles_are_404_only_to_callers_the_policy_allow
             format!("roles/nope/implies/{reader}"),
             format!("roles/{prior}/implies/nope"),
         ] {
-            for token in [&p.sysreader, &p.dadmin, &p.pmember] {
+            for token in [&p.system_reader, &p.domain_admin, &p.project_member] {
                 let (st, body) = call(&s, method.clone(), &path, token, None).await;
                 denied(st, &body, rule);
             }
-            for token in [&p.sysadmin, &p.padmin] {
+            for token in [&p.system_admin, &p.project_admin] {
                 let (st, body) = call(&s, method.clone(), &path, token, None).await;
                 assert_eq!(error(st, &body, 404), "Could not find role: nope.");
             }
@@ -267,28 +237,33 @@ async fn implied_roles_of_missing_roles_are_404_only_to_callers_the_policy_allow
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn role_assignments_of_a_missing_tree_and_of_both_actors() {
     let s = IdentityServer::start(Dialect::Sqlite).await;
-    let p = personas(&s).await;
+    let p = Personas::build(&s).await;
 
     // include_subtree on a project that does not exist (Keystone: a 500 for everyone).
     let path = "role_assignments?scope.project.id=nope&include_subtree=true";
-    for token in [&p.dadmin, &p.dreader, &p.dmanager, &p.pmember] {
+    for token in [
+        &p.domain_admin,
+        &p.domain_reader,
+        &p.domain_manager,
+        &p.project_member,
+    ] {
         // A domain admin passes admin_required: only the domain readers' rule needs the
         // project's domain.
         let (st, body) = call(&s, Method::GET, path, token, None).await;
-        if token == &p.dadmin {
+        if token == &p.domain_admin {
             assert_eq!(error(st, &body, 404), "Could not find project: nope.");
         } else {
             denied(st, &body, "identity:list_role_assignments_for_tree");
         }
     }
-    for token in [&p.sysadmin, &p.sysreader, &p.padmin] {
+    for token in [&p.system_admin, &p.system_reader, &p.project_admin] {
         let (st, body) = call(&s, Method::GET, path, token, None).await;
         assert_eq!(error(st, &body, 404), "Could not find project: nope.");
     }
 
     // A user and a group at once: refused (400) before the policy check, as Keystone's query
     // schema does.
-    for token in [&p.pmember, &p.dreader, &p.sysadmin] {
+    for token in [&p.project_member, &p.domain_reader, &p.system_admin] {
         let (st, body) = call(
             &s,
             Method::GET,

@@ -10,7 +10,7 @@
 //!   stored `extra` never shadows a column when a project or domain is shown.
 
 use baton_store::Dialect;
-use baton_testkit::{call, domain_scope, error, on_every_database, project_scope, IdentityServer};
+use baton_testkit::{call, error, on_every_database, IdentityServer, Personas};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -18,54 +18,31 @@ const PW: &str = "Secur1ty-Review-Pw-5517";
 /// An id nothing has.
 const NOPE: &str = "0123456789abcdef0123456789abcdef";
 
+/// What the checks need besides the [`Personas`] (whose project is the member's and reader's own,
+/// and whose domain is the domain manager's).
 struct World {
-    system_admin: String,
-    member: String,
-    reader: String,
-    domain_manager: String,
-    /// The member's and reader's project.
-    own: String,
-    /// A project in the default domain the member has no role on.
+    /// A project in the default domain no persona has a role on.
     other: String,
-    /// The domain manager's domain, and a project in it.
-    dx: String,
+    /// A project in the domain personas' domain.
     dxp: String,
-    member_id: String,
-    manager_id: String,
     /// Holds `member` on `other`.
     victim: String,
     member_role: String,
 }
 
-async fn world(s: &IdentityServer) -> World {
-    let dom = s.default_domain_id.clone();
-    let dx = s.create_domain("review-dx").await;
-    let own = s.create_project("review-own", &dom).await;
-    let other = s.create_project("review-other", &dom).await;
-    let dxp = s.create_project("review-dxp", &dx).await;
-    let member_id = s.create_user("review-member", PW, &dom).await;
-    s.grant_project(&member_id, &own, "member").await;
-    let reader = s.create_user("review-reader", PW, &dom).await;
-    s.grant_project(&reader, &own, "reader").await;
-    let victim = s.create_user("review-victim", PW, &dom).await;
-    s.grant_project(&victim, &other, "member").await;
-    let manager_id = s.create_user("review-manager", PW, &dx).await;
-    s.grant_domain(&manager_id, &dx, "manager").await;
-    World {
-        system_admin: s.system_admin_token().await,
-        member: s.token("review-member", PW, project_scope(&own)).await,
-        reader: s.token("review-reader", PW, project_scope(&own)).await,
-        domain_manager: s
-            .token_in("review-manager", &dx, PW, domain_scope(&dx))
-            .await,
-        own,
-        other,
-        dx,
-        dxp,
-        member_id,
-        manager_id,
-        victim,
-        member_role: s.role_id("member").await,
+impl World {
+    async fn new(s: &IdentityServer, p: &Personas) -> World {
+        let dom = s.default_domain_id.clone();
+        let other = s.create_project("review-other", &dom).await;
+        let dxp = s.create_project("review-dxp", &p.domain_id).await;
+        let victim = s.create_user("review-victim", PW, &dom).await;
+        s.grant_project(&victim, &other, "member").await;
+        World {
+            other,
+            dxp,
+            victim,
+            member_role: s.role_id("member").await,
+        }
     }
 }
 
@@ -88,7 +65,8 @@ async fn status(s: &IdentityServer, method: Method, path: &str, token: &str) -> 
 
 async fn project_routes_answer_403_before_404(d: Dialect) {
     let s = IdentityServer::start(d).await;
-    let w = world(&s).await;
+    let p = Personas::build(&s).await;
+    let w = World::new(&s, &p).await;
     let long = "x".repeat(300);
     let project_routes = |p: &str| {
         vec![
@@ -107,12 +85,12 @@ async fn project_routes_answer_403_before_404(d: Dialect) {
     };
     // The review's reproduction: a member of one project asks about another, existing or not.
     for (who, token) in [
-        ("member", &w.member),
-        ("reader", &w.reader),
-        ("domain manager", &w.domain_manager),
+        ("member", &p.project_member),
+        ("reader", &p.project_reader),
+        ("domain manager", &p.domain_manager),
     ] {
-        for p in [w.other.as_str(), NOPE, long.as_str()] {
-            for (m, path) in project_routes(p) {
+        for project in [w.other.as_str(), NOPE, long.as_str()] {
+            for (m, path) in project_routes(project) {
                 assert_eq!(
                     status(&s, m.clone(), &path, token).await,
                     403,
@@ -127,20 +105,20 @@ async fn project_routes_answer_403_before_404(d: Dialect) {
             &s,
             Method::GET,
             &format!("projects/{}", w.dxp),
-            &w.domain_manager
+            &p.domain_manager
         )
         .await,
         200
     );
     // A caller the policy allows learns that there is no such project, with Keystone's message.
-    for p in [NOPE, long.as_str()] {
-        for (m, path) in project_routes(p) {
-            let (st, body) = call(&s, m.clone(), &path, &w.system_admin, body_for(&m, &path)).await;
+    for project in [NOPE, long.as_str()] {
+        for (m, path) in project_routes(project) {
+            let (st, body) = call(&s, m.clone(), &path, &p.system_admin, body_for(&m, &path)).await;
             assert_eq!(st, StatusCode::NOT_FOUND, "system admin: {m} {path}");
             if m != Method::HEAD {
                 assert_eq!(
                     body["error"]["message"],
-                    json!(format!("Could not find project: {p}.")),
+                    json!(format!("Could not find project: {project}.")),
                     "{m} {path}"
                 );
             }
@@ -151,7 +129,7 @@ async fn project_routes_answer_403_before_404(d: Dialect) {
         &s,
         Method::GET,
         &format!("projects/{}", w.other),
-        &w.system_admin,
+        &p.system_admin,
         None,
     )
     .await;
@@ -163,16 +141,20 @@ async fn project_routes_answer_403_before_404(d: Dialect) {
 
 async fn domain_routes_answer_403_before_404(d: Dialect) {
     let s = IdentityServer::start(d).await;
-    let w = world(&s).await;
+    let p = Personas::build(&s).await;
     // Keystone 30: GET /v3/domains/{id} builds its target with whatever exists.
     for (who, token, own_domain) in [
-        ("member", &w.member, s.default_domain_id.as_str()),
-        ("reader", &w.reader, s.default_domain_id.as_str()),
-        ("domain manager", &w.domain_manager, w.dx.as_str()),
+        ("member", &p.project_member, s.default_domain_id.as_str()),
+        ("reader", &p.project_reader, s.default_domain_id.as_str()),
+        ("domain manager", &p.domain_manager, p.domain_id.as_str()),
     ] {
         let path = format!("domains/{own_domain}");
         assert_eq!(status(&s, Method::GET, &path, token).await, 200, "{who}");
-        let foreign = if own_domain == w.dx { "default" } else { &w.dx };
+        let foreign = if own_domain == p.domain_id {
+            "default"
+        } else {
+            &p.domain_id
+        };
         for dom in [foreign, NOPE] {
             for m in [Method::GET, Method::HEAD, Method::PATCH, Method::DELETE] {
                 let path = format!("domains/{dom}");
@@ -189,7 +171,7 @@ async fn domain_routes_answer_403_before_404(d: Dialect) {
             &s,
             m.clone(),
             &format!("domains/{NOPE}"),
-            &w.system_admin,
+            &p.system_admin,
             body_for(&m, "domains/"),
         )
         .await;
@@ -204,9 +186,15 @@ async fn domain_routes_answer_403_before_404(d: Dialect) {
 
 async fn grant_routes_answer_403_before_404(d: Dialect) {
     let s = IdentityServer::start(d).await;
-    let w = world(&s).await;
-    let (other, own, dx, dxp) = (&w.other, &w.own, &w.dx, &w.dxp);
-    let (alice, victim, mgr, role) = (&w.member_id, &w.victim, &w.manager_id, &w.member_role);
+    let p = Personas::build(&s).await;
+    let w = World::new(&s, &p).await;
+    let (other, own, dx, dxp) = (&w.other, &p.project_id, &p.domain_id, &w.dxp);
+    let (alice, victim, mgr, role) = (
+        &p.project_member_id,
+        &w.victim,
+        &p.domain_manager_id,
+        &w.member_role,
+    );
     // Each path with one part missing, and the same path with everything there: a refused caller
     // cannot tell them apart.
     let pairs: Vec<(String, String)> = vec![
@@ -243,7 +231,7 @@ async fn grant_routes_answer_403_before_404(d: Dialect) {
             format!("system/users/{alice}/roles/{role}"),
         ),
     ];
-    for (who, token) in [("member", &w.member), ("reader", &w.reader)] {
+    for (who, token) in [("member", &p.project_member), ("reader", &p.project_reader)] {
         for (missing, present) in &pairs {
             for m in [Method::GET, Method::HEAD, Method::PUT, Method::DELETE] {
                 for path in [missing, present] {
@@ -279,7 +267,7 @@ async fn grant_routes_answer_403_before_404(d: Dialect) {
         format!("projects/{NOPE}/users/{mgr}/roles/{role}"),
     ] {
         assert_eq!(
-            status(&s, Method::GET, &path, &w.domain_manager).await,
+            status(&s, Method::GET, &path, &p.domain_manager).await,
             403,
             "domain manager: {path}"
         );
@@ -288,7 +276,7 @@ async fn grant_routes_answer_403_before_404(d: Dialect) {
         &s,
         Method::GET,
         &format!("projects/{dxp}/users/{mgr}/roles/{role}"),
-        &w.domain_manager,
+        &p.domain_manager,
         None,
     )
     .await;
@@ -330,7 +318,7 @@ async fn grant_routes_answer_403_before_404(d: Dialect) {
         ),
     ] {
         for m in [Method::GET, Method::PUT] {
-            let (st, body) = call(&s, m.clone(), &path, &w.system_admin, None).await;
+            let (st, body) = call(&s, m.clone(), &path, &p.system_admin, None).await;
             assert_eq!(error(st, &body, 404), want, "{m} {path}");
         }
     }
@@ -339,7 +327,7 @@ async fn grant_routes_answer_403_before_404(d: Dialect) {
         &s,
         Method::DELETE,
         &format!("projects/{other}/users/{NOPE}/roles/{role}"),
-        &w.system_admin,
+        &p.system_admin,
         None,
     )
     .await;
@@ -350,7 +338,7 @@ async fn grant_routes_answer_403_before_404(d: Dialect) {
         format!("system/users/{NOPE}/roles"),
     ] {
         assert_eq!(
-            status(&s, Method::GET, &path, &w.system_admin).await,
+            status(&s, Method::GET, &path, &p.system_admin).await,
             404,
             "{path}"
         );
@@ -361,7 +349,7 @@ async fn grant_routes_answer_403_before_404(d: Dialect) {
         &s,
         Method::GET,
         &format!("projects/{other}/users/{victim}/roles/{role}"),
-        &w.system_admin,
+        &p.system_admin,
         None,
     )
     .await;
@@ -370,7 +358,7 @@ async fn grant_routes_answer_403_before_404(d: Dialect) {
         &s,
         Method::GET,
         &format!("projects/{other}/users/{alice}/roles/{role}"),
-        &w.system_admin,
+        &p.system_admin,
         None,
     )
     .await;
