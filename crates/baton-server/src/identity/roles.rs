@@ -39,6 +39,16 @@ pub fn grants_on_domain(a: &Assignment, domain_id: &str) -> bool {
     a.kind.is_domain() && !a.inherited && a.target_id == domain_id
 }
 
+/// The projects an inherited grant reaches: every project below its project, or every project
+/// of its domain (never the target itself).
+pub fn inherited_reach(tree: &ProjectTree, on_project: bool, target: &str) -> Vec<String> {
+    if on_project {
+        tree.subtree(target)
+    } else {
+        tree.projects_in_domain(target)
+    }
+}
+
 /// The projects and domains on which a set of assignments (a user's and their groups') gives
 /// any role, each with the role ids granted there (before implication), in id order.
 #[derive(Debug, Default, PartialEq)]
@@ -59,8 +69,7 @@ impl EffectiveTargets {
         for a in assignments {
             let targets = match (on_project(a), a.inherited) {
                 (true, false) => vec![a.target_id.clone()],
-                (true, true) => tree.subtree(&a.target_id),
-                (false, true) => tree.projects_in_domain(&a.target_id),
+                (on_project, true) => inherited_reach(tree, on_project, &a.target_id),
                 (false, false) => {
                     add(&mut out.domains, &a.target_id, &a.role_id);
                     continue;
