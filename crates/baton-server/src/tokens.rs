@@ -17,7 +17,7 @@ use baton_store::{PasswordRecord, Project, RevocationEvent, Store, User};
 use baton_token::{
     canonical_token_text, random_audit_id, Scope, TokenError, TokenFormatter, TokenPayload,
 };
-use baton_types::{IdName, ScopedProject, SystemScope, TokenBody, TokenUser};
+use baton_types::{token_fingerprint, IdName, ScopedProject, SystemScope, TokenBody, TokenUser};
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
@@ -200,12 +200,6 @@ fn same_user(prev: Option<&User>, next: &User) -> ApiResult<()> {
         }
         _ => Ok(()),
     }
-}
-
-/// A short, non-reversible name for a token in logs.
-pub fn token_fingerprint(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The validation cache's key: every spelling of one token (with or without its base64
