@@ -18,6 +18,7 @@
 //! Without these variables it prints a note and measures nothing.
 
 #![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+#![allow(clippy::too_many_lines)] // a scenario reads top to bottom, as the operator does
 
 use std::hint::black_box;
 use std::time::Duration;

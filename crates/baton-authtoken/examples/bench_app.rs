@@ -11,6 +11,7 @@
 //! Logs go to stderr (`RUST_LOG`, default `warn`).
 
 #![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+#![allow(clippy::too_many_lines)] // a scenario reads top to bottom, as the operator does
 
 use std::net::SocketAddr;
 use std::process::ExitCode;

@@ -10,7 +10,7 @@ use baton_client::{
     AccessInfo, AuthToken, Error as ClientError, Session, SessionBuilder, Url, ValidateOptions,
 };
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 use http_body_util::Full;
@@ -75,6 +75,34 @@ enum Lookup {
     Refused(Refusal),
     /// The identity service could not say; not cached.
     Failed(FailureReason, Arc<str>),
+}
+
+/// The identity service could not be asked about a token (not cached): the reason and the
+/// error's text for the log.
+struct Unavailable(FailureReason, Arc<str>);
+
+/// What the service token check found (step 1 of [`Authenticator::authenticate`]).
+#[derive(Default)]
+struct ServiceVerdict {
+    /// `None` when no service token came.
+    status: Option<IdentityStatus>,
+    info: Option<TokenInfo>,
+    /// The token holds a role of `service_token_roles`: the user token may be expired
+    /// within allow_expired's window.
+    role_ok: bool,
+    /// The service user of a valid token lacking such a role, for the log line.
+    user_without_role: Option<String>,
+    reason: Option<FailureReason>,
+}
+
+impl ServiceVerdict {
+    fn invalid(reason: FailureReason) -> Self {
+        ServiceVerdict {
+            status: Some(IdentityStatus::Invalid),
+            reason: Some(reason),
+            ..ServiceVerdict::default()
+        }
+    }
 }
 
 /// A token header as read.
@@ -243,102 +271,35 @@ impl Authenticator {
     ///    Invalid statuses under `delay_auth_decision`. An identity service that cannot be asked
     ///    gives 503 (Invalid under `delay_auth_decision`).
     pub async fn authenticate(&self, headers: &HeaderMap) -> Decision {
-        let inner = &self.inner;
-        let cfg = &inner.cfg;
         let service_tok = read_token(headers, baton_types::headers::SERVICE_TOKEN);
         let (user_tok, user_token_header) =
             match read_token(headers, baton_types::headers::AUTH_TOKEN) {
                 Presented::Absent => (read_token(headers, STORAGE_TOKEN), STORAGE_TOKEN),
                 p => (p, baton_types::headers::AUTH_TOKEN),
             };
-        let mut reasons: Vec<FailureReason> = Vec::new();
         let now = Utc::now();
 
         // 1. The service token.
-        let mut service_status = None;
-        let mut service_info = None;
-        let mut role_ok = false;
-        let mut service_user_without_role = None;
-        match &service_tok {
-            Presented::Absent => {}
-            Presented::Malformed(_) => {
-                service_status = Some(IdentityStatus::Invalid);
-                reasons.push(FailureReason::ServiceTokenInvalid);
+        let service = match self.check_service_token(&service_tok, now).await {
+            Ok(verdict) => verdict,
+            Err(Unavailable(reason, detail)) => {
+                return self.unavailable(reason, &detail, &user_tok, &service_tok)
             }
-            Presented::Token(t) => match self.lookup(t, Ctx::Plain).await {
-                Lookup::Valid(access) if access.expires_at() <= now => {
-                    service_status = Some(IdentityStatus::Invalid);
-                    reasons.push(FailureReason::ServiceTokenExpired);
-                }
-                Lookup::Valid(access) => {
-                    role_ok = cfg.service_token_roles.iter().any(|r| access.has_role(r));
-                    if role_ok || !cfg.service_token_roles_required {
-                        if !role_ok && !inner.warned_roleless.swap(true, Ordering::Relaxed) {
-                            tracing::warn!(
-                                service_user = access.user_id(),
-                                "a valid token was sent as a service token without a role of service_token_roles; accepted because service_token_roles_required is false"
-                            );
-                        }
-                        service_status = Some(IdentityStatus::Confirmed);
-                        service_info = Some(TokenInfo::new(access, now));
-                    } else {
-                        service_status = Some(IdentityStatus::Invalid);
-                        service_user_without_role = Some(access.user_id().to_string());
-                        reasons.push(FailureReason::ServiceTokenMissingRole);
-                    }
-                }
-                Lookup::Refused(Refusal::Expired) => {
-                    service_status = Some(IdentityStatus::Invalid);
-                    reasons.push(FailureReason::ServiceTokenExpired);
-                }
-                Lookup::Refused(Refusal::Invalid) => {
-                    service_status = Some(IdentityStatus::Invalid);
-                    reasons.push(FailureReason::ServiceTokenInvalid);
-                }
-                Lookup::Failed(reason, detail) => {
-                    if !cfg.delay_auth_decision {
-                        return self.unavailable(reason, &detail, &user_tok, &service_tok);
-                    }
-                    service_status = Some(IdentityStatus::Invalid);
-                    reasons.push(reason);
-                }
-            },
-        }
+        };
+        let mut reasons: Vec<FailureReason> = service.reason.into_iter().collect();
 
         // 2. The user token.
-        let allow_expired = role_ok;
-        let mut user_info = None;
-        match &user_tok {
-            Presented::Absent => reasons.push(FailureReason::UserTokenMissing),
-            Presented::Malformed(_) => reasons.push(FailureReason::UserTokenInvalid),
-            Presented::Token(t) => {
-                let ctx = if allow_expired {
-                    Ctx::AllowExpired
-                } else {
-                    Ctx::Plain
-                };
-                match self.lookup(t, ctx).await {
-                    Lookup::Valid(access) if !allow_expired && access.expires_at() <= now => {
-                        reasons.push(FailureReason::UserTokenExpired)
-                    }
-                    Lookup::Valid(access) => user_info = Some(TokenInfo::new(access, now)),
-                    Lookup::Refused(Refusal::Expired) => {
-                        reasons.push(FailureReason::UserTokenExpired)
-                    }
-                    Lookup::Refused(Refusal::Invalid) => {
-                        reasons.push(FailureReason::UserTokenInvalid)
-                    }
-                    Lookup::Failed(reason, detail) => {
-                        if !cfg.delay_auth_decision {
-                            return self.unavailable(reason, &detail, &user_tok, &service_tok);
-                        }
-                        // Given once when both tokens could not be checked.
-                        if !reasons.contains(&reason) {
-                            reasons.push(reason);
-                        }
-                    }
+        let allow_expired = service.role_ok;
+        let (user_info, user_reason) =
+            match self.check_user_token(&user_tok, allow_expired, now).await {
+                Ok(found) => found,
+                Err(Unavailable(reason, detail)) => {
+                    return self.unavailable(reason, &detail, &user_tok, &service_tok)
                 }
-            }
+            };
+        // Given once when both tokens could not be checked.
+        if let Some(reason) = user_reason.filter(|r| !reasons.contains(r)) {
+            reasons.push(reason);
         }
         let identity_status = if user_info.is_some() {
             IdentityStatus::Confirmed
@@ -348,13 +309,13 @@ impl Authenticator {
 
         // 3. The decision.
         let ok = identity_status == IdentityStatus::Confirmed
-            && service_status != Some(IdentityStatus::Invalid);
+            && service.status != Some(IdentityStatus::Invalid);
         let context = IdentityContext {
             identity_status,
-            service_identity_status: service_status,
+            service_identity_status: service.status,
             user: user_info,
-            service: service_info,
-            service_role_check_passed: role_ok,
+            service: service.info,
+            service_role_check_passed: allow_expired,
             failure_reasons: reasons.clone(),
             user_token: match &user_tok {
                 Presented::Token(t) => Some(t.clone()),
@@ -366,27 +327,133 @@ impl Authenticator {
             },
             user_token_header,
         };
-        let m = &inner.metrics;
         if ok {
-            inc(&m.confirmed);
+            inc(&self.inner.metrics.confirmed);
             return Decision::Forward(Box::new(context));
         }
+        let tokens = (&user_tok, &service_tok);
+        self.not_authenticated(context, reasons, tokens, service.user_without_role)
+    }
+
+    /// Step 1 of [`Authenticator::authenticate`]: the `X-Service-Token`, never accepted past its
+    /// expiry. `Err` when the identity service cannot be asked and the answer is a 503 now.
+    async fn check_service_token(
+        &self,
+        service_tok: &Presented,
+        now: DateTime<Utc>,
+    ) -> Result<ServiceVerdict, Unavailable> {
+        let cfg = &self.inner.cfg;
+        let t = match service_tok {
+            Presented::Absent => return Ok(ServiceVerdict::default()),
+            Presented::Malformed(_) => {
+                return Ok(ServiceVerdict::invalid(FailureReason::ServiceTokenInvalid))
+            }
+            Presented::Token(t) => t,
+        };
+        Ok(match self.lookup(t, Ctx::Plain).await {
+            Lookup::Valid(access) if access.expires_at() <= now => {
+                ServiceVerdict::invalid(FailureReason::ServiceTokenExpired)
+            }
+            Lookup::Valid(access) => {
+                let role_ok = cfg.service_token_roles.iter().any(|r| access.has_role(r));
+                if role_ok || !cfg.service_token_roles_required {
+                    if !role_ok && !self.inner.warned_roleless.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            service_user = access.user_id(),
+                            "a valid token was sent as a service token without a role of service_token_roles; accepted because service_token_roles_required is false"
+                        );
+                    }
+                    ServiceVerdict {
+                        status: Some(IdentityStatus::Confirmed),
+                        info: Some(TokenInfo::new(access, now)),
+                        role_ok,
+                        ..ServiceVerdict::default()
+                    }
+                } else {
+                    ServiceVerdict {
+                        user_without_role: Some(access.user_id().to_string()),
+                        ..ServiceVerdict::invalid(FailureReason::ServiceTokenMissingRole)
+                    }
+                }
+            }
+            Lookup::Refused(Refusal::Expired) => {
+                ServiceVerdict::invalid(FailureReason::ServiceTokenExpired)
+            }
+            Lookup::Refused(Refusal::Invalid) => {
+                ServiceVerdict::invalid(FailureReason::ServiceTokenInvalid)
+            }
+            Lookup::Failed(reason, detail) => {
+                if !cfg.delay_auth_decision {
+                    return Err(Unavailable(reason, detail));
+                }
+                ServiceVerdict::invalid(reason)
+            }
+        })
+    }
+
+    /// Step 2 of [`Authenticator::authenticate`]: the user token, validated with allow_expired
+    /// exactly when the service token passed the role check, and otherwise refused once expired
+    /// (re-checked here on cached data too). Gives the token's info or why it failed; `Err`
+    /// when the identity service cannot be asked and the answer is a 503 now.
+    async fn check_user_token(
+        &self,
+        user_tok: &Presented,
+        allow_expired: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(Option<TokenInfo>, Option<FailureReason>), Unavailable> {
+        let t = match user_tok {
+            Presented::Absent => return Ok((None, Some(FailureReason::UserTokenMissing))),
+            Presented::Malformed(_) => return Ok((None, Some(FailureReason::UserTokenInvalid))),
+            Presented::Token(t) => t,
+        };
+        let ctx = if allow_expired {
+            Ctx::AllowExpired
+        } else {
+            Ctx::Plain
+        };
+        let reason = match self.lookup(t, ctx).await {
+            Lookup::Valid(access) if !allow_expired && access.expires_at() <= now => {
+                FailureReason::UserTokenExpired
+            }
+            Lookup::Valid(access) => return Ok((Some(TokenInfo::new(access, now)), None)),
+            Lookup::Refused(Refusal::Expired) => FailureReason::UserTokenExpired,
+            Lookup::Refused(Refusal::Invalid) => FailureReason::UserTokenInvalid,
+            Lookup::Failed(reason, detail) => {
+                if !self.inner.cfg.delay_auth_decision {
+                    return Err(Unavailable(reason, detail));
+                }
+                reason
+            }
+        };
+        Ok((None, Some(reason)))
+    }
+
+    /// A request without a confirmed user, or with an invalid service token: logged and
+    /// counted, then refused with 401, or forwarded unconfirmed under `delay_auth_decision`.
+    fn not_authenticated(
+        &self,
+        context: IdentityContext,
+        reasons: Vec<FailureReason>,
+        (user_tok, service_tok): (&Presented, &Presented),
+        service_user_without_role: Option<String>,
+    ) -> Decision {
+        let m = &self.inner.metrics;
         for r in &reasons {
             m.reason(*r);
         }
-        let delayed = cfg.delay_auth_decision;
+        let delayed = self.inner.cfg.delay_auth_decision;
         tracing::info!(
             target: "baton_authtoken",
             status = if delayed { "forwarded_unconfirmed" } else { "401" },
             reasons = %join_reasons(&reasons),
-            user_token = %fingerprint(&user_tok),
-            service_token = %fingerprint(&service_tok),
+            user_token = %fingerprint(user_tok),
+            service_token = %fingerprint(service_tok),
             user_id = context.user_id().unwrap_or("-"),
             service_user_id = context
                 .service_user_id()
                 .or(service_user_without_role.as_deref())
                 .unwrap_or("-"),
-            allow_expired,
+            allow_expired = context.service_role_check_passed,
             "request not authenticated"
         );
         if delayed {

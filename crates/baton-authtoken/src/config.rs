@@ -38,7 +38,7 @@ use baton_client::{
     AuthConfig, AuthPlugin, HttpOptions, Interface, RetryPolicy, SecretString, SessionConfig, Url,
     SERVICE_ROLE,
 };
-use baton_config::{ConfigError, ConfigErrorKind, IniFile};
+use baton_config::{ConfigError, ConfigErrorKind, IniFile, SectionReader};
 
 /// The section keystonemiddleware reads.
 pub const DEFAULT_SECTION: &str = "keystone_authtoken";
@@ -204,43 +204,7 @@ impl AuthTokenConfig {
         } else {
             b = b.www_authenticate_uri(auth_config.auth_url.to_string());
         }
-        if let Some(v) = r.value("interface") {
-            let text = r.string("interface")?.unwrap_or_default();
-            let i = Interface::parse(&text)
-                .ok_or_else(|| v.error(section, "interface", "use public, internal or admin"))?;
-            b = b.interface(i);
-        }
-        b.cfg.region_name = r.string("region_name")?;
-        if let Some(roles) = r.list("service_token_roles")? {
-            b = b.service_token_roles(roles);
-        }
-        if let Some(v) = r.bool("service_token_roles_required")? {
-            b = b.service_token_roles_required(v);
-        }
-        if let Some(v) = r.bool("delay_auth_decision")? {
-            b = b.delay_auth_decision(v);
-        }
-        if let Some(t) = r.int::<i64>("token_cache_time", -1, i64::MAX)? {
-            b = b.token_cache_time((t > 0).then(|| Duration::from_secs(t as u64)));
-        }
-        if let Some(t) = r.seconds("negative_cache_time")? {
-            b = b.negative_cache_time(t);
-        }
-        if let Some(n) = r.int("token_cache_size", 1, i64::MAX)? {
-            b.cfg.cache_size = n;
-        }
-        if let Some(t) = r.int("allow_expired_window", 0, i64::MAX)? {
-            b = b.allow_expired_window(Duration::from_secs(t));
-        }
-        if let Some(v) = r.bool("include_service_catalog")? {
-            b = b.include_service_catalog(v);
-        }
-        if let Some(v) = r.bool("expose_failure_reason")? {
-            b = b.expose_failure_reason(v);
-        }
-        if let Some(v) = r.bool("diagnose_expired_tokens")? {
-            b = b.diagnose_expired_tokens(v);
-        }
+        b = b.read_validation_options(&r, section)?;
         if let Some(t) = r.int("http_connect_timeout", 1, i64::MAX)? {
             let t = Duration::from_secs(t);
             http.connect_timeout = t;
@@ -266,41 +230,8 @@ impl AuthTokenConfig {
                 "[{section}] memcached_servers is ignored: Baton's shared validation cache is redis_url (with cache_secret_key); without it each process caches on its own"
             );
         }
-        if let Some(v) = r.value("redis_url") {
-            let url = r.string("redis_url")?.unwrap_or_default();
-            let hidden = |reason: &str| -> ConfigError {
-                ConfigErrorKind::Value {
-                    origin: v.origin().clone(),
-                    section: section.to_string(),
-                    option: "redis_url".into(),
-                    value: "<redacted>".into(),
-                    reason: reason.into(),
-                }
-                .into()
-            };
-            if !url.is_empty() {
-                if !url.starts_with("redis://") {
-                    return Err(hidden(
-                        "must be a redis:// URL (TLS to Redis, rediss://, is not built in)",
-                    ));
-                }
-                let secret = match r.string("cache_secret_key")? {
-                    Some(s) => s,
-                    None => r.string("memcache_secret_key")?.ok_or_else(|| {
-                        hidden("a shared cache needs cache_secret_key: every entry is MACed with it, so that whoever can write to the cache cannot forge an identity")
-                    })?,
-                };
-                let timeout = r.seconds("redis_timeout")?.unwrap_or(DEFAULT_REDIS_TIMEOUT);
-                let retry = r
-                    .seconds("redis_retry_interval")?
-                    .unwrap_or(DEFAULT_REDIS_RETRY_INTERVAL);
-                b = b.shared_cache(SharedCacheConfig {
-                    redis_url: url,
-                    secret: SecretString::new(secret),
-                    timeout,
-                    retry_interval: retry,
-                });
-            }
+        if let Some(shared) = read_shared_cache(&r, section)? {
+            b = b.shared_cache(shared);
         }
         if let Some(s) = ini.section(section) {
             for name in s.option_names() {
@@ -315,6 +246,101 @@ impl AuthTokenConfig {
             Error::Config(c) => c,
             other => r.error(other.to_string()),
         })
+    }
+}
+
+/// `redis_url` with its secret and timings; `None` when unset or empty (each process then
+/// caches validations on its own). The URL is never echoed: it may hold a password.
+fn read_shared_cache(
+    r: &SectionReader<'_>,
+    section: &str,
+) -> Result<Option<SharedCacheConfig>, ConfigError> {
+    let Some(v) = r.value("redis_url") else {
+        return Ok(None);
+    };
+    let url = r.string("redis_url")?.unwrap_or_default();
+    let hidden = |reason: &str| -> ConfigError {
+        ConfigErrorKind::Value {
+            origin: v.origin().clone(),
+            section: section.to_string(),
+            option: "redis_url".into(),
+            value: "<redacted>".into(),
+            reason: reason.into(),
+        }
+        .into()
+    };
+    if url.is_empty() {
+        return Ok(None);
+    }
+    if !url.starts_with("redis://") {
+        return Err(hidden(
+            "must be a redis:// URL (TLS to Redis, rediss://, is not built in)",
+        ));
+    }
+    let secret = match r.string("cache_secret_key")? {
+        Some(s) => s,
+        None => r.string("memcache_secret_key")?.ok_or_else(|| {
+            hidden("a shared cache needs cache_secret_key: every entry is MACed with it, so that whoever can write to the cache cannot forge an identity")
+        })?,
+    };
+    let timeout = r.seconds("redis_timeout")?.unwrap_or(DEFAULT_REDIS_TIMEOUT);
+    let retry = r
+        .seconds("redis_retry_interval")?
+        .unwrap_or(DEFAULT_REDIS_RETRY_INTERVAL);
+    Ok(Some(SharedCacheConfig {
+        redis_url: url,
+        secret: SecretString::new(secret),
+        timeout,
+        retry_interval: retry,
+    }))
+}
+
+impl AuthTokenConfigBuilder {
+    /// The options of how tokens are validated and cached: the identity endpoint's interface
+    /// and region, service-token roles, delay_auth_decision, the caches, allow_expired_window.
+    fn read_validation_options(
+        mut self,
+        r: &SectionReader<'_>,
+        section: &str,
+    ) -> Result<Self, ConfigError> {
+        if let Some(v) = r.value("interface") {
+            let text = r.string("interface")?.unwrap_or_default();
+            let i = Interface::parse(&text)
+                .ok_or_else(|| v.error(section, "interface", "use public, internal or admin"))?;
+            self = self.interface(i);
+        }
+        self.cfg.region_name = r.string("region_name")?;
+        if let Some(roles) = r.list("service_token_roles")? {
+            self = self.service_token_roles(roles);
+        }
+        if let Some(v) = r.bool("service_token_roles_required")? {
+            self = self.service_token_roles_required(v);
+        }
+        if let Some(v) = r.bool("delay_auth_decision")? {
+            self = self.delay_auth_decision(v);
+        }
+        if let Some(t) = r.int::<i64>("token_cache_time", -1, i64::MAX)? {
+            self = self.token_cache_time((t > 0).then(|| Duration::from_secs(t as u64)));
+        }
+        if let Some(t) = r.seconds("negative_cache_time")? {
+            self = self.negative_cache_time(t);
+        }
+        if let Some(n) = r.int("token_cache_size", 1, i64::MAX)? {
+            self.cfg.cache_size = n;
+        }
+        if let Some(t) = r.int("allow_expired_window", 0, i64::MAX)? {
+            self = self.allow_expired_window(Duration::from_secs(t));
+        }
+        if let Some(v) = r.bool("include_service_catalog")? {
+            self = self.include_service_catalog(v);
+        }
+        if let Some(v) = r.bool("expose_failure_reason")? {
+            self = self.expose_failure_reason(v);
+        }
+        if let Some(v) = r.bool("diagnose_expired_tokens")? {
+            self = self.diagnose_expired_tokens(v);
+        }
+        Ok(self)
     }
 }
 

@@ -317,6 +317,50 @@ struct ForwarderInner {
     opts: ProxyOptions,
 }
 
+impl ForwarderInner {
+    /// The request's path and query under the upstream's URL (its path prefix first).
+    fn upstream_uri(&self, uri: &Uri) -> Option<Uri> {
+        let path_q = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let target = format!(
+            "{}://{}{}{}",
+            self.upstream.scheme_str().unwrap_or("http"),
+            self.upstream.authority().map(|a| a.as_str()).unwrap_or(""),
+            self.prefix,
+            path_q
+        );
+        target.parse().ok()
+    }
+
+    /// Drops the hop-by-hop headers and adds `X-Forwarded-For` / `-Proto` and the upstream's
+    /// `Host` where the client sent none.
+    fn forwarding_headers(&self, parts: &mut http::request::Parts) {
+        let h = &mut parts.headers;
+        // Only the fixed list: the headers named in the client's `Connection` went before the
+        // auth layer ran (`strip_incoming_hop_by_hop`), and nothing the layer set may go now.
+        strip_fixed_hop_by_hop(h);
+        if let Some(ClientAddr(addr)) = parts.extensions.get::<ClientAddr>().copied() {
+            let ip = addr.ip().to_string();
+            let value = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+                Some(prev) => format!("{prev}, {ip}"),
+                None => ip,
+            };
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                h.insert("x-forwarded-for", v);
+            }
+        }
+        if !h.contains_key("x-forwarded-proto") {
+            h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        }
+        if !h.contains_key(HOST) {
+            if let Some(a) = self.upstream.authority() {
+                if let Ok(v) = HeaderValue::from_str(a.as_str()) {
+                    h.insert(HOST, v);
+                }
+            }
+        }
+    }
+}
+
 impl Forwarder {
     pub fn new(opts: ProxyOptions) -> Forwarder {
         let mut connector = HttpConnector::new();
@@ -360,48 +404,12 @@ impl Forwarder {
             }
         }
 
-        let path_q = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
-        let target = format!(
-            "{}://{}{}{}",
-            inner.upstream.scheme_str().unwrap_or("http"),
-            inner.upstream.authority().map(|a| a.as_str()).unwrap_or(""),
-            inner.prefix,
-            path_q
-        );
-        parts.uri = match target.parse() {
-            Ok(u) => u,
-            Err(_) => return error_response(StatusCode::BAD_REQUEST, "Malformed request URI."),
+        parts.uri = match inner.upstream_uri(&parts.uri) {
+            Some(u) => u,
+            None => return error_response(StatusCode::BAD_REQUEST, "Malformed request URI."),
         };
         parts.version = http::Version::HTTP_11;
-
-        let h = &mut parts.headers;
-        // Only the fixed list: the headers named in the client's `Connection` went before the
-        // auth layer ran (`strip_incoming_hop_by_hop`), and nothing the layer set may go now.
-        strip_fixed_hop_by_hop(h);
-        if let Some(ClientAddr(addr)) = parts.extensions.get::<ClientAddr>().copied() {
-            let ip = addr.ip().to_string();
-            let value = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-                Some(prev) => format!("{prev}, {ip}"),
-                None => ip,
-            };
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                h.insert("x-forwarded-for", v);
-            }
-        }
-        if !h.contains_key("x-forwarded-proto") {
-            h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
-        }
-        if !h.contains_key(HOST) {
-            if let Some(a) = inner.upstream.authority() {
-                if let Ok(v) = HeaderValue::from_str(a.as_str()) {
-                    h.insert(HOST, v);
-                }
-            }
-        }
+        inner.forwarding_headers(&mut parts);
 
         let timed_out = parts.extensions.get::<BodyTimedOut>().cloned();
         let body: ProxyBody = match inner.opts.max_body_bytes {

@@ -16,6 +16,7 @@
 //! Every wait is bounded.
 
 #![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+#![allow(clippy::too_many_lines)] // a scenario reads top to bottom, as the operator does
 
 #[path = "authtoken/onward.rs"]
 mod onward;

@@ -14,6 +14,7 @@
 //! and `OS_*` loading. Tokens and passwords are never printed.
 
 #![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+#![allow(clippy::too_many_lines)] // a scenario reads top to bottom, as the operator does
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -353,15 +353,56 @@ impl CloudLoader {
 
     /// Reads the files and the environment and resolves one cloud.
     pub fn load(&self) -> Result<CloudConfig> {
+        let mut known = self.file_clouds()?;
+        let mut default_cloud = self.add_env_cloud(&mut known)?;
+        if default_cloud.is_none() && known.clouds.len() == 1 {
+            default_cloud = known.order.first().cloned();
+        }
+        let mut args = self.option_settings();
+        let cloud_name = match args.remove("cloud") {
+            Some(s) => s.string()?,
+            None => default_cloud,
+        };
+        let mut entry = match &cloud_name {
+            Some(name) => match known.clouds.get(name) {
+                Some(e) => e.clone(),
+                None => {
+                    return err(
+                        None,
+                        format!("Cloud {name} was not found ({})", self.searched(&known)),
+                    )
+                }
+            },
+            None => CloudEntry::default(),
+        };
+        // Region: given, else the cloud's first; its `values` apply.
+        let wanted_region = match args.remove("region_name") {
+            Some(s) => s.string()?,
+            None => None,
+        };
+        let region_name = entry.apply_region(wanted_region, cloud_name.as_deref())?;
+        for (k, v) in args {
+            entry.set(&k, v);
+        }
+        for k in ["region_name", "regions", "cloud", "profile"] {
+            entry.top.remove(k);
+        }
+        entry.magic_fixes();
+        resolve(
+            cloud_name.unwrap_or_default(),
+            known.files,
+            region_name.filter(|r| !r.is_empty()),
+            entry,
+        )
+    }
+
+    /// The clouds of `clouds.*` merged with those of `secure.*`.
+    fn file_clouds(&self) -> Result<KnownClouds> {
         let config = self.find_file("OS_CLIENT_CONFIG_FILE", "clouds")?;
         let secure = self.find_file("OS_CLIENT_SECURE_FILE", "secure")?;
-
-        // cloud name -> (top-level settings, auth settings, regions)
-        let mut clouds: BTreeMap<String, CloudEntry> = BTreeMap::new();
-        let mut order: Vec<String> = Vec::new();
-        let mut files = Vec::new();
+        let mut known = KnownClouds::default();
         for (path, node) in config.iter().chain(secure.iter()) {
-            files.push(path.clone());
+            known.files.push(path.clone());
             let Some(cs) = node.get("clouds") else {
                 continue;
             };
@@ -369,23 +410,27 @@ impl CloudLoader {
                 return err(file_key(path, "clouds"), "must be a mapping");
             };
             for (name, body) in entries {
-                if !clouds.contains_key(name) {
-                    order.push(name.clone());
+                if !known.clouds.contains_key(name) {
+                    known.order.push(name.clone());
                 }
-                let entry = clouds.entry(name.clone()).or_default();
+                let entry = known.clouds.entry(name.clone()).or_default();
                 entry.merge_file(path, name, body)?;
             }
         }
+        Ok(known)
+    }
 
-        // The cloud made of the environment.
+    /// Adds the cloud made of the `OS_*` environment when it holds more than selectors, and
+    /// returns the cloud to use when none is named: `OS_CLOUD`, else that cloud.
+    fn add_env_cloud(&self, known: &mut KnownClouds) -> Result<Option<String>> {
         let envvar_key = self
             .env
             .get("OS_CLOUD_NAME")
             .cloned()
             .unwrap_or_else(|| "envvars".to_string());
-        if clouds.contains_key(&envvar_key) {
+        if known.clouds.contains_key(&envvar_key) {
             return err(
-                files.first().map(|p| file(p)),
+                known.files.first().map(|p| file(p)),
                 format!("defines a cloud named {envvar_key:?}, but the OS_* environment makes a cloud of that name too (set OS_CLOUD_NAME to another name, or rename the file's cloud)"),
             );
         }
@@ -409,17 +454,18 @@ impl CloudLoader {
                     Setting::text(self.env[k].clone(), CloudOrigin::Env(k.clone())),
                 );
             }
-            clouds.insert(envvar_key.clone(), entry);
-            order.push(envvar_key.clone());
+            known.clouds.insert(envvar_key.clone(), entry);
+            known.order.push(envvar_key.clone());
             if default_cloud.is_none() {
-                default_cloud = Some(envvar_key.clone());
+                default_cloud = Some(envvar_key);
             }
         }
-        if default_cloud.is_none() && clouds.len() == 1 {
-            default_cloud = order.first().cloned();
-        }
+        Ok(default_cloud)
+    }
 
-        // Command-line options over the environment's option defaults.
+    /// Command-line options over the environment's option defaults, with
+    /// python-openstackclient's own defaults under both.
+    fn option_settings(&self) -> Settings {
         let mut args: Settings = BTreeMap::new();
         for (var, key) in ENV_OPTIONS {
             if args.contains_key(*key) {
@@ -438,92 +484,50 @@ impl CloudLoader {
                 Setting::text(value.clone(), CloudOrigin::Arg(flag.clone())),
             );
         }
-        // python-openstackclient's own defaults.
         args.entry("default_domain".into())
             .or_insert_with(|| Setting::text("default", CloudOrigin::Default));
         args.entry("identity_api_version".into())
             .or_insert_with(|| Setting::text("3", CloudOrigin::Default));
-
-        let cloud_name = match args.remove("cloud") {
-            Some(s) => s.string()?,
-            None => default_cloud,
-        };
-        let searched = || {
-            if files.is_empty() {
-                format!(
-                    "no clouds.yaml found in {}",
-                    self.search_path
-                        .iter()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            } else {
-                format!(
-                    "clouds in {}: {}",
-                    files
-                        .iter()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    if order.is_empty() {
-                        "none".to_string()
-                    } else {
-                        order.join(", ")
-                    }
-                )
-            }
-        };
-        let mut entry = match &cloud_name {
-            Some(name) => match clouds.get(name) {
-                Some(e) => e.clone(),
-                None => return err(None, format!("Cloud {name} was not found ({})", searched())),
-            },
-            None => CloudEntry::default(),
-        };
-
-        // Region: given, else the cloud's first; its `values` apply.
-        let wanted_region = match args.remove("region_name") {
-            Some(s) => s.string()?,
-            None => None,
-        };
-        let regions = entry.regions()?;
-        let region_name = match (&wanted_region, regions.is_empty()) {
-            (None, true) => None,
-            (None, false) => Some(regions[0].0.clone()),
-            (Some(r), true) => Some(r.clone()),
-            (Some(r), false) => {
-                if !regions.iter().any(|(n, _)| n == r) {
-                    return err(None, format!(
-                        "Region {r} is not a valid region name for cloud {}. Valid choices are {}. Please note that region names are case sensitive.",
-                        cloud_name.as_deref().unwrap_or(""),
-                        regions.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(",")
-                    ));
-                }
-                Some(r.clone())
-            }
-        };
-        if let Some(r) = &region_name {
-            if let Some((_, values)) = regions.iter().find(|(n, _)| n == r) {
-                for (k, v) in values {
-                    entry.set(k, v.clone());
-                }
-            }
-        }
-        for (k, v) in args {
-            entry.set(&k, v);
-        }
-        for k in ["region_name", "regions", "cloud", "profile"] {
-            entry.top.remove(k);
-        }
-        entry.magic_fixes();
-        resolve(
-            cloud_name.unwrap_or_default(),
-            files,
-            region_name.filter(|r| !r.is_empty()),
-            entry,
-        )
+        args
     }
+
+    /// Where clouds were looked for, for the "not found" message.
+    fn searched(&self, known: &KnownClouds) -> String {
+        if known.files.is_empty() {
+            format!(
+                "no clouds.yaml found in {}",
+                self.search_path
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            format!(
+                "clouds in {}: {}",
+                known
+                    .files
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if known.order.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.order.join(", ")
+                }
+            )
+        }
+    }
+}
+
+/// The clouds the files and the environment define, by name, and the names in the order
+/// first met; `files` are the files read.
+#[derive(Default)]
+struct KnownClouds {
+    clouds: BTreeMap<String, CloudEntry>,
+    order: Vec<String>,
+    files: Vec<PathBuf>,
 }
 
 fn parse_file(path: &Path, text: &str) -> Result<Node> {
@@ -541,6 +545,12 @@ fn parse_file(path: &Path, text: &str) -> Result<Node> {
         [one] => Ok(Node::from_yaml(one)),
         _ => err(file(path), "more than one YAML document"),
     }
+}
+
+/// `k` is set to text (not null, not a list or mapping).
+fn has_text(m: &Settings, k: &str) -> bool {
+    m.get(k)
+        .is_some_and(|s| s.string().ok().flatten().is_some())
 }
 
 /// One cloud's settings while they are being merged: the top level (where files' cloud keys,
@@ -657,14 +667,66 @@ impl CloudEntry {
         Ok(Vec::new())
     }
 
+    /// The region to use: the wanted one (which must be one of the cloud's, if it lists
+    /// any), else the cloud's first; that region's `values` are set over the cloud's.
+    fn apply_region(
+        &mut self,
+        wanted_region: Option<String>,
+        cloud_name: Option<&str>,
+    ) -> Result<Option<String>> {
+        let regions = self.regions()?;
+        let region_name = match (&wanted_region, regions.is_empty()) {
+            (None, true) => None,
+            (None, false) => Some(regions[0].0.clone()),
+            (Some(r), true) => Some(r.clone()),
+            (Some(r), false) => {
+                if !regions.iter().any(|(n, _)| n == r) {
+                    return err(None, format!(
+                        "Region {r} is not a valid region name for cloud {}. Valid choices are {}. Please note that region names are case sensitive.",
+                        cloud_name.unwrap_or(""),
+                        regions.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(",")
+                    ));
+                }
+                Some(r.clone())
+            }
+        };
+        if let Some(r) = &region_name {
+            if let Some((_, values)) = regions.iter().find(|(n, _)| n == r) {
+                for (k, v) in values {
+                    self.set(k, v.clone());
+                }
+            }
+        }
+        Ok(region_name)
+    }
+
     /// openstacksdk's `magic_fixes` and osc-lib's `auth_config_hook`, in their order.
     fn magic_fixes(&mut self) {
         // auth_plugin is the old name of auth_type; auth_type wins.
         if let Some(p) = self.top.remove("auth_plugin") {
             self.top.entry("auth_type".into()).or_insert(p);
         }
-        // Old names, and top-level values over `auth` ones (they hold command-line and
-        // environment overrides).
+        self.move_auth_names();
+        // *_endpoint_type is the old name of *_interface.
+        let renamed: Vec<String> = self
+            .top
+            .keys()
+            .filter(|k| k.ends_with("endpoint_type"))
+            .cloned()
+            .collect();
+        for k in renamed {
+            if let Some(v) = self.top.remove(&k) {
+                self.top.insert(k.replace("endpoint_type", "interface"), v);
+            }
+        }
+        self.split_scope_domain();
+        self.default_auth_type();
+        self.default_password_domains();
+    }
+
+    /// Old names, and top-level values over `auth` ones (they hold command-line and
+    /// environment overrides).
+    fn move_auth_names(&mut self) {
         let mappings: [(&str, &[&str]); 9] = [
             ("domain_id", &["domain_id"]),
             ("domain_name", &["domain_name"]),
@@ -698,19 +760,11 @@ impl CloudEntry {
                 }
             }
         }
-        // *_endpoint_type is the old name of *_interface.
-        let renamed: Vec<String> = self
-            .top
-            .keys()
-            .filter(|k| k.ends_with("endpoint_type"))
-            .cloned()
-            .collect();
-        for k in renamed {
-            if let Some(v) = self.top.remove(&k) {
-                self.top.insert(k.replace("endpoint_type", "interface"), v);
-            }
-        }
-        // One domain for user and project when the token is project-scoped.
+    }
+
+    /// One domain for user and project when the token is project-scoped; a domain-scoped
+    /// token keeps `domain_id` / `domain_name` as its scope.
+    fn split_scope_domain(&mut self) {
         let project_scoped = ["project_id", "project_name"]
             .iter()
             .any(|k| self.auth.contains_key(*k) || self.top.contains_key(*k));
@@ -732,18 +786,13 @@ impl CloudEntry {
             self.top.remove(target);
             self.auth.remove(target);
         }
-        // osc-lib: choose the plugin when none is named.
-        let has = |m: &Settings, k: &str| {
-            m.get(k)
-                .is_some_and(|s| s.string().ok().flatten().is_some())
-        };
-        if !has(&self.top, "auth_type") {
-            let v3 = self
-                .top
-                .get("identity_api_version")
-                .and_then(|s| s.string().ok().flatten())
-                .is_some_and(|v| v == "3");
-            let t = if has(&self.top, "username") && v3 {
+    }
+
+    /// osc-lib: choose the plugin when none is named.
+    fn default_auth_type(&mut self) {
+        if !has_text(&self.top, "auth_type") {
+            let v3 = self.identity_v3();
+            let t = if has_text(&self.top, "username") && v3 {
                 "v3password"
             } else {
                 "password"
@@ -751,17 +800,16 @@ impl CloudEntry {
             self.top
                 .insert("auth_type".into(), Setting::text(t, CloudOrigin::Default));
         }
-        // osc-lib: the default domain for user and project of the password types.
+    }
+
+    /// osc-lib: the default domain for user and project of the password types.
+    fn default_password_domains(&mut self) {
         let auth_type = self
             .top
             .get("auth_type")
             .and_then(|s| s.string().ok().flatten())
             .unwrap_or_default();
-        let v3 = self
-            .top
-            .get("identity_api_version")
-            .and_then(|s| s.string().ok().flatten())
-            .is_some_and(|v| v == "3");
+        let v3 = self.identity_v3();
         if let Some(dd) = self.top.get("default_domain").cloned() {
             if v3
                 && matches!(auth_type.as_str(), "password" | "v3password")
@@ -771,16 +819,24 @@ impl CloudEntry {
                     ("project_domain_id", "project_domain_name"),
                     ("user_domain_id", "user_domain_name"),
                 ] {
-                    if !has(&self.auth, id)
-                        && !has(&self.auth, name)
-                        && !has(&self.top, id)
-                        && !has(&self.top, name)
+                    if !has_text(&self.auth, id)
+                        && !has_text(&self.auth, name)
+                        && !has_text(&self.top, id)
+                        && !has_text(&self.top, name)
                     {
                         self.auth.insert(id.into(), dd.clone());
                     }
                 }
             }
         }
+    }
+
+    /// `identity_api_version` is 3.
+    fn identity_v3(&self) -> bool {
+        self.top
+            .get("identity_api_version")
+            .and_then(|s| s.string().ok().flatten())
+            .is_some_and(|v| v == "3")
     }
 
     /// An auth option: the top-level value (command line, environment) before the `auth` one.

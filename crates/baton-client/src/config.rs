@@ -284,6 +284,68 @@ fn user<S: OptionSource>(
     Ok(Some(UserRef::Name { name, domain }))
 }
 
+/// `auth_url`: required, and an http(s) URL.
+fn auth_url<S: OptionSource>(source: &S, auth_type: AuthType) -> Result<Url, S::Error> {
+    let (text, origin) = source.get("auth_url")?.ok_or_else(|| {
+        source.error(AuthProblem::Missing {
+            option: "auth_url",
+            auth_type,
+        })
+    })?;
+    match Url::parse(&text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(url),
+        Ok(_) => Err(source.error(AuthProblem::NotHttp { text, origin })),
+        Err(e) => {
+            let reason = e.to_string();
+            Err(source.error(AuthProblem::NotUrl {
+                text,
+                origin,
+                reason,
+            }))
+        }
+    }
+}
+
+/// `v3applicationcredential`: the secret and the credential by id, or by name with its
+/// owner (a user and that user's domain). The credential carries its own scope, so a scope
+/// option is refused where the source says so.
+fn application_credential<S: OptionSource>(
+    source: &S,
+    default_domain: &Option<DomainRef>,
+    auth_type: AuthType,
+) -> Result<Credentials, S::Error> {
+    let missing = |option| source.error(AuthProblem::Missing { option, auth_type });
+    if source.rejects_scope_with_application_credential() {
+        for &option in SCOPE_OPTIONS {
+            if let Some((_, origin)) = source.get(option)? {
+                return Err(
+                    source.error(AuthProblem::ScopeWithApplicationCredential { option, origin })
+                );
+            }
+        }
+    }
+    let (secret, _) = source
+        .get("application_credential_secret")?
+        .ok_or_else(|| missing("application_credential_secret"))?;
+    let credential = if let Some((id, _)) = source.get("application_credential_id")? {
+        AppCredRef::Id(id)
+    } else if let Some((name, _)) = source.get("application_credential_name")? {
+        let Some(user) = user(source, default_domain, auth_type)? else {
+            return Err(source.error(AuthProblem::MissingOwner {
+                credential: name,
+                auth_type,
+            }));
+        };
+        AppCredRef::Name { name, user }
+    } else {
+        return Err(missing("application_credential_id"));
+    };
+    Ok(Credentials::ApplicationCredential {
+        credential,
+        secret: SecretString::new(secret),
+    })
+}
+
 /// At most one of project, domain and system scope; no trust.
 fn scope<S: OptionSource>(
     source: &S,
@@ -444,19 +506,7 @@ impl AuthConfig {
             }));
         };
         let missing = |option| source.error(AuthProblem::Missing { option, auth_type });
-        let (text, origin) = source.get("auth_url")?.ok_or_else(|| missing("auth_url"))?;
-        let auth_url = match Url::parse(&text) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => url,
-            Ok(_) => return Err(source.error(AuthProblem::NotHttp { text, origin })),
-            Err(e) => {
-                let reason = e.to_string();
-                return Err(source.error(AuthProblem::NotUrl {
-                    text,
-                    origin,
-                    reason,
-                }));
-            }
-        };
+        let auth_url = auth_url(source, auth_type)?;
         let default_domain = if auth_type.discovers() {
             domain(source, "default_domain_id", "default_domain_name")?
         } else {
@@ -484,40 +534,10 @@ impl AuthConfig {
                     scope(source, &default_domain)?,
                 )
             }
-            AuthType::V3ApplicationCredential => {
-                if source.rejects_scope_with_application_credential() {
-                    for &option in SCOPE_OPTIONS {
-                        if let Some((_, origin)) = source.get(option)? {
-                            return Err(source.error(
-                                AuthProblem::ScopeWithApplicationCredential { option, origin },
-                            ));
-                        }
-                    }
-                }
-                let (secret, _) = source
-                    .get("application_credential_secret")?
-                    .ok_or_else(|| missing("application_credential_secret"))?;
-                let credential = if let Some((id, _)) = source.get("application_credential_id")? {
-                    AppCredRef::Id(id)
-                } else if let Some((name, _)) = source.get("application_credential_name")? {
-                    let Some(user) = user(source, &default_domain, auth_type)? else {
-                        return Err(source.error(AuthProblem::MissingOwner {
-                            credential: name,
-                            auth_type,
-                        }));
-                    };
-                    AppCredRef::Name { name, user }
-                } else {
-                    return Err(missing("application_credential_id"));
-                };
-                (
-                    Credentials::ApplicationCredential {
-                        credential,
-                        secret: SecretString::new(secret),
-                    },
-                    Scope::Default,
-                )
-            }
+            AuthType::V3ApplicationCredential => (
+                application_credential(source, &default_domain, auth_type)?,
+                Scope::Default,
+            ),
         };
         Ok(AuthConfig {
             auth_type,

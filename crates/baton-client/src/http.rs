@@ -154,6 +154,13 @@ impl std::fmt::Debug for HttpClient {
 
 const MAX_REDIRECTS: usize = 10;
 
+/// Waits `delay` before the next attempt and returns the one after it: doubled, at most
+/// the policy's `max_delay`.
+async fn backoff(delay: Duration, policy: &RetryPolicy) -> Duration {
+    tokio::time::sleep(delay).await;
+    (delay * 2).min(policy.max_delay)
+}
+
 impl HttpClient {
     pub fn new(options: &HttpOptions) -> Result<HttpClient> {
         let mut builder = reqwest::Client::builder()
@@ -250,15 +257,7 @@ impl HttpClient {
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let mut rb = self
-                .inner
-                .client
-                .request(req.method.clone(), req.url.clone())
-                .headers(req.headers.clone());
-            if let Some(body) = &req.body {
-                rb = rb.body(body.clone());
-            }
-            match rb.send().await {
+            match self.send_once(req).await {
                 Ok(resp) => {
                     let status = resp.status();
                     let request_id = request_id(resp.headers());
@@ -281,8 +280,7 @@ impl HttpClient {
                             "retriable status, trying again"
                         );
                         drop(resp);
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(policy.max_delay);
+                        delay = backoff(delay, policy).await;
                         continue;
                     }
                     return Ok(resp);
@@ -300,8 +298,7 @@ impl HttpClient {
                             retry_in_ms = delay.as_millis() as u64,
                             "request failed, trying again"
                         );
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(policy.max_delay);
+                        delay = backoff(delay, policy).await;
                         continue;
                     }
                     return Err(if is_timeout {
@@ -325,6 +322,19 @@ impl HttpClient {
                 }
             }
         }
+    }
+
+    /// One attempt at `req`.
+    async fn send_once(&self, req: &HttpRequest) -> reqwest::Result<Response> {
+        let mut rb = self
+            .inner
+            .client
+            .request(req.method.clone(), req.url.clone())
+            .headers(req.headers.clone());
+        if let Some(body) = &req.body {
+            rb = rb.body(body.clone());
+        }
+        rb.send().await
     }
 
     pub(crate) fn cached_discovery(&self, url: &Url) -> Option<Url> {

@@ -3,16 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-
-/// The first 12 hex digits of the SHA-256 of a token: enough to tell tokens apart in logs, and the
-/// same fingerprint the identity server logs, so client and server lines can be matched.
-pub fn token_fingerprint(token: &str) -> String {
-    Sha256::digest(token.as_bytes())[..6]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+pub use baton_types::token_fingerprint;
 
 /// A token id (what goes in `X-Auth-Token`, `X-Subject-Token` or `X-Service-Token`).
 ///

@@ -14,6 +14,7 @@
 //! malformed responses, and discovery documents of other shapes. Every wait is bounded.
 
 #![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+#![allow(clippy::too_many_lines)] // a scenario reads top to bottom, as the operator does
 
 use std::collections::HashMap;
 use std::io::Write;

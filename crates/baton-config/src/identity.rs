@@ -949,17 +949,8 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
         "Baton supports only the sql identity driver",
     )?;
 
-    let algorithms: Vec<&str> = PasswordHashAlgorithm::ALL.iter().map(|(_, n)| *n).collect();
-    let password_hash_algorithm = match identity
-        .option("password_hash_algorithm")
-        .choice(&algorithms)?
-    {
-        Some(name) => PasswordHashAlgorithm::ALL
-            .iter()
-            .find(|(_, n)| *n == name)
-            .map_or(d.identity.password_hash_algorithm, |(alg, _)| *alg),
-        None => d.identity.password_hash_algorithm,
-    };
+    let password_hash_algorithm =
+        read_hash_algorithm(identity, d.identity.password_hash_algorithm)?;
 
     let policy_file = policy.non_empty("policy_file")?;
 
@@ -972,56 +963,16 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
         .unwrap_or(d.baton.bind);
 
     Ok(IdentityConfig {
-        default: DefaultOptions {
-            public_endpoint,
-            insecure_debug: def
-                .bool("insecure_debug")?
-                .unwrap_or(d.default.insecure_debug),
-            debug: def.bool("debug")?.unwrap_or(d.default.debug),
-            max_token_size: def
-                .u32("max_token_size", 0)?
-                .unwrap_or(d.default.max_token_size),
-            list_limit: def.u32("list_limit", 0)?,
-            max_param_size: def
-                .u32("max_param_size", 0)?
-                .unwrap_or(d.default.max_param_size),
-            max_project_tree_depth: def
-                .u32("max_project_tree_depth", 0)?
-                .unwrap_or(d.default.max_project_tree_depth),
-            strict_password_check: def
-                .bool("strict_password_check")?
-                .unwrap_or(d.default.strict_password_check),
-        },
+        default: read_default(def, public_endpoint, d.default)?,
         database: DatabaseOptions {
             connection: database.string_untrimmed("connection")?,
             max_pool_size: database.u32("max_pool_size", 0)?,
             connection_recycle_time: database.u32("connection_recycle_time", 0)?,
         },
-        token: TokenOptions {
-            expiration: token.u32("expiration", 1)?.unwrap_or(d.token.expiration),
-            allow_expired_window: token
-                .u32("allow_expired_window", 0)?
-                .unwrap_or(d.token.allow_expired_window),
-            caching: token.bool("caching")?.unwrap_or(d.token.caching),
-            cache_time: token.u32("cache_time", 0)?,
-            allow_rescope_scoped_token: token
-                .bool("allow_rescope_scoped_token")?
-                .unwrap_or(d.token.allow_rescope_scoped_token),
-            revoke_by_id: token.bool("revoke_by_id")?.unwrap_or(d.token.revoke_by_id),
-        },
+        token: read_token(token, d.token)?,
         fernet_tokens: fernet(ini.reader("fernet_tokens"))?,
         fernet_receipts: fernet(ini.reader("fernet_receipts"))?,
-        identity: IdentityOptions {
-            password_hash_algorithm,
-            password_hash_rounds: identity.u32("password_hash_rounds", 1)?,
-            max_password_length: identity
-                .int("max_password_length", 1, 4096)?
-                .unwrap_or(d.identity.max_password_length),
-            default_domain_id: identity
-                .non_empty("default_domain_id")?
-                .unwrap_or(d.identity.default_domain_id),
-            list_limit: identity.u32("list_limit", 0)?.filter(|l| *l > 0),
-        },
+        identity: read_identity_options(identity, password_hash_algorithm, d.identity)?,
         auth: d.auth,
         resource: ResourceOptions {
             admin_project_name: resource.string_untrimmed("admin_project_name")?,
@@ -1046,36 +997,131 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
                 .int("max_request_body_size", 0, i64::MAX)?
                 .unwrap_or(d.oslo_middleware.max_request_body_size),
         },
-        oslo_policy: OsloPolicyOptions {
-            policy_file_explicit: policy_file.is_some(),
-            policy_file: resolve_policy_file(ini, policy_file),
-            enforce_new_defaults: policy
-                .bool("enforce_new_defaults")?
-                .unwrap_or(d.oslo_policy.enforce_new_defaults),
-            enforce_scope: policy
-                .bool("enforce_scope")?
-                .unwrap_or(d.oslo_policy.enforce_scope),
+        oslo_policy: read_policy(ini, policy, policy_file, d.oslo_policy)?,
+        baton: read_baton(baton, bind, d.baton)?,
+    })
+}
+
+/// `[identity] password_hash_algorithm`, one of the algorithms Keystone knows.
+fn read_hash_algorithm(
+    identity: SectionReader,
+    default: PasswordHashAlgorithm,
+) -> Result<PasswordHashAlgorithm, ConfigError> {
+    let algorithms: Vec<&str> = PasswordHashAlgorithm::ALL.iter().map(|(_, n)| *n).collect();
+    Ok(
+        match identity
+            .option("password_hash_algorithm")
+            .choice(&algorithms)?
+        {
+            Some(name) => PasswordHashAlgorithm::ALL
+                .iter()
+                .find(|(_, n)| *n == name)
+                .map_or(default, |(alg, _)| *alg),
+            None => default,
         },
-        baton: BatonOptions {
-            bind,
-            data_dir: baton.string_untrimmed("data_dir")?.map(PathBuf::from),
-            validation_cache_size: baton
-                .int("validation_cache_size", 0, i64::MAX)?
-                .unwrap_or(d.baton.validation_cache_size),
-            validation_cache_ttl: baton
-                .u32("validation_cache_ttl", 0)?
-                .unwrap_or(d.baton.validation_cache_ttl),
-            worker_threads: baton.int("worker_threads", 1, 1024)?,
-            max_connections: baton
-                .int("max_connections", 1, 1 << 20)?
-                .unwrap_or(d.baton.max_connections),
-            header_timeout: baton
-                .int("header_timeout", 1, 86_400)?
-                .unwrap_or(d.baton.header_timeout),
-            body_timeout: baton
-                .int("body_timeout", 1, 86_400)?
-                .unwrap_or(d.baton.body_timeout),
-        },
+    )
+}
+
+/// `[oslo_policy]`: the policy override file (`policy_file`, already read) and the
+/// new-defaults and scope switches.
+fn read_policy(
+    ini: &IniFile,
+    policy: SectionReader,
+    policy_file: Option<String>,
+    d: OsloPolicyOptions,
+) -> Result<OsloPolicyOptions, ConfigError> {
+    Ok(OsloPolicyOptions {
+        policy_file_explicit: policy_file.is_some(),
+        policy_file: resolve_policy_file(ini, policy_file),
+        enforce_new_defaults: policy
+            .bool("enforce_new_defaults")?
+            .unwrap_or(d.enforce_new_defaults),
+        enforce_scope: policy.bool("enforce_scope")?.unwrap_or(d.enforce_scope),
+    })
+}
+
+/// `[DEFAULT]` over the defaults `d`: the public endpoint, debug switches and request limits.
+fn read_default(
+    def: SectionReader,
+    public_endpoint: Option<String>,
+    d: DefaultOptions,
+) -> Result<DefaultOptions, ConfigError> {
+    Ok(DefaultOptions {
+        public_endpoint,
+        insecure_debug: def.bool("insecure_debug")?.unwrap_or(d.insecure_debug),
+        debug: def.bool("debug")?.unwrap_or(d.debug),
+        max_token_size: def.u32("max_token_size", 0)?.unwrap_or(d.max_token_size),
+        list_limit: def.u32("list_limit", 0)?,
+        max_param_size: def.u32("max_param_size", 0)?.unwrap_or(d.max_param_size),
+        max_project_tree_depth: def
+            .u32("max_project_tree_depth", 0)?
+            .unwrap_or(d.max_project_tree_depth),
+        strict_password_check: def
+            .bool("strict_password_check")?
+            .unwrap_or(d.strict_password_check),
+    })
+}
+
+/// `[token]`: lifetime, allow_expired_window and rescoping.
+fn read_token(token: SectionReader, d: TokenOptions) -> Result<TokenOptions, ConfigError> {
+    Ok(TokenOptions {
+        expiration: token.u32("expiration", 1)?.unwrap_or(d.expiration),
+        allow_expired_window: token
+            .u32("allow_expired_window", 0)?
+            .unwrap_or(d.allow_expired_window),
+        caching: token.bool("caching")?.unwrap_or(d.caching),
+        cache_time: token.u32("cache_time", 0)?,
+        allow_rescope_scoped_token: token
+            .bool("allow_rescope_scoped_token")?
+            .unwrap_or(d.allow_rescope_scoped_token),
+        revoke_by_id: token.bool("revoke_by_id")?.unwrap_or(d.revoke_by_id),
+    })
+}
+
+/// `[identity]`: password hashing and length, the default domain, list limit.
+fn read_identity_options(
+    identity: SectionReader,
+    password_hash_algorithm: PasswordHashAlgorithm,
+    d: IdentityOptions,
+) -> Result<IdentityOptions, ConfigError> {
+    Ok(IdentityOptions {
+        password_hash_algorithm,
+        password_hash_rounds: identity.u32("password_hash_rounds", 1)?,
+        max_password_length: identity
+            .int("max_password_length", 1, 4096)?
+            .unwrap_or(d.max_password_length),
+        default_domain_id: identity
+            .non_empty("default_domain_id")?
+            .unwrap_or(d.default_domain_id),
+        list_limit: identity.u32("list_limit", 0)?.filter(|l| *l > 0),
+    })
+}
+
+/// `[baton]`: Baton's own options (listener, validation cache, connection limits, timeouts).
+fn read_baton(
+    baton: SectionReader,
+    bind: SocketAddr,
+    d: BatonOptions,
+) -> Result<BatonOptions, ConfigError> {
+    Ok(BatonOptions {
+        bind,
+        data_dir: baton.string_untrimmed("data_dir")?.map(PathBuf::from),
+        validation_cache_size: baton
+            .int("validation_cache_size", 0, i64::MAX)?
+            .unwrap_or(d.validation_cache_size),
+        validation_cache_ttl: baton
+            .u32("validation_cache_ttl", 0)?
+            .unwrap_or(d.validation_cache_ttl),
+        worker_threads: baton.int("worker_threads", 1, 1024)?,
+        max_connections: baton
+            .int("max_connections", 1, 1 << 20)?
+            .unwrap_or(d.max_connections),
+        header_timeout: baton
+            .int("header_timeout", 1, 86_400)?
+            .unwrap_or(d.header_timeout),
+        body_timeout: baton
+            .int("body_timeout", 1, 86_400)?
+            .unwrap_or(d.body_timeout),
     })
 }
 

@@ -3,6 +3,7 @@
 //! error messages operators see.
 
 #![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+#![allow(clippy::too_many_lines)] // a scenario reads top to bottom, as the operator does
 
 #[path = "config/security_compliance.rs"]
 mod security_compliance;

@@ -251,8 +251,15 @@ fn check_identity(
     let Some(config) = &id.config else {
         return;
     };
-    let (ini, file) = (&id.ini, id.file.as_str());
     let r = Retention::from_config(config);
+    check_window(id, &r, longest, report);
+    check_key_retention(id, &r, interval, report);
+    check_revocation(id, config, report);
+}
+
+/// `[token] allow_expired_window` against the longest operation (`--longest-operation`).
+fn check_window(id: &IdentityInput, r: &Retention, longest: Option<Duration>, report: &mut Report) {
+    let (ini, file) = (&id.ini, id.file.as_str());
     let window = r.allow_expired_window;
     let longest = longest.map(|d| d.as_secs());
     let loc_window = Location::option(ini, file, "token", "allow_expired_window");
@@ -300,7 +307,17 @@ fn check_identity(
             format!("allow_expired_window = {}: {stated}", human(window)),
         ));
     }
+}
 
+/// `[fernet_tokens] max_active_keys` against the rotation interval: a key must outlive every
+/// token it encrypted, allow_expired_window included.
+fn check_key_retention(
+    id: &IdentityInput,
+    r: &Retention,
+    interval: Option<Duration>,
+    report: &mut Report,
+) {
+    let (ini, file) = (&id.ini, id.file.as_str());
     let check = r.check(interval);
     let loc_keys = Location::option(ini, file, "fernet_tokens", "max_active_keys");
     let shortest = check
@@ -319,7 +336,7 @@ fn check_identity(
                 .impact("every fernet_rotate makes all tokens issued before it undecryptable: users and services get 401 right after each rotation, and no expired token can be rescued by a service token")
                 .fix(format!("[fernet_tokens] max_active_keys = {keys} ({per})")),
         );
-        return check_revocation(id, config, report);
+        return;
     }
     match check.verdict {
         Verdict::Safe => report.push(Finding::ok(
@@ -341,7 +358,6 @@ fn check_identity(
                 .fix("state the schedule of fernet_rotate, e.g. --rotation-interval 1d"),
         ),
     }
-    check_revocation(id, config, report);
 }
 
 fn check_revocation(id: &IdentityInput, config: &IdentityConfig, report: &mut Report) {
@@ -389,34 +405,7 @@ fn check_sender(file: String, ini: &IniFile, report: &mut Report) -> Sender {
         return sender;
     }
     let before = report.count(crate::Severity::Error);
-    let (send, readable) = match ini.get_bool(SERVICE_USER, "send_service_user_token") {
-        Ok(v) => (v, true),
-        Err(e) => {
-            report.push(invalid_value(
-                &e,
-                &file,
-                SERVICE_USER,
-                "the service refuses to start",
-            ));
-            (None, false)
-        }
-    };
-    if readable && send != Some(true) {
-        let state = if send.is_none() {
-            "is not set (the default is false)"
-        } else {
-            "is false"
-        };
-        report.push(
-            Finding::error(
-                Code::SenderServiceTokenDisabled,
-                Location::option(ini, &file, SERVICE_USER, "send_service_user_token"),
-                format!("send_service_user_token {state}: calls to other services carry only the user's token"),
-            )
-            .impact(NO_SERVICE_TOKEN)
-            .fix("[service_user] send_service_user_token = true"),
-        );
-    }
+    let send = check_send_flag(&file, ini, report);
     let auth_section_note = match ini.get(SERVICE_USER, "auth_section") {
         Some(v) => format!(" (auth_section = {})", v.raw().trim()),
         None => String::new(),
@@ -431,49 +420,9 @@ fn check_sender(file: String, ini: &IniFile, report: &mut Report) -> Sender {
             .impact("Nova logs \"Unable to load auth from [service_user] configuration\" and silently sends only the user's token (nova bug 1733642); Cinder refuses to start (ServiceUserTokenNoAuth). Either way no service token is sent")
             .fix("[service_user] auth_type = password (with auth_url, username, password, user_domain_name, project_name, project_domain_name)"),
         ),
-        Err(e) => {
-            let loc = error_location(&e, &file, SERVICE_USER);
-            let code = if loc.option.as_deref() == Some("auth_section") {
-                Code::SenderAuthSectionMissing
-            } else {
-                Code::SenderAuthIncomplete
-            };
-            let fix = if code == Code::SenderAuthSectionMissing {
-                "add the section auth_section names (with auth_type, auth_url, username, password, ...), or point auth_section at the section that has them".to_string()
-            } else {
-                "set the option named in the message".to_string()
-            };
-            report.push(
-                Finding::error(code, loc, e.to_string())
-                    .impact("the service user cannot authenticate: no service token is sent (Nova falls back to user-only calls, Cinder fails its calls to Nova and Glance)")
-                    .fix(fix),
-            );
-        }
+        Err(e) => report.push(sender_auth_unreadable(&e, &file)),
         Ok(Some(auth)) => {
-            if matches!(auth.scope, Scope::Default | Scope::Unscoped) {
-                report.push(
-                    Finding::warning(
-                        Code::SenderServiceUserUnscoped,
-                        Location::option(ini, &file, &auth.section, "project_name"),
-                        format!("the service user {} asks for no scope: its token is scoped to its default project if it has one, else unscoped and without roles", describe_user(&auth)),
-                    )
-                    .impact("an unscoped service token has no roles, so receivers refuse it (service_token_roles) and expired user tokens are not rescued")
-                    .fix(format!("[{}] project_name = service and project_domain_name = Default", auth.section)),
-                );
-            }
-            // Session options stay in [service_user] even with auth_section (keystoneauth).
-            match SessionConfig::from_ini(ini, SERVICE_USER) {
-                Ok(s) => sender.session = s,
-                Err(e) => report.push(
-                    Finding::warning(
-                        Code::SenderSessionOptionUnreadable,
-                        error_location(&e, &file, SERVICE_USER),
-                        e.to_string(),
-                    )
-                    .impact("on the service's own host this stops every call made with the service token (the CA or client certificate cannot be loaded); on another host it only limits the --live checks")
-                    .fix("point the option at a readable file, or run the doctor on the service's host"),
-                ),
-            }
+            check_sender_scope_and_session(&mut sender, ini, &auth, report);
             if send == Some(true) && report.count(crate::Severity::Error) == before {
                 report.push(Finding::ok(
                     Code::SenderServiceUserOk,
@@ -491,6 +440,92 @@ fn check_sender(file: String, ini: &IniFile, report: &mut Report) -> Sender {
     }
     check_onward_auth(&file, ini, report);
     sender
+}
+
+/// `send_service_user_token`: must be true for the service to send service tokens at all.
+fn check_send_flag(file: &str, ini: &IniFile, report: &mut Report) -> Option<bool> {
+    let (send, readable) = match ini.get_bool(SERVICE_USER, "send_service_user_token") {
+        Ok(v) => (v, true),
+        Err(e) => {
+            report.push(invalid_value(
+                &e,
+                file,
+                SERVICE_USER,
+                "the service refuses to start",
+            ));
+            (None, false)
+        }
+    };
+    if readable && send != Some(true) {
+        let state = if send.is_none() {
+            "is not set (the default is false)"
+        } else {
+            "is false"
+        };
+        report.push(
+            Finding::error(
+                Code::SenderServiceTokenDisabled,
+                Location::option(ini, file, SERVICE_USER, "send_service_user_token"),
+                format!("send_service_user_token {state}: calls to other services carry only the user's token"),
+            )
+            .impact(NO_SERVICE_TOKEN)
+            .fix("[service_user] send_service_user_token = true"),
+        );
+    }
+    send
+}
+
+/// The `Finding` for a `[service_user]` whose auth options cannot be read: a missing
+/// `auth_section` target, or an option the plugin needs.
+fn sender_auth_unreadable(e: &ConfigError, file: &str) -> Finding {
+    let loc = error_location(e, file, SERVICE_USER);
+    let code = if loc.option.as_deref() == Some("auth_section") {
+        Code::SenderAuthSectionMissing
+    } else {
+        Code::SenderAuthIncomplete
+    };
+    let fix = if code == Code::SenderAuthSectionMissing {
+        "add the section auth_section names (with auth_type, auth_url, username, password, ...), or point auth_section at the section that has them".to_string()
+    } else {
+        "set the option named in the message".to_string()
+    };
+    Finding::error(code, loc, e.to_string())
+        .impact("the service user cannot authenticate: no service token is sent (Nova falls back to user-only calls, Cinder fails its calls to Nova and Glance)")
+        .fix(fix)
+}
+
+/// The service user's scope (a service token needs roles, so a project) and the session
+/// options the service will call with.
+fn check_sender_scope_and_session(
+    sender: &mut Sender,
+    ini: &IniFile,
+    auth: &AuthConfig,
+    report: &mut Report,
+) {
+    if matches!(auth.scope, Scope::Default | Scope::Unscoped) {
+        report.push(
+            Finding::warning(
+                Code::SenderServiceUserUnscoped,
+                Location::option(ini, &sender.file, &auth.section, "project_name"),
+                format!("the service user {} asks for no scope: its token is scoped to its default project if it has one, else unscoped and without roles", describe_user(auth)),
+            )
+            .impact("an unscoped service token has no roles, so receivers refuse it (service_token_roles) and expired user tokens are not rescued")
+            .fix(format!("[{}] project_name = service and project_domain_name = Default", auth.section)),
+        );
+    }
+    // Session options stay in [service_user] even with auth_section (keystoneauth).
+    match SessionConfig::from_ini(ini, SERVICE_USER) {
+        Ok(s) => sender.session = s,
+        Err(e) => report.push(
+            Finding::warning(
+                Code::SenderSessionOptionUnreadable,
+                error_location(&e, &sender.file, SERVICE_USER),
+                e.to_string(),
+            )
+            .impact("on the service's own host this stops every call made with the service token (the CA or client certificate cannot be loaded); on another host it only limits the --live checks")
+            .fix("point the option at a readable file, or run the doctor on the service's host"),
+        ),
+    }
 }
 
 /// Nova's `[cinder]`/`[neutron]` (and Cinder's or Neutron's `[nova]`) authenticate the calls
@@ -550,12 +585,33 @@ fn check_receiver(
         return receiver;
     }
     let before = report.count(crate::Severity::Error);
+    read_receiver_auth(&mut receiver, ini, report);
+    check_roles_required(&file, ini, report);
+    check_service_roles(&mut receiver, ini, service_roles, report);
+    check_memcache(&file, ini, report);
+    check_receiver_window(&file, ini, identity, report);
+    if report.count(crate::Severity::Error) == before {
+        report.push(Finding::ok(
+            Code::ReceiverServiceTokenOk,
+            Location::section(ini, &file, AUTHTOKEN),
+            format!(
+                "accepts service tokens holding one of [{}]",
+                receiver.roles.join(", ")
+            ),
+        ));
+    }
+    receiver
+}
+
+/// The middleware's own service user (`auth_type` and its options), then the whole
+/// `[keystone_authtoken]` as the middleware reads it.
+fn read_receiver_auth(receiver: &mut Receiver, ini: &IniFile, report: &mut Report) {
     match AuthConfig::from_ini(ini, AUTHTOKEN) {
         Ok(Some(auth)) => receiver.auth = Some(auth),
         Ok(None) => report.push(
             Finding::error(
                 Code::ReceiverAuthIncomplete,
-                Location::option(ini, &file, AUTHTOKEN, "auth_type"),
+                Location::option(ini, &receiver.file, AUTHTOKEN, "auth_type"),
                 "[keystone_authtoken] has no auth_type: the middleware has no credentials of its own to validate tokens with",
             )
             .impact("every request to this service is refused with 503 (the middleware cannot ask the identity server)")
@@ -564,7 +620,7 @@ fn check_receiver(
         Err(e) => report.push(
             Finding::error(
                 Code::ReceiverAuthIncomplete,
-                error_location(&e, &file, AUTHTOKEN),
+                error_location(&e, &receiver.file, AUTHTOKEN),
                 e.to_string(),
             )
             .impact("every request to this service is refused with 503 (the middleware cannot authenticate to validate tokens)")
@@ -576,16 +632,19 @@ fn check_receiver(
             Ok(c) => receiver.config = Some(c),
             Err(e) => report.push(invalid_value(
                 &e,
-                &file,
+                &receiver.file,
                 AUTHTOKEN,
                 "the auth_token middleware refuses to load, so the service does not start",
             )),
         }
     }
+}
 
-    let required_loc = Location::option(ini, &file, AUTHTOKEN, "service_token_roles_required");
+/// `service_token_roles_required`: without it any valid token passes as a service token.
+fn check_roles_required(file: &str, ini: &IniFile, report: &mut Report) {
+    let required_loc = Location::option(ini, file, AUTHTOKEN, "service_token_roles_required");
     match ini.get_bool(AUTHTOKEN, "service_token_roles_required") {
-        Err(e) => report.push(invalid_value(&e, &file, AUTHTOKEN, "the middleware refuses to load")),
+        Err(e) => report.push(invalid_value(&e, file, AUTHTOKEN, "the middleware refuses to load")),
         Ok(Some(true)) => {}
         Ok(Some(false)) => report.push(
             Finding::error(
@@ -606,12 +665,21 @@ fn check_receiver(
             .fix("[keystone_authtoken] service_token_roles_required = true"),
         ),
     }
+}
 
-    let roles_loc = Location::option(ini, &file, AUTHTOKEN, "service_token_roles");
+/// `service_token_roles` against the roles the service users hold (`--service-role`), and
+/// never `admin`.
+fn check_service_roles(
+    receiver: &mut Receiver,
+    ini: &IniFile,
+    service_roles: &[String],
+    report: &mut Report,
+) {
+    let roles_loc = Location::option(ini, &receiver.file, AUTHTOKEN, "service_token_roles");
     match ini.get_list(AUTHTOKEN, "service_token_roles") {
         Err(e) => report.push(invalid_value(
             &e,
-            &file,
+            &receiver.file,
             AUTHTOKEN,
             "the middleware refuses to load",
         )),
@@ -660,7 +728,11 @@ fn check_receiver(
             }
         }
     }
+}
 
+/// A memcached token cache needs `memcache_security_strategy`, or anyone reaching memcached
+/// can read or forge validations.
+fn check_memcache(file: &str, ini: &IniFile, report: &mut Report) {
     let memcached = ini
         .get(AUTHTOKEN, "memcached_servers")
         .is_some_and(|v| !v.raw().trim().is_empty());
@@ -672,19 +744,27 @@ fn check_receiver(
         report.push(
             Finding::warning(
                 Code::ReceiverMemcacheUnprotected,
-                Location::option(ini, &file, AUTHTOKEN, "memcached_servers"),
+                Location::option(ini, file, AUTHTOKEN, "memcached_servers"),
                 "token validations are cached in memcached as plain data (memcache_security_strategy is not set)",
             )
             .impact("whoever can read memcached reads every user's token data; whoever can write to it can plant a validation result and act as any user")
             .fix("[keystone_authtoken] memcache_security_strategy = MAC and memcache_secret_key = <a long random secret>"),
         );
     }
+}
 
+/// Baton's `allow_expired_window` should equal the identity server's `[token]` one.
+fn check_receiver_window(
+    file: &str,
+    ini: &IniFile,
+    identity: Option<&IdentityConfig>,
+    report: &mut Report,
+) {
     if let (Some(id), Some(v)) = (identity, ini.get(AUTHTOKEN, "allow_expired_window")) {
         let server = u64::from(id.token.allow_expired_window);
         if let Ok(Some(n)) = ini.get_int(AUTHTOKEN, "allow_expired_window", Some(0), None) {
             if n as u64 != server {
-                let mut loc = Location::file(&file);
+                let mut loc = Location::file(file);
                 loc.set_origin(v.origin());
                 loc.section = Some(AUTHTOKEN.into());
                 loc.option = Some("allow_expired_window".into());
@@ -700,18 +780,6 @@ fn check_receiver(
             }
         }
     }
-
-    if report.count(crate::Severity::Error) == before {
-        report.push(Finding::ok(
-            Code::ReceiverServiceTokenOk,
-            Location::section(ini, &file, AUTHTOKEN),
-            format!(
-                "accepts service tokens holding one of [{}]",
-                receiver.roles.join(", ")
-            ),
-        ));
-    }
-    receiver
 }
 
 // ----- across files --------------------------------------------------------------------------

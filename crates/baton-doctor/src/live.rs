@@ -249,7 +249,18 @@ pub(crate) async fn run(inputs: &Inputs, opts: &Options, live: &LiveOptions, rep
     for s in &senders {
         check_roles(&mut run, s, &receivers, &opts.service_roles).await;
     }
-    let expired = match &live.expired_token_file {
+    let expired = read_expired_token(&mut run, live);
+    for s in &senders {
+        probe(&mut run, s, &receivers, expired.as_ref(), live).await;
+    }
+
+    check_clocks(&mut run, &senders, &receivers).await;
+    check_lifetimes(&mut run, inputs);
+}
+
+/// `--expired-token-file`: a token that has expired, to probe allow_expired end to end.
+fn read_expired_token(run: &mut Run<'_>, live: &LiveOptions) -> Option<AuthToken> {
+    match &live.expired_token_file {
         None => None,
         Some(path) => match std::fs::read_to_string(path) {
             Ok(t) if !t.trim().is_empty() => Some(AuthToken::new(t.trim().to_string())),
@@ -273,11 +284,16 @@ pub(crate) async fn run(inputs: &Inputs, opts: &Options, live: &LiveOptions, rep
                 None
             }
         },
-    };
-    for s in &senders {
-        probe(&mut run, s, &receivers, expired.as_ref(), live).await;
     }
+}
 
+/// The clock of every identity server the files name, from its `Date` header: token expiry
+/// is judged on each host's own clock.
+async fn check_clocks(
+    run: &mut Run<'_>,
+    senders: &[LiveSender<'_>],
+    receivers: &[LiveReceiver<'_>],
+) {
     let mut seen = BTreeSet::new();
     let auths: Vec<(&Session, &AuthConfig)> = senders
         .iter()
@@ -299,6 +315,11 @@ pub(crate) async fn run(inputs: &Inputs, opts: &Options, live: &LiveOptions, rep
             run.report.push(f);
         }
     }
+}
+
+/// The token lifetime the identity servers actually issue against `[token] expiration` of the
+/// keystone.conf given.
+fn check_lifetimes(run: &mut Run<'_>, inputs: &Inputs) {
     if let Some(config) = inputs
         .identity
         .as_ref()
@@ -579,41 +600,11 @@ async fn probe(
     expired: Option<&AuthToken>,
     live: &LiveOptions,
 ) {
-    // The user token: the expired fixture, else a fresh token of the service user, waited out
-    // when the server's tokens are short-lived enough.
-    let (user_token, user_expiry) = match expired {
-        Some(t) => (t.clone(), None),
-        None => match s.auth.plugin().get_access(s.session.http()).await {
-            Ok(a) => {
-                let left = (a.expires_at() - Utc::now()).num_milliseconds();
-                if left >= 0 && Duration::from_millis(left as u64) <= live.probe_wait {
-                    // Expiry is compared in whole seconds: wait past the next one.
-                    tokio::time::sleep(Duration::from_millis(left as u64 + 1100)).await;
-                }
-                (a.token().clone(), Some(a.expires_at()))
-            }
-            Err(e) => {
-                run.report.push(Finding::error(
-                    Code::LiveServiceUserAuthFailed,
-                    section_loc(&s.input.file, &s.auth.section, None),
-                    format!("issuing the probe's user token failed: {e}"),
-                ));
-                return;
-            }
-        },
+    let Some((user_token, user_expiry)) = probe_user_token(run, s, expired, live).await else {
+        return;
     };
     let expired_now = user_expiry.is_none_or(|e| e <= Utc::now());
-    let described = match (expired, user_expiry) {
-        (Some(_), _) => "the expired user token from the fixture".to_string(),
-        (None, Some(e)) if e <= Utc::now() => {
-            format!("a user token expired {} s ago", (Utc::now() - e).num_seconds())
-        }
-        (None, Some(e)) => format!(
-            "a fresh user token (valid {} s more, so the allow_expired window itself was not exercised; pass --expired-token FILE or --probe-wait)",
-            (e - Utc::now()).num_seconds()
-        ),
-        (None, None) => "a user token".to_string(),
-    };
+    let described = describe_user_token(expired.is_some(), user_expiry);
 
     let user = UserTokenProbe {
         token: &user_token,
@@ -678,6 +669,52 @@ async fn probe(
         };
         let loc = section_loc(&r.input.file, "keystone_authtoken", None);
         validate_user(run, &r.session, &user, &opts, &pair, loc).await;
+    }
+}
+
+/// The user token of a probe: the expired fixture, else a fresh token of the service user,
+/// waited out when the server's tokens are short-lived enough; with its expiry when known.
+async fn probe_user_token(
+    run: &mut Run<'_>,
+    s: &LiveSender<'_>,
+    expired: Option<&AuthToken>,
+    live: &LiveOptions,
+) -> Option<(AuthToken, Option<DateTime<Utc>>)> {
+    Some(match expired {
+        Some(t) => (t.clone(), None),
+        None => match s.auth.plugin().get_access(s.session.http()).await {
+            Ok(a) => {
+                let left = (a.expires_at() - Utc::now()).num_milliseconds();
+                if left >= 0 && Duration::from_millis(left as u64) <= live.probe_wait {
+                    // Expiry is compared in whole seconds: wait past the next one.
+                    tokio::time::sleep(Duration::from_millis(left as u64 + 1100)).await;
+                }
+                (a.token().clone(), Some(a.expires_at()))
+            }
+            Err(e) => {
+                run.report.push(Finding::error(
+                    Code::LiveServiceUserAuthFailed,
+                    section_loc(&s.input.file, &s.auth.section, None),
+                    format!("issuing the probe's user token failed: {e}"),
+                ));
+                return None;
+            }
+        },
+    })
+}
+
+/// How a probe's user token is named in findings: whether it exercised allow_expired.
+fn describe_user_token(from_fixture: bool, user_expiry: Option<DateTime<Utc>>) -> String {
+    match (from_fixture, user_expiry) {
+        (true, _) => "the expired user token from the fixture".to_string(),
+        (false, Some(e)) if e <= Utc::now() => {
+            format!("a user token expired {} s ago", (Utc::now() - e).num_seconds())
+        }
+        (false, Some(e)) => format!(
+            "a fresh user token (valid {} s more, so the allow_expired window itself was not exercised; pass --expired-token FILE or --probe-wait)",
+            (e - Utc::now()).num_seconds()
+        ),
+        (false, None) => "a user token".to_string(),
     }
 }
 

@@ -9,6 +9,7 @@
 //!   roles and server settings.
 
 #![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+#![allow(clippy::too_many_lines)] // a scenario reads top to bottom, as the operator does
 
 #[path = "doctor/common.rs"]
 mod common;

@@ -5,6 +5,7 @@
 //! `cargo bench -p baton-server --bench bcrypt` (BATON_BENCH_BCRYPT_COST overrides the cost).
 
 #![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+#![allow(clippy::too_many_lines)] // a scenario reads top to bottom, as the operator does
 
 use std::hint::black_box;
 use std::time::Duration;

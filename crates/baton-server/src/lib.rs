@@ -40,8 +40,9 @@ use baton_token::{KeyRepository, KeyRing, PayloadCodec, TokenFormatter};
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 
+pub use baton_types::token_fingerprint;
 pub use error::{ApiError, ApiResult};
-pub use tokens::{token_fingerprint, TokenService, ValidatedToken};
+pub use tokens::{TokenService, ValidatedToken};
 
 /// Everything a request handler needs, one field per concern; cheap to clone.
 #[derive(Clone)]

@@ -17,7 +17,7 @@ use baton_store::{PasswordRecord, Project, RevocationEvent, Store, User};
 use baton_token::{
     canonical_token_text, random_audit_id, Scope, TokenError, TokenFormatter, TokenPayload,
 };
-use baton_types::{IdName, ScopedProject, SystemScope, TokenBody, TokenUser};
+use baton_types::{token_fingerprint, IdName, ScopedProject, SystemScope, TokenBody, TokenUser};
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
@@ -178,10 +178,28 @@ impl Refusal {
     }
 }
 
-/// A short, non-reversible name for a token in logs.
-pub fn token_fingerprint(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+/// The user that the identity methods of an issue request authenticated, and what a token
+/// method carries over to the new token.
+struct Authenticated {
+    user: User,
+    /// Methods in the order given; a token method adds the source token's own.
+    method_names: Vec<String>,
+    /// A source token's expiry: a rescoped token never outlives the token it came from.
+    expires_at: Option<f64>,
+    /// The source token's chain id (its last audit id), which the new token inherits.
+    parent_audit: Option<String>,
+    /// The source token was scoped ([token] allow_rescope_scoped_token decides).
+    source_scoped: bool,
+}
+
+/// Refuses methods of one request that authenticate different users.
+fn same_user(prev: Option<&User>, next: &User) -> ApiResult<()> {
+    match prev {
+        Some(prev) if prev.id != next.id => {
+            Err(ApiError::unauthorized("methods name different users"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The validation cache's key: every spelling of one token (with or without its base64
@@ -189,6 +207,10 @@ pub fn token_fingerprint(token: &str) -> String {
 fn cache_key(token: &str) -> [u8; 32] {
     Sha256::digest(canonical_token_text(token).as_bytes()).into()
 }
+
+/// The answer of a check against the current data: the outer error is a failure to check
+/// (database), the inner one why the token is refused.
+type Checked<T> = ApiResult<Result<T, Refusal>>;
 
 fn to_utc(secs: f64) -> DateTime<Utc> {
     let micros = (secs * 1_000_000.0).round() as i64;
@@ -403,31 +425,13 @@ impl TokenService {
         &self,
         payload: TokenPayload,
         issued_at: DateTime<Utc>,
-    ) -> ApiResult<Result<ValidatedToken, Refusal>> {
-        match &payload.scope {
-            Scope::Unscoped
-            | Scope::Domain { .. }
-            | Scope::Project { .. }
-            | Scope::System { .. } => {}
-            other => {
-                return Ok(Err(Refusal::UnsupportedPayload {
-                    version: other.payload_version(),
-                    kind: scope_kind(other),
-                }))
-            }
+    ) -> Checked<ValidatedToken> {
+        if let Some(refusal) = unsupported_scope(&payload.scope) {
+            return Ok(Err(refusal));
         }
-        let expires_at = to_utc(payload.expires_at);
-        let Some(user) = self.store.get_user(&payload.user_id).await? else {
-            return Ok(Err(Refusal::UserNotFound(payload.user_id.clone())));
-        };
-        if !user.enabled {
-            return Ok(Err(Refusal::UserDisabled(user.id)));
-        }
-        let Some(user_domain) = self.enabled_domain(&user.domain_id).await? else {
-            return Ok(Err(Refusal::UserDomainUnusable {
-                user: user.id,
-                domain: user.domain_id,
-            }));
+        let (user, user_domain) = match self.token_user(&payload.user_id).await? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(Err(refusal)),
         };
         let dir = self.directory.get(&self.store).await?;
         let group_ids = self.store.list_user_group_ids(&user.id).await?;
@@ -435,8 +439,8 @@ impl TokenService {
             methods: payload.methods.clone(),
             user: TokenUser {
                 domain: IdName {
-                    id: user_domain.id.clone(),
-                    name: user_domain.name.clone(),
+                    id: user_domain.id,
+                    name: user_domain.name,
                 },
                 id: user.id.clone(),
                 name: user.name.clone(),
@@ -447,7 +451,7 @@ impl TokenService {
                     .and_then(|p| p.expires_at),
             },
             audit_ids: payload.audit_ids.clone(),
-            expires_at,
+            expires_at: to_utc(payload.expires_at),
             issued_at,
             project: None,
             is_domain: None,
@@ -457,107 +461,151 @@ impl TokenService {
             is_admin_project: None,
             catalog: None,
         };
-        let mut catalog_project = None;
-        // The scope's effective roles, and what to call the target if there are none.
-        let (roles, target) = match &payload.scope {
+        let scoped = self
+            .fill_scope(&dir, &user.id, &group_ids, &payload.scope, &mut body)
+            .await?;
+        match scoped {
+            Err(refusal) => return Ok(Err(refusal)),
+            Ok(None) => {}
+            // A scoped token carries the scope's effective roles, and needs at least one.
+            Ok(Some((roles, _))) if !roles.is_empty() => {
+                body.roles = Some(
+                    roles
+                        .into_iter()
+                        .map(|r| IdName {
+                            id: r.id,
+                            name: r.name,
+                        })
+                        .collect(),
+                );
+            }
+            Ok(Some((_, target))) => {
+                return Ok(Err(Refusal::NoRoles {
+                    user: user.id,
+                    target,
+                }))
+            }
+        }
+        let (with_catalog, without) = render_bodies(&body, &dir)?;
+        let validated = ValidatedToken {
+            body,
+            payload,
+            json_with_catalog: with_catalog,
+            json_without_catalog: without,
+            checked_generation: AtomicU64::new(0),
+        };
+        Ok(self.unless_revoked(validated))
+    }
+
+    /// The token's user and the user's domain, both enabled.
+    async fn token_user(&self, user_id: &str) -> Checked<(User, Project)> {
+        let Some(user) = self.store.get_user(user_id).await? else {
+            return Ok(Err(Refusal::UserNotFound(user_id.to_string())));
+        };
+        if !user.enabled {
+            return Ok(Err(Refusal::UserDisabled(user.id)));
+        }
+        let Some(user_domain) = self.enabled_domain(&user.domain_id).await? else {
+            return Ok(Err(Refusal::UserDomainUnusable {
+                user: user.id,
+                domain: user.domain_id,
+            }));
+        };
+        Ok(Ok((user, user_domain)))
+    }
+
+    /// Fills the scope of `body` (project, domain or system) and returns the scope's effective
+    /// roles with what to call the target when there are none; `None` for an unscoped token.
+    async fn fill_scope(
+        &self,
+        dir: &Directory,
+        user_id: &str,
+        group_ids: &[String],
+        scope: &Scope,
+        body: &mut TokenBody,
+    ) -> Checked<Option<(Vec<baton_store::Role>, String)>> {
+        let found = match scope {
             Scope::Project { project_id } => {
-                let Some(project) = self.usable_project(project_id).await? else {
-                    return Ok(Err(Refusal::ProjectUnusable(project_id.clone())));
-                };
-                let Some(domain) = self.enabled_domain(&project.domain_id).await? else {
-                    return Ok(Err(Refusal::ProjectDomainDisabled(project_id.clone())));
-                };
-                let roles = self
-                    .project_roles(&dir, &user.id, &group_ids, &project)
-                    .await?;
-                body.is_domain = Some(project.is_domain);
-                if let (Some(name), Some(dom)) = (
-                    &self.config.resource.admin_project_name,
-                    &self.config.resource.admin_project_domain_name,
-                ) {
-                    body.is_admin_project = Some(&project.name == name && &domain.name == dom);
-                }
-                let target = format!("project {}", project.id);
-                body.project = Some(ScopedProject {
-                    domain: IdName {
-                        id: domain.id,
-                        name: domain.name,
-                    },
-                    id: project.id.clone(),
-                    name: project.name,
-                });
-                catalog_project = Some(project.id);
-                (roles, target)
+                self.fill_project_scope(dir, user_id, group_ids, project_id, body)
+                    .await?
             }
             Scope::Domain { domain_id } => {
                 let Some(domain) = self.enabled_domain(domain_id).await? else {
                     return Ok(Err(Refusal::DomainUnusable(domain_id.clone())));
                 };
                 let roles = self
-                    .domain_roles(&dir, &user.id, &group_ids, &domain.id)
+                    .domain_roles(dir, user_id, group_ids, &domain.id)
                     .await?;
                 let target = format!("domain {}", domain.id);
                 body.domain = Some(IdName {
                     id: domain.id,
                     name: domain.name,
                 });
-                (roles, target)
+                Ok((roles, target))
             }
             Scope::System { system } => {
                 if system != "all" {
                     return Ok(Err(Refusal::UnknownSystemScope(system.clone())));
                 }
                 body.system = Some(SystemScope { all: true });
-                let roles = self.system_roles(&dir, &user.id, &group_ids).await?;
-                (roles, "the system".to_string())
+                let roles = self.system_roles(dir, user_id, group_ids).await?;
+                Ok((roles, "the system".to_string()))
             }
-            _ => (Vec::new(), String::new()),
+            _ => return Ok(Ok(None)),
         };
-        if !target.is_empty() {
-            if roles.is_empty() {
-                return Ok(Err(Refusal::NoRoles {
-                    user: user.id,
-                    target,
-                }));
-            }
-            body.roles = Some(
-                roles
-                    .into_iter()
-                    .map(|r| IdName {
-                        id: r.id,
-                        name: r.name,
-                    })
-                    .collect(),
-            );
+        Ok(found.map(Some))
+    }
+
+    /// A project scope: the project and its domain enabled, `is_domain` and
+    /// `is_admin_project` ([resource] admin_project_name / admin_project_domain_name) set.
+    async fn fill_project_scope(
+        &self,
+        dir: &Directory,
+        user_id: &str,
+        group_ids: &[String],
+        project_id: &str,
+        body: &mut TokenBody,
+    ) -> Checked<(Vec<baton_store::Role>, String)> {
+        let Some(project) = self.usable_project(project_id).await? else {
+            return Ok(Err(Refusal::ProjectUnusable(project_id.to_string())));
+        };
+        let Some(domain) = self.enabled_domain(&project.domain_id).await? else {
+            return Ok(Err(Refusal::ProjectDomainDisabled(project_id.to_string())));
+        };
+        let roles = self
+            .project_roles(dir, user_id, group_ids, &project)
+            .await?;
+        body.is_domain = Some(project.is_domain);
+        if let (Some(name), Some(dom)) = (
+            &self.config.resource.admin_project_name,
+            &self.config.resource.admin_project_domain_name,
+        ) {
+            body.is_admin_project = Some(&project.name == name && &domain.name == dom);
         }
-        let without = serde_json::to_vec(&baton_types::TokenResponse {
-            token: body.clone(),
-        })
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let with_catalog = if body.roles.is_some() {
-            let mut b = body.clone();
-            b.catalog = Some(dir.catalog_for(catalog_project.as_deref()));
-            serde_json::to_vec(&baton_types::TokenResponse { token: b })
-                .map_err(|e| ApiError::Internal(e.to_string()))?
-        } else {
-            without.clone()
-        };
-        let validated = ValidatedToken {
-            body,
-            payload,
-            json_with_catalog: Bytes::from(with_catalog),
-            json_without_catalog: Bytes::from(without),
-            checked_generation: AtomicU64::new(0),
-        };
+        let target = format!("project {}", project.id);
+        body.project = Some(ScopedProject {
+            domain: IdName {
+                id: domain.id,
+                name: domain.name,
+            },
+            id: project.id,
+            name: project.name,
+        });
+        Ok(Ok((roles, target)))
+    }
+
+    /// Refuses a token that a revocation event matches; otherwise notes the list generation
+    /// it was checked against, so a cache hit re-checks only after new events.
+    fn unless_revoked(&self, validated: ValidatedToken) -> Result<ValidatedToken, Refusal> {
         let list = self.revocations.read().unwrap_or_else(|e| e.into_inner());
         if list.is_revoked(&validated.revocation_values()) {
-            return Ok(Err(Refusal::Revoked));
+            return Err(Refusal::Revoked);
         }
         validated
             .checked_generation
             .store(list.generation, Ordering::Release);
         drop(list);
-        Ok(Ok(validated))
+        Ok(validated)
     }
 
     async fn enabled_domain(&self, id: &str) -> ApiResult<Option<Project>> {
@@ -746,75 +794,28 @@ impl TokenService {
         &self,
         methods: &[AuthMethod],
         scope: &RequestedScope,
-    ) -> ApiResult<Result<(String, Arc<ValidatedToken>), Refusal>> {
+    ) -> Checked<(String, Arc<ValidatedToken>)> {
         let began = self.write_generation.load(Ordering::Acquire);
-        let mut user: Option<User> = None;
-        let mut method_names: Vec<String> = Vec::new();
-        let mut expires_at: Option<f64> = None;
-        let mut parent_audit: Option<String> = None;
-        let mut source_scoped = false;
-        for method in methods {
-            match method {
-                AuthMethod::Password {
-                    user: who,
-                    password,
-                } => {
-                    let u = self.authenticate_password(who, password).await?;
-                    if let Some(prev) = &user {
-                        if prev.id != u.id {
-                            return Err(ApiError::unauthorized("methods name different users"));
-                        }
-                    }
-                    user = Some(u);
-                    method_names.push("password".into());
-                }
-                AuthMethod::Token { token } => {
-                    // Keystone validates the source token and lets its 404 through.
-                    let source = self.validate(token, false).await?;
-                    let u = self
-                        .store
-                        .get_user(source.user_id())
-                        .await?
-                        .ok_or_else(|| ApiError::token_not_found("token user vanished"))?;
-                    if let Some(prev) = &user {
-                        if prev.id != u.id {
-                            return Err(ApiError::unauthorized("methods name different users"));
-                        }
-                    }
-                    user = Some(u);
-                    source_scoped = !matches!(source.payload.scope, Scope::Unscoped);
-                    if source.body.system.is_some()
-                        && !matches!(scope, RequestedScope::System | RequestedScope::Default)
-                    {
-                        return Err(ApiError::Forbidden("identity:rescope_system_token".into()));
-                    }
-                    expires_at = Some(source.payload.expires_at);
-                    parent_audit = source.payload.audit_ids.last().cloned();
-                    method_names.push("token".into());
-                    method_names.extend(source.payload.methods.iter().cloned());
-                }
-            }
-        }
-        let user = user.ok_or_else(|| ApiError::unauthorized("no identity"))?;
+        let auth = self.authenticate_methods(methods, scope).await?;
         // Keystone refuses any exchange of a scoped token here, with or without a requested
         // scope: without one the token would land on the default project.
-        if source_scoped && !self.config.token.allow_rescope_scoped_token {
+        if auth.source_scoped && !self.config.token.allow_rescope_scoped_token {
             return Err(ApiError::Forbidden("identity:rescope_scoped_token".into()));
         }
-        let token_scope = self.resolve_scope(&user, scope.clone()).await?;
+        let token_scope = self.resolve_scope(&auth.user, scope.clone()).await?;
         let now = self.clock.now();
-        let expires_at = expires_at.unwrap_or_else(|| {
+        let expires_at = auth.expires_at.unwrap_or_else(|| {
             (now.trunc_subsecs(0)
                 + chrono::Duration::seconds(i64::from(self.config.token.expiration)))
             .timestamp() as f64
         });
         let mut audit_ids = vec![random_audit_id()];
-        if let Some(parent) = parent_audit {
+        if let Some(parent) = auth.parent_audit {
             audit_ids.push(parent);
         }
         let payload = TokenPayload {
-            user_id: user.id.clone(),
-            methods: dedup(method_names),
+            user_id: auth.user.id.clone(),
+            methods: dedup(auth.method_names),
             expires_at,
             audit_ids,
             scope: token_scope,
@@ -834,8 +835,64 @@ impl TokenService {
             Err(refusal) => return Ok(Err(refusal)),
         };
         self.cache_validated(&token, began, &validated);
-        tracing::info!(user_id = %user.id, token = %token_fingerprint(&token), "token issued");
+        tracing::info!(user_id = %auth.user.id, token = %token_fingerprint(&token), "token issued");
         Ok(Ok((token, validated)))
+    }
+
+    /// Checks every identity method of an issue request (each names the same user) and
+    /// gathers what a token method carries over to the new token.
+    async fn authenticate_methods(
+        &self,
+        methods: &[AuthMethod],
+        scope: &RequestedScope,
+    ) -> ApiResult<Authenticated> {
+        let mut user: Option<User> = None;
+        let mut method_names: Vec<String> = Vec::new();
+        let mut expires_at: Option<f64> = None;
+        let mut parent_audit: Option<String> = None;
+        let mut source_scoped = false;
+        for method in methods {
+            let u = match method {
+                AuthMethod::Password {
+                    user: who,
+                    password,
+                } => {
+                    let u = self.authenticate_password(who, password).await?;
+                    same_user(user.as_ref(), &u)?;
+                    method_names.push("password".into());
+                    u
+                }
+                AuthMethod::Token { token } => {
+                    // Keystone validates the source token and lets its 404 through.
+                    let source = self.validate(token, false).await?;
+                    let u = self
+                        .store
+                        .get_user(source.user_id())
+                        .await?
+                        .ok_or_else(|| ApiError::token_not_found("token user vanished"))?;
+                    same_user(user.as_ref(), &u)?;
+                    source_scoped = !matches!(source.payload.scope, Scope::Unscoped);
+                    if source.body.system.is_some()
+                        && !matches!(scope, RequestedScope::System | RequestedScope::Default)
+                    {
+                        return Err(ApiError::Forbidden("identity:rescope_system_token".into()));
+                    }
+                    expires_at = Some(source.payload.expires_at);
+                    parent_audit = source.payload.audit_ids.last().cloned();
+                    method_names.push("token".into());
+                    method_names.extend(source.payload.methods.iter().cloned());
+                    u
+                }
+            };
+            user = Some(u);
+        }
+        Ok(Authenticated {
+            user: user.ok_or_else(|| ApiError::unauthorized("no identity"))?,
+            method_names,
+            expires_at,
+            parent_audit,
+            source_scoped,
+        })
     }
 
     /// Verifies `password` against the user's current password, off the async workers. An
@@ -1034,6 +1091,38 @@ impl TokenService {
         self.refresh_revocations().await?;
         Ok(())
     }
+}
+
+/// Refuses the payload kinds this deployment does not serve (trust, federation, OAuth,
+/// application credentials): they decrypt, but Baton cannot check what they claim.
+fn unsupported_scope(scope: &Scope) -> Option<Refusal> {
+    match scope {
+        Scope::Unscoped | Scope::Domain { .. } | Scope::Project { .. } | Scope::System { .. } => {
+            None
+        }
+        other => Some(Refusal::UnsupportedPayload {
+            version: other.payload_version(),
+            kind: scope_kind(other),
+        }),
+    }
+}
+
+/// The token response rendered once, with and without the service catalog (`?nocatalog`).
+/// A token without roles gets no catalog, so both are the same bytes.
+fn render_bodies(body: &TokenBody, dir: &Directory) -> ApiResult<(Bytes, Bytes)> {
+    let without = serde_json::to_vec(&baton_types::TokenResponse {
+        token: body.clone(),
+    })
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let with_catalog = if body.roles.is_some() {
+        let mut b = body.clone();
+        b.catalog = Some(dir.catalog_for(body.project.as_ref().map(|p| p.id.as_str())));
+        serde_json::to_vec(&baton_types::TokenResponse { token: b })
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+    } else {
+        without.clone()
+    };
+    Ok((Bytes::from(with_catalog), Bytes::from(without)))
 }
 
 fn scope_kind(s: &Scope) -> &'static str {

@@ -10,6 +10,7 @@
 //! `WWW-Authenticate` header and generic message on 401s, and no password anywhere.
 
 #![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+#![allow(clippy::too_many_lines)] // a scenario reads top to bottom, as the operator does
 
 #[path = "server/admin_catalog.rs"]
 mod admin_catalog;

@@ -3,6 +3,7 @@
 //! written to FILE.
 
 #![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+#![allow(clippy::too_many_lines)] // a scenario reads top to bottom, as the operator does
 
 use baton_services::bench::{render_markdown, run_bench, BenchOptions};
 

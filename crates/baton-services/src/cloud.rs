@@ -130,6 +130,79 @@ struct Passwords {
     neutron: String,
 }
 
+impl Passwords {
+    /// Fresh random passwords for the demo's users.
+    fn random() -> Passwords {
+        Passwords {
+            admin: password(),
+            alice: password(),
+            nova: password(),
+            nova_norole: password(),
+            cinder: password(),
+            glance: password(),
+            neutron: password(),
+        }
+    }
+}
+
+/// The auth_token middlewares of Cinder, Glance and Neutron at their first start: each one's
+/// `[keystone_authtoken]` is written to `DIR/NAME.conf` (readable by the owner only), for the
+/// operator to look at, and read back.
+struct Receivers<'a> {
+    dir: &'a Path,
+    identity_url: &'a str,
+    passwords: &'a Passwords,
+    stale: Duration,
+}
+
+impl Receivers<'_> {
+    fn authenticator(
+        &self,
+        name: &str,
+        pw: &str,
+    ) -> anyhow::Result<baton_authtoken::Authenticator> {
+        let text = keystone_authtoken_section(self.identity_url, name, pw);
+        let path = self.dir.join(format!("{name}.conf"));
+        write_private(&path, &text)?;
+        let ini = IniFile::parse(&text, &path.display().to_string())?;
+        authenticator(&ini, self.stale)
+    }
+
+    /// Cinder, Glance and Neutron on their listeners (in that order).
+    fn serve(
+        &self,
+        [volume, image, network]: [std::net::TcpListener; 3],
+        volume_state: &VolumeState,
+        image_state: &ImageState,
+        network_state: &NetworkState,
+    ) -> anyhow::Result<HashMap<&'static str, Hosted>> {
+        let volume_host =
+            Hosted::serve(volume, volume::router(volume_state.clone(), self.cinder()?))?;
+        let image_host = Hosted::serve(image, image::router(image_state.clone(), self.glance()?))?;
+        let network_host = Hosted::serve(
+            network,
+            network::router(network_state.clone(), self.neutron()?),
+        )?;
+        Ok(HashMap::from([
+            ("volume", volume_host),
+            ("image", image_host),
+            ("network", network_host),
+        ]))
+    }
+
+    fn cinder(&self) -> anyhow::Result<baton_authtoken::Authenticator> {
+        self.authenticator("cinder", &self.passwords.cinder)
+    }
+
+    fn glance(&self) -> anyhow::Result<baton_authtoken::Authenticator> {
+        self.authenticator("glance", &self.passwords.glance)
+    }
+
+    fn neutron(&self) -> anyhow::Result<baton_authtoken::Authenticator> {
+        self.authenticator("neutron", &self.passwords.neutron)
+    }
+}
+
 fn password() -> String {
     let mut bytes = [0u8; 15];
     rand::thread_rng().fill_bytes(&mut bytes);
@@ -209,65 +282,32 @@ impl Cloud {
         let compute_url = url(&cmp_listener)?;
         let compute_addr = cmp_listener.local_addr()?;
 
-        let config = EmbeddedIdentity::config(&dir, options.token_expiration);
-        let passwords = Passwords {
-            admin: password(),
-            alice: password(),
-            nova: password(),
-            nova_norole: password(),
-            cinder: password(),
-            glance: password(),
-            neutron: password(),
-        };
-        // What an installer does before the first start (there is no API for it), then the
-        // rest through the admin API of the running server, as an operator would.
-        let domain_id = config.identity.default_domain_id.clone();
-        initialize(
-            &config,
-            &BootstrapOptions::admin(passwords.admin.clone(), &identity_url),
-        )
-        .await?;
-        let identity = EmbeddedIdentity::start(config, id_listener)?;
+        let passwords = Passwords::random();
         let stale = options.stale_window;
-        let ids = provision(
-            &identity_url,
-            &domain_id,
-            &passwords,
-            stale,
-            &[
-                ("compute", "nova", format!("{compute_url}/v2.1")),
-                ("volumev3", "cinderv3", format!("{volume_url}/v3")),
-                ("image", "glance", image_url.clone()),
-                ("network", "neutron", network_url.clone()),
-            ],
-        )
-        .await?;
+        let services = [
+            ("compute", "nova", format!("{compute_url}/v2.1")),
+            ("volumev3", "cinderv3", format!("{volume_url}/v3")),
+            ("image", "glance", image_url.clone()),
+            ("network", "neutron", network_url.clone()),
+        ];
+        let (identity, ids) =
+            start_identity(&dir, &options, id_listener, &passwords, &services).await?;
 
         let roles = vec!["service".to_string()];
         let volume_state = VolumeState::new(roles.clone())?;
         let image_state = ImageState::new(roles);
         let network_state = NetworkState::default();
-        let receiver = |name: &str, pw: &str| -> anyhow::Result<baton_authtoken::Authenticator> {
-            let text = keystone_authtoken_section(&identity_url, name, pw);
-            let path = dir.join(format!("{name}.conf"));
-            write_private(&path, &text)?;
-            let ini = IniFile::parse(&text, &path.display().to_string())?;
-            authenticator(&ini, stale)
+        let receivers = Receivers {
+            dir: &dir,
+            identity_url: &identity_url,
+            passwords: &passwords,
+            stale,
         };
-        let volume_host = Hosted::serve(
-            vol_listener,
-            volume::router(volume_state.clone(), receiver("cinder", &passwords.cinder)?),
-        )?;
-        let image_host = Hosted::serve(
-            img_listener,
-            image::router(image_state.clone(), receiver("glance", &passwords.glance)?),
-        )?;
-        let network_host = Hosted::serve(
-            net_listener,
-            network::router(
-                network_state.clone(),
-                receiver("neutron", &passwords.neutron)?,
-            ),
+        let hosts = receivers.serve(
+            [vol_listener, img_listener, net_listener],
+            &volume_state,
+            &image_state,
+            &network_state,
         )?;
         let cloud = Cloud {
             dir,
@@ -283,11 +323,7 @@ impl Cloud {
             network_url,
             compute_addr,
             passwords,
-            hosts: tokio::sync::Mutex::new(HashMap::from([
-                ("volume", volume_host),
-                ("image", image_host),
-                ("network", network_host),
-            ])),
+            hosts: tokio::sync::Mutex::new(hosts),
             mode: Mutex::new(mode),
             http: http_options().build()?,
             client: reqwest::Client::builder()
@@ -604,6 +640,36 @@ impl AdminApi {
     }
 }
 
+/// The identity server: initialized as an installer does before the first start (there is no
+/// API for that), started on `listener`, then given the demo's roles, projects, users and
+/// catalog (`services`: type, name, URL) through its admin API, as an operator would.
+async fn start_identity(
+    dir: &Path,
+    options: &CloudOptions,
+    listener: std::net::TcpListener,
+    passwords: &Passwords,
+    services: &[(&str, &str, String)],
+) -> anyhow::Result<(EmbeddedIdentity, CloudIds)> {
+    let identity_url = format!("http://{}", listener.local_addr()?);
+    let config = EmbeddedIdentity::config(dir, options.token_expiration);
+    let domain_id = config.identity.default_domain_id.clone();
+    initialize(
+        &config,
+        &BootstrapOptions::admin(passwords.admin.clone(), &identity_url),
+    )
+    .await?;
+    let identity = EmbeddedIdentity::start(config, listener)?;
+    let ids = provision(
+        &identity_url,
+        &domain_id,
+        passwords,
+        options.stale_window,
+        services,
+    )
+    .await?;
+    Ok((identity, ids))
+}
+
 /// Creates the projects, users, role assignments and catalog through the admin API, as the
 /// bootstrap admin (project-scoped to `admin`).
 async fn provision(
@@ -626,23 +692,7 @@ async fn provision(
             .http_options(http_options())
             .build(Arc::new(admin))?,
     };
-    // Bootstrap makes reader/member/manager/admin/service; make sure of the ones used here.
-    let listed = api.get("/roles").await?;
-    let mut roles: HashMap<String, String> = listed["roles"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|r| r["domain_id"].is_null())
-        .filter_map(|r| Some((r["name"].as_str()?.into(), r["id"].as_str()?.into())))
-        .collect();
-    for name in ["service", "member", "admin"] {
-        if !roles.contains_key(name) {
-            let id = api
-                .create("/roles", "role", json!({ "name": name }))
-                .await?;
-            roles.insert(name.into(), id);
-        }
-    }
+    let roles = demo_roles(&api).await?;
     let project = |name: &'static str| {
         api.create(
             "/projects",
@@ -686,6 +736,43 @@ async fn provision(
             alice_id = id;
         }
     }
+    register_services(&api, services).await?;
+    Ok(CloudIds {
+        demo_project,
+        service_project,
+        alice: alice_id,
+        network: crate::common::new_uuid(),
+    })
+}
+
+/// The global roles the demo grants, by name: bootstrap makes reader, member, manager, admin
+/// and service; any of service, member and admin that is missing is created.
+async fn demo_roles(api: &AdminApi) -> anyhow::Result<HashMap<String, String>> {
+    let listed = api.get("/roles").await?;
+    let mut roles: HashMap<String, String> = listed["roles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["domain_id"].is_null())
+        .filter_map(|r| Some((r["name"].as_str()?.into(), r["id"].as_str()?.into())))
+        .collect();
+    for name in ["service", "member", "admin"] {
+        if !roles.contains_key(name) {
+            let id = api
+                .create("/roles", "role", json!({ "name": name }))
+                .await?;
+            roles.insert(name.into(), id);
+        }
+    }
+    Ok(roles)
+}
+
+/// Each service `(type, name, URL)` in the catalog, with a public and an internal endpoint
+/// in the demo's region.
+async fn register_services(
+    api: &AdminApi,
+    services: &[(&str, &str, String)],
+) -> anyhow::Result<()> {
     for (service_type, name, url) in services {
         let service_id = api
             .create(
@@ -704,10 +791,5 @@ async fn provision(
             .await?;
         }
     }
-    Ok(CloudIds {
-        demo_project,
-        service_project,
-        alice: alice_id,
-        network: crate::common::new_uuid(),
-    })
+    Ok(())
 }

@@ -1042,6 +1042,42 @@ impl TaskRun {
 
     async fn boot(&self, volume_id: &str) -> StepResult<()> {
         let host = self.settings.host.clone();
+        let att_id = self.reserve_volume(volume_id).await?;
+        self.phase("schedule_and_build", 10, 60, self.settings.operation)
+            .await;
+        self.allocate_network(&host).await?;
+        self.step("attach_volume", 75);
+        self.state.update_server(&self.server_id, |s| {
+            s.task_state = Some("block_device_mapping".into())
+        });
+        self.call(
+            As::User,
+            "volumev3",
+            Method::PUT,
+            &format!("/attachments/{att_id}"),
+            Some(Body::Json(
+                json!({"attachment": {"connector": connector(&host)}}),
+            )),
+        )
+        .await?;
+        self.call(
+            As::User,
+            "volumev3",
+            Method::POST,
+            &format!("/attachments/{att_id}/action"),
+            Some(Body::Json(json!({"os-complete": null}))),
+        )
+        .await?;
+        self.state
+            .update_server(&self.server_id, |s| s.task_state = Some("spawning".into()));
+        self.phase("spawn", 85, 99, self.settings.operation / 10)
+            .await;
+        Ok(())
+    }
+
+    /// Boot step 1: the volume must be available; an attachment for the server reserves it.
+    /// Gives the attachment's id.
+    async fn reserve_volume(&self, volume_id: &str) -> StepResult<String> {
         self.step("reserve_volume", 5);
         let vol = self
             .call(
@@ -1079,8 +1115,11 @@ impl TaskRun {
                 attachment_id: att_id.clone(),
             })
         });
-        self.phase("schedule_and_build", 10, 60, self.settings.operation)
-            .await;
+        Ok(att_id)
+    }
+
+    /// Boot step 3: a port on the server's network, bound to this host (an admin call).
+    async fn allocate_network(&self, host: &str) -> StepResult<()> {
         self.step("allocate_network", 65);
         self.state.update_server(&self.server_id, |s| {
             s.task_state = Some("networking".into())
@@ -1107,32 +1146,6 @@ impl TaskRun {
             Some(Body::Json(json!({"port": {"binding:host_id": host}}))),
         )
         .await?;
-        self.step("attach_volume", 75);
-        self.state.update_server(&self.server_id, |s| {
-            s.task_state = Some("block_device_mapping".into())
-        });
-        self.call(
-            As::User,
-            "volumev3",
-            Method::PUT,
-            &format!("/attachments/{att_id}"),
-            Some(Body::Json(
-                json!({"attachment": {"connector": connector(&host)}}),
-            )),
-        )
-        .await?;
-        self.call(
-            As::User,
-            "volumev3",
-            Method::POST,
-            &format!("/attachments/{att_id}/action"),
-            Some(Body::Json(json!({"os-complete": null}))),
-        )
-        .await?;
-        self.state
-            .update_server(&self.server_id, |s| s.task_state = Some("spawning".into()));
-        self.phase("spawn", 85, 99, self.settings.operation / 10)
-            .await;
         Ok(())
     }
 
@@ -1147,6 +1160,52 @@ impl TaskRun {
             None,
         )
         .await?;
+        let new_attachments = self.pre_live_migration(&server, dest).await?;
+        let d = self.settings.operation;
+        if block {
+            self.phase("copy_disk", 10, 50, d.mul_f64(0.6)).await;
+            self.phase("migrate_memory", 50, 90, d.mul_f64(0.6)).await;
+        } else {
+            self.phase("migrate_memory", 10, 90, d).await;
+        }
+        self.post_live_migration(&server, dest, &new_attachments)
+            .await?;
+        // The server now runs on the destination with the new attachments (Nova updates the
+        // block device mappings before it deletes the source host's attachments).
+        let dest_host = dest.to_string();
+        self.state.update_server(&self.server_id, |s| {
+            s.host = dest_host;
+            for v in &mut s.volumes {
+                if let Some((_, new_id)) = new_attachments
+                    .iter()
+                    .find(|(o, _)| o.volume_id == v.volume_id)
+                {
+                    v.attachment_id = new_id.clone();
+                }
+            }
+        });
+        for (old, _) in &new_attachments {
+            // The source attachment still has a live connection: Cinder lets it go for a
+            // service request, or after asking compute which attachment the server uses.
+            self.call(
+                As::User,
+                "volumev3",
+                Method::DELETE,
+                &format!("/attachments/{}", old.attachment_id),
+                None,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Live migration: a new attachment of each volume for the destination host, with its
+    /// connector. Gives the old volume references with their new attachment ids.
+    async fn pre_live_migration(
+        &self,
+        server: &Server,
+        dest: &str,
+    ) -> StepResult<Vec<(VolumeRef, String)>> {
         self.step("pre_live_migration", 5);
         let mut new_attachments = Vec::new();
         for v in &server.volumes {
@@ -1173,13 +1232,17 @@ impl TaskRun {
             .await?;
             new_attachments.push((v.clone(), new_id));
         }
-        let d = self.settings.operation;
-        if block {
-            self.phase("copy_disk", 10, 50, d.mul_f64(0.6)).await;
-            self.phase("migrate_memory", 50, 90, d.mul_f64(0.6)).await;
-        } else {
-            self.phase("migrate_memory", 10, 90, d).await;
-        }
+        Ok(new_attachments)
+    }
+
+    /// Live migration: the ports bound to the destination host, then the new attachments
+    /// completed.
+    async fn post_live_migration(
+        &self,
+        server: &Server,
+        dest: &str,
+        new_attachments: &[(VolumeRef, String)],
+    ) -> StepResult<()> {
         self.step("post_live_migration", 92);
         for port in &server.ports {
             self.call(
@@ -1199,39 +1262,13 @@ impl TaskRun {
             None,
         )
         .await?;
-        for (_, new_id) in &new_attachments {
+        for (_, new_id) in new_attachments {
             self.call(
                 As::User,
                 "volumev3",
                 Method::POST,
                 &format!("/attachments/{new_id}/action"),
                 Some(Body::Json(json!({"os-complete": null}))),
-            )
-            .await?;
-        }
-        // The server now runs on the destination with the new attachments (Nova updates the
-        // block device mappings before it deletes the source host's attachments).
-        let dest_host = dest.to_string();
-        self.state.update_server(&self.server_id, |s| {
-            s.host = dest_host;
-            for v in &mut s.volumes {
-                if let Some((_, new_id)) = new_attachments
-                    .iter()
-                    .find(|(o, _)| o.volume_id == v.volume_id)
-                {
-                    v.attachment_id = new_id.clone();
-                }
-            }
-        });
-        for (old, _) in &new_attachments {
-            // The source attachment still has a live connection: Cinder lets it go for a
-            // service request, or after asking compute which attachment the server uses.
-            self.call(
-                As::User,
-                "volumev3",
-                Method::DELETE,
-                &format!("/attachments/{}", old.attachment_id),
-                None,
             )
             .await?;
         }

@@ -2,7 +2,7 @@
 //! every scenario under each `[service_user]` set-up with a progress bar per running operation,
 //! prints the table, and writes the timelines (text and HTML) into the run directory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -152,55 +152,13 @@ pub async fn run_demo(opts: DemoOptions, out: &Output) -> anyhow::Result<DemoRep
                     "send_service_user_token = true, user lacks `service`; receivers require it",
             }
         ));
-        let board = ProgressBoard::new(out.clone());
-        let mut set = tokio::task::JoinSet::new();
-        for (i, &sc) in opts.scenarios.iter().enumerate() {
-            let bar = board.add(&format!("{} · {}", sc.label(), mode.label()));
-            let cloud = cloud.clone();
-            set.spawn(async move {
-                let r = scenario::run(&cloud, sc, mode, Some(&bar)).await;
-                if let Err(e) = &r {
-                    bar.finish(&format!("error: {e}"));
-                }
-                (i, r)
-            });
-        }
-        let drawing = {
-            let board = board.clone();
-            tokio::spawn(async move { board.draw_until_done().await })
-        };
-        let mut results: Vec<(usize, RunReport)> = Vec::new();
-        let mut first_error = None;
-        while let Some(joined) = set.join_next().await {
-            match joined {
-                Ok((i, Ok(r))) => results.push((i, r)),
-                Ok((_, Err(e))) => {
-                    first_error.get_or_insert(e);
-                }
-                Err(e) => {
-                    first_error.get_or_insert(anyhow::anyhow!("scenario task panicked: {e}"));
-                }
-            }
-        }
-        let _ = drawing.await;
-        if let Some(e) = first_error {
-            return Err(e.context(format!("a scenario could not run ([service_user] {mode})")));
-        }
-        results.sort_by_key(|(i, _)| *i);
-        runs.extend(results.into_iter().map(|(_, r)| r));
+        runs.extend(run_mode(&cloud, mode, &opts.scenarios, out).await?);
     }
 
     let table = render_table(&runs);
     out.line("");
     out.write_str(&table);
-    let timelines: Vec<_> = runs.iter().map(|r| r.timeline.clone()).collect();
-    let text_path = cloud.dir.join("timeline.txt");
-    let html_path = cloud.dir.join("timeline.html");
-    std::fs::write(&text_path, timeline::render_text(&timelines))?;
-    std::fs::write(
-        &html_path,
-        timeline::render_html("Baton demo: who carried which token", &timelines),
-    )?;
+    let (text_path, html_path) = write_timelines(&cloud.dir, &runs)?;
     let all_ok = runs.iter().all(|r| r.as_expected);
     out.line(&format!(
         "\n{} of {} runs as expected. Timelines: {} and {}",
@@ -230,4 +188,63 @@ pub async fn run_demo(opts: DemoOptions, out: &Output) -> anyhow::Result<DemoRep
         tracing::warn!("some demo runs did not go as expected");
     }
     Ok(report)
+}
+
+/// Every scenario at once under one `[service_user]` mode of compute, with a progress bar
+/// each; the reports in the scenarios' order.
+async fn run_mode(
+    cloud: &Arc<Cloud>,
+    mode: Mode,
+    scenarios: &[Scenario],
+    out: &Output,
+) -> anyhow::Result<Vec<RunReport>> {
+    let board = ProgressBoard::new(out.clone());
+    let mut set = tokio::task::JoinSet::new();
+    for (i, &sc) in scenarios.iter().enumerate() {
+        let bar = board.add(&format!("{} · {}", sc.label(), mode.label()));
+        let cloud = cloud.clone();
+        set.spawn(async move {
+            let r = scenario::run(&cloud, sc, mode, Some(&bar)).await;
+            if let Err(e) = &r {
+                bar.finish(&format!("error: {e}"));
+            }
+            (i, r)
+        });
+    }
+    let drawing = {
+        let board = board.clone();
+        tokio::spawn(async move { board.draw_until_done().await })
+    };
+    let mut results: Vec<(usize, RunReport)> = Vec::new();
+    let mut first_error = None;
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((i, Ok(r))) => results.push((i, r)),
+            Ok((_, Err(e))) => {
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                first_error.get_or_insert(anyhow::anyhow!("scenario task panicked: {e}"));
+            }
+        }
+    }
+    let _ = drawing.await;
+    if let Some(e) = first_error {
+        return Err(e.context(format!("a scenario could not run ([service_user] {mode})")));
+    }
+    results.sort_by_key(|(i, _)| *i);
+    Ok(results.into_iter().map(|(_, r)| r).collect())
+}
+
+/// The runs' timelines as text and as HTML in the run directory; gives both paths.
+fn write_timelines(dir: &Path, runs: &[RunReport]) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let timelines: Vec<_> = runs.iter().map(|r| r.timeline.clone()).collect();
+    let text_path = dir.join("timeline.txt");
+    let html_path = dir.join("timeline.html");
+    std::fs::write(&text_path, timeline::render_text(&timelines))?;
+    std::fs::write(
+        &html_path,
+        timeline::render_html("Baton demo: who carried which token", &timelines),
+    )?;
+    Ok((text_path, html_path))
 }

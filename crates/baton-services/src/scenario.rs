@@ -230,66 +230,12 @@ pub async fn run_with_token(
         let Setup::Server(f) = &setup else {
             unreachable!()
         };
-        let at = Utc::now();
-        let path = format!("/v3/attachments/{}", f.attachment_id);
-        let (status, headers, body) = cloud
-            .call(
-                &token,
-                Method::DELETE,
-                &format!("{}{path}", cloud.volume_url),
-                None,
-            )
-            .await?;
-        let message = crate::common::error_message(&body).unwrap_or_default();
-        entries.push(Entry {
-            at,
-            duration_ms: (Utc::now() - at).num_microseconds().unwrap_or(0) as f64 / 1000.0,
-            from: "user".into(),
-            to: "volume".into(),
-            method: "DELETE".into(),
-            path,
-            step: "user deletes the attachment directly".into(),
-            tokens: vec![user_use(&token, at)],
-            status,
-            reason: reason_of(&headers),
-            message: Some(message.clone()),
-        });
-        direct = Some((status, message));
+        let (entry, answer) = detach_directly(cloud, &token, f).await?;
+        entries.push(entry);
+        direct = Some(answer);
     }
 
-    let (method, path, body, step) = match (&setup, scenario) {
-        (Setup::Volume(vol), _) => (
-            Method::POST,
-            "/servers".to_string(),
-            Some(json!({"server": {
-                "name": "bfv", "networks": [{"uuid": cloud.ids.network}],
-                "block_device_mapping_v2": [{"uuid": vol, "source_type": "volume",
-                    "destination_type": "volume", "boot_index": 0}]}})),
-            "user boots from volume",
-        ),
-        (Setup::Server(f), Scenario::LiveMigrationShared | Scenario::LiveMigrationBlock) => (
-            Method::POST,
-            format!("/servers/{}/action", f.server_id),
-            Some(json!({"os-migrateLive": {"host": null,
-                "block_migration": scenario == Scenario::LiveMigrationBlock}})),
-            "user asks for a live migration",
-        ),
-        (Setup::Server(f), Scenario::Snapshot) => (
-            Method::POST,
-            format!("/servers/{}/action", f.server_id),
-            Some(json!({"createImage": {"name": "demo-snapshot"}})),
-            "user asks for a snapshot",
-        ),
-        (Setup::Server(f), _) => (
-            Method::DELETE,
-            format!(
-                "/servers/{}/os-volume_attachments/{}",
-                f.server_id, f.volume_id
-            ),
-            None,
-            "user asks compute to detach",
-        ),
-    };
+    let (method, path, body, step) = user_request(cloud, &setup, scenario);
     let at = Utc::now();
     let (status, headers, answer) = cloud
         .call(&token, method.clone(), &format!("{compute}{path}"), body)
@@ -321,14 +267,7 @@ pub async fn run_with_token(
     let (result, detail) = describe(&task, status, direct.as_ref(), &token, start);
     let mismatch = judge(scenario, mode, &task, status, direct.as_ref(), &token);
     if let Some(b) = bar {
-        b.finish(&format!(
-            "{result}{}",
-            if mismatch.is_none() {
-                ""
-            } else {
-                "  (NOT as expected)"
-            }
-        ));
+        b.finish(&finished_text(&result, mismatch.is_none()));
     }
     let detail = short_ids(&detail);
     let outcome = format!("{result}: {detail}");
@@ -356,6 +295,94 @@ pub async fn run_with_token(
         r.timeline.as_expected = r.as_expected;
         r
     })
+}
+
+/// What a scenario's progress bar says at the end.
+fn finished_text(result: &str, as_expected: bool) -> String {
+    format!(
+        "{result}{}",
+        if as_expected {
+            ""
+        } else {
+            "  (NOT as expected)"
+        }
+    )
+}
+
+/// The CVE-2023-2088 case's first step: the user deletes the attachment at Cinder directly.
+/// Gives the timeline entry, and the status and message of the answer.
+async fn detach_directly(
+    cloud: &Cloud,
+    token: &Arc<AccessInfo>,
+    f: &crate::cloud::Fixture,
+) -> anyhow::Result<(Entry, (u16, String))> {
+    let at = Utc::now();
+    let path = format!("/v3/attachments/{}", f.attachment_id);
+    let (status, headers, body) = cloud
+        .call(
+            token,
+            Method::DELETE,
+            &format!("{}{path}", cloud.volume_url),
+            None,
+        )
+        .await?;
+    let message = crate::common::error_message(&body).unwrap_or_default();
+    let entry = Entry {
+        at,
+        duration_ms: (Utc::now() - at).num_microseconds().unwrap_or(0) as f64 / 1000.0,
+        from: "user".into(),
+        to: "volume".into(),
+        method: "DELETE".into(),
+        path,
+        step: "user deletes the attachment directly".into(),
+        tokens: vec![user_use(token, at)],
+        status,
+        reason: reason_of(&headers),
+        message: Some(message.clone()),
+    };
+    Ok((entry, (status, message)))
+}
+
+/// The user's request to compute that starts the scenario: method, path under `/v2.1`, body
+/// and how the timeline names the step.
+fn user_request(
+    cloud: &Cloud,
+    setup: &Setup,
+    scenario: Scenario,
+) -> (Method, String, Option<serde_json::Value>, &'static str) {
+    match (setup, scenario) {
+        (Setup::Volume(vol), _) => (
+            Method::POST,
+            "/servers".to_string(),
+            Some(json!({"server": {
+            "name": "bfv", "networks": [{"uuid": cloud.ids.network}],
+            "block_device_mapping_v2": [{"uuid": vol, "source_type": "volume",
+                "destination_type": "volume", "boot_index": 0}]}})),
+            "user boots from volume",
+        ),
+        (Setup::Server(f), Scenario::LiveMigrationShared | Scenario::LiveMigrationBlock) => (
+            Method::POST,
+            format!("/servers/{}/action", f.server_id),
+            Some(json!({"os-migrateLive": {"host": null,
+            "block_migration": scenario == Scenario::LiveMigrationBlock}})),
+            "user asks for a live migration",
+        ),
+        (Setup::Server(f), Scenario::Snapshot) => (
+            Method::POST,
+            format!("/servers/{}/action", f.server_id),
+            Some(json!({"createImage": {"name": "demo-snapshot"}})),
+            "user asks for a snapshot",
+        ),
+        (Setup::Server(f), _) => (
+            Method::DELETE,
+            format!(
+                "/servers/{}/os-volume_attachments/{}",
+                f.server_id, f.volume_id
+            ),
+            None,
+            "user asks compute to detach",
+        ),
+    }
 }
 
 enum Setup {

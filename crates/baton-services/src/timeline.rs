@@ -251,33 +251,69 @@ pub fn render_html(title: &str, timelines: &[Timeline]) -> String {
     out
 }
 
+/// The chart's width, left margin, right margin (room for the label of a refusal at the very
+/// end of a run), lane height and top margin, in pixels.
+const W: f64 = 1100.0;
+const LEFT: f64 = 90.0;
+const RIGHT: f64 = 190.0;
+const LANE_H: f64 = 34.0;
+const TOP: f64 = 24.0;
+
+/// Where a timeline's moments go on its chart.
+struct Chart {
+    start: DateTime<Utc>,
+    /// Seconds from left to right: the run or the user token's life, whichever is longer.
+    span: f64,
+    /// The chart's height.
+    h: f64,
+}
+
+impl Chart {
+    fn new(tl: &Timeline) -> Chart {
+        let span = secs(tl.start, tl.end)
+            .max(secs(tl.start, tl.user_token_expires_at))
+            .max(0.1)
+            * 1.03;
+        Chart {
+            start: tl.start,
+            span,
+            h: TOP + LANE_H * LANES.len() as f64 + 24.0,
+        }
+    }
+
+    fn x(&self, t: DateTime<Utc>) -> f64 {
+        LEFT + (secs(self.start, t) / self.span).clamp(0.0, 1.0) * (W - LEFT - RIGHT)
+    }
+}
+
+/// The middle of a callee's lane.
+fn lane_y(name: &str) -> f64 {
+    let i = LANES
+        .iter()
+        .position(|l| *l == name)
+        .unwrap_or(LANES.len() - 1);
+    TOP + LANE_H * i as f64 + LANE_H / 2.0
+}
+
 /// The chart: one lane per callee, time left to right, the expiry as a red dashed line.
 fn svg(tl: &Timeline) -> String {
-    const W: f64 = 1100.0;
-    const LEFT: f64 = 90.0;
-    // Room for the label of a refusal at the very end of a run.
-    const RIGHT: f64 = 190.0;
-    const LANE_H: f64 = 34.0;
-    const TOP: f64 = 24.0;
-    let span = secs(tl.start, tl.end)
-        .max(secs(tl.start, tl.user_token_expires_at))
-        .max(0.1)
-        * 1.03;
-    let x =
-        |t: DateTime<Utc>| LEFT + (secs(tl.start, t) / span).clamp(0.0, 1.0) * (W - LEFT - RIGHT);
-    let lane_y = |name: &str| {
-        let i = LANES
-            .iter()
-            .position(|l| *l == name)
-            .unwrap_or(LANES.len() - 1);
-        TOP + LANE_H * i as f64 + LANE_H / 2.0
-    };
-    let h = TOP + LANE_H * LANES.len() as f64 + 24.0;
+    let c = Chart::new(tl);
+    let h = c.h;
     let mut s = String::new();
     let _ = write!(
         s,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{h}\" viewBox=\"0 0 {W} {h}\" font-size=\"11\">"
     );
+    svg_grid(&mut s, &c, tl);
+    for e in &tl.entries {
+        svg_entry(&mut s, &c, e);
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// The lanes, the seconds ticks, the user token's expiry and the timeline's marks.
+fn svg_grid(s: &mut String, c: &Chart, tl: &Timeline) {
     for lane in LANES {
         let y = lane_y(lane);
         let _ = write!(
@@ -288,95 +324,96 @@ fn svg(tl: &Timeline) -> String {
         );
     }
     // Seconds ticks.
-    let step = if span > 20.0 {
+    let step = if c.span > 20.0 {
         5.0
-    } else if span > 6.0 {
+    } else if c.span > 6.0 {
         1.0
     } else {
         0.5
     };
     let mut t = 0.0;
-    while t <= span {
-        let px = LEFT + t / span * (W - LEFT - RIGHT);
+    while t <= c.span {
+        let px = LEFT + t / c.span * (W - LEFT - RIGHT);
         let _ = write!(
             s,
             "<line x1=\"{px:.1}\" y1=\"{TOP}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"#f0f0f0\"/><text x=\"{px:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#888\">{t:.1}s</text>",
-            h - 20.0,
-            h - 6.0
+            c.h - 20.0,
+            c.h - 6.0
         );
         t += step;
     }
-    let ex = x(tl.user_token_expires_at);
+    let ex = c.x(tl.user_token_expires_at);
     let _ = write!(
         s,
         "<line x1=\"{ex:.1}\" y1=\"{:.1}\" x2=\"{ex:.1}\" y2=\"{:.1}\" stroke=\"#cf222e\" stroke-dasharray=\"4 3\"/><text x=\"{:.1}\" y=\"14\" fill=\"#cf222e\">user token expired</text>",
         TOP - 8.0,
-        h - 20.0,
+        c.h - 20.0,
         ex + 4.0
     );
     for (at, text) in &tl.marks {
-        let mx = x(*at);
+        let mx = c.x(*at);
         let _ = write!(
             s,
             "<line x1=\"{mx:.1}\" y1=\"{TOP}\" x2=\"{mx:.1}\" y2=\"{:.1}\" stroke=\"#8250df\" stroke-dasharray=\"2 2\"><title>{}</title></line>",
-            h - 20.0,
+            c.h - 20.0,
             esc(text)
         );
     }
-    for e in &tl.entries {
-        let cx = x(e.at);
-        let y1 = lane_y(&e.from);
-        let y2 = lane_y(&e.to);
-        let color = if e.ok() { "#1a7f37" } else { "#cf222e" };
-        let tip = esc(&format!(
-            "+{:.3}s {} → {}: {} {} [{}] {}",
-            secs(tl.start, e.at),
-            e.from,
-            e.to,
-            e.method,
-            e.path,
-            e.tokens_text(),
-            e.outcome_text()
-        ));
+}
+
+/// One call: a line from caller to callee, and a shape for the tokens it carried (circle: user
+/// token only, diamond: with a service token, square: the service's own token).
+fn svg_entry(s: &mut String, c: &Chart, e: &Entry) {
+    let cx = c.x(e.at);
+    let y1 = lane_y(&e.from);
+    let y2 = lane_y(&e.to);
+    let color = if e.ok() { "#1a7f37" } else { "#cf222e" };
+    let tip = esc(&format!(
+        "+{:.3}s {} → {}: {} {} [{}] {}",
+        secs(c.start, e.at),
+        e.from,
+        e.to,
+        e.method,
+        e.path,
+        e.tokens_text(),
+        e.outcome_text()
+    ));
+    let _ = write!(
+        s,
+        "<g><title>{tip}</title><line x1=\"{cx:.1}\" y1=\"{y1:.1}\" x2=\"{cx:.1}\" y2=\"{y2:.1}\" stroke=\"{color}\" stroke-opacity=\"0.35\"/>"
+    );
+    let service = e.tokens.iter().any(|t| t.kind == TokenKind::Service);
+    let own = e.tokens.iter().any(|t| t.kind == TokenKind::Own);
+    if own {
         let _ = write!(
             s,
-            "<g><title>{tip}</title><line x1=\"{cx:.1}\" y1=\"{y1:.1}\" x2=\"{cx:.1}\" y2=\"{y2:.1}\" stroke=\"{color}\" stroke-opacity=\"0.35\"/>"
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"9\" height=\"9\" fill=\"{color}\"/>",
+            cx - 4.5,
+            y2 - 4.5
         );
-        let service = e.tokens.iter().any(|t| t.kind == TokenKind::Service);
-        let own = e.tokens.iter().any(|t| t.kind == TokenKind::Own);
-        if own {
-            let _ = write!(
-                s,
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"9\" height=\"9\" fill=\"{color}\"/>",
-                cx - 4.5,
-                y2 - 4.5
-            );
-        } else if service {
-            let _ = write!(
-                s,
-                "<path d=\"M{cx:.1} {:.1} L{:.1} {y2:.1} L{cx:.1} {:.1} L{:.1} {y2:.1} Z\" fill=\"{color}\"/>",
-                y2 - 6.0,
-                cx + 6.0,
-                y2 + 6.0,
-                cx - 6.0
-            );
-        } else {
-            let _ = write!(
-                s,
-                "<circle cx=\"{cx:.1}\" cy=\"{y2:.1}\" r=\"5\" fill=\"{color}\"/>"
-            );
-        }
-        if !e.ok() {
-            let _ = write!(
-                s,
-                "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{color}\">{}</text>",
-                cx + 8.0,
-                y2 - 6.0,
-                esc(&e.outcome_text())
-            );
-        }
-        s.push_str("</g>");
+    } else if service {
+        let _ = write!(
+            s,
+            "<path d=\"M{cx:.1} {:.1} L{:.1} {y2:.1} L{cx:.1} {:.1} L{:.1} {y2:.1} Z\" fill=\"{color}\"/>",
+            y2 - 6.0,
+            cx + 6.0,
+            y2 + 6.0,
+            cx - 6.0
+        );
+    } else {
+        let _ = write!(
+            s,
+            "<circle cx=\"{cx:.1}\" cy=\"{y2:.1}\" r=\"5\" fill=\"{color}\"/>"
+        );
     }
-    s.push_str("</svg>");
-    s
+    if !e.ok() {
+        let _ = write!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{color}\">{}</text>",
+            cx + 8.0,
+            y2 - 6.0,
+            esc(&e.outcome_text())
+        );
+    }
+    s.push_str("</g>");
 }

@@ -2,6 +2,7 @@
 //! volume, image and network on loopback, tokens of 2 s, operations of 3 s.
 
 #![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+#![allow(clippy::too_many_lines)] // a scenario reads top to bottom, as the operator does
 
 use std::sync::Arc;
 use std::time::Duration;

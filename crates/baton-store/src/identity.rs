@@ -124,6 +124,63 @@ pub(crate) fn marks(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
+/// Renames a user (its `local_user` row, else its `nonlocal_user` one), refusing a name
+/// another user of the domain has: `$conflict` makes that error.
+macro_rules! rename_user {
+    ($tx:ident, $q:ident, $user_id:expr, $domain_id:expr, $name:expr, $conflict:expr) => {{
+        let taken = sqlx::query(&$q(
+            "SELECT user_id FROM local_user WHERE domain_id = ? AND name = ? AND user_id <> ?",
+        ))
+        .bind($domain_id)
+        .bind($name)
+        .bind($user_id)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        if taken.is_some() {
+            return Err($conflict());
+        }
+        let done = sqlx::query(&$q("UPDATE local_user SET name = ? WHERE user_id = ?"))
+            .bind($name)
+            .bind($user_id)
+            .execute(&mut *$tx)
+            .await
+            .map_err(|e| or_conflict(e, $conflict))?;
+        if done.rows_affected() == 0 {
+            sqlx::query(&$q("UPDATE nonlocal_user SET name = ? WHERE user_id = ?"))
+                .bind($name)
+                .bind($user_id)
+                .execute(&mut *$tx)
+                .await
+                .map_err(|e| or_conflict(e, $conflict))?;
+        }
+    }};
+}
+
+/// Sets or (with a `None` value) removes resource options of a user, `(option_id, JSON)`.
+macro_rules! set_user_options {
+    ($tx:ident, $q:ident, $user_id:expr, $options:expr) => {
+        for (option_id, value) in $options {
+            sqlx::query(&$q(
+                "DELETE FROM user_option WHERE user_id = ? AND option_id = ?",
+            ))
+            .bind($user_id)
+            .bind(option_id)
+            .execute(&mut *$tx)
+            .await?;
+            if let Some(value) = value {
+                sqlx::query(&$q(
+                    "INSERT INTO user_option (user_id, option_id, option_value) VALUES (?, ?, ?)",
+                ))
+                .bind($user_id)
+                .bind(option_id)
+                .bind(value)
+                .execute(&mut *$tx)
+                .await?;
+            }
+        }
+    };
+}
+
 impl Store {
     pub async fn get_user(&self, user_id: &str) -> Result<Option<User>> {
         dispatch!(self, read, |pool, q| {
@@ -488,31 +545,7 @@ impl Store {
                 })?;
             let domain_id: String = row.try_get(0)?;
             if let Some(name) = &update.name {
-                let taken = sqlx::query(&q(
-                    "SELECT user_id FROM local_user WHERE domain_id = ? AND name = ? AND user_id <> ?",
-                ))
-                .bind(&domain_id)
-                .bind(name)
-                .bind(user_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if taken.is_some() {
-                    return Err(conflict());
-                }
-                let done = sqlx::query(&q("UPDATE local_user SET name = ? WHERE user_id = ?"))
-                    .bind(name)
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| or_conflict(e, conflict))?;
-                if done.rows_affected() == 0 {
-                    sqlx::query(&q("UPDATE nonlocal_user SET name = ? WHERE user_id = ?"))
-                        .bind(name)
-                        .bind(user_id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| or_conflict(e, conflict))?;
-                }
+                rename_user!(tx, q, user_id, &domain_id, name, conflict);
             }
             if let Some(enabled) = update.enabled {
                 sqlx::query(&q("UPDATE \"user\" SET enabled = ? WHERE id = ?"))
@@ -546,25 +579,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            for (option_id, value) in &update.options {
-                sqlx::query(&q(
-                    "DELETE FROM user_option WHERE user_id = ? AND option_id = ?",
-                ))
-                .bind(user_id)
-                .bind(option_id)
-                .execute(&mut *tx)
-                .await?;
-                if let Some(value) = value {
-                    sqlx::query(&q(
-                        "INSERT INTO user_option (user_id, option_id, option_value) VALUES (?, ?, ?)",
-                    ))
-                    .bind(user_id)
-                    .bind(option_id)
-                    .bind(value)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
+            set_user_options!(tx, q, user_id, &update.options);
             if let Some(hash) = &update.password_hash {
                 let hash = hash.as_deref();
                 insert_password!(tx, q, pool, user_id, hash, now);

@@ -3,6 +3,7 @@
 //! with BATON_TEST_POSTGRES_URL / BATON_TEST_MYSQL_URL.
 
 #![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+#![allow(clippy::too_many_lines)] // a scenario reads top to bottom, as the operator does
 
 #[path = "store/sqlite_file_mode.rs"]
 mod sqlite_file_mode;

@@ -11,6 +11,7 @@
 //! codec of a default Keystone deployment (`[auth] methods` defaults, domain `default`).
 
 #![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+#![allow(clippy::too_many_lines)] // a scenario reads top to bottom, as the operator does
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

@@ -356,14 +356,24 @@ impl PayloadCodec {
         w.uint(u64::from(version));
         w.id(&payload.user_id);
         w.uint(methods);
+        // Every version has the expiry and audit ids in the middle: scope fields before them,
+        // and for some versions one more after.
+        let tail = self.write_scope_head(&mut w, &payload.scope)?;
+        w.f64(payload.expires_at);
+        w.audit_ids(&payload.audit_ids)?;
+        tail.write(&mut w);
+        Ok(w.0)
+    }
 
-        let expires = payload.expires_at;
-        let audit = &payload.audit_ids;
-        match &payload.scope {
-            Scope::Unscoped => {
-                w.f64(expires);
-                w.audit_ids(audit)?;
-            }
+    /// Writes the scope fields that come before the expiry, checking the whole scope first;
+    /// returns the field that comes after the audit ids.
+    fn write_scope_head<'s>(
+        &self,
+        w: &mut Writer,
+        scope: &'s Scope,
+    ) -> Result<ScopeTail<'s>, TokenError> {
+        match scope {
+            Scope::Unscoped => {}
             Scope::Domain { domain_id } => {
                 if let Some(raw) = python_uuid_bytes(domain_id) {
                     w.bin(&raw);
@@ -374,14 +384,8 @@ impl PayloadCodec {
                         "domain id {domain_id:?} is neither a UUID nor the default domain id"
                     )));
                 }
-                w.f64(expires);
-                w.audit_ids(audit)?;
             }
-            Scope::Project { project_id } => {
-                w.id(project_id);
-                w.f64(expires);
-                w.audit_ids(audit)?;
-            }
+            Scope::Project { project_id } => w.id(project_id),
             Scope::Trust {
                 project_id,
                 trust_id,
@@ -390,9 +394,7 @@ impl PayloadCodec {
                     TokenError::InvalidInput(format!("trust id {trust_id:?} is not a UUID"))
                 })?;
                 w.id(project_id);
-                w.f64(expires);
-                w.audit_ids(audit)?;
-                w.bin(&trust);
+                return Ok(ScopeTail::Bin(trust));
             }
             Scope::FederatedUnscoped {
                 group_ids,
@@ -402,8 +404,6 @@ impl PayloadCodec {
                 w.groups(group_ids);
                 w.id(idp_id);
                 w.str(protocol_id);
-                w.f64(expires);
-                w.audit_ids(audit)?;
             }
             Scope::FederatedProject {
                 project_id: scope_id,
@@ -421,8 +421,6 @@ impl PayloadCodec {
                 w.groups(group_ids);
                 w.id(idp_id);
                 w.str(protocol_id);
-                w.f64(expires);
-                w.audit_ids(audit)?;
             }
             Scope::OAuth1 {
                 project_id,
@@ -430,22 +428,14 @@ impl PayloadCodec {
             } => {
                 w.id(project_id);
                 w.id(access_token_id);
-                w.f64(expires);
-                w.audit_ids(audit)?;
             }
-            Scope::System { system } => {
-                w.str(system);
-                w.f64(expires);
-                w.audit_ids(audit)?;
-            }
+            Scope::System { system } => w.str(system),
             Scope::ApplicationCredential {
                 project_id,
                 app_cred_id,
             } => {
                 w.id(project_id);
-                w.f64(expires);
-                w.audit_ids(audit)?;
-                w.id(app_cred_id);
+                return Ok(ScopeTail::Id(app_cred_id));
             }
             Scope::OAuth2Credential {
                 project_id,
@@ -454,15 +444,10 @@ impl PayloadCodec {
             } => {
                 w.optional_id(project_id.as_deref());
                 w.optional_id(domain_id.as_deref());
-                w.f64(expires);
-                w.audit_ids(audit)?;
-                // Keystone never tries the UUID form for the thumbprint.
-                w.array(2);
-                w.bool(false);
-                w.str(thumbprint);
+                return Ok(ScopeTail::Thumbprint(thumbprint));
             }
         }
-        Ok(w.0)
+        Ok(ScopeTail::None)
     }
 
     /// Decodes a payload of any version Keystone defines.
@@ -505,8 +490,24 @@ impl PayloadCodec {
             ),
             _ => return Err(invalid("methods bitmask is not an integer")),
         };
+        let (scope, expires, audit) = self.decode_scope(version, fields)?;
+        Ok(TokenPayload {
+            user_id,
+            methods,
+            expires_at: decode_expires(expires)?,
+            audit_ids: decode_audit_ids(audit)?,
+            scope,
+        })
+    }
 
-        let (scope, expires, audit) = match version {
+    /// The scope of a payload whose version and field count are checked, with its expiry and
+    /// audit id fields (where they stand depends on the version).
+    fn decode_scope<'f, 'a>(
+        &self,
+        version: i64,
+        fields: &'f [Value<'a>],
+    ) -> Result<(Scope, &'f Value<'a>, &'f Value<'a>), TokenError> {
+        Ok(match version {
             0 => (Scope::Unscoped, &fields[2], &fields[3]),
             1 => (
                 Scope::Domain {
@@ -539,28 +540,11 @@ impl PayloadCodec {
                 &fields[5],
                 &fields[6],
             ),
-            5 | 6 => {
-                let scope_id = decode_id(&fields[2], "scope id")?;
-                let group_ids = decode_groups(&fields[3])?;
-                let idp_id = decode_id(&fields[4], "identity provider id")?;
-                let protocol_id = text_of(&fields[5], "protocol id")?;
-                let scope = if version == 5 {
-                    Scope::FederatedProject {
-                        project_id: scope_id,
-                        group_ids,
-                        idp_id,
-                        protocol_id,
-                    }
-                } else {
-                    Scope::FederatedDomain {
-                        domain_id: scope_id,
-                        group_ids,
-                        idp_id,
-                        protocol_id,
-                    }
-                };
-                (scope, &fields[6], &fields[7])
-            }
+            5 | 6 => (
+                decode_federated_scoped(version, fields)?,
+                &fields[6],
+                &fields[7],
+            ),
             7 => (
                 Scope::OAuth1 {
                     project_id: decode_id(&fields[2], "project id")?,
@@ -594,14 +578,6 @@ impl PayloadCodec {
                 &fields[5],
             ),
             _ => unreachable!("version range checked above"),
-        };
-
-        Ok(TokenPayload {
-            user_id,
-            methods,
-            expires_at: decode_expires(expires)?,
-            audit_ids: decode_audit_ids(audit)?,
-            scope,
         })
     }
 
@@ -620,6 +596,57 @@ impl PayloadCodec {
         Err(invalid(
             "domain id is neither a UUID nor the configured default domain id",
         ))
+    }
+}
+
+/// Versions 5 (project) and 6 (domain): the federated scope, then the user's groups, the
+/// identity provider and the protocol.
+fn decode_federated_scoped(version: i64, fields: &[Value<'_>]) -> Result<Scope, TokenError> {
+    let scope_id = decode_id(&fields[2], "scope id")?;
+    let group_ids = decode_groups(&fields[3])?;
+    let idp_id = decode_id(&fields[4], "identity provider id")?;
+    let protocol_id = text_of(&fields[5], "protocol id")?;
+    Ok(if version == 5 {
+        Scope::FederatedProject {
+            project_id: scope_id,
+            group_ids,
+            idp_id,
+            protocol_id,
+        }
+    } else {
+        Scope::FederatedDomain {
+            domain_id: scope_id,
+            group_ids,
+            idp_id,
+            protocol_id,
+        }
+    })
+}
+
+/// The scope field some versions write after the audit ids.
+enum ScopeTail<'s> {
+    None,
+    /// Version 3: the trust id as 16 raw UUID bytes.
+    Bin([u8; 16]),
+    /// Version 9: the application credential id pair.
+    Id(&'s str),
+    /// Version 10: the certificate thumbprint, always as `[false, text]`.
+    Thumbprint(&'s str),
+}
+
+impl ScopeTail<'_> {
+    fn write(self, w: &mut Writer) {
+        match self {
+            ScopeTail::None => {}
+            ScopeTail::Bin(raw) => w.bin(&raw),
+            ScopeTail::Id(id) => w.id(id),
+            ScopeTail::Thumbprint(thumbprint) => {
+                // Keystone never tries the UUID form for the thumbprint.
+                w.array(2);
+                w.bool(false);
+                w.str(thumbprint);
+            }
+        }
     }
 }
 

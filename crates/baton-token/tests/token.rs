@@ -2,6 +2,7 @@
 //! (`tests/fixtures/generate.py`, keystone 30.0.0) and the keystone-wire.md test vectors.
 
 #![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
+#![allow(clippy::too_many_lines)] // a scenario reads top to bottom, as the operator does
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -6,8 +6,19 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 pub mod time;
+
+/// The first 12 hex digits of the SHA-256 of a token: a short, non-reversible name for a token
+/// in logs, the same on the identity server, the auth_token middleware and the client, so that
+/// their lines about one token can be matched.
+pub fn token_fingerprint(token: &str) -> String {
+    Sha256::digest(token.as_bytes())[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 /// `{"token": {...}}`, the body of `POST`/`GET /v3/auth/tokens`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -180,4 +191,15 @@ pub mod headers {
     pub const SERVICE_TOKEN: &str = "x-service-token";
     pub const ACCESS_RULES: &str = "openstack-identity-access-rules";
     pub const REQUEST_ID: &str = "x-openstack-request-id";
+}
+
+#[cfg(test)]
+mod tests {
+    /// The server, the middleware and the client log this one fingerprint: 12 hex digits of
+    /// SHA-256 (here of the empty string, e3b0c442...).
+    #[test]
+    fn token_fingerprint_is_the_sha256_prefix() {
+        assert_eq!(super::token_fingerprint(""), "e3b0c44298fc");
+        assert_eq!(super::token_fingerprint("gAAAAAB").len(), 12);
+    }
 }

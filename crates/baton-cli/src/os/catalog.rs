@@ -219,29 +219,7 @@ pub async fn run_endpoint(id: &Identity, cmd: EndpointCmd) -> CliResult<Done> {
                 query.push(("region_id", reg.str_field("id").unwrap_or_default().into()));
             }
             let endpoints = id.list(&["endpoints"], "endpoints", &query).await?;
-            // One listing for the service columns instead of a request per service.
-            let services: HashMap<String, Value> = id
-                .list(&["services"], "services", &[])
-                .await?
-                .into_iter()
-                .map(|s| (s.str_field("id").unwrap_or_default().to_string(), s))
-                .collect();
-            let mut rows = Vec::new();
-            for e in &endpoints {
-                let s = e
-                    .str_field("service_id")
-                    .and_then(|sid| services.get(sid))
-                    .unwrap_or(&Value::Null);
-                rows.push(vec![
-                    Cell::from(e.field("id")),
-                    e.field("region_id").into(),
-                    s.field("name").into(),
-                    s.field("type").into(),
-                    e.field("enabled").into(),
-                    e.field("interface").into(),
-                    e.field("url").into(),
-                ]);
-            }
+            let rows = endpoint_rows(id, &endpoints).await?;
             Ok(Done::Print(
                 Output::list(
                     &[
@@ -259,6 +237,34 @@ pub async fn run_endpoint(id: &Identity, cmd: EndpointCmd) -> CliResult<Done> {
             ))
         }
     }
+}
+
+/// The lines of `endpoint list`, with each endpoint's service name and type.
+async fn endpoint_rows(id: &Identity, endpoints: &[Value]) -> CliResult<Vec<Vec<Cell>>> {
+    // One listing for the service columns instead of a request per service.
+    let services: HashMap<String, Value> = id
+        .list(&["services"], "services", &[])
+        .await?
+        .into_iter()
+        .map(|s| (s.str_field("id").unwrap_or_default().to_string(), s))
+        .collect();
+    let mut rows = Vec::new();
+    for e in endpoints {
+        let s = e
+            .str_field("service_id")
+            .and_then(|sid| services.get(sid))
+            .unwrap_or(&Value::Null);
+        rows.push(vec![
+            Cell::from(e.field("id")),
+            e.field("region_id").into(),
+            s.field("name").into(),
+            s.field("type").into(),
+            e.field("enabled").into(),
+            e.field("interface").into(),
+            e.field("url").into(),
+        ]);
+    }
+    Ok(rows)
 }
 
 /// openstackclient's `EndpointsColumn.human_readable`.

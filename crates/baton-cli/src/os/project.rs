@@ -29,35 +29,7 @@ impl Enable {
 #[derive(Debug, Subcommand)]
 pub enum ProjectCmd {
     /// Create new project.
-    Create {
-        /// New project name.
-        #[arg(value_name = "PROJECT_NAME")]
-        name: String,
-        /// Domain owning the project (name or ID).
-        #[arg(long)]
-        domain: Option<String>,
-        /// Parent of the project (name or ID).
-        #[arg(long)]
-        parent: Option<String>,
-        /// Project description.
-        #[arg(long)]
-        description: Option<String>,
-        #[command(flatten)]
-        enable: Enable,
-        /// Add a property to <name> (repeat option to set multiple properties).
-        #[arg(long = "property", value_name = "KEY=VALUE")]
-        properties: Vec<String>,
-        /// Return existing project.
-        #[arg(long)]
-        or_show: bool,
-        #[command(flatten)]
-        immutable: Immutable,
-        /// Tag to be added to the project (repeat option to set multiple tags).
-        #[arg(long = "tag", value_name = "TAG")]
-        tags: Vec<String>,
-        #[command(flatten)]
-        out: OutputArgs,
-    },
+    Create(ProjectCreate),
     /// Display project details.
     Show {
         /// Project to display (name or ID).
@@ -69,31 +41,67 @@ pub enum ProjectCmd {
         out: OutputArgs,
     },
     /// List projects.
-    List {
-        /// Filter projects by <domain> (name or ID).
-        #[arg(long)]
-        domain: Option<String>,
-        /// Filter projects whose parent is <parent> (name or ID).
-        #[arg(long)]
-        parent: Option<String>,
-        /// Filter projects by <user> (name or ID).
-        #[arg(long)]
-        user: Option<String>,
-        /// List projects for the authenticated user. Supersedes other filters.
-        #[arg(long)]
-        my_projects: bool,
-        /// List additional fields in output.
-        #[arg(long)]
-        long: bool,
-        /// List only enabled projects.
-        #[arg(long, conflicts_with = "disabled")]
-        enabled: bool,
-        /// List only disabled projects.
-        #[arg(long)]
-        disabled: bool,
-        #[command(flatten)]
-        out: OutputArgs,
-    },
+    List(ProjectList),
+}
+
+/// The options of `project create`.
+#[derive(Debug, Args)]
+pub struct ProjectCreate {
+    /// New project name.
+    #[arg(value_name = "PROJECT_NAME")]
+    name: String,
+    /// Domain owning the project (name or ID).
+    #[arg(long)]
+    domain: Option<String>,
+    /// Parent of the project (name or ID).
+    #[arg(long)]
+    parent: Option<String>,
+    /// Project description.
+    #[arg(long)]
+    description: Option<String>,
+    #[command(flatten)]
+    enable: Enable,
+    /// Add a property to <name> (repeat option to set multiple properties).
+    #[arg(long = "property", value_name = "KEY=VALUE")]
+    properties: Vec<String>,
+    /// Return existing project.
+    #[arg(long)]
+    or_show: bool,
+    #[command(flatten)]
+    immutable: Immutable,
+    /// Tag to be added to the project (repeat option to set multiple tags).
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    #[command(flatten)]
+    out: OutputArgs,
+}
+
+/// The options of `project list`.
+#[derive(Debug, Args)]
+pub struct ProjectList {
+    /// Filter projects by <domain> (name or ID).
+    #[arg(long)]
+    domain: Option<String>,
+    /// Filter projects whose parent is <parent> (name or ID).
+    #[arg(long)]
+    parent: Option<String>,
+    /// Filter projects by <user> (name or ID).
+    #[arg(long)]
+    user: Option<String>,
+    /// List projects for the authenticated user. Supersedes other filters.
+    #[arg(long)]
+    my_projects: bool,
+    /// List additional fields in output.
+    #[arg(long)]
+    long: bool,
+    /// List only enabled projects.
+    #[arg(long, conflicts_with = "disabled")]
+    enabled: bool,
+    /// List only disabled projects.
+    #[arg(long)]
+    disabled: bool,
+    #[command(flatten)]
+    out: OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,76 +179,7 @@ fn by_domain(domain_id: &Option<String>) -> Vec<(&'static str, String)> {
 
 pub async fn run_project(id: &Identity, cmd: ProjectCmd) -> CliResult<Done> {
     match cmd {
-        ProjectCmd::Create {
-            name,
-            domain,
-            parent,
-            description,
-            enable,
-            properties,
-            or_show,
-            immutable,
-            tags,
-            out,
-        } => {
-            let mut body = serde_json::Map::new();
-            for p in &properties {
-                let Some((k, v)) = p.split_once('=') else {
-                    return Err(CliError(format!(
-                        "argument --property: Expected 'key=value' type, but got: {p}"
-                    )));
-                };
-                let v = match (k, v.to_ascii_lowercase().as_str()) {
-                    ("is_domain", "true") => json!(true),
-                    ("is_domain", "false") => json!(false),
-                    ("is_domain", "none") => json!(null),
-                    _ => json!(v),
-                };
-                body.insert(k.to_string(), v);
-            }
-            if let Some(d) = description.filter(|d| !d.is_empty()) {
-                body.insert("description".into(), json!(d));
-            }
-            body.insert("name".into(), json!(name));
-            let mut domain_id = None;
-            if let Some(d) = &domain {
-                let did = id.domain_id(d).await?;
-                body.insert("domain_id".into(), json!(did));
-                domain_id = Some(did);
-            }
-            if let Some(p) = &parent {
-                body.insert(
-                    "parent_id".into(),
-                    json!(
-                        id.find_id(Kind::Project, p, &by_domain(&domain_id), true)
-                            .await?
-                    ),
-                );
-            }
-            body.insert("enabled".into(), json!(!enable.disable));
-            if !tags.is_empty() {
-                // openstackclient sends list(set(tags)); duplicates go, first order is kept.
-                let mut seen = Vec::new();
-                for t in tags {
-                    if !seen.contains(&t) {
-                        seen.push(t);
-                    }
-                }
-                body.insert("tags".into(), json!(seen));
-            }
-            if let Some(i) = immutable.value() {
-                body.insert("options".into(), json!({ "immutable": i }));
-            }
-            let project = match id.create(Kind::Project, body.into()).await {
-                Ok(p) => p,
-                Err(CallError::Api(a)) if a.status == 409 && or_show => {
-                    id.find(Kind::Project, &name, &by_domain(&domain_id))
-                        .await?
-                }
-                Err(e) => return Err(e.into()),
-            };
-            Ok(Done::Print(format_project(&project), out))
-        }
+        ProjectCmd::Create(args) => create_project(id, args).await,
         ProjectCmd::Show {
             project,
             domain,
@@ -255,75 +194,153 @@ pub async fn run_project(id: &Identity, cmd: ProjectCmd) -> CliResult<Done> {
             let p = id.find(Kind::Project, &pid, &filters).await?;
             Ok(Done::Print(format_project(&p), out))
         }
-        ProjectCmd::List {
-            domain,
-            parent,
-            user,
-            my_projects,
-            long,
-            enabled,
-            disabled,
-            out,
-        } => {
-            let mut query: Vec<(&str, String)> = Vec::new();
-            let mut domain_id = None;
-            if let Some(d) = &domain {
-                let did = id.domain_id(d).await?;
-                query.push(("domain_id", did.clone()));
-                domain_id = Some(did);
-            }
-            if let Some(p) = &parent {
-                query.push((
-                    "parent_id",
-                    id.find_id(Kind::Project, p, &by_domain(&domain_id), true)
-                        .await?,
-                ));
-            }
-            let mut user_id = match &user {
-                Some(u) => Some(
-                    id.find_id(Kind::User, u, &by_domain(&domain_id), true)
-                        .await?,
-                ),
-                None => None,
-            };
-            if enabled || disabled {
-                query.push(("enabled", if enabled { "True" } else { "False" }.into()));
-            }
-            if my_projects {
-                query.clear();
-                user_id = Some(id.access.user_id().to_string());
-            }
-            let projects = match &user_id {
-                None => match id.list(&["projects"], "projects", &query).await {
-                    Ok(p) => p,
-                    // openstackclient falls back to the user's own projects when it may not list.
-                    Err(CallError::Api(a)) if a.status == 403 && query.is_empty() => {
-                        let uid = id.access.user_id().to_string();
-                        id.list(&["users", &uid, "projects"], "projects", &[])
-                            .await?
-                    }
-                    Err(e) => return Err(e.into()),
-                },
-                Some(uid) => {
-                    id.list(&["users", uid, "projects"], "projects", &query)
-                        .await?
-                }
-            };
-            let (headers, keys): (&[&str], &[&str]) = if long {
-                (
-                    &["ID", "Name", "Domain ID", "Description", "Enabled"],
-                    &["id", "name", "domain_id", "description", "enabled"],
-                )
-            } else {
-                (&["ID", "Name"], &["id", "name"])
-            };
-            let rows = projects
-                .iter()
-                .map(|p| keys.iter().map(|k| Cell::from(p.field(k))).collect())
-                .collect();
-            Ok(Done::Print(Output::list(headers, rows), out))
-        }
+        ProjectCmd::List(args) => list_projects(id, args).await,
     }
+}
+
+/// `project create`; with `--or-show`, an existing project of that name is shown instead.
+async fn create_project(id: &Identity, args: ProjectCreate) -> CliResult<Done> {
+    let ProjectCreate {
+        name,
+        domain,
+        parent,
+        description,
+        enable,
+        properties,
+        or_show,
+        immutable,
+        tags,
+        out,
+    } = args;
+    let mut body = serde_json::Map::new();
+    for p in &properties {
+        let Some((k, v)) = p.split_once('=') else {
+            return Err(CliError(format!(
+                "argument --property: Expected 'key=value' type, but got: {p}"
+            )));
+        };
+        let v = match (k, v.to_ascii_lowercase().as_str()) {
+            ("is_domain", "true") => json!(true),
+            ("is_domain", "false") => json!(false),
+            ("is_domain", "none") => json!(null),
+            _ => json!(v),
+        };
+        body.insert(k.to_string(), v);
+    }
+    if let Some(d) = description.filter(|d| !d.is_empty()) {
+        body.insert("description".into(), json!(d));
+    }
+    body.insert("name".into(), json!(name));
+    let mut domain_id = None;
+    if let Some(d) = &domain {
+        let did = id.domain_id(d).await?;
+        body.insert("domain_id".into(), json!(did));
+        domain_id = Some(did);
+    }
+    if let Some(p) = &parent {
+        body.insert(
+            "parent_id".into(),
+            json!(
+                id.find_id(Kind::Project, p, &by_domain(&domain_id), true)
+                    .await?
+            ),
+        );
+    }
+    body.insert("enabled".into(), json!(!enable.disable));
+    if !tags.is_empty() {
+        // openstackclient sends list(set(tags)); duplicates go, first order is kept.
+        let mut seen = Vec::new();
+        for t in tags {
+            if !seen.contains(&t) {
+                seen.push(t);
+            }
+        }
+        body.insert("tags".into(), json!(seen));
+    }
+    if let Some(i) = immutable.value() {
+        body.insert("options".into(), json!({ "immutable": i }));
+    }
+    let project = match id.create(Kind::Project, body.into()).await {
+        Ok(p) => p,
+        Err(CallError::Api(a)) if a.status == 409 && or_show => {
+            id.find(Kind::Project, &name, &by_domain(&domain_id))
+                .await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Done::Print(format_project(&project), out))
+}
+
+/// `project list`: all projects, a domain's, a parent's children, or a user's
+/// (`--my-projects`: the caller's own).
+async fn list_projects(id: &Identity, args: ProjectList) -> CliResult<Done> {
+    let ProjectList {
+        domain,
+        parent,
+        user,
+        my_projects,
+        long,
+        enabled,
+        disabled,
+        out,
+    } = args;
+    let mut query: Vec<(&str, String)> = Vec::new();
+    let mut domain_id = None;
+    if let Some(d) = &domain {
+        let did = id.domain_id(d).await?;
+        query.push(("domain_id", did.clone()));
+        domain_id = Some(did);
+    }
+    if let Some(p) = &parent {
+        query.push((
+            "parent_id",
+            id.find_id(Kind::Project, p, &by_domain(&domain_id), true)
+                .await?,
+        ));
+    }
+    let mut user_id = match &user {
+        Some(u) => Some(
+            id.find_id(Kind::User, u, &by_domain(&domain_id), true)
+                .await?,
+        ),
+        None => None,
+    };
+    if enabled || disabled {
+        query.push(("enabled", if enabled { "True" } else { "False" }.into()));
+    }
+    if my_projects {
+        query.clear();
+        user_id = Some(id.access.user_id().to_string());
+    }
+    let projects = match &user_id {
+        None => match id.list(&["projects"], "projects", &query).await {
+            Ok(p) => p,
+            // openstackclient falls back to the user's own projects when it may not list.
+            Err(CallError::Api(a)) if a.status == 403 && query.is_empty() => {
+                let uid = id.access.user_id().to_string();
+                id.list(&["users", &uid, "projects"], "projects", &[])
+                    .await?
+            }
+            Err(e) => return Err(e.into()),
+        },
+        Some(uid) => {
+            id.list(&["users", uid, "projects"], "projects", &query)
+                .await?
+        }
+    };
+    let (headers, keys): (&[&str], &[&str]) = if long {
+        (
+            &["ID", "Name", "Domain ID", "Description", "Enabled"],
+            &["id", "name", "domain_id", "description", "enabled"],
+        )
+    } else {
+        (&["ID", "Name"], &["id", "name"])
+    };
+    let rows = projects
+        .iter()
+        .map(|p| keys.iter().map(|k| Cell::from(p.field(k))).collect())
+        .collect();
+    Ok(Done::Print(Output::list(headers, rows), out))
 }
 
 pub async fn run_domain(id: &Identity, cmd: DomainCmd) -> CliResult<Done> {

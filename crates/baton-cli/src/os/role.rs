@@ -243,69 +243,81 @@ pub async fn run(id: &Identity, cmd: RoleCmd) -> CliResult<Done> {
                 .await?;
             Ok(Done::Print(format_role(&r), out))
         }
-        RoleCmd::List { domain, out } => match domain {
-            Some(d) => {
-                let dom = id.find(Kind::Domain, &d, &[]).await?;
-                let did = dom.str_field("id").unwrap_or_default().to_string();
-                let roles = id.list(&["roles"], "roles", &[("domain_id", did)]).await?;
-                let rows = roles
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            Cell::from(r.field("id")),
-                            r.field("name").into(),
-                            dom.field("name").into(),
-                        ]
-                    })
-                    .collect();
-                Ok(Done::Print(
-                    Output::list(&["ID", "Name", "Domain"], rows),
-                    out,
-                ))
-            }
-            None => {
-                let roles = id.list(&["roles"], "roles", &[]).await?;
-                let rows = roles
-                    .iter()
-                    .map(|r| vec![Cell::from(r.field("id")), r.field("name").into()])
-                    .collect();
-                Ok(Done::Print(Output::list(&["ID", "Name"], rows), out))
-            }
-        },
-        RoleCmd::Delete { roles, domain } => {
-            let domain_id = opt_domain(id, &domain).await?;
-            let mut failures = Vec::new();
-            for role in &roles {
-                let r: CliResult<()> = async {
-                    let rid = id
-                        .find_id(Kind::Role, role, &domain_filter(&domain_id), true)
-                        .await?;
-                    id.call(Method::DELETE, &["roles", &rid], &[], None).await?;
-                    Ok(())
-                }
-                .await;
-                if let Err(e) = r {
-                    failures.push(format!(
-                        "Failed to delete role with name or ID '{role}': {e}"
-                    ));
-                }
-            }
-            if !failures.is_empty() {
-                return Err(CliError(format!(
-                    "{}; {} of {} roles failed to delete.",
-                    failures.join("; "),
-                    failures.len(),
-                    roles.len()
-                )));
-            }
-            Ok(Done::Nothing)
-        }
+        RoleCmd::List { domain, out } => list_roles(id, domain, out).await,
+        RoleCmd::Delete { roles, domain } => delete_roles(id, roles, domain).await,
         RoleCmd::Add(g) => grant(id, g, true).await,
         RoleCmd::Remove(g) => grant(id, g, false).await,
         RoleCmd::Assignment {
             cmd: AssignmentCmd::List(a),
         } => assignment_list(id, a).await,
     }
+}
+
+/// `role list`: the global roles, or with `--domain` that domain's own roles.
+async fn list_roles(id: &Identity, domain: Option<String>, out: OutputArgs) -> CliResult<Done> {
+    match domain {
+        Some(d) => {
+            let dom = id.find(Kind::Domain, &d, &[]).await?;
+            let did = dom.str_field("id").unwrap_or_default().to_string();
+            let roles = id.list(&["roles"], "roles", &[("domain_id", did)]).await?;
+            let rows = roles
+                .iter()
+                .map(|r| {
+                    vec![
+                        Cell::from(r.field("id")),
+                        r.field("name").into(),
+                        dom.field("name").into(),
+                    ]
+                })
+                .collect();
+            Ok(Done::Print(
+                Output::list(&["ID", "Name", "Domain"], rows),
+                out,
+            ))
+        }
+        None => {
+            let roles = id.list(&["roles"], "roles", &[]).await?;
+            let rows = roles
+                .iter()
+                .map(|r| vec![Cell::from(r.field("id")), r.field("name").into()])
+                .collect();
+            Ok(Done::Print(Output::list(&["ID", "Name"], rows), out))
+        }
+    }
+}
+
+/// `role delete`: each role in turn; the failures are reported together at the end.
+async fn delete_roles(
+    id: &Identity,
+    roles: Vec<String>,
+    domain: Option<String>,
+) -> CliResult<Done> {
+    let domain_id = opt_domain(id, &domain).await?;
+    let mut failures = Vec::new();
+    for role in &roles {
+        let r: CliResult<()> = async {
+            let rid = id
+                .find_id(Kind::Role, role, &domain_filter(&domain_id), true)
+                .await?;
+            id.call(Method::DELETE, &["roles", &rid], &[], None).await?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = r {
+            failures.push(format!(
+                "Failed to delete role with name or ID '{role}': {e}"
+            ));
+        }
+    }
+    if !failures.is_empty() {
+        return Err(CliError(format!(
+            "{}; {} of {} roles failed to delete.",
+            failures.join("; "),
+            failures.len(),
+            roles.len()
+        )));
+    }
+    Ok(Done::Nothing)
 }
 
 const BAD_ARGS_ADD: &str =
@@ -439,6 +451,33 @@ fn assignment_part(v: Option<&Value>, names: bool) -> Value {
 }
 
 async fn assignment_list(id: &Identity, a: AssignmentList) -> CliResult<Done> {
+    let query = assignment_query(id, &a).await?;
+    let items = id
+        .list(&["role_assignments"], "role_assignments", &query)
+        .await?;
+    let rows = items.iter().map(|r| assignment_row(r, a.names)).collect();
+    Ok(Done::Print(
+        Output::list(
+            &[
+                "Role",
+                "User",
+                "Group",
+                "Project",
+                "Domain",
+                "System",
+                "Inherited",
+            ],
+            rows,
+        ),
+        a.out,
+    ))
+}
+
+/// The `/v3/role_assignments` filters of `role assignment list`, names resolved to ids.
+async fn assignment_query(
+    id: &Identity,
+    a: &AssignmentList,
+) -> CliResult<Vec<(&'static str, String)>> {
     let find_domain = |d: &Option<String>| {
         let d = d.clone();
         async move {
@@ -510,42 +549,24 @@ async fn assignment_list(id: &Identity, a: AssignmentList) -> CliResult<Done> {
     if a.inherited {
         query.push(("scope.OS-INHERIT:inherited_to", "projects".into()));
     }
-    let items = id
-        .list(&["role_assignments"], "role_assignments", &query)
-        .await?;
-    let rows = items
-        .iter()
-        .map(|r| {
-            let scope = r.field("scope");
-            vec![
-                Cell::from(assignment_part(r.get("role"), a.names)),
-                assignment_part(r.get("user"), a.names).into(),
-                assignment_part(r.get("group"), a.names).into(),
-                assignment_part(scope.get("project"), a.names).into(),
-                assignment_part(scope.get("domain"), a.names).into(),
-                Value::str(if scope.get("system").is_some_and(Value::truthy) {
-                    "all"
-                } else {
-                    ""
-                })
-                .into(),
-                Value::Bool(scope.str_field("OS-INHERIT:inherited_to") == Some("projects")).into(),
-            ]
+    Ok(query)
+}
+
+/// One line of `role assignment list`.
+fn assignment_row(r: &Value, names: bool) -> Vec<Cell> {
+    let scope = r.field("scope");
+    vec![
+        Cell::from(assignment_part(r.get("role"), names)),
+        assignment_part(r.get("user"), names).into(),
+        assignment_part(r.get("group"), names).into(),
+        assignment_part(scope.get("project"), names).into(),
+        assignment_part(scope.get("domain"), names).into(),
+        Value::str(if scope.get("system").is_some_and(Value::truthy) {
+            "all"
+        } else {
+            ""
         })
-        .collect();
-    Ok(Done::Print(
-        Output::list(
-            &[
-                "Role",
-                "User",
-                "Group",
-                "Project",
-                "Domain",
-                "System",
-                "Inherited",
-            ],
-            rows,
-        ),
-        a.out,
-    ))
+        .into(),
+        Value::Bool(scope.str_field("OS-INHERIT:inherited_to") == Some("projects")).into(),
+    ]
 }

@@ -39,35 +39,7 @@ impl Enable {
 #[derive(Debug, Subcommand)]
 pub enum UserCmd {
     /// Create new user.
-    Create {
-        /// New user name.
-        name: String,
-        /// Default domain (name or ID).
-        #[arg(long)]
-        domain: Option<String>,
-        /// Default project (name or ID).
-        #[arg(long)]
-        project: Option<String>,
-        /// Domain the project belongs to (name or ID).
-        #[arg(long)]
-        project_domain: Option<String>,
-        /// Set user password.
-        #[arg(long)]
-        password: Option<String>,
-        /// Set user email address.
-        #[arg(long)]
-        email: Option<String>,
-        /// User description.
-        #[arg(long)]
-        description: Option<String>,
-        #[command(flatten)]
-        enable: Enable,
-        /// Return existing user.
-        #[arg(long)]
-        or_show: bool,
-        #[command(flatten)]
-        out: OutputArgs,
-    },
+    Create(UserCreate),
     /// Display user details.
     Show {
         /// User to display (name or ID).
@@ -79,56 +51,9 @@ pub enum UserCmd {
         out: OutputArgs,
     },
     /// List users.
-    List {
-        /// Filter users by <domain> (name or ID).
-        #[arg(long)]
-        domain: Option<String>,
-        /// Filter users by <group> membership (name or ID).
-        #[arg(long, conflicts_with = "project")]
-        group: Option<String>,
-        /// Filter users by <project> (name or ID).
-        #[arg(long)]
-        project: Option<String>,
-        /// List additional fields in output.
-        #[arg(long)]
-        long: bool,
-        /// List only enabled users.
-        #[arg(long, conflicts_with = "disabled")]
-        enabled: bool,
-        /// List only disabled users.
-        #[arg(long)]
-        disabled: bool,
-        #[command(flatten)]
-        out: OutputArgs,
-    },
+    List(UserList),
     /// Set user properties.
-    Set {
-        /// User to modify (name or ID).
-        user: String,
-        /// Set user name.
-        #[arg(long)]
-        name: Option<String>,
-        /// Domain the user belongs to (name or ID).
-        #[arg(long)]
-        domain: Option<String>,
-        /// Set default project (name or ID).
-        #[arg(long)]
-        project: Option<String>,
-        /// Domain the project belongs to (name or ID).
-        #[arg(long)]
-        project_domain: Option<String>,
-        /// Set user password.
-        #[arg(long)]
-        password: Option<String>,
-        /// Set user email address.
-        #[arg(long)]
-        email: Option<String>,
-        /// Set user description.
-        #[arg(long)]
-        description: Option<String>,
-        #[command(flatten)]
-        enable: Enable,
-    },
+    Set(UserSet),
     /// Delete user(s).
     Delete {
         /// User(s) to delete (name or ID).
@@ -138,6 +63,93 @@ pub enum UserCmd {
         #[arg(long)]
         domain: Option<String>,
     },
+}
+
+/// The options of `user create`.
+#[derive(Debug, Args)]
+pub struct UserCreate {
+    /// New user name.
+    name: String,
+    /// Default domain (name or ID).
+    #[arg(long)]
+    domain: Option<String>,
+    /// Default project (name or ID).
+    #[arg(long)]
+    project: Option<String>,
+    /// Domain the project belongs to (name or ID).
+    #[arg(long)]
+    project_domain: Option<String>,
+    /// Set user password.
+    #[arg(long)]
+    password: Option<String>,
+    /// Set user email address.
+    #[arg(long)]
+    email: Option<String>,
+    /// User description.
+    #[arg(long)]
+    description: Option<String>,
+    #[command(flatten)]
+    enable: Enable,
+    /// Return existing user.
+    #[arg(long)]
+    or_show: bool,
+    #[command(flatten)]
+    out: OutputArgs,
+}
+
+/// The options of `user list`.
+#[derive(Debug, Args)]
+pub struct UserList {
+    /// Filter users by <domain> (name or ID).
+    #[arg(long)]
+    domain: Option<String>,
+    /// Filter users by <group> membership (name or ID).
+    #[arg(long, conflicts_with = "project")]
+    group: Option<String>,
+    /// Filter users by <project> (name or ID).
+    #[arg(long)]
+    project: Option<String>,
+    /// List additional fields in output.
+    #[arg(long)]
+    long: bool,
+    /// List only enabled users.
+    #[arg(long, conflicts_with = "disabled")]
+    enabled: bool,
+    /// List only disabled users.
+    #[arg(long)]
+    disabled: bool,
+    #[command(flatten)]
+    out: OutputArgs,
+}
+
+/// The options of `user set`.
+#[derive(Debug, Args)]
+pub struct UserSet {
+    /// User to modify (name or ID).
+    user: String,
+    /// Set user name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Domain the user belongs to (name or ID).
+    #[arg(long)]
+    domain: Option<String>,
+    /// Set default project (name or ID).
+    #[arg(long)]
+    project: Option<String>,
+    /// Domain the project belongs to (name or ID).
+    #[arg(long)]
+    project_domain: Option<String>,
+    /// Set user password.
+    #[arg(long)]
+    password: Option<String>,
+    /// Set user email address.
+    #[arg(long)]
+    email: Option<String>,
+    /// Set user description.
+    #[arg(long)]
+    description: Option<String>,
+    #[command(flatten)]
+    enable: Enable,
 }
 
 /// openstackclient's `_format_user`.
@@ -191,57 +203,7 @@ async fn project_id(
 
 pub async fn run(id: &Identity, cmd: UserCmd) -> CliResult<Done> {
     match cmd {
-        UserCmd::Create {
-            name,
-            domain,
-            project,
-            project_domain,
-            password,
-            email,
-            description,
-            enable,
-            or_show,
-            out,
-        } => {
-            let mut body = serde_json::Map::new();
-            let mut domain_id = None;
-            if let Some(d) = &domain {
-                let did = id.find(Kind::Domain, d, &[]).await?;
-                let did = did.str_field("id").unwrap_or_default().to_string();
-                body.insert("domain_id".into(), json!(did));
-                domain_id = Some(did);
-            }
-            if let Some(p) = &project {
-                body.insert(
-                    "default_project_id".into(),
-                    json!(project_id(id, p, &project_domain).await?),
-                );
-            }
-            if let Some(d) = description.filter(|d| !d.is_empty()) {
-                body.insert("description".into(), json!(d));
-            }
-            if let Some(e) = email.filter(|e| !e.is_empty()) {
-                body.insert("email".into(), json!(e));
-            }
-            match password.filter(|p| !p.is_empty()) {
-                Some(p) => {
-                    body.insert("password".into(), json!(p));
-                }
-                None => warn(NO_PASSWORD),
-            }
-            body.insert("name".into(), json!(name));
-            body.insert("enabled".into(), json!(enable.value() != Some(false)));
-            let user = match id.create(Kind::User, body.into()).await {
-                Ok(u) => u,
-                Err(CallError::Api(a)) if a.status == 409 && or_show => {
-                    let filters: Vec<(&str, String)> =
-                        domain_id.iter().map(|d| ("domain_id", d.clone())).collect();
-                    id.find(Kind::User, &name, &filters).await?
-                }
-                Err(e) => return Err(e.into()),
-            };
-            Ok(Done::Print(format_user(&user), out))
-        }
+        UserCmd::Create(args) => create(id, args).await,
         UserCmd::Show { user, domain, out } => {
             let wanted = own_user(id, &user, &domain);
             // A --domain that is not found is ignored (openstackclient's ignore_missing=True).
@@ -259,155 +221,8 @@ pub async fn run(id: &Identity, cmd: UserCmd) -> CliResult<Done> {
             let u = id.find(Kind::User, &wanted, &filters).await?;
             Ok(Done::Print(format_user(&u), out))
         }
-        UserCmd::List {
-            domain,
-            group,
-            project,
-            long,
-            enabled,
-            disabled,
-            out,
-        } => {
-            let domain_id = match &domain {
-                Some(d) => Some(
-                    id.find(Kind::Domain, d, &[])
-                        .await?
-                        .str_field("id")
-                        .unwrap_or_default()
-                        .to_string(),
-                ),
-                None => None,
-            };
-            let mut users: Vec<Value>;
-            if let Some(p) = &project {
-                let filters: Vec<(&str, String)> =
-                    domain_id.iter().map(|d| ("domain_id", d.clone())).collect();
-                let pid = id.find(Kind::Project, p, &filters).await?;
-                let pid = pid.str_field("id").unwrap_or_default().to_string();
-                let assignments = id
-                    .list(
-                        &["role_assignments"],
-                        "role_assignments",
-                        &[("scope.project.id", pid)],
-                    )
-                    .await?;
-                // openstackclient collects the ids in a set: its order is arbitrary, so
-                // Baton sorts them.
-                let ids: BTreeSet<String> = assignments
-                    .iter()
-                    .filter_map(|a| a.get("user").and_then(|u| u.str_field("id")))
-                    .map(str::to_string)
-                    .collect();
-                // One listing instead of a request per user.
-                let mut found = id.list(&["users"], "users", &[]).await?;
-                found.retain(|u| u.str_field("id").is_some_and(|uid| ids.contains(uid)));
-                found.sort_by(|a, b| a.str_field("id").cmp(&b.str_field("id")));
-                users = found;
-            } else if let Some(g) = &group {
-                // openstackclient passes --domain as given to find the group.
-                let filters: Vec<(&str, String)> =
-                    domain.iter().map(|d| ("domain_id", d.clone())).collect();
-                let gid = id.find(Kind::Group, g, &filters).await?;
-                let gid = gid.str_field("id").unwrap_or_default().to_string();
-                let q: Vec<(&str, String)> =
-                    domain_id.iter().map(|d| ("domain_id", d.clone())).collect();
-                users = id.list(&["groups", &gid, "users"], "users", &q).await?;
-            } else {
-                let mut q: Vec<(&str, String)> =
-                    domain_id.iter().map(|d| ("domain_id", d.clone())).collect();
-                if enabled || disabled {
-                    q.push(("enabled", if enabled { "True" } else { "False" }.into()));
-                }
-                users = id.list(&["users"], "users", &q).await?;
-            }
-            users.retain(|u| !matches!(u, Value::Null));
-            let (headers, keys): (&[&str], &[&str]) = if long {
-                (
-                    &[
-                        "ID",
-                        "Name",
-                        "Project",
-                        "Domain",
-                        "Description",
-                        "Email",
-                        "Enabled",
-                    ],
-                    &[
-                        "id",
-                        "name",
-                        "default_project_id",
-                        "domain_id",
-                        "description",
-                        "email",
-                        "enabled",
-                    ],
-                )
-            } else {
-                (&["ID", "Name"], &["id", "name"])
-            };
-            let rows = users
-                .iter()
-                .map(|u| keys.iter().map(|k| Cell::from(u.field(k))).collect())
-                .collect();
-            Ok(Done::Print(
-                Output::list(headers, rows).with_list_headers(),
-                out,
-            ))
-        }
-        UserCmd::Set {
-            user,
-            name,
-            domain,
-            project,
-            project_domain,
-            password,
-            email,
-            description,
-            enable,
-        } => {
-            if password.as_deref() == Some("") {
-                warn(NO_PASSWORD);
-            }
-            let u = match &domain {
-                Some(d) => {
-                    let did = id.domain_id(d).await?;
-                    let wanted = own_user(id, &user, &domain);
-                    id.find(Kind::User, &wanted, &[("domain_id", did)]).await?
-                }
-                None => id.find(Kind::User, &user, &[]).await?,
-            };
-            let uid = u.str_field("id").unwrap_or_default().to_string();
-            let mut body = serde_json::Map::new();
-            for (k, v) in [
-                ("name", &name),
-                ("email", &email),
-                ("password", &password),
-                ("description", &description),
-            ] {
-                if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
-                    body.insert(k.into(), json!(v));
-                }
-            }
-            if let Some(p) = &project {
-                body.insert(
-                    "default_project_id".into(),
-                    json!(project_id(id, p, &project_domain).await?),
-                );
-            }
-            if let Some(e) = enable.value() {
-                body.insert("enabled".into(), json!(e));
-            }
-            if !body.is_empty() {
-                id.call(
-                    Method::PATCH,
-                    &["users", &uid],
-                    &[],
-                    Some(json!({ "user": body })),
-                )
-                .await?;
-            }
-            Ok(Done::Nothing)
-        }
+        UserCmd::List(args) => list(id, args).await,
+        UserCmd::Set(args) => set(id, args).await,
         UserCmd::Delete { users, domain } => {
             let domain_id = match &domain {
                 Some(d) => match id.find(Kind::Domain, d, &[]).await {
@@ -445,4 +260,221 @@ pub async fn run(id: &Identity, cmd: UserCmd) -> CliResult<Done> {
             Ok(Done::Nothing)
         }
     }
+}
+
+/// `user create`; with `--or-show`, an existing user of that name is shown instead.
+async fn create(id: &Identity, args: UserCreate) -> CliResult<Done> {
+    let UserCreate {
+        name,
+        domain,
+        project,
+        project_domain,
+        password,
+        email,
+        description,
+        enable,
+        or_show,
+        out,
+    } = args;
+    let mut body = serde_json::Map::new();
+    let mut domain_id = None;
+    if let Some(d) = &domain {
+        let did = id.find(Kind::Domain, d, &[]).await?;
+        let did = did.str_field("id").unwrap_or_default().to_string();
+        body.insert("domain_id".into(), json!(did));
+        domain_id = Some(did);
+    }
+    if let Some(p) = &project {
+        body.insert(
+            "default_project_id".into(),
+            json!(project_id(id, p, &project_domain).await?),
+        );
+    }
+    if let Some(d) = description.filter(|d| !d.is_empty()) {
+        body.insert("description".into(), json!(d));
+    }
+    if let Some(e) = email.filter(|e| !e.is_empty()) {
+        body.insert("email".into(), json!(e));
+    }
+    match password.filter(|p| !p.is_empty()) {
+        Some(p) => {
+            body.insert("password".into(), json!(p));
+        }
+        None => warn(NO_PASSWORD),
+    }
+    body.insert("name".into(), json!(name));
+    body.insert("enabled".into(), json!(enable.value() != Some(false)));
+    let user = match id.create(Kind::User, body.into()).await {
+        Ok(u) => u,
+        Err(CallError::Api(a)) if a.status == 409 && or_show => {
+            let filters: Vec<(&str, String)> =
+                domain_id.iter().map(|d| ("domain_id", d.clone())).collect();
+            id.find(Kind::User, &name, &filters).await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Done::Print(format_user(&user), out))
+}
+
+/// `user list`: all users, those of a domain, a group's members or the users with a role on a
+/// project.
+async fn list(id: &Identity, args: UserList) -> CliResult<Done> {
+    let UserList {
+        domain,
+        group,
+        project,
+        long,
+        enabled,
+        disabled,
+        out,
+    } = args;
+    let domain_id = match &domain {
+        Some(d) => Some(
+            id.find(Kind::Domain, d, &[])
+                .await?
+                .str_field("id")
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let mut users: Vec<Value>;
+    if let Some(p) = &project {
+        users = users_on_project(id, p, &domain_id).await?;
+    } else if let Some(g) = &group {
+        // openstackclient passes --domain as given to find the group.
+        let filters: Vec<(&str, String)> =
+            domain.iter().map(|d| ("domain_id", d.clone())).collect();
+        let gid = id.find(Kind::Group, g, &filters).await?;
+        let gid = gid.str_field("id").unwrap_or_default().to_string();
+        let q: Vec<(&str, String)> = domain_id.iter().map(|d| ("domain_id", d.clone())).collect();
+        users = id.list(&["groups", &gid, "users"], "users", &q).await?;
+    } else {
+        let mut q: Vec<(&str, String)> =
+            domain_id.iter().map(|d| ("domain_id", d.clone())).collect();
+        if enabled || disabled {
+            q.push(("enabled", if enabled { "True" } else { "False" }.into()));
+        }
+        users = id.list(&["users"], "users", &q).await?;
+    }
+    users.retain(|u| !matches!(u, Value::Null));
+    let (headers, keys): (&[&str], &[&str]) = if long {
+        (
+            &[
+                "ID",
+                "Name",
+                "Project",
+                "Domain",
+                "Description",
+                "Email",
+                "Enabled",
+            ],
+            &[
+                "id",
+                "name",
+                "default_project_id",
+                "domain_id",
+                "description",
+                "email",
+                "enabled",
+            ],
+        )
+    } else {
+        (&["ID", "Name"], &["id", "name"])
+    };
+    let rows = users
+        .iter()
+        .map(|u| keys.iter().map(|k| Cell::from(u.field(k))).collect())
+        .collect();
+    Ok(Done::Print(
+        Output::list(headers, rows).with_list_headers(),
+        out,
+    ))
+}
+
+/// `user list --project`: the users with a role assignment on the project, by id.
+async fn users_on_project(
+    id: &Identity,
+    p: &str,
+    domain_id: &Option<String>,
+) -> CliResult<Vec<Value>> {
+    let filters: Vec<(&str, String)> = domain_id.iter().map(|d| ("domain_id", d.clone())).collect();
+    let pid = id.find(Kind::Project, p, &filters).await?;
+    let pid = pid.str_field("id").unwrap_or_default().to_string();
+    let assignments = id
+        .list(
+            &["role_assignments"],
+            "role_assignments",
+            &[("scope.project.id", pid)],
+        )
+        .await?;
+    // openstackclient collects the ids in a set: its order is arbitrary, so
+    // Baton sorts them.
+    let ids: BTreeSet<String> = assignments
+        .iter()
+        .filter_map(|a| a.get("user").and_then(|u| u.str_field("id")))
+        .map(str::to_string)
+        .collect();
+    // One listing instead of a request per user.
+    let mut found = id.list(&["users"], "users", &[]).await?;
+    found.retain(|u| u.str_field("id").is_some_and(|uid| ids.contains(uid)));
+    found.sort_by(|a, b| a.str_field("id").cmp(&b.str_field("id")));
+    Ok(found)
+}
+
+/// `user set`: only the options given are sent.
+async fn set(id: &Identity, args: UserSet) -> CliResult<Done> {
+    let UserSet {
+        user,
+        name,
+        domain,
+        project,
+        project_domain,
+        password,
+        email,
+        description,
+        enable,
+    } = args;
+    if password.as_deref() == Some("") {
+        warn(NO_PASSWORD);
+    }
+    let u = match &domain {
+        Some(d) => {
+            let did = id.domain_id(d).await?;
+            let wanted = own_user(id, &user, &domain);
+            id.find(Kind::User, &wanted, &[("domain_id", did)]).await?
+        }
+        None => id.find(Kind::User, &user, &[]).await?,
+    };
+    let uid = u.str_field("id").unwrap_or_default().to_string();
+    let mut body = serde_json::Map::new();
+    for (k, v) in [
+        ("name", &name),
+        ("email", &email),
+        ("password", &password),
+        ("description", &description),
+    ] {
+        if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
+            body.insert(k.into(), json!(v));
+        }
+    }
+    if let Some(p) = &project {
+        body.insert(
+            "default_project_id".into(),
+            json!(project_id(id, p, &project_domain).await?),
+        );
+    }
+    if let Some(e) = enable.value() {
+        body.insert("enabled".into(), json!(e));
+    }
+    if !body.is_empty() {
+        id.call(
+            Method::PATCH,
+            &["users", &uid],
+            &[],
+            Some(json!({ "user": body })),
+        )
+        .await?;
+    }
+    Ok(Done::Nothing)
 }

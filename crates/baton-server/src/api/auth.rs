@@ -108,6 +108,40 @@ pub fn parse_auth_request(
         .get("identity")
         .ok_or_else(|| bad("Invalid input for field 'auth': 'identity' is a required property."))?;
     let identity = obj(identity, "auth/identity")?;
+    let names = method_names(identity, enabled_methods)?;
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let data = identity
+            .get(name)
+            .ok_or_else(|| bad(format!("The request you have made requires authentication: attribute {name} target identity.")))?;
+        if !enabled_methods.iter().any(|e| e == name) {
+            return Err(ApiError::unauthorized(format!(
+                "method {name} is not in [auth] methods"
+            )));
+        }
+        out.push(match name {
+            "password" => password_method(data)?,
+            "token" => {
+                let t = obj(data, "auth/identity/token")?;
+                let id = string_field(t, "id", "auth/identity/token")?
+                    .ok_or_else(|| bad("Invalid input for field 'auth/identity/token': 'id' is a required property."))?;
+                AuthMethod::Token { token: id }
+            }
+            other => {
+                return Err(ApiError::unauthorized(format!(
+                    "auth method {other} is not supported by Baton"
+                )));
+            }
+        });
+    }
+    Ok((out, requested_scope(auth.get("scope"))?))
+}
+
+/// `auth/identity/methods`: each name once, in the order given, as Keystone does.
+fn method_names<'a>(
+    identity: &'a serde_json::Map<String, Value>,
+    enabled_methods: &[String],
+) -> ApiResult<Vec<&'a str>> {
     let methods = identity
         .get("methods")
         .and_then(Value::as_array)
@@ -120,7 +154,7 @@ pub fn parse_auth_request(
         ));
     }
     // Each method costs a verification (bcrypt for a password): never more entries than there
-    // are methods to enable, and each method once, in the order given, as Keystone does.
+    // are methods to enable.
     if methods.len() > enabled_methods.len() {
         return Err(bad(format!(
             "Invalid input for field 'auth/identity/methods': at most {} methods may be given.",
@@ -136,99 +170,96 @@ pub fn parse_auth_request(
             names.push(name);
         }
     }
-    let mut out = Vec::new();
-    for name in names {
-        let data = identity
-            .get(name)
-            .ok_or_else(|| bad(format!("The request you have made requires authentication: attribute {name} target identity.")))?;
-        if !enabled_methods.iter().any(|e| e == name) {
-            return Err(ApiError::unauthorized(format!(
-                "method {name} is not in [auth] methods"
-            )));
+    Ok(names)
+}
+
+/// `auth/identity/password`: the user by id, or by name within a domain, and the password.
+fn password_method(data: &Value) -> ApiResult<AuthMethod> {
+    let p = obj(data, "auth/identity/password")?;
+    let user = p.get("user").ok_or_else(|| {
+        bad("Invalid input for field 'auth/identity/password': 'user' is a required property.")
+    })?;
+    let u = obj(user, "auth/identity/password/user")?;
+    let password = match u.get("password") {
+        Some(Value::String(s)) => s.clone(),
+        _ => return Err(bad("Invalid input for field 'auth/identity/password/user': 'password' is a required string.")),
+    };
+    let who = if let Some(id) = string_field(u, "id", "auth/identity/password/user")? {
+        UserRef::Id(id)
+    } else if let Some(name) = string_field(u, "name", "auth/identity/password/user")? {
+        let domain = u.get("domain").ok_or_else(|| {
+            bad("Invalid input for field 'auth/identity/password/user': a user name needs a domain.")
+        })?;
+        UserRef::Name {
+            name,
+            domain: domain_ref(domain, "auth/identity/password/user/domain")?,
         }
-        match name {
-            "password" => {
-                let p = obj(data, "auth/identity/password")?;
-                let user = p
-                    .get("user")
-                    .ok_or_else(|| bad("Invalid input for field 'auth/identity/password': 'user' is a required property."))?;
-                let u = obj(user, "auth/identity/password/user")?;
-                let password = match u.get("password") {
-                    Some(Value::String(s)) => s.clone(),
-                    _ => return Err(bad("Invalid input for field 'auth/identity/password/user': 'password' is a required string.")),
-                };
-                let who = if let Some(id) = string_field(u, "id", "auth/identity/password/user")? {
-                    UserRef::Id(id)
-                } else if let Some(name) = string_field(u, "name", "auth/identity/password/user")? {
-                    let domain = u.get("domain").ok_or_else(|| {
-                        bad("Invalid input for field 'auth/identity/password/user': a user name needs a domain.")
-                    })?;
-                    UserRef::Name {
-                        name,
-                        domain: domain_ref(domain, "auth/identity/password/user/domain")?,
-                    }
-                } else {
-                    return Err(bad("Invalid input for field 'auth/identity/password/user': an id or a name is required."));
-                };
-                out.push(AuthMethod::Password {
-                    user: who,
-                    password,
-                });
-            }
-            "token" => {
-                let t = obj(data, "auth/identity/token")?;
-                let id = string_field(t, "id", "auth/identity/token")?
-                    .ok_or_else(|| bad("Invalid input for field 'auth/identity/token': 'id' is a required property."))?;
-                out.push(AuthMethod::Token { token: id });
-            }
-            other => {
-                return Err(ApiError::unauthorized(format!(
-                    "auth method {other} is not supported by Baton"
-                )));
-            }
-        }
-    }
-    let scope = match auth.get("scope") {
-        None => RequestedScope::Default,
-        Some(Value::String(s)) if s == "unscoped" => RequestedScope::Unscoped,
-        Some(Value::Object(s)) => {
-            let keys: Vec<&String> = s.keys().collect();
-            if keys.len() != 1 {
-                return Err(bad("Invalid input for field 'auth/scope': only one of system, project, domain, OS-TRUST:trust or unscoped may be given."));
-            }
-            match keys[0].as_str() {
-                "project" => {
-                    let p = obj(&s["project"], "auth/scope/project")?;
-                    if let Some(id) = string_field(p, "id", "auth/scope/project")? {
-                        RequestedScope::ProjectId(id)
-                    } else if let Some(name) = string_field(p, "name", "auth/scope/project")? {
-                        let d = p.get("domain").ok_or_else(|| {
-                            bad("Invalid input for field 'auth/scope/project': a project name needs a domain.")
-                        })?;
-                        RequestedScope::ProjectName { name, domain: domain_ref(d, "auth/scope/project/domain")? }
-                    } else {
-                        return Err(bad("Invalid input for field 'auth/scope/project': an id or a name is required."));
-                    }
-                }
-                "domain" => RequestedScope::Domain(domain_ref(&s["domain"], "auth/scope/domain")?),
-                "system" => match s["system"].get("all") {
-                    Some(Value::Bool(true)) => RequestedScope::System,
-                    _ => return Err(bad("Invalid input for field 'auth/scope/system': only {\"all\": true} is supported.")),
-                },
-                "unscoped" => RequestedScope::Unscoped,
-                "OS-TRUST:trust" => {
-                    return Err(ApiError::Forbidden("identity:trust_scope (trusts are not supported by Baton)".into()))
-                }
-                other => return Err(bad(format!("Invalid input for field 'auth/scope': unknown scope {other:?}."))),
-            }
-        }
+    } else {
+        return Err(bad(
+            "Invalid input for field 'auth/identity/password/user': an id or a name is required.",
+        ));
+    };
+    Ok(AuthMethod::Password {
+        user: who,
+        password,
+    })
+}
+
+/// `auth/scope`: absent (the user's default project), `"unscoped"`, or exactly one of
+/// project, domain or system. Trust scopes are refused: Baton has no trusts.
+fn requested_scope(scope: Option<&Value>) -> ApiResult<RequestedScope> {
+    let s = match scope {
+        None => return Ok(RequestedScope::Default),
+        Some(Value::String(s)) if s == "unscoped" => return Ok(RequestedScope::Unscoped),
+        Some(Value::Object(s)) => s,
         Some(_) => {
             return Err(bad(
                 "Invalid input for field 'auth/scope': expected an object or \"unscoped\".",
             ))
         }
     };
-    Ok((out, scope))
+    let keys: Vec<&String> = s.keys().collect();
+    if keys.len() != 1 {
+        return Err(bad("Invalid input for field 'auth/scope': only one of system, project, domain, OS-TRUST:trust or unscoped may be given."));
+    }
+    Ok(match keys[0].as_str() {
+        "project" => {
+            let p = obj(&s["project"], "auth/scope/project")?;
+            if let Some(id) = string_field(p, "id", "auth/scope/project")? {
+                RequestedScope::ProjectId(id)
+            } else if let Some(name) = string_field(p, "name", "auth/scope/project")? {
+                let d = p.get("domain").ok_or_else(|| {
+                    bad("Invalid input for field 'auth/scope/project': a project name needs a domain.")
+                })?;
+                RequestedScope::ProjectName {
+                    name,
+                    domain: domain_ref(d, "auth/scope/project/domain")?,
+                }
+            } else {
+                return Err(bad(
+                    "Invalid input for field 'auth/scope/project': an id or a name is required.",
+                ));
+            }
+        }
+        "domain" => RequestedScope::Domain(domain_ref(&s["domain"], "auth/scope/domain")?),
+        "system" => match s["system"].get("all") {
+            Some(Value::Bool(true)) => RequestedScope::System,
+            _ => return Err(bad(
+                "Invalid input for field 'auth/scope/system': only {\"all\": true} is supported.",
+            )),
+        },
+        "unscoped" => RequestedScope::Unscoped,
+        "OS-TRUST:trust" => {
+            return Err(ApiError::Forbidden(
+                "identity:trust_scope (trusts are not supported by Baton)".into(),
+            ))
+        }
+        other => {
+            return Err(bad(format!(
+                "Invalid input for field 'auth/scope': unknown scope {other:?}."
+            )))
+        }
+    })
 }
 
 // ----- GET / HEAD / DELETE /v3/auth/tokens ---------------------------------------------------

@@ -279,13 +279,12 @@ impl Names {
     }
 }
 
-fn format_ref(base: &str, r: &Ref, names: Option<&Names>, data: &Data) -> Value {
-    let mut link = String::new();
-    let mut links = Map::new();
-    let mut out = Map::new();
-    let mut inherited = r.inherited;
+/// The `scope` of one assignment, the start of its `assignment` link, and whether it shows as
+/// inherited (a grant inherited onto this project from a domain or a parent).
+fn format_scope(r: &Ref, names: Option<&Names>) -> (Map<String, Value>, String, bool) {
     let mut scope = Map::new();
-    match &r.scope {
+    let mut inherited = r.inherited;
+    let link = match &r.scope {
         Scope::Project(id) => {
             let project = match names {
                 Some(n) => {
@@ -305,12 +304,12 @@ fn format_ref(base: &str, r: &Ref, names: Option<&Names>, data: &Data) -> Value 
             scope.insert("project".into(), project);
             if let Some(d) = &r.indirect.domain_id {
                 inherited = true;
-                link = format!("/domains/{d}");
+                format!("/domains/{d}")
             } else if let Some(from) = &r.indirect.project_id {
                 inherited = true;
-                link = format!("/projects/{from}");
+                format!("/projects/{from}")
             } else {
-                link = format!("/projects/{id}");
+                format!("/projects/{id}")
             }
         }
         Scope::Domain(id) => {
@@ -319,13 +318,20 @@ fn format_ref(base: &str, r: &Ref, names: Option<&Names>, data: &Data) -> Value 
                 None => json!({ "id": id }),
             };
             scope.insert("domain".into(), domain);
-            link = format!("/domains/{id}");
+            format!("/domains/{id}")
         }
         Scope::System => {
             scope.insert("system".into(), json!({ "all": true }));
-            link.push_str("/system");
+            "/system".to_string()
         }
-    }
+    };
+    (scope, link, inherited)
+}
+
+fn format_ref(base: &str, r: &Ref, names: Option<&Names>, data: &Data) -> Value {
+    let mut links = Map::new();
+    let mut out = Map::new();
+    let (mut scope, mut link, inherited) = format_scope(r, names);
     match &r.actor {
         Actor::User(u) => {
             let user = match names {

@@ -33,6 +33,13 @@ const USER: u8 = 0;
 const GROUP: u8 = 1;
 
 pub fn routes() -> Router<AppState> {
+    plain_routes()
+        .merge(inherited_routes())
+        .merge(system_routes())
+}
+
+/// Grants on projects and domains.
+fn plain_routes() -> Router<AppState> {
     Router::new()
         .route(
             "/v3/projects/{project_id}/users/{user_id}/roles",
@@ -74,6 +81,11 @@ pub fn routes() -> Router<AppState> {
                 .put(grant::<DOMAIN, GROUP, false>)
                 .delete(revoke::<DOMAIN, GROUP, false>),
         )
+}
+
+/// OS-INHERIT grants, inherited to the projects below.
+fn inherited_routes() -> Router<AppState> {
+    Router::new()
         .route(
             "/v3/OS-INHERIT/domains/{domain_id}/users/{user_id}/roles/inherited_to_projects",
             get(list::<DOMAIN, USER, true>),
@@ -106,10 +118,12 @@ pub fn routes() -> Router<AppState> {
                 .put(grant::<PROJECT, GROUP, true>)
                 .delete(revoke::<PROJECT, GROUP, true>),
         )
-        .route(
-            "/v3/system/users/{user_id}/roles",
-            get(list_system::<USER>),
-        )
+}
+
+/// Grants on the system.
+fn system_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v3/system/users/{user_id}/roles", get(list_system::<USER>))
         .route(
             "/v3/system/users/{user_id}/roles/{role_id}",
             get(check_system::<USER>)
