@@ -60,12 +60,16 @@ fn err<T>(msg: impl Into<String>) -> Result<T> {
 pub enum Origin {
     /// A key of a clouds/secure file, e.g. `clouds.prod.auth.auth_url`.
     File {
+        /// The file.
         path: PathBuf,
+        /// The key within it, e.g. `clouds.prod.auth.auth_url`.
         key: String,
     },
+    /// An environment variable, e.g. `OS_AUTH_URL`.
     Env(String),
     /// A command-line option, e.g. `--os-auth-url`.
     Arg(String),
+    /// python-openstackclient's own default.
     Default,
 }
 
@@ -886,11 +890,17 @@ pub struct CloudConfig {
     pub name: String,
     /// The clouds/secure files that were read.
     pub files: Vec<PathBuf>,
+    /// What to authenticate with (the plugin's options).
     pub auth: AuthConfig,
+    /// The region whose endpoints are used, if any.
     pub region_name: Option<String>,
+    /// The catalog interface to call services on (`interface`, default public).
     pub interface: Interface,
+    /// CA bundle to trust (`cacert`).
     pub cacert: Option<PathBuf>,
+    /// Client certificate (`cert`).
     pub cert: Option<PathBuf>,
+    /// Client certificate's key (`key`).
     pub key: Option<PathBuf>,
     /// `insecure: true`, or `verify: false`.
     pub insecure: bool,

@@ -107,6 +107,7 @@ impl AppState {
         })
     }
 
+    /// The server's keystone.conf.
     pub fn config(&self) -> &IdentityConfig {
         &self.config
     }

@@ -4,6 +4,8 @@
 //! checked the way Keystone's JSON schemas check them, and Keystone's collection envelope
 //! (`links`, `truncated`, `limit`/`marker`).
 
+#![allow(missing_docs)] // removed when the handlers are thinned (issue 11)
+
 pub mod assignments;
 pub mod catalog;
 pub mod domains;
