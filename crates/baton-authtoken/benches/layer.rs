@@ -19,6 +19,7 @@
 
 #![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
 #![allow(clippy::too_many_lines)] // a scenario reads top to bottom, as the operator does
+#![allow(missing_docs)] // criterion_group! defines an undocumented pub fn
 
 use std::hint::black_box;
 use std::time::Duration;

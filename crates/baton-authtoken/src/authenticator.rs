@@ -45,6 +45,7 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// The context passed on, when the request goes through.
     pub fn context(&self) -> Option<&IdentityContext> {
         match self {
             Decision::Forward(c) => Some(c),
@@ -52,6 +53,7 @@ impl Decision {
         }
     }
 
+    /// 200 for a request passed on, else the rejection's status.
     pub fn status(&self) -> StatusCode {
         match self {
             Decision::Forward(_) => StatusCode::OK,
@@ -63,6 +65,7 @@ impl Decision {
 /// A refusal: 401 (a token failed) or 503 (the identity service could not be asked).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
+    /// 401 or 503.
     pub status: StatusCode,
     /// Service token first, then user token; a single identity reason for a 503.
     pub reasons: Vec<FailureReason>,
@@ -207,10 +210,12 @@ impl Authenticator {
         })
     }
 
+    /// The options the middleware runs with.
     pub fn config(&self) -> &AuthTokenConfig {
         &self.inner.cfg
     }
 
+    /// Counters of decisions, refusal reasons, cache hits and identity calls.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }

@@ -8,7 +8,8 @@
 //!   "expired, with a service token" (keystonemiddleware bug 1987355).
 //! * A success lives for `min(token_cache_time, expires_at - now)`, or for allow_expired
 //!   validations `min(token_cache_time, expires_at + allow_expired_window - now)`.
-//! * Concurrent misses of one key share a single identity call ([`Flights`]).
+//! * Concurrent misses of one key share a single identity call (`Flights`, private to the
+//!   crate).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -33,6 +34,7 @@ pub enum Ctx {
 }
 
 impl Ctx {
+    /// The name used in shared-cache keys and metrics.
     pub fn as_str(self) -> &'static str {
         match self {
             Ctx::Plain => "plain",

@@ -47,18 +47,26 @@ pub const DEFAULT_SECTION: &str = "keystone_authtoken";
 pub const DEFAULT_TOKEN_CACHE_TIME: Duration = Duration::from_secs(300);
 /// Keystone's `[token] allow_expired_window` default (48 h).
 pub const DEFAULT_ALLOW_EXPIRED_WINDOW: Duration = Duration::from_secs(48 * 3600);
+/// Seconds a refusal by the identity service is reused (`negative_cache_time`), so a flood
+/// of bad tokens does not reach it.
 pub const DEFAULT_NEGATIVE_CACHE_TIME: Duration = Duration::from_secs(3);
+/// `redis_timeout`: bound on connecting to Redis and on each operation.
 pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+/// `redis_retry_interval`: Redis is left alone this long after a failure.
 pub const DEFAULT_REDIS_RETRY_INTERVAL: Duration = Duration::from_secs(30);
+/// `token_cache_size`: entries in each in-process cache.
 pub const DEFAULT_CACHE_SIZE: u64 = 10_000;
 
 /// Errors of [`AuthTokenConfigBuilder::build`] and [`crate::Authenticator::new`].
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The INI file is wrong; the message names file, line, section and option.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// An option is unusable (the message says which and why).
     #[error("{0}")]
     Invalid(String),
+    /// The identity client cannot be built from these options (TLS files, URLs).
     #[error("cannot set up the identity client: {0}")]
     Client(#[from] baton_client::Error),
 }
@@ -104,25 +112,42 @@ pub(crate) fn redact_url(url: &str) -> String {
 /// or in code ([`AuthTokenConfig::builder`]).
 #[derive(Clone)]
 pub struct AuthTokenConfig {
+    /// The URI sent in `WWW-Authenticate: Keystone uri="..."` on 401s, where clients get a
+    /// token.
     pub www_authenticate_uri: String,
     /// The middleware's own identity (keep one per process: it caches its token).
     pub auth: Arc<dyn AuthPlugin>,
     /// Transport of the identity calls (timeouts, TLS, retries).
     pub http: HttpOptions,
+    /// Which endpoint of the identity service in the catalog tokens are validated against.
     pub interface: Interface,
+    /// The region of that endpoint; `None`: any.
     pub region_name: Option<String>,
+    /// A service token must hold one of these roles (`service` by default) to count as one and
+    /// to let an expired user token through within allow_expired_window.
     pub service_token_roles: Vec<String>,
+    /// Without such a role the service token is Invalid (on), or valid but without the
+    /// allow_expired grant (off, insecure).
     pub service_token_roles_required: bool,
+    /// Pass unauthenticated requests on with `Invalid` statuses instead of answering 401.
     pub delay_auth_decision: bool,
     /// `None`: no caching (`token_cache_time = -1`).
     pub token_cache_time: Option<Duration>,
     /// Zero: refusals are not cached.
     pub negative_cache_time: Duration,
+    /// Entries in each in-process cache (`token_cache_size`).
     pub cache_size: u64,
+    /// The identity server's `[token] allow_expired_window`: how long past expiry a cached
+    /// allow_expired validation may still be reused.
     pub allow_expired_window: Duration,
+    /// Validate with the catalog and pass it on in `X-Service-Catalog`.
     pub include_service_catalog: bool,
+    /// Send `x-auth-failure-reason` on refusals, so senders learn which token failed.
     pub expose_failure_reason: bool,
+    /// When a token is refused, ask again with allow_expired to tell an expired token from an
+    /// invalid one (for the reason only; it never grants anything).
     pub diagnose_expired_tokens: bool,
+    /// The Redis cache shared by the service's processes (`redis_url`), if any.
     pub shared_cache: Option<SharedCacheConfig>,
 }
 
@@ -396,21 +421,25 @@ pub struct AuthTokenConfigBuilder {
 }
 
 impl AuthTokenConfigBuilder {
+    /// Sets [`AuthTokenConfig::www_authenticate_uri`] (default: the auth plugin's `auth_url`).
     pub fn www_authenticate_uri(mut self, uri: impl Into<String>) -> Self {
         self.www_authenticate_uri = Some(uri.into());
         self
     }
 
+    /// Sets [`AuthTokenConfig::interface`].
     pub fn interface(mut self, interface: Interface) -> Self {
         self.cfg.interface = interface;
         self
     }
 
+    /// Sets [`AuthTokenConfig::region_name`].
     pub fn region_name(mut self, region: impl Into<String>) -> Self {
         self.cfg.region_name = Some(region.into());
         self
     }
 
+    /// Sets [`AuthTokenConfig::service_token_roles`].
     pub fn service_token_roles<I, S>(mut self, roles: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -420,11 +449,13 @@ impl AuthTokenConfigBuilder {
         self
     }
 
+    /// Sets [`AuthTokenConfig::service_token_roles_required`].
     pub fn service_token_roles_required(mut self, yes: bool) -> Self {
         self.cfg.service_token_roles_required = yes;
         self
     }
 
+    /// Sets [`AuthTokenConfig::delay_auth_decision`].
     pub fn delay_auth_decision(mut self, yes: bool) -> Self {
         self.cfg.delay_auth_decision = yes;
         self
@@ -436,36 +467,43 @@ impl AuthTokenConfigBuilder {
         self
     }
 
+    /// Sets [`AuthTokenConfig::negative_cache_time`]; zero disables the negative cache.
     pub fn negative_cache_time(mut self, t: Duration) -> Self {
         self.cfg.negative_cache_time = t;
         self
     }
 
+    /// Sets [`AuthTokenConfig::cache_size`] (at least 1).
     pub fn cache_size(mut self, entries: u64) -> Self {
         self.cfg.cache_size = entries.max(1);
         self
     }
 
+    /// Sets [`AuthTokenConfig::allow_expired_window`].
     pub fn allow_expired_window(mut self, t: Duration) -> Self {
         self.cfg.allow_expired_window = t;
         self
     }
 
+    /// Sets [`AuthTokenConfig::include_service_catalog`].
     pub fn include_service_catalog(mut self, yes: bool) -> Self {
         self.cfg.include_service_catalog = yes;
         self
     }
 
+    /// Sets [`AuthTokenConfig::expose_failure_reason`].
     pub fn expose_failure_reason(mut self, yes: bool) -> Self {
         self.cfg.expose_failure_reason = yes;
         self
     }
 
+    /// Sets [`AuthTokenConfig::diagnose_expired_tokens`].
     pub fn diagnose_expired_tokens(mut self, yes: bool) -> Self {
         self.cfg.diagnose_expired_tokens = yes;
         self
     }
 
+    /// Sets the transport of the identity calls (timeouts, TLS, retries).
     pub fn http_options(mut self, http: HttpOptions) -> Self {
         self.cfg.http = http;
         self
@@ -484,6 +522,7 @@ impl AuthTokenConfigBuilder {
         self
     }
 
+    /// Sets [`AuthTokenConfig::shared_cache`].
     pub fn shared_cache(mut self, shared: SharedCacheConfig) -> Self {
         self.cfg.shared_cache = Some(shared);
         self
@@ -499,6 +538,8 @@ impl AuthTokenConfigBuilder {
         })
     }
 
+    /// Checks the options: `www_authenticate_uri` (from the plugin's `auth_url` when unset) must
+    /// fit in a header, and a shared cache needs a secret and a timeout.
     pub fn build(mut self) -> Result<AuthTokenConfig, Error> {
         self.cfg.www_authenticate_uri = match self.www_authenticate_uri.take() {
             Some(u) => u,

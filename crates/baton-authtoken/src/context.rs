@@ -15,19 +15,29 @@ use crate::reason::{FailureReason, IdentityStatus};
 
 /// Header names the middleware sets (and strips from every incoming request).
 pub mod names {
+    /// `Confirmed` or `Invalid` for the user token.
     pub const IDENTITY_STATUS: &str = "x-identity-status";
+    /// `Confirmed` or `Invalid` for the service token, when one came.
     pub const SERVICE_IDENTITY_STATUS: &str = "x-service-identity-status";
+    /// Whether the user token is scoped to the cloud's admin project.
     pub const IS_ADMIN_PROJECT: &str = "x-is-admin-project";
+    /// `all` for a system-scoped user token.
     pub const SYSTEM_SCOPE: &str = "openstack-system-scope";
+    /// The user token's catalog, as JSON (with `include_service_catalog`).
     pub const SERVICE_CATALOG: &str = "x-service-catalog";
     /// Deprecated aliases keystonemiddleware still sets.
     pub const ROLE: &str = "x-role";
+    /// Deprecated alias of the user name.
     pub const USER: &str = "x-user";
+    /// Deprecated alias of the project id.
     pub const TENANT_ID: &str = "x-tenant-id";
+    /// Deprecated alias of the project name.
     pub const TENANT_NAME: &str = "x-tenant-name";
+    /// Deprecated alias of the project name, older still.
     pub const TENANT: &str = "x-tenant";
     /// Where the user (`x-`) and service (`x-service-`) headers differ only by prefix.
     pub const USER_PREFIX: &str = "x-";
+    /// Prefix of the service token's headers.
     pub const SERVICE_PREFIX: &str = "x-service-";
     /// The per-token header template, after the prefix.
     pub const TEMPLATE: [&str; 11] = [
@@ -147,23 +157,35 @@ pub(crate) fn strip_token_headers(headers: &mut HeaderMap) -> usize {
 /// What one confirmed token says: its user, scope and roles.
 #[derive(Clone, Serialize)]
 pub struct TokenInfo {
+    /// The token's user.
     pub user_id: String,
+    /// The user's name.
     pub user_name: String,
+    /// The domain that owns the user.
     pub user_domain_id: String,
+    /// That domain's name.
     pub user_domain_name: String,
+    /// The project of a project-scoped token.
     pub project_id: Option<String>,
+    /// That project's name.
     pub project_name: Option<String>,
+    /// The domain that owns that project.
     pub project_domain_id: Option<String>,
+    /// That domain's name.
     pub project_domain_name: Option<String>,
     /// The domain of a domain-scoped token.
     pub domain_id: Option<String>,
+    /// The name of a domain-scoped token's domain.
     pub domain_name: Option<String>,
+    /// Role names on the scope (implied roles included).
     pub roles: Vec<String>,
     /// `Some("all")` for a system-scoped token.
     pub system_scope: Option<String>,
     /// The token's `is_admin_project`, `true` when the token lacks it (keystoneauth's default).
     pub is_admin_project: bool,
+    /// When the token expires (it may be past, see `accepted_expired`).
     pub expires_at: DateTime<Utc>,
+    /// The token's audit ids, for matching log lines with Keystone's.
     pub audit_ids: Vec<String>,
     /// Accepted although expired, because a service token holding a service role came with it.
     pub accepted_expired: bool,
@@ -219,6 +241,7 @@ impl TokenInfo {
         &self.access
     }
 
+    /// Whether the token holds the role of that name.
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
     }
@@ -285,10 +308,12 @@ impl IdentityContext {
             && self.service_role_check_passed
     }
 
+    /// The user token's user, when confirmed.
     pub fn user_id(&self) -> Option<&str> {
         self.user.as_ref().map(|u| u.user_id.as_str())
     }
 
+    /// The user token's project, when confirmed and project-scoped.
     pub fn project_id(&self) -> Option<&str> {
         self.user.as_ref().and_then(|u| u.project_id.as_deref())
     }
@@ -309,10 +334,12 @@ impl IdentityContext {
             .unwrap_or(&[])
     }
 
+    /// The service token's user (the service user), when confirmed.
     pub fn service_user_id(&self) -> Option<&str> {
         self.service.as_ref().map(|s| s.user_id.as_str())
     }
 
+    /// The service token's project, when confirmed and project-scoped.
     pub fn service_project_id(&self) -> Option<&str> {
         self.service.as_ref().and_then(|s| s.project_id.as_deref())
     }

@@ -40,6 +40,7 @@ pub struct AuthTokenLayer {
 }
 
 impl AuthTokenLayer {
+    /// The layer, deciding with `auth` (clone one [`Authenticator`] for every route).
     pub fn new(auth: Authenticator) -> AuthTokenLayer {
         AuthTokenLayer { auth }
     }

@@ -56,10 +56,12 @@ impl Metrics {
         get(&self.forwarded_unconfirmed)
     }
 
+    /// Requests refused with 401.
     pub fn rejected_401(&self) -> u64 {
         get(&self.rejected_401)
     }
 
+    /// Requests refused with 503 (the identity service could not be asked).
     pub fn rejected_503(&self) -> u64 {
         get(&self.rejected_503)
     }
@@ -74,6 +76,7 @@ impl Metrics {
         get(&self.shared_rejected)
     }
 
+    /// Validations found in the shared (Redis) cache.
     pub fn shared_cache_hits(&self) -> u64 {
         get(&self.shared_hits)
     }

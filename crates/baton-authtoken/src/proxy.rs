@@ -79,6 +79,7 @@ pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
 /// The `[authproxy]` section.
 #[derive(Debug, Clone)]
 pub struct ProxyOptions {
+    /// Where the proxy listens for the service's clients.
     pub listen: SocketAddr,
     /// `http://host:port[/prefix]`; the request's path and query are appended to the prefix.
     pub upstream: Uri,
@@ -115,7 +116,9 @@ pub const BODY_MIN_RATE: u64 = 500;
 /// The whole proxy configuration: `[authproxy]` plus `[keystone_authtoken]`.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
+    /// `[authproxy]`: listening, upstream and client limits.
     pub proxy: ProxyOptions,
+    /// `[keystone_authtoken]`: how tokens are validated.
     pub authtoken: AuthTokenConfig,
 }
 
@@ -362,6 +365,7 @@ impl ForwarderInner {
 }
 
 impl Forwarder {
+    /// A forwarder to `opts.upstream`, with pooled keep-alive connections.
     pub fn new(opts: ProxyOptions) -> Forwarder {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);

@@ -7,7 +7,9 @@ use serde::Serialize;
 /// keystonemiddleware's `X-Identity-Status` / `X-Service-Identity-Status` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum IdentityStatus {
+    /// The token was validated and is in force.
     Confirmed,
+    /// The token was refused, or could not be checked.
     Invalid,
 }
 
@@ -74,6 +76,7 @@ impl FailureReason {
         FailureReason::IdentityError,
     ];
 
+    /// The header and metrics value (`user_token_expired`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             FailureReason::UserTokenMissing => "user_token_missing",
@@ -87,6 +90,7 @@ impl FailureReason {
         }
     }
 
+    /// Reads a header value; `None` for one this version does not know.
     pub fn parse(s: &str) -> Option<FailureReason> {
         FailureReason::ALL
             .into_iter()

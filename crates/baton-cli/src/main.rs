@@ -4,6 +4,10 @@
 //! the auth_token middleware, as a streaming reverse proxy, in front of any HTTP service.
 //! `doctor` checks senders, receivers and keystone.conf together (baton-doctor).
 
+// The doc comments of the clap commands and options are the `--help` text, worded like
+// python-openstackclient's (`<project>`, `[service_user]`): help for operators, not rustdoc.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
+
 mod demo;
 mod doctor;
 mod manage;
@@ -157,6 +161,7 @@ async fn authproxy(files: &[PathBuf]) -> anyhow::Result<()> {
     }
 }
 
+/// `baton serve`: the identity server on `bind` (default `[baton] bind`) until Ctrl-C.
 pub async fn serve(
     config: IdentityConfig,
     bind: Option<std::net::SocketAddr>,

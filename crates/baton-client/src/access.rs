@@ -16,13 +16,17 @@ pub const STALE_TOKEN_DURATION: Duration = Duration::from_secs(30);
 /// An endpoint interface of the v3 catalog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Interface {
+    /// For users and outside clients.
     #[default]
     Public,
+    /// For services inside the cloud (what the auth_token middleware uses by default).
     Internal,
+    /// The admin network, where a deployment still has one.
     Admin,
 }
 
 impl Interface {
+    /// The catalog spelling (`public`, `internal`, `admin`).
     pub fn as_str(self) -> &'static str {
         match self {
             Interface::Public => "public",
@@ -80,6 +84,7 @@ impl fmt::Debug for AccessInfo {
 }
 
 impl AccessInfo {
+    /// The token with its already parsed body.
     pub fn new(token: AuthToken, body: TokenBody) -> AccessInfo {
         AccessInfo { token, body }
     }
@@ -98,18 +103,22 @@ impl AccessInfo {
         Ok(AccessInfo::new(token, parsed.token))
     }
 
+    /// The token, to send as `X-Auth-Token` (or `X-Service-Token`).
     pub fn token(&self) -> &AuthToken {
         &self.token
     }
 
+    /// The token body as the identity service returned it.
     pub fn body(&self) -> &TokenBody {
         &self.body
     }
 
+    /// When the token stops being accepted (without allow_expired).
     pub fn expires_at(&self) -> DateTime<Utc> {
         self.body.expires_at
     }
 
+    /// When the token was issued.
     pub fn issued_at(&self) -> DateTime<Utc> {
         self.body.issued_at
     }
@@ -123,38 +132,47 @@ impl AccessInfo {
         }
     }
 
+    /// The token is past its expiry now.
     pub fn is_expired(&self) -> bool {
         self.will_expire_soon(Duration::ZERO)
     }
 
+    /// The token's user.
     pub fn user_id(&self) -> &str {
         &self.body.user.id
     }
 
+    /// The user's name.
     pub fn user_name(&self) -> &str {
         &self.body.user.name
     }
 
+    /// The domain that owns the user.
     pub fn user_domain_id(&self) -> &str {
         &self.body.user.domain.id
     }
 
+    /// That domain's name.
     pub fn user_domain_name(&self) -> &str {
         &self.body.user.domain.name
     }
 
+    /// The project of a project-scoped token.
     pub fn project_id(&self) -> Option<&str> {
         self.body.project.as_ref().map(|p| p.id.as_str())
     }
 
+    /// That project's name.
     pub fn project_name(&self) -> Option<&str> {
         self.body.project.as_ref().map(|p| p.name.as_str())
     }
 
+    /// The domain that owns that project.
     pub fn project_domain_id(&self) -> Option<&str> {
         self.body.project.as_ref().map(|p| p.domain.id.as_str())
     }
 
+    /// That domain's name.
     pub fn project_domain_name(&self) -> Option<&str> {
         self.body.project.as_ref().map(|p| p.domain.name.as_str())
     }
@@ -164,10 +182,12 @@ impl AccessInfo {
         self.body.domain.as_ref().map(|d| d.id.as_str())
     }
 
+    /// The name of a domain-scoped token's domain.
     pub fn domain_name(&self) -> Option<&str> {
         self.body.domain.as_ref().map(|d| d.name.as_str())
     }
 
+    /// The token is scoped to the whole system (`system: all`).
     pub fn system_scoped(&self) -> bool {
         self.body.is_system_scoped()
     }
@@ -177,18 +197,22 @@ impl AccessInfo {
         self.body.project.is_some() || self.body.domain.is_some() || self.system_scoped()
     }
 
+    /// The names of the roles on the token's scope.
     pub fn role_names(&self) -> Vec<&str> {
         self.body.role_names().collect()
     }
 
+    /// Whether the token holds the role of that name.
     pub fn has_role(&self, name: &str) -> bool {
         self.body.role_names().any(|r| r == name)
     }
 
+    /// How the user authenticated (`password`, `token`, `application_credential`).
     pub fn methods(&self) -> &[String] {
         &self.body.methods
     }
 
+    /// The token's audit id, then its chain's (for matching Keystone's logs).
     pub fn audit_ids(&self) -> &[String] {
         &self.body.audit_ids
     }

@@ -863,11 +863,17 @@ pub struct CloudConfig {
     pub name: String,
     /// The clouds/secure files that were read.
     pub files: Vec<PathBuf>,
+    /// What to authenticate with (the plugin's options).
     pub auth: AuthConfig,
+    /// The region whose endpoints are used, if any.
     pub region_name: Option<String>,
+    /// The catalog interface to call services on (`interface`, default public).
     pub interface: Interface,
+    /// CA bundle to trust (`cacert`).
     pub cacert: Option<PathBuf>,
+    /// Client certificate (`cert`).
     pub cert: Option<PathBuf>,
+    /// Client certificate's key (`key`).
     pub key: Option<PathBuf>,
     /// `insecure: true`, or `verify: false`.
     pub insecure: bool,

@@ -94,6 +94,7 @@ pub const SESSION_OPTIONS: [&str; 7] = [
 pub(crate) const AUTH_TYPES: &str = "password, v3password, token, v3token, v3applicationcredential";
 
 impl AuthType {
+    /// Reads an `auth_type`; `None` for a type Baton's client does not have.
     pub fn parse(s: &str) -> Option<AuthType> {
         match s {
             "password" => Some(AuthType::Password),
@@ -105,6 +106,7 @@ impl AuthType {
         }
     }
 
+    /// The `auth_type` spelling.
     pub fn as_str(self) -> &'static str {
         match self {
             AuthType::Password => "password",
@@ -142,15 +144,24 @@ impl AuthType {
 /// What a plugin authenticates with.
 #[derive(Debug, Clone)]
 pub enum Credentials {
+    /// A user and password (`password`, `v3password`).
     Password {
+        /// The user, by id or by name within a domain.
         user: UserRef,
+        /// The user's password.
         password: SecretString,
     },
+    /// An existing token (`token`, `v3token`).
     Token {
+        /// The token to authenticate with.
         token: AuthToken,
     },
+    /// An application credential (`v3applicationcredential`), which carries its own scope and
+    /// roles.
     ApplicationCredential {
+        /// The credential, by id or by name with its owner.
         credential: AppCredRef,
+        /// The credential's secret.
         secret: SecretString,
     },
 }
@@ -158,20 +169,29 @@ pub enum Credentials {
 /// Auth options read from a section: enough to build the plugin.
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
+    /// The plugin type (`auth_type`).
     pub auth_type: AuthType,
     /// The section the options were read from (the `auth_section` target, if any).
     pub section: String,
+    /// The identity endpoint to authenticate at (`auth_url`).
     pub auth_url: Url,
+    /// What to authenticate with.
     pub credentials: Credentials,
+    /// What the token is scoped to: a project (the service project for a service user), a
+    /// domain or the system.
     pub scope: Scope,
 }
 
 /// Session options of a section (keystoneauth's `register_session_conf_options`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionConfig {
+    /// CA bundle to trust (`cafile`).
     pub cafile: Option<PathBuf>,
+    /// Client certificate (`certfile`).
     pub certfile: Option<PathBuf>,
+    /// Client certificate's key (`keyfile`).
     pub keyfile: Option<PathBuf>,
+    /// Skip TLS verification (`insecure`), with a warning.
     pub insecure: bool,
     /// `timeout` in seconds.
     pub timeout: Option<Duration>,
@@ -636,18 +656,26 @@ impl SessionConfig {
 pub struct ServiceUserConfig {
     /// The configuration files, for messages.
     pub source: String,
+    /// The section read (`service_user`).
     pub section: String,
+    /// The service user's auth options.
     pub auth: AuthConfig,
+    /// The session options of the calls made with the service token.
     pub session: SessionConfig,
 }
 
 /// What [`ServiceUserConfig::validate_at_startup`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartupCheck {
+    /// The service user's id.
     pub user_id: String,
+    /// The service user's name.
     pub user_name: String,
+    /// The project its token is scoped to.
     pub project_id: Option<String>,
+    /// The roles its token holds (receivers want one of their `service_token_roles`).
     pub roles: Vec<String>,
+    /// When the token obtained at start expires.
     pub expires_at: DateTime<Utc>,
     /// Problems that do not stop the start (each also logged as a warning).
     pub warnings: Vec<String>,

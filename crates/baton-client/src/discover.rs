@@ -14,6 +14,7 @@ pub struct DiscoveredVersion {
     pub id: String,
     /// `(major, minor)` parsed from `id`.
     pub version: (u64, u64),
+    /// `stable`, `supported`, `deprecated`, ...
     pub status: String,
     /// The `self` link.
     pub url: Url,

@@ -33,11 +33,14 @@ pub enum AuthFailureReason {
 /// Which of the two tokens of a request a reason is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WhichToken {
+    /// The user's token (`X-Auth-Token`).
     User,
+    /// The service user's token (`X-Service-Token`).
     Service,
 }
 
 impl AuthFailureReason {
+    /// Reads one header value; an unknown one is kept, shortened, as [`AuthFailureReason::Other`].
     pub fn parse(value: &str) -> AuthFailureReason {
         match value.trim().to_ascii_lowercase().as_str() {
             "user_token_expired" => AuthFailureReason::UserTokenExpired,
@@ -108,7 +111,10 @@ impl AuthFailureReason {
 /// (empty when it did not say) and whether an `X-Service-Token` was sent at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
+    /// The receiver's reasons, service token first; empty when it gave none (Keystone's
+    /// middleware never does).
     pub reasons: Vec<AuthFailureReason>,
+    /// The request carried an `X-Service-Token`, so either token may have been refused.
     pub service_token_sent: bool,
 }
 
@@ -171,8 +177,11 @@ pub enum Error {
     /// The connection could not be made, after the configured retries.
     #[error("cannot connect to {url} after {attempts} attempt(s): {reason}")]
     Connection {
+        /// Where (without user info).
         url: String,
+        /// How many tries were made, retries included.
         attempts: u32,
+        /// The innermost cause (connection refused, no route, DNS, ...).
         reason: String,
     },
     /// The request timed out (connect or total timeout), after the configured retries.
@@ -180,7 +189,9 @@ pub enum Error {
     Timeout {
         /// `METHOD url`.
         request: String,
+        /// How many tries were made, retries included.
         attempts: u32,
+        /// The innermost cause.
         reason: String,
     },
     /// Any other transport failure (TLS, reading the body, too many redirects).
@@ -188,15 +199,22 @@ pub enum Error {
     Transport {
         /// `METHOD url`.
         request: String,
+        /// The innermost cause.
         reason: String,
     },
     /// `POST /v3/auth/tokens` answered with an error.
     #[error("identity at {url} refused to authenticate {who}: {status} {message}{}", rid(.request_id))]
     AuthenticationFailed {
+        /// The identity endpoint asked.
         url: String,
+        /// Whom the plugin authenticates: the user (name and domain, or id), an application
+        /// credential or a token fingerprint.
         who: String,
+        /// The HTTP status (401 for wrong credentials, 403, 5xx, ...).
         status: u16,
+        /// Keystone's error message.
         message: String,
+        /// The identity server's `x-openstack-request-id`, to find its log lines.
         request_id: Option<String>,
     },
     /// An authenticated request was answered 401 (after one re-authentication where possible).
@@ -204,15 +222,21 @@ pub enum Error {
     Unauthorized {
         /// `METHOD url`.
         request: String,
+        /// Which token the receiver refused, as far as it said.
         refused: Refused,
+        /// The receiver's error message.
         message: String,
+        /// The receiver's `x-openstack-request-id`.
         request_id: Option<String>,
     },
     /// `GET /v3/auth/tokens` answered 404: the subject token is invalid, expired or revoked.
     #[error("the identity service does not accept the token sha256:{fingerprint}: {message}{}", rid(.request_id))]
     TokenNotFound {
+        /// The refused token's fingerprint ([`crate::token_fingerprint`]).
         fingerprint: String,
+        /// Keystone's error message.
         message: String,
+        /// The identity server's `x-openstack-request-id`.
         request_id: Option<String>,
     },
     /// Any other error status.
@@ -220,23 +244,39 @@ pub enum Error {
     Http {
         /// `METHOD url`.
         request: String,
+        /// The HTTP status.
         status: u16,
+        /// The error message of the body, or the status text.
         message: String,
+        /// The service's `x-openstack-request-id`.
         request_id: Option<String>,
         /// The receiver's [`AUTH_FAILURE_REASON_HEADER`], if any (e.g. `identity_unreachable`).
         reasons: Vec<AuthFailureReason>,
     },
     /// A response that does not have the expected form (no `X-Subject-Token`, no `token` key, ...).
     #[error("invalid response from {url}: {reason}")]
-    InvalidResponse { url: String, reason: String },
+    InvalidResponse {
+        /// The URL that answered.
+        url: String,
+        /// What was wrong with the answer.
+        reason: String,
+    },
     /// Version discovery found no v3 identity API and the URL does not name one either.
     #[error("version discovery at {url} found no identity v3 API: {reason}")]
-    Discovery { url: String, reason: String },
+    Discovery {
+        /// The `auth_url` looked at.
+        url: String,
+        /// What discovery found instead.
+        reason: String,
+    },
     /// The catalog has no matching endpoint.
     #[error("the service catalog has no {interface} endpoint for service type {service_type:?}{}", region_text(.region))]
     EndpointNotFound {
+        /// The service type asked for (`identity`, `volumev3`, ...).
         service_type: String,
+        /// `public`, `internal` or `admin`.
         interface: String,
+        /// The region asked for, if any.
         region: Option<String>,
     },
     /// The auth plugin cannot provide what was asked (e.g. token data from a bare `UserToken`).
@@ -251,7 +291,9 @@ pub enum Error {
     /// A start-up check of a configured service user failed.
     #[error("{context}: {source}")]
     Startup {
+        /// Which check, and for which configuration section.
         context: String,
+        /// What failed.
         #[source]
         source: Box<Error>,
     },

@@ -20,10 +20,15 @@ use crate::error::{display_url, Error, Result};
 /// every method. The delay doubles from `initial_delay` up to `max_delay`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
+    /// Retries of a request that could not connect (or timed out, if idempotent).
     pub connect_retries: u32,
+    /// Retries of a request answered with one of `retry_statuses`.
     pub status_retries: u32,
+    /// Statuses worth another try (503 by default).
     pub retry_statuses: Vec<u16>,
+    /// The wait before the first retry.
     pub initial_delay: Duration,
+    /// The longest wait between tries.
     pub max_delay: Duration,
 }
 
@@ -63,7 +68,9 @@ pub struct HttpOptions {
     pub client_cert: Option<(PathBuf, PathBuf)>,
     /// Accept any server certificate (`insecure = true`). Logged as a warning.
     pub insecure: bool,
+    /// The `User-Agent` sent (`baton-client/VERSION` by default).
     pub user_agent: String,
+    /// When to try a request again.
     pub retry: RetryPolicy,
 }
 
@@ -82,6 +89,7 @@ impl Default for HttpOptions {
 }
 
 impl HttpOptions {
+    /// The HTTP client these options describe (TLS, timeouts, retries).
     pub fn build(&self) -> Result<HttpClient> {
         HttpClient::new(self)
     }
@@ -90,9 +98,13 @@ impl HttpOptions {
 /// One request, kept as data so that it can be sent again (retries, re-authentication).
 #[derive(Clone)]
 pub struct HttpRequest {
+    /// The HTTP method.
     pub method: Method,
+    /// Where to send it.
     pub url: Url,
+    /// Its headers (tokens among them: never logged).
     pub headers: HeaderMap,
+    /// Its body, if any.
     pub body: Option<Vec<u8>>,
 }
 
@@ -107,6 +119,7 @@ impl std::fmt::Debug for HttpRequest {
 }
 
 impl HttpRequest {
+    /// A request without headers or body.
     pub fn new(method: Method, url: Url) -> HttpRequest {
         HttpRequest {
             method,
@@ -116,6 +129,7 @@ impl HttpRequest {
         }
     }
 
+    /// Adds (or replaces) a header.
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> HttpRequest {
         self.headers.insert(name, value);
         self
@@ -162,6 +176,8 @@ async fn backoff(delay: Duration, policy: &RetryPolicy) -> Duration {
 }
 
 impl HttpClient {
+    /// A client with these options: rustls, the configured CA and client certificate, redirects
+    /// kept within the same origin.
     pub fn new(options: &HttpOptions) -> Result<HttpClient> {
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()

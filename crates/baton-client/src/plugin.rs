@@ -91,7 +91,9 @@ pub(crate) fn secret_header(token: &AuthToken) -> Result<HeaderValue> {
 /// A domain by id or by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DomainRef {
+    /// The domain's id (`default` for the default domain).
     Id(String),
+    /// The domain's name (`Default`).
     Name(String),
 }
 
@@ -114,15 +116,24 @@ impl DomainRef {
 /// A user by id, or by name within a domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserRef {
+    /// The user's id.
     Id(String),
-    Name { name: String, domain: DomainRef },
+    /// The user's name within a domain.
+    Name {
+        /// The login name.
+        name: String,
+        /// The domain that owns the user.
+        domain: DomainRef,
+    },
 }
 
 impl UserRef {
+    /// A user by id.
     pub fn id(id: impl Into<String>) -> UserRef {
         UserRef::Id(id.into())
     }
 
+    /// A user by name within a domain.
     pub fn name(name: impl Into<String>, domain: DomainRef) -> UserRef {
         UserRef::Name {
             name: name.into(),
@@ -156,8 +167,15 @@ impl UserRef {
 /// A project by id, or by name within a domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProjectRef {
+    /// The project's id.
     Id(String),
-    Name { name: String, domain: DomainRef },
+    /// The project's name within a domain.
+    Name {
+        /// The project's name.
+        name: String,
+        /// The domain that owns the project.
+        domain: DomainRef,
+    },
 }
 
 /// What a token is scoped to.
@@ -168,17 +186,21 @@ pub enum Scope {
     Default,
     /// `"scope": "unscoped"`.
     Unscoped,
+    /// A project (the `service` project for a service user).
     Project(ProjectRef),
+    /// A domain.
     Domain(DomainRef),
     /// `{"system": {"all": true}}`.
     System,
 }
 
 impl Scope {
+    /// Scoped to the project with this id.
     pub fn project_id(id: impl Into<String>) -> Scope {
         Scope::Project(ProjectRef::Id(id.into()))
     }
 
+    /// Scoped to the project of this name within a domain.
     pub fn project_name(name: impl Into<String>, domain: DomainRef) -> Scope {
         Scope::Project(ProjectRef::Name {
             name: name.into(),
@@ -186,10 +208,12 @@ impl Scope {
         })
     }
 
+    /// Scoped to the domain with this id.
     pub fn domain_id(id: impl Into<String>) -> Scope {
         Scope::Domain(DomainRef::Id(id.into()))
     }
 
+    /// Scoped to the domain of this name.
     pub fn domain_name(name: impl Into<String>) -> Scope {
         Scope::Domain(DomainRef::Name(name.into()))
     }
@@ -425,6 +449,8 @@ pub struct Password {
 }
 
 impl Password {
+    /// Password authentication at `auth_url` (a v3 URL, or a base URL when the plugin
+    /// discovers), with the default scope until [`Password::with_scope`].
     pub fn new(auth_url: Url, user: UserRef, password: impl Into<SecretString>) -> Password {
         Password {
             endpoint: IdentityEndpoint::new(auth_url),
@@ -435,6 +461,7 @@ impl Password {
         }
     }
 
+    /// Asks for this scope (project, domain or system).
     pub fn with_scope(mut self, scope: Scope) -> Password {
         self.scope = scope;
         self
@@ -470,6 +497,7 @@ pub struct Token {
 }
 
 impl Token {
+    /// Token authentication (rescoping `token`) at `auth_url`.
     pub fn new(auth_url: Url, token: AuthToken) -> Token {
         Token {
             endpoint: IdentityEndpoint::new(auth_url),
@@ -479,6 +507,7 @@ impl Token {
         }
     }
 
+    /// Asks for this scope (project, domain or system).
     pub fn with_scope(mut self, scope: Scope) -> Token {
         self.scope = scope;
         self
@@ -502,8 +531,15 @@ impl AuthPlugin for Token {
 /// An application credential by id, or by name with its owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppCredRef {
+    /// The credential's id.
     Id(String),
-    Name { name: String, user: UserRef },
+    /// The credential's name, unique among its owner's.
+    Name {
+        /// The credential's name.
+        name: String,
+        /// The user who created it.
+        user: UserRef,
+    },
 }
 
 /// Application-credential authentication (keystoneauth `v3.ApplicationCredential`). No scope is
@@ -517,6 +553,7 @@ pub struct ApplicationCredential {
 }
 
 impl ApplicationCredential {
+    /// Application-credential authentication at `auth_url`.
     pub fn new(
         auth_url: Url,
         credential: AppCredRef,
@@ -564,6 +601,7 @@ pub struct UserToken {
 }
 
 impl UserToken {
+    /// The token alone: no user, scope or catalog is known (see [`UserToken::with_body`]).
     pub fn new(token: AuthToken) -> UserToken {
         UserToken {
             token,
@@ -577,6 +615,7 @@ impl UserToken {
         self
     }
 
+    /// A token with what its validation returned.
     pub fn from_access(access: AccessInfo) -> UserToken {
         UserToken {
             token: access.token().clone(),

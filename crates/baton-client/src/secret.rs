@@ -13,6 +13,7 @@ pub use baton_types::token_fingerprint;
 pub struct AuthToken(Arc<str>);
 
 impl AuthToken {
+    /// Wraps a token id.
     pub fn new(token: impl Into<String>) -> Self {
         AuthToken(Arc::from(token.into()))
     }
@@ -52,6 +53,7 @@ impl From<String> for AuthToken {
 pub struct SecretString(Arc<str>);
 
 impl SecretString {
+    /// Wraps a password or secret.
     pub fn new(secret: impl Into<String>) -> Self {
         SecretString(Arc::from(secret.into()))
     }

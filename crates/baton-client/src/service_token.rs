@@ -24,11 +24,15 @@ use crate::secret::AuthToken;
 ///   (and for `service_token_missing_role` nothing: a new token would lack the role too).
 #[derive(Debug, Clone)]
 pub struct ServiceTokenAuth {
+    /// The user (`X-Auth-Token`): user id, project, catalog and endpoints come from it.
     pub user: Arc<dyn AuthPlugin>,
+    /// The service user (`X-Service-Token`), normally a [`crate::Password`] plugin of
+    /// `[service_user]`.
     pub service: Arc<dyn AuthPlugin>,
 }
 
 impl ServiceTokenAuth {
+    /// The user's plugin with the service user's next to it.
     pub fn new(user: Arc<dyn AuthPlugin>, service: Arc<dyn AuthPlugin>) -> ServiceTokenAuth {
         ServiceTokenAuth { user, service }
     }

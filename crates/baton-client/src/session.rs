@@ -18,9 +18,13 @@ use crate::secret::AuthToken;
 /// Which endpoint of the catalog to use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointFilter {
+    /// The service type of the catalog (`compute`, `volumev3`, `image`, ...).
     pub service_type: String,
+    /// Only the service of this name.
     pub service_name: Option<String>,
+    /// Which of the service's endpoints (public by default).
     pub interface: Interface,
+    /// Only endpoints of this region.
     pub region_name: Option<String>,
     /// Use this URL and skip the catalog.
     pub endpoint_override: Option<Url>,
@@ -38,21 +42,25 @@ impl EndpointFilter {
         }
     }
 
+    /// Sets the interface.
     pub fn interface(mut self, interface: Interface) -> EndpointFilter {
         self.interface = interface;
         self
     }
 
+    /// Sets (or, with `None`, clears) the region.
     pub fn region(mut self, region: Option<&str>) -> EndpointFilter {
         self.region_name = region.map(str::to_string);
         self
     }
 
+    /// Sets the service name.
     pub fn service_name(mut self, name: impl Into<String>) -> EndpointFilter {
         self.service_name = Some(name.into());
         self
     }
 
+    /// Uses `url` instead of the catalog.
     pub fn endpoint_override(mut self, url: Url) -> EndpointFilter {
         self.endpoint_override = Some(url);
         self
@@ -63,7 +71,9 @@ impl EndpointFilter {
 /// `://` is a URL, anything else a service type (public interface).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
+    /// This URL.
     Url(Url),
+    /// The endpoint of a catalog service.
     Endpoint(EndpointFilter),
     /// A string that looked like a URL but did not parse; reported when the request is sent.
     Invalid(String),
@@ -114,6 +124,7 @@ pub struct ValidateOptions {
     pub include_catalog: bool,
     /// Interface of the identity endpoint in the caller's catalog (keystonemiddleware: internal).
     pub interface: Interface,
+    /// Region of that endpoint; `None`: any.
     pub region_name: Option<String>,
 }
 
@@ -136,11 +147,13 @@ pub struct SessionBuilder {
 }
 
 impl SessionBuilder {
+    /// Sets every transport option at once.
     pub fn http_options(mut self, options: HttpOptions) -> SessionBuilder {
         self.http = options;
         self
     }
 
+    /// Time to establish a connection.
     pub fn connect_timeout(mut self, t: Duration) -> SessionBuilder {
         self.http.connect_timeout = t;
         self
@@ -152,16 +165,19 @@ impl SessionBuilder {
         self
     }
 
+    /// A PEM file of CA certificates to trust besides the built-in roots.
     pub fn ca_file(mut self, path: impl Into<std::path::PathBuf>) -> SessionBuilder {
         self.http.ca_file = Some(path.into());
         self
     }
 
+    /// Accept any server certificate (logged as a warning).
     pub fn insecure(mut self, insecure: bool) -> SessionBuilder {
         self.http.insecure = insecure;
         self
     }
 
+    /// When to try a request again.
     pub fn retry(mut self, retry: RetryPolicy) -> SessionBuilder {
         self.http.retry = retry;
         self
@@ -177,6 +193,7 @@ impl SessionBuilder {
         self
     }
 
+    /// The session, authenticating with `auth` (nothing is contacted yet).
     pub fn build(self, auth: Arc<dyn AuthPlugin>) -> Result<Session> {
         Ok(Session {
             http: self.http.build()?,
@@ -211,10 +228,12 @@ impl Session {
         SessionBuilder::default().build(auth)
     }
 
+    /// A builder with the default options.
     pub fn builder() -> SessionBuilder {
         SessionBuilder::default()
     }
 
+    /// A session over an existing HTTP client (sharing its connections), without overrides.
     pub fn from_parts(http: HttpClient, auth: Arc<dyn AuthPlugin>) -> Session {
         Session {
             http,
@@ -233,22 +252,29 @@ impl Session {
         }
     }
 
+    /// The HTTP client.
     pub fn http(&self) -> &HttpClient {
         &self.http
     }
 
+    /// The auth plugin.
     pub fn auth(&self) -> &Arc<dyn AuthPlugin> {
         &self.auth
     }
 
+    /// The plugin's token with its data, authenticating if there is none or it is about to
+    /// expire.
     pub async fn get_access(&self) -> Result<Arc<AccessInfo>> {
         self.auth.get_access(&self.http).await
     }
 
+    /// The plugin's token, authenticating when needed.
     pub async fn get_token(&self) -> Result<AuthToken> {
         self.auth.get_token(&self.http).await
     }
 
+    /// Drops the cached token so the next request authenticates again; false when the plugin
+    /// cannot (a fixed token).
     pub fn invalidate(&self) -> bool {
         self.auth.invalidate()
     }
@@ -374,22 +400,27 @@ impl Session {
         }
     }
 
+    /// A `GET` of `path` under `target`.
     pub fn get(&self, target: impl Into<Target>, path: &str) -> SessionRequest<'_> {
         self.request(Method::GET, target, path)
     }
 
+    /// A `POST` of `path` under `target`.
     pub fn post(&self, target: impl Into<Target>, path: &str) -> SessionRequest<'_> {
         self.request(Method::POST, target, path)
     }
 
+    /// A `PUT` of `path` under `target`.
     pub fn put(&self, target: impl Into<Target>, path: &str) -> SessionRequest<'_> {
         self.request(Method::PUT, target, path)
     }
 
+    /// A `DELETE` of `path` under `target`.
     pub fn delete(&self, target: impl Into<Target>, path: &str) -> SessionRequest<'_> {
         self.request(Method::DELETE, target, path)
     }
 
+    /// A `HEAD` of `path` under `target`.
     pub fn head(&self, target: impl Into<Target>, path: &str) -> SessionRequest<'_> {
         self.request(Method::HEAD, target, path)
     }
@@ -438,6 +469,7 @@ impl<'s> SessionRequest<'s> {
         self
     }
 
+    /// Adds a header as given.
     pub fn header_value(mut self, name: HeaderName, value: HeaderValue) -> SessionRequest<'s> {
         self.headers.insert(name, value);
         self
@@ -458,11 +490,13 @@ impl<'s> SessionRequest<'s> {
         self
     }
 
+    /// A raw body.
     pub fn body(mut self, body: Vec<u8>) -> SessionRequest<'s> {
         self.body = Some(body);
         self
     }
 
+    /// Adds a query parameter (encoded).
     pub fn query(mut self, key: &str, value: &str) -> SessionRequest<'s> {
         self.query.push((key.to_string(), value.to_string()));
         self

@@ -36,9 +36,17 @@ impl fmt::Display for Origin {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CloudOrigin {
     /// A clouds/secure file as a whole (it cannot be read or parsed, say).
-    File { path: PathBuf },
+    File {
+        /// The file.
+        path: PathBuf,
+    },
     /// A key of a clouds/secure file, e.g. `clouds.prod.auth.auth_url`.
-    Key { path: PathBuf, key: String },
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// The key within it.
+        key: String,
+    },
     /// An `OS_*` environment variable.
     Env(String),
     /// A command-line option, e.g. `--os-auth-url`.

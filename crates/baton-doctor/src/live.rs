@@ -60,8 +60,11 @@ impl Default for LiveOptions {
 /// from `sent` to `received`.
 #[derive(Debug, Clone, Copy)]
 pub struct ClockSample {
+    /// This host's clock when the request left.
     pub sent: DateTime<Utc>,
+    /// This host's clock when the answer arrived.
     pub received: DateTime<Utc>,
+    /// The server's `Date` header.
     pub server: DateTime<Utc>,
 }
 

@@ -19,6 +19,7 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// The word shown in reports and JSON (`ok`, `warning`, `error`).
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Ok => "ok",
@@ -168,8 +169,11 @@ pub struct Location {
     /// The file as given on the command line; `None` for findings about the identity server
     /// as a whole (clock skew measured live, for instance).
     pub file: Option<String>,
+    /// The line in that file, when the finding is about one option.
     pub line: Option<usize>,
+    /// The section, e.g. `keystone_authtoken`.
     pub section: Option<String>,
+    /// The option, e.g. `service_token_roles`.
     pub option: Option<String>,
 }
 
@@ -251,8 +255,11 @@ impl Location {
 /// One result of one check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
+    /// How bad it is.
     pub severity: Severity,
+    /// Which check, as a stable code scripts can match on.
     pub code: Code,
+    /// Where in the configuration it points.
     #[serde(flatten)]
     pub location: Location,
     /// What was found, with the numbers.
@@ -264,6 +271,7 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// A finding without impact or fix yet.
     pub fn new(
         severity: Severity,
         code: Code,
@@ -280,23 +288,28 @@ impl Finding {
         }
     }
 
+    /// Something users will hit.
     pub fn error(code: Code, location: Location, message: impl Into<String>) -> Self {
         Finding::new(Severity::Error, code, location, message)
     }
 
+    /// Insecure, fragile, or not fully checked.
     pub fn warning(code: Code, location: Location, message: impl Into<String>) -> Self {
         Finding::new(Severity::Warning, code, location, message)
     }
 
+    /// A check that passed.
     pub fn ok(code: Code, location: Location, message: impl Into<String>) -> Self {
         Finding::new(Severity::Ok, code, location, message)
     }
 
+    /// Says what breaks for users.
     pub fn impact(mut self, impact: impl Into<String>) -> Self {
         self.impact = impact.into();
         self
     }
 
+    /// Says the exact fix.
     pub fn fix(mut self, fix: impl Into<String>) -> Self {
         self.fix = fix.into();
         self
@@ -337,6 +350,7 @@ pub const JSON_VERSION: u32 = 1;
 /// Every finding of one run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
+    /// In the order the checks ran.
     pub findings: Vec<Finding>,
 }
 
@@ -356,10 +370,12 @@ struct JsonReport<'a> {
 }
 
 impl Report {
+    /// Adds a finding.
     pub fn push(&mut self, finding: Finding) {
         self.findings.push(finding);
     }
 
+    /// How many findings have this severity.
     pub fn count(&self, severity: Severity) -> usize {
         self.findings
             .iter()
@@ -367,6 +383,7 @@ impl Report {
             .count()
     }
 
+    /// Whether any finding is an error (the doctor then exits with [`EXIT_ERRORS`]).
     pub fn has_errors(&self) -> bool {
         self.count(Severity::Error) > 0
     }

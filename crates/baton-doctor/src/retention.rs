@@ -37,7 +37,9 @@ pub enum Verdict {
 /// A verdict with the numbers behind it, as one line for operators.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RotationCheck {
+    /// Whether the rotation schedule keeps every acceptable token decryptable.
     pub verdict: Verdict,
+    /// The numbers behind the verdict, as one line for operators.
     pub explanation: String,
     /// The smallest `max_active_keys` that is safe for the interval given, if one was.
     pub min_keys: Option<u64>,
@@ -47,6 +49,8 @@ pub struct RotationCheck {
 }
 
 impl Retention {
+    /// The numbers of keystone.conf: `[token] expiration` and `allow_expired_window`,
+    /// `[fernet_tokens] max_active_keys`.
     pub fn from_config(config: &IdentityConfig) -> Retention {
         Retention {
             expiration: u64::from(config.token.expiration),

@@ -11,14 +11,23 @@ use crate::password;
 /// The `keystone-manage bootstrap` options.
 #[derive(Debug, Clone)]
 pub struct BootstrapOptions {
+    /// The admin user's password (`--bootstrap-password`).
     pub password: String,
+    /// The admin user's name (`--bootstrap-username`, default `admin`).
     pub username: String,
+    /// The project the admin user gets the admin role on (`--bootstrap-project-name`).
     pub project_name: Option<String>,
+    /// The admin role's name (`--bootstrap-role-name`, default `admin`).
     pub role_name: String,
+    /// The identity service's name in the catalog (`--bootstrap-service-name`).
     pub service_name: Option<String>,
+    /// The region of the identity endpoints (`--bootstrap-region-id`).
     pub region_id: Option<String>,
+    /// The identity endpoint users reach (`--bootstrap-public-url`).
     pub public_url: Option<String>,
+    /// The identity endpoint services inside the cloud reach (`--bootstrap-internal-url`).
     pub internal_url: Option<String>,
+    /// The admin endpoint (`--bootstrap-admin-url`), kept for clients that still look it up.
     pub admin_url: Option<String>,
 }
 
@@ -64,6 +73,9 @@ pub async fn initialize(
     report
 }
 
+/// `keystone-manage bootstrap`: hashes the password with `[identity] password_hash_algorithm`
+/// and makes the admin user, project, roles and identity endpoints exist in `store`; an
+/// existing admin's password is rewritten only when it differs, so sessions survive a re-run.
 pub async fn bootstrap(
     config: &IdentityConfig,
     store: &Store,

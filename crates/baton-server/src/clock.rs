@@ -25,6 +25,7 @@ impl Clock {
         }
     }
 
+    /// The current time (the manual clock's, when one is set).
     pub fn now(&self) -> DateTime<Utc> {
         match &self.manual {
             Some(t) => *t.lock().unwrap_or_else(|e| e.into_inner()),

@@ -14,10 +14,13 @@ use crate::error::ApiResult;
 /// How stale the snapshot may get with respect to writes made by other nodes.
 const MAX_AGE: Duration = Duration::from_secs(5);
 
+/// Roles, role implications and the service catalog as of one read of the database.
 pub struct Directory {
+    /// Every role by id.
     pub roles: HashMap<String, Role>,
     /// prior role id -> roles it implies directly.
     pub implied: HashMap<String, Vec<String>>,
+    /// The enabled services with their enabled endpoints, before project-id substitution.
     pub catalog: Vec<CatalogService>,
 }
 
@@ -80,6 +83,7 @@ fn substitute(url: &str, project_id: Option<&str>) -> Option<String> {
     (!u.contains("$(") && !u.contains("%(")).then_some(u)
 }
 
+/// The current [`Directory`], reloaded when older than a few seconds or after a local write.
 #[derive(Default)]
 pub struct DirectoryCache {
     current: RwLock<Option<(Instant, Arc<Directory>)>>,
@@ -89,11 +93,13 @@ pub struct DirectoryCache {
 }
 
 impl DirectoryCache {
+    /// Drops the snapshot after a local write, so the next request reads the new data.
     pub fn invalidate(&self) {
         self.writes.fetch_add(1, Ordering::AcqRel);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
+    /// The snapshot, read again from `store` when there is none or it is too old.
     pub async fn get(&self, store: &Store) -> ApiResult<Arc<Directory>> {
         if let Some((at, dir)) = &*self.current.read().unwrap_or_else(|e| e.into_inner()) {
             if at.elapsed() < MAX_AGE {

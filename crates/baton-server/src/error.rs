@@ -8,11 +8,15 @@ use baton_types::ErrorResponse;
 /// `[DEFAULT] insecure_debug` is set, as in Keystone; the detail is logged instead.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// 400: the request does not match Keystone's schema; the message names the field.
     #[error("{0}")]
     BadRequest(String),
     /// 401: the detail is for the log; the body says only that authentication is required.
     #[error("unauthorized: {detail}")]
-    Unauthorized { detail: String },
+    Unauthorized {
+        /// Why, for the log (and the body under `insecure_debug`).
+        detail: String,
+    },
     /// 403 with the denied policy rule.
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -20,24 +24,34 @@ pub enum ApiError {
     /// `ForbiddenNotSecurity`, e.g. deleting an enabled domain): the message is shown.
     #[error("{0}")]
     ForbiddenNotSecurity(String),
+    /// 404: no such domain, project, user, group, role or catalog entry; the message says which.
     #[error("{0}")]
     NotFound(String),
     /// 404 for a token that failed validation; the reason goes to the log only.
     #[error("token not found: {reason}")]
-    TokenNotFound { reason: String },
+    TokenNotFound {
+        /// Why the token was refused (expired, revoked, user disabled, ...).
+        reason: String,
+    },
+    /// 409: a name already taken in its domain, or an assignment that already exists.
     #[error("{0}")]
     Conflict(String),
+    /// 405: the path exists but not with this method.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// 413: a body over `[oslo_middleware] max_request_body_size`.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// 500: a bug or a database failure; the detail goes to the log.
     #[error("internal error: {0}")]
     Internal(String),
+    /// 503: the server cannot answer now; the client may try again.
     #[error("{0}")]
     ServiceUnavailable(String),
 }
 
 impl ApiError {
+    /// A 401 whose `detail` goes to the log only.
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         ApiError::Unauthorized {
             detail: detail.into(),
@@ -54,12 +68,14 @@ impl ApiError {
         }
     }
 
+    /// A 404 for a token that failed validation, the `reason` going to the log only.
     pub fn token_not_found(reason: impl Into<String>) -> Self {
         ApiError::TokenNotFound {
             reason: reason.into(),
         }
     }
 
+    /// The HTTP status this error answers with.
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -141,4 +157,5 @@ impl From<baton_store::StoreError> for ApiError {
     }
 }
 
+/// What handlers and the token service return: a value, or the error the API answers with.
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -111,6 +111,7 @@ impl AppState {
         })
     }
 
+    /// The server's keystone.conf.
     pub fn config(&self) -> &IdentityConfig {
         &self.config
     }

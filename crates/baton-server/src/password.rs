@@ -43,12 +43,16 @@ pub fn refuse_truncation(config: &baton_config::IdentityConfig, password: &str) 
     Ok(())
 }
 
+/// Why a password could not be hashed or checked.
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
+    /// The stored hash is in a format Baton cannot verify (the user cannot log in until reset).
     #[error("unsupported password hash format {0:?}")]
     UnsupportedHash(String),
+    /// The hashing library failed.
     #[error("hashing failed: {0}")]
     Hash(String),
+    /// `[identity] password_hash_algorithm` names an algorithm Baton cannot write.
     #[error("password hash algorithm {0:?} is not supported by Baton for new passwords")]
     UnsupportedAlgorithm(String),
 }

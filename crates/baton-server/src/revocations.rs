@@ -13,18 +13,27 @@ use chrono::NaiveDateTime;
 /// What Keystone compares events against: a token flattened to its identifying fields.
 #[derive(Debug, Clone)]
 pub struct TokenValues<'a> {
+    /// The token's user.
     pub user_id: &'a str,
+    /// The domain that owns the user.
     pub identity_domain_id: &'a str,
+    /// The project of a project-scoped token.
     pub project_id: Option<&'a str>,
+    /// The scope's domain: the project's domain, or the domain of a domain-scoped token.
     pub assignment_domain_id: Option<&'a str>,
+    /// The ids of the token's roles.
     pub role_ids: Vec<&'a str>,
+    /// The token's own audit id (revoked alone by a logout).
     pub audit_id: &'a str,
+    /// The audit id of the first token of its rescoping chain.
     pub audit_chain_id: Option<&'a str>,
     /// Whole seconds, as revocation events store them.
     pub expires_at: NaiveDateTime,
+    /// When the token was issued: only events at or after it apply.
     pub issued_at: NaiveDateTime,
 }
 
+/// Every revocation event still able to match a valid token, indexed for the common kinds.
 #[derive(Default)]
 pub struct RevocationList {
     /// audit_id -> latest `issued_before` among events that name only an audit id.
@@ -95,6 +104,7 @@ impl RevocationList {
         self.gaps.keys().copied().collect()
     }
 
+    /// How many events are held.
     pub fn len(&self) -> usize {
         self.by_audit_id.len()
             + self.by_audit_chain_id.len()
@@ -102,6 +112,7 @@ impl RevocationList {
             + self.others.len()
     }
 
+    /// No event is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -145,6 +156,8 @@ impl RevocationList {
         }
     }
 
+    /// Whether an event revokes the token: every field the event sets matches, and the token was
+    /// issued at or before the event's `issued_before`.
     pub fn is_revoked(&self, t: &TokenValues<'_>) -> bool {
         if let Some(before) = self.by_audit_id.get(t.audit_id) {
             if t.issued_at <= *before {

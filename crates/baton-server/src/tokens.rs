@@ -31,7 +31,9 @@ use crate::revocations::{RevocationList, TokenValues, FULL_RELOAD_EVERY};
 
 /// A token that passed every check, with its bodies rendered once.
 pub struct ValidatedToken {
+    /// What `GET /v3/auth/tokens` shows: user, scope, effective roles, lifetime.
     pub body: TokenBody,
+    /// What the token itself carries (user id, methods, scope ids, expiry, audit ids).
     pub payload: TokenPayload,
     json_with_catalog: Bytes,
     json_without_catalog: Bytes,
@@ -72,6 +74,7 @@ impl ValidatedToken {
         }
     }
 
+    /// The token response body, rendered once; without the catalog for `?nocatalog`.
     pub fn json(&self, include_catalog: bool) -> Bytes {
         if include_catalog {
             self.json_with_catalog.clone()
@@ -80,10 +83,12 @@ impl ValidatedToken {
         }
     }
 
+    /// The token's user.
     pub fn user_id(&self) -> &str {
         &self.body.user.id
     }
 
+    /// Whether the token holds the role of that name on its scope.
     pub fn has_role(&self, name: &str) -> bool {
         self.body.role_names().any(|r| r == name)
     }
@@ -94,39 +99,72 @@ impl ValidatedToken {
 pub enum RequestedScope {
     /// No `scope`: the user's default project if usable, else unscoped.
     Default,
+    /// `"scope": "unscoped"`: no scope, whatever the default project.
     Unscoped,
+    /// A project by id.
     ProjectId(String),
+    /// A project by name, within a domain.
     ProjectName {
+        /// The project's name.
         name: String,
+        /// The domain that owns the project.
         domain: DomainRef,
     },
+    /// A domain.
     Domain(DomainRef),
+    /// The whole deployment (`{"system": {"all": true}}`).
     System,
 }
 
+/// A domain named in a request, by id or by name.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DomainRef {
+    /// The domain's id.
     Id(String),
+    /// The domain's name.
     Name(String),
 }
 
 /// The identity part of an issue request, already shape-checked.
 #[derive(Clone)]
 pub enum AuthMethod {
-    Password { user: UserRef, password: String },
-    Token { token: String },
+    /// `password`: a user and the user's password.
+    Password {
+        /// The user, by id or by name within a domain.
+        user: UserRef,
+        /// The password as sent (never logged).
+        password: String,
+    },
+    /// `token`: an existing token to rescope, whose user the new token keeps.
+    Token {
+        /// The token as sent.
+        token: String,
+    },
 }
 
+/// A user named in a request, by id or by name within a domain.
 #[derive(Clone)]
 pub enum UserRef {
+    /// The user's id.
     Id(String),
-    Name { name: String, domain: DomainRef },
+    /// The user's name, unique within its domain.
+    Name {
+        /// The login name.
+        name: String,
+        /// The domain that owns the user.
+        domain: DomainRef,
+    },
 }
 
+/// Keystone's token rules on the identity data: authenticates and issues (`POST
+/// /v3/auth/tokens`), validates with a cache (`GET`/`HEAD`), revokes (`DELETE`), and finds a
+/// user's effective roles on a project, domain or the system.
 pub struct TokenService {
+    /// The server's keystone.conf.
     pub config: Arc<IdentityConfig>,
     /// Now, for expiry, issue times and revocation stamps (tests move it).
     pub clock: Clock,
+    /// The identity database.
     pub store: Store,
     formatter: TokenFormatter,
     validated: moka::sync::Cache<[u8; 32], Arc<ValidatedToken>>,
@@ -145,26 +183,52 @@ pub struct TokenService {
 /// validating, the text going to the log only (or the body with `insecure_debug`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
+    /// A revocation event matches it (logout, password change, role removal, ...).
     #[error("token has been revoked")]
     Revoked,
+    /// Its user was deleted.
     #[error("user {0} not found")]
     UserNotFound(String),
+    /// Its user is disabled.
     #[error("user {0} is disabled")]
     UserDisabled(String),
+    /// The domain that owns its user is deleted or disabled.
     #[error("domain {domain} of user {user} is missing or disabled")]
-    UserDomainUnusable { user: String, domain: String },
+    UserDomainUnusable {
+        /// The token's user.
+        user: String,
+        /// The user's domain.
+        domain: String,
+    },
+    /// Its project is deleted, disabled, or a domain.
     #[error("project {0} is missing or disabled")]
     ProjectUnusable(String),
+    /// The domain of its project is disabled.
     #[error("domain of project {0} is disabled")]
     ProjectDomainDisabled(String),
+    /// Its domain scope is deleted or disabled.
     #[error("domain {0} is missing or disabled")]
     DomainUnusable(String),
+    /// A system scope other than `all`.
     #[error("unknown system scope {0:?}")]
     UnknownSystemScope(String),
+    /// The user has no role assignment (direct, group, inherited) left on the scope.
     #[error("User {user} has no access to {target}")]
-    NoRoles { user: String, target: String },
+    NoRoles {
+        /// The token's user.
+        user: String,
+        /// The scope, as "project ID", "domain ID" or "the system".
+        target: String,
+    },
+    /// A trust, federated, OAuth or application-credential token: it decrypts, but Baton
+    /// cannot check what it claims.
     #[error("unsupported token payload version {version} ({kind}) in this deployment")]
-    UnsupportedPayload { version: u8, kind: &'static str },
+    UnsupportedPayload {
+        /// Keystone's payload version number.
+        version: u8,
+        /// What kind of token that version is.
+        kind: &'static str,
+    },
 }
 
 impl Refusal {
@@ -222,6 +286,8 @@ fn whole_seconds(t: DateTime<Utc>) -> NaiveDateTime {
 }
 
 impl TokenService {
+    /// The service over `store`, with the revocation list loaded; the dummy password hash
+    /// (which makes unknown users cost a real verification) is computed here.
     pub async fn new(
         config: Arc<IdentityConfig>,
         store: Store,
@@ -254,6 +320,7 @@ impl TokenService {
         Ok(svc)
     }
 
+    /// The Fernet token codec and its key repository.
     pub fn formatter(&self) -> &TokenFormatter {
         &self.formatter
     }
@@ -669,6 +736,8 @@ impl TokenService {
         Ok(out)
     }
 
+    /// Effective roles on a domain: direct grants to the user or their groups, then
+    /// implications (inherited grants apply to the domain's projects, not the domain).
     pub async fn domain_roles(
         &self,
         dir: &Directory,
@@ -684,6 +753,8 @@ impl TokenService {
         Ok(dir.expand_roles(dedup(direct)))
     }
 
+    /// Effective roles on the system: system grants to the user or their groups, then
+    /// implications.
     pub async fn system_roles(
         &self,
         dir: &Directory,
@@ -745,12 +816,14 @@ impl TokenService {
         Ok((projects, domains))
     }
 
+    /// Whether the user has any role on the system (`/v3/auth/system` lists it then).
     pub async fn has_system_roles(&self, user_id: &str) -> ApiResult<bool> {
         let dir = self.directory.get(&self.store).await?;
         let groups = self.store.list_user_group_ids(user_id).await?;
         Ok(!self.system_roles(&dir, user_id, &groups).await?.is_empty())
     }
 
+    /// The service catalog a token scoped to this project (or unscoped, with `None`) carries.
     pub async fn catalog_for(
         &self,
         project_id: Option<&str>,
@@ -1084,6 +1157,8 @@ impl TokenService {
         .await
     }
 
+    /// Stores a revocation event as given and loads it (with any other node's) before
+    /// returning, so the next request already sees it.
     pub async fn add_revocation(&self, ev: RevocationEvent) -> ApiResult<()> {
         self.store.add_revocation_event(&ev).await?;
         // Picks up our event (and any other node's) before answering, so the revoked token is

@@ -20,15 +20,18 @@ use crate::cloud::{Cloud, CloudOptions, Mode};
 use crate::identity::IdentityCounts;
 use crate::scenario::{self, Scenario};
 
+/// How the scenario benchmark runs: how many times, how long each operation, which scenarios.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
     /// Parent of the run directory.
     pub dir: PathBuf,
+    /// Runs of each scenario in each mode (the first is cold, the rest warm).
     pub iterations: u32,
     /// Length of the long phase of each operation (short: it does not touch the identity server).
     pub operation: Duration,
     /// `[token] expiration`, seconds.
     pub token_expiration: u32,
+    /// The scenarios to measure.
     pub scenarios: Vec<Scenario>,
 }
 
@@ -47,6 +50,7 @@ impl Default for BenchOptions {
 /// One measured run.
 #[derive(Debug, Clone, Default)]
 pub struct Sample {
+    /// Calls the identity server served during the run, by kind.
     pub identity: IdentityCounts,
     /// Calls compute made to the other services.
     pub calls: usize,
@@ -61,9 +65,13 @@ pub struct Sample {
 /// Medians of the samples of one scenario and mode.
 #[derive(Debug, Clone)]
 pub struct BenchRow {
+    /// The scenario measured.
     pub scenario: Scenario,
+    /// How compute sent service tokens.
     pub mode: Mode,
+    /// The first run, with empty validation caches.
     pub cold: Sample,
+    /// The median of the later runs, with warm caches.
     pub warm: Sample,
 }
 

@@ -47,6 +47,7 @@ use crate::volume::{self, VolumeState};
 pub const REGION: &str = "RegionOne";
 /// Host names of the two compute hosts a live migration moves between.
 pub const HOST_A: &str = "compute-1";
+/// The destination host of a live migration.
 pub const HOST_B: &str = "compute-2";
 
 /// How compute sends service tokens.
@@ -62,6 +63,7 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Every mode, in the order the demo runs them.
     pub const ALL: [Mode; 3] = [
         Mode::NoServiceUser,
         Mode::ServiceUser,
@@ -77,6 +79,7 @@ impl Mode {
         }
     }
 
+    /// The mode's name in file and directory names.
     pub fn slug(self) -> &'static str {
         match self {
             Mode::NoServiceUser => "no-service-user",
@@ -212,34 +215,54 @@ fn password() -> String {
 /// The ids of what the deployment created.
 #[derive(Debug, Clone)]
 pub struct CloudIds {
+    /// The `demo` project, where alice's servers and volumes live.
     pub demo_project: String,
+    /// The `service` project, where the service users hold their roles.
     pub service_project: String,
+    /// Alice's user id: the user whose token the operations start with.
     pub alice: String,
+    /// The network the demo's servers are on.
     pub network: String,
 }
 
 /// Servers and volumes set up behind the APIs' backs for a scenario.
 #[derive(Debug, Clone)]
 pub struct Fixture {
+    /// The server (on `HOST_A`).
     pub server_id: String,
+    /// Its volume, attached and in use.
     pub volume_id: String,
+    /// The volume's attachment to the server.
     pub attachment_id: String,
+    /// The server's port, bound to its host.
     pub port_id: String,
 }
 
 /// A running demo deployment.
 pub struct Cloud {
+    /// How it was set up (directory, token lifetime, operation length).
     pub options: CloudOptions,
+    /// The run directory: keystone.db, fernet-keys, the services' configuration files.
     pub dir: PathBuf,
+    /// The identity server.
     pub identity: EmbeddedIdentity,
+    /// What provisioning created.
     pub ids: CloudIds,
+    /// The volume service's data (Cinder's part).
     pub volume: VolumeState,
+    /// The image service's data (Glance's part).
     pub image: ImageState,
+    /// The network service's data (Neutron's part).
     pub network: NetworkState,
+    /// The compute service's data (Nova's part), kept across restarts.
     pub compute: ComputeState,
+    /// Where compute answers.
     pub compute_url: String,
+    /// Where the volume service answers.
     pub volume_url: String,
+    /// Where the image service answers.
     pub image_url: String,
+    /// Where the network service answers.
     pub network_url: String,
     compute_addr: std::net::SocketAddr,
     passwords: Passwords,
@@ -341,10 +364,12 @@ impl Cloud {
         Ok(cloud)
     }
 
+    /// Where the identity server answers.
     pub fn identity_url(&self) -> String {
         self.identity.url()
     }
 
+    /// How compute sends service tokens now.
     pub fn mode(&self) -> Mode {
         *self.mode.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 /// A service listening on loopback. Stopping it closes the listener and asks open connections
 /// to finish; [`Hosted::rebind`] serves another router on the same address (a restart).
 pub struct Hosted {
+    /// Where it listens.
     pub addr: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
@@ -63,6 +64,7 @@ impl Hosted {
         }
     }
 
+    /// `http://` and the address.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

@@ -39,23 +39,36 @@ use crate::common::{
 /// A volume attached to a server.
 #[derive(Debug, Clone, Serialize)]
 pub struct VolumeRef {
+    /// The volume.
     pub volume_id: String,
+    /// Its attachment to the server.
     pub attachment_id: String,
 }
 
+/// A server (Nova's instance) of the reference compute service.
 #[derive(Debug, Clone, Serialize)]
 pub struct Server {
+    /// The server's id.
     pub id: String,
+    /// Its name.
     pub name: String,
+    /// The project that owns it.
     pub project_id: String,
+    /// The user who created it.
     pub user_id: String,
     /// `BUILD`, `ACTIVE`, `MIGRATING`, `ERROR`.
     pub status: String,
+    /// What it is doing now (`migrating`, `spawning`, ...), Nova's `task_state`.
     pub task_state: Option<String>,
+    /// The compute host it runs on.
     pub host: String,
+    /// The network its port is on.
     pub network_id: String,
+    /// Its attached volumes.
     pub volumes: Vec<VolumeRef>,
+    /// Its ports' ids.
     pub ports: Vec<String>,
+    /// Why it is in `ERROR`, if it is.
     pub fault: Option<String>,
 }
 
@@ -77,8 +90,11 @@ impl Server {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {
+    /// Still going.
     Running,
+    /// Finished, every call accepted.
     Completed,
+    /// Stopped by a refused or failed call.
     Failed,
 }
 
@@ -97,68 +113,102 @@ pub enum CallAuth {
 /// One call compute made for a task. Tokens appear only as SHA-256 fingerprints.
 #[derive(Debug, Clone, Serialize)]
 pub struct CallRecord {
+    /// When the call was sent.
     pub at: DateTime<Utc>,
+    /// How long the answer took.
     pub duration_ms: f64,
+    /// The task step it belongs to.
     pub step: String,
     /// Catalog service type of the callee (`network`, `volumev3`, `image`).
     pub service_type: String,
+    /// The HTTP method.
     pub method: String,
+    /// The path at the callee.
     pub path: String,
+    /// Which token(s) it carried.
     pub auth: CallAuth,
+    /// The user token's fingerprint, if sent.
     pub user_token: Option<String>,
     /// The user token was past its expiry when the call was sent.
     pub user_token_expired: bool,
+    /// The service token's fingerprint, if sent.
     pub service_token: Option<String>,
+    /// Compute's own token's fingerprint, for an admin call.
     pub own_token: Option<String>,
     /// HTTP status (0: no answer).
     pub status: u16,
     /// `x-auth-failure-reason` of a refusal.
     pub reason: Option<String>,
+    /// The error message of a refusal.
     pub message: Option<String>,
 }
 
 /// Why a task failed.
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskError {
+    /// The step that failed.
     pub step: String,
     /// `METHOD path` of the failed call, if a call failed.
     pub call: Option<String>,
+    /// The HTTP status (0: no answer).
     pub status: u16,
+    /// The receiver's `x-auth-failure-reason`.
     pub reason: Option<String>,
+    /// What went wrong, in one line.
     pub message: String,
 }
 
 /// A step of a task (Nova's instance-action event).
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskEvent {
+    /// The event's name: `compute_` and the step (`compute_pre_live_migration`, ...).
     pub event: String,
+    /// When it started.
     pub start_time: DateTime<Utc>,
+    /// When it finished, if it has.
     pub finish_time: Option<DateTime<Utc>>,
+    /// `Success` or `Error`, once finished.
     pub result: Option<String>,
 }
 
 /// A background operation (Nova's instance action, with progress and the calls made).
 #[derive(Debug, Clone, Serialize)]
 pub struct Task {
+    /// The `x-openstack-request-id` of the request that started it.
     pub request_id: String,
     /// Nova's action name: `create`, `live-migration`, `createImage`, `detach_volume`.
     pub action: String,
+    /// What was asked, in one line (`block migration to compute-2`, ...).
     pub detail: String,
+    /// The server it acts on.
     pub server_id: String,
+    /// The project of the requesting user.
     pub project_id: String,
+    /// The requesting user.
     pub user_id: String,
+    /// When it started.
     pub start_time: DateTime<Utc>,
+    /// When it finished, if it has.
     pub finish_time: Option<DateTime<Utc>>,
+    /// Running, completed or failed.
     pub state: TaskState,
+    /// Percent done.
     pub progress: u8,
+    /// The current step.
     pub step: String,
+    /// The steps so far.
     pub events: Vec<TaskEvent>,
+    /// Every call made to the other services.
     pub calls: Vec<CallRecord>,
+    /// Why it failed, if it did.
     pub error: Option<TaskError>,
+    /// The fingerprint of the user token the task was started with.
     pub user_token: String,
+    /// When that token expires: calls after it need a service token and allow_expired.
     pub user_token_expires_at: DateTime<Utc>,
     /// The `[service_user]` the task sent service tokens as, if any.
     pub service_user: Option<String>,
+    /// The image a snapshot created.
     pub image_id: Option<String>,
 }
 
@@ -188,12 +238,16 @@ impl Task {
 /// configuration), like Nova's database does.
 #[derive(Debug, Default)]
 pub struct ComputeData {
+    /// By server id.
     pub servers: BTreeMap<String, Server>,
+    /// By request id.
     pub tasks: BTreeMap<String, Task>,
 }
 
+/// Compute's data, shared by the handlers, the tasks and the scenario runner.
 #[derive(Clone, Default)]
 pub struct ComputeState {
+    /// Servers and tasks.
     pub data: Arc<Mutex<ComputeData>>,
 }
 
@@ -202,14 +256,17 @@ impl ComputeState {
         self.data.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// A task by request id.
     pub fn task(&self, request_id: &str) -> Option<Task> {
         self.lock().tasks.get(request_id).cloned()
     }
 
+    /// A server by id.
     pub fn server(&self, id: &str) -> Option<Server> {
         self.lock().servers.get(id).cloned()
     }
 
+    /// How many tasks are still running.
     pub fn running_tasks(&self) -> usize {
         self.lock()
             .tasks

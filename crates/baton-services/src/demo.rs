@@ -20,7 +20,9 @@ pub struct DemoOptions {
     pub token_expiration: u32,
     /// Length of the long phase of each operation (default: 1.5 × the token lifetime).
     pub operation: Option<Duration>,
+    /// The operations to run.
     pub scenarios: Vec<Scenario>,
+    /// The `[service_user]` configurations of compute to run them under.
     pub modes: Vec<Mode>,
     /// Leave everything running afterwards (until Ctrl-C) and say how to call it.
     pub keep_running: bool,
@@ -42,14 +44,20 @@ impl Default for DemoOptions {
 /// What a demo run produced.
 #[derive(Debug, Clone)]
 pub struct DemoReport {
+    /// The directory of this run.
     pub run_dir: PathBuf,
+    /// One report per scenario and mode.
     pub runs: Vec<RunReport>,
+    /// The results table as printed.
     pub table: String,
+    /// The timelines as text.
     pub timeline_text: PathBuf,
+    /// The timelines as an HTML page with charts.
     pub timeline_html: PathBuf,
 }
 
 impl DemoReport {
+    /// Whether every run ended the way its scenario expects.
     pub fn all_as_expected(&self) -> bool {
         self.runs.iter().all(|r| r.as_expected)
     }

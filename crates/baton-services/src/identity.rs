@@ -37,17 +37,23 @@ pub struct IdentityStats {
 /// A copy of [`IdentityStats`] at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IdentityCounts {
+    /// Token issues (`POST /v3/auth/tokens`).
     pub issue: u64,
+    /// Validations without allow_expired.
     pub validate: u64,
+    /// Validations with allow_expired (an expired user token vouched for by a service token).
     pub validate_allow_expired: u64,
+    /// Anything else.
     pub other: u64,
 }
 
 impl IdentityCounts {
+    /// Every request counted.
     pub fn total(&self) -> u64 {
         self.issue + self.validate + self.validate_allow_expired + self.other
     }
 
+    /// The requests made since `before`.
     pub fn since(&self, before: &IdentityCounts) -> IdentityCounts {
         IdentityCounts {
             issue: self.issue - before.issue,
@@ -59,6 +65,7 @@ impl IdentityCounts {
 }
 
 impl IdentityStats {
+    /// The counts now.
     pub fn snapshot(&self) -> IdentityCounts {
         IdentityCounts {
             issue: self.issue.load(Ordering::Relaxed),
@@ -76,8 +83,11 @@ struct Running {
 
 /// A Baton identity server that can be stopped and started again on the same address.
 pub struct EmbeddedIdentity {
+    /// Where it listens (the same after a restart).
     pub addr: SocketAddr,
+    /// Its keystone.conf.
     pub config: IdentityConfig,
+    /// Requests served, by kind.
     pub stats: Arc<IdentityStats>,
     running: Mutex<Option<Running>>,
     /// CPU time of the identity threads of earlier (stopped) instances.
@@ -116,10 +126,12 @@ impl EmbeddedIdentity {
         })
     }
 
+    /// `http://` and the address.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
+    /// Whether it is serving now (it can be stopped to show what an outage does).
     pub fn is_running(&self) -> bool {
         self.running
             .lock()

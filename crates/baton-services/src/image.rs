@@ -17,17 +17,26 @@ use serde_json::{json, Value};
 
 use crate::common::{fault, is_admin, is_service_request, new_uuid, project_of};
 
+/// An image of the reference image service (Glance's part).
 #[derive(Debug, Clone, Serialize)]
 pub struct Image {
+    /// The image's id.
     pub id: String,
+    /// Its name.
     pub name: String,
+    /// The project that owns it.
     pub owner: String,
     /// `queued`, `saving`, `active`.
     pub status: String,
+    /// Bytes uploaded, once uploaded.
     pub size: Option<u64>,
+    /// `qcow2`, `raw`, ...
     pub disk_format: String,
+    /// `bare`, ...
     pub container_format: String,
+    /// When it was created.
     pub created_at: String,
+    /// When it last changed.
     pub updated_at: String,
     /// Whether the data came with a service token holding a service role.
     pub uploaded_by_service_request: Option<bool>,
@@ -46,13 +55,17 @@ impl Image {
     }
 }
 
+/// The image service's data, shared by the handlers and the scenario runner.
 #[derive(Clone, Default)]
 pub struct ImageState {
+    /// Images by id.
     pub images: Arc<Mutex<BTreeMap<String, Image>>>,
+    /// `[keystone_authtoken] service_token_roles`: what makes a request a service request.
     pub service_token_roles: Arc<Vec<String>>,
 }
 
 impl ImageState {
+    /// No images yet.
     pub fn new(service_token_roles: Vec<String>) -> ImageState {
         ImageState {
             images: Arc::default(),
@@ -60,6 +73,7 @@ impl ImageState {
         }
     }
 
+    /// An image by id.
     pub fn image(&self, id: &str) -> Option<Image> {
         self.images
             .lock()
@@ -69,6 +83,7 @@ impl ImageState {
     }
 }
 
+/// The image API behind the auth_token middleware `auth`.
 pub fn router(state: ImageState, auth: Authenticator) -> Router {
     Router::new()
         .route("/v2/images", get(list_images).post(create_image))

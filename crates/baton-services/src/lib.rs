@@ -14,8 +14,9 @@
 //!   projects, roles, service users, catalog, configuration files) made through the admin API;
 //! * [`scenario`]: the scenarios, what each should do with and without `[service_user]`, and the
 //!   runner that judges a run; [`timeline`]: who carried which token when, as text and HTML/SVG;
-//! * [`demo`]: `baton demo` ([`demo::run_demo`]) and [`bench`]: the figures the Nova spec
-//!   planned to measure (identity calls, added latency, identity CPU time, cold and warm).
+//! * [`demo`]: `baton demo` ([`demo::run_demo`]) and [`bench`](mod@bench): the figures the
+//!   Nova spec planned to measure (identity calls, added latency, identity CPU time, cold and
+//!   warm).
 //!
 //! Tokens never appear in logs, tables or timelines: only their 12-hex-digit SHA-256 prefixes.
 //!

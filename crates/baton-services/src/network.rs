@@ -17,12 +17,18 @@ use serde_json::{json, Value};
 
 use crate::common::{is_admin, new_uuid, project_of};
 
+/// A port of the reference network service (Neutron's part).
 #[derive(Debug, Clone, Serialize)]
 pub struct Port {
+    /// The port's id.
     pub id: String,
+    /// Its network.
     pub network_id: String,
+    /// The server it belongs to.
     pub device_id: String,
+    /// The project that owns it.
     pub project_id: String,
+    /// The compute host it is bound to (empty until bound; setting it is an admin call).
     pub binding_host_id: String,
     /// `DOWN` until bound to a host, then `ACTIVE`.
     pub status: String,
@@ -40,8 +46,10 @@ impl Port {
     }
 }
 
+/// The network service's data, shared by the handlers and the scenario runner.
 #[derive(Clone, Default)]
 pub struct NetworkState {
+    /// Ports by id.
     pub ports: Arc<Mutex<BTreeMap<String, Port>>>,
 }
 
@@ -73,11 +81,13 @@ impl NetworkState {
         id
     }
 
+    /// A port by id.
     pub fn port(&self, id: &str) -> Option<Port> {
         self.lock().get(id).cloned()
     }
 }
 
+/// The network API behind the auth_token middleware `auth`.
 pub fn router(state: NetworkState, auth: Authenticator) -> Router {
     Router::new()
         .route("/v2.0/ports", get(list_ports).post(create_port))

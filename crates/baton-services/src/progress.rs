@@ -17,6 +17,7 @@ pub struct Output {
 pub struct SharedBuffer(pub Arc<Mutex<Vec<u8>>>);
 
 impl SharedBuffer {
+    /// What was written, as text.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
     }
@@ -37,6 +38,7 @@ impl Write for SharedBuffer {
 }
 
 impl Output {
+    /// The process's standard output.
     pub fn stdout() -> Output {
         Output {
             tty: std::io::stdout().is_terminal(),
@@ -56,16 +58,19 @@ impl Output {
         )
     }
 
+    /// Whether it is a terminal (bars are drawn only there).
     pub fn is_tty(&self) -> bool {
         self.tty
     }
 
+    /// Writes text as is.
     pub fn write_str(&self, s: &str) {
         let mut w = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let _ = w.write_all(s.as_bytes());
         let _ = w.flush();
     }
 
+    /// Writes one line.
     pub fn line(&self, s: &str) {
         self.write_str(&format!("{s}\n"));
     }
@@ -96,6 +101,7 @@ pub struct BarHandle {
 }
 
 impl BarHandle {
+    /// Moves the bar to `progress` percent at `step`.
     pub fn set(&self, progress: u8, step: &str) {
         let mut bars = self.board.lock();
         let b = &mut bars[self.index];
@@ -103,6 +109,7 @@ impl BarHandle {
         b.step = step.to_string();
     }
 
+    /// Ends the bar with its result.
     pub fn finish(&self, result: &str) {
         let mut bars = self.board.lock();
         let b = &mut bars[self.index];
@@ -125,6 +132,7 @@ fn render(b: &Bar) -> String {
 }
 
 impl ProgressBoard {
+    /// No bars yet, drawing on `out`.
     pub fn new(out: Output) -> ProgressBoard {
         ProgressBoard {
             bars: Arc::default(),
@@ -136,6 +144,7 @@ impl ProgressBoard {
         self.bars.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// A new bar named `label`.
     pub fn add(&self, label: &str) -> BarHandle {
         let mut bars = self.lock();
         bars.push(Bar {

@@ -23,15 +23,20 @@ use crate::timeline::{Entry, Timeline, TokenKind, TokenUse};
 /// An operation of the demo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scenario {
+    /// Live migration with shared storage: long memory copy, then port and volume moves.
     LiveMigrationShared,
+    /// Block live migration: the disk is copied too, so it runs longer.
     LiveMigrationBlock,
+    /// A snapshot (`createImage`): the upload to the image service comes last.
     Snapshot,
+    /// Boot from volume: reserve, build, network, attach, spawn.
     BootFromVolume,
     /// CVE-2023-2088: deleting an attachment an instance uses.
     DetachCve,
 }
 
 impl Scenario {
+    /// Every scenario, in the order the demo runs them.
     pub const ALL: [Scenario; 5] = [
         Scenario::LiveMigrationShared,
         Scenario::LiveMigrationBlock,
@@ -48,6 +53,7 @@ impl Scenario {
         Scenario::BootFromVolume,
     ];
 
+    /// The name in tables.
     pub fn label(self) -> &'static str {
         match self {
             Scenario::LiveMigrationShared => "live migration (shared storage)",
@@ -58,6 +64,7 @@ impl Scenario {
         }
     }
 
+    /// The name in file names.
     pub fn slug(self) -> &'static str {
         match self {
             Scenario::LiveMigrationShared => "live-migration-shared",
@@ -94,15 +101,19 @@ impl fmt::Display for Scenario {
 /// The result of one run.
 #[derive(Debug, Clone)]
 pub struct RunReport {
+    /// The operation run.
     pub scenario: Scenario,
+    /// How compute sent service tokens.
     pub mode: Mode,
     /// `completed` or `failed`.
     pub result: String,
     /// Where and why, in one line.
     pub detail: String,
+    /// The outcome is what the scenario expects for this mode.
     pub as_expected: bool,
     /// Why not, when not.
     pub mismatch: Option<String>,
+    /// Every call, with the tokens it carried and what it got.
     pub timeline: Timeline,
     /// The compute task, if one was started.
     pub task: Option<Task>,

@@ -22,6 +22,7 @@ pub enum TokenKind {
 /// A token a call carried, by fingerprint.
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenUse {
+    /// Whose token it was.
     pub kind: TokenKind,
     /// First 12 hex digits of the token's SHA-256.
     pub fingerprint: String,
@@ -32,24 +33,32 @@ pub struct TokenUse {
 /// One call of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
+    /// When the call was sent.
     pub at: DateTime<Utc>,
+    /// How long the answer took.
     pub duration_ms: f64,
     /// Caller and callee (`user`, `compute`, `network`, `volume`, `image`).
     pub from: String,
+    /// The callee.
     pub to: String,
+    /// The HTTP method.
     pub method: String,
+    /// The path at the callee.
     pub path: String,
     /// The operation step the call belongs to.
     pub step: String,
+    /// The tokens it carried.
     pub tokens: Vec<TokenUse>,
     /// HTTP status; 0 when nothing answered.
     pub status: u16,
     /// The receiver's `x-auth-failure-reason`.
     pub reason: Option<String>,
+    /// The error message of a refusal.
     pub message: Option<String>,
 }
 
 impl Entry {
+    /// Whether the callee accepted the call (2xx or 3xx).
     pub fn ok(&self) -> bool {
         (200..400).contains(&self.status)
     }
@@ -95,10 +104,15 @@ impl Entry {
 pub struct Timeline {
     /// e.g. `live migration (block) — [service_user] none`.
     pub title: String,
+    /// When the run started.
     pub start: DateTime<Utc>,
+    /// When it ended.
     pub end: DateTime<Utc>,
+    /// The fingerprint of the user token the operation started with.
     pub user_token: String,
+    /// When that token expired.
     pub user_token_expires_at: DateTime<Utc>,
+    /// Every call, in order.
     pub entries: Vec<Entry>,
     /// One line: what happened.
     pub outcome: String,

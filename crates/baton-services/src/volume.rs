@@ -27,26 +27,38 @@ use crate::common::{fault, http_options, is_admin, is_service_request, new_uuid,
 /// One volume.
 #[derive(Debug, Clone, Serialize)]
 pub struct Volume {
+    /// The volume's id.
     pub id: String,
+    /// Its name.
     pub name: String,
+    /// Its size in GiB.
     pub size: u32,
+    /// The project that owns it.
     pub project_id: String,
     /// `available`, `reserved`, `attaching`, `in-use`, `detaching`.
     pub status: String,
+    /// Its attachments.
     pub attachment_ids: Vec<String>,
 }
 
 /// One attachment (Cinder's new attachments API).
 #[derive(Debug, Clone, Serialize)]
 pub struct Attachment {
+    /// The attachment's id.
     pub id: String,
+    /// The volume attached.
     pub volume_id: String,
+    /// The server it is attached to.
     pub instance: Option<String>,
+    /// The project of the user who made it.
     pub project_id: String,
     /// `reserved` -> `attaching` -> `attached`; `detached` once deleted.
     pub attach_status: String,
+    /// The compute host's connector (where to connect the volume).
     pub connector: Option<Value>,
+    /// How the host reaches the volume, once attached.
     pub connection_info: Option<Value>,
+    /// When the attachment completed.
     pub attached_at: Option<String>,
     /// Whether the last change came from a service request (for the timeline).
     pub last_change_by_service: bool,
@@ -74,13 +86,16 @@ impl Attachment {
 /// The in-memory database of the volume service.
 #[derive(Debug, Default)]
 pub struct VolumeData {
+    /// By volume id.
     pub volumes: BTreeMap<String, Volume>,
+    /// By attachment id.
     pub attachments: BTreeMap<String, Attachment>,
 }
 
 /// State shared by the handlers (and by the scenario runner, to seed volumes).
 #[derive(Clone)]
 pub struct VolumeState {
+    /// Volumes and attachments.
     pub data: Arc<Mutex<VolumeData>>,
     /// `[keystone_authtoken] service_token_roles`: what makes a request a service request.
     pub service_token_roles: Arc<Vec<String>>,
@@ -90,6 +105,7 @@ pub struct VolumeState {
 }
 
 impl VolumeState {
+    /// No volumes yet; `service_token_roles` decides what a service request is.
     pub fn new(service_token_roles: Vec<String>) -> anyhow::Result<VolumeState> {
         Ok(VolumeState {
             data: Arc::default(),
@@ -145,10 +161,12 @@ impl VolumeState {
         (volume_id, att_id)
     }
 
+    /// An attachment by id.
     pub fn attachment(&self, id: &str) -> Option<Attachment> {
         self.lock().attachments.get(id).cloned()
     }
 
+    /// A volume by id.
     pub fn volume(&self, id: &str) -> Option<Volume> {
         self.lock().volumes.get(id).cloned()
     }

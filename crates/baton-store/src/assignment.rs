@@ -45,6 +45,7 @@ impl Store {
         }
     }
 
+    /// Every role, global and domain-specific.
     pub async fn list_roles(&self) -> Result<Vec<Role>> {
         dispatch!(self, read, |pool, q| {
             let rows = sqlx::query(&q("SELECT id, name, domain_id, description FROM role"))
@@ -115,6 +116,8 @@ impl Store {
         })
     }
 
+    /// The system role assignments of these users and groups (a user and the user's groups, to
+    /// find a token's system roles).
     pub async fn list_system_assignments_for_actors(
         &self,
         actor_ids: &[String],
@@ -182,6 +185,7 @@ impl Store {
         })
     }
 
+    /// Revokes a role assignment on a project or domain; false when there was none.
     pub async fn delete_assignment(&self, a: &Assignment) -> Result<bool> {
         dispatch!(self, write, |pool, q| {
             let sql = format!(
@@ -235,6 +239,7 @@ impl Store {
         })
     }
 
+    /// Revokes a role assignment on the system; false when there was none.
     pub async fn delete_system_assignment(&self, a: &SystemAssignment) -> Result<bool> {
         let kind = if a.is_group {
             "GroupSystem"
@@ -266,6 +271,7 @@ impl Store {
         .await
     }
 
+    /// A role by id.
     pub async fn get_role(&self, id: &str) -> Result<Option<Role>> {
         Ok(self.get_role_detail(id).await?.map(|d| d.role))
     }
@@ -463,6 +469,7 @@ impl Store {
         })
     }
 
+    /// Whether holding the prior role implies the other one.
     pub async fn implied_role_exists(
         &self,
         prior_role_id: &str,
@@ -512,6 +519,7 @@ impl Store {
         })
     }
 
+    /// Removes an implication between two roles; false when there was none.
     pub async fn delete_implied_role(
         &self,
         prior_role_id: &str,
@@ -529,6 +537,7 @@ impl Store {
         })
     }
 
+    /// Whether this exact role assignment (actor, target, role, inherited) exists.
     pub async fn assignment_exists(&self, a: &Assignment) -> Result<bool> {
         let sql = format!(
             "SELECT role_id FROM assignment WHERE type = {} AND actor_id = ? AND target_id = ? AND role_id = ? AND inherited = ?",
@@ -547,6 +556,7 @@ impl Store {
         })
     }
 
+    /// Whether this exact system role assignment exists.
     pub async fn system_assignment_exists(&self, a: &SystemAssignment) -> Result<bool> {
         let kind = if a.is_group {
             "GroupSystem"

@@ -10,28 +10,43 @@ use crate::{
 /// What `bootstrap` should make sure exists.
 #[derive(Clone)]
 pub struct BootstrapSpec {
+    /// The domain of the admin user and the bootstrap project (`[identity] default_domain_id`).
     pub default_domain_id: String,
+    /// The admin user's name (`--bootstrap-username`).
     pub username: String,
     /// A hash of the bootstrap password, stored when the user is created or when
     /// `reset_password` is set (the caller found the stored password differs).
     pub password_hash: String,
+    /// Give an existing admin user the bootstrap password again.
     pub reset_password: bool,
+    /// The project the admin user gets the admin role on (`--bootstrap-project-name`), if any.
     pub project_name: Option<String>,
+    /// The admin role's name (`--bootstrap-role-name`); it implies manager, member and reader.
     pub role_name: String,
+    /// The identity service's name in the catalog; without it no service or endpoint is made.
     pub service_name: Option<String>,
+    /// The region of the identity endpoints, created if missing.
     pub region_id: Option<String>,
+    /// The identity endpoint for users (`--bootstrap-public-url`).
     pub public_url: Option<String>,
+    /// The identity endpoint for services inside the cloud (`--bootstrap-internal-url`).
     pub internal_url: Option<String>,
+    /// The admin endpoint (`--bootstrap-admin-url`).
     pub admin_url: Option<String>,
+    /// The creation time stamped on new rows.
     pub now: NaiveDateTime,
 }
 
 /// What `bootstrap` found and did; `created` lists human-readable lines for the operator.
 #[derive(Debug, Clone, Default)]
 pub struct BootstrapReport {
+    /// The admin user's id.
     pub user_id: String,
+    /// The bootstrap project's id, when one was named.
     pub project_id: Option<String>,
+    /// The admin role's id.
     pub admin_role_id: String,
+    /// What was created or changed, one line each; empty when everything was in place.
     pub created: Vec<String>,
 }
 

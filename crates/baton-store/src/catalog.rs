@@ -13,6 +13,7 @@ use crate::{dispatch, Endpoint, Region, Result, Service, Store, StoreError};
 /// What [`Store::update_region`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegionUpdate {
+    /// The region was changed.
     Updated,
     /// The new parent is the region itself or one of its descendants.
     Circular,
@@ -22,7 +23,10 @@ pub enum RegionUpdate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegionDelete {
     /// The region and these descendants (deleted with it, as Keystone does) are gone.
-    Deleted { descendants: Vec<String> },
+    Deleted {
+        /// The ids of the sub-regions deleted with it.
+        descendants: Vec<String>,
+    },
     /// The region or one of its descendants still has endpoints: nothing was deleted.
     HasEndpoints,
 }
@@ -150,6 +154,7 @@ fn not_found(kind: &'static str, id: &str) -> StoreError {
 impl Store {
     // ----- services ----------------------------------------------------------------------------
 
+    /// Every service of the catalog, enabled or not.
     pub async fn list_services(&self) -> Result<Vec<Service>> {
         dispatch!(self, read, |pool, q| {
             let rows = sqlx::query(&q(SERVICE_COLUMNS)).fetch_all(pool).await?;
@@ -174,6 +179,7 @@ impl Store {
         })
     }
 
+    /// Adds a service to the catalog.
     pub async fn create_service(&self, s: &Service) -> Result<()> {
         let extra = service_extra(s);
         dispatch!(self, write, |pool, q| {
@@ -248,6 +254,7 @@ impl Store {
 
     // ----- endpoints ---------------------------------------------------------------------------
 
+    /// Every endpoint of the catalog, enabled or not.
     pub async fn list_endpoints(&self) -> Result<Vec<Endpoint>> {
         dispatch!(self, read, |pool, q| {
             let rows = sqlx::query(&q(ENDPOINT_COLUMNS)).fetch_all(pool).await?;
@@ -372,6 +379,7 @@ impl Store {
 
     // ----- regions -----------------------------------------------------------------------------
 
+    /// Every region.
     pub async fn list_regions(&self) -> Result<Vec<Region>> {
         dispatch!(self, read, |pool, q| {
             let rows = sqlx::query(&q(REGION_COLUMNS)).fetch_all(pool).await?;

@@ -26,6 +26,7 @@ fn duplicate_group(name: &str, domain_id: Option<&str>) -> StoreError {
 }
 
 impl Store {
+    /// A group by id.
     pub async fn get_group(&self, group_id: &str) -> Result<Option<Group>> {
         dispatch!(self, read, |pool, q| {
             let sql = format!("{GROUP_COLUMNS} WHERE id = ?");

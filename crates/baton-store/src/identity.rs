@@ -182,6 +182,7 @@ macro_rules! set_user_options {
 }
 
 impl Store {
+    /// A user by id, local or federated.
     pub async fn get_user(&self, user_id: &str) -> Result<Option<User>> {
         dispatch!(self, read, |pool, q| {
             let sql = format!("{USER_COLUMNS} WHERE u.id = ?");
@@ -324,6 +325,7 @@ impl Store {
         })
     }
 
+    /// Enables or disables a user (a disabled user's tokens stop validating).
     pub async fn set_user_enabled(&self, user_id: &str, enabled: bool) -> Result<()> {
         dispatch!(self, write, |pool, q| {
             sqlx::query(&q("UPDATE \"user\" SET enabled = ? WHERE id = ?"))

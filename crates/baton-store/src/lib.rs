@@ -42,20 +42,33 @@ pub const NULL_DOMAIN_ID: &str = "<<null>>";
 /// Keystone's root of the domain tree: the `project` row every domain points to.
 pub const ROOT_DOMAIN_ID: &str = "<<keystone.domain.root>>";
 
+/// Why a database operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// `[database] connection` is not a URL Baton can use.
     #[error("invalid [database] connection: {0}")]
     InvalidUrl(String),
+    /// The database refused or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The schema, or a row in it, is not what Baton serves; or schema work could not take its
+    /// lock.
     #[error("{0}")]
     Schema(String),
+    /// No row has that id.
     #[error("{kind} {id} not found")]
-    NotFound { kind: &'static str, id: String },
+    NotFound {
+        /// What was looked for (`user`, `project`, `role`, ...).
+        kind: &'static str,
+        /// The id that matched no row.
+        id: String,
+    },
+    /// A name already taken in its domain, or a row that exists already.
     #[error("conflict: {0}")]
     Conflict(String),
 }
 
+/// What store operations return.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A connection to the identity database.
@@ -308,6 +321,7 @@ impl Store {
         Ok(Store { backend, url })
     }
 
+    /// Which SQL dialect the database speaks.
     pub fn dialect(&self) -> Dialect {
         self.url.dialect
     }
@@ -317,6 +331,7 @@ impl Store {
         &self.url.redacted
     }
 
+    /// Closes every connection (at shutdown).
     pub async fn close(&self) {
         match &self.backend {
             Backend::Sqlite { read, write } => {

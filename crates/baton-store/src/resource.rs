@@ -132,6 +132,7 @@ impl Store {
         })
     }
 
+    /// Enables or disables a project or domain (a disabled one cannot be a token's scope).
     pub async fn set_project_enabled(&self, id: &str, enabled: bool) -> Result<()> {
         dispatch!(self, write, |pool, q| {
             sqlx::query(&q("UPDATE project SET enabled = ? WHERE id = ?"))
@@ -328,6 +329,7 @@ impl Store {
         })
     }
 
+    /// A project's tags, sorted.
     pub async fn list_project_tags(&self, project_id: &str) -> Result<Vec<String>> {
         dispatch!(self, read, |pool, q| {
             let rows = sqlx::query(&q(

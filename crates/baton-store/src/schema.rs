@@ -10,6 +10,7 @@ const SQLITE_SCHEMA: &str = include_str!("../schema/sqlite.sql");
 const POSTGRES_SCHEMA: &str = include_str!("../schema/postgres.sql");
 const MYSQL_SCHEMA: &str = include_str!("../schema/mysql.sql");
 
+/// What `db_sync` did to the schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncOutcome {
     /// The schema was created and stamped with Keystone's heads.

@@ -2,15 +2,21 @@
 
 use crate::{Result, StoreError};
 
+/// The database server kind, which decides placeholders, quoting and locking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
+    /// An embedded SQLite file (the default).
     Sqlite,
+    /// PostgreSQL.
     Postgres,
+    /// MariaDB or MySQL.
     MySql,
 }
 
+/// A parsed `[database] connection`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatabaseUrl {
+    /// Which server kind it names.
     pub dialect: Dialect,
     /// The URL in the form sqlx understands.
     pub url: String,

@@ -28,12 +28,15 @@ pub const ADMIN_PASSWORD: &str = "Adm1n-Secret-q8Zr2";
 
 /// A database that exists for one test; dropped (server side) by [`TestDb::drop_db`].
 pub struct TestDb {
+    /// The `[database] connection` URL of the test's database.
     pub url: String,
     cleanup: Option<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl TestDb {
+    /// A fresh database of this dialect: a SQLite file in a temporary directory, or a new
+    /// database on the PostgreSQL or MariaDB server on loopback.
     pub async fn new(dialect: Dialect) -> TestDb {
         let name = format!(
             "baton_t_{}",
@@ -73,6 +76,7 @@ impl TestDb {
         }
     }
 
+    /// Drops a server-side database (nothing for SQLite).
     pub async fn drop_db(&mut self) {
         if let Some((admin, sql)) = self.cleanup.take() {
             admin_exec(&admin, &sql).await;
@@ -104,6 +108,7 @@ async fn admin_exec(url: &str, sql: &str) {
 pub struct Node {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
+    /// The node's state (its token service, caches and revocation list).
     pub state: AppState,
     task: tokio::task::JoinHandle<()>,
 }
@@ -117,11 +122,14 @@ impl Drop for Node {
 /// An open transaction holding an uncommitted write (see
 /// [`IdentityServer::hold_revocation_event`]).
 pub enum HeldWrite {
+    /// On PostgreSQL.
     Postgres(sqlx::PgConnection),
+    /// On MariaDB.
     MySql(sqlx::MySqlConnection),
 }
 
 impl HeldWrite {
+    /// Commits the held write, making it visible to every node.
     pub async fn commit(self) {
         match self {
             HeldWrite::Postgres(mut c) => {
@@ -139,13 +147,19 @@ impl HeldWrite {
 pub struct IdentityServer {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
+    /// The server's state, for reaching into its token service.
     pub state: AppState,
+    /// The server's keystone.conf.
     pub config: IdentityConfig,
     /// A second connection to the same database, for setting up data behind the API's back.
     pub store: Store,
+    /// An HTTP client for the tests' requests.
     pub client: reqwest::Client,
+    /// The bootstrap admin's user id.
     pub admin_user_id: String,
+    /// The bootstrap `admin` project's id.
     pub admin_project_id: String,
+    /// The default domain's id.
     pub default_domain_id: String,
     /// Passwords no response may contain (see [`send`]).
     secrets: Mutex<Vec<String>>,
@@ -166,6 +180,7 @@ fn hash(pw: &str) -> String {
 }
 
 impl IdentityServer {
+    /// Starts a server on this backend, bootstrapped like `baton manage bootstrap`.
     pub async fn start(dialect: Dialect) -> IdentityServer {
         IdentityServer::start_with(dialect, |_| {}).await
     }
@@ -262,6 +277,7 @@ impl IdentityServer {
         self.clock().sleep_until(next).await;
     }
 
+    /// The URL of a v3 API path, e.g. `url("users")`.
     pub fn url(&self, path: &str) -> String {
         format!("{}/v3/{}", self.base, path.trim_start_matches('/'))
     }
@@ -346,6 +362,7 @@ impl IdentityServer {
         id
     }
 
+    /// Creates a domain through the store; gives its id.
     pub async fn create_domain(&self, name: &str) -> String {
         let id = baton_store::new_id();
         self.store
@@ -364,6 +381,7 @@ impl IdentityServer {
         id
     }
 
+    /// Creates a project in a domain through the store; gives its id.
     pub async fn create_project(&self, name: &str, domain_id: &str) -> String {
         let id = baton_store::new_id();
         self.store
@@ -382,6 +400,7 @@ impl IdentityServer {
         id
     }
 
+    /// Creates a local user with this password; gives its id.
     pub async fn create_user(&self, name: &str, password: &str, domain_id: &str) -> String {
         self.create_user_with(name, password, domain_id, None).await
     }
@@ -415,6 +434,7 @@ impl IdentityServer {
         id
     }
 
+    /// Grants the user the role on a project.
     pub async fn grant_project(&self, user_id: &str, project_id: &str, role: &str) {
         let role_id = self.role_id(role).await;
         self.store
@@ -430,6 +450,7 @@ impl IdentityServer {
         self.state.tokens.invalidate_caches();
     }
 
+    /// Grants the user the role on a domain.
     pub async fn grant_domain(&self, user_id: &str, domain_id: &str, role: &str) {
         let role_id = self.role_id(role).await;
         self.store
@@ -445,6 +466,7 @@ impl IdentityServer {
         self.state.tokens.invalidate_caches();
     }
 
+    /// Grants the user the role on the system.
     pub async fn grant_system(&self, user_id: &str, role: &str) {
         let role_id = self.role_id(role).await;
         self.store
@@ -487,6 +509,7 @@ impl IdentityServer {
             .await
     }
 
+    /// Issues a token by password for a user of that domain; gives the token.
     pub async fn token_in(
         &self,
         user_name: &str,
@@ -599,10 +622,12 @@ pub fn project_scope(project_id: &str) -> Value {
     json!({"project": {"id": project_id}})
 }
 
+/// A `scope` on this domain.
 pub fn domain_scope(domain_id: &str) -> Value {
     json!({"domain": {"id": domain_id}})
 }
 
+/// A `scope` on the whole system.
 pub fn system_scope() -> Value {
     json!({"system": {"all": true}})
 }
@@ -639,6 +664,7 @@ pub mod slow_client {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
 
+    /// A connection to `addr`, made within 5 s.
     pub async fn connect(addr: &str) -> TcpStream {
         tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
             .await

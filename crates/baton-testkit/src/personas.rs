@@ -33,28 +33,48 @@ pub struct Personas {
 
     /// The bootstrap admin, system-scoped.
     pub system_admin: String,
+    /// A token of a user with `member` on the system.
     pub system_member: String,
+    /// A token of a user with `reader` on the system.
     pub system_reader: String,
+    /// A token of a user with `admin` on the persona domain, domain-scoped.
     pub domain_admin: String,
+    /// A token of a user with `manager` on the persona domain, domain-scoped.
     pub domain_manager: String,
+    /// A token of a user with `member` on the persona domain, domain-scoped.
     pub domain_member: String,
+    /// A token of a user with `reader` on the persona domain, domain-scoped.
     pub domain_reader: String,
+    /// A token of a user with `admin` on the persona project, project-scoped.
     pub project_admin: String,
+    /// A token of a user with `manager` on the persona project, project-scoped.
     pub project_manager: String,
+    /// A token of a user with `member` on the persona project, project-scoped.
     pub project_member: String,
+    /// A token of a user with `reader` on the persona project, project-scoped.
     pub project_reader: String,
 
     /// The bootstrap admin.
     pub system_admin_id: String,
+    /// The user behind `system_member`.
     pub system_member_id: String,
+    /// The user behind `system_reader`.
     pub system_reader_id: String,
+    /// The user behind `domain_admin`.
     pub domain_admin_id: String,
+    /// The user behind `domain_manager`.
     pub domain_manager_id: String,
+    /// The user behind `domain_member`.
     pub domain_member_id: String,
+    /// The user behind `domain_reader`.
     pub domain_reader_id: String,
+    /// The user behind `project_admin`.
     pub project_admin_id: String,
+    /// The user behind `project_manager`.
     pub project_manager_id: String,
+    /// The user behind `project_member`.
     pub project_member_id: String,
+    /// The user behind `project_reader`.
     pub project_reader_id: String,
 }
 

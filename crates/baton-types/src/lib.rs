@@ -23,30 +23,47 @@ pub fn token_fingerprint(token: &str) -> String {
 /// `{"token": {...}}`, the body of `POST`/`GET /v3/auth/tokens`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenResponse {
+    /// The validated token: who, scoped to what, with which roles, until when.
     pub token: TokenBody,
 }
 
+/// What a token stands for: the user, the auth methods used, the scope (project, domain or
+/// system) with the roles held there, lifetime, audit ids and the service catalog.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenBody {
+    /// How the user authenticated (`password`, `token`, ...), as Keystone lists them.
     pub methods: Vec<String>,
+    /// The user the token was issued to, with the domain that owns the user.
     pub user: TokenUser,
+    /// The token's own audit id, then the audit id of the token it was rescoped from (the chain
+    /// that revocation by audit id follows).
     pub audit_ids: Vec<String>,
+    /// After this instant the token is refused, unless the validation asks for allow_expired.
     #[serde(with = "time::keystone")]
     pub expires_at: DateTime<Utc>,
+    /// When the token was issued; revocation events apply to tokens issued before them.
     #[serde(with = "time::keystone")]
     pub issued_at: DateTime<Utc>,
+    /// The project of a project-scoped token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<ScopedProject>,
+    /// Whether the scoped project acts as a domain (project-scoped tokens only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_domain: Option<bool>,
+    /// The domain of a domain-scoped token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<IdName>,
+    /// Set for a system-scoped token (`{"all": true}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<SystemScope>,
+    /// The effective roles on the scope (role assignments, inherited and implied ones included);
+    /// absent for an unscoped token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<IdName>>,
+    /// Whether the scoped project is the cloud's admin project (`[resource] admin_project_name`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_admin_project: Option<bool>,
+    /// The service catalog, absent with `?nocatalog` and for tokens without roles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog: Option<Vec<CatalogService>>,
 }
@@ -57,75 +74,106 @@ impl TokenBody {
         self.roles.iter().flatten().map(|r| r.name.as_str())
     }
 
+    /// True for a token scoped to the whole system (`system: all`), which cloud-wide admin
+    /// policies ask for.
     pub fn is_system_scoped(&self) -> bool {
         self.system.as_ref().is_some_and(|s| s.all)
     }
 }
 
+/// A Keystone object named by id and name: a domain, or a role in a token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdName {
+    /// The object's id.
     pub id: String,
+    /// The object's name (unique within its domain for users and projects).
     pub name: String,
 }
 
+/// The user of a token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenUser {
+    /// The domain that owns the user.
     pub domain: IdName,
+    /// The user's id.
     pub id: String,
+    /// The user's name within that domain.
     pub name: String,
     /// Keystone renders this without the trailing `Z` (`2016-11-06T15:32:17.000000`) or null.
     #[serde(with = "time::keystone_naive_opt")]
     pub password_expires_at: Option<NaiveDateTime>,
 }
 
+/// The project a token is scoped to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScopedProject {
+    /// The domain that owns the project.
     pub domain: IdName,
+    /// The project's id.
     pub id: String,
+    /// The project's name within that domain.
     pub name: String,
 }
 
+/// The system scope of a token; Keystone knows only `all`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SystemScope {
+    /// Always true in a system-scoped token: the scope is the whole deployment.
     pub all: bool,
 }
 
 /// One service of the v3 catalog.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CatalogService {
+    /// Where the service answers: one entry per interface and region.
     pub endpoints: Vec<CatalogEndpoint>,
+    /// The service's id in the catalog.
     pub id: String,
+    /// The service's name (`nova`, `cinderv3`, ...); empty when the service has none.
     #[serde(default)]
     pub name: String,
+    /// The service type clients look services up by (`compute`, `volumev3`, `identity`, ...).
     #[serde(rename = "type")]
     pub service_type: String,
 }
 
+/// One endpoint of a catalog service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CatalogEndpoint {
+    /// The endpoint's id.
     pub id: String,
+    /// `public`, `internal` or `admin`: which network the URL is meant for.
     pub interface: String,
+    /// The region's id again, under the name older clients read.
     #[serde(default)]
     pub region: Option<String>,
+    /// The region the endpoint serves, if any.
     #[serde(default)]
     pub region_id: Option<String>,
+    /// The URL to call.
     pub url: String,
 }
 
 /// `{"error": {"code", "title", "message"}}`, Keystone's error envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorResponse {
+    /// What went wrong.
     pub error: ErrorBody,
 }
 
+/// The inside of Keystone's error envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// The HTTP status code again.
     pub code: u16,
+    /// The status's reason phrase (`Unauthorized`, `Not Found`, ...).
     pub title: String,
+    /// A human-readable explanation; never a secret or a token.
     pub message: String,
 }
 
 impl ErrorResponse {
+    /// The envelope for a status code, its title and a message.
     pub fn new(code: u16, title: impl Into<String>, message: impl Into<String>) -> Self {
         ErrorResponse {
             error: ErrorBody {
@@ -139,28 +187,43 @@ impl ErrorResponse {
 
 /// The one API version Baton serves, as Keystone describes it in discovery documents.
 pub const IDENTITY_API_VERSION: &str = "v3.14";
+/// When that API version was last updated, as discovery documents say.
 pub const IDENTITY_API_UPDATED: &str = "2020-04-07T00:00:00Z";
+/// The media type of identity v3 responses in discovery documents.
 pub const IDENTITY_MEDIA_TYPE: &str = "application/vnd.openstack.identity-v3+json";
 
+/// A link of a version discovery document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionLink {
+    /// What the link is (`self` for the version's own URL).
     pub rel: String,
+    /// The URL.
     pub href: String,
 }
 
+/// A media type a version serves, in discovery documents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MediaType {
+    /// The base format (`application/json`).
     pub base: String,
+    /// The versioned media type.
     #[serde(rename = "type")]
     pub media_type: String,
 }
 
+/// One API version in a discovery document (`GET /` or `GET /v3`), as keystoneauth reads it
+/// to find the v3 endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Version {
+    /// The version id (`v3.14`).
     pub id: String,
+    /// `stable` for the version Baton serves.
     pub status: String,
+    /// When the version last changed.
     pub updated: String,
+    /// Links to the version, `self` first.
     pub links: Vec<VersionLink>,
+    /// The media types the version serves.
     #[serde(rename = "media-types")]
     pub media_types: Vec<MediaType>,
 }
@@ -186,10 +249,17 @@ impl Version {
 
 /// Header names shared by every side of the service-token exchange.
 pub mod headers {
+    /// The caller's own token.
     pub const AUTH_TOKEN: &str = "x-auth-token";
+    /// The token to validate, check or revoke at `/v3/auth/tokens`; also the new token in an issue
+    /// response.
     pub const SUBJECT_TOKEN: &str = "x-subject-token";
+    /// The service user's token sent next to a user token, so that a receiving service accepts an
+    /// expired user token within allow_expired_window.
     pub const SERVICE_TOKEN: &str = "x-service-token";
+    /// The access rules of an application credential, which the middleware passes on.
     pub const ACCESS_RULES: &str = "openstack-identity-access-rules";
+    /// The request id Keystone and the services log and return on every response.
     pub const REQUEST_ID: &str = "x-openstack-request-id";
 }
 

@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 
+/// The strftime form of token timestamps: whole seconds, a zero fraction, `Z`.
 pub const KEYSTONE_FORMAT: &str = "%Y-%m-%dT%H:%M:%S.000000Z";
 
 /// Renders a token timestamp the way Keystone does.
@@ -32,10 +33,12 @@ pub mod keystone {
     use chrono::{DateTime, Utc};
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// Writes the timestamp as Keystone does.
     pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&super::render(t))
     }
 
+    /// Reads a timestamp in any form [`parse`](super::parse) takes.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let text = String::deserialize(d)?;
         super::parse(&text)
@@ -48,6 +51,7 @@ pub mod keystone_naive_opt {
     use chrono::{NaiveDateTime, SubsecRound};
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// Writes the timestamp without `Z`, or null.
     pub fn serialize<S: Serializer>(t: &Option<NaiveDateTime>, s: S) -> Result<S::Ok, S::Error> {
         match t {
             Some(t) => s.serialize_str(
@@ -59,6 +63,7 @@ pub mod keystone_naive_opt {
         }
     }
 
+    /// Reads a timestamp in any form [`parse`](super::parse) takes, or null.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDateTime>, D::Error> {
         let text: Option<String> = Option::deserialize(d)?;
         match text {

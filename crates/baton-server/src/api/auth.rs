@@ -36,6 +36,8 @@ fn json_response(status: StatusCode, body: Bytes, subject: Option<&str>) -> ApiR
 
 // ----- POST /v3/auth/tokens -----------------------------------------------------------------
 
+/// `POST /v3/auth/tokens`: authenticates (password, or a token to rescope) and answers 201
+/// with the new token in `X-Subject-Token`.
 pub async fn issue(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -276,6 +278,8 @@ async fn subject_for(
     Ok((v, subject))
 }
 
+/// `GET /v3/auth/tokens`: the subject token's body, if the caller may validate it
+/// (`?allow_expired` stretches expiry by `[token] allow_expired_window`).
 pub async fn validate(
     State(state): State<AppState>,
     caller: Caller,
@@ -293,6 +297,7 @@ pub async fn validate(
     json_response(StatusCode::OK, subject.json(!query.nocatalog), Some(&id))
 }
 
+/// `HEAD /v3/auth/tokens`: 200 when the subject token is valid, without a body.
 pub async fn check(
     State(state): State<AppState>,
     caller: Caller,
@@ -310,6 +315,8 @@ pub async fn check(
     json_response(StatusCode::OK, Bytes::new(), Some(&id))
 }
 
+/// `DELETE /v3/auth/tokens`: revokes the subject token and, unless `?cascade` is false, every
+/// token rescoped from its chain.
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
@@ -334,6 +341,7 @@ fn links(state: &AppState, headers: &HeaderMap, path: &str) -> Value {
     json!({"self": format!("{}/v3/{path}", state.base_url(headers)), "previous": null, "next": null})
 }
 
+/// `GET /v3/auth/catalog`: the service catalog of the caller's project-scoped token.
 pub async fn catalog(
     State(state): State<AppState>,
     caller: Caller,
@@ -363,6 +371,7 @@ fn project_json(state: &AppState, headers: &HeaderMap, p: &Project, kind: &str) 
     }
 }
 
+/// `GET /v3/auth/projects`: the projects the caller may scope a token to.
 pub async fn projects(
     State(state): State<AppState>,
     caller: Caller,
@@ -378,6 +387,7 @@ pub async fn projects(
     ))
 }
 
+/// `GET /v3/auth/domains`: the domains the caller may scope a token to.
 pub async fn domains(
     State(state): State<AppState>,
     caller: Caller,
@@ -393,6 +403,7 @@ pub async fn domains(
     ))
 }
 
+/// `GET /v3/auth/system`: `[{"all": true}]` when the caller has a role on the system.
 pub async fn system(
     State(state): State<AppState>,
     caller: Caller,

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::AppState;
 
+/// `GET /`: 300 Multiple Choices listing v3, the only version, as keystoneauth expects.
 pub async fn versions(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let base = state.base_url(&headers);
     let v = Version::v3(&base);
@@ -24,6 +25,7 @@ pub async fn versions(State(state): State<AppState>, headers: HeaderMap) -> Resp
     resp
 }
 
+/// `GET /v3`: the v3 version document.
 pub async fn v3(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let base = state.base_url(&headers);
     Json(json!({"version": Version::v3(&base)})).into_response()

@@ -18,6 +18,7 @@ use crate::AppState;
 /// The caller of an API: its validated `X-Auth-Token`. Extracting it answers 401 for a missing
 /// or invalid token (every API but issue and version discovery needs one).
 pub struct Caller {
+    /// The caller's token, checked like any validation (expiry, revocation, user and scope).
     pub token: Arc<ValidatedToken>,
 }
 
@@ -33,10 +34,12 @@ impl Caller {
         state.policy.enforce(action, &self.creds(), target)
     }
 
+    /// Whether `action` is allowed on `target`, without answering 403 (for filtering lists).
     pub fn allows(&self, state: &AppState, action: &str, target: &Target) -> bool {
         state.policy.allows(action, &self.creds(), target)
     }
 
+    /// The caller's user id.
     pub fn user_id(&self) -> &str {
         self.token.user_id()
     }

@@ -17,6 +17,7 @@ pub const MAX_DB_LIMIT: usize = 1000;
 
 /// A GET of a collection: its decoded query string, and what its links need.
 pub struct ListRequest {
+    /// The decoded query string (filters, `limit`, `marker`).
     pub query: ListQuery,
     /// `[DEFAULT] public_endpoint` or the URL the client used, without `/v3`.
     base: String,
@@ -62,7 +63,9 @@ impl Collection {
 /// How a collection is cut: `limit`/`marker` from the query, the configured `list_limit`, and
 /// `max_db_limit` above both, as Keystone does.
 pub struct Page {
+    /// At most this many entities; `None` for all.
     pub limit: Option<usize>,
+    /// Only entities with a greater id (the last id of the previous page).
     pub marker: Option<String>,
 }
 

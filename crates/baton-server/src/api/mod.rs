@@ -22,6 +22,7 @@ pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
+/// A header's value, or 401 naming the missing header.
 pub fn require<'a>(headers: &'a HeaderMap, name: &str) -> ApiResult<&'a str> {
     header_str(headers, name).ok_or_else(|| ApiError::unauthorized(format!("missing {name}")))
 }

@@ -6,11 +6,13 @@ use crate::error::ApiResult;
 /// A decoded query string, in order, repeated keys kept.
 #[derive(Debug, Default, Clone)]
 pub struct ListQuery {
+    /// `(key, value)` pairs, decoded.
     pub pairs: Vec<(String, String)>,
     raw: Option<String>,
 }
 
 impl ListQuery {
+    /// Decodes a raw query string (`None`: no query).
     pub fn parse(raw: Option<&str>) -> ListQuery {
         ListQuery {
             pairs: pairs(raw),
@@ -18,6 +20,7 @@ impl ListQuery {
         }
     }
 
+    /// The first value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.pairs
             .iter()
@@ -25,6 +28,7 @@ impl ListQuery {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Whether `key` is present, with or without a value.
     pub fn has(&self, key: &str) -> bool {
         self.pairs.iter().any(|(k, _)| k == key)
     }
@@ -40,6 +44,7 @@ impl ListQuery {
         self.get(key).is_some_and(|v| v != "0")
     }
 
+    /// The query string as received, for the `self` links of listings.
     pub fn raw(&self) -> Option<&str> {
         self.raw.as_deref()
     }
@@ -55,13 +60,18 @@ fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
 /// `allow_expired` follows oslo's bool_from_string; `cascade` is true unless clearly false.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TokenQuery {
+    /// Leave the service catalog out of the token body.
     pub nocatalog: bool,
+    /// Validate a token up to `[token] allow_expired_window` past its expiry (services ask for
+    /// this when a valid service token vouches for the user's token).
     pub allow_expired: bool,
     /// `DELETE`: also revoke tokens rescoped from this one (default true, as in Keystone 30).
     pub cascade: bool,
 }
 
 impl TokenQuery {
+    /// Reads the token API's flags (`nocatalog`, `allow_expired`, `cascade`); unknown keys are
+    /// ignored.
     pub fn parse(raw: Option<&str>) -> ApiResult<Self> {
         let mut q = TokenQuery {
             cascade: true,

@@ -27,7 +27,9 @@ pub fn is_immutable(d: &RoleDetail) -> bool {
 /// A PATCH of a role: `None` leaves an attribute as it is.
 #[derive(Debug, Clone, Default)]
 pub struct RoleChanges {
+    /// A new name.
     pub name: Option<String>,
+    /// A new description; `Some(None)` clears it.
     pub description: Option<Option<String>>,
     /// What the body said; a different domain is refused.
     pub domain_id: Option<Option<String>>,

@@ -15,9 +15,13 @@ use crate::error::{ApiError, ApiResult};
 /// A new project's or domain's own attributes, as the request gave them.
 #[derive(Debug, Clone, Default)]
 pub struct NewProject {
+    /// Unique within the domain.
     pub name: String,
+    /// Free text.
     pub description: Option<String>,
+    /// A disabled project or domain cannot be scoped to.
     pub enabled: bool,
+    /// Project tags (checked by [`check_tags`]).
     pub tags: Vec<String>,
     /// Attributes Keystone keeps in `extra`.
     pub extra: Map<String, Value>,
@@ -28,6 +32,7 @@ pub struct NewProject {
 /// policy target names the domain.
 #[derive(Debug, Clone)]
 pub struct Placement {
+    /// The domain the project will live in.
     pub domain_id: String,
     parent: Option<Project>,
 }
@@ -35,15 +40,21 @@ pub struct Placement {
 /// A PATCH of a project or domain: `None` leaves an attribute as it is.
 #[derive(Debug, Clone, Default)]
 pub struct ProjectChanges {
+    /// A new name.
     pub name: Option<String>,
+    /// A new description; `Some(None)` clears it.
     pub description: Option<Option<String>>,
+    /// Enable or disable (with the hierarchy rules).
     pub enabled: Option<bool>,
+    /// Replaces every tag.
     pub tags: Option<Vec<String>>,
     /// Merged over the stored `extra`.
     pub extra: Map<String, Value>,
     /// What the body said about attributes that cannot change (refused when different).
     pub domain_id: Option<Option<String>>,
+    /// What the body said about `parent_id` (refused when different).
     pub parent_id: Option<Option<String>>,
+    /// What the body said about `is_domain` (`true` is refused).
     pub is_domain: Option<bool>,
 }
 

@@ -53,11 +53,14 @@ pub fn inherited_reach(tree: &ProjectTree, on_project: bool, target: &str) -> Ve
 /// any role, each with the role ids granted there (before implication), in id order.
 #[derive(Debug, Default, PartialEq)]
 pub struct EffectiveTargets {
+    /// Project id -> role ids granted there.
     pub projects: BTreeMap<String, Vec<String>>,
+    /// Domain id -> role ids granted on the domain itself.
     pub domains: BTreeMap<String, Vec<String>>,
 }
 
 impl EffectiveTargets {
+    /// Where each of `assignments` gives its role, over the project `tree`.
     pub fn compute(assignments: &[Assignment], tree: &ProjectTree) -> EffectiveTargets {
         let mut out = EffectiveTargets::default();
         let add = |map: &mut BTreeMap<String, Vec<String>>, target: &str, role: &str| {

@@ -15,6 +15,7 @@ pub struct ProjectTree {
 }
 
 impl ProjectTree {
+    /// One read of the `project` table.
     pub async fn load(store: &Store) -> ApiResult<ProjectTree> {
         Ok(ProjectTree::from_nodes(store.list_project_nodes().await?))
     }
@@ -34,6 +35,7 @@ impl ProjectTree {
         )
     }
 
+    /// The tree of already-loaded nodes.
     pub fn from_nodes(nodes: Vec<ProjectNode>) -> ProjectTree {
         let mut children: HashMap<String, Vec<String>> = HashMap::new();
         for p in nodes.iter().filter(|p| !p.is_domain) {

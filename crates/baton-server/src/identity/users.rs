@@ -16,10 +16,13 @@ pub const LOCK_PASSWORD: &str = "1003";
 /// A new local user as the request gave it.
 #[derive(Clone, Default)]
 pub struct NewUser {
+    /// Unique within the domain (surrounding spaces are trimmed).
     pub name: String,
     /// As given; else the caller's domain scope, else the default domain.
     pub domain_id: Option<String>,
+    /// A disabled user cannot log in.
     pub enabled: bool,
+    /// The project a login without a scope asks for (not a domain).
     pub default_project_id: Option<String>,
     /// Attributes Keystone keeps in `extra`.
     pub extra: Map<String, Value>,
@@ -32,35 +35,45 @@ pub struct NewUser {
 /// A PATCH of a user: `None` leaves an attribute as it is.
 #[derive(Clone, Default)]
 pub struct UserChanges {
+    /// A new name.
     pub name: Option<String>,
     /// What the body said; a different domain is refused.
     pub domain_id: Option<String>,
+    /// Disabling ends the user's tokens.
     pub enabled: Option<bool>,
+    /// A new default project; `Some(None)` clears it.
     pub default_project_id: Option<Option<String>>,
     /// Merged over the stored `extra` (when not empty).
     pub extra: Map<String, Value>,
     /// `(option id, JSON value)`; `None` removes the option.
     pub options: Vec<(String, Option<String>)>,
+    /// A new password (ends the user's tokens); `Some(None)` for `null`.
     pub password: Option<Option<String>>,
 }
 
 /// A new group as the request gave it.
 #[derive(Debug, Clone, Default)]
 pub struct NewGroup {
+    /// Unique within the domain.
     pub name: String,
     /// As given; else the caller's domain scope, else the default domain.
     pub domain_id: Option<String>,
+    /// Free text (Keystone stores an empty one when none is given).
     pub description: Option<String>,
+    /// Attributes Keystone keeps in `extra`.
     pub extra: Map<String, Value>,
 }
 
 /// A PATCH of a group.
 #[derive(Debug, Clone, Default)]
 pub struct GroupChanges {
+    /// A new name.
     pub name: Option<String>,
+    /// A new description; `Some(None)` clears it.
     pub description: Option<Option<String>>,
     /// What the body said; a different domain is refused.
     pub domain_id: Option<String>,
+    /// Attributes merged over the stored `extra`.
     pub extra: Map<String, Value>,
 }
 

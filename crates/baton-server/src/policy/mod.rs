@@ -80,14 +80,31 @@ use crate::tokens::ValidatedToken;
 /// The policy file could not be used; the message is one line naming the file (and the rule).
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
+    /// The file cannot be read.
     #[error("{}: cannot read policy file: {reason}", path.display())]
-    Read { path: PathBuf, reason: String },
+    Read {
+        /// `[oslo_policy] policy_file`, resolved.
+        path: PathBuf,
+        /// The operating system's error.
+        reason: String,
+    },
+    /// The file is not a YAML or JSON mapping of rule names to check strings.
     #[error("{}: {reason}", path.display())]
-    Format { path: PathBuf, reason: String },
+    Format {
+        /// `[oslo_policy] policy_file`, resolved.
+        path: PathBuf,
+        /// What the parser said.
+        reason: String,
+    },
+    /// One rule cannot be used: its check string does not parse, is not a string, or its
+    /// `rule:` references loop back to it.
     #[error("{}: rule {rule:?}: {reason}", path.display())]
     Rule {
+        /// `[oslo_policy] policy_file`, resolved.
         path: PathBuf,
+        /// The rule's name (`identity:get_user`, ...).
         rule: String,
+        /// What is wrong with its check string.
         reason: String,
     },
 }
@@ -408,30 +425,43 @@ impl CredValue<'_> {
 /// The caller, as oslo.policy sees Keystone's request context. Borrows from the token.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials<'a> {
+    /// The caller's user id.
     pub user_id: Option<&'a str>,
+    /// The caller's user name.
     pub user_name: Option<&'a str>,
+    /// The domain that owns the caller's user.
     pub user_domain_id: Option<&'a str>,
+    /// That domain's name.
     pub user_domain_name: Option<&'a str>,
+    /// The project of a project-scoped token.
     pub project_id: Option<&'a str>,
+    /// That project's name.
     pub project_name: Option<&'a str>,
+    /// The domain that owns that project.
     pub project_domain_id: Option<&'a str>,
+    /// That domain's name.
     pub project_domain_name: Option<&'a str>,
     /// Set for a domain-scoped token only.
     pub domain_id: Option<&'a str>,
+    /// The name of a domain-scoped token's domain.
     pub domain_name: Option<&'a str>,
     /// `Some("all")` for a system-scoped token.
     pub system_scope: Option<&'a str>,
     /// Role names (effective roles, implied ones included, as in the token).
     pub roles: Vec<&'a str>,
+    /// Role ids of the same roles.
     pub role_ids: Vec<&'a str>,
+    /// The token is scoped to `[resource] admin_project_name` (the cloud's admin project).
     pub is_admin_project: bool,
 }
 
 impl<'a> Credentials<'a> {
+    /// The credentials of a validated token (the caller's, or a subject's).
     pub fn from_token(t: &'a ValidatedToken) -> Credentials<'a> {
         Credentials::from_body(&t.body)
     }
 
+    /// The credentials of a token body.
     pub fn from_body(body: &'a TokenBody) -> Credentials<'a> {
         let project = body.project.as_ref();
         let domain = body.domain.as_ref();
@@ -514,10 +544,12 @@ pub struct Target {
 }
 
 impl Target {
+    /// An empty target (rules that read no `target.*` key).
     pub fn new() -> Self {
         Target::default()
     }
 
+    /// The target with `key` set, e.g. `target.project.domain_id`.
     pub fn with(mut self, key: &str, value: impl Into<String>) -> Self {
         self.set(key, value);
         self
@@ -529,6 +561,7 @@ impl Target {
         self
     }
 
+    /// Sets `key`, replacing any value it had.
     pub fn set(&mut self, key: &str, value: impl Into<String>) {
         let value = value.into();
         match self.entries.iter_mut().find(|(k, _)| **k == *key) {
@@ -537,6 +570,7 @@ impl Target {
         }
     }
 
+    /// Sets `key`, `None` as Python's `"None"`.
     pub fn set_opt(&mut self, key: &str, value: Option<impl Into<String>>) {
         match value {
             Some(value) => self.set(key, value),
@@ -544,6 +578,7 @@ impl Target {
         }
     }
 
+    /// The value of `key`, if set.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.entries
             .iter()

@@ -21,6 +21,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::policy::Target;
 use crate::AppState;
 
+/// `GET /v3/role_assignments`.
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v3/role_assignments", get(list))
 }

@@ -21,6 +21,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::policy::Target;
 use crate::AppState;
 
+/// The services, endpoints and regions routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v3/services", get(list_services).post(create_service))

@@ -19,6 +19,7 @@ use crate::identity::NewProject;
 use crate::policy::Target;
 use crate::AppState;
 
+/// The `/v3/domains` routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v3/domains", get(list).post(create))

@@ -32,6 +32,7 @@ const DOMAIN: u8 = 1;
 const USER: u8 = 0;
 const GROUP: u8 = 1;
 
+/// Every grant route: projects and domains, OS-INHERIT, and the system.
 pub fn routes() -> Router<AppState> {
     plain_routes()
         .merge(inherited_routes())

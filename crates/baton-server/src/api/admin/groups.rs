@@ -27,6 +27,7 @@ pub const GROUP_NAME_MAX: usize = 64;
 /// Group columns; any other body attribute is kept in `extra`.
 const GROUP_ATTRIBUTES: &[&str] = &["id", "name", "domain_id", "description"];
 
+/// The `/v3/groups` and membership routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v3/groups", get(list).post(create))

@@ -101,7 +101,9 @@ pub fn invalid(path: &str, detail: impl std::fmt::Display) -> ApiError {
 /// it in error messages.
 #[derive(Debug, Clone)]
 pub struct Obj {
+    /// Where the object sits in the body (`user`, `project/options`), for messages.
     pub path: String,
+    /// Its attributes as sent.
     pub fields: Map<String, Value>,
 }
 
@@ -152,6 +154,7 @@ impl Obj {
         }
     }
 
+    /// Whether the body names `key` at all (even as `null`).
     pub fn has(&self, key: &str) -> bool {
         self.fields.contains_key(key)
     }
@@ -252,6 +255,7 @@ impl Obj {
         Ok(v)
     }
 
+    /// A `boolean` attribute (`null` is refused, as Keystone's schemas do).
     pub fn boolean(&self, key: &str) -> ApiResult<Option<bool>> {
         match self.fields.get(key) {
             None => Ok(None),
@@ -369,6 +373,7 @@ pub fn created(
         .into_response()
 }
 
+/// 204 with no body.
 pub fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }

@@ -25,6 +25,7 @@ use crate::AppState;
 /// Keystone's limit on project and domain names.
 pub const PROJECT_NAME_MAX: usize = 64;
 
+/// The `/v3/projects` and project tag routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v3/projects", get(list).post(create))

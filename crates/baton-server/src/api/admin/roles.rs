@@ -23,6 +23,7 @@ use crate::AppState;
 /// Keystone's `role.description` column width.
 const DESCRIPTION_MAX: usize = 255;
 
+/// The `/v3/roles`, implied role and `/v3/role_inferences` routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v3/roles", get(list).post(create))
@@ -82,6 +83,7 @@ async fn find(state: &AppState, id: &str) -> ApiResult<Option<RoleDetail>> {
     Ok(state.store.get_role_detail(id).await?)
 }
 
+/// Keystone's 404 for a role.
 pub fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("Could not find role: {id}."))
 }

@@ -24,6 +24,7 @@ use crate::identity::{NewUser, UserChanges};
 use crate::policy::Target;
 use crate::AppState;
 
+/// The `/v3/users` routes, with the user's password, groups, projects and tokens.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v3/users", get(list).post(create))
