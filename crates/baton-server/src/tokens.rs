@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use baton_config::IdentityConfig;
-use baton_store::{PasswordRecord, Project, RevocationEvent, Store, User};
+use baton_store::{ApplicationCredential, PasswordRecord, Project, RevocationEvent, Store, User};
 use baton_token::{
     canonical_token_text, random_audit_id, Scope, TokenError, TokenFormatter, TokenPayload,
 };
@@ -113,8 +113,24 @@ pub enum DomainRef {
 /// The identity part of an issue request, already shape-checked.
 #[derive(Clone)]
 pub enum AuthMethod {
-    Password { user: UserRef, password: String },
-    Token { token: String },
+    Password {
+        user: UserRef,
+        password: String,
+    },
+    Token {
+        token: String,
+    },
+    /// `application_credential`: by id, or by name with its owner.
+    ApplicationCredential {
+        cred: AppCredRef,
+        secret: String,
+    },
+}
+
+#[derive(Clone)]
+pub enum AppCredRef {
+    Id(String),
+    Name { name: String, user: UserRef },
 }
 
 #[derive(Clone)]
@@ -163,6 +179,8 @@ pub enum Refusal {
     UnknownSystemScope(String),
     #[error("User {user} has no access to {target}")]
     NoRoles { user: String, target: String },
+    #[error("application credential {0} not found or expired")]
+    AppCredUnusable(String),
     #[error("unsupported token payload version {version} ({kind}) in this deployment")]
     UnsupportedPayload { version: u8, kind: &'static str },
 }
@@ -230,6 +248,11 @@ impl TokenService {
         };
         svc.refresh_revocations().await?;
         Ok(svc)
+    }
+
+    /// The role and catalog snapshot (roles by id, implications).
+    pub async fn directory_snapshot(&self) -> ApiResult<Arc<Directory>> {
+        self.directory.get(&self.store).await
     }
 
     pub fn formatter(&self) -> &TokenFormatter {
@@ -408,6 +431,7 @@ impl TokenService {
             Scope::Unscoped
             | Scope::Domain { .. }
             | Scope::Project { .. }
+            | Scope::ApplicationCredential { .. }
             | Scope::System { .. } => {}
             other => {
                 return Ok(Err(Refusal::UnsupportedPayload {
@@ -428,6 +452,13 @@ impl TokenService {
                 user: user.id,
                 domain: user.domain_id,
             }));
+        };
+        let app_cred = match payload.app_cred_id() {
+            Some(id) => match self.store.get_application_credential(id).await? {
+                Some(c) if c.user_id == user.id && !self.app_cred_expired(&c) => Some(c),
+                _ => return Ok(Err(Refusal::AppCredUnusable(id.to_string()))),
+            },
+            None => None,
         };
         let dir = self.directory.get(&self.store).await?;
         let group_ids = self.store.list_user_group_ids(&user.id).await?;
@@ -456,20 +487,46 @@ impl TokenService {
             roles: None,
             is_admin_project: None,
             catalog: None,
+            application_credential: None,
         };
         let mut catalog_project = None;
         // The scope's effective roles, and what to call the target if there are none.
         let (roles, target) = match &payload.scope {
-            Scope::Project { project_id } => {
+            Scope::Project { project_id } | Scope::ApplicationCredential { project_id, .. } => {
                 let Some(project) = self.usable_project(project_id).await? else {
                     return Ok(Err(Refusal::ProjectUnusable(project_id.clone())));
                 };
                 let Some(domain) = self.enabled_domain(&project.domain_id).await? else {
                     return Ok(Err(Refusal::ProjectDomainDisabled(project_id.clone())));
                 };
-                let roles = self
+                let mut roles = self
                     .project_roles(&dir, &user.id, &group_ids, &project)
                     .await?;
+                if let Some(cred) = &app_cred {
+                    // Keystone: the credential's roles the user still has there, in the
+                    // credential's order.
+                    roles = cred
+                        .role_ids
+                        .iter()
+                        .filter_map(|id| roles.iter().find(|r| &r.id == id).cloned())
+                        .collect();
+                    body.application_credential = Some(baton_types::TokenAppCred {
+                        id: cred.id.clone(),
+                        name: cred.name.clone(),
+                        restricted: !cred.unrestricted,
+                        access_rules: cred.access_rules.as_ref().map(|rules| {
+                            rules
+                                .iter()
+                                .map(|r| baton_types::AccessRuleBody {
+                                    id: r.id.clone(),
+                                    service: r.service.clone(),
+                                    path: r.path.clone(),
+                                    method: r.method.clone(),
+                                })
+                                .collect()
+                        }),
+                    });
+                }
                 body.is_domain = Some(project.is_domain);
                 if let (Some(name), Some(dom)) = (
                     &self.config.resource.admin_project_name,
@@ -558,6 +615,11 @@ impl TokenService {
             .store(list.generation, Ordering::Release);
         drop(list);
         Ok(Ok(validated))
+    }
+
+    fn app_cred_expired(&self, c: &ApplicationCredential) -> bool {
+        c.expires_at
+            .is_some_and(|e| self.clock.now().naive_utc() >= e)
     }
 
     async fn enabled_domain(&self, id: &str) -> ApiResult<Option<Project>> {
@@ -753,8 +815,20 @@ impl TokenService {
         let mut expires_at: Option<f64> = None;
         let mut parent_audit: Option<String> = None;
         let mut source_scoped = false;
+        let mut from_app_cred: Option<ApplicationCredential> = None;
         for method in methods {
             match method {
+                AuthMethod::ApplicationCredential { cred, secret } => {
+                    let (u, c) = self.authenticate_app_cred(cred, secret).await?;
+                    if let Some(prev) = &user {
+                        if prev.id != u.id {
+                            return Err(ApiError::unauthorized("methods name different users"));
+                        }
+                    }
+                    user = Some(u);
+                    from_app_cred = Some(c);
+                    method_names.push("application_credential".into());
+                }
                 AuthMethod::Password {
                     user: who,
                     password,
@@ -801,13 +875,29 @@ impl TokenService {
         if source_scoped && !self.config.token.allow_rescope_scoped_token {
             return Err(ApiError::Forbidden("identity:rescope_scoped_token".into()));
         }
-        let token_scope = self.resolve_scope(&user, scope.clone()).await?;
+        let token_scope = match &from_app_cred {
+            // The credential's project, whatever the request (parsing refused a scope).
+            Some(c) => Scope::ApplicationCredential {
+                project_id: c.project_id.clone().ok_or_else(|| {
+                    ApiError::unauthorized("application credential has no project")
+                })?,
+                app_cred_id: c.id.clone(),
+            },
+            None => self.resolve_scope(&user, scope.clone()).await?,
+        };
         let now = self.clock.now();
-        let expires_at = expires_at.unwrap_or_else(|| {
+        let mut expires_at = expires_at.unwrap_or_else(|| {
             (now.trunc_subsecs(0)
                 + chrono::Duration::seconds(i64::from(self.config.token.expiration)))
             .timestamp() as f64
         });
+        // Keystone (CVE-2022-2447): a token never outlives its application credential.
+        if let Some(cred_expiry) = from_app_cred.as_ref().and_then(|c| c.expires_at) {
+            let cap = cred_expiry.and_utc().timestamp_micros() as f64 / 1_000_000.0;
+            if cap < expires_at {
+                expires_at = cap;
+            }
+        }
         let mut audit_ids = vec![random_audit_id()];
         if let Some(parent) = parent_audit {
             audit_ids.push(parent);
@@ -899,6 +989,77 @@ impl TokenService {
             }
             Err(e) => return Err(ApiError::unauthorized(format!("user {}: {e}", user.id))),
         }
+        self.refuse_unusable_user(&user).await?;
+        if let Some(exp) = record.expires_at {
+            if exp <= self.clock.now().naive_utc() {
+                return Err(ApiError::unauthorized(format!(
+                    "The password is expired and needs to be changed for user: {}.",
+                    user.id
+                )));
+            }
+        }
+        Ok(user)
+    }
+
+    /// Keystone's `application_credential` method: the credential by id (404 when unknown, as
+    /// Keystone answers) or by name and owner (401), the secret checked against its hash (off
+    /// the async workers), not expired, and its user enabled in an enabled domain.
+    async fn authenticate_app_cred(
+        &self,
+        cred: &AppCredRef,
+        secret: &str,
+    ) -> ApiResult<(User, ApplicationCredential)> {
+        let invalid = || ApiError::unauthorized("Invalid application credential ID or secret");
+        let found = match cred {
+            AppCredRef::Id(id) => self
+                .store
+                .get_application_credential(id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::NotFound(format!("Could not find Application Credential: {id}."))
+                })?,
+            AppCredRef::Name { name, user } => {
+                let owner = match user {
+                    UserRef::Id(id) => self.store.get_user(id).await?,
+                    UserRef::Name { name, domain } => match self.resolve_domain(domain).await? {
+                        Some(d) => self.store.find_user(name, &d.id).await?,
+                        None => None,
+                    },
+                };
+                let not_found = || {
+                    ApiError::unauthorized(format!("Could not find application credential: {name}"))
+                };
+                let owner = owner.ok_or_else(not_found)?;
+                let mut list = self
+                    .store
+                    .list_application_credentials(&owner.id, Some(name))
+                    .await?;
+                if list.len() != 1 {
+                    return Err(not_found());
+                }
+                list.remove(0)
+            }
+        };
+        let candidate = secret.to_string();
+        let hash = found.secret_hash.clone();
+        let verified =
+            tokio::task::spawn_blocking(move || password::verify_password(&candidate, &hash))
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if !matches!(verified, Ok(true)) || self.app_cred_expired(&found) {
+            return Err(invalid());
+        }
+        let user = self
+            .store
+            .get_user(&found.user_id)
+            .await?
+            .ok_or_else(invalid)?;
+        self.refuse_unusable_user(&user).await?;
+        Ok((user, found))
+    }
+
+    /// 401 for a disabled user or a user of a disabled domain, whatever the method.
+    async fn refuse_unusable_user(&self, user: &User) -> ApiResult<()> {
         if !user.enabled {
             return Err(ApiError::unauthorized(format!(
                 "user {} is disabled",
@@ -911,15 +1072,7 @@ impl TokenService {
                 user.domain_id
             )));
         }
-        if let Some(exp) = record.expires_at {
-            if exp <= self.clock.now().naive_utc() {
-                return Err(ApiError::unauthorized(format!(
-                    "The password is expired and needs to be changed for user: {}.",
-                    user.id
-                )));
-            }
-        }
-        Ok(user)
+        Ok(())
     }
 
     async fn resolve_domain(&self, d: &DomainRef) -> ApiResult<Option<Project>> {

@@ -38,6 +38,29 @@ pub struct TokenBody {
     pub is_admin_project: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog: Option<Vec<CatalogService>>,
+    /// The application credential a token was issued from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_credential: Option<TokenAppCred>,
+}
+
+/// `token.application_credential`: which credential, and whether it was restricted (could not
+/// manage application credentials); `access_rules` only when the credential has some.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenAppCred {
+    pub id: String,
+    pub name: String,
+    pub restricted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_rules: Option<Vec<AccessRuleBody>>,
+}
+
+/// One access rule of an application credential, as Keystone renders it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRuleBody {
+    pub id: String,
+    pub service: Option<String>,
+    pub path: Option<String>,
+    pub method: Option<String>,
 }
 
 impl TokenBody {

@@ -12,7 +12,7 @@ use super::extract::{body_rejection, Caller};
 use super::{header_str, TokenQuery};
 use crate::error::{ApiError, ApiResult};
 use crate::policy;
-use crate::tokens::{AuthMethod, DomainRef, RequestedScope, UserRef, ValidatedToken};
+use crate::tokens::{AppCredRef, AuthMethod, DomainRef, RequestedScope, UserRef, ValidatedToken};
 use crate::AppState;
 use baton_types::headers::SUBJECT_TOKEN;
 
@@ -174,6 +174,47 @@ pub fn parse_auth_request(
                     user: who,
                     password,
                 });
+            }
+            "application_credential" => {
+                let path = "auth/identity/application_credential";
+                let a = obj(data, path)?;
+                let secret = match a.get("secret") {
+                    Some(Value::String(s)) => s.clone(),
+                    // Keystone checks a missing secret like a wrong one.
+                    _ => String::new(),
+                };
+                let cred = if let Some(id) = string_field(a, "id", path)? {
+                    AppCredRef::Id(id)
+                } else if let Some(name) = string_field(a, "name", path)? {
+                    let user = a.get("user").ok_or_else(|| {
+                        bad("Expecting to find user in application credential - the server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.")
+                    })?;
+                    let u = obj(user, &format!("{path}/user"))?;
+                    let who = if let Some(id) = string_field(u, "id", &format!("{path}/user"))? {
+                        UserRef::Id(id)
+                    } else {
+                        let name = string_field(u, "name", &format!("{path}/user"))?.ok_or_else(|| {
+                            bad(format!("Invalid input for field '{path}/user': an id or a name is required."))
+                        })?;
+                        let domain = u.get("domain").ok_or_else(|| {
+                            bad("Expecting to find domain in user - the server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.")
+                        })?;
+                        UserRef::Name {
+                            name,
+                            domain: domain_ref(domain, &format!("{path}/user/domain"))?,
+                        }
+                    };
+                    AppCredRef::Name { name, user: who }
+                } else {
+                    return Err(bad("Expecting to find id or name in application credential - the server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error."));
+                };
+                // Keystone: the credential fixes the scope.
+                if auth.contains_key("scope") {
+                    return Err(ApiError::unauthorized(
+                        "Error authenticating with application credential: Application credentials cannot request a scope.",
+                    ));
+                }
+                out.push(AuthMethod::ApplicationCredential { cred, secret });
             }
             "token" => {
                 let t = obj(data, "auth/identity/token")?;
