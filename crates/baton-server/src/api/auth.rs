@@ -210,9 +210,9 @@ pub fn parse_auth_request(
                 };
                 // Keystone: the credential fixes the scope.
                 if auth.contains_key("scope") {
-                    return Err(ApiError::unauthorized(
-                        "Error authenticating with application credential: Application credentials cannot request a scope.",
-                    ));
+                    return Err(ApiError::AuthPlugin {
+                        detail: "Error authenticating with application credential: Application credentials cannot request a scope.".into(),
+                    });
                 }
                 out.push(AuthMethod::ApplicationCredential { cred, secret });
             }

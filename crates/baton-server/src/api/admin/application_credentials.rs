@@ -51,8 +51,8 @@ fn render_rule(r: &AccessRule) -> Value {
     json!({"id": r.id, "service": r.service, "path": r.path, "method": r.method})
 }
 
-/// A credential as Keystone shows it; `public` leaves out `user_id` and `system`, as the
-/// create and list responses do (their resource's public parameters).
+/// A credential as Keystone shows it; `public` leaves out `user_id` and `system`, as the list
+/// response does (its resource's public parameters; Keystone's create response keeps them).
 async fn render(state: &AppState, c: &ApplicationCredential, public: bool) -> ApiResult<Value> {
     let mut roles = Vec::with_capacity(c.role_ids.len());
     for id in &c.role_ids {
@@ -248,7 +248,7 @@ async fn create(
         .identity
         .create_application_credential(&caller.token.body, new)
         .await?;
-    let mut body = render(&state, &made.credential, true).await?;
+    let mut body = render(&state, &made.credential, false).await?;
     body["secret"] = json!(made.secret);
     Ok(created(
         &state,
