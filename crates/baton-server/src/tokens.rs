@@ -372,6 +372,19 @@ impl TokenService {
                     v.checked_generation
                         .store(list.generation, Ordering::Release);
                 }
+                // A credential deleted by another node (or by Keystone on the shared database)
+                // ends its tokens at once: its row is looked up on every use, as Keystone does.
+                if let Some(id) = v.payload.app_cred_id() {
+                    let usable = self
+                        .store
+                        .get_application_credential(id)
+                        .await?
+                        .is_some_and(|c| !self.app_cred_expired(&c));
+                    if !usable {
+                        self.validated.invalidate(&key);
+                        return Err(Refusal::AppCredUnusable(id.to_string()).into_api(false));
+                    }
+                }
                 v
             }
             None => {

@@ -211,6 +211,33 @@ impl Identity {
         Ok(())
     }
 
+    /// Keystone's cascade of a role deletion: every user holding the role directly on a
+    /// project loses their application credentials on that project.
+    pub(super) async fn delete_application_credentials_for_role(
+        &self,
+        role_id: &str,
+    ) -> ApiResult<()> {
+        let filter = baton_store::AssignmentFilter {
+            role_id: Some(role_id.to_string()),
+            kinds: Some(vec![baton_store::AssignmentType::UserProject]),
+            ..Default::default()
+        };
+        let mut deleted = false;
+        for a in self.store.list_assignments(&filter).await? {
+            let ids = self
+                .store
+                .application_credential_ids(&a.actor_id, Some(&a.target_id))
+                .await?;
+            for id in &ids {
+                deleted |= self.store.delete_application_credential(id).await?;
+            }
+        }
+        if deleted {
+            self.changed();
+        }
+        Ok(())
+    }
+
     /// Deletes one of a user's access rules; 403 while a credential uses it, as Keystone.
     pub async fn delete_access_rule(&self, id: &str, user_id: &str) -> ApiResult<()> {
         match self.store.delete_access_rule(id, user_id).await? {

@@ -38,6 +38,14 @@ async fn create(
     .await
 }
 
+/// Creates a credential, asserting 201: its id and the created credential.
+async fn create_ok(s: &IdentityServer, token: &str, user_id: &str, cred: Value) -> (String, Value) {
+    let (st, body) = create(s, token, user_id, cred).await;
+    ok(st, &body, 201);
+    let c = body["application_credential"].clone();
+    (c["id"].as_str().unwrap().to_string(), c)
+}
+
 fn role_names(v: &Value) -> Vec<String> {
     let mut out: Vec<String> = v
         .as_array()
@@ -452,22 +460,14 @@ async fn app_cred_tokens_follow_the_user(dialect: baton_testkit::DbDialect) {
         .token("pmember", PERSONA_PASSWORD, project_scope(&p.project_id))
         .await;
 
-    let (st, body) = create(
+    let (id, created) = create_ok(
         &s,
         &member_token,
         &owner,
         json!({"name": "all", "secret": "s3cret-all"}),
     )
     .await;
-    ok(st, &body, 201);
-    assert_eq!(
-        role_names(&body["application_credential"]["roles"]),
-        ["extra", "member", "reader"]
-    );
-    let id = body["application_credential"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    assert_eq!(role_names(&created["roles"]), ["extra", "member", "reader"]);
     let login = json!({"id": id, "secret": "s3cret-all"});
     let (st, body, token) = app_cred_auth(&s, login.clone(), None).await;
     ok(st, &body, 201);
@@ -494,6 +494,27 @@ async fn app_cred_tokens_follow_the_user(dialect: baton_testkit::DbDialect) {
     assert_eq!(st, 200, "{body}");
     assert_eq!(role_names(&body["token"]["roles"]), ["member", "reader"]);
     let _ = first;
+
+    // Deleted behind this node's back (another node, or Keystone on the shared database): the
+    // cached validation does not keep its token alive.
+    let (else_id, _) = create_ok(
+        &s,
+        &member_token,
+        &owner,
+        json!({"name": "elsewhere", "secret": "s3cret-else"}),
+    )
+    .await;
+    let (st, body, token) =
+        app_cred_auth(&s, json!({"id": else_id, "secret": "s3cret-else"}), None).await;
+    ok(st, &body, 201);
+    let else_token = token.unwrap();
+    assert_eq!(validation(&s, &else_token).await.0, 200);
+    assert!(s
+        .store
+        .delete_application_credential(&else_id)
+        .await
+        .unwrap());
+    assert_eq!(validation(&s, &else_token).await.0, 404);
 
     // The creator is disabled: the tokens end, and so does the credential (Keystone deletes it).
     let (st, body) = call(
@@ -555,6 +576,36 @@ async fn app_cred_expiry(dialect: baton_testkit::DbDialect) {
     let (st, body, _) = app_cred_auth(&s, login, None).await;
     error(st, &body, 401);
     assert_eq!(validation(&s, &token).await.0, 404);
+
+    // Deleting a role deletes the credentials of its holders on their projects (Keystone).
+    let temp = s.create_role("temp").await;
+    s.grant_project(&owner, &p.project_id, "temp").await;
+    let temp_token = s
+        .token("pmember", PERSONA_PASSWORD, project_scope(&p.project_id))
+        .await;
+    let (temp_cred, _) = create_ok(&s, &temp_token, &owner, json!({"name": "with-temp"})).await;
+    let (st, body) = bare(
+        &s,
+        Method::DELETE,
+        &format!("roles/{temp}"),
+        &p.system_admin,
+    )
+    .await;
+    ok(st, &body, 204);
+    assert!(s
+        .store
+        .get_application_credential(&temp_cred)
+        .await
+        .unwrap()
+        .is_none());
+    // Keystone deletes all of the holder's credentials on that project, not only those with
+    // the role.
+    assert!(s
+        .store
+        .get_application_credential(&id)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 on_every_database!(
