@@ -160,6 +160,14 @@ def crud_statuses(t) -> dict:
         "identity": {"methods": ["application_credential"],
                      "application_credential": {"id": cid, "secret": "x"}},
         "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}))
+    login = requests.post(f"{t.auth_url}/auth/tokens", timeout=HTTP_TIMEOUT, json={"auth": {"identity": {
+        "methods": ["application_credential"],
+        "application_credential": {"id": cid, "secret": r.json()["application_credential"]["secret"]}}}})
+    rec("login", login)
+    ac_token = login.headers["X-Subject-Token"]
+    rec("exchange", requests.post(f"{t.auth_url}/auth/tokens", timeout=HTTP_TIMEOUT, json={"auth": {
+        "identity": {"methods": ["token"], "token": {"id": ac_token}}}}))
+    rec("restricted-create", api(t, "POST", base, ac_token, {"application_credential": {"name": "y"}}))
     rec("wrong-secret", requests.post(f"{t.auth_url}/auth/tokens", timeout=HTTP_TIMEOUT, json={"auth": {
         "identity": {"methods": ["application_credential"],
                      "application_credential": {"id": cid, "secret": "wrong"}}}}))

@@ -869,6 +869,20 @@ impl TokenService {
                         }
                     }
                     user = Some(u);
+                    // Keystone: a token from a narrow credential is never exchanged for another
+                    // (it could escape the credential's roles).
+                    if source.payload.app_cred_id().is_some()
+                        || source
+                            .payload
+                            .methods
+                            .iter()
+                            .any(|m| m == "application_credential")
+                    {
+                        return Err(ApiError::Forbidden(
+                            "Using a delegated token to create another token is not allowed."
+                                .into(),
+                        ));
+                    }
                     source_scoped = !matches!(source.payload.scope, Scope::Unscoped);
                     if source.body.system.is_some()
                         && !matches!(scope, RequestedScope::System | RequestedScope::Default)

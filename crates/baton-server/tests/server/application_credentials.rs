@@ -281,6 +281,24 @@ async fn app_cred_crud(dialect: baton_testkit::DbDialect) {
     .await;
     error(st, &body, 401);
 
+    // Its token is not exchanged for another (that could leave the credential's roles).
+    for scope in [None, Some(project_scope(&p.project_id))] {
+        let mut auth = json!({"identity": {"methods": ["token"], "token": {"id": tokens[0]}}});
+        if let Some(sc) = scope {
+            auth["scope"] = sc;
+        }
+        let (st, body) = send(
+            &s,
+            Method::POST,
+            "auth/tokens",
+            None,
+            Some(json!({ "auth": auth })),
+        )
+        .await;
+        let msg = error(st, &body, 403);
+        assert!(msg.contains("delegated token"), "{msg}");
+    }
+
     // A restricted credential's token may not create or delete credentials.
     let (st, body) = create(&s, &tokens[0], owner, json!({"name": "c9"})).await;
     let msg = error(st, &body, 403);
@@ -447,7 +465,6 @@ async fn app_cred_crud(dialect: baton_testkit::DbDialect) {
     )
     .await;
     error(st, &body, 404);
-    let _ = send;
 }
 
 async fn app_cred_tokens_follow_the_user(dialect: baton_testkit::DbDialect) {
