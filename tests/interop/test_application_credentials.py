@@ -140,8 +140,20 @@ def crud_statuses(t) -> dict:
         "name": "c1", "expires_at": future, "roles": [{"name": "member"}]}}))
     cid = r.json()["application_credential"]["id"]
     out["create-roles"] = sorted(x["name"] for x in r.json()["application_credential"]["roles"])
-    rec("create-rules", api(t, "POST", base, owner, {"application_credential": {
+    c2 = rec("create-rules", api(t, "POST", base, owner, {"application_credential": {
         "name": "c2", "access_rules": [{"service": "compute", "path": "/v2.1/servers", "method": "GET"}]}}))
+    c2 = c2.json()["application_credential"]
+    ruled = requests.post(f"{t.auth_url}/auth/tokens", timeout=HTTP_TIMEOUT, json={"auth": {"identity": {
+        "methods": ["application_credential"],
+        "application_credential": {"id": c2["id"], "secret": c2["secret"]}}}})
+    rec("login-rules", ruled)
+    ruled = ruled.headers["X-Subject-Token"]
+    for header in (None, "0.9", "1", "1.0"):
+        h = {"X-Auth-Token": admin, "X-Subject-Token": ruled}
+        if header:
+            h["OpenStack-Identity-Access-Rules"] = header
+        rec(f"validate-rules-{header}", requests.get(f"{t.auth_url}/auth/tokens", headers=h, timeout=HTTP_TIMEOUT))
+    rec("rules-token-as-caller", api(t, "GET", base, ruled))
     rec("list", api(t, "GET", base, owner))
     rec("list-name", api(t, "GET", base + "?name=c1", owner))
     rec("show", api(t, "GET", f"{base}/{cid}", owner))

@@ -84,6 +84,26 @@ impl ValidatedToken {
         &self.body.user.id
     }
 
+    /// Keystone's `_validate_token_access_rules`: a token of an application credential with
+    /// access rules is refused to a validator that does not say (`OpenStack-Identity-Access-
+    /// Rules` of at least 1.0) it enforces them.
+    pub fn check_access_rules_support(&self, header: Option<&str>) -> ApiResult<()> {
+        let has_rules = self
+            .body
+            .application_credential
+            .as_ref()
+            .is_some_and(|c| c.access_rules.as_ref().is_some_and(|r| !r.is_empty()));
+        let supported = header
+            .and_then(|h| h.trim().parse::<f64>().ok())
+            .is_some_and(|v| v >= 1.0);
+        if has_rules && !supported {
+            return Err(ApiError::token_not_found(
+                "application credential with access rules, and the validator does not enforce them",
+            ));
+        }
+        Ok(())
+    }
+
     pub fn has_role(&self, name: &str) -> bool {
         self.body.role_names().any(|r| r == name)
     }

@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::policy;
 use crate::tokens::{AppCredRef, AuthMethod, DomainRef, RequestedScope, UserRef, ValidatedToken};
 use crate::AppState;
-use baton_types::headers::SUBJECT_TOKEN;
+use baton_types::headers::{ACCESS_RULES, SUBJECT_TOKEN};
 
 fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::BadRequest(msg.into())
@@ -283,6 +283,7 @@ async fn subject_for(
         .ok_or_else(|| ApiError::NotFound("Could not find token: No token in the request.".into()))?
         .to_string();
     let v = state.tokens.validate(&subject, allow_expired).await?;
+    v.check_access_rules_support(header_str(headers, ACCESS_RULES))?;
     Ok((v, subject))
 }
 

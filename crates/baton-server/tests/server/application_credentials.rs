@@ -345,7 +345,7 @@ async fn app_cred_crud(dialect: baton_testkit::DbDialect) {
         &s,
         &p.project_member,
         owner,
-        json!({"name": "c4",
+        json!({"name": "c4", "secret": "c4-secret",
         "access_rules": [{"service": "compute", "path": "/v2.1/servers", "method": "GET"}]}),
     )
     .await;
@@ -381,6 +381,39 @@ async fn app_cred_crud(dialect: baton_testkit::DbDialect) {
     )
     .await;
     error(st, &body, 404);
+    // Keystone validates a token of a credential with access rules only for a validator that
+    // says it enforces them (OpenStack-Identity-Access-Rules >= 1.0).
+    let (st, body, token) =
+        app_cred_auth(&s, json!({"id": c4_id, "secret": "c4-secret"}), None).await;
+    ok(st, &body, 201);
+    let c4_token = token.unwrap();
+    assert_eq!(
+        body["token"]["application_credential"]["access_rules"][0]["path"],
+        json!("/v2.1/servers")
+    );
+    let admin = s.system_admin_token().await;
+    for (header, want) in [
+        (None, 404),
+        (Some("0.9"), 404),
+        (Some("1"), 200),
+        (Some("1.0"), 200),
+    ] {
+        let mut rb = s
+            .client
+            .get(s.url("auth/tokens"))
+            .header("x-auth-token", &admin)
+            .header("x-subject-token", &c4_token);
+        if let Some(h) = header {
+            rb = rb.header("openstack-identity-access-rules", h);
+        }
+        assert_eq!(
+            rb.send().await.unwrap().status().as_u16(),
+            want,
+            "{header:?}"
+        );
+    }
+    let (st, body) = bare(&s, Method::GET, &creds_path(owner), &c4_token).await;
+    error(st, &body, 401);
     let rules_path = format!("users/{owner}/access_rules");
     let (st, body) = bare(&s, Method::GET, &rules_path, &p.project_member).await;
     ok(st, &body, 200);
