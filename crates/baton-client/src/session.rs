@@ -322,8 +322,12 @@ impl Session {
     }
 
     /// `GET /v3/auth/tokens` for `subject`, authenticated as this session (which needs the
-    /// `service` or `admin` role), with `OpenStack-Identity-Access-Rules: 1` like
-    /// keystonemiddleware. A 404 becomes [`Error::TokenNotFound`].
+    /// `service` or `admin` role). A 404 becomes [`Error::TokenNotFound`].
+    ///
+    /// Unlike keystonemiddleware, it does not send `OpenStack-Identity-Access-Rules`: that
+    /// header promises the caller enforces an application credential's access rules, which
+    /// baton-authtoken does not do yet, so the identity server refuses such tokens (404)
+    /// instead of letting them through unrestricted.
     pub async fn validate_token(
         &self,
         subject: &AuthToken,
@@ -350,10 +354,6 @@ impl Session {
             .header_value(
                 HeaderName::from_static(baton_types::headers::SUBJECT_TOKEN),
                 secret_header(subject)?,
-            )
-            .header_value(
-                HeaderName::from_static(baton_types::headers::ACCESS_RULES),
-                HeaderValue::from_static("1"),
             )
             .raise_for_status(false)
             .send()

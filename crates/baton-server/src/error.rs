@@ -17,6 +17,13 @@ pub enum ApiError {
         /// Why, for the log (and the body under `insecure_debug`).
         detail: String,
     },
+    /// Keystone's `AuthPluginException` family (e.g. an application credential asked for a
+    /// scope): a 401 whose body also carries `identity: {}`.
+    #[error("unauthorized (auth plugin): {detail}")]
+    AuthPlugin {
+        /// Why, for the log (and the body under `insecure_debug`).
+        detail: String,
+    },
     /// 403 with the denied policy rule.
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -79,7 +86,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized { .. } | ApiError::AuthPlugin { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::ForbiddenNotSecurity(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::TokenNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -93,10 +100,12 @@ impl ApiError {
     /// The message Keystone would put in the body.
     pub fn public_message(&self, insecure_debug: bool) -> String {
         match self {
-            ApiError::Unauthorized { detail } if insecure_debug => {
+            ApiError::Unauthorized { detail } | ApiError::AuthPlugin { detail }
+                if insecure_debug =>
+            {
                 format!("The request you have made requires authentication. {detail}")
             }
-            ApiError::Unauthorized { .. } => {
+            ApiError::Unauthorized { .. } | ApiError::AuthPlugin { .. } => {
                 "The request you have made requires authentication.".into()
             }
             ApiError::Forbidden(rule) => {
@@ -118,7 +127,7 @@ impl ApiError {
         let status = self.status();
         match self {
             ApiError::Internal(detail) => tracing::error!(error = %detail, "internal error"),
-            ApiError::Unauthorized { detail } => {
+            ApiError::Unauthorized { detail } | ApiError::AuthPlugin { detail } => {
                 tracing::info!(reason = %detail, "authentication failed")
             }
             ApiError::TokenNotFound { reason } => {
@@ -132,7 +141,14 @@ impl ApiError {
             status.canonical_reason().unwrap_or(""),
             self.public_message(insecure_debug),
         );
-        let mut resp = (status, axum::Json(body)).into_response();
+        let mut resp = match self {
+            ApiError::AuthPlugin { .. } => {
+                let mut v = serde_json::to_value(&body).unwrap_or_default();
+                v["error"]["identity"] = serde_json::json!({});
+                (status, axum::Json(v)).into_response()
+            }
+            _ => (status, axum::Json(body)).into_response(),
+        };
         if status == StatusCode::UNAUTHORIZED {
             if let Some(v) = www_authenticate {
                 resp.headers_mut()

@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use baton_config::IdentityConfig;
-use baton_store::{PasswordRecord, Project, RevocationEvent, Store, User};
+use baton_store::{ApplicationCredential, PasswordRecord, Project, RevocationEvent, Store, User};
 use baton_token::{
     canonical_token_text, random_audit_id, Scope, TokenError, TokenFormatter, TokenPayload,
 };
@@ -88,6 +88,26 @@ impl ValidatedToken {
         &self.body.user.id
     }
 
+    /// Keystone's `_validate_token_access_rules`: a token of an application credential with
+    /// access rules is refused to a validator that does not say (`OpenStack-Identity-Access-
+    /// Rules` of at least 1.0) it enforces them.
+    pub fn check_access_rules_support(&self, header: Option<&str>) -> ApiResult<()> {
+        let has_rules = self
+            .body
+            .application_credential
+            .as_ref()
+            .is_some_and(|c| c.access_rules.as_ref().is_some_and(|r| !r.is_empty()));
+        let supported = header
+            .and_then(|h| h.trim().parse::<f64>().ok())
+            .is_some_and(|v| v >= 1.0);
+        if has_rules && !supported {
+            return Err(ApiError::token_not_found(
+                "application credential with access rules, and the validator does not enforce them",
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether the token holds the role of that name on its scope.
     pub fn has_role(&self, name: &str) -> bool {
         self.body.role_names().any(|r| r == name)
@@ -139,6 +159,27 @@ pub enum AuthMethod {
     Token {
         /// The token as sent.
         token: String,
+    },
+    /// `application_credential`: by id, or by name with its owner.
+    ApplicationCredential {
+        /// Which credential.
+        cred: AppCredRef,
+        /// Its secret as sent (never logged).
+        secret: String,
+    },
+}
+
+/// An application credential named in an issue request.
+#[derive(Clone)]
+pub enum AppCredRef {
+    /// By id.
+    Id(String),
+    /// By name, with its owner (names are unique per user).
+    Name {
+        /// The credential's name.
+        name: String,
+        /// Its owner.
+        user: UserRef,
     },
 }
 
@@ -220,6 +261,9 @@ pub enum Refusal {
         /// The scope, as "project ID", "domain ID" or "the system".
         target: String,
     },
+    /// The token's application credential was deleted or has expired.
+    #[error("application credential {0} not found or expired")]
+    AppCredUnusable(String),
     /// A trust, federated, OAuth or application-credential token: it decrypts, but Baton
     /// cannot check what it claims.
     #[error("unsupported token payload version {version} ({kind}) in this deployment")]
@@ -254,6 +298,8 @@ struct Authenticated {
     parent_audit: Option<String>,
     /// The source token was scoped ([token] allow_rescope_scoped_token decides).
     source_scoped: bool,
+    /// The application credential authenticated with, which fixes the scope.
+    app_cred: Option<ApplicationCredential>,
 }
 
 /// Refuses methods of one request that authenticate different users.
@@ -318,6 +364,11 @@ impl TokenService {
         };
         svc.refresh_revocations().await?;
         Ok(svc)
+    }
+
+    /// The role and catalog snapshot (roles by id, implications).
+    pub async fn directory_snapshot(&self) -> ApiResult<Arc<Directory>> {
+        self.directory.get(&self.store).await
     }
 
     /// The Fernet token codec and its key repository.
@@ -438,6 +489,19 @@ impl TokenService {
                     v.checked_generation
                         .store(list.generation, Ordering::Release);
                 }
+                // A credential deleted by another node (or by Keystone on the shared database)
+                // ends its tokens at once: its row is looked up on every use, as Keystone does.
+                if let Some(id) = v.payload.app_cred_id() {
+                    let usable = self
+                        .store
+                        .get_application_credential(id)
+                        .await?
+                        .is_some_and(|c| !self.app_cred_expired(&c));
+                    if !usable {
+                        self.validated.invalidate(&key);
+                        return Err(Refusal::AppCredUnusable(id.to_string()).into_api(false));
+                    }
+                }
                 v
             }
             None => {
@@ -500,6 +564,10 @@ impl TokenService {
             Ok(found) => found,
             Err(refusal) => return Ok(Err(refusal)),
         };
+        let app_cred = match self.token_app_cred(&payload, &user).await? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
         let dir = self.directory.get(&self.store).await?;
         let group_ids = self.store.list_user_group_ids(&user.id).await?;
         let mut body = TokenBody {
@@ -527,10 +595,17 @@ impl TokenService {
             roles: None,
             is_admin_project: None,
             catalog: None,
+            application_credential: None,
         };
-        let scoped = self
+        let mut scoped = self
             .fill_scope(&dir, &user.id, &group_ids, &payload.scope, &mut body)
             .await?;
+        if let (Some(cred), Ok(Some((roles, _)))) = (&app_cred, &mut scoped) {
+            // Keystone: the credential's roles the user still has there, in the credential's
+            // order.
+            *roles = restrict_to_app_cred(cred, roles);
+            body.application_credential = Some(app_cred_body(cred));
+        }
         match scoped {
             Err(refusal) => return Ok(Err(refusal)),
             Ok(None) => {}
@@ -564,6 +639,22 @@ impl TokenService {
         Ok(self.unless_revoked(validated))
     }
 
+    /// The application credential of an application-credential token: it must still exist, be
+    /// the user's, and not have expired.
+    async fn token_app_cred(
+        &self,
+        payload: &TokenPayload,
+        user: &User,
+    ) -> Checked<Option<ApplicationCredential>> {
+        let Some(id) = payload.app_cred_id() else {
+            return Ok(Ok(None));
+        };
+        Ok(match self.store.get_application_credential(id).await? {
+            Some(c) if c.user_id == user.id && !self.app_cred_expired(&c) => Ok(Some(c)),
+            _ => Err(Refusal::AppCredUnusable(id.to_string())),
+        })
+    }
+
     /// The token's user and the user's domain, both enabled.
     async fn token_user(&self, user_id: &str) -> Checked<(User, Project)> {
         let Some(user) = self.store.get_user(user_id).await? else {
@@ -592,7 +683,7 @@ impl TokenService {
         body: &mut TokenBody,
     ) -> Checked<Option<(Vec<baton_store::Role>, String)>> {
         let found = match scope {
-            Scope::Project { project_id } => {
+            Scope::Project { project_id } | Scope::ApplicationCredential { project_id, .. } => {
                 self.fill_project_scope(dir, user_id, group_ids, project_id, body)
                     .await?
             }
@@ -673,6 +764,11 @@ impl TokenService {
             .store(list.generation, Ordering::Release);
         drop(list);
         Ok(validated)
+    }
+
+    fn app_cred_expired(&self, c: &ApplicationCredential) -> bool {
+        c.expires_at
+            .is_some_and(|e| self.clock.now().naive_utc() >= e)
     }
 
     async fn enabled_domain(&self, id: &str) -> ApiResult<Option<Project>> {
@@ -875,13 +971,17 @@ impl TokenService {
         if auth.source_scoped && !self.config.token.allow_rescope_scoped_token {
             return Err(ApiError::Forbidden("identity:rescope_scoped_token".into()));
         }
-        let token_scope = self.resolve_scope(&auth.user, scope.clone()).await?;
+        let token_scope = match &auth.app_cred {
+            Some(c) => app_cred_scope(c)?,
+            None => self.resolve_scope(&auth.user, scope.clone()).await?,
+        };
         let now = self.clock.now();
         let expires_at = auth.expires_at.unwrap_or_else(|| {
             (now.trunc_subsecs(0)
                 + chrono::Duration::seconds(i64::from(self.config.token.expiration)))
             .timestamp() as f64
         });
+        let expires_at = within_app_cred(expires_at, auth.app_cred.as_ref());
         let mut audit_ids = vec![random_audit_id()];
         if let Some(parent) = auth.parent_audit {
             audit_ids.push(parent);
@@ -924,8 +1024,16 @@ impl TokenService {
         let mut expires_at: Option<f64> = None;
         let mut parent_audit: Option<String> = None;
         let mut source_scoped = false;
+        let mut from_app_cred: Option<ApplicationCredential> = None;
         for method in methods {
             let u = match method {
+                AuthMethod::ApplicationCredential { cred, secret } => {
+                    let (u, c) = self.authenticate_app_cred(cred, secret).await?;
+                    same_user(user.as_ref(), &u)?;
+                    from_app_cred = Some(c);
+                    method_names.push("application_credential".into());
+                    u
+                }
                 AuthMethod::Password {
                     user: who,
                     password,
@@ -944,6 +1052,20 @@ impl TokenService {
                         .await?
                         .ok_or_else(|| ApiError::token_not_found("token user vanished"))?;
                     same_user(user.as_ref(), &u)?;
+                    // Keystone: a token from a narrow credential is never exchanged for another
+                    // (it could escape the credential's roles).
+                    if source.payload.app_cred_id().is_some()
+                        || source
+                            .payload
+                            .methods
+                            .iter()
+                            .any(|m| m == "application_credential")
+                    {
+                        return Err(ApiError::Forbidden(
+                            "Using a delegated token to create another token is not allowed."
+                                .into(),
+                        ));
+                    }
                     source_scoped = !matches!(source.payload.scope, Scope::Unscoped);
                     if source.body.system.is_some()
                         && !matches!(scope, RequestedScope::System | RequestedScope::Default)
@@ -965,6 +1087,7 @@ impl TokenService {
             expires_at,
             parent_audit,
             source_scoped,
+            app_cred: from_app_cred,
         })
     }
 
@@ -1029,6 +1152,77 @@ impl TokenService {
             }
             Err(e) => return Err(ApiError::unauthorized(format!("user {}: {e}", user.id))),
         }
+        self.refuse_unusable_user(&user).await?;
+        if let Some(exp) = record.expires_at {
+            if exp <= self.clock.now().naive_utc() {
+                return Err(ApiError::unauthorized(format!(
+                    "The password is expired and needs to be changed for user: {}.",
+                    user.id
+                )));
+            }
+        }
+        Ok(user)
+    }
+
+    /// Keystone's `application_credential` method: the credential by id (404 when unknown, as
+    /// Keystone answers) or by name and owner (401), the secret checked against its hash (off
+    /// the async workers), not expired, and its user enabled in an enabled domain.
+    async fn authenticate_app_cred(
+        &self,
+        cred: &AppCredRef,
+        secret: &str,
+    ) -> ApiResult<(User, ApplicationCredential)> {
+        let invalid = || ApiError::unauthorized("Invalid application credential ID or secret");
+        let found = match cred {
+            AppCredRef::Id(id) => self
+                .store
+                .get_application_credential(id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::NotFound(format!("Could not find Application Credential: {id}."))
+                })?,
+            AppCredRef::Name { name, user } => {
+                let owner = match user {
+                    UserRef::Id(id) => self.store.get_user(id).await?,
+                    UserRef::Name { name, domain } => match self.resolve_domain(domain).await? {
+                        Some(d) => self.store.find_user(name, &d.id).await?,
+                        None => None,
+                    },
+                };
+                let not_found = || {
+                    ApiError::unauthorized(format!("Could not find application credential: {name}"))
+                };
+                let owner = owner.ok_or_else(not_found)?;
+                let mut list = self
+                    .store
+                    .list_application_credentials(&owner.id, Some(name))
+                    .await?;
+                if list.len() != 1 {
+                    return Err(not_found());
+                }
+                list.remove(0)
+            }
+        };
+        let candidate = secret.to_string();
+        let hash = found.secret_hash.clone();
+        let verified =
+            tokio::task::spawn_blocking(move || password::verify_password(&candidate, &hash))
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if !matches!(verified, Ok(true)) || self.app_cred_expired(&found) {
+            return Err(invalid());
+        }
+        let user = self
+            .store
+            .get_user(&found.user_id)
+            .await?
+            .ok_or_else(invalid)?;
+        self.refuse_unusable_user(&user).await?;
+        Ok((user, found))
+    }
+
+    /// 401 for a disabled user or a user of a disabled domain, whatever the method.
+    async fn refuse_unusable_user(&self, user: &User) -> ApiResult<()> {
         if !user.enabled {
             return Err(ApiError::unauthorized(format!(
                 "user {} is disabled",
@@ -1041,15 +1235,7 @@ impl TokenService {
                 user.domain_id
             )));
         }
-        if let Some(exp) = record.expires_at {
-            if exp <= self.clock.now().naive_utc() {
-                return Err(ApiError::unauthorized(format!(
-                    "The password is expired and needs to be changed for user: {}.",
-                    user.id
-                )));
-            }
-        }
-        Ok(user)
+        Ok(())
     }
 
     async fn resolve_domain(&self, d: &DomainRef) -> ApiResult<Option<Project>> {
@@ -1172,12 +1358,66 @@ impl TokenService {
 /// application credentials): they decrypt, but Baton cannot check what they claim.
 fn unsupported_scope(scope: &Scope) -> Option<Refusal> {
     match scope {
-        Scope::Unscoped | Scope::Domain { .. } | Scope::Project { .. } | Scope::System { .. } => {
-            None
-        }
+        Scope::Unscoped
+        | Scope::Domain { .. }
+        | Scope::Project { .. }
+        | Scope::ApplicationCredential { .. }
+        | Scope::System { .. } => None,
         other => Some(Refusal::UnsupportedPayload {
             version: other.payload_version(),
             kind: scope_kind(other),
+        }),
+    }
+}
+
+/// An application credential's token is scoped to the credential's project, whatever the
+/// request asked (parsing refused a scope).
+fn app_cred_scope(c: &ApplicationCredential) -> ApiResult<Scope> {
+    Ok(Scope::ApplicationCredential {
+        project_id: c
+            .project_id
+            .clone()
+            .ok_or_else(|| ApiError::unauthorized("application credential has no project"))?,
+        app_cred_id: c.id.clone(),
+    })
+}
+
+/// Keystone (CVE-2022-2447): a token never outlives its application credential.
+fn within_app_cred(expires_at: f64, c: Option<&ApplicationCredential>) -> f64 {
+    match c.and_then(|c| c.expires_at) {
+        Some(e) => expires_at.min(e.and_utc().timestamp_micros() as f64 / 1_000_000.0),
+        None => expires_at,
+    }
+}
+
+/// The credential's roles that `roles` (the user's on the project) still has, in the
+/// credential's order.
+fn restrict_to_app_cred(
+    cred: &ApplicationCredential,
+    roles: &[baton_store::Role],
+) -> Vec<baton_store::Role> {
+    cred.role_ids
+        .iter()
+        .filter_map(|id| roles.iter().find(|r| &r.id == id).cloned())
+        .collect()
+}
+
+/// What a token body says of its application credential.
+fn app_cred_body(cred: &ApplicationCredential) -> baton_types::TokenAppCred {
+    baton_types::TokenAppCred {
+        id: cred.id.clone(),
+        name: cred.name.clone(),
+        restricted: !cred.unrestricted,
+        access_rules: cred.access_rules.as_ref().map(|rules| {
+            rules
+                .iter()
+                .map(|r| baton_types::AccessRuleBody {
+                    id: r.id.clone(),
+                    service: r.service.clone(),
+                    path: r.path.clone(),
+                    method: r.method.clone(),
+                })
+                .collect()
         }),
     }
 }

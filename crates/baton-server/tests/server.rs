@@ -20,6 +20,8 @@ mod admin_projects;
 mod admin_roles;
 #[path = "server/admin_users.rs"]
 mod admin_users;
+#[path = "server/application_credentials.rs"]
+mod application_credentials;
 #[path = "server/identity_model.rs"]
 mod identity_model;
 #[path = "server/persona_matrix.rs"]

@@ -12,6 +12,7 @@
 //! in this process queue instead of failing with "database is locked"; other processes are waited
 //! for through `busy_timeout`.
 
+mod app_cred;
 mod assignment;
 mod bootstrap;
 mod catalog;
@@ -23,6 +24,7 @@ mod revoke;
 mod schema;
 mod url;
 
+pub use app_cred::{AccessRule, ApplicationCredential};
 pub use bootstrap::{BootstrapReport, BootstrapSpec};
 pub use catalog::{RegionDelete, RegionUpdate};
 pub use model::*;

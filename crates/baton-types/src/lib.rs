@@ -66,6 +66,37 @@ pub struct TokenBody {
     /// The service catalog, absent with `?nocatalog` and for tokens without roles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog: Option<Vec<CatalogService>>,
+    /// The application credential a token was issued from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_credential: Option<TokenAppCred>,
+}
+
+/// `token.application_credential`: which credential, and whether it was restricted (could not
+/// manage application credentials); `access_rules` only when the credential has some.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenAppCred {
+    /// The credential's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Whether its tokens may not create application credentials or trusts.
+    pub restricted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The requests its tokens may make, when restricted to some.
+    pub access_rules: Option<Vec<AccessRuleBody>>,
+}
+
+/// One access rule of an application credential, as Keystone renders it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRuleBody {
+    /// The rule's id.
+    pub id: String,
+    /// The service type it allows.
+    pub service: Option<String>,
+    /// The path pattern.
+    pub path: Option<String>,
+    /// The HTTP method.
+    pub method: Option<String>,
 }
 
 impl TokenBody {

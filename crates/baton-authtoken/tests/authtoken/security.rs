@@ -358,3 +358,68 @@ async fn review_6_only_the_validated_tokens_are_forwarded() {
     assert_eq!(wsgi_values(&r.body, "x-service-token"), [nova.as_str()]);
     assert_eq!(r.ctx()["is_service_request"], true);
 }
+
+/// An application credential restricted by access rules: its token must not pass a layer that
+/// does not enforce the rules. Baton's validator does not claim to
+/// (`OpenStack-Identity-Access-Rules` is not sent), so the identity server refuses such a token
+/// and the layer answers 401, with or without a valid service token beside it (the
+/// keystonemiddleware bug 2129016 bypass).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn access_rule_credentials_are_refused_while_rules_are_not_enforced() {
+    let id = Identity::start().await;
+    let http = client();
+    let login = json!({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "id": id.ids.alice, "password": super::USER_PW}}},
+        "scope": {"project": {"id": id.ids.demo}}}});
+    let resp = http
+        .post(format!("{}/v3/auth/tokens", id.base))
+        .json(&login)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let alice = resp.headers()["x-subject-token"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let resp = http
+        .post(format!(
+            "{}/v3/users/{}/application_credentials",
+            id.base, id.ids.alice
+        ))
+        .header("x-auth-token", &alice)
+        .json(&json!({"application_credential": {
+            "name": "ruled", "secret": "ruled-secret",
+            "access_rules": [{"service": "compute", "path": "/v2.1/servers", "method": "GET"}]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let cred: Value = resp.json().await.unwrap();
+    let login = json!({"auth": {"identity": {
+        "methods": ["application_credential"],
+        "application_credential": {
+            "id": cred["application_credential"]["id"], "secret": "ruled-secret"}}}});
+    let resp = http
+        .post(format!("{}/v3/auth/tokens", id.base))
+        .json(&login)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let ruled = resp.headers()["x-subject-token"]
+        .to_str()
+        .unwrap()
+        .to_string();
+
+    let app = App::start(id.config().build().expect("config")).await;
+    assert_eq!(
+        app.pair(&alice, None).await.status,
+        200,
+        "a plain token passes"
+    );
+    assert_eq!(app.pair(&ruled, None).await.status, 401);
+    let nova = id.nova(3600);
+    assert_eq!(app.pair(&ruled, Some(&nova)).await.status, 401);
+}

@@ -12,9 +12,9 @@ use super::extract::{body_rejection, Caller};
 use super::{header_str, TokenQuery};
 use crate::error::{ApiError, ApiResult};
 use crate::policy;
-use crate::tokens::{AuthMethod, DomainRef, RequestedScope, UserRef, ValidatedToken};
+use crate::tokens::{AppCredRef, AuthMethod, DomainRef, RequestedScope, UserRef, ValidatedToken};
 use crate::AppState;
-use baton_types::headers::SUBJECT_TOKEN;
+use baton_types::headers::{ACCESS_RULES, SUBJECT_TOKEN};
 
 fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::BadRequest(msg.into())
@@ -123,6 +123,16 @@ pub fn parse_auth_request(
         }
         out.push(match name {
             "password" => password_method(data)?,
+            "application_credential" => {
+                let method = app_cred_method(data)?;
+                // Keystone: the credential fixes the scope.
+                if auth.contains_key("scope") {
+                    return Err(ApiError::AuthPlugin {
+                        detail: "Error authenticating with application credential: Application credentials cannot request a scope.".into(),
+                    });
+                }
+                method
+            }
             "token" => {
                 let t = obj(data, "auth/identity/token")?;
                 let id = string_field(t, "id", "auth/identity/token")?
@@ -137,6 +147,52 @@ pub fn parse_auth_request(
         });
     }
     Ok((out, requested_scope(auth.get("scope"))?))
+}
+
+/// `auth/identity/application_credential`: the credential by id, or by name with its owner (by
+/// id, or by name within a domain), and its secret.
+fn app_cred_method(data: &Value) -> ApiResult<AuthMethod> {
+    const MALFORMED: &str = " - the server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.";
+    let path = "auth/identity/application_credential";
+    let a = obj(data, path)?;
+    let secret = match a.get("secret") {
+        Some(Value::String(s)) => s.clone(),
+        // Keystone checks a missing secret like a wrong one.
+        _ => String::new(),
+    };
+    let cred = if let Some(id) = string_field(a, "id", path)? {
+        AppCredRef::Id(id)
+    } else if let Some(name) = string_field(a, "name", path)? {
+        let user = a.get("user").ok_or_else(|| {
+            bad(format!(
+                "Expecting to find user in application credential{MALFORMED}"
+            ))
+        })?;
+        let user_path = format!("{path}/user");
+        let u = obj(user, &user_path)?;
+        let who = if let Some(id) = string_field(u, "id", &user_path)? {
+            UserRef::Id(id)
+        } else {
+            let name = string_field(u, "name", &user_path)?.ok_or_else(|| {
+                bad(format!(
+                    "Invalid input for field '{user_path}': an id or a name is required."
+                ))
+            })?;
+            let domain = u
+                .get("domain")
+                .ok_or_else(|| bad(format!("Expecting to find domain in user{MALFORMED}")))?;
+            UserRef::Name {
+                name,
+                domain: domain_ref(domain, &format!("{user_path}/domain"))?,
+            }
+        };
+        AppCredRef::Name { name, user: who }
+    } else {
+        return Err(bad(format!(
+            "Expecting to find id or name in application credential{MALFORMED}"
+        )));
+    };
+    Ok(AuthMethod::ApplicationCredential { cred, secret })
 }
 
 /// `auth/identity/methods`: each name once, in the order given, as Keystone does.
@@ -275,6 +331,7 @@ async fn subject_for(
         .ok_or_else(|| ApiError::NotFound("Could not find token: No token in the request.".into()))?
         .to_string();
     let v = state.tokens.validate(&subject, allow_expired).await?;
+    v.check_access_rules_support(header_str(headers, ACCESS_RULES))?;
     Ok((v, subject))
 }
 

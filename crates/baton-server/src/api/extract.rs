@@ -7,7 +7,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use baton_types::headers::AUTH_TOKEN;
+use baton_types::headers::{ACCESS_RULES, AUTH_TOKEN};
 
 use super::require;
 use crate::error::{ApiError, ApiResult};
@@ -60,6 +60,10 @@ impl FromRequestParts<AppState> for Caller {
             .tokens
             .validate(token, false)
             .await
+            .and_then(|t| {
+                t.check_access_rules_support(super::header_str(&parts.headers, ACCESS_RULES))?;
+                Ok(t)
+            })
             .map_err(|e| match e {
                 ApiError::TokenNotFound { reason } => {
                     ApiError::unauthorized(format!("X-Auth-Token: {reason}"))

@@ -102,6 +102,10 @@ impl Identity {
                 "Unable to delete immutable role resource: `{role_id}. Set resource option \"immutable\" to false first."
             )));
         }
+        // Keystone deletes the application credentials of every user holding the role on a
+        // project (directly), on that project, before the role goes.
+        self.delete_application_credentials_for_role(role_id)
+            .await?;
         if !self.store.delete_role(role_id).await? {
             return Err(ApiError::NotFound(format!(
                 "Could not find role: {role_id}."

@@ -12,6 +12,7 @@
 //! may have changed. Handlers never do either themselves (see `docs/architecture.md`, "where is
 //! X").
 
+pub mod application_credentials;
 pub mod assignments;
 pub mod catalog;
 pub mod grants;

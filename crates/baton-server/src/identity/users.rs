@@ -124,7 +124,7 @@ impl Identity {
 
     /// Hashes with `[identity] password_hash_algorithm`/`rounds`, off the async workers; a
     /// password the hash would truncate is refused under `strict_password_check`.
-    async fn hash(&self, password: String) -> ApiResult<String> {
+    pub(super) async fn hash(&self, password: String) -> ApiResult<String> {
         password::refuse_truncation(&self.config, &password)?;
         let algorithm = self.config.identity.password_hash_algorithm;
         let rounds = self.config.identity.password_hash_rounds;
@@ -212,6 +212,9 @@ impl Identity {
         };
         self.store.update_user(&old.id, &update, self.now()).await?;
         let disabled = changes.enabled == Some(false) && old.enabled;
+        if disabled {
+            self.delete_application_credentials_of(&old.id).await?;
+        }
         if disabled || new_password {
             self.revoke_user_tokens(&old.id).await?;
         } else {
@@ -226,6 +229,7 @@ impl Identity {
         if !self.store.delete_user(user_id, self.now()).await? {
             return Err(user_not_found(user_id));
         }
+        self.delete_application_credentials_of(user_id).await?;
         self.revoke_user_tokens(user_id).await?;
         tracing::info!(user_id = %user_id, "user deleted");
         Ok(())

@@ -4,6 +4,7 @@
 //! checked the way Keystone's JSON schemas check them, and Keystone's collection envelope
 //! (`links`, `truncated`, `limit`/`marker`).
 
+pub mod application_credentials;
 pub mod assignments;
 pub mod catalog;
 pub mod domains;
@@ -37,6 +38,7 @@ pub fn routes() -> axum::Router<AppState> {
         .merge(domains::routes())
         .merge(projects::routes())
         .merge(users::routes())
+        .merge(application_credentials::routes())
         .merge(groups::routes())
         .merge(roles::routes())
         .merge(grants::routes())
