@@ -534,14 +534,14 @@ async fn application_credential_bodies_and_invalid_responses() {
             "password": {"user": {"id": "u", "password": USER_PW}}}}})
     );
 
-    // Against Baton, which has no application-credential method: a clear 401, not a panic.
+    // Against Baton, an unknown credential id: Keystone's 404, as a clear error, not a panic.
     let s = Server::start().await;
     let err = ApplicationCredential::new(s.v3(), AppCredRef::Id("ac".into()), APP_SECRET)
         .get_access(&http)
         .await
-        .expect_err("Baton has no app creds");
+        .expect_err("no such credential");
     assert!(
-        matches!(err, Error::AuthenticationFailed { status: 401, .. }),
+        matches!(err, Error::AuthenticationFailed { status: 404, .. }),
         "{err}"
     );
     assert!(!err.to_string().contains(APP_SECRET));
