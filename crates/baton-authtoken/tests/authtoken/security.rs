@@ -372,17 +372,18 @@ async fn access_rule_credentials_are_refused_while_rules_are_not_enforced() {
         "identity": {"methods": ["password"], "password": {"user": {
             "id": id.ids.alice, "password": super::USER_PW}}},
         "scope": {"project": {"id": id.ids.demo}}}});
-    let resp = http
-        .post(format!("{}/v3/auth/tokens", id.base))
-        .json(&login)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let alice = resp.headers()["x-subject-token"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let issue = |login: Value| {
+        let (http, url) = (http.clone(), format!("{}/v3/auth/tokens", id.base));
+        async move {
+            let resp = http.post(url).json(&login).send().await.unwrap();
+            assert_eq!(resp.status(), 201);
+            resp.headers()["x-subject-token"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let alice = issue(login).await;
     let resp = http
         .post(format!(
             "{}/v3/users/{}/application_credentials",
@@ -401,17 +402,7 @@ async fn access_rule_credentials_are_refused_while_rules_are_not_enforced() {
         "methods": ["application_credential"],
         "application_credential": {
             "id": cred["application_credential"]["id"], "secret": "ruled-secret"}}}});
-    let resp = http
-        .post(format!("{}/v3/auth/tokens", id.base))
-        .json(&login)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let ruled = resp.headers()["x-subject-token"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let ruled = issue(login).await;
 
     let app = App::start(id.config().build().expect("config")).await;
     assert_eq!(
