@@ -65,6 +65,11 @@ impl ApiError {
         }
     }
 
+    /// Keystone's 404 for a missing entity: `Could not find <kind>: <id>.`
+    pub fn not_found(kind: &str, id: &str) -> Self {
+        ApiError::NotFound(format!("Could not find {kind}: {id}."))
+    }
+
     /// Keystone's schema-validation 400: `Invalid input for field 'user/name': ...` (the bare
     /// detail when `path` is empty, i.e. the whole body).
     pub fn invalid(path: &str, detail: impl std::fmt::Display) -> Self {

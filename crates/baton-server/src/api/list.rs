@@ -70,17 +70,8 @@ pub struct Page {
 }
 
 impl ListRequest {
-    /// A request as an extractor would read it (for callers that are not handlers).
-    pub fn new(state: &AppState, headers: &axum::http::HeaderMap, query: ListQuery) -> ListRequest {
-        ListRequest {
-            query,
-            base: state.base_url(headers),
-            default_limit: state.config().default.list_limit,
-        }
-    }
-
     /// `{base}/v3/{path}`.
-    pub fn url(&self, path: &str) -> String {
+    fn url(&self, path: &str) -> String {
         format!("{}/v3/{}", self.base, path.trim_start_matches('/'))
     }
 

@@ -67,12 +67,12 @@ pub struct CreatedApplicationCredential {
 
 /// Keystone's 404 for an application credential.
 pub fn not_found(id: &str) -> ApiError {
-    ApiError::NotFound(format!("Could not find Application Credential: {id}."))
+    ApiError::not_found("Application Credential", id)
 }
 
 /// Keystone's 404 for an access rule.
 pub fn access_rule_not_found(id: &str) -> ApiError {
-    ApiError::NotFound(format!("Could not find Access Rule: {id}."))
+    ApiError::not_found("Access Rule", id)
 }
 
 fn validation_error(detail: &str) -> ApiError {
@@ -120,7 +120,7 @@ impl Identity {
                     .values()
                     .find(|role| &role.name == name && role.domain_id.is_none())
                     .map(|role| role.id.clone())
-                    .ok_or_else(|| ApiError::NotFound(format!("Could not find role: {name}.")))?,
+                    .ok_or_else(|| ApiError::not_found("role", name))?,
             };
             if !ids.contains(&id) {
                 ids.push(id);

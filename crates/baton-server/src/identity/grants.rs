@@ -107,9 +107,7 @@ impl Identity {
         self.delete_application_credentials_for_role(role_id)
             .await?;
         if !self.store.delete_role(role_id).await? {
-            return Err(ApiError::NotFound(format!(
-                "Could not find role: {role_id}."
-            )));
+            return Err(ApiError::not_found("role", role_id));
         }
         self.changed();
         // Keystone 30 only drops its (shared) token cache here. Each Baton node caches

@@ -77,8 +77,9 @@ pub struct GroupChanges {
     pub extra: Map<String, Value>,
 }
 
-fn user_not_found(id: &str) -> ApiError {
-    ApiError::NotFound(format!("Could not find user: {id}."))
+/// Keystone's 404 for a user.
+pub fn user_not_found(id: &str) -> ApiError {
+    ApiError::not_found("user", id)
 }
 
 /// 404 for a membership that does not exist.
@@ -86,8 +87,9 @@ pub fn not_a_member(user_id: &str, group_id: &str) -> ApiError {
     ApiError::NotFound(format!("User '{user_id}' not found in group '{group_id}'"))
 }
 
-fn group_not_found(id: &str) -> ApiError {
-    ApiError::NotFound(format!("Could not find group: {id}."))
+/// Keystone's 404 for a group.
+pub fn group_not_found(id: &str) -> ApiError {
+    ApiError::not_found("group", id)
 }
 
 impl Identity {

@@ -162,7 +162,7 @@ fn target_kind(on: u8) -> &'static str {
 }
 
 fn not_found(kind: &str, id: &str) -> ApiError {
-    ApiError::NotFound(format!("Could not find {kind}: {id}."))
+    ApiError::not_found(kind, id)
 }
 
 /// The user or group of a path: its name and domain, `None` when there is no such actor.

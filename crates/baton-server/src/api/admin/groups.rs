@@ -15,7 +15,7 @@ use super::{
     ListRequest, Obj,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::identity::users::not_a_member;
+use crate::identity::users::{group_not_found, not_a_member};
 use crate::identity::{GroupChanges, NewGroup};
 use crate::policy::Target;
 use crate::AppState;
@@ -61,10 +61,6 @@ fn group_target(target: Target, g: &Group) -> Target {
         .with("target.group.id", g.id.clone())
         .with("target.group.name", g.name.clone())
         .with("target.group.domain_id", g.domain_id.clone())
-}
-
-fn group_not_found(id: &str) -> ApiError {
-    ApiError::NotFound(format!("Could not find group: {id}."))
 }
 
 async fn find(state: &AppState, id: &str) -> ApiResult<Option<Group>> {

@@ -111,7 +111,7 @@ fn render_as_project(p: &Project, tags: &[String]) -> Value {
 }
 
 fn not_found(id: &str) -> ApiError {
-    ApiError::NotFound(format!("Could not find project: {id}."))
+    ApiError::not_found("project", id)
 }
 
 /// What Keystone's enforcer sees for `/v3/projects/{project_id}...`: the path's `project_id`

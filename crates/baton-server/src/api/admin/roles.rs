@@ -85,7 +85,7 @@ async fn find(state: &AppState, id: &str) -> ApiResult<Option<RoleDetail>> {
 
 /// Keystone's 404 for a role.
 pub fn not_found(id: &str) -> ApiError {
-    ApiError::NotFound(format!("Could not find role: {id}."))
+    ApiError::not_found("role", id)
 }
 
 /// `target.<prefix>.*` for a role, `domain_id` as Python's `None` for a global role (the grant

@@ -20,6 +20,7 @@ use super::{
     JsonBody, ListRequest, Obj,
 };
 use crate::error::{ApiError, ApiResult};
+pub(crate) use crate::identity::users::user_not_found;
 use crate::identity::{NewUser, UserChanges};
 use crate::policy::Target;
 use crate::AppState;
@@ -168,10 +169,6 @@ pub(crate) fn user_target(target: Target, u: &User) -> Target {
         .with("target.user.id", u.id.clone())
         .with("target.user.name", u.name.clone())
         .with("target.user.domain_id", u.domain_id.clone())
-}
-
-pub(crate) fn user_not_found(id: &str) -> ApiError {
-    ApiError::NotFound(format!("Could not find user: {id}."))
 }
 
 /// The user of a path, or `None` (Keystone builds the policy target without it and answers
