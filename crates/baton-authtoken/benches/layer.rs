@@ -27,7 +27,7 @@ use std::time::Duration;
 use baton_authtoken::{AuthTokenConfig, AuthTokenLayer, Authenticator, Decision};
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
-use http::{HeaderMap, HeaderValue, Request, Response};
+use http::{HeaderMap, HeaderValue, Method, Request, Response};
 use http_body_util::Full;
 use tower::{Layer, Service, ServiceExt};
 
@@ -60,7 +60,11 @@ fn setup(rt: &tokio::runtime::Runtime) -> Option<Setup> {
     );
     // The first call validates both tokens against the identity server and fills the cache.
     let first = rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(30), auth.authenticate(&headers)).await
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            auth.authenticate(&Method::GET, "/", &headers),
+        )
+        .await
     });
     match first {
         Ok(Decision::Forward(ctx)) if ctx.is_service_request() => {}
@@ -103,7 +107,10 @@ fn cached(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(4));
     group.bench_function("authenticate_cached_pair", |b| {
         b.to_async(&rt).iter(|| async {
-            match auth.authenticate(black_box(&headers)).await {
+            match auth
+                .authenticate(&Method::GET, "/", black_box(&headers))
+                .await
+            {
                 Decision::Forward(ctx) => ctx,
                 Decision::Reject(r) => panic!("rejected: {r:?}"),
             }

@@ -1,5 +1,5 @@
-//! The decision procedure of keystonemiddleware 13's auth_token, without HTTP: headers in, a
-//! [`Decision`] out.
+//! The decision procedure of keystonemiddleware 13's auth_token, without HTTP: the request's
+//! method, path and headers in, a [`Decision`] out.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,9 +12,10 @@ use baton_client::{
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, WWW_AUTHENTICATE};
-use http::{Response, StatusCode};
+use http::{Method, Response, StatusCode};
 use http_body_util::Full;
 
+use crate::access_rules::{self, RequestScope};
 use crate::cache::{token_hash, CacheKey, Ctx, Flights, LocalCache, Refusal};
 use crate::config::{AuthTokenConfig, Error};
 use crate::context::{IdentityContext, TokenInfo};
@@ -271,11 +272,13 @@ impl Authenticator {
     ///    `service_token_roles_required`, else Confirmed (warned once).
     /// 2. The user token (`X-Auth-Token`, else `X-Storage-Token`): validated with allow_expired
     ///    exactly when the service token passed the role check; otherwise it must not be expired
-    ///    (re-checked locally on cached data too).
+    ///    (re-checked locally on cached data too). A token from an application credential with
+    ///    access rules must then be allowed this `method` and `path` by them
+    ///    ([`crate::access_rules`]; skipped when the service token passed the role check).
     /// 3. Confirmed user and no Invalid service token: forward. Otherwise 401, or forward with
     ///    Invalid statuses under `delay_auth_decision`. An identity service that cannot be asked
     ///    gives 503 (Invalid under `delay_auth_decision`).
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Decision {
+    pub async fn authenticate(&self, method: &Method, path: &str, headers: &HeaderMap) -> Decision {
         let service_tok = read_token(headers, baton_types::headers::SERVICE_TOKEN);
         let (user_tok, user_token_header) =
             match read_token(headers, baton_types::headers::AUTH_TOKEN) {
@@ -295,13 +298,21 @@ impl Authenticator {
 
         // 2. The user token.
         let allow_expired = service.role_ok;
-        let (user_info, user_reason) =
-            match self.check_user_token(&user_tok, allow_expired, now).await {
-                Ok(found) => found,
-                Err(Unavailable(reason, detail)) => {
-                    return self.unavailable(reason, &detail, &user_tok, &service_tok)
-                }
-            };
+        let scope = RequestScope {
+            method: method.as_str(),
+            path,
+            service_type: self.inner.cfg.service_type.as_deref(),
+            service_chain: service.role_ok,
+        };
+        let (user_info, user_reason) = match self
+            .check_user_token(&user_tok, allow_expired, &scope, now)
+            .await
+        {
+            Ok(found) => found,
+            Err(Unavailable(reason, detail)) => {
+                return self.unavailable(reason, &detail, &user_tok, &service_tok)
+            }
+        };
         // Given once when both tokens could not be checked.
         if let Some(reason) = user_reason.filter(|r| !reasons.contains(r)) {
             reasons.push(reason);
@@ -398,12 +409,14 @@ impl Authenticator {
 
     /// Step 2 of [`Authenticator::authenticate`]: the user token, validated with allow_expired
     /// exactly when the service token passed the role check, and otherwise refused once expired
-    /// (re-checked here on cached data too). Gives the token's info or why it failed; `Err`
-    /// when the identity service cannot be asked and the answer is a 503 now.
+    /// (re-checked here on cached data too); then its access rules, if any, against the
+    /// request. Gives the token's info or why it failed; `Err` when the identity service cannot
+    /// be asked and the answer is a 503 now.
     async fn check_user_token(
         &self,
         user_tok: &Presented,
         allow_expired: bool,
+        scope: &RequestScope<'_>,
         now: DateTime<Utc>,
     ) -> Result<(Option<TokenInfo>, Option<FailureReason>), Unavailable> {
         let t = match user_tok {
@@ -420,7 +433,10 @@ impl Authenticator {
             Lookup::Valid(access) if !allow_expired && access.expires_at() <= now => {
                 FailureReason::UserTokenExpired
             }
-            Lookup::Valid(access) => return Ok((Some(TokenInfo::new(access, now)), None)),
+            Lookup::Valid(access) => match access_rules::check(&access, scope) {
+                Ok(()) => return Ok((Some(TokenInfo::new(access, now)), None)),
+                Err(reason) => reason,
+            },
             Lookup::Refused(Refusal::Expired) => FailureReason::UserTokenExpired,
             Lookup::Refused(Refusal::Invalid) => FailureReason::UserTokenInvalid,
             Lookup::Failed(reason, detail) => {
@@ -679,6 +695,8 @@ impl Authenticator {
             include_catalog: cfg.include_service_catalog,
             interface: cfg.interface,
             region_name: cfg.region_name.clone(),
+            // Every user token's rules are checked in `check_user_token`.
+            enforces_access_rules: true,
         };
         let m = &self.inner.metrics;
         let result = self.inner.session.validate_token(token, &opts).await;

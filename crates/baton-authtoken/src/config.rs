@@ -149,6 +149,10 @@ pub struct AuthTokenConfig {
     pub diagnose_expired_tokens: bool,
     /// The Redis cache shared by the service's processes (`redis_url`), if any.
     pub shared_cache: Option<SharedCacheConfig>,
+    /// This service's type in the catalog (`compute`, `volumev3`, ...): the `service` an
+    /// application credential's access rule must name. Unset, tokens restricted by access rules
+    /// are refused (`access_rules_unenforceable`), as keystonemiddleware does.
+    pub service_type: Option<String>,
 }
 
 impl fmt::Debug for AuthTokenConfig {
@@ -169,6 +173,7 @@ impl fmt::Debug for AuthTokenConfig {
             .field("include_service_catalog", &self.include_service_catalog)
             .field("expose_failure_reason", &self.expose_failure_reason)
             .field("shared_cache", &self.shared_cache)
+            .field("service_type", &self.service_type)
             .finish_non_exhaustive()
     }
 }
@@ -208,6 +213,7 @@ impl AuthTokenConfig {
                 expose_failure_reason: false,
                 diagnose_expired_tokens: true,
                 shared_cache: None,
+                service_type: None,
             },
         }
     }
@@ -335,6 +341,7 @@ impl AuthTokenConfigBuilder {
             self = self.interface(i);
         }
         self.cfg.region_name = r.string("region_name")?;
+        self.cfg.service_type = r.string("service_type")?.filter(|t| !t.is_empty());
         if let Some(roles) = r.list("service_token_roles")? {
             self = self.service_token_roles(roles);
         }
@@ -388,6 +395,7 @@ fn is_known_option(name: &str) -> bool {
         "include_service_catalog",
         "expose_failure_reason",
         "diagnose_expired_tokens",
+        "service_type",
         "http_connect_timeout",
         "http_request_max_retries",
         "enforce_token_bind",
@@ -402,7 +410,6 @@ fn is_known_option(name: &str) -> bool {
         "auth_section",
         // keystonemiddleware options without effect here
         "auth_version",
-        "service_type",
         "cache",
         "memcache_security_strategy",
         "auth_admin_prefix",
@@ -430,6 +437,12 @@ impl AuthTokenConfigBuilder {
     /// Sets [`AuthTokenConfig::interface`].
     pub fn interface(mut self, interface: Interface) -> Self {
         self.cfg.interface = interface;
+        self
+    }
+
+    /// Sets [`AuthTokenConfig::service_type`].
+    pub fn service_type(mut self, service_type: impl Into<String>) -> Self {
+        self.cfg.service_type = Some(service_type.into());
         self
     }
 

@@ -103,7 +103,10 @@ where
         let auth = self.auth.clone();
         Box::pin(async move {
             strip_identity_headers(req.headers_mut());
-            let context = match auth.authenticate(req.headers()).await {
+            let context = match auth
+                .authenticate(req.method(), req.uri().path(), req.headers())
+                .await
+            {
                 Decision::Reject(r) => {
                     return Ok(auth.rejection_response(&r).map(Either::Left));
                 }

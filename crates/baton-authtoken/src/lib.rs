@@ -17,6 +17,9 @@
 //! * the validation cache: SHA-256-keyed, versioned, successes and refusals apart and per
 //!   validation context, entries bounded by the token's own expiry, single flight, and an
 //!   optional Redis cache whose entries are MACed with HMAC-SHA256 ([`cache`], `shared`);
+//! * [`access_rules`]: an application credential's access rules enforced against the request
+//!   (`[keystone_authtoken] service_type`), skipped only for a valid service token with a
+//!   service role (keystonemiddleware skips them for any `X-Service-Token`: bug 2129016);
 //! * [`FailureReason`]: a machine-readable reason for every refusal, in the log line (tokens
 //!   appear only as a 12-hex-digit SHA-256 prefix), in [`Metrics`] (Prometheus text) and, opt-in,
 //!   in the `x-auth-failure-reason` response header;
@@ -35,10 +38,16 @@
 //! | valid, without one | 401 `service_token_missing_role` | 401 (both reasons) | 401 |
 //! | expired / invalid | 401 `service_token_expired` / `_invalid` | 401 | 401 |
 //!
+//! A user token from an application credential with access rules is also refused (401
+//! `access_rule_denied`) when no rule allows the request's method and path on this
+//! `service_type`, unless the service token passed the role check; and (401
+//! `access_rules_unenforceable`) when `service_type` is unset or not in its catalog.
+//!
 //! With `service_token_roles_required = false` a role-less service token is Confirmed but does
 //! not allow expired user tokens; with `delay_auth_decision` every 401 above becomes a forwarded
 //! request with `Invalid` statuses and the reasons in [`IdentityContext::failure_reasons`].
 
+pub mod access_rules;
 pub mod authenticator;
 pub mod cache;
 pub mod config;

@@ -55,6 +55,13 @@ pub enum FailureReason {
     /// The service token is valid but holds none of `service_token_roles`, and
     /// `service_token_roles_required` is on.
     ServiceTokenMissingRole,
+    /// The user token comes from an application credential whose access rules do not allow
+    /// this request (method, path, this service's type), and no service token holding a
+    /// `service_token_roles` role came with it.
+    AccessRuleDenied,
+    /// The user token is restricted by access rules but this service cannot check them:
+    /// `service_type` is unset, or names no service in the token's catalog.
+    AccessRulesUnenforceable,
     /// The identity service could not be reached (connection refused, timeout).
     IdentityUnreachable,
     /// The identity service answered, but not usefully: a 5xx, a 403 (the middleware's own user
@@ -65,13 +72,15 @@ pub enum FailureReason {
 
 impl FailureReason {
     /// Every reason, in the order of the metrics output.
-    pub const ALL: [FailureReason; 8] = [
+    pub const ALL: [FailureReason; 10] = [
         FailureReason::UserTokenMissing,
         FailureReason::UserTokenInvalid,
         FailureReason::UserTokenExpired,
         FailureReason::ServiceTokenInvalid,
         FailureReason::ServiceTokenExpired,
         FailureReason::ServiceTokenMissingRole,
+        FailureReason::AccessRuleDenied,
+        FailureReason::AccessRulesUnenforceable,
         FailureReason::IdentityUnreachable,
         FailureReason::IdentityError,
     ];
@@ -85,6 +94,8 @@ impl FailureReason {
             FailureReason::ServiceTokenInvalid => "service_token_invalid",
             FailureReason::ServiceTokenExpired => "service_token_expired",
             FailureReason::ServiceTokenMissingRole => "service_token_missing_role",
+            FailureReason::AccessRuleDenied => "access_rule_denied",
+            FailureReason::AccessRulesUnenforceable => "access_rules_unenforceable",
             FailureReason::IdentityUnreachable => "identity_unreachable",
             FailureReason::IdentityError => "identity_error",
         }

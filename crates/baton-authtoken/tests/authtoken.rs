@@ -18,6 +18,8 @@
 #![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
 #![allow(clippy::too_many_lines)] // a scenario reads top to bottom, as the operator does
 
+#[path = "authtoken/access_rules.rs"]
+mod access_rules;
 #[path = "authtoken/onward.rs"]
 mod onward;
 #[path = "authtoken/security.rs"]
@@ -213,8 +215,8 @@ struct Identity {
     key_dir: std::path::PathBuf,
     max_keys: usize,
     methods: Vec<String>,
-    /// Kept alive for the test; dropping it stops the server.
-    _server: IdentityServer,
+    /// The server itself (dropping it stops it).
+    server: IdentityServer,
 }
 
 impl Identity {
@@ -279,7 +281,7 @@ impl Identity {
             key_dir: server.config.fernet_tokens.key_repository.clone(),
             max_keys: server.config.fernet_tokens.max_active_keys as usize,
             methods: server.config.auth.methods.clone(),
-            _server: server,
+            server,
         }
     }
 
@@ -1426,6 +1428,11 @@ struct AuthProxy {
 impl AuthProxy {
     /// Upstream echo (or, with `upstream_down`, a closed port) plus the proxy, both in-process.
     async fn start(id: &Identity, upstream_down: bool) -> AuthProxy {
+        AuthProxy::start_with(id.config().build().expect("config"), upstream_down).await
+    }
+
+    /// [`AuthProxy::start`] with the middleware's settings given.
+    async fn start_with(config: AuthTokenConfig, upstream_down: bool) -> AuthProxy {
         let hits = Arc::new(AtomicUsize::new(0));
         let upstream_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -1460,7 +1467,7 @@ impl AuthProxy {
         let opts = baton_authtoken::ProxyOptions::from_ini(&ini).expect("[authproxy]");
         assert_eq!(opts.listen, addr);
         assert_eq!(opts.metrics_listen, Some(metrics_addr));
-        let auth = Authenticator::new(id.config().build().expect("config")).expect("auth");
+        let auth = Authenticator::new(config).expect("auth");
         let metrics_auth = auth.clone();
         tokio::spawn(async move {
             baton_authtoken::proxy::serve_metrics(metrics_listener, metrics_auth).await;

@@ -24,6 +24,12 @@ pub enum AuthFailureReason {
     /// `service_token_missing_role`: the `X-Service-Token` is valid but has none of the
     /// receiver's `service_token_roles`.
     ServiceTokenMissingRole,
+    /// `access_rule_denied`: the `X-Auth-Token` comes from an application credential whose
+    /// access rules do not allow this request.
+    AccessRuleDenied,
+    /// `access_rules_unenforceable`: the `X-Auth-Token` is restricted by access rules, and the
+    /// receiver cannot check them (its `service_type` is unset or not in the catalog).
+    AccessRulesUnenforceable,
     /// `identity_unreachable`: the receiver could not ask the identity service.
     IdentityUnreachable,
     /// A value this client does not know (printable ASCII only, at most 64 characters kept).
@@ -47,6 +53,8 @@ impl AuthFailureReason {
             "user_token_invalid" => AuthFailureReason::UserTokenInvalid,
             "service_token_invalid" => AuthFailureReason::ServiceTokenInvalid,
             "service_token_missing_role" => AuthFailureReason::ServiceTokenMissingRole,
+            "access_rule_denied" => AuthFailureReason::AccessRuleDenied,
+            "access_rules_unenforceable" => AuthFailureReason::AccessRulesUnenforceable,
             "identity_unreachable" => AuthFailureReason::IdentityUnreachable,
             _ => AuthFailureReason::Other(
                 value
@@ -66,6 +74,8 @@ impl AuthFailureReason {
             AuthFailureReason::UserTokenInvalid => "user_token_invalid",
             AuthFailureReason::ServiceTokenInvalid => "service_token_invalid",
             AuthFailureReason::ServiceTokenMissingRole => "service_token_missing_role",
+            AuthFailureReason::AccessRuleDenied => "access_rule_denied",
+            AuthFailureReason::AccessRulesUnenforceable => "access_rules_unenforceable",
             AuthFailureReason::IdentityUnreachable => "identity_unreachable",
             AuthFailureReason::Other(s) => s,
         }
@@ -74,9 +84,10 @@ impl AuthFailureReason {
     /// The token the reason blames, if it blames one.
     pub fn token(&self) -> Option<WhichToken> {
         match self {
-            AuthFailureReason::UserTokenExpired | AuthFailureReason::UserTokenInvalid => {
-                Some(WhichToken::User)
-            }
+            AuthFailureReason::UserTokenExpired
+            | AuthFailureReason::UserTokenInvalid
+            | AuthFailureReason::AccessRuleDenied
+            | AuthFailureReason::AccessRulesUnenforceable => Some(WhichToken::User),
             AuthFailureReason::ServiceTokenInvalid | AuthFailureReason::ServiceTokenMissingRole => {
                 Some(WhichToken::Service)
             }
@@ -98,6 +109,12 @@ impl AuthFailureReason {
             }
             AuthFailureReason::ServiceTokenMissingRole => {
                 "the service token (X-Service-Token) was refused: its user lacks a role in the receiver's service_token_roles".into()
+            }
+            AuthFailureReason::AccessRuleDenied => {
+                "the user token (X-Auth-Token) was refused: its application credential's access rules do not allow this request".into()
+            }
+            AuthFailureReason::AccessRulesUnenforceable => {
+                "the user token (X-Auth-Token) was refused: it is restricted by access rules and the receiver cannot check them (set service_type in its [keystone_authtoken])".into()
             }
             AuthFailureReason::IdentityUnreachable => {
                 "the receiver could not reach the identity service to validate the tokens".into()

@@ -126,6 +126,10 @@ pub struct ValidateOptions {
     pub interface: Interface,
     /// Region of that endpoint; `None`: any.
     pub region_name: Option<String>,
+    /// Send `OpenStack-Identity-Access-Rules: 1.0`: the caller promises to enforce the access
+    /// rules of application-credential tokens, so the identity service returns them instead
+    /// of refusing such tokens (404). Only an enforcer may set it (baton-authtoken does).
+    pub enforces_access_rules: bool,
 }
 
 impl Default for ValidateOptions {
@@ -135,6 +139,7 @@ impl Default for ValidateOptions {
             include_catalog: true,
             interface: Interface::Internal,
             region_name: None,
+            enforces_access_rules: false,
         }
     }
 }
@@ -324,10 +329,10 @@ impl Session {
     /// `GET /v3/auth/tokens` for `subject`, authenticated as this session (which needs the
     /// `service` or `admin` role). A 404 becomes [`Error::TokenNotFound`].
     ///
-    /// Unlike keystonemiddleware, it does not send `OpenStack-Identity-Access-Rules`: that
-    /// header promises the caller enforces an application credential's access rules, which
-    /// baton-authtoken does not do yet, so the identity server refuses such tokens (404)
-    /// instead of letting them through unrestricted.
+    /// `OpenStack-Identity-Access-Rules` is sent only with
+    /// [`ValidateOptions::enforces_access_rules`]: the header promises that the caller enforces
+    /// an application credential's access rules; without it the identity service refuses such
+    /// tokens (404) instead of letting them through unrestricted.
     pub async fn validate_token(
         &self,
         subject: &AuthToken,
@@ -349,15 +354,17 @@ impl Session {
             format!("auth/tokens?{}", flags.join("&"))
         };
         let url = join_path(&v3, &path);
-        let resp = self
-            .request(Method::GET, &v3, &path)
-            .header_value(
-                HeaderName::from_static(baton_types::headers::SUBJECT_TOKEN),
-                secret_header(subject)?,
-            )
-            .raise_for_status(false)
-            .send()
-            .await?;
+        let mut req = self.request(Method::GET, &v3, &path).header_value(
+            HeaderName::from_static(baton_types::headers::SUBJECT_TOKEN),
+            secret_header(subject)?,
+        );
+        if options.enforces_access_rules {
+            req = req.header_value(
+                HeaderName::from_static(baton_types::headers::ACCESS_RULES),
+                HeaderValue::from_static("1.0"),
+            );
+        }
+        let resp = req.raise_for_status(false).send().await?;
         let status = resp.status();
         if status.as_u16() == 404 {
             let (_, message, request_id) = read_error(resp).await;

@@ -632,6 +632,8 @@ async fn probe(
             include_catalog: false,
             interface: r.interface,
             region_name: r.region.clone(),
+            // As the receiver's middleware asks (it enforces access rules itself).
+            enforces_access_rules: true,
         };
         // Step 1: the receiver validates the service token, as keystonemiddleware does first
         // (fresh from the plugin: the wait above may have outlived a short-lived one).
