@@ -339,6 +339,47 @@ def test_errors_are_one_line_and_exit_1(world):
     assert r.returncode == 1 and "Missing value auth-url" in r.stderr, r.stderr
 
 
+# ---- application credentials and access rules --------------------------------------------------------
+def test_application_credentials_like_openstack(world, tmp_path):
+    p = world
+    rules = '[{"service": "compute", "method": "GET", "path": "/v2.1/servers"}]'
+    created = p.bt_json("application", "credential", "create", "--description", "by baton", "--role", "reader",
+                        "--expiration", "2031-01-02T03:04:05", "--access-rules", rules, "cli-ac")
+    secret = created.pop("Secret")
+    assert secret and len(secret) > 20
+    assert created == p.os_json("application", "credential", "show", created["ID"])
+    # The rules from a file, the default role set, and the table form of create.
+    (tmp_path / "rules.json").write_text(rules)
+    table = p.bt("application", "credential", "create", "--unrestricted", "--access-rules",
+                 str(tmp_path / "rules.json"), "cli-ac2").stdout
+    shown = [line for line in table.splitlines() if not line.startswith("| Secret ")]
+    assert "\n".join(shown) + "\n" == p.os("application", "credential", "show", "cli-ac2").stdout
+    for cmd in (["application", "credential", "list"], ["application", "credential", "show", "cli-ac"],
+                ["application", "credential", "list", "-f", "json"], ["access", "rule", "list"],
+                ["application", "credential", "list", "--user", "admin", "-f", "value"]):
+        p.same(*cmd)
+    rule_id = created["Access Rules"][0]["id"]
+    p.same("access", "rule", "show", rule_id)
+    p.same("access", "rule", "show", rule_id, "-f", "json")
+    # A rule in use cannot be deleted (the server's refusal, on one line).
+    r = p.bt("access", "rule", "delete", rule_id, check=False)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert "1 of 1 access rules failed to delete." in r.stderr, r.stderr
+    assert p.os("access", "rule", "delete", rule_id, check=False).returncode == 1
+    # Delete by name, then the rules the credentials held.
+    p.bt("application", "credential", "delete", "cli-ac", "cli-ac2")
+    r = p.os("application", "credential", "show", "cli-ac", check=False)
+    assert r.returncode == 1
+    r = p.bt("application", "credential", "show", "cli-ac", check=False)
+    assert r.returncode == 1 and r.stderr.strip() == "No ApplicationCredential found for cli-ac", r.stderr
+    p.bt("access", "rule", "delete", rule_id)
+    p.same("access", "rule", "list")
+    r = p.bt("application", "credential", "delete", "nosuch", check=False)
+    assert r.returncode == 1 and r.stderr.strip() == (
+        "Failed to delete application credential with name or ID 'nosuch': No ApplicationCredential found for "
+        "nosuch; 1 of 1 application credentials failed to delete."), r.stderr
+
+
 # ---- clouds.yaml, secure.yaml, OS_CLOUD, --os-cloud, precedence ---------------------------------------
 def _clouds(auth_url: str, project: str, password: Optional[str] = ADMIN_PASSWORD) -> str:
     auth = {"auth_url": auth_url, "username": "admin", "project_name": project,

@@ -1,5 +1,5 @@
 //! The operator commands of python-openstackclient's identity plugin: `baton token|role|user|
-//! project|domain|service|endpoint|catalog ...`, with its options, columns and value
+//! project|domain|service|endpoint|catalog|application credential|access rule ...`, with its options, columns and value
 //! formatting (`-f table|json|value`, `-c COLUMN`), reading clouds.yaml, secure.yaml and `OS_*`
 //! the way `openstack` does (`baton_client::CloudLoader`).
 //!
@@ -8,6 +8,7 @@
 //! found.
 
 mod api;
+mod application_credential;
 mod catalog;
 mod output;
 mod project;
@@ -354,6 +355,8 @@ family!(DomainFamily, project::DomainCmd);
 family!(ServiceFamily, catalog::ServiceCmd);
 family!(EndpointFamily, catalog::EndpointCmd);
 family!(CatalogFamily, catalog::CatalogCmd);
+family!(ApplicationFamily, application_credential::ApplicationCmd);
+family!(AccessFamily, application_credential::AccessCmd);
 
 /// The identity commands of `openstack`, against Baton or any Keystone. (Boxed: the
 /// connection options are large next to the other commands of `baton`.)
@@ -375,6 +378,10 @@ pub enum OsCommand {
     Endpoint(Box<EndpointFamily>),
     /// The token's service catalog (openstack catalog ...).
     Catalog(Box<CatalogFamily>),
+    /// Application credentials (openstack application credential ...).
+    Application(Box<ApplicationFamily>),
+    /// Access rules of application credentials (openstack access rule ...).
+    Access(Box<AccessFamily>),
 }
 
 /// What a command produced.
@@ -393,6 +400,12 @@ async fn dispatch(cmd: OsCommand) -> CliResult<Done> {
         OsCommand::Service(f) => catalog::run_service(&f.conn.connect().await?, f.cmd).await,
         OsCommand::Endpoint(f) => catalog::run_endpoint(&f.conn.connect().await?, f.cmd).await,
         OsCommand::Catalog(f) => catalog::run_catalog(&f.conn.connect().await?, f.cmd).await,
+        OsCommand::Application(f) => {
+            application_credential::run_application(&f.conn.connect().await?, f.cmd).await
+        }
+        OsCommand::Access(f) => {
+            application_credential::run_access(&f.conn.connect().await?, f.cmd).await
+        }
     }
 }
 
