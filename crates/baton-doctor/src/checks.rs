@@ -9,7 +9,7 @@ use std::time::Duration;
 use baton_authtoken::AuthTokenConfig;
 use baton_client::discover::v3_url_from_path;
 use baton_client::{
-    AuthConfig, Credentials, DomainRef, ProjectRef, Scope, SessionConfig, Url, UserRef,
+    AuthConfig, AuthType, Credentials, DomainRef, ProjectRef, Scope, SessionConfig, Url, UserRef,
 };
 use baton_config::{ConfigError, ConfigErrorKind, IdentityConfig, IniFile};
 
@@ -502,7 +502,9 @@ fn check_sender_scope_and_session(
     auth: &AuthConfig,
     report: &mut Report,
 ) {
-    if matches!(auth.scope, Scope::Default | Scope::Unscoped) {
+    // An application credential carries its own project: no scope options to check.
+    let own_scope = auth.auth_type == AuthType::V3ApplicationCredential;
+    if !own_scope && matches!(auth.scope, Scope::Default | Scope::Unscoped) {
         report.push(
             Finding::warning(
                 Code::SenderServiceUserUnscoped,

@@ -20,6 +20,8 @@ use baton_client::{
 };
 use chrono::{DateTime, Utc};
 
+mod app_cred;
+
 use crate::checks::{describe_user, role_add_command, Inputs, Receiver, Sender};
 use crate::report::{Code, Finding, Location, Report, Severity};
 use crate::retention::human;
@@ -251,6 +253,7 @@ pub(crate) async fn run(inputs: &Inputs, opts: &Options, live: &LiveOptions, rep
     }
     for s in &senders {
         check_roles(&mut run, s, &receivers, &opts.service_roles).await;
+        app_cred::check(&mut run, s, &receivers, opts.longest_operation).await;
     }
     let expired = read_expired_token(&mut run, live);
     for s in &senders {
@@ -544,7 +547,11 @@ async fn check_roles(
                     ),
                 )
                 .impact(impact)
-                .fix(role_add_command(s.auth, role)),
+                .fix(if app_cred::credential(s).is_some() {
+                    app_cred::new_credential_fix(&s.auth.section, role)
+                } else {
+                    role_add_command(s.auth, role)
+                }),
             );
         }
     }

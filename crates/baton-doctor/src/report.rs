@@ -137,6 +137,12 @@ codes! {
     LiveServiceRoleOnWrongProject = "live.service_role_on_wrong_project",
     /// The service user authenticates and holds an accepted role.
     LiveServiceUserOk = "live.service_user_ok",
+    /// The `[service_user]` application credential expires before the longest operation would
+    /// end (error), or within 30 days (warning).
+    LiveAppCredExpiresSoon = "live.app_cred_expires_soon",
+    /// The `[service_user]` application credential's access rules name none of a receiver's
+    /// `service_type`.
+    LiveAppCredAccessRules = "live.app_cred_access_rules",
     /// An expired user token was refused with `allow_expired=1`.
     LiveAllowExpiredRefused = "live.allow_expired_refused",
     /// A user token was refused for another reason than its expiry.

@@ -5,7 +5,7 @@
 //! | user | role(s) | used as |
 //! |---|---|---|
 //! | `alice` | `member` on `demo` | the end user who starts the operations |
-//! | `nova` | `admin`, `service` on `service` | compute's `[keystone_authtoken]`, `[neutron]` and `[service_user]` |
+//! | `nova` | `admin`, `service` on `service` | compute's `[keystone_authtoken]` and `[neutron]`; its application credential `nova-service-user` (role `service` only) is compute's `[service_user]` |
 //! | `nova-norole` | `member` on `service` | compute's `[service_user]` in the "lacking the role" runs |
 //! | `cinder`, `glance`, `neutron` | `service` on `service` | the receivers' `[keystone_authtoken]` |
 //!
@@ -55,7 +55,8 @@ pub const HOST_B: &str = "compute-2";
 pub enum Mode {
     /// No `[service_user]` (`send_service_user_token = false`): the user's token alone.
     NoServiceUser,
-    /// `[service_user]` as `nova`, who holds the `service` role.
+    /// `[service_user]` as `nova`, who holds the `service` role, logging in with an application
+    /// credential (`auth_type = v3applicationcredential`) that carries only that role.
     ServiceUser,
     /// `[service_user]` as `nova-norole`, who lacks it; receivers have
     /// `service_token_roles_required = true`.
@@ -74,7 +75,7 @@ impl Mode {
     pub fn label(self) -> &'static str {
         match self {
             Mode::NoServiceUser => "none",
-            Mode::ServiceUser => "nova (service role)",
+            Mode::ServiceUser => "nova (service role, application credential)",
             Mode::ServiceUserWithoutRole => "nova-norole (no service role)",
         }
     }
@@ -128,6 +129,8 @@ struct Passwords {
     alice: String,
     nova: String,
     nova_norole: String,
+    /// The secret of nova's application credential, compute's `[service_user]`.
+    nova_app_cred: String,
     cinder: String,
     glance: String,
     neutron: String,
@@ -141,6 +144,7 @@ impl Passwords {
             alice: password(),
             nova: password(),
             nova_norole: password(),
+            nova_app_cred: password(),
             cinder: password(),
             glance: password(),
             neutron: password(),
@@ -223,6 +227,8 @@ pub struct CloudIds {
     pub alice: String,
     /// The network the demo's servers are on.
     pub network: String,
+    /// Nova's application credential `nova-service-user`: compute's `[service_user]`.
+    pub nova_app_cred: String,
 }
 
 /// Servers and volumes set up behind the APIs' backs for a scenario.
@@ -386,8 +392,10 @@ impl Cloud {
         let service_user = match mode {
             Mode::NoServiceUser => "send_service_user_token = false\n".to_string(),
             Mode::ServiceUser => format!(
-                "send_service_user_token = true\n{}",
-                creds("nova", &self.passwords.nova)
+                "send_service_user_token = true\nauth_type = v3applicationcredential\n\
+                 auth_url = {id}/v3\napplication_credential_id = {}\n\
+                 application_credential_secret = {}\n",
+                self.ids.nova_app_cred, self.passwords.nova_app_cred
             ),
             Mode::ServiceUserWithoutRole => format!(
                 "send_service_user_token = true\n{}",
@@ -627,7 +635,8 @@ impl Cloud {
     }
 }
 
-/// The bootstrap admin's view of the admin API (`/v3` of the identity service in its catalog).
+/// The admin API (`/v3` of the identity service in its catalog) as one user: the bootstrap
+/// admin, or nova making its own application credential.
 struct AdminApi {
     session: Session,
 }
@@ -741,6 +750,7 @@ async fn provision(
         ("neutron", &pw.neutron, &service_project, &["service"]),
     ];
     let mut alice_id = String::new();
+    let mut nova_id = String::new();
     for (name, password, project, grants) in users {
         let id = api
             .create(
@@ -757,17 +767,52 @@ async fn provision(
             ))
             .await?;
         }
-        if name == "alice" {
-            alice_id = id;
+        match name {
+            "alice" => alice_id = id,
+            "nova" => nova_id = id,
+            _ => {}
         }
     }
     register_services(&api, services).await?;
+    let nova_app_cred = nova_application_credential(identity_url, &nova_id, pw, stale).await?;
     Ok(CloudIds {
         demo_project,
         service_project,
         alice: alice_id,
         network: crate::common::new_uuid(),
+        nova_app_cred,
     })
+}
+
+/// Nova makes its own application credential for `[service_user]`, as an operator would run
+/// `openstack application credential create --role service` as nova: only the `service`
+/// role of the project, no expiry. Returns its id.
+async fn nova_application_credential(
+    identity_url: &str,
+    nova_id: &str,
+    pw: &Passwords,
+    stale: Duration,
+) -> anyhow::Result<String> {
+    let default = || DomainRef::Name("Default".into());
+    let nova = Password::new(
+        format!("{identity_url}/v3").parse()?,
+        UserRef::name("nova", default()),
+        pw.nova.clone(),
+    )
+    .with_scope(Scope::project_name("service", default()))
+    .with_stale_window(stale);
+    let api = AdminApi {
+        session: Session::builder()
+            .http_options(http_options())
+            .build(Arc::new(nova))?,
+    };
+    api.create(
+        &format!("/users/{nova_id}/application_credentials"),
+        "application_credential",
+        json!({ "name": "nova-service-user", "secret": pw.nova_app_cred,
+                "roles": [{ "name": "service" }] }),
+    )
+    .await
 }
 
 /// The global roles the demo grants, by name: bootstrap makes reader, member, manager, admin

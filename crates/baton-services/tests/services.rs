@@ -40,6 +40,18 @@ async fn check(scenario: Scenario, mode: Mode) {
         .task
         .as_ref()
         .expect("compute accepted the operation");
+    if mode == Mode::ServiceUser {
+        // Compute's [service_user] logs in with nova's application credential.
+        let conf = cloud.nova_conf(mode);
+        assert!(
+            conf.contains("auth_type = v3applicationcredential")
+                && conf.contains(&format!(
+                    "application_credential_id = {}",
+                    cloud.ids.nova_app_cred
+                )),
+            "{conf}"
+        );
+    }
     match (scenario, mode) {
         (Scenario::DetachCve, Mode::NoServiceUser) => {
             let e = task.error.as_ref().expect("refused");

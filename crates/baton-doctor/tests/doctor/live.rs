@@ -30,7 +30,9 @@ const WRONG_PW: &str = "Wr0ng-Live-Secret-z2Px";
 struct Server {
     base: String,
     dir: tempfile::TempDir,
-    _identity: IdentityServer,
+    identity: IdentityServer,
+    nova_id: String,
+    service_project: String,
 }
 
 #[derive(Clone, Copy)]
@@ -67,8 +69,12 @@ impl Server {
             ("elsewhere", &[(&service, "member"), (&other, "service")]),
             ("glance", &[(&service, "member")]),
         ];
+        let mut nova_id = String::new();
         for (name, assignments) in grants {
             let id = identity.create_user(name, PW, &dom).await;
+            if name == "nova" {
+                nova_id = id.clone();
+            }
             for (project, role) in assignments {
                 identity.grant_project(&id, project, role).await;
             }
@@ -76,7 +82,9 @@ impl Server {
         Server {
             base: identity.base.clone(),
             dir: tempfile::tempdir().expect("tempdir"),
-            _identity: identity,
+            identity,
+            nova_id,
+            service_project: service,
         }
     }
 
@@ -466,4 +474,144 @@ fn clock_offsets_are_classified_with_their_uncertainty() {
     assert!(f.message.contains("behind"), "{}", f.message);
     assert!(f.fix.contains("NTP"));
     assert!(clock_finding("http://ks/v3", &[]).is_none());
+}
+
+const APP_CRED_SECRET: &str = "AppCred-Live-Secret-q4Rz";
+
+impl Server {
+    /// Nova makes an application credential with `body`'s roles, expiry and access rules; a
+    /// nova.conf whose `[service_user]` logs in with it.
+    async fn app_cred_sender(&self, name: &str, body: serde_json::Value) -> PathBuf {
+        let scope = serde_json::json!({"project": {"id": self.service_project}});
+        let token = self.identity.token("nova", PW, scope).await;
+        let mut cred = body;
+        cred["name"] = name.into();
+        cred["secret"] = APP_CRED_SECRET.into();
+        let (status, created) = baton_testkit::call(
+            &self.identity,
+            baton_testkit::Method::POST,
+            &format!("users/{}/application_credentials", self.nova_id),
+            &token,
+            Some(serde_json::json!({ "application_credential": cred })),
+        )
+        .await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["application_credential"]["id"].as_str().unwrap();
+        let p = self.path(&format!("nova-{name}.conf"));
+        std::fs::write(
+            &p,
+            format!(
+                "[service_user]\nsend_service_user_token = true\nauth_type = v3applicationcredential\nauth_url = {}/v3\napplication_credential_id = {id}\napplication_credential_secret = {APP_CRED_SECRET}\n",
+                self.base
+            ),
+        )
+        .unwrap();
+        p
+    }
+}
+
+async fn run_with(senders: &[&Path], receivers: &[&Path], longest: Duration) -> Report {
+    let opts = Options {
+        senders: senders.iter().map(|p| p.to_path_buf()).collect(),
+        receivers: receivers.iter().map(|p| p.to_path_buf()).collect(),
+        live: Some(live(0)),
+        longest_operation: Some(longest),
+        ..Options::default()
+    };
+    let report = tokio::time::timeout(Duration::from_secs(60), diagnose(&opts))
+        .await
+        .expect("the doctor finishes within 60 s")
+        .expect("runs");
+    let text = report.to_text() + &report.to_json_string();
+    assert!(
+        !text.contains(APP_CRED_SECRET),
+        "output shows the secret:\n{text}"
+    );
+    report
+}
+
+#[tokio::test]
+async fn service_user_from_an_application_credential() {
+    let server = Server::start(NORMAL).await;
+    let cinder = server.receiver("cinder", PW, "service_type = volumev3");
+    let in_an_hour = (Utc::now() + chrono::Duration::hours(1))
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string();
+
+    // A good one: the service role, no expiry, no rules.
+    let good = server
+        .app_cred_sender("good", serde_json::json!({"roles": [{"name": "service"}]}))
+        .await;
+    let report = run_with(&[&good], &[&cinder], Duration::from_secs(7200)).await;
+    assert_eq!(
+        codes(&report, Severity::Error),
+        Vec::<&str>::new(),
+        "{}",
+        report.to_text()
+    );
+    assert!(codes(&report, Severity::Ok).contains(&"live.service_user_ok"));
+
+    // Expires in an hour, operations last two.
+    let expiring = server
+        .app_cred_sender(
+            "expiring",
+            serde_json::json!({"roles": [{"name": "service"}], "expires_at": in_an_hour}),
+        )
+        .await;
+    let report = run_with(&[&expiring], &[&cinder], Duration::from_secs(7200)).await;
+    let f = report.with_code(Code::LiveAppCredExpiresSoon);
+    assert_eq!(f.len(), 1, "{}", report.to_text());
+    assert_eq!(f[0].severity, Severity::Error);
+    assert!(f[0].message.contains("expiring"), "{}", f[0].message);
+    // With short operations it is only a reminder.
+    let report = run_with(&[&expiring], &[&cinder], Duration::from_secs(600)).await;
+    assert_eq!(
+        report.with_code(Code::LiveAppCredExpiresSoon)[0].severity,
+        Severity::Warning
+    );
+
+    // Rules that name nothing on the receiver's service type.
+    let ruled = server
+        .app_cred_sender(
+            "ruled",
+            serde_json::json!({"roles": [{"name": "service"}], "access_rules": [
+                {"service": "compute", "method": "GET", "path": "/v2.1/servers"}]}),
+        )
+        .await;
+    let report = run_with(&[&ruled], &[&cinder], Duration::from_secs(600)).await;
+    let f = report.with_code(Code::LiveAppCredAccessRules);
+    assert_eq!(f.len(), 1, "{}", report.to_text());
+    assert!(f[0].message.contains("volumev3"), "{}", f[0].message);
+    assert_eq!(
+        codes(&report, Severity::Error),
+        Vec::<&str>::new(),
+        "{}",
+        report.to_text()
+    );
+}
+
+#[tokio::test]
+async fn application_credential_without_the_service_role() {
+    let server = Server::start(NORMAL).await;
+    // Nova holds member too, and makes a credential with only that.
+    server
+        .identity
+        .grant_project(&server.nova_id, &server.service_project, "member")
+        .await;
+    let cinder = server.receiver("cinder", PW, "");
+    let member = server
+        .app_cred_sender(
+            "memberonly",
+            serde_json::json!({"roles": [{"name": "member"}]}),
+        )
+        .await;
+    let report = run_with(&[&member], &[&cinder], Duration::from_secs(600)).await;
+    let f = report.with_code(Code::LiveServiceUserMissingRole);
+    assert_eq!(f.len(), 1, "{}", report.to_text());
+    assert!(
+        f[0].fix
+            .contains("openstack application credential create --role service"),
+        "{}",
+        f[0].fix
+    );
 }
