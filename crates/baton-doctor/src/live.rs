@@ -478,6 +478,16 @@ async fn connect_sender<'a>(
     }
 }
 
+/// How to give the service user `role`: a grant, or for an application credential (whose
+/// roles are fixed) a new credential.
+fn missing_role_fix(s: &LiveSender<'_>, role: &str) -> String {
+    if app_cred::credential(s).is_some() {
+        app_cred::new_credential_fix(&s.auth.section, role)
+    } else {
+        role_add_command(s.auth, role)
+    }
+}
+
 /// The roles of the service user's token against each receiver's `service_token_roles` (or the
 /// stated service roles when no receiver is given).
 async fn check_roles(
@@ -547,11 +557,7 @@ async fn check_roles(
                     ),
                 )
                 .impact(impact)
-                .fix(if app_cred::credential(s).is_some() {
-                    app_cred::new_credential_fix(&s.auth.section, role)
-                } else {
-                    role_add_command(s.auth, role)
-                }),
+                .fix(missing_role_fix(s, role)),
             );
         }
     }
