@@ -348,6 +348,12 @@ def test_application_credentials_like_openstack(world, tmp_path):
     secret = created.pop("Secret")
     assert secret and len(secret) > 20
     assert created == p.os_json("application", "credential", "show", created["ID"])
+    # Both tools log in with it (--os-auth-type v3applicationcredential, from OS_* variables).
+    env = {k: v for k, v in p.env.items() if not k.startswith(("OS_USER", "OS_PASSWORD", "OS_PROJECT"))}
+    env.update(OS_AUTH_TYPE="v3applicationcredential", OS_APPLICATION_CREDENTIAL_ID=created["ID"],
+               OS_APPLICATION_CREDENTIAL_SECRET=secret)
+    issued = [json.loads(run(*"token issue -f json".split(), full_env=env).stdout) for run in (p.bt, p.os)]
+    assert [(t["user_id"], t["project_id"]) for t in issued] == [(issued[1]["user_id"], created["Project ID"])] * 2
     # The rules from a file, the default role set, and the table form of create.
     (tmp_path / "rules.json").write_text(rules)
     table = p.bt("application", "credential", "create", "--unrestricted", "--access-rules",

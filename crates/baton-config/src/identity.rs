@@ -86,6 +86,7 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
         &["admin_project_name", "admin_project_domain_name"],
     ),
     ("revoke", &["expiration_buffer"]),
+    ("application_credential", &["user_limit"]),
     ("oslo_middleware", &["max_request_body_size"]),
     (
         "oslo_policy",
@@ -221,6 +222,10 @@ pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
         ],
     ),
     ("revoke", &["driver", "caching", "cache_time"]),
+    (
+        "application_credential",
+        &["driver", "caching", "cache_time"],
+    ),
     ("catalog", &["driver", "caching", "cache_time"]),
     (
         "oslo_middleware",
@@ -346,7 +351,6 @@ pub const IGNORED_OPTION_PREFIXES: &[(&str, &str)] = &[(DEFAULT_SECTION, "loggin
 pub const IGNORED_SECTIONS: &[&str] = &[
     // Keystone groups Baton does not implement or configures differently
     "api",
-    "application_credential",
     "assignment",
     "credential",
     "domain_config",
@@ -519,6 +523,14 @@ pub struct CatalogOptions {
     pub list_limit: Option<u32>,
 }
 
+/// The `[application_credential]` options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplicationCredentialOptions {
+    /// How many application credentials a user may hold (`user_limit`); `None` for Keystone's
+    /// -1, no limit.
+    pub user_limit: Option<u32>,
+}
+
 /// The `[revoke]` options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevokeOptions {
@@ -597,6 +609,8 @@ pub struct IdentityConfig {
     pub resource: ResourceOptions,
     /// `[revoke]`.
     pub revoke: RevokeOptions,
+    /// `[application_credential]`.
+    pub application_credential: ApplicationCredentialOptions,
     /// `[catalog]`.
     pub catalog: CatalogOptions,
     /// `[oslo_middleware]`.
@@ -661,6 +675,7 @@ impl Default for IdentityConfig {
             revoke: RevokeOptions {
                 expiration_buffer: 1800,
             },
+            application_credential: ApplicationCredentialOptions::default(),
             catalog: CatalogOptions::default(),
             oslo_middleware: OsloMiddlewareOptions {
                 max_request_body_size: 114_688,
@@ -984,6 +999,7 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
                 .u32("expiration_buffer", 0)?
                 .unwrap_or(d.revoke.expiration_buffer),
         },
+        application_credential: read_application_credential(ini.reader("application_credential"))?,
         catalog: CatalogOptions {
             // Keystone reads 0 as "not set" (`CONF.catalog.list_limit or CONF.list_limit`).
             list_limit: ini
@@ -1094,6 +1110,17 @@ fn read_identity_options(
             .non_empty("default_domain_id")?
             .unwrap_or(d.default_domain_id),
         list_limit: identity.u32("list_limit", 0)?.filter(|l| *l > 0),
+    })
+}
+
+/// `[application_credential]`: Keystone reads any negative `user_limit` as no limit.
+fn read_application_credential(
+    r: SectionReader,
+) -> Result<ApplicationCredentialOptions, ConfigError> {
+    Ok(ApplicationCredentialOptions {
+        user_limit: r
+            .int::<i64>("user_limit", i64::from(i32::MIN), i64::from(u32::MAX))?
+            .and_then(|l| u32::try_from(l).ok()),
     })
 }
 
@@ -1233,6 +1260,7 @@ mod tests {
             ("identity", "password_hash_rounds", "x"),
             ("identity", "max_password_length", "x"),
             ("revoke", "expiration_buffer", "x"),
+            ("application_credential", "user_limit", "x"),
             ("oslo_middleware", "max_request_body_size", "x"),
             ("oslo_policy", "enforce_new_defaults", "maybe"),
             ("oslo_policy", "enforce_scope", "maybe"),

@@ -521,3 +521,26 @@ fn policy_file_is_found_next_to_the_config_file() {
         "keystone.conf:2: [oslo_policy] policy_fille = \"x.yaml\": unknown option (did you mean \"policy_file\"?)"
     );
 }
+
+#[test]
+fn application_credential_user_limit() {
+    let read = |text: &str| {
+        let ini = IniFile::parse(text, "keystone.conf").unwrap();
+        IdentityConfig::from_ini(&ini)
+            .unwrap()
+            .application_credential
+            .user_limit
+    };
+    assert_eq!(read(""), None, "Keystone's default -1: no limit");
+    assert_eq!(read("[application_credential]\nuser_limit = -1\n"), None);
+    assert_eq!(read("[application_credential]\nuser_limit = 0\n"), Some(0));
+    assert_eq!(
+        read("[application_credential]\nuser_limit = 25\n"),
+        Some(25)
+    );
+    // Keystone's other options of the section are accepted and ignored.
+    assert_eq!(
+        read("[application_credential]\ncaching = true\nuser_limit = 3\n"),
+        Some(3)
+    );
+}

@@ -105,6 +105,25 @@ pub fn refuse_restricted(token: &TokenBody) -> ApiResult<()> {
 impl Identity {
     /// The role ids a create request names, with the roles they imply (Keystone appends them
     /// while it walks the list); every one must be among `token_roles` (400 otherwise).
+    /// `[application_credential] user_limit`: Keystone counts every credential the user holds,
+    /// expired ones too.
+    async fn check_user_limit(&self, user_id: &str) -> ApiResult<()> {
+        let Some(limit) = self.config.application_credential.user_limit else {
+            return Ok(());
+        };
+        let held = self
+            .store
+            .list_application_credentials(user_id, None)
+            .await?
+            .len();
+        if held >= limit as usize {
+            return Err(ApiError::ForbiddenNotSecurity(format!(
+                "Unable to create additional application credentials, maximum of {limit} already exceeded for user."
+            )));
+        }
+        Ok(())
+    }
+
     async fn requested_roles(
         &self,
         refs: &[RoleRef],
@@ -165,6 +184,7 @@ impl Identity {
             Some(refs) if !refs.is_empty() => self.requested_roles(refs, &token_roles).await?,
             _ => token_roles,
         };
+        self.check_user_limit(&creator.user.id).await?;
         let secret = match new.secret {
             Some(s) if !s.is_empty() => s,
             _ => generate_secret(),

@@ -663,3 +663,31 @@ on_every_database!(
     app_cred_tokens_follow_the_user,
     app_cred_expiry
 );
+
+/// `[application_credential] user_limit`: Keystone's 403 once the user holds that many,
+/// expired ones counted; deleting one makes room.
+#[tokio::test]
+async fn app_cred_user_limit() {
+    let s = IdentityServer::start_with(baton_testkit::DbDialect::Sqlite, |c| {
+        c.application_credential.user_limit = Some(2);
+    })
+    .await;
+    let p = Personas::build(&s).await;
+    let owner = p.project_member_id.clone();
+    let (first, _) = create_ok(&s, &p.project_member, &owner, json!({"name": "one"})).await;
+    create_ok(&s, &p.project_member, &owner, json!({"name": "two"})).await;
+    let (st, body) = create(&s, &p.project_member, &owner, json!({"name": "three"})).await;
+    assert_eq!(
+        error(st, &body, 403),
+        "Unable to create additional application credentials, maximum of 2 already exceeded for user."
+    );
+    let (st, body) = bare(
+        &s,
+        Method::DELETE,
+        &format!("{}/{first}", creds_path(&owner)),
+        &p.project_member,
+    )
+    .await;
+    ok(st, &body, 204);
+    create_ok(&s, &p.project_member, &owner, json!({"name": "three"})).await;
+}
