@@ -1,4 +1,5 @@
--- POST /v3/auth/tokens: password auth (user name + domain), project scope by name.
+-- POST /v3/auth/tokens: password auth (user name + domain), project scope by name; or, with
+-- BENCH_BODY_FILE, the request body in that file (an application credential login, ...).
 -- Env: BENCH_USER, BENCH_PASSWORD, BENCH_PROJECT (domain Default), BENCH_DIR.
 --
 -- Besides the usual summary it prints the steady-state issue rate: the slope of a least-squares
@@ -22,11 +23,18 @@ wrk.method = "POST"
 wrk.path = "/v3/auth/tokens"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json"
-wrk.body = string.format(
+local body_file = os.getenv("BENCH_BODY_FILE")
+if body_file then
+   local f = assert(io.open(body_file, "r"))
+   wrk.body = f:read("*a")
+   f:close()
+else
+   wrk.body = string.format(
    '{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"%s",' ..
    '"domain":{"name":"Default"},"password":"%s"}}},"scope":{"project":{"name":"%s",' ..
    '"domain":{"name":"Default"}}}}}',
    os.getenv("BENCH_USER"), os.getenv("BENCH_PASSWORD"), os.getenv("BENCH_PROJECT"))
+end
 
 local threads = {}
 function setup(thread)
