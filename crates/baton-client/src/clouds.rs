@@ -1004,9 +1004,6 @@ impl OptionSource for CloudAuth<'_> {
                 Some(origin),
                 format!("project name {name:?} needs a project domain (OS_PROJECT_DOMAIN_NAME, --os-project-domain-name or auth.project_domain_name)"),
             ),
-            AuthProblem::Trust { origin } => {
-                (Some(origin), "trusts are not supported by Baton".into())
-            }
             AuthProblem::SystemScope { value, origin } => (
                 Some(origin),
                 format!("system scope {value:?}: the only system scope is `all`"),

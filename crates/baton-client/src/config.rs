@@ -255,8 +255,6 @@ pub(crate) enum AuthProblem<O> {
     },
     /// `project_name` has no project domain, nor a default domain.
     ProjectDomain { name: String, origin: O },
-    /// `trust_id` is set: trusts are not supported.
-    Trust { origin: O },
     /// `system_scope` is not `all`.
     SystemScope { value: String, origin: O },
     /// More than one scope is set; each entry is the option that set one.
@@ -366,15 +364,15 @@ fn application_credential<S: OptionSource>(
     })
 }
 
-/// At most one of project, domain and system scope; no trust.
+/// At most one of project, domain, system and trust scope (keystoneauth refuses more).
 fn scope<S: OptionSource>(
     source: &S,
     default_domain: &Option<DomainRef>,
 ) -> Result<Scope, S::Error> {
-    if let Some((_, origin)) = source.get("trust_id")? {
-        return Err(source.error(AuthProblem::Trust { origin }));
-    }
     let mut scopes: Vec<(&'static str, Scope)> = Vec::new();
+    if let Some((id, _)) = source.get("trust_id")? {
+        scopes.push(("trust_id", Scope::Trust(id)));
+    }
     if let Some((id, _)) = source.get("project_id")? {
         scopes.push(("project_id", Scope::project_id(id)));
     } else if let Some((name, origin)) = source.get("project_name")? {
@@ -473,9 +471,6 @@ impl<'a> OptionSource for SectionReader<'a> {
                 "project_domain_name",
                 &format!("project_name = {name} needs project_domain_name or project_domain_id"),
             ),
-            AuthProblem::Trust { origin } => {
-                origin.error(section, "trust_id", "trusts are not supported by Baton")
-            }
             AuthProblem::SystemScope { origin, .. } => {
                 origin.error(section, "system_scope", "the only system scope is `all`")
             }
@@ -513,7 +508,8 @@ impl AuthConfig {
     /// The auth options of `source` for `auth_type` (its text, and where it was set), with
     /// keystoneauth's rules: the credentials each type needs, a user or project by name needs
     /// its domain (the generic types fall back to `default_domain_id`/`default_domain_name`),
-    /// at most one scope, no trust; an application credential carries its own scope.
+    /// at most one scope (project, domain, system or trust); an application credential carries
+    /// its own scope.
     pub(crate) fn resolve<S: OptionSource>(
         source: &S,
         auth_type: (String, S::Origin),

@@ -192,6 +192,9 @@ pub enum Scope {
     Domain(DomainRef),
     /// `{"system": {"all": true}}`.
     System,
+    /// `{"OS-TRUST:trust": {"id": ...}}` (`trust_id`): the trustee acts for the trustor with the
+    /// trust's roles on its project.
+    Trust(String),
 }
 
 impl Scope {
@@ -228,6 +231,7 @@ impl Scope {
             }
             Scope::Domain(d) => Some(json!({ "domain": d.to_json() })),
             Scope::System => Some(json!({"system": {"all": true}})),
+            Scope::Trust(id) => Some(json!({"OS-TRUST:trust": {"id": id}})),
         }
     }
 }

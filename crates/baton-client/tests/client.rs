@@ -1388,8 +1388,8 @@ fn service_user_section_parsing() {
         &["[service_user] system_scope"],
     );
     su_err(
-        &format!("{on}{pw}password = x\ntrust_id = t\n"),
-        &["trust_id", "not supported"],
+        &format!("{on}{pw}password = x\ntrust_id = t\nproject_id = p\n"),
+        &["trust_id, project_id", "only one"],
     );
     su_err(&format!("{on}auth_type = v3applicationcredential\nauth_url = http://c/v3\napplication_credential_id = a\napplication_credential_secret = s\nproject_name = p\n"), &["[service_user] project_name", "own scope"]);
     su_err(&format!("{on}auth_type = v3applicationcredential\nauth_url = http://c/v3\napplication_credential_name = a\napplication_credential_secret = s\n"), &["option username is not set"]);

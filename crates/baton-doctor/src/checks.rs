@@ -174,6 +174,8 @@ fn scope_args(scope: &Scope) -> String {
         }
         Scope::Domain(d) => format!("--domain {}", domain_arg(d)),
         Scope::System => "--system all".to_string(),
+        // A trust's roles are the trustor's to give: no grant on the trustee helps.
+        Scope::Trust(id) => format!("--project <the project of trust {id}> (grant the trustor, whose roles the trust passes on)"),
         Scope::Default | Scope::Unscoped => {
             "--project service --project-domain Default".to_string()
         }
