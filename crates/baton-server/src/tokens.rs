@@ -292,9 +292,16 @@ pub enum Refusal {
 impl Refusal {
     /// The API error for a refusal met while issuing (401) or validating (404).
     pub fn into_api(self, issuing: bool) -> ApiError {
-        if self == Refusal::TrustForbidden {
-            tracing::info!(refusal = %self, "token refused");
-            return trust::trust_forbidden();
+        match &self {
+            Refusal::TrustForbidden => {
+                tracing::info!(refusal = %self, "token refused");
+                return trust::trust_forbidden();
+            }
+            // Keystone lets the trust's 404 through when validating.
+            Refusal::TrustUnusable(id) if !issuing => {
+                return ApiError::not_found("trust", id);
+            }
+            _ => {}
         }
         if issuing {
             ApiError::unauthorized(self.to_string())

@@ -123,9 +123,9 @@ macro_rules! load_trusts {
     }};
 }
 
-/// Keystone's conflict detail for a trust row that exists already.
-fn duplicate() -> StoreError {
-    StoreError::Conflict("trust - Duplicate entry.".into())
+/// Keystone's conflict detail for a trust row that exists already (it names the new id).
+fn duplicate(id: &str) -> StoreError {
+    StoreError::Conflict(format!("trust - Duplicate entry found with ID {id}."))
 }
 
 impl Store {
@@ -152,7 +152,7 @@ impl Store {
             .bind(trust.extra.as_deref().unwrap_or("{}"))
             .execute(&mut *tx)
             .await
-            .map_err(|e| or_conflict(e, duplicate))?;
+            .map_err(|e| or_conflict(e, || duplicate(&trust.id)))?;
             for role_id in &trust.role_ids {
                 sqlx::query(&q(
                     "INSERT INTO trust_role (trust_id, role_id) VALUES (?, ?)",
@@ -161,7 +161,7 @@ impl Store {
                 .bind(role_id)
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| or_conflict(e, duplicate))?;
+                .map_err(|e| or_conflict(e, || duplicate(&trust.id)))?;
             }
             tx.commit().await?;
             Ok(())
@@ -208,6 +208,41 @@ impl Store {
             .execute(pool)
             .await?;
             Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// Marks deleted every trust a user is the trustor or trustee of (Keystone's cascade of a
+    /// user deletion); returns how many.
+    pub async fn delete_trusts_of_user(&self, user_id: &str, now: NaiveDateTime) -> Result<u64> {
+        dispatch!(self, write, |pool, q| {
+            let done = sqlx::query(&q(
+                "UPDATE trust SET deleted_at = ? WHERE deleted_at IS NULL \
+                 AND (trustor_user_id = ? OR trustee_user_id = ?)",
+            ))
+            .bind(pool.ts(now))
+            .bind(user_id)
+            .bind(user_id)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    /// Marks deleted every trust on a project (Keystone's cascade of a project deletion).
+    pub async fn delete_trusts_for_project(
+        &self,
+        project_id: &str,
+        now: NaiveDateTime,
+    ) -> Result<u64> {
+        dispatch!(self, write, |pool, q| {
+            let done = sqlx::query(&q(
+                "UPDATE trust SET deleted_at = ? WHERE deleted_at IS NULL AND project_id = ?",
+            ))
+            .bind(pool.ts(now))
+            .bind(project_id)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected())
         })
     }
 

@@ -311,7 +311,7 @@ fn requested_scope(scope: Option<&Value>) -> ApiResult<RequestedScope> {
             let t = obj(&s["OS-TRUST:trust"], "auth/scope/OS-TRUST:trust")?;
             // Keystone's ValidationError for a trust scope without an id.
             let id = string_field(t, "id", "auth/scope/OS-TRUST:trust")?.ok_or_else(|| {
-                bad("Expecting to find trust_id in trust - the server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.")
+                bad("Expecting to find trust_id in trust. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.")
             })?;
             RequestedScope::Trust(id)
         }

@@ -72,8 +72,9 @@ pub fn refuse_delegated(token: &ValidatedToken) -> ApiResult<()> {
             .iter()
             .any(|m| !PRIMARY_METHODS.contains(&m.as_str()))
     {
+        // Keystone's action text ends with a full stop, and its template adds another.
         return Err(ApiError::Forbidden(
-            "Delegated tokens cannot manage trusts".into(),
+            "Delegated tokens cannot manage trusts.".into(),
         ));
     }
     Ok(())
@@ -237,7 +238,8 @@ impl Identity {
                     .values()
                     .find(|role| &role.name == name && role.domain_id.is_none())
                     .map(|role| role.id.clone())
-                    .ok_or_else(|| ApiError::not_found("role", name))?,
+                    // Keystone's `get_unique_role_by_name` answer.
+                    .ok_or_else(|| ApiError::NotFound(format!("Role {name} is not defined")))?,
             };
             if !ids.contains(&id) {
                 ids.push(id);

@@ -14,7 +14,7 @@ use baton_store::{Trust, TrustFilter};
 use chrono::NaiveDateTime;
 use serde_json::{json, Map, Value};
 
-use super::{created, invalid, no_content, url, Caller, JsonBody, ListRequest, Obj};
+use super::{created, no_content, url, Caller, JsonBody, ListRequest};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::application_credentials::RoleRef;
 use crate::identity::trusts::{not_found, refuse_delegated, usable_trust, NewTrust};
@@ -113,105 +113,254 @@ async fn render_full(state: &AppState, headers: &HeaderMap, t: &Trust) -> ApiRes
 }
 
 // ----- request body ------------------------------------------------------------------------
+//
+// Keystone 30 checks this body with its newer validator (`keystone.api.validation`), whose
+// messages differ from the older one the other admin resources use: `Invalid input for
+// field/attribute <last path element>. Value: <Python str of the value>. <jsonschema message>`,
+// or the bare jsonschema message at the top level. Checks run in the schema's order.
 
-fn nullable_int(obj: &Obj, key: &str, min: i64) -> ApiResult<Option<i64>> {
-    let path = format!("{}/{key}", obj.path);
-    match obj.fields.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => {
-            let v = n.as_i64().unwrap_or(i64::MAX);
-            if v < min {
-                return Err(invalid(
-                    &path,
-                    format!("{v} is less than the minimum of {min}"),
-                ));
-            }
-            Ok(Some(v))
-        }
-        Some(other) => Err(invalid(
-            &path,
-            format!("{other} is not of type 'integer', 'null'"),
-        )),
-    }
-}
-
-fn nullable_bool(obj: &Obj, key: &str) -> ApiResult<Option<bool>> {
-    match obj.fields.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(other) => Err(invalid(
-            &format!("{}/{key}", obj.path),
-            format!("{other} is not of type 'boolean', 'null'"),
-        )),
-    }
-}
-
-fn required_string(obj: &Obj, key: &str) -> ApiResult<String> {
-    obj.string(key, usize::MAX)?
-        .ok_or_else(|| invalid(&obj.path, format!("'{key}' is a required property")))
-}
-
-/// `roles`: objects of exactly one property, `id` or `name`.
-fn read_roles(obj: &Obj) -> ApiResult<Vec<RoleRef>> {
-    let items = match obj.fields.get("roles") {
-        None => return Ok(Vec::new()),
-        Some(Value::Array(items)) => items,
-        Some(other) => {
-            return Err(invalid(
-                &format!("{}/roles", obj.path),
-                format!("{other} is not of type 'array'"),
-            ))
-        }
-    };
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let path = format!("{}/roles/{i}", obj.path);
-        let Value::Object(fields) = item else {
-            return Err(invalid(&path, format!("{item} is not of type 'object'")));
-        };
-        let r = Obj {
-            path,
-            fields: fields.clone(),
-        };
-        r.only(&["id", "name"])?;
-        if r.fields.len() != 1 {
-            let detail = if r.fields.is_empty() {
-                "{} does not have enough properties"
+/// Python's `repr` of a JSON value, as jsonschema's messages quote instances. Objects come out
+/// in key order (the client's order is not kept).
+fn py_repr(v: &Value) -> String {
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => {
+            let quote = if s.contains('\'') && !s.contains('"') {
+                '"'
             } else {
-                "has too many properties"
+                '\''
             };
-            return Err(invalid(&r.path, detail));
+            let mut out = String::from(quote);
+            for c in s.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if c == quote => {
+                        out.push('\\');
+                        out.push(c);
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push(quote);
+            out
         }
-        match r.id("id", false)? {
-            Some(Some(id)) => out.push(RoleRef::Id(id)),
-            _ => out.push(RoleRef::Name(r.required_name("name")?)),
+        Value::Array(items) => {
+            format!(
+                "[{}]",
+                items.iter().map(py_repr).collect::<Vec<_>>().join(", ")
+            )
+        }
+        Value::Object(m) => {
+            let parts: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{}: {}", py_repr(&Value::String(k.clone())), py_repr(v)))
+                .collect();
+            format!("{{{}}}", parts.join(", "))
         }
     }
-    Ok(out)
+}
+
+/// Keystone's message for an error at `at` (the last element of the path) on `value`.
+fn schema_error(at: &str, value: &Value, message: impl std::fmt::Display) -> ApiError {
+    let shown = match value {
+        Value::String(s) => s.clone(),
+        other => py_repr(other),
+    };
+    ApiError::BadRequest(format!(
+        "Invalid input for field/attribute {at}. Value: {shown}. {message}"
+    ))
+}
+
+/// JSON types as jsonschema names them.
+fn is_type(v: &Value, ty: &str) -> bool {
+    match ty {
+        "string" => v.is_string(),
+        "boolean" => v.is_boolean(),
+        "integer" => v.is_i64() || v.is_u64(),
+        "null" => v.is_null(),
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        _ => false,
+    }
+}
+
+/// A type check of `key` of `obj` against `types`, then a `minimum` if given.
+fn check(obj: &Map<String, Value>, key: &str, types: &[&str], min: Option<i64>) -> ApiResult<()> {
+    let Some(v) = obj.get(key) else { return Ok(()) };
+    if !types.iter().any(|t| is_type(v, t)) {
+        let names: Vec<String> = types.iter().map(|t| format!("'{t}'")).collect();
+        let msg = format!("{} is not of type {}", py_repr(v), names.join(", "));
+        return Err(schema_error(key, v, msg));
+    }
+    if let (Some(min), Some(n)) = (min, v.as_i64()) {
+        if n < min {
+            return Err(schema_error(
+                key,
+                v,
+                format!("{n} is less than the minimum of {min}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One role reference: `id` (Keystone's id_string) or `name`, exactly one.
+fn check_role(i: usize, item: &Value) -> ApiResult<RoleRef> {
+    let at = i.to_string();
+    let Value::Object(m) = item else {
+        return Err(schema_error(
+            &at,
+            item,
+            format!("{} is not of type 'object'", py_repr(item)),
+        ));
+    };
+    for (key, max, pattern) in [("id", 64, "^[a-zA-Z0-9-]+$"), ("name", 255, "[\\S]+")] {
+        let Some(v) = m.get(key) else { continue };
+        let Value::String(text) = v else {
+            return Err(schema_error(
+                key,
+                v,
+                format!("{} is not of type 'string'", py_repr(v)),
+            ));
+        };
+        let bad = if key == "id" {
+            !text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        } else {
+            text.chars().all(char::is_whitespace)
+        };
+        let msg = if text.is_empty() {
+            format!("{} should be non-empty", py_repr(v))
+        } else if text.chars().count() > max {
+            format!("{} is too long", py_repr(v))
+        } else if bad {
+            format!(
+                "{} does not match {}",
+                py_repr(v),
+                py_repr(&Value::String(pattern.into()))
+            )
+        } else {
+            continue;
+        };
+        return Err(schema_error(key, v, msg));
+    }
+    if m.is_empty() {
+        return Err(schema_error(&at, item, "{} should be non-empty"));
+    }
+    if m.len() > 1 {
+        return Err(schema_error(
+            &at,
+            item,
+            format!("{} has too many properties", py_repr(item)),
+        ));
+    }
+    if let Some(extra) = m.keys().find(|k| *k != "id" && *k != "name") {
+        let msg = format!("Additional properties are not allowed ('{extra}' was unexpected)");
+        return Err(schema_error(&at, item, msg));
+    }
+    Ok(match (m.get("id"), m.get("name")) {
+        (Some(Value::String(id)), _) => RoleRef::Id(id.clone()),
+        (_, Some(Value::String(name))) => RoleRef::Name(name.clone()),
+        _ => return Err(schema_error(&at, item, "{} should be non-empty")),
+    })
+}
+
+/// `roles`: an array of role references.
+fn read_roles(obj: &Map<String, Value>) -> ApiResult<Vec<RoleRef>> {
+    check(obj, "roles", &["array"], None)?;
+    let Some(Value::Array(items)) = obj.get("roles") else {
+        return Ok(Vec::new());
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| check_role(i, item))
+        .collect()
+}
+
+fn text(obj: &Map<String, Value>, key: &str) -> Option<String> {
+    obj.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+/// The trust object: Keystone's `_trust_properties` in order, then `required`.
+fn check_trust(obj: &Map<String, Value>) -> ApiResult<()> {
+    for (key, types, min) in [
+        ("trustor_user_id", &["string"][..], None),
+        ("trustee_user_id", &["string"][..], None),
+        ("impersonation", &["boolean"][..], None),
+        ("project_id", &["string", "null"][..], None),
+        ("remaining_uses", &["integer", "null"][..], Some(1)),
+        ("expires_at", &["null", "string"][..], None),
+        ("allow_redelegation", &["boolean", "null"][..], None),
+        ("redelegation_count", &["integer", "null"][..], Some(0)),
+        ("redelegated_trust_id", &["string", "null"][..], None),
+    ] {
+        check(obj, key, types, min)?;
+    }
+    read_roles(obj)?;
+    for key in ["trustor_user_id", "trustee_user_id", "impersonation"] {
+        if !obj.contains_key(key) {
+            let whole = Value::Object(obj.clone());
+            return Err(schema_error(
+                "trust",
+                &whole,
+                format!("'{key}' is a required property"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Keystone's `trust_create_request_body`.
 fn read_new_trust(body: JsonBody) -> ApiResult<NewTrust> {
-    let obj = body.member("trust")?;
-    let trustor_user_id = required_string(&obj, "trustor_user_id")?;
-    let trustee_user_id = required_string(&obj, "trustee_user_id")?;
-    let impersonation = obj
-        .boolean("impersonation")?
-        .ok_or_else(|| invalid(&obj.path, "'impersonation' is a required property"))?;
+    let JsonBody(top) = body;
+    let trust = match top.get("trust") {
+        Some(Value::Object(m)) => {
+            check_trust(m)?;
+            Some(m)
+        }
+        Some(other) => {
+            return Err(schema_error(
+                "trust",
+                other,
+                format!("{} is not of type 'object'", py_repr(other)),
+            ))
+        }
+        None => None,
+    };
+    if let Some(extra) = top.keys().find(|k| *k != "trust") {
+        return Err(ApiError::BadRequest(format!(
+            "Additional properties are not allowed ('{extra}' was unexpected)"
+        )));
+    }
+    let obj = trust.ok_or_else(|| ApiError::BadRequest("'trust' is a required property".into()))?;
     Ok(NewTrust {
-        redelegated_trust_id: obj
-            .nullable_string("redelegated_trust_id", usize::MAX)?
-            .flatten(),
-        project_id: obj.nullable_string("project_id", usize::MAX)?.flatten(),
-        expires_at: obj.nullable_string("expires_at", usize::MAX)?.flatten(),
-        remaining_uses: nullable_int(&obj, "remaining_uses", 1)?,
-        allow_redelegation: nullable_bool(&obj, "allow_redelegation")?.unwrap_or(false),
-        redelegation_count: nullable_int(&obj, "redelegation_count", 0)?,
-        roles: read_roles(&obj)?,
-        extra: obj.extra(COLUMNS),
-        trustor_user_id,
-        trustee_user_id,
-        impersonation,
+        trustor_user_id: text(obj, "trustor_user_id").unwrap_or_default(),
+        trustee_user_id: text(obj, "trustee_user_id").unwrap_or_default(),
+        impersonation: obj
+            .get("impersonation")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        project_id: text(obj, "project_id"),
+        expires_at: text(obj, "expires_at"),
+        remaining_uses: obj.get("remaining_uses").and_then(Value::as_i64),
+        allow_redelegation: obj
+            .get("allow_redelegation")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        redelegation_count: obj.get("redelegation_count").and_then(Value::as_i64),
+        redelegated_trust_id: text(obj, "redelegated_trust_id"),
+        roles: read_roles(obj)?,
+        extra: obj
+            .iter()
+            .filter(|(k, _)| !COLUMNS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     })
 }
 
