@@ -86,6 +86,7 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
         &["admin_project_name", "admin_project_domain_name"],
     ),
     ("revoke", &["expiration_buffer"]),
+    ("trust", &["max_redelegation_count"]),
     ("oslo_middleware", &["max_request_body_size"]),
     (
         "oslo_policy",
@@ -221,6 +222,9 @@ pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
         ],
     ),
     ("revoke", &["driver", "caching", "cache_time"]),
+    // `allow_redelegation` is read by no Keystone 30 code (each trust says it); Baton serves
+    // trusts from SQL only.
+    ("trust", &["allow_redelegation", "driver"]),
     ("catalog", &["driver", "caching", "cache_time"]),
     (
         "oslo_middleware",
@@ -367,7 +371,6 @@ pub const IGNORED_SECTIONS: &[&str] = &[
     "shadow_users",
     "tokenless_auth",
     "totp",
-    "trust",
     "unified_limit",
     "wsgi",
     "paste_deploy",
@@ -526,6 +529,13 @@ pub struct RevokeOptions {
     pub expiration_buffer: u32,
 }
 
+/// The `[trust]` options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustOptions {
+    /// How long a chain of redelegated trusts may be (`max_redelegation_count`).
+    pub max_redelegation_count: u32,
+}
+
 /// The `[oslo_middleware]` options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OsloMiddlewareOptions {
@@ -597,6 +607,8 @@ pub struct IdentityConfig {
     pub resource: ResourceOptions,
     /// `[revoke]`.
     pub revoke: RevokeOptions,
+    /// `[trust]`.
+    pub trust: TrustOptions,
     /// `[catalog]`.
     pub catalog: CatalogOptions,
     /// `[oslo_middleware]`.
@@ -660,6 +672,9 @@ impl Default for IdentityConfig {
             resource: ResourceOptions::default(),
             revoke: RevokeOptions {
                 expiration_buffer: 1800,
+            },
+            trust: TrustOptions {
+                max_redelegation_count: 3,
             },
             catalog: CatalogOptions::default(),
             oslo_middleware: OsloMiddlewareOptions {
@@ -916,6 +931,16 @@ fn resolve_policy_file(ini: &IniFile, configured: Option<String>) -> PathBuf {
     }
 }
 
+/// `[trust]`.
+fn read_trust(ini: &IniFile, d: &TrustOptions) -> Result<TrustOptions, ConfigError> {
+    Ok(TrustOptions {
+        max_redelegation_count: ini
+            .reader("trust")
+            .u32("max_redelegation_count", 0)?
+            .unwrap_or(d.max_redelegation_count),
+    })
+}
+
 fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
     let d = IdentityConfig::default();
     let def = ini.reader(DEFAULT_SECTION);
@@ -984,6 +1009,7 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
                 .u32("expiration_buffer", 0)?
                 .unwrap_or(d.revoke.expiration_buffer),
         },
+        trust: read_trust(ini, &d.trust)?,
         catalog: CatalogOptions {
             // Keystone reads 0 as "not set" (`CONF.catalog.list_limit or CONF.list_limit`).
             list_limit: ini

@@ -13,8 +13,10 @@ use super::Identity;
 use crate::error::{ApiError, ApiResult};
 use crate::tokens::ValidatedToken;
 
-/// Keystone's `[trust] max_redelegation_count` default: how long a redelegation chain may be.
-pub const MAX_REDELEGATION_COUNT: i32 = 3;
+/// `[trust] max_redelegation_count` as the rules compare it.
+pub fn max_redelegation(config: &baton_config::IdentityConfig) -> i32 {
+    i32::try_from(config.trust.max_redelegation_count).unwrap_or(i32::MAX)
+}
 
 /// Keystone's primary (non-delegated) authentication methods: a token whose methods are not all
 /// among them came from a delegation (application credential, EC2, OAuth1) and may not read or
@@ -101,9 +103,9 @@ fn parse_expiry(text: &str, now: NaiveDateTime) -> ApiResult<NaiveDateTime> {
 
 /// Keystone's `_validate_redelegation`: what `child` (a trust redelegated, directly or further
 /// down, from `parent`) may be given, and the expiry it inherits when it names none.
-pub fn validate_redelegation(parent: &Trust, child: &mut Trust) -> ApiResult<()> {
+pub fn validate_redelegation(parent: &Trust, child: &mut Trust, max: i32) -> ApiResult<()> {
     let depth = parent.redelegation_count.unwrap_or(0);
-    if !(0 < depth && depth <= MAX_REDELEGATION_COUNT) {
+    if !(0 < depth && depth <= max) {
         return Err(forbidden("redelegation depth out of range"));
     }
     if child.remaining_uses.is_some() {
@@ -130,21 +132,26 @@ pub fn validate_redelegation(parent: &Trust, child: &mut Trust) -> ApiResult<()>
 /// Keystone's `get_trust`: the trust if it is not deleted, not expired and has uses left (a
 /// used-up trust is "not found", and so are the tokens it issued), with its redelegation chain
 /// checked (every link valid, every intermediate trustee enabled: 403 otherwise).
-pub async fn usable_trust(store: &Store, now: NaiveDateTime, id: &str) -> ApiResult<Option<Trust>> {
+pub async fn usable_trust(
+    store: &Store,
+    now: NaiveDateTime,
+    id: &str,
+    max: i32,
+) -> ApiResult<Option<Trust>> {
     let Some(trust) = usable_row(store, now, id).await? else {
         return Ok(None);
     };
     let mut child = trust.clone();
     let mut next = trust.redelegated_trust_id.clone();
     // Bounded: a chain is never longer than the redelegation limit allows.
-    for _ in 0..=MAX_REDELEGATION_COUNT + 1 {
+    for _ in 0..=max.saturating_add(1) {
         let Some(parent_id) = next else {
             return Ok(Some(trust));
         };
         let Some(parent) = usable_row(store, now, &parent_id).await? else {
             return Ok(None);
         };
-        validate_redelegation(&parent, &mut child)?;
+        validate_redelegation(&parent, &mut child, max)?;
         let agent = store.get_user(&parent.trustee_user_id).await?;
         if !agent.is_some_and(|u| u.enabled) {
             return Err(forbidden("One of the trust agents is disabled or deleted"));
@@ -165,6 +172,10 @@ async fn usable_row(store: &Store, now: NaiveDateTime, id: &str) -> ApiResult<Op
 }
 
 impl Identity {
+    fn max_redelegation(&self) -> i32 {
+        max_redelegation(&self.config)
+    }
+
     /// Creates a trust for the caller (Keystone's checks in Keystone's order, after policy).
     pub async fn create_trust(&self, caller: &ValidatedToken, new: NewTrust) -> ApiResult<Trust> {
         refuse_delegated(caller)?;
@@ -206,7 +217,7 @@ impl Identity {
         };
         let parent = match caller.payload.trust_id() {
             Some(id) => Some(
-                usable_trust(&self.store, now, id)
+                usable_trust(&self.store, now, id, self.max_redelegation())
                     .await?
                     .ok_or_else(|| not_found(id))?,
             ),
@@ -290,9 +301,10 @@ impl Identity {
         let mut found = (new.trustor_user_id.clone(), new.project_id.clone());
         let mut next = new.redelegated_trust_id.clone();
         let now = self.now();
-        for _ in 0..=MAX_REDELEGATION_COUNT + 1 {
+        let max = self.max_redelegation();
+        for _ in 0..=max.saturating_add(1) {
             let Some(id) = next else { break };
-            let t = usable_trust(&self.store, now, &id)
+            let t = usable_trust(&self.store, now, &id, max)
                 .await?
                 .ok_or_else(|| not_found(&id))?;
             found = (t.trustor_user_id, t.project_id);
@@ -309,14 +321,15 @@ impl Identity {
         trust: &mut Trust,
         parent: Option<&Trust>,
     ) -> ApiResult<()> {
+        let max = self.max_redelegation();
         let requested = new.redelegation_count;
         let redelegatable = new.allow_redelegation && requested != Some(0);
         if !redelegatable {
             trust.redelegation_count = Some(0);
         } else {
-            if let Some(n) = requested.filter(|n| *n > i64::from(MAX_REDELEGATION_COUNT)) {
+            if let Some(n) = requested.filter(|n| *n > i64::from(max)) {
                 return Err(forbidden(&format!(
-                    "Requested redelegation depth of {n} is greater than allowed {MAX_REDELEGATION_COUNT}"
+                    "Requested redelegation depth of {n} is greater than allowed {max}"
                 )));
             }
             if trust.remaining_uses.is_some() {
@@ -327,9 +340,7 @@ impl Identity {
             trust.redelegation_count = requested.map(|n| n as i32);
         }
         let Some(parent) = parent else {
-            trust
-                .redelegation_count
-                .get_or_insert(MAX_REDELEGATION_COUNT);
+            trust.redelegation_count.get_or_insert(max);
             return Ok(());
         };
         trust.redelegated_trust_id = Some(parent.id.clone());
@@ -342,9 +353,9 @@ impl Identity {
         trust.redelegation_count.get_or_insert(remaining);
         // Every trust of the chain, from the one redelegated up to the first.
         let mut link = Some(parent.clone());
-        for _ in 0..=MAX_REDELEGATION_COUNT + 1 {
+        for _ in 0..=max.saturating_add(1) {
             let Some(t) = link else { return Ok(()) };
-            validate_redelegation(&t, trust)?;
+            validate_redelegation(&t, trust, max)?;
             link = match &t.redelegated_trust_id {
                 Some(id) => self.store.get_trust(id).await?,
                 None => None,

@@ -9,7 +9,7 @@ use baton_types::{IdName, IdOnly, TokenBody, TokenTrust, TokenUser};
 use super::{Authenticated, Checked, Refusal, RequestedScope, TokenService};
 use crate::directory::Directory;
 use crate::error::{ApiError, ApiResult};
-use crate::identity::trusts::{usable_trust, MAX_REDELEGATION_COUNT};
+use crate::identity::trusts::{max_redelegation, usable_trust};
 
 /// Keystone's refusal of a trust token's user or roles: a plain `Forbidden`, whose detail only
 /// `insecure_debug` would show.
@@ -51,7 +51,7 @@ impl TokenService {
     /// `TrustNotFound` into), its project usable (401), the authenticated user its trustee (403).
     async fn trust_scope(&self, user: &User, trust_id: &str) -> ApiResult<(Scope, Trust)> {
         let now = self.clock.now().naive_utc();
-        let trust = usable_trust(&self.store, now, trust_id)
+        let trust = usable_trust(&self.store, now, trust_id, max_redelegation(&self.config))
             .await?
             .ok_or_else(|| ApiError::unauthorized(format!("Could not find trust: {trust_id}.")))?;
         let project_id = trust
@@ -101,7 +101,7 @@ impl TokenService {
     /// Whether the trust of a cached trust token is still usable (read on every hit).
     pub(super) async fn trust_still_usable(&self, trust_id: &str) -> ApiResult<bool> {
         let now = self.clock.now().naive_utc();
-        match usable_trust(&self.store, now, trust_id).await {
+        match usable_trust(&self.store, now, trust_id, max_redelegation(&self.config)).await {
             Ok(found) => Ok(found.is_some()),
             Err(ApiError::ForbiddenNotSecurity(_)) => Ok(false),
             Err(e) => Err(e),
@@ -126,12 +126,13 @@ impl TokenService {
             return Ok(Ok(None));
         };
         let now = self.clock.now().naive_utc();
-        let trust = match usable_trust(&self.store, now, trust_id).await {
-            Ok(Some(t)) if t.project_id.as_deref() == Some(project_id.as_str()) => t,
-            Ok(_) => return Ok(Err(Refusal::TrustUnusable(trust_id.clone()))),
-            Err(ApiError::ForbiddenNotSecurity(_)) => return Ok(Err(Refusal::TrustForbidden)),
-            Err(e) => return Err(e),
-        };
+        let trust =
+            match usable_trust(&self.store, now, trust_id, max_redelegation(&self.config)).await {
+                Ok(Some(t)) if t.project_id.as_deref() == Some(project_id.as_str()) => t,
+                Ok(_) => return Ok(Err(Refusal::TrustUnusable(trust_id.clone()))),
+                Err(ApiError::ForbiddenNotSecurity(_)) => return Ok(Err(Refusal::TrustForbidden)),
+                Err(e) => return Err(e),
+            };
         if user_id != trust.trustee_user_id {
             return Ok(Err(Refusal::TrustForbidden));
         }
@@ -191,7 +192,7 @@ impl TokenService {
     async fn original_trustor(&self, trust: &Trust) -> ApiResult<String> {
         let mut trustor = trust.trustor_user_id.clone();
         let mut next = trust.redelegated_trust_id.clone();
-        for _ in 0..=MAX_REDELEGATION_COUNT + 1 {
+        for _ in 0..=max_redelegation(&self.config).saturating_add(1) {
             let Some(id) = next else { break };
             let Some(parent) = self.store.get_trust(&id).await? else {
                 break;

@@ -679,10 +679,25 @@ async fn trust_redelegation(dialect: baton_testkit::DbDialect) {
     assert_eq!(st, 401);
 }
 
+/// `[trust] max_redelegation_count` bounds what a create may ask for and the chain's links.
+async fn trust_redelegation_limit(dialect: baton_testkit::DbDialect) {
+    let s = IdentityServer::start_with(dialect, |c| c.trust.max_redelegation_count = 1).await;
+    let c = cast(&s).await;
+    let mut t = trust_of(&c, false);
+    t["allow_redelegation"] = json!(true);
+    t["redelegation_count"] = json!(2);
+    let (st, body) = create(&s, &c.alice_token, t.clone()).await;
+    error(st, &body, 403);
+    t["redelegation_count"] = Value::Null;
+    let made = create_ok(&s, &c.alice_token, t).await;
+    assert_eq!(made["redelegation_count"], 1);
+}
+
 on_every_database!(
     trust_crud,
     trust_create_refusals,
     trust_tokens,
     trust_uses_and_expiry,
-    trust_redelegation
+    trust_redelegation,
+    trust_redelegation_limit
 );

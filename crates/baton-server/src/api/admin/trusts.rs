@@ -442,7 +442,8 @@ async fn list(
 /// The trust of a path (404 when not usable, before policy, as Keystone) and its target.
 async fn trust_target(state: &AppState, id: &str) -> ApiResult<(Trust, Target)> {
     let now = state.tokens.clock.now().naive_utc();
-    let trust = usable_trust(&state.store, now, id)
+    let max = crate::identity::trusts::max_redelegation(&state.config);
+    let trust = usable_trust(&state.store, now, id, max)
         .await?
         .ok_or_else(|| not_found(id))?;
     let target = Target::new()
