@@ -285,3 +285,51 @@ def test_openstackclient_trusts_against_baton(baton, venv_bin, tmp_path):
 
     cli.run("trust", "delete", made["id"], env=as_trustor)
     assert validate_token(t.auth_url, admin, fields["id"]).status_code == 404
+
+
+# ---- `baton trust ...` prints what `openstack trust ...` prints, on Baton and on Keystone ----------
+def test_baton_trust_commands_print_what_openstack_prints(target, venv_bin, tmp_path):
+    import difflib
+    import subprocess
+
+    from baton_process import baton_bin
+    from conftest import OpenStackCLI
+
+    t = target
+    admin, _ = t.issue()
+    tor_id, tor = make_user(t, admin, "cli-tor")
+    # The trustee logs in to the project too (the CLI's environment names one).
+    tee_id, tee = make_user(t, admin, "cli-tee", roles=("reader",))
+    osc = OpenStackCLI(venv_bin / "openstack", t, tmp_path)
+    as_tor = {"OS_USERNAME": tor, "OS_PASSWORD": USER_PW}
+    as_tee = {"OS_USERNAME": tee, "OS_PASSWORD": USER_PW}
+
+    def bt(*args, env=None, check=True):
+        r = subprocess.run([str(baton_bin()), *args], env={**osc.env, "BATON_LOG": "error", **(env or {})},
+                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert not check or r.returncode == 0, f"baton {args}: {r.stderr[-2000:]}"
+        return r
+
+    def same(*args, env=None):
+        want = osc.run(*args, env=env).stdout
+        got = bt(*args, env=env).stdout
+        assert got == want, "\n".join(difflib.unified_diff(want.splitlines(), got.splitlines(),
+                                                          "openstack", "baton", lineterm=""))
+
+    # Ids: the trustor may not look the others up, so both tools pass the text through.
+    created = bt("trust", "create", "--project", project_id(t, admin), "--role", role_id(t, admin, "member"),
+                 "--impersonate", "--expiration", "2999-01-01T00:00:00", "-f", "json", tor_id, tee_id,
+                 env=as_tor)
+    made = json.loads(created.stdout)
+    assert created.stdout == osc.run("trust", "show", "-f", "json", made["id"], env=as_tor).stdout
+    assert made["is_impersonation"] is True and made["trustee_user_id"] == tee_id
+    for fmt in ([], ["-f", "json"], ["-f", "value"], ["-c", "roles", "-c", "id"]):
+        same("trust", "show", *fmt, made["id"], env=as_tor)
+    same("trust", "list")
+    same("trust", "list", "-f", "json")
+    same("trust", "list", "--trustor", tor_id, env=as_tor)
+    same("trust", "list", "--auth-user", env=as_tee)
+    bt("trust", "delete", made["id"], env=as_tor)
+    r = bt("trust", "show", made["id"], env=as_tor, check=False)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.strip() == f"No Trust found for {made['id']}"

@@ -66,7 +66,7 @@ enum Command {
     /// volume, image and network services, every scenario with and without [service_user].
     Demo(demo::DemoArgs),
     /// The identity commands of `openstack` (token, role, user, project, domain, service,
-    /// endpoint, catalog), reading clouds.yaml and OS_* like it.
+    /// endpoint, catalog, trust), reading clouds.yaml and OS_* like it.
     #[command(flatten)]
     Os(os::OsCommand),
 }

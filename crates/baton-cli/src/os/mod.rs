@@ -1,5 +1,5 @@
 //! The operator commands of python-openstackclient's identity plugin: `baton token|role|user|
-//! project|domain|service|endpoint|catalog ...`, with its options, columns and value
+//! project|domain|service|endpoint|catalog|trust ...`, with its options, columns and value
 //! formatting (`-f table|json|value`, `-c COLUMN`), reading clouds.yaml, secure.yaml and `OS_*`
 //! the way `openstack` does (`baton_client::CloudLoader`).
 //!
@@ -13,6 +13,7 @@ mod output;
 mod project;
 mod role;
 mod token;
+mod trust;
 mod user;
 
 use std::io::Write;
@@ -354,6 +355,7 @@ family!(DomainFamily, project::DomainCmd);
 family!(ServiceFamily, catalog::ServiceCmd);
 family!(EndpointFamily, catalog::EndpointCmd);
 family!(CatalogFamily, catalog::CatalogCmd);
+family!(TrustFamily, trust::TrustCmd);
 
 /// The identity commands of `openstack`, against Baton or any Keystone. (Boxed: the
 /// connection options are large next to the other commands of `baton`.)
@@ -375,6 +377,8 @@ pub enum OsCommand {
     Endpoint(Box<EndpointFamily>),
     /// The token's service catalog (openstack catalog ...).
     Catalog(Box<CatalogFamily>),
+    /// Trusts (openstack trust ...).
+    Trust(Box<TrustFamily>),
 }
 
 /// What a command produced.
@@ -393,6 +397,7 @@ async fn dispatch(cmd: OsCommand) -> CliResult<Done> {
         OsCommand::Service(f) => catalog::run_service(&f.conn.connect().await?, f.cmd).await,
         OsCommand::Endpoint(f) => catalog::run_endpoint(&f.conn.connect().await?, f.cmd).await,
         OsCommand::Catalog(f) => catalog::run_catalog(&f.conn.connect().await?, f.cmd).await,
+        OsCommand::Trust(f) => trust::run(&f.conn.connect().await?, f.cmd).await,
     }
 }
 
