@@ -274,6 +274,48 @@ mod tests {
         }
     }
 
+    /// Keystone's rules for trust tokens: a `trust_id` event matches only that trust's tokens,
+    /// and a user event matches the token's user, trustor or trustee.
+    #[test]
+    fn trust_events_and_user_events_match_trust_tokens() {
+        let roles = vec![];
+        let trust_token = TokenValues {
+            trust_id: Some("t1"),
+            trustor_id: Some("alice"),
+            trustee_id: Some("u1"),
+            ..token(&roles)
+        };
+        let event = |id: i64, trust: Option<&str>, user: Option<&str>, project: Option<&str>| {
+            RevocationEvent {
+                id,
+                trust_id: trust.map(Into::into),
+                user_id: user.map(Into::into),
+                project_id: project.map(Into::into),
+                issued_before: ts(1000),
+                revoked_at: ts(1000),
+                ..Default::default()
+            }
+        };
+        let mut list = RevocationList::default();
+        list.add(event(1, Some("t2"), None, None));
+        assert!(!list.is_revoked(&trust_token));
+        assert!(!list.is_revoked(&token(&roles)));
+        list.add(event(2, Some("t1"), None, None));
+        assert!(list.is_revoked(&trust_token));
+        assert!(!list.is_revoked(&token(&roles)), "not a trust token");
+
+        // The trustor's user event (indexed) and a user+project event (scanned).
+        for ev in [
+            event(3, None, Some("alice"), None),
+            event(4, None, Some("alice"), Some("p1")),
+        ] {
+            let mut list = RevocationList::default();
+            list.add(ev);
+            assert!(list.is_revoked(&trust_token));
+            assert!(!list.is_revoked(&token(&roles)));
+        }
+    }
+
     #[test]
     fn audit_id_events_revoke_only_tokens_issued_before() {
         let roles = vec![];
