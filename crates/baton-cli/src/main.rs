@@ -66,8 +66,8 @@ enum Command {
     /// volume, image and network services, every scenario with and without [service_user].
     Demo(demo::DemoArgs),
     /// The identity commands of `openstack` (token, role, user, project, domain, service,
-    /// endpoint, catalog, application credential, access rule), reading clouds.yaml and OS_*
-    /// like it.
+    /// endpoint, catalog, application credential, access rule, trust), reading clouds.yaml and
+    /// OS_* like it.
     #[command(flatten)]
     Os(os::OsCommand),
 }

@@ -87,6 +87,7 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
     ),
     ("revoke", &["expiration_buffer"]),
     ("application_credential", &["user_limit"]),
+    ("trust", &["max_redelegation_count"]),
     ("oslo_middleware", &["max_request_body_size"]),
     (
         "oslo_policy",
@@ -226,6 +227,9 @@ pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
         "application_credential",
         &["driver", "caching", "cache_time"],
     ),
+    // `allow_redelegation` is read by no Keystone 30 code (each trust says it); Baton serves
+    // trusts from SQL only.
+    ("trust", &["allow_redelegation", "driver"]),
     ("catalog", &["driver", "caching", "cache_time"]),
     (
         "oslo_middleware",
@@ -371,7 +375,6 @@ pub const IGNORED_SECTIONS: &[&str] = &[
     "shadow_users",
     "tokenless_auth",
     "totp",
-    "trust",
     "unified_limit",
     "wsgi",
     "paste_deploy",
@@ -538,6 +541,13 @@ pub struct RevokeOptions {
     pub expiration_buffer: u32,
 }
 
+/// The `[trust]` options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustOptions {
+    /// How long a chain of redelegated trusts may be (`max_redelegation_count`).
+    pub max_redelegation_count: u32,
+}
+
 /// The `[oslo_middleware]` options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OsloMiddlewareOptions {
@@ -611,6 +621,8 @@ pub struct IdentityConfig {
     pub revoke: RevokeOptions,
     /// `[application_credential]`.
     pub application_credential: ApplicationCredentialOptions,
+    /// `[trust]`.
+    pub trust: TrustOptions,
     /// `[catalog]`.
     pub catalog: CatalogOptions,
     /// `[oslo_middleware]`.
@@ -676,6 +688,9 @@ impl Default for IdentityConfig {
                 expiration_buffer: 1800,
             },
             application_credential: ApplicationCredentialOptions::default(),
+            trust: TrustOptions {
+                max_redelegation_count: 3,
+            },
             catalog: CatalogOptions::default(),
             oslo_middleware: OsloMiddlewareOptions {
                 max_request_body_size: 114_688,
@@ -931,6 +946,16 @@ fn resolve_policy_file(ini: &IniFile, configured: Option<String>) -> PathBuf {
     }
 }
 
+/// `[trust]`.
+fn read_trust(ini: &IniFile, d: &TrustOptions) -> Result<TrustOptions, ConfigError> {
+    Ok(TrustOptions {
+        max_redelegation_count: ini
+            .reader("trust")
+            .u32("max_redelegation_count", 0)?
+            .unwrap_or(d.max_redelegation_count),
+    })
+}
+
 fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
     let d = IdentityConfig::default();
     let def = ini.reader(DEFAULT_SECTION);
@@ -1000,6 +1025,7 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
                 .unwrap_or(d.revoke.expiration_buffer),
         },
         application_credential: read_application_credential(ini.reader("application_credential"))?,
+        trust: read_trust(ini, &d.trust)?,
         catalog: CatalogOptions {
             // Keystone reads 0 as "not set" (`CONF.catalog.list_limit or CONF.list_limit`).
             list_limit: ini

@@ -31,6 +31,22 @@ pub struct TokenValues<'a> {
     pub expires_at: NaiveDateTime,
     /// When the token was issued: only events at or after it apply.
     pub issued_at: NaiveDateTime,
+    /// The trust of a trust-scoped token.
+    pub trust_id: Option<&'a str>,
+    /// A trust token's trustor: events naming a user match it too, as in Keystone.
+    pub trustor_id: Option<&'a str>,
+    /// A trust token's trustee, likewise.
+    pub trustee_id: Option<&'a str>,
+}
+
+impl TokenValues<'_> {
+    /// The users an event's `user_id` may name to match the token (Keystone compares it with
+    /// the token's user, trustor and trustee).
+    fn users(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.user_id)
+            .chain(self.trustor_id)
+            .chain(self.trustee_id)
+    }
 }
 
 /// Every revocation event still able to match a valid token, indexed for the common kinds.
@@ -171,9 +187,11 @@ impl RevocationList {
                 }
             }
         }
-        if let Some(before) = self.by_user_id.get(t.user_id) {
-            if t.issued_at <= *before {
-                return true;
+        for user in t.users() {
+            if let Some(before) = self.by_user_id.get(user) {
+                if t.issued_at <= *before {
+                    return true;
+                }
             }
         }
         self.others.iter().any(|e| matches(e, t))
@@ -190,7 +208,12 @@ fn matches(e: &RevocationEvent, t: &TokenValues<'_>) -> bool {
         None => true,
         Some(v) => tok == Some(v.as_str()),
     };
-    if !field(&e.user_id, Some(t.user_id)) {
+    if let Some(u) = &e.user_id {
+        if !t.users().any(|tu| tu == u) {
+            return false;
+        }
+    }
+    if !field(&e.trust_id, t.trust_id) {
         return false;
     }
     if !field(&e.project_id, t.project_id) {
@@ -199,8 +222,8 @@ fn matches(e: &RevocationEvent, t: &TokenValues<'_>) -> bool {
     if !field(&e.audit_id, Some(t.audit_id)) {
         return false;
     }
-    if e.trust_id.is_some() || e.consumer_id.is_some() || e.access_token_id.is_some() {
-        // Baton issues no trust or OAuth1 tokens, so such events match none of its tokens.
+    if e.consumer_id.is_some() || e.access_token_id.is_some() {
+        // Baton issues no OAuth1 tokens, so such events match none of its tokens.
         return false;
     }
     if let Some(d) = &e.domain_id {
@@ -245,6 +268,51 @@ mod tests {
             audit_chain_id: None,
             expires_at: ts(2000),
             issued_at: ts(1000),
+            trust_id: None,
+            trustor_id: None,
+            trustee_id: None,
+        }
+    }
+
+    /// Keystone's rules for trust tokens: a `trust_id` event matches only that trust's tokens,
+    /// and a user event matches the token's user, trustor or trustee.
+    #[test]
+    fn trust_events_and_user_events_match_trust_tokens() {
+        let roles = vec![];
+        let trust_token = TokenValues {
+            trust_id: Some("t1"),
+            trustor_id: Some("alice"),
+            trustee_id: Some("u1"),
+            ..token(&roles)
+        };
+        let event = |id: i64, trust: Option<&str>, user: Option<&str>, project: Option<&str>| {
+            RevocationEvent {
+                id,
+                trust_id: trust.map(Into::into),
+                user_id: user.map(Into::into),
+                project_id: project.map(Into::into),
+                issued_before: ts(1000),
+                revoked_at: ts(1000),
+                ..Default::default()
+            }
+        };
+        let mut list = RevocationList::default();
+        list.add(event(1, Some("t2"), None, None));
+        assert!(!list.is_revoked(&trust_token));
+        assert!(!list.is_revoked(&token(&roles)));
+        list.add(event(2, Some("t1"), None, None));
+        assert!(list.is_revoked(&trust_token));
+        assert!(!list.is_revoked(&token(&roles)), "not a trust token");
+
+        // The trustor's user event (indexed) and a user+project event (scanned).
+        for ev in [
+            event(3, None, Some("alice"), None),
+            event(4, None, Some("alice"), Some("p1")),
+        ] {
+            let mut list = RevocationList::default();
+            list.add(ev);
+            assert!(list.is_revoked(&trust_token));
+            assert!(!list.is_revoked(&token(&roles)));
         }
     }
 

@@ -29,6 +29,8 @@ use crate::identity;
 use crate::password;
 use crate::revocations::{RevocationList, TokenValues, FULL_RELOAD_EVERY};
 
+mod trust;
+
 /// A token that passed every check, with its bodies rendered once.
 pub struct ValidatedToken {
     /// What `GET /v3/auth/tokens` shows: user, scope, effective roles, lifetime.
@@ -71,6 +73,9 @@ impl ValidatedToken {
             audit_chain_id: self.payload.audit_ids.get(1).map(String::as_str),
             expires_at: whole_seconds(self.body.expires_at),
             issued_at: self.body.issued_at.naive_utc(),
+            trust_id: self.payload.trust_id(),
+            trustor_id: self.body.trust.as_ref().map(|t| t.trustor_user.id.as_str()),
+            trustee_id: self.body.trust.as_ref().map(|t| t.trustee_user.id.as_str()),
         }
     }
 
@@ -134,6 +139,8 @@ pub enum RequestedScope {
     Domain(DomainRef),
     /// The whole deployment (`{"system": {"all": true}}`).
     System,
+    /// A trust by id (`{"OS-TRUST:trust": {"id": ...}}`): its project, for its trustee.
+    Trust(String),
 }
 
 /// A domain named in a request, by id or by name.
@@ -264,6 +271,13 @@ pub enum Refusal {
     /// The token's application credential was deleted or has expired.
     #[error("application credential {0} not found or expired")]
     AppCredUnusable(String),
+    /// The token's trust was deleted, has expired or is used up.
+    #[error("trust {0} not found, expired or used up")]
+    TrustUnusable(String),
+    /// Keystone's 403 for a trust token: not the trustee's, trustor disabled, a delegated role
+    /// no longer held by the trustor, or a broken redelegation chain.
+    #[error("trust token refused (trustee, trustor or delegated roles)")]
+    TrustForbidden,
     /// A trust, federated, OAuth or application-credential token: it decrypts, but Baton
     /// cannot check what it claims.
     #[error("unsupported token payload version {version} ({kind}) in this deployment")]
@@ -278,6 +292,17 @@ pub enum Refusal {
 impl Refusal {
     /// The API error for a refusal met while issuing (401) or validating (404).
     pub fn into_api(self, issuing: bool) -> ApiError {
+        match &self {
+            Refusal::TrustForbidden => {
+                tracing::info!(refusal = %self, "token refused");
+                return trust::trust_forbidden();
+            }
+            // Keystone lets the trust's 404 through when validating.
+            Refusal::TrustUnusable(id) if !issuing => {
+                return ApiError::not_found("trust", id);
+            }
+            _ => {}
+        }
         if issuing {
             ApiError::unauthorized(self.to_string())
         } else {
@@ -502,6 +527,12 @@ impl TokenService {
                         return Err(Refusal::AppCredUnusable(id.to_string()).into_api(false));
                     }
                 }
+                if let Some(id) = v.payload.trust_id() {
+                    if !self.trust_still_usable(id).await? {
+                        self.validated.invalidate(&key);
+                        return Err(Refusal::TrustUnusable(id.to_string()).into_api(false));
+                    }
+                }
                 v
             }
             None => {
@@ -596,6 +627,7 @@ impl TokenService {
             is_admin_project: None,
             catalog: None,
             application_credential: None,
+            trust: None,
         };
         let mut scoped = self
             .fill_scope(&dir, &user.id, &group_ids, &payload.scope, &mut body)
@@ -709,6 +741,7 @@ impl TokenService {
                 let roles = self.system_roles(dir, user_id, group_ids).await?;
                 Ok((roles, "the system".to_string()))
             }
+            Scope::Trust { .. } => return self.fill_trust_scope(dir, user_id, scope, body).await,
             _ => return Ok(Ok(None)),
         };
         Ok(found.map(Some))
@@ -971,17 +1004,13 @@ impl TokenService {
         if auth.source_scoped && !self.config.token.allow_rescope_scoped_token {
             return Err(ApiError::Forbidden("identity:rescope_scoped_token".into()));
         }
-        let token_scope = match &auth.app_cred {
-            Some(c) => app_cred_scope(c)?,
-            None => self.resolve_scope(&auth.user, scope.clone()).await?,
-        };
         let now = self.clock.now();
         let expires_at = auth.expires_at.unwrap_or_else(|| {
             (now.trunc_subsecs(0)
                 + chrono::Duration::seconds(i64::from(self.config.token.expiration)))
             .timestamp() as f64
         });
-        let expires_at = within_app_cred(expires_at, auth.app_cred.as_ref());
+        let (token_scope, trust, expires_at) = self.token_scope(&auth, scope, expires_at).await?;
         let mut audit_ids = vec![random_audit_id()];
         if let Some(parent) = auth.parent_audit {
             audit_ids.push(parent);
@@ -1007,6 +1036,7 @@ impl TokenService {
             Ok(v) => Arc::new(v),
             Err(refusal) => return Ok(Err(refusal)),
         };
+        self.consume_trust(trust.as_ref()).await?;
         self.cache_validated(&token, began, &validated);
         tracing::info!(user_id = %auth.user.id, token = %token_fingerprint(&token), "token issued");
         Ok(Ok((token, validated)))
@@ -1065,6 +1095,9 @@ impl TokenService {
                             "Using a delegated token to create another token is not allowed."
                                 .into(),
                         ));
+                    }
+                    if source.payload.trust_id().is_some() {
+                        return Err(ApiError::Forbidden("Using trust-scoped token to create another token. Create a new trust-scoped token instead".into()));
                     }
                     source_scoped = !matches!(source.payload.scope, Scope::Unscoped);
                     if source.body.system.is_some()
@@ -1303,6 +1336,11 @@ impl TokenService {
             RequestedScope::System => Scope::System {
                 system: "all".into(),
             },
+            RequestedScope::Trust(id) => {
+                return Err(ApiError::unauthorized(format!(
+                    "trust {id} resolved elsewhere"
+                )))
+            }
         })
     }
 
@@ -1362,6 +1400,7 @@ fn unsupported_scope(scope: &Scope) -> Option<Refusal> {
         | Scope::Domain { .. }
         | Scope::Project { .. }
         | Scope::ApplicationCredential { .. }
+        | Scope::Trust { .. }
         | Scope::System { .. } => None,
         other => Some(Refusal::UnsupportedPayload {
             version: other.payload_version(),

@@ -32,6 +32,8 @@ mod security_admin;
 mod security_serve;
 #[path = "server/security_tokens.rs"]
 mod security_tokens;
+#[path = "server/trusts.rs"]
+mod trusts;
 
 use std::collections::{BTreeSet, HashSet};
 use std::future::Future;

@@ -22,6 +22,7 @@ mod model;
 mod resource;
 mod revoke;
 mod schema;
+mod trust;
 mod url;
 
 pub use app_cred::{AccessRule, ApplicationCredential};
@@ -29,6 +30,7 @@ pub use bootstrap::{BootstrapReport, BootstrapSpec};
 pub use catalog::{RegionDelete, RegionUpdate};
 pub use model::*;
 pub use schema::{SyncOutcome, ALEMBIC_HEADS};
+pub use trust::{Trust, TrustFilter, TrustUse};
 pub use url::{parse_connection, DatabaseUrl, Dialect};
 
 use std::borrow::Cow;

@@ -69,6 +69,34 @@ pub struct TokenBody {
     /// The application credential a token was issued from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application_credential: Option<TokenAppCred>,
+    /// The trust a trust-scoped token was issued through.
+    #[serde(
+        rename = "OS-TRUST:trust",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub trust: Option<TokenTrust>,
+}
+
+/// `token["OS-TRUST:trust"]`: the trust, its two users, and whether the token impersonates the
+/// trustor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenTrust {
+    /// The trust's id.
+    pub id: String,
+    /// Whether the token's user is the trustor.
+    pub impersonation: bool,
+    /// The user who may use the trust.
+    pub trustee_user: IdOnly,
+    /// The user whose roles are delegated.
+    pub trustor_user: IdOnly,
+}
+
+/// An object named by its id only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdOnly {
+    /// The id.
+    pub id: String,
 }
 
 /// `token.application_credential`: which credential, and whether it was restricted (could not

@@ -1,6 +1,6 @@
 //! The operator commands of python-openstackclient's identity plugin: `baton token|role|user|
-//! project|domain|service|endpoint|catalog|application credential|access rule ...`, with its options, columns and value
-//! formatting (`-f table|json|value`, `-c COLUMN`), reading clouds.yaml, secure.yaml and `OS_*`
+//! project|domain|service|endpoint|catalog|application credential|access rule|trust ...`, with
+//! its options, columns and value formatting (`-f table|json|value`, `-c COLUMN`), reading clouds.yaml, secure.yaml and `OS_*`
 //! the way `openstack` does (`baton_client::CloudLoader`).
 //!
 //! Errors are one line on stderr and exit status 1, like `openstack`; where openstackclient
@@ -14,6 +14,7 @@ mod output;
 mod project;
 mod role;
 mod token;
+mod trust;
 mod user;
 
 use std::io::Write;
@@ -357,6 +358,7 @@ family!(EndpointFamily, catalog::EndpointCmd);
 family!(CatalogFamily, catalog::CatalogCmd);
 family!(ApplicationFamily, application_credential::ApplicationCmd);
 family!(AccessFamily, application_credential::AccessCmd);
+family!(TrustFamily, trust::TrustCmd);
 
 /// The identity commands of `openstack`, against Baton or any Keystone. (Boxed: the
 /// connection options are large next to the other commands of `baton`.)
@@ -382,6 +384,8 @@ pub enum OsCommand {
     Application(Box<ApplicationFamily>),
     /// Access rules of application credentials (openstack access rule ...).
     Access(Box<AccessFamily>),
+    /// Trusts (openstack trust ...).
+    Trust(Box<TrustFamily>),
 }
 
 /// What a command produced.
@@ -406,6 +410,7 @@ async fn dispatch(cmd: OsCommand) -> CliResult<Done> {
         OsCommand::Access(f) => {
             application_credential::run_access(&f.conn.connect().await?, f.cmd).await
         }
+        OsCommand::Trust(f) => trust::run(&f.conn.connect().await?, f.cmd).await,
     }
 }
 

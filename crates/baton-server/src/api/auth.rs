@@ -264,7 +264,7 @@ fn password_method(data: &Value) -> ApiResult<AuthMethod> {
 }
 
 /// `auth/scope`: absent (the user's default project), `"unscoped"`, or exactly one of
-/// project, domain or system. Trust scopes are refused: Baton has no trusts.
+/// project, domain, system or trust.
 fn requested_scope(scope: Option<&Value>) -> ApiResult<RequestedScope> {
     let s = match scope {
         None => return Ok(RequestedScope::Default),
@@ -308,9 +308,12 @@ fn requested_scope(scope: Option<&Value>) -> ApiResult<RequestedScope> {
         },
         "unscoped" => RequestedScope::Unscoped,
         "OS-TRUST:trust" => {
-            return Err(ApiError::Forbidden(
-                "identity:trust_scope (trusts are not supported by Baton)".into(),
-            ))
+            let t = obj(&s["OS-TRUST:trust"], "auth/scope/OS-TRUST:trust")?;
+            // Keystone's ValidationError for a trust scope without an id.
+            let id = string_field(t, "id", "auth/scope/OS-TRUST:trust")?.ok_or_else(|| {
+                bad("Expecting to find trust_id in trust. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.")
+            })?;
+            RequestedScope::Trust(id)
         }
         other => {
             return Err(bad(format!(

@@ -19,6 +19,7 @@ pub mod grants;
 pub mod projects;
 pub mod roles;
 pub mod tree;
+pub mod trusts;
 pub mod users;
 
 use std::sync::Arc;

@@ -284,6 +284,10 @@ impl Identity {
             )));
         }
         self.store.delete_project(&project.id).await?;
+        // Keystone deletes the project's trusts with it.
+        self.store
+            .delete_trusts_for_project(&project.id, self.now())
+            .await?;
         self.revoke(RevocationEvent {
             project_id: Some(project.id.clone()),
             ..RevocationEvent::default()
@@ -385,6 +389,7 @@ impl Identity {
         let doomed: Vec<String> = rows.tree.subtree(&domain.id);
         for id in doomed.iter().rev() {
             self.store.delete_project(id).await?;
+            self.store.delete_trusts_for_project(id, self.now()).await?;
         }
         self.store.delete_domain_identities(&domain.id).await?;
         self.store.delete_project(&domain.id).await?;

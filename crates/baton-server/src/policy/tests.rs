@@ -361,6 +361,7 @@ fn token(user: &str, user_domain: &str, scope: Scope, roles: &[&str]) -> TokenBo
         is_admin_project: None,
         catalog: None,
         application_credential: None,
+        trust: None,
     }
 }
 

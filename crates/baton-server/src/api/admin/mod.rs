@@ -12,6 +12,7 @@ pub mod grants;
 pub mod groups;
 pub mod projects;
 pub mod roles;
+pub mod trusts;
 pub mod users;
 
 use axum::body::Bytes;
@@ -44,6 +45,7 @@ pub fn routes() -> axum::Router<AppState> {
         .merge(grants::routes())
         .merge(assignments::routes())
         .merge(catalog::routes())
+        .merge(trusts::routes())
 }
 
 // ----- request bodies --------------------------------------------------------------------------
