@@ -329,6 +329,15 @@ def test_baton_trust_commands_print_what_openstack_prints(target, venv_bin, tmp_
     same("trust", "list", "-f", "json")
     same("trust", "list", "--trustor", tor_id, env=as_tor)
     same("trust", "list", "--auth-user", env=as_tee)
+    # --os-trust-id as the trustee: both tools get a token of the trust (no project given).
+    saved = {k: osc.env.pop(k) for k in list(osc.env) if k.startswith("OS_PROJECT")}
+    # (baton takes the --os-* options after the command, openstack before it.)
+    for run, args in ((bt, ["token", "issue", "--os-trust-id", made["id"]]),
+                      (osc.run, ["--os-trust-id", made["id"], "token", "issue"])):
+        issued = json.loads(run(*args, "-f", "json", env=as_tee).stdout)
+        v = validate_token(t.auth_url, admin, issued["id"]).json()["token"]
+        assert v["OS-TRUST:trust"]["id"] == made["id"] and v["user"]["id"] == tor_id, v
+    osc.env.update(saved)
     bt("trust", "delete", made["id"], env=as_tor)
     r = bt("trust", "show", made["id"], env=as_tor, check=False)
     assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr

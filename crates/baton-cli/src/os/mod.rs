@@ -205,6 +205,15 @@ pub struct ConnArgs {
         global = true
     )]
     application_credential_secret: Option<String>,
+    /// Trust to scope the token to, as the trustee (env: OS_TRUST_ID).
+    #[arg(
+        id = "os_trust_id",
+        help_heading = CONN,
+        long = "os-trust-id",
+        value_name = "ID",
+        global = true
+    )]
+    trust_id: Option<String>,
     /// (env: OS_DEFAULT_DOMAIN; default: default)
     #[arg(
         id = "os_default_domain",
@@ -260,7 +269,7 @@ pub struct ConnArgs {
 impl ConnArgs {
     fn loader(&self) -> CloudLoader {
         let mut l = CloudLoader::from_process();
-        let flags: [(&str, &str, &Option<String>); 25] = [
+        let flags: [(&str, &str, &Option<String>); 26] = [
             ("cloud", "--os-cloud", &self.cloud),
             ("auth_type", "--os-auth-type", &self.auth_type),
             ("auth_url", "--os-auth-url", &self.auth_url),
@@ -293,6 +302,7 @@ impl ConnArgs {
             ("domain_id", "--os-domain-id", &self.domain_id),
             ("system_scope", "--os-system-scope", &self.system_scope),
             ("token", "--os-token", &self.token),
+            ("trust_id", "--os-trust-id", &self.trust_id),
             (
                 "application_credential_id",
                 "--os-application-credential-id",
