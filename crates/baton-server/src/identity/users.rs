@@ -232,6 +232,8 @@ impl Identity {
             return Err(user_not_found(user_id));
         }
         self.delete_application_credentials_of(user_id).await?;
+        // Keystone deletes the user's credentials (EC2 ones included) with the user.
+        self.store.delete_credentials_of_user(user_id).await?;
         self.revoke_user_tokens(user_id).await?;
         tracing::info!(user_id = %user_id, "user deleted");
         Ok(())
