@@ -127,6 +127,21 @@ fn credential_repository(config: &IdentityConfig) -> KeyRepository {
     )
 }
 
+/// `keystone-manage credential_setup`.
+fn credential_setup(config: &IdentityConfig) -> anyhow::Result<()> {
+    match credential_repository(config).setup()? {
+        SetupOutcome::Initialized { keys } => println!(
+            "Credential key repository {} created with keys {keys:?}.",
+            config.credential.key_repository.display()
+        ),
+        SetupOutcome::AlreadyInitialized => println!(
+            "Credential key repository {} is already initialized; nothing changed.",
+            config.credential.key_repository.display()
+        ),
+    }
+    Ok(())
+}
+
 /// `keystone-manage credential_rotate`: only when every credential is on the primary key, so
 /// that the key purged by the rotation encrypts nothing still stored.
 async fn credential_rotate(config: &IdentityConfig) -> anyhow::Result<()> {
@@ -183,16 +198,7 @@ pub async fn run(config: &IdentityConfig, command: ManageCommand) -> anyhow::Res
                 out.new_primary, out.keys, out.removed
             );
         }
-        ManageCommand::CredentialSetup(_) => match credential_repository(config).setup()? {
-            SetupOutcome::Initialized { keys } => println!(
-                "Credential key repository {} created with keys {keys:?}.",
-                config.credential.key_repository.display()
-            ),
-            SetupOutcome::AlreadyInitialized => println!(
-                "Credential key repository {} is already initialized; nothing changed.",
-                config.credential.key_repository.display()
-            ),
-        },
+        ManageCommand::CredentialSetup(_) => credential_setup(config)?,
         ManageCommand::CredentialRotate(_) => credential_rotate(config).await?,
         ManageCommand::CredentialMigrate(_) => {
             let store = open_store(config).await?;
