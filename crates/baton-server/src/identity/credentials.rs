@@ -139,7 +139,12 @@ impl CredentialKeys {
                 self.repository.display()
             )));
         }
-        let token = self.keys.encrypt(plaintext.as_bytes());
+        let mut token = self.keys.encrypt(plaintext.as_bytes());
+        // A Fernet token proper, with its base64 padding: Keystone strips the padding from
+        // tokens, not from credentials, and Python's decoder requires it.
+        while token.len() % 4 != 0 {
+            token.push('=');
+        }
         Ok((token, self.primary_hash.clone()))
     }
 

@@ -35,6 +35,8 @@ fn keys(s: &IdentityServer) -> KeyRepository {
 async fn assert_encrypted(s: &IdentityServer, id: &str, plaintext: &str) {
     let row = s.store.get_credential(id).await.unwrap().expect("row");
     assert!(!row.encrypted_blob.contains(plaintext));
+    // Padded, as Python's Fernet writes and requires.
+    assert_eq!(row.encrypted_blob.len() % 4, 0);
     let set = keys(s).load().unwrap();
     assert_eq!(row.key_hash, key_hash(set.primary()));
     let plain = set.decrypt(&row.encrypted_blob).unwrap().payload;
