@@ -455,6 +455,29 @@ async fn ec2_credentials_and_tokens(dialect: baton_testkit::DbDialect) {
     error(st, &body, 403);
     let (st, body) = call(&s, Method::GET, &base, &token, None).await;
     error(st, &body, 403);
+    // Nor may it mint an application credential that would outlive it (Keystone's
+    // _block_delegated_token_app_creds).
+    let (st, body) = call(
+        &s,
+        Method::POST,
+        &format!("users/{me}/application_credentials"),
+        &token,
+        Some(json!({"application_credential": {"name": "from-ec2"}})),
+    )
+    .await;
+    assert_eq!(
+        error(st, &body, 403),
+        "You are not authorized to perform the requested action."
+    );
+    let (st, body) = call(
+        &s,
+        Method::GET,
+        &format!("users/{me}/application_credentials"),
+        &token,
+        None,
+    )
+    .await;
+    error(st, &body, 403);
     let (st, body) = send(
         &s,
         Method::POST,
