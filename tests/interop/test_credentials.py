@@ -312,3 +312,26 @@ def test_openstack_cli(cpair, venv_bin, tmp_path):
     assert r.status_code == 200 and r.json()["credential"]["blob"] == "cli-blob"
     cli.run("ec2", "credentials", "delete", ec2["access"])
     cli.run("credential", "delete", made["id"])
+
+
+def test_baton_cli_prints_what_openstack_prints(cpair, venv_bin, tmp_path):
+    """`baton credential ...` and `baton ec2 credentials ...` against Baton, output compared with
+    python-openstackclient's on the same server."""
+    if cpair.initialized_by != "baton":
+        pytest.skip("the catalog of this pair points at Keystone")
+    from test_baton_cli import Pair as CliPair
+    cli = CliPair(cpair.baton, venv_bin, tmp_path)
+    made = cli.bt_json("credential", "create", "admin", "baton-cli-blob", "--type", "totp")
+    assert made == cli.os_json("credential", "show", made["id"])
+    ec2 = cli.bt_json("ec2", "credentials", "create")
+    assert ec2 == cli.os_json("ec2", "credentials", "show", ec2["access"])
+    for args in (["credential", "show", made["id"]], ["credential", "list"], ["credential", "list", "--type", "totp"],
+                 ["credential", "list", "--user", "admin"], ["ec2", "credentials", "list"],
+                 ["ec2", "credentials", "show", ec2["access"]]):
+        for fmt in ([], ["-f", "json"], ["-f", "value"]):
+            cli.same(*args, *fmt)
+    bad = cli.bt("credential", "delete", "nope", check=False)
+    assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    cli.bt("ec2", "credentials", "delete", ec2["access"])
+    cli.bt("credential", "delete", made["id"])
+    assert made["id"] not in cli.bt("credential", "list", "-f", "value", "-c", "ID").stdout

@@ -9,6 +9,7 @@
 
 mod api;
 mod catalog;
+mod credential;
 mod output;
 mod project;
 mod role;
@@ -354,6 +355,8 @@ family!(DomainFamily, project::DomainCmd);
 family!(ServiceFamily, catalog::ServiceCmd);
 family!(EndpointFamily, catalog::EndpointCmd);
 family!(CatalogFamily, catalog::CatalogCmd);
+family!(CredentialFamily, credential::CredentialCmd);
+family!(Ec2Family, credential::Ec2Cmd);
 
 /// The identity commands of `openstack`, against Baton or any Keystone. (Boxed: the
 /// connection options are large next to the other commands of `baton`.)
@@ -375,6 +378,10 @@ pub enum OsCommand {
     Endpoint(Box<EndpointFamily>),
     /// The token's service catalog (openstack catalog ...).
     Catalog(Box<CatalogFamily>),
+    /// Credentials (openstack credential ...).
+    Credential(Box<CredentialFamily>),
+    /// EC2 credentials (openstack ec2 credentials ...).
+    Ec2(Box<Ec2Family>),
 }
 
 /// What a command produced.
@@ -393,6 +400,10 @@ async fn dispatch(cmd: OsCommand) -> CliResult<Done> {
         OsCommand::Service(f) => catalog::run_service(&f.conn.connect().await?, f.cmd).await,
         OsCommand::Endpoint(f) => catalog::run_endpoint(&f.conn.connect().await?, f.cmd).await,
         OsCommand::Catalog(f) => catalog::run_catalog(&f.conn.connect().await?, f.cmd).await,
+        OsCommand::Credential(f) => {
+            credential::run_credential(&f.conn.connect().await?, f.cmd).await
+        }
+        OsCommand::Ec2(f) => credential::run_ec2(&f.conn.connect().await?, f.cmd).await,
     }
 }
 
