@@ -442,42 +442,28 @@ async fn ec2_credentials_and_tokens(dialect: baton_testkit::DbDialect) {
     let (st, body, _) = ec2tokens(&s, None, signed_v2(&access, &secret, "h", "h", &ts)).await;
     error(st, &body, 401);
 
-    // The EC2 token is delegated: no credential management, no exchange for another token.
-    let (st, body) = call(&s, Method::GET, "credentials", &token, None).await;
-    ok(st, &body, 200);
-    assert_eq!(body["credentials"], json!([]));
-    let (st, body) = create(
-        &s,
-        &token,
-        json!({"type": "cert", "user_id": me, "blob": "x"}),
-    )
-    .await;
-    error(st, &body, 403);
-    let (st, body) = call(&s, Method::GET, &base, &token, None).await;
-    error(st, &body, 403);
-    // Nor may it mint an application credential that would outlive it (Keystone's
-    // _block_delegated_token_app_creds).
-    let (st, body) = call(
-        &s,
-        Method::POST,
-        &format!("users/{me}/application_credentials"),
-        &token,
-        Some(json!({"application_credential": {"name": "from-ec2"}})),
-    )
-    .await;
-    assert_eq!(
-        error(st, &body, 403),
-        "You are not authorized to perform the requested action."
-    );
-    let (st, body) = call(
-        &s,
-        Method::GET,
-        &format!("users/{me}/application_credentials"),
-        &token,
-        None,
-    )
-    .await;
-    error(st, &body, 403);
+    // An EC2 token authorizes no API call (Keystone's auth_context refuses it, LP#2153453) and
+    // is never exchanged for another token; services only validate it.
+    let generic = "You are not authorized to perform the requested action.";
+    let refused = [
+        (Method::GET, "credentials".to_string(), None),
+        (
+            Method::POST,
+            "credentials".to_string(),
+            Some(json!({"credential": {"type": "cert", "user_id": me, "blob": "x"}})),
+        ),
+        (Method::GET, base.clone(), None),
+        (
+            Method::POST,
+            format!("users/{me}/application_credentials"),
+            Some(json!({"application_credential": {"name": "from-ec2"}})),
+        ),
+        (Method::GET, "auth/projects".to_string(), None),
+    ];
+    for (method, path, body) in refused {
+        let (st, got) = call(&s, method, &path, &token, body).await;
+        assert_eq!(error(st, &got, 403), generic, "{path}");
+    }
     let (st, body) = send(
         &s,
         Method::POST,
@@ -487,6 +473,15 @@ async fn ec2_credentials_and_tokens(dialect: baton_testkit::DbDialect) {
     )
     .await;
     error(st, &body, 403);
+    let checked = s
+        .client
+        .get(s.url("auth/tokens"))
+        .header("x-auth-token", &p.system_admin)
+        .header("x-subject-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(checked.status().as_u16(), 200);
 
     let (st, body) = call(
         &s,
