@@ -533,7 +533,23 @@ async fn credential_rotation(dialect: baton_testkit::DbDialect) {
     s.stop().await;
 }
 
+/// `[credential] user_limit`: Keystone's 403 once a user owns that many.
+async fn credential_user_limit(dialect: baton_testkit::DbDialect) {
+    let s = IdentityServer::start_with(dialect, |c| c.credential.user_limit = 1).await;
+    let admin = s.system_admin_token().await;
+    let cred = json!({"type": "cert", "user_id": s.admin_user_id, "blob": "one"});
+    let (st, body) = create(&s, &admin, cred.clone()).await;
+    ok(st, &body, 201);
+    let (st, body) = create(&s, &admin, cred).await;
+    assert_eq!(
+        error(st, &body, 403),
+        "Unable to create additional credentials, maximum of 1 already exceeded for user."
+    );
+    s.stop().await;
+}
+
 on_every_database!(
+    credential_user_limit,
     credential_crud,
     ec2_credentials_and_tokens,
     credential_rotation
