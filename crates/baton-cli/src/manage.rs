@@ -3,6 +3,7 @@
 use baton_config::IdentityConfig;
 use baton_doctor::{rotate_decision, Retention};
 use baton_server::bootstrap::{bootstrap, BootstrapOptions};
+use baton_server::identity::credentials;
 use baton_store::{Store, SyncOutcome};
 use baton_token::{KeyRepository, SetupOutcome};
 use clap::Subcommand;
@@ -19,9 +20,17 @@ pub enum ManageCommand {
     /// --rotation-interval would prune keys of tokens still acceptable (unless --force).
     #[command(name = "fernet_rotate")]
     FernetRotate(RotateArgs),
-    /// Accepted for keystone-manage compatibility: Baton stores no encrypted credentials yet.
+    /// Create the credential key repository ([credential] key_repository, keys 0 and 1)
+    /// unless it exists.
     #[command(name = "credential_setup")]
     CredentialSetup(OwnerArgs),
+    /// Rotate the credential keys; refused while a credential is not encrypted with the
+    /// primary key (run credential_migrate first), as keystone-manage does.
+    #[command(name = "credential_rotate")]
+    CredentialRotate(OwnerArgs),
+    /// Re-encrypt with the primary key every credential encrypted with another key.
+    #[command(name = "credential_migrate")]
+    CredentialMigrate(OwnerArgs),
     /// Create the default domain, admin project/user/role, default roles and identity endpoints.
     Bootstrap(BootstrapArgs),
 }
@@ -111,6 +120,43 @@ fn key_repository(config: &IdentityConfig) -> KeyRepository {
     )
 }
 
+fn credential_repository(config: &IdentityConfig) -> KeyRepository {
+    KeyRepository::new(
+        &config.credential.key_repository,
+        config.credential.max_active_keys as usize,
+    )
+}
+
+/// `keystone-manage credential_setup`.
+fn credential_setup(config: &IdentityConfig) -> anyhow::Result<()> {
+    match credential_repository(config).setup()? {
+        SetupOutcome::Initialized { keys } => println!(
+            "Credential key repository {} created with keys {keys:?}.",
+            config.credential.key_repository.display()
+        ),
+        SetupOutcome::AlreadyInitialized => println!(
+            "Credential key repository {} is already initialized; nothing changed.",
+            config.credential.key_repository.display()
+        ),
+    }
+    Ok(())
+}
+
+/// `keystone-manage credential_rotate`: only when every credential is on the primary key, so
+/// that the key purged by the rotation encrypts nothing still stored.
+async fn credential_rotate(config: &IdentityConfig) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let checked = credentials::check_rotatable(&store, &config.credential).await;
+    store.close().await;
+    checked.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let out = credential_repository(config).rotate()?;
+    println!(
+        "Rotated credential keys: key {} is the new primary; keys now {:?}; removed {:?}.",
+        out.new_primary, out.keys, out.removed
+    );
+    Ok(())
+}
+
 pub async fn run(config: &IdentityConfig, command: ManageCommand) -> anyhow::Result<()> {
     match command {
         ManageCommand::DbSync => {
@@ -152,8 +198,16 @@ pub async fn run(config: &IdentityConfig, command: ManageCommand) -> anyhow::Res
                 out.new_primary, out.keys, out.removed
             );
         }
-        ManageCommand::CredentialSetup(_) => {
-            println!("credential_setup: Baton stores no encrypted credentials; nothing to do.");
+        ManageCommand::CredentialSetup(_) => credential_setup(config)?,
+        ManageCommand::CredentialRotate(_) => credential_rotate(config).await?,
+        ManageCommand::CredentialMigrate(_) => {
+            let store = open_store(config).await?;
+            let migrated = credentials::migrate(&store, &config.credential).await;
+            store.close().await;
+            let migrated = migrated.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "credential_migrate: {migrated} credential(s) re-encrypted with the primary key."
+            );
         }
         ManageCommand::Bootstrap(args) => {
             let store = open_store(config).await?;

@@ -41,6 +41,21 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `keystone-manage fernet_setup` and `credential_setup` (credentials have their own keys).
+fn setup_keys(config: &baton_config::IdentityConfig) -> anyhow::Result<()> {
+    KeyRepository::new(
+        &config.fernet_tokens.key_repository,
+        config.fernet_tokens.max_active_keys as usize,
+    )
+    .setup()?;
+    KeyRepository::new(
+        &config.credential.key_repository,
+        config.credential.max_active_keys as usize,
+    )
+    .setup()?;
+    Ok(())
+}
+
 pub async fn run(args: QuickstartArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.data_dir.display()))?;
@@ -54,9 +69,11 @@ pub async fn run(args: QuickstartArgs) -> anyhow::Result<()> {
              [DEFAULT]\npublic_endpoint = {url}\n\n\
              [database]\nconnection = sqlite:///{db}\n\n\
              [fernet_tokens]\nkey_repository = {keys}\n\n\
+             [credential]\nkey_repository = {credential_keys}\n\n\
              [baton]\nbind = {bind}\n",
             db = data_dir.join("keystone.db").display(),
             keys = data_dir.join("fernet-keys").display(),
+            credential_keys = data_dir.join("credential-keys").display(),
             bind = args.bind,
         );
         write_private(&conf_path, &conf)?;
@@ -64,11 +81,7 @@ pub async fn run(args: QuickstartArgs) -> anyhow::Result<()> {
     let config = crate::load_config(std::slice::from_ref(&conf_path))?;
     let store = Store::connect(config.database.connection.as_deref().unwrap_or_default()).await?;
     store.db_sync().await?;
-    KeyRepository::new(
-        &config.fernet_tokens.key_repository,
-        config.fernet_tokens.max_active_keys as usize,
-    )
-    .setup()?;
+    setup_keys(&config)?;
 
     let env_password = std::env::var("BATON_ADMIN_PASSWORD")
         .ok()

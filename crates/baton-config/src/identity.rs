@@ -69,6 +69,15 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
     ("fernet_tokens", &["key_repository", "max_active_keys"]),
     ("fernet_receipts", &["key_repository", "max_active_keys"]),
     (
+        "credential",
+        &[
+            "key_repository",
+            "max_active_keys",
+            "auth_ttl",
+            "user_limit",
+        ],
+    ),
+    (
         "identity",
         &[
             "password_hash_algorithm",
@@ -111,6 +120,11 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
 /// Real Keystone/oslo options in the sections above that Baton accepts in a
 /// keystone.conf and ignores (a warning is logged for each).
 pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
+    // Keystone has only the sql driver and the fernet provider; Baton has no cache layer.
+    (
+        "credential",
+        &["driver", "provider", "caching", "cache_time"],
+    ),
     (
         DEFAULT_SECTION,
         &[
@@ -356,7 +370,6 @@ pub const IGNORED_SECTIONS: &[&str] = &[
     // Keystone groups Baton does not implement or configures differently
     "api",
     "assignment",
-    "credential",
     "domain_config",
     "endpoint_filter",
     "endpoint_policy",
@@ -452,6 +465,35 @@ pub struct FernetOptions {
     pub key_repository: PathBuf,
     /// Number of keys kept by rotation (`max_active_keys`, at least 1).
     pub max_active_keys: u32,
+}
+
+/// `[credential]`: the Fernet keys that encrypt credential blobs, and EC2 signing limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialOptions {
+    /// Directory of numbered key files (`key_repository`); not the token repository.
+    pub key_repository: PathBuf,
+    /// Keys kept by `credential_rotate`. Keystone has no such option and always keeps 3;
+    /// Baton reads it (at least 3, default 3) so that a rotation never purges the key that
+    /// rows not yet migrated are encrypted with.
+    pub max_active_keys: u32,
+    /// Minutes a signed EC2 request stays acceptable after its timestamp (`auth_ttl`).
+    pub auth_ttl: u32,
+    /// Most credentials one user may own (`user_limit`); -1 for no limit.
+    pub user_limit: i64,
+}
+
+/// Keystone's default credential key repository.
+pub const DEFAULT_CREDENTIAL_KEY_REPOSITORY: &str = "/etc/keystone/credential-keys/";
+
+impl Default for CredentialOptions {
+    fn default() -> Self {
+        CredentialOptions {
+            key_repository: PathBuf::from(DEFAULT_CREDENTIAL_KEY_REPOSITORY),
+            max_active_keys: 3,
+            auth_ttl: 15,
+            user_limit: -1,
+        }
+    }
 }
 
 /// Password hashing algorithms Keystone offers
@@ -613,6 +655,8 @@ pub struct IdentityConfig {
     pub fernet_receipts: FernetOptions,
     /// `[identity]`.
     pub identity: IdentityOptions,
+    /// `[credential]`.
+    pub credential: CredentialOptions,
     /// `[auth]`.
     pub auth: AuthOptions,
     /// `[resource]`.
@@ -670,6 +714,7 @@ impl Default for IdentityConfig {
             },
             fernet_tokens: FernetOptions::default(),
             fernet_receipts: FernetOptions::default(),
+            credential: CredentialOptions::default(),
             identity: IdentityOptions {
                 password_hash_algorithm: PasswordHashAlgorithm::Bcrypt,
                 password_hash_rounds: None,
@@ -927,6 +972,21 @@ fn fernet(r: SectionReader) -> Result<FernetOptions, ConfigError> {
     })
 }
 
+/// `[credential]`.
+fn read_credential(
+    r: SectionReader,
+    d: CredentialOptions,
+) -> Result<CredentialOptions, ConfigError> {
+    Ok(CredentialOptions {
+        key_repository: r
+            .non_empty("key_repository")?
+            .map_or(d.key_repository, PathBuf::from),
+        max_active_keys: r.u32("max_active_keys", 3)?.unwrap_or(d.max_active_keys),
+        auth_ttl: r.u32("auth_ttl", 0)?.unwrap_or(d.auth_ttl),
+        user_limit: r.int("user_limit", -1, i64::MAX)?.unwrap_or(d.user_limit),
+    })
+}
+
 /// `[oslo_policy] policy_file` made usable from any working directory: relative to the
 /// directory of the file that set it, or (default value, environment override) of the last
 /// configuration file loaded, the first place oslo.config's `find_file` looks.
@@ -1013,6 +1073,7 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
         fernet_tokens: fernet(ini.reader("fernet_tokens"))?,
         fernet_receipts: fernet(ini.reader("fernet_receipts"))?,
         identity: read_identity_options(identity, password_hash_algorithm, d.identity)?,
+        credential: read_credential(ini.reader("credential"), d.credential)?,
         auth: d.auth,
         resource: ResourceOptions {
             admin_project_name: resource.string_untrimmed("admin_project_name")?,

@@ -13,6 +13,7 @@ pub mod api;
 pub mod bootstrap;
 pub mod clock;
 pub mod directory;
+pub mod ec2_signature;
 pub mod error;
 pub mod identity;
 pub mod password;
@@ -218,6 +219,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v3/auth/domains", get(api::auth::domains))
         .route("/v3/auth/system", get(api::auth::system))
         .merge(api::admin::routes())
+        .merge(api::ec2tokens::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(

@@ -1042,6 +1042,58 @@ impl TokenService {
         Ok(Ok((token, validated)))
     }
 
+    /// Mints a project-scoped token for a user that another endpoint authenticated
+    /// (`/v3/ec2tokens` checked a request signature). `method` (`ec2credential`) is the token's
+    /// only method, so the guards against delegated tokens recognise it, as in Keystone. The
+    /// user, project and roles are checked as for any token (401 when refused); a token born
+    /// revoked is minted again in the next second, as [`TokenService::issue`] does.
+    pub async fn issue_for_credential(
+        &self,
+        user_id: &str,
+        project_id: &str,
+        method: &str,
+    ) -> ApiResult<(String, Arc<ValidatedToken>)> {
+        for attempt in 0..2 {
+            if attempt > 0 {
+                let next = self.clock.now().trunc_subsecs(0) + chrono::Duration::seconds(1);
+                self.clock.sleep_until(next).await;
+            }
+            let began = self.write_generation.load(Ordering::Acquire);
+            let now = self.clock.now();
+            let payload = TokenPayload {
+                user_id: user_id.to_string(),
+                methods: vec![method.to_string()],
+                expires_at: (now.trunc_subsecs(0)
+                    + chrono::Duration::seconds(i64::from(self.config.token.expiration)))
+                .timestamp() as f64,
+                audit_ids: vec![random_audit_id()],
+                scope: Scope::Project {
+                    project_id: project_id.to_string(),
+                },
+            };
+            let token = self
+                .formatter
+                .create_token_at(&payload, now.timestamp().max(0) as u64)
+                .map_err(|e| ApiError::Internal(format!("token creation failed: {e}")))?;
+            let (read_back, issued) = self
+                .formatter
+                .validate_token(&token)
+                .map_err(|e| ApiError::Internal(format!("fresh token does not validate: {e}")))?;
+            let issued_at = DateTime::from_timestamp(issued as i64, 0).unwrap_or_default();
+            match self.build_validated(read_back, issued_at).await? {
+                Ok(v) => {
+                    let v = Arc::new(v);
+                    self.cache_validated(&token, began, &v);
+                    tracing::info!(user_id, method, token = %token_fingerprint(&token), "token issued");
+                    return Ok((token, v));
+                }
+                Err(Refusal::Revoked) if attempt == 0 => continue,
+                Err(refusal) => return Err(refusal.into_api(true)),
+            }
+        }
+        Err(Refusal::Revoked.into_api(true))
+    }
+
     /// Checks every identity method of an issue request (each names the same user) and
     /// gathers what a token method carries over to the new token.
     async fn authenticate_methods(
@@ -1089,7 +1141,7 @@ impl TokenService {
                             .payload
                             .methods
                             .iter()
-                            .any(|m| m == "application_credential")
+                            .any(|m| m == "application_credential" || m == "ec2credential")
                     {
                         return Err(ApiError::Forbidden(
                             "Using a delegated token to create another token is not allowed."

@@ -22,6 +22,8 @@ mod admin_roles;
 mod admin_users;
 #[path = "server/application_credentials.rs"]
 mod application_credentials;
+#[path = "server/credentials.rs"]
+mod credentials;
 #[path = "server/identity_model.rs"]
 mod identity_model;
 #[path = "server/persona_matrix.rs"]

@@ -210,6 +210,7 @@ impl IdentityServer {
         let mut config = IdentityConfig::default();
         config.database.connection = Some(db.url.clone());
         config.fernet_tokens.key_repository = dir.path().join("fernet-keys");
+        config.credential.key_repository = dir.path().join("credential-keys");
         config.identity.password_hash_rounds = Some(4);
         tweak(&mut config);
 
@@ -220,6 +221,10 @@ impl IdentityServer {
         let report = initialize(&config, &BootstrapOptions::admin(ADMIN_PASSWORD, &base))
             .await
             .expect("db_sync, fernet_setup and bootstrap");
+        // `keystone-manage credential_setup`, which bootstrap leaves to the operator.
+        baton_token::KeyRepository::new(&config.credential.key_repository, 3)
+            .setup()
+            .expect("credential_setup");
         let store = Store::connect(&db.url).await.expect("connect");
 
         let state = AppState::open_with_clock(config.clone(), clock)

@@ -107,6 +107,19 @@ impl FernetKey {
         Ok(key)
     }
 
+    /// Keystone's credential "null key" (32 zero bytes): Keystone appends it to the credential
+    /// keys it decrypts with, and encrypts with it when `[credential] key_repository` holds no
+    /// keys. Only credential decryption may use it (to read rows Keystone wrote that way); it
+    /// must never sign tokens, which is why [`FernetKey::from_bytes`] refuses it.
+    pub fn credential_null_key() -> Self {
+        FernetKey { bytes: [0u8; 32] }
+    }
+
+    /// Whether this is the null key of [`FernetKey::credential_null_key`].
+    pub fn is_null(&self) -> bool {
+        self.bytes.iter().all(|b| *b == 0)
+    }
+
     /// A fresh key from the operating system's random source.
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];

@@ -10,6 +10,7 @@
 mod api;
 mod application_credential;
 mod catalog;
+mod credential;
 mod output;
 mod project;
 mod role;
@@ -369,6 +370,8 @@ family!(CatalogFamily, catalog::CatalogCmd);
 family!(ApplicationFamily, application_credential::ApplicationCmd);
 family!(AccessFamily, application_credential::AccessCmd);
 family!(TrustFamily, trust::TrustCmd);
+family!(CredentialFamily, credential::CredentialCmd);
+family!(Ec2Family, credential::Ec2Cmd);
 
 /// The identity commands of `openstack`, against Baton or any Keystone. (Boxed: the
 /// connection options are large next to the other commands of `baton`.)
@@ -396,6 +399,10 @@ pub enum OsCommand {
     Access(Box<AccessFamily>),
     /// Trusts (openstack trust ...).
     Trust(Box<TrustFamily>),
+    /// Credentials (openstack credential ...).
+    Credential(Box<CredentialFamily>),
+    /// EC2 credentials (openstack ec2 credentials ...).
+    Ec2(Box<Ec2Family>),
 }
 
 /// What a command produced.
@@ -421,6 +428,10 @@ async fn dispatch(cmd: OsCommand) -> CliResult<Done> {
             application_credential::run_access(&f.conn.connect().await?, f.cmd).await
         }
         OsCommand::Trust(f) => trust::run(&f.conn.connect().await?, f.cmd).await,
+        OsCommand::Credential(f) => {
+            credential::run_credential(&f.conn.connect().await?, f.cmd).await
+        }
+        OsCommand::Ec2(f) => credential::run_ec2(&f.conn.connect().await?, f.cmd).await,
     }
 }
 

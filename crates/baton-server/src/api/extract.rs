@@ -70,6 +70,14 @@ impl FromRequestParts<AppState> for Caller {
                 }
                 other => other,
             })?;
+        // Keystone 30 (LP#2153453): a token minted from an EC2 credential authorizes no API
+        // call itself; services only validate it.
+        if token.payload.methods.iter().any(|m| m == "ec2credential") {
+            tracing::info!("EC2 credential token used as X-Auth-Token: 403");
+            return Err(ApiError::ForbiddenNotSecurity(
+                "You are not authorized to perform the requested action.".into(),
+            ));
+        }
         Ok(Caller { token })
     }
 }

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod discovery;
+pub mod ec2tokens;
 pub mod extract;
 pub mod list;
 pub mod query;

@@ -15,6 +15,8 @@
 pub mod application_credentials;
 pub mod assignments;
 pub mod catalog;
+pub mod credentials;
+pub mod ec2;
 pub mod grants;
 pub mod projects;
 pub mod roles;

@@ -288,6 +288,10 @@ impl Identity {
         self.store
             .delete_trusts_for_project(&project.id, self.now())
             .await?;
+        // Keystone deletes the project's credentials (EC2 ones included) with the project.
+        self.store
+            .delete_credentials_of_project(&project.id)
+            .await?;
         self.revoke(RevocationEvent {
             project_id: Some(project.id.clone()),
             ..RevocationEvent::default()

@@ -236,6 +236,8 @@ impl Identity {
         self.store
             .delete_trusts_of_user(user_id, self.now())
             .await?;
+        // Keystone deletes the user's credentials (EC2 ones included) with the user.
+        self.store.delete_credentials_of_user(user_id).await?;
         self.revoke_user_tokens(user_id).await?;
         tracing::info!(user_id = %user_id, "user deleted");
         Ok(())

@@ -214,6 +214,22 @@ fn read_access_rules(obj: &Obj) -> ApiResult<Option<Vec<NewAccessRule>>> {
 }
 
 // ----- application credentials -------------------------------------------------------------
+/// Keystone's `_block_delegated_token_app_creds`: a token from a trust or a delegated
+/// credential (EC2, OAuth1, ...) may not manage application credentials or access rules, or
+/// it could mint a credential that outlives the delegation. Application-credential tokens are
+/// judged by `refuse_restricted` instead. Keystone hides the reason (a plain `Forbidden`).
+fn refuse_delegated(caller: &Caller) -> ApiResult<()> {
+    let methods = &caller.token.payload.methods;
+    if methods.iter().any(|m| m == "application_credential") {
+        return Ok(());
+    }
+    if super::credentials::is_delegated(&caller.token) {
+        return Err(ApiError::ForbiddenNotSecurity(
+            "You are not authorized to perform the requested action.".into(),
+        ));
+    }
+    Ok(())
+}
 
 async fn create(
     State(state): State<AppState>,
@@ -239,6 +255,7 @@ async fn create(
     obj.nullable_string("system", usize::MAX)?;
     let target = Target::new().with("user_id", user_id.clone());
     caller.enforce(&state, "identity:create_application_credential", &target)?;
+    refuse_delegated(&caller)?;
     refuse_restricted(&caller.token.body)?;
     if caller.user_id() != user_id {
         return Err(ApiError::Forbidden(
@@ -268,6 +285,7 @@ async fn list(
 ) -> ApiResult<Response> {
     let target = Target::new().with("user_id", user_id.clone());
     caller.enforce(&state, "identity:list_application_credentials", &target)?;
+    refuse_delegated(&caller)?;
     let page = list.page(None)?;
     let creds = state
         .store
@@ -309,6 +327,7 @@ async fn show(
 ) -> ApiResult<Json<Value>> {
     let (cred, target) = credential_target(&state, &user_id, &id).await?;
     caller.enforce(&state, "identity:get_application_credential", &target)?;
+    refuse_delegated(&caller)?;
     let cred = cred.ok_or_else(|| not_found(&id))?;
     let body = render(&state, &cred, false).await?;
     Ok(member(
@@ -327,6 +346,7 @@ async fn remove(
 ) -> ApiResult<Response> {
     let (cred, target) = credential_target(&state, &user_id, &id).await?;
     caller.enforce(&state, "identity:delete_application_credential", &target)?;
+    refuse_delegated(&caller)?;
     refuse_restricted(&caller.token.body)?;
     if cred.is_none() {
         return Err(not_found(&id));
@@ -354,6 +374,7 @@ async fn list_rules(
 ) -> ApiResult<Response> {
     let target = rule_target(&state, &user_id).await?;
     caller.enforce(&state, "identity:list_access_rules", &target)?;
+    refuse_delegated(&caller)?;
     let page = list.page(None)?;
     let rules: Vec<Value> = state
         .store
@@ -387,6 +408,7 @@ async fn show_rule(
 ) -> ApiResult<Json<Value>> {
     let target = rule_target(&state, &user_id).await?;
     caller.enforce(&state, "identity:get_access_rule", &target)?;
+    refuse_delegated(&caller)?;
     let rule = match path_id("Access Rule", &id) {
         Ok(id) => state.store.get_access_rule(id, &user_id).await?,
         Err(_) => None,
@@ -408,6 +430,7 @@ async fn remove_rule(
 ) -> ApiResult<Response> {
     let target = rule_target(&state, &user_id).await?;
     caller.enforce(&state, "identity:delete_access_rule", &target)?;
+    refuse_delegated(&caller)?;
     path_id("Access Rule", &id).map_err(|_| access_rule_not_found(&id))?;
     state.identity.delete_access_rule(&id, &user_id).await?;
     Ok(no_content())

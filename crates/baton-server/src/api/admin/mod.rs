@@ -7,7 +7,9 @@
 pub mod application_credentials;
 pub mod assignments;
 pub mod catalog;
+pub mod credentials;
 pub mod domains;
+pub mod ec2_credentials;
 pub mod grants;
 pub mod groups;
 pub mod projects;
@@ -46,6 +48,8 @@ pub fn routes() -> axum::Router<AppState> {
         .merge(assignments::routes())
         .merge(catalog::routes())
         .merge(trusts::routes())
+        .merge(credentials::routes())
+        .merge(ec2_credentials::routes())
 }
 
 // ----- request bodies --------------------------------------------------------------------------
