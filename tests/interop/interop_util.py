@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -137,3 +138,40 @@ def token_essentials(body: dict) -> dict:
         "roles": sorted((r["id"], r["name"]) for r in t.get("roles", [])) if "roles" in t else None,
         "catalog": normalize_catalog(t.get("catalog")) if "catalog" in t else None,
     }
+
+
+# ---- admin API helpers shared by the delegation tests ------------------------------------------
+USER_PASSWORD = "Interop-User-Pw-7731"  # the password of every user make_user creates
+
+
+def api(t: Target, method: str, path: str, token: str, body=None) -> requests.Response:
+    """One admin API request to `t` (`path` under /v3) with `token`."""
+    return requests.request(method, f"{t.auth_url}/{path}", headers={"X-Auth-Token": token},
+                            json=body, timeout=HTTP_TIMEOUT)
+
+
+def project_id(t: Target, token: str, name: str = "admin") -> str:
+    r = api(t, "GET", f"projects?name={name}", token)
+    assert r.status_code == 200, r.text
+    return r.json()["projects"][0]["id"]
+
+
+def role_id(t: Target, token: str, name: str) -> str:
+    r = api(t, "GET", f"roles?name={name}", token)
+    assert r.status_code == 200, r.text
+    return r.json()["roles"][0]["id"]
+
+
+def make_user(t: Target, admin: str, prefix: str, roles=("member",)) -> tuple[str, str]:
+    """A user of the default domain (password USER_PASSWORD) holding `roles` on the admin
+    project: (id, name)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    r = api(t, "POST", "users", admin, {"user": {"name": name, "password": USER_PASSWORD,
+                                                  "domain_id": "default"}})
+    assert r.status_code == 201, r.text
+    uid = r.json()["user"]["id"]
+    pid = project_id(t, admin)
+    for role in roles:
+        r = api(t, "PUT", f"projects/{pid}/users/{uid}/roles/{role_id(t, admin, role)}", admin)
+        assert r.status_code == 204, r.text
+    return uid, name

@@ -17,40 +17,10 @@ import pytest
 import requests
 from keystoneauth1 import loading, session
 
-from interop_util import token_essentials, validate_token
+from interop_util import USER_PASSWORD as USER_PW
+from interop_util import (HTTP_TIMEOUT, api, make_user, project_id, role_id, token_essentials,
+                          validate_token)
 
-HTTP_TIMEOUT = 30
-USER_PW = "Trust-User-Pw-5519"
-
-
-def api(t, method: str, path: str, token: str, body=None) -> requests.Response:
-    return requests.request(method, f"{t.auth_url}/{path}", headers={"X-Auth-Token": token},
-                            json=body, timeout=HTTP_TIMEOUT)
-
-
-def project_id(t, token: str, name: str = "admin") -> str:
-    r = api(t, "GET", f"projects?name={name}", token)
-    assert r.status_code == 200, r.text
-    return r.json()["projects"][0]["id"]
-
-
-def role_id(t, token: str, name: str) -> str:
-    r = api(t, "GET", f"roles?name={name}", token)
-    assert r.status_code == 200, r.text
-    return r.json()["roles"][0]["id"]
-
-
-def make_user(t, admin: str, prefix: str, roles=("member",)) -> tuple[str, str]:
-    """A user of the default domain holding `roles` on the admin project: (id, name)."""
-    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    r = api(t, "POST", "users", admin, {"user": {"name": name, "password": USER_PW, "domain_id": "default"}})
-    assert r.status_code == 201, r.text
-    uid = r.json()["user"]["id"]
-    pid = project_id(t, admin)
-    for role in roles:
-        r = api(t, "PUT", f"projects/{pid}/users/{uid}/roles/{role_id(t, admin, role)}", admin)
-        assert r.status_code == 204, r.text
-    return uid, name
 
 
 def user_token(t, name: str, scope="project") -> str:
