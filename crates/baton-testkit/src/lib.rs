@@ -565,6 +565,23 @@ impl IdentityServer {
         self.token("admin", ADMIN_PASSWORD, json!({"system": {"all": true}}))
             .await
     }
+
+    /// `GET /v3/auth/tokens` of `subject` as the system admin: the status and the body (`Null`
+    /// when it is not JSON).
+    pub async fn validation(&self, subject: &str) -> (u16, Value) {
+        let checker = self.system_admin_token().await;
+        let resp = self
+            .client
+            .get(self.url("auth/tokens"))
+            .header("x-auth-token", &checker)
+            .header("x-subject-token", subject)
+            .send()
+            .await
+            .expect("validate");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
 }
 
 /// One API request with an optional `X-Auth-Token`; the status and JSON body (`Null` when

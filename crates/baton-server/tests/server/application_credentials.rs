@@ -84,21 +84,6 @@ async fn app_cred_auth(
     (status, body, token)
 }
 
-async fn validation(s: &IdentityServer, subject: &str) -> (u16, Value) {
-    let checker = s.system_admin_token().await;
-    let resp = s
-        .client
-        .get(s.url("auth/tokens"))
-        .header("x-auth-token", &checker)
-        .header("x-subject-token", subject)
-        .send()
-        .await
-        .expect("validate");
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 async fn app_cred_crud(dialect: baton_testkit::DbDialect) {
     let s = IdentityServer::start(dialect).await;
     let p = Personas::build(&s).await;
@@ -265,7 +250,7 @@ async fn app_cred_crud(dialect: baton_testkit::DbDialect) {
         assert_eq!(role_names(&t["roles"]), ["member", "reader"]);
         tokens.push(token.unwrap());
     }
-    let (st, body) = validation(&s, &tokens[0]).await;
+    let (st, body) = s.validation(&tokens[0]).await;
     assert_eq!(st, 200, "{body}");
     assert_eq!(body["token"]["application_credential"]["id"], json!(c1_id));
     // Wrong secret, a requested scope, an unknown name: 401.
@@ -474,7 +459,7 @@ async fn app_cred_crud(dialect: baton_testkit::DbDialect) {
     .await;
     ok(st, &body, 204);
     for t in &tokens {
-        assert_eq!(validation(&s, t).await.0, 404);
+        assert_eq!(s.validation(t).await.0, 404);
     }
     let (st, _, _) = app_cred_auth(&s, by_id, None).await;
     assert!(st.is_client_error() && st != StatusCode::CREATED, "{st}");
@@ -489,7 +474,7 @@ async fn app_cred_crud(dialect: baton_testkit::DbDialect) {
     )
     .await;
     ok(st, &body, 204);
-    assert_eq!(validation(&s, &c2_token).await.0, 404);
+    assert_eq!(s.validation(&c2_token).await.0, 404);
     let (st, body) = bare(
         &s,
         Method::DELETE,
@@ -540,7 +525,7 @@ async fn app_cred_tokens_follow_the_user(dialect: baton_testkit::DbDialect) {
     ok(st, &body, 201);
     assert_eq!(role_names(&body["token"]["roles"]), ["member", "reader"]);
     let second = token.unwrap();
-    let (st, body) = validation(&s, &second).await;
+    let (st, body) = s.validation(&second).await;
     assert_eq!(st, 200, "{body}");
     assert_eq!(role_names(&body["token"]["roles"]), ["member", "reader"]);
     let _ = first;
@@ -558,13 +543,13 @@ async fn app_cred_tokens_follow_the_user(dialect: baton_testkit::DbDialect) {
         app_cred_auth(&s, json!({"id": else_id, "secret": "s3cret-else"}), None).await;
     ok(st, &body, 201);
     let else_token = token.unwrap();
-    assert_eq!(validation(&s, &else_token).await.0, 200);
+    assert_eq!(s.validation(&else_token).await.0, 200);
     assert!(s
         .store
         .delete_application_credential(&else_id)
         .await
         .unwrap());
-    assert_eq!(validation(&s, &else_token).await.0, 404);
+    assert_eq!(s.validation(&else_token).await.0, 404);
 
     // The creator is disabled: the tokens end, and so does the credential (Keystone deletes it).
     let (st, body) = call(
@@ -576,7 +561,7 @@ async fn app_cred_tokens_follow_the_user(dialect: baton_testkit::DbDialect) {
     )
     .await;
     ok(st, &body, 200);
-    assert_eq!(validation(&s, &second).await.0, 404);
+    assert_eq!(s.validation(&second).await.0, 404);
     let (st, _, _) = app_cred_auth(&s, login.clone(), None).await;
     assert!(st.is_client_error(), "{st}");
     assert!(s
@@ -625,7 +610,7 @@ async fn app_cred_expiry(dialect: baton_testkit::DbDialect) {
     s.clock().advance(chrono::Duration::seconds(121));
     let (st, body, _) = app_cred_auth(&s, login, None).await;
     error(st, &body, 401);
-    assert_eq!(validation(&s, &token).await.0, 404);
+    assert_eq!(s.validation(&token).await.0, 404);
 
     // Deleting a role deletes the credentials of its holders on their projects (Keystone).
     let temp = s.create_role("temp").await;

@@ -91,21 +91,6 @@ fn password(user_id: &str) -> Value {
     json!({"methods": ["password"], "password": {"user": {"id": user_id, "password": PW}}})
 }
 
-async fn validation(s: &IdentityServer, subject: &str) -> (u16, Value) {
-    let checker = s.system_admin_token().await;
-    let resp = s
-        .client
-        .get(s.url("auth/tokens"))
-        .header("x-auth-token", &checker)
-        .header("x-subject-token", subject)
-        .send()
-        .await
-        .expect("validate");
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 fn role_names(v: &Value) -> Vec<String> {
     let mut out: Vec<String> = v
         .as_array()
@@ -472,7 +457,7 @@ async fn trust_tokens(dialect: baton_testkit::DbDialect) {
     assert_eq!(role_names(&tok["roles"]), ["member", "reader"]);
     assert!(tok.get("is_domain").is_none(), "{tok}");
     assert_eq!(tok["methods"], json!(["password"]));
-    let (st, v) = validation(&s, &imp_token).await;
+    let (st, v) = s.validation(&imp_token).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["token"]["OS-TRUST:trust"]["id"], json!(imp_id));
     assert_eq!(v["token"]["user"]["id"], json!(c.alice));
@@ -534,7 +519,7 @@ async fn trust_tokens(dialect: baton_testkit::DbDialect) {
     let (st, _) = call(&s, Method::DELETE, &grant, &admin, None).await;
     assert_eq!(st, StatusCode::NO_CONTENT);
     for token in [&imp_token, &plain_token] {
-        let (st, v) = validation(&s, token).await;
+        let (st, v) = s.validation(token).await;
         assert!(st == 403 || st == 404, "{st} {v}");
     }
     let (st, body, _) = trust_auth(&s, password(&c.bob), &imp_id).await;
@@ -543,7 +528,7 @@ async fn trust_tokens(dialect: baton_testkit::DbDialect) {
     assert_eq!(st, StatusCode::NO_CONTENT);
     let (st, body, imp_token) = trust_auth(&s, password(&c.bob), &imp_id).await;
     assert_eq!(st, 201, "{body}");
-    assert_eq!(validation(&s, &imp_token).await.0, 200);
+    assert_eq!(s.validation(&imp_token).await.0, 200);
 
     // Deleting the trust ends its tokens (cached or not) and refuses new ones.
     let (st, _) = call(
@@ -555,7 +540,7 @@ async fn trust_tokens(dialect: baton_testkit::DbDialect) {
     )
     .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
-    assert_eq!(validation(&s, &imp_token).await.0, 404);
+    assert_eq!(s.validation(&imp_token).await.0, 404);
     let (st, _, _) = trust_auth(&s, password(&c.bob), &imp_id).await;
     assert_eq!(st, 401);
     let events = s.store.list_revocation_events(0, &[]).await.unwrap();
@@ -574,7 +559,7 @@ async fn trust_tokens(dialect: baton_testkit::DbDialect) {
     )
     .await;
     assert_eq!(st, StatusCode::OK);
-    assert_eq!(validation(&s, &plain_token).await.0, 403);
+    assert_eq!(s.validation(&plain_token).await.0, 403);
     let (st, body, _) = trust_auth(&s, password(&c.bob), &plain_id).await;
     assert_eq!(st, 403, "{body}");
 }
@@ -587,14 +572,14 @@ async fn trust_uses_and_expiry(dialect: baton_testkit::DbDialect) {
     let id = t["id"].as_str().unwrap().to_string();
     let (st, _, first) = trust_auth(&s, password(&c.bob), &id).await;
     assert_eq!(st, 201);
-    assert_eq!(validation(&s, &first).await.0, 200);
+    assert_eq!(s.validation(&first).await.0, 200);
     let row = s.store.get_trust(&id).await.unwrap().unwrap();
     assert_eq!(row.remaining_uses, Some(1));
     let (st, _, _) = trust_auth(&s, password(&c.bob), &id).await;
     assert_eq!(st, 201);
     let (st, _, _) = trust_auth(&s, password(&c.bob), &id).await;
     assert_eq!(st, 401);
-    assert_eq!(validation(&s, &first).await.0, 404);
+    assert_eq!(s.validation(&first).await.0, 404);
     let (st, body) = call(
         &s,
         Method::GET,
@@ -674,7 +659,7 @@ async fn trust_redelegation(dialect: baton_testkit::DbDialect) {
     )
     .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
-    assert_eq!(validation(&s, &eve_trust).await.0, 404);
+    assert_eq!(s.validation(&eve_trust).await.0, 404);
     let (st, _, _) = trust_auth(&s, password(&c.eve), &t2_id).await;
     assert_eq!(st, 401);
 }
