@@ -31,6 +31,13 @@ use crate::revocations::{RevocationList, TokenValues, FULL_RELOAD_EVERY};
 
 mod trust;
 
+/// Keystone's primary (non-delegated) authentication methods (its `delegation.py`): a token
+/// with any other method came from a delegated credential (application credential, EC2,
+/// OAuth1).
+const PRIMARY_METHODS: &[&str] = &[
+    "external", "kerberos", "mapped", "openid", "password", "saml2", "token", "totp", "x509",
+];
+
 /// A token that passed every check, with its bodies rendered once.
 pub struct ValidatedToken {
     /// What `GET /v3/auth/tokens` shows: user, scope, effective roles, lifetime.
@@ -45,6 +52,21 @@ pub struct ValidatedToken {
 }
 
 impl ValidatedToken {
+    /// Keystone's `is_delegated_method`: some method (or none at all) is not a primary one.
+    pub fn from_delegated_method(&self) -> bool {
+        let methods = &self.payload.methods;
+        methods.is_empty()
+            || methods
+                .iter()
+                .any(|m| !PRIMARY_METHODS.contains(&m.as_str()))
+    }
+
+    /// From a delegated method, or scoped to a trust: Keystone keeps such tokens away from
+    /// credentials.
+    pub fn is_delegated(&self) -> bool {
+        self.payload.trust_id().is_some() || self.from_delegated_method()
+    }
+
     /// The token flattened the way revocation events are matched.
     fn revocation_values(&self) -> TokenValues<'_> {
         TokenValues {

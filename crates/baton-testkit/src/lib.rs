@@ -628,6 +628,18 @@ pub async fn call(
     send(s, method, path, Some(token), body).await
 }
 
+/// The `name`s of a JSON array of roles (or any named objects), sorted.
+pub fn sorted_names(v: &Value) -> Vec<String> {
+    let mut out: Vec<String> = v
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|r| r["name"].as_str().expect("name").to_string())
+        .collect();
+    out.sort();
+    out
+}
+
 /// Asserts the status and Keystone's error shape; returns the message.
 pub fn error(status: StatusCode, body: &Value, want: u16) -> String {
     assert_eq!(status.as_u16(), want, "status; body {body}");

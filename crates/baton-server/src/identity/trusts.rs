@@ -18,13 +18,6 @@ pub fn max_redelegation(config: &baton_config::IdentityConfig) -> i32 {
     i32::try_from(config.trust.max_redelegation_count).unwrap_or(i32::MAX)
 }
 
-/// Keystone's primary (non-delegated) authentication methods: a token whose methods are not all
-/// among them came from a delegation (application credential, EC2, OAuth1) and may not read or
-/// manage trusts.
-const PRIMARY_METHODS: &[&str] = &[
-    "external", "kerberos", "mapped", "openid", "password", "saml2", "token", "totp", "x509",
-];
-
 /// A create request, already shape-checked.
 #[derive(Debug, Clone, Default)]
 pub struct NewTrust {
@@ -68,12 +61,7 @@ fn forbidden(detail: &str) -> ApiError {
 /// credentials, restricted or not, EC2, OAuth1) may not read or manage trusts. Trust-scoped
 /// tokens may: that is redelegation.
 pub fn refuse_delegated(token: &ValidatedToken) -> ApiResult<()> {
-    let methods = &token.body.methods;
-    if methods.is_empty()
-        || methods
-            .iter()
-            .any(|m| !PRIMARY_METHODS.contains(&m.as_str()))
-    {
+    if token.from_delegated_method() {
         // Keystone's action text ends with a full stop, and its template adds another.
         return Err(ApiError::Forbidden(
             "Delegated tokens cannot manage trusts.".into(),

@@ -4,7 +4,8 @@
 //! credential's tokens (deleting it, the creator losing a role or being disabled).
 
 use baton_testkit::{
-    call, error, on_every_database, project_scope, send, IdentityServer, Personas, PERSONA_PASSWORD,
+    call, error, on_every_database, project_scope, send, sorted_names, IdentityServer, Personas,
+    PERSONA_PASSWORD,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -44,17 +45,6 @@ async fn create_ok(s: &IdentityServer, token: &str, user_id: &str, cred: Value) 
     ok(st, &body, 201);
     let c = body["application_credential"].clone();
     (c["id"].as_str().unwrap().to_string(), c)
-}
-
-fn role_names(v: &Value) -> Vec<String> {
-    let mut out: Vec<String> = v
-        .as_array()
-        .unwrap_or_else(|| panic!("roles: {v}"))
-        .iter()
-        .map(|r| r["name"].as_str().unwrap().to_string())
-        .collect();
-    out.sort();
-    out
 }
 
 /// `POST /v3/auth/tokens` with `identity` under the `application_credential` method.
@@ -107,7 +97,7 @@ async fn app_cred_crud(dialect: baton_testkit::DbDialect) {
         86,
         "Keystone's secret: 64 bytes, urlsafe base64, no padding"
     );
-    assert_eq!(role_names(&c1["roles"]), ["member", "reader"]);
+    assert_eq!(sorted_names(&c1["roles"]), ["member", "reader"]);
     assert_eq!(c1["project_id"], json!(p.project_id));
     assert_eq!(c1["unrestricted"], json!(false));
     assert_eq!(c1["expires_at"], Value::Null);
@@ -247,7 +237,7 @@ async fn app_cred_crud(dialect: baton_testkit::DbDialect) {
             t["application_credential"],
             json!({"id": c1_id, "name": "c1", "restricted": true})
         );
-        assert_eq!(role_names(&t["roles"]), ["member", "reader"]);
+        assert_eq!(sorted_names(&t["roles"]), ["member", "reader"]);
         tokens.push(token.unwrap());
     }
     let (st, body) = s.validation(&tokens[0]).await;
@@ -312,7 +302,7 @@ async fn app_cred_crud(dialect: baton_testkit::DbDialect) {
     let (st, body, token) =
         app_cred_auth(&s, json!({"id": c2_id, "secret": "my-own-secret"}), None).await;
     ok(st, &body, 201);
-    assert_eq!(role_names(&body["token"]["roles"]), ["reader"]);
+    assert_eq!(sorted_names(&body["token"]["roles"]), ["reader"]);
     assert_eq!(
         body["token"]["application_credential"]["restricted"],
         json!(false)
@@ -321,7 +311,7 @@ async fn app_cred_crud(dialect: baton_testkit::DbDialect) {
     let (st, body) = create(&s, &c2_token, owner, json!({"name": "c3"})).await;
     ok(st, &body, 201);
     assert_eq!(
-        role_names(&body["application_credential"]["roles"]),
+        sorted_names(&body["application_credential"]["roles"]),
         ["reader"]
     );
 
@@ -502,13 +492,16 @@ async fn app_cred_tokens_follow_the_user(dialect: baton_testkit::DbDialect) {
         json!({"name": "all", "secret": "s3cret-all"}),
     )
     .await;
-    assert_eq!(role_names(&created["roles"]), ["extra", "member", "reader"]);
+    assert_eq!(
+        sorted_names(&created["roles"]),
+        ["extra", "member", "reader"]
+    );
     let login = json!({"id": id, "secret": "s3cret-all"});
     let (st, body, token) = app_cred_auth(&s, login.clone(), None).await;
     ok(st, &body, 201);
     let first = token.unwrap();
     assert_eq!(
-        role_names(&body["token"]["roles"]),
+        sorted_names(&body["token"]["roles"]),
         ["extra", "member", "reader"]
     );
 
@@ -523,11 +516,11 @@ async fn app_cred_tokens_follow_the_user(dialect: baton_testkit::DbDialect) {
     ok(st, &body, 204);
     let (st, body, token) = app_cred_auth(&s, login.clone(), None).await;
     ok(st, &body, 201);
-    assert_eq!(role_names(&body["token"]["roles"]), ["member", "reader"]);
+    assert_eq!(sorted_names(&body["token"]["roles"]), ["member", "reader"]);
     let second = token.unwrap();
     let (st, body) = s.validation(&second).await;
     assert_eq!(st, 200, "{body}");
-    assert_eq!(role_names(&body["token"]["roles"]), ["member", "reader"]);
+    assert_eq!(sorted_names(&body["token"]["roles"]), ["member", "reader"]);
     let _ = first;
 
     // Deleted behind this node's back (another node, or Keystone on the shared database): the

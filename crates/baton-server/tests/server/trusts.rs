@@ -3,7 +3,9 @@
 //! not, by password or token, expiry capped by the trust's, uses consumed atomically), and what
 //! ends them (deleting the trust, the trustor losing the role or being disabled); redelegation.
 
-use baton_testkit::{call, error, on_every_database, project_scope, send, IdentityServer};
+use baton_testkit::{
+    call, error, on_every_database, project_scope, send, sorted_names, IdentityServer,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -91,17 +93,6 @@ fn password(user_id: &str) -> Value {
     json!({"methods": ["password"], "password": {"user": {"id": user_id, "password": PW}}})
 }
 
-fn role_names(v: &Value) -> Vec<String> {
-    let mut out: Vec<String> = v
-        .as_array()
-        .unwrap_or_else(|| panic!("roles: {v}"))
-        .iter()
-        .map(|r| r["name"].as_str().unwrap().to_string())
-        .collect();
-    out.sort();
-    out
-}
-
 async fn trust_crud(dialect: baton_testkit::DbDialect) {
     let s = IdentityServer::start(dialect).await;
     let c = cast(&s).await;
@@ -121,7 +112,7 @@ async fn trust_crud(dialect: baton_testkit::DbDialect) {
     ] {
         assert_eq!(t[k], v, "{k} in {t}");
     }
-    assert_eq!(role_names(&t["roles"]), ["member"]);
+    assert_eq!(sorted_names(&t["roles"]), ["member"]);
     assert_eq!(
         t["roles"][0]["links"]["self"],
         json!(s.url(&format!("roles/{}", t["roles"][0]["id"].as_str().unwrap())))
@@ -151,7 +142,7 @@ async fn trust_crud(dialect: baton_testkit::DbDialect) {
         .await;
         ok(st, &body, 200);
         assert_eq!(body["trust"]["id"], json!(id));
-        assert_eq!(role_names(&body["trust"]["roles"]), ["member"]);
+        assert_eq!(sorted_names(&body["trust"]["roles"]), ["member"]);
     }
     let (st, body) = call(
         &s,
@@ -221,7 +212,7 @@ async fn trust_crud(dialect: baton_testkit::DbDialect) {
     )
     .await;
     ok(st, &body, 200);
-    assert_eq!(role_names(&body["roles"]), ["member"]);
+    assert_eq!(sorted_names(&body["roles"]), ["member"]);
     assert_eq!(body["links"]["self"], json!(s.url(&format!("{id}/roles"))));
     let member = s.role_id("member").await;
     let reader = s.role_id("reader").await;
@@ -454,7 +445,7 @@ async fn trust_tokens(dialect: baton_testkit::DbDialect) {
         json!({"id": imp_id, "impersonation": true, "trustee_user": {"id": c.bob}, "trustor_user": {"id": c.alice}})
     );
     assert_eq!(tok["project"]["id"], json!(c.project));
-    assert_eq!(role_names(&tok["roles"]), ["member", "reader"]);
+    assert_eq!(sorted_names(&tok["roles"]), ["member", "reader"]);
     assert!(tok.get("is_domain").is_none(), "{tok}");
     assert_eq!(tok["methods"], json!(["password"]));
     let (st, v) = s.validation(&imp_token).await;
@@ -466,7 +457,7 @@ async fn trust_tokens(dialect: baton_testkit::DbDialect) {
     let (st, body, plain_token) = trust_auth(&s, password(&c.bob), &plain_id).await;
     assert_eq!(st, 201, "{body}");
     assert_eq!(body["token"]["user"]["id"], json!(c.bob));
-    assert_eq!(role_names(&body["token"]["roles"]), ["reader"]);
+    assert_eq!(sorted_names(&body["token"]["roles"]), ["reader"]);
 
     // By the token method from the trustee's unscoped token.
     let bob_unscoped = s.token("bob", PW, Value::Null).await;
@@ -642,7 +633,7 @@ async fn trust_redelegation(dialect: baton_testkit::DbDialect) {
     let t2_id = t2["id"].as_str().unwrap().to_string();
     let (st, body, eve_trust) = trust_auth(&s, password(&c.eve), &t2_id).await;
     assert_eq!(st, 201, "{body}");
-    assert_eq!(role_names(&body["token"]["roles"]), ["member", "reader"]);
+    assert_eq!(sorted_names(&body["token"]["roles"]), ["member", "reader"]);
     // A redelegation count other than the one remaining: 403.
     let (st, body) = create(&s, &bob_trust, json!({"trustor_user_id": c.alice, "trustee_user_id": c.eve, "project_id": c.project, "impersonation": false, "roles": [{"name": "member"}], "allow_redelegation": true, "redelegation_count": 2, "expires_at": "2999-01-01T00:00:00Z"})).await;
     error(st, &body, 403);

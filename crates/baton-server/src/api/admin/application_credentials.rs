@@ -223,7 +223,7 @@ fn refuse_delegated(caller: &Caller) -> ApiResult<()> {
     if methods.iter().any(|m| m == "application_credential") {
         return Ok(());
     }
-    if super::credentials::is_delegated(&caller.token) {
+    if caller.token.is_delegated() {
         return Err(ApiError::ForbiddenNotSecurity(
             "You are not authorized to perform the requested action.".into(),
         ));

@@ -22,7 +22,6 @@ use crate::api::extract::body_rejection;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::credentials::{ec2_credential_id, not_found, Credential, NewCredential, EC2};
 use crate::policy::Target;
-use crate::tokens::ValidatedToken;
 use crate::AppState;
 
 /// The credential routes.
@@ -35,26 +34,9 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// Keystone's primary (non-delegated) auth methods: a token with any other method, or a
-/// trust, is delegated (keystone/api/_shared/delegation.py).
-const PRIMARY_METHODS: &[&str] = &[
-    "external", "kerberos", "mapped", "openid", "password", "saml2", "token", "totp", "x509",
-];
-
-/// Whether a token comes from a delegated credential (Keystone's `is_delegated_method`, or a
-/// trust): such tokens may not manage credentials.
-pub fn is_delegated(token: &ValidatedToken) -> bool {
-    let methods = &token.payload.methods;
-    token.payload.trust_id().is_some()
-        || methods.is_empty()
-        || methods
-            .iter()
-            .any(|m| !PRIMARY_METHODS.contains(&m.as_str()))
-}
-
 /// Keystone's `_require_primary_auth` (403).
 pub fn refuse_delegated(caller: &Caller) -> ApiResult<()> {
-    if is_delegated(&caller.token) {
+    if caller.token.is_delegated() {
         return Err(ApiError::Forbidden(
             "Delegated tokens cannot access credentials directly".into(),
         ));
@@ -323,7 +305,7 @@ async fn list(
         kind: list.query.get("type").map(str::to_string),
         project_id: None,
     };
-    let delegated = is_delegated(&caller.token);
+    let delegated = caller.token.is_delegated();
     let mut out = Vec::new();
     for c in state.identity.list_credentials(&filter).await? {
         // Keystone checks each credential as a GET would, leaving out what that would refuse.
