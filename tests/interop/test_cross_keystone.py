@@ -229,3 +229,21 @@ def test_effective_scopes_agree(pair):
     # A token can be scoped to every listed enabled project, on both servers.
     for t in pair.both():
         issue_token(t.auth_url, {"project": {"id": grandchild["id"]}}, username=user["name"], password=pw)
+
+
+def test_healthcheck_like_keystone(pair):
+    """`/healthcheck` as Keystone mounts oslo.middleware's: status, content types, JSON shape,
+    HEAD 204 and any method. Keystone without backends says nothing; Baton checks its database
+    and says OK, as oslo.middleware does with a backend."""
+    seen = {}
+    for t in pair.both():
+        root = t.auth_url.rsplit("/v3", 1)[0]
+        get = requests.get(f"{root}/healthcheck", timeout=10)
+        js = requests.get(f"{root}/healthcheck", headers={"Accept": "application/json"}, timeout=10)
+        head = requests.head(f"{root}/healthcheck", timeout=10)
+        post = requests.post(f"{root}/healthcheck", timeout=10)
+        seen[t.name] = (get.status_code, get.headers["Content-Type"], js.status_code,
+                        js.headers["Content-Type"], sorted(js.json()), js.json()["detailed"],
+                        head.status_code, post.status_code)
+        assert get.text in ("", "OK"), f"{t.name}: {get.text!r}"
+    assert seen["keystone"] == seen["baton"], seen

@@ -113,6 +113,7 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "max_connections",
             "header_timeout",
             "body_timeout",
+            "change_poll_interval_ms",
         ],
     ),
 ];
@@ -638,6 +639,10 @@ pub struct BatonOptions {
     /// Seconds to receive a request body, counted from its head (`body_timeout`, default 30);
     /// then 408 and the connection is closed.
     pub body_timeout: u32,
+    /// Milliseconds between two looks at the shared change feed (`change_poll_interval_ms`,
+    /// default 200): how long a write made on another node can take to reach this node's
+    /// validations. PostgreSQL also wakes the node at once through `LISTEN`.
+    pub change_poll_interval_ms: u32,
 }
 
 /// The typed keystone.conf for Baton's identity server.
@@ -755,6 +760,7 @@ impl Default for IdentityConfig {
                 max_connections: 512,
                 header_timeout: 30,
                 body_timeout: 30,
+                change_poll_interval_ms: 200,
             },
         }
     }
@@ -1236,6 +1242,9 @@ fn read_baton(
         body_timeout: baton
             .int("body_timeout", 1, 86_400)?
             .unwrap_or(d.body_timeout),
+        change_poll_interval_ms: baton
+            .int("change_poll_interval_ms", 10, 60_000)?
+            .unwrap_or(d.change_poll_interval_ms),
     })
 }
 

@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod bootstrap;
+pub mod changes;
 pub mod clock;
 pub mod directory;
 pub mod ec2_signature;
@@ -33,7 +34,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::Router;
 use baton_config::IdentityConfig;
 use baton_store::Store;
@@ -88,6 +89,8 @@ impl AppState {
                 store.redacted_url()
             );
         }
+        // Baton's own tables (the change feed), also when Keystone created the database.
+        store.ensure_baton_tables().await?;
         let repo = KeyRepository::new(
             &config.fernet_tokens.key_repository,
             config.fernet_tokens.max_active_keys as usize,
@@ -133,9 +136,14 @@ impl AppState {
         format!("http://{host}")
     }
 
-    /// Background work: pick up revocations made by other nodes and rotated keys.
+    /// Background work: follow the change feed (other nodes' writes), pick up revocations made
+    /// by other nodes (also Keystone's) and rotated keys.
     pub fn spawn_refreshers(&self) -> tokio::task::JoinHandle<()> {
         let state = self.clone();
+        changes::ChangeFeed::spawn(
+            self.tokens.clone(),
+            Duration::from_millis(u64::from(self.config.baton.change_poll_interval_ms)),
+        );
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -205,6 +213,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.config().oslo_middleware.max_request_body_size as usize;
     Router::new()
         .route("/", get(api::discovery::versions))
+        .route("/healthcheck", any(api::healthcheck::healthcheck))
         .route("/v3", get(api::discovery::v3))
         .route("/v3/", get(api::discovery::v3))
         .route(

@@ -246,6 +246,8 @@ pub struct TokenService {
     write_generation: AtomicU64,
     directory: DirectoryCache,
     dummy_hash: String,
+    /// The shared change feed: announces this node's writes, follows the other nodes'.
+    pub(crate) changes: crate::changes::ChangeFeed,
 }
 
 /// Why a token that decrypted is nevertheless refused. Typed so that callers decide on values
@@ -400,6 +402,7 @@ impl TokenService {
         let svc = TokenService {
             config,
             clock,
+            changes: crate::changes::ChangeFeed::new(store.clone()),
             store,
             formatter,
             validated,
@@ -410,6 +413,10 @@ impl TokenService {
             dummy_hash,
         };
         svc.refresh_revocations().await?;
+        // Where the feed stands now; later moves drop the caches.
+        if let Err(e) = svc.changes.poll(&svc).await {
+            tracing::warn!(error = %e, "could not read the change feed");
+        }
         Ok(svc)
     }
 
@@ -1459,6 +1466,9 @@ impl TokenService {
     /// returning, so the next request already sees it.
     pub async fn add_revocation(&self, ev: RevocationEvent) -> ApiResult<()> {
         self.store.add_revocation_event(&ev).await?;
+        self.changes
+            .record(crate::changes::ChangeKind::Revocation)
+            .await;
         // Picks up our event (and any other node's) before answering, so the revoked token is
         // refused from the next request on.
         self.refresh_revocations().await?;

@@ -30,7 +30,7 @@ impl Store {
             Dialect::MySql => MYSQL_SCHEMA,
         };
         let statements = split_statements(schema);
-        dispatch!(self, write, |pool, q| {
+        let outcome = dispatch!(self, write, |pool, q| {
             // MySQL commits DDL implicitly and has no transaction-scoped lock: a named lock on a
             // connection of its own serialises concurrent runs, and is released only after the
             // commit, so the next run sees everything this one wrote.
@@ -96,8 +96,11 @@ impl Store {
                     .execute(&mut **conn)
                     .await?;
             }
-            Ok(outcome)
-        })
+            Ok::<_, StoreError>(outcome)
+        })?;
+        // Baton's own tables, also in a database Keystone created.
+        self.ensure_baton_tables().await?;
+        Ok(outcome)
     }
 
     /// True when the database holds Keystone's schema at the heads Baton serves.

@@ -84,6 +84,37 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// PostgreSQL only: refuses new connections to the test's database and ends the open ones
+    /// (`reachable = false`), or lets connections in again: a database outage and its end,
+    /// without touching the server other tests share.
+    pub async fn set_reachable(&self, reachable: bool) {
+        let Some((admin, _)) = &self.cleanup else {
+            panic!("set_reachable needs a server database");
+        };
+        assert!(
+            admin.starts_with("postgres"),
+            "set_reachable is PostgreSQL only"
+        );
+        let name = self.url.rsplit('/').next().expect("database name");
+        admin_exec(
+            admin,
+            &format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS {reachable}"),
+        )
+        .await;
+        if !reachable {
+            admin_exec(
+                admin,
+                &format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+                ),
+            )
+            .await;
+        }
+    }
+}
+
 async fn admin_exec(url: &str, sql: &str) {
     use sqlx::Connection;
     let parsed = baton_store::parse_connection(url).expect("test database URL");
@@ -267,6 +298,12 @@ impl IdentityServer {
     pub fn add_secrets(&self, secrets: &[&str]) {
         let mut held = self.secrets.lock().expect("secrets");
         held.extend(secrets.iter().map(|s| s.to_string()));
+    }
+
+    /// PostgreSQL only: a database outage (`false`) and its end (`true`); see
+    /// [`TestDb::set_reachable`].
+    pub async fn set_database_reachable(&self, reachable: bool) {
+        self.db.set_reachable(reachable).await;
     }
 
     /// The server's clock (a manual one only if started so).

@@ -233,7 +233,7 @@ impl Identity {
         if !self.store.delete_application_credential(id).await? {
             return Err(not_found(id));
         }
-        self.changed();
+        self.changed().await;
         Ok(())
     }
 
@@ -248,7 +248,7 @@ impl Identity {
             self.store.delete_access_rule(&rule.id, user_id).await?;
         }
         if !ids.is_empty() {
-            self.changed();
+            self.changed().await;
         }
         Ok(())
     }
@@ -275,7 +275,7 @@ impl Identity {
             }
         }
         if deleted {
-            self.changed();
+            self.changed().await;
         }
         Ok(())
     }

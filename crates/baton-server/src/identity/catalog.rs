@@ -30,21 +30,21 @@ impl Identity {
     /// Adds a service to the catalog.
     pub async fn create_service(&self, s: &Service) -> ApiResult<()> {
         self.store.create_service(s).await?;
-        self.changed();
+        self.changed().await;
         Ok(())
     }
 
     /// Stores a changed service.
     pub async fn update_service(&self, s: &Service) -> ApiResult<()> {
         self.store.update_service(s).await?;
-        self.changed();
+        self.changed().await;
         Ok(())
     }
 
     /// Deletes a service with its endpoints.
     pub async fn delete_service(&self, id: &str) -> ApiResult<()> {
         let endpoints = self.store.delete_service(id).await?;
-        self.changed();
+        self.changed().await;
         tracing::info!(
             service_id = id,
             endpoints = endpoints.len(),
@@ -68,7 +68,7 @@ impl Identity {
                 match self.store.create_region(&region).await {
                     // Someone else created it meanwhile: that is what we wanted.
                     Ok(()) | Err(StoreError::Conflict(_)) => {
-                        self.changed();
+                        self.changed().await;
                         Ok(())
                     }
                     Err(e) => Err(e.into()),
@@ -106,7 +106,7 @@ impl Identity {
             .create_endpoint(e)
             .await
             .map_err(as_missing_reference)?;
-        self.changed();
+        self.changed().await;
         Ok(())
     }
 
@@ -116,21 +116,21 @@ impl Identity {
             .update_endpoint(e)
             .await
             .map_err(as_missing_reference)?;
-        self.changed();
+        self.changed().await;
         Ok(())
     }
 
     /// Deletes an endpoint.
     pub async fn delete_endpoint(&self, id: &str) -> ApiResult<()> {
         self.store.delete_endpoint(id).await?;
-        self.changed();
+        self.changed().await;
         Ok(())
     }
 
     /// Adds a region.
     pub async fn create_region(&self, r: &Region) -> ApiResult<()> {
         self.store.create_region(r).await?;
-        self.changed();
+        self.changed().await;
         Ok(())
     }
 
@@ -145,7 +145,7 @@ impl Identity {
                 )))
             }
         }
-        self.changed();
+        self.changed().await;
         Ok(())
     }
 
@@ -153,7 +153,7 @@ impl Identity {
     pub async fn delete_region(&self, id: &str) -> ApiResult<()> {
         match self.store.delete_region(id).await? {
             RegionDelete::Deleted { descendants } => {
-                self.changed();
+                self.changed().await;
                 if !descendants.is_empty() {
                     tracing::info!(region_id = id, ?descendants, "region deleted with its child regions");
                 }

@@ -90,7 +90,7 @@ impl Identity {
         }
         d.extra = Some(super::merge_extra(d.extra.as_deref(), changes.extra));
         self.store.update_role(&d).await?;
-        self.changed();
+        self.changed().await;
         Ok(d)
     }
 
@@ -109,7 +109,7 @@ impl Identity {
         if !self.store.delete_role(role_id).await? {
             return Err(ApiError::not_found("role", role_id));
         }
-        self.changed();
+        self.changed().await;
         // Keystone 30 only drops its (shared) token cache here. Each Baton node caches
         // validations of its own, so a revocation event naming the role makes other nodes stop
         // showing it at once; a token validated afresh no longer carries the role and is not
@@ -135,7 +135,7 @@ impl Identity {
         self.store
             .create_implied_role(&prior.id, &implied.id)
             .await?;
-        self.changed();
+        self.changed().await;
         Ok(())
     }
 
@@ -151,7 +151,7 @@ impl Identity {
                 prior.id, implied.id
             )));
         }
-        self.changed();
+        self.changed().await;
         Ok(())
     }
 
@@ -172,7 +172,7 @@ impl Identity {
             }
         }
         self.store.create_assignment(a).await?;
-        self.changed();
+        self.changed().await;
         Ok(())
     }
 
@@ -183,7 +183,7 @@ impl Identity {
         if !self.store.delete_assignment(a).await? {
             return Err(no_assignment(&a.role_id, &a.actor_id, &a.target_id));
         }
-        self.changed();
+        self.changed().await;
         Ok(())
     }
 
@@ -196,7 +196,7 @@ impl Identity {
             )));
         }
         self.store.create_system_assignment(a).await?;
-        self.changed();
+        self.changed().await;
         Ok(())
     }
 
@@ -205,7 +205,7 @@ impl Identity {
         if !self.store.delete_system_assignment(a).await? {
             return Err(no_assignment(&a.role_id, &a.actor_id, "system"));
         }
-        self.changed();
+        self.changed().await;
         Ok(())
     }
 }

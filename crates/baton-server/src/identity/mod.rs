@@ -76,9 +76,14 @@ impl Identity {
     }
 
     /// What a token shows (roles, names, catalog) may have changed: this node's cached
-    /// validations and snapshots go. Other nodes see it within `validation_cache_ttl`.
-    fn changed(&self) {
+    /// validations and snapshots go, and the change feed tells every other node to drop theirs
+    /// (within `[baton] change_poll_interval_ms`).
+    async fn changed(&self) {
         self.tokens.invalidate_caches();
+        self.tokens
+            .changes
+            .record(crate::changes::ChangeKind::Identity)
+            .await;
     }
 
     /// Tokens matching `event` must stop validating on every node. The event bumps the

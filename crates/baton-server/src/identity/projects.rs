@@ -270,7 +270,7 @@ impl Identity {
             self.store.set_project_tags(&project.id, tags).await?;
         }
         // Tokens show project and domain names, and a disabled one stops validating.
-        self.changed();
+        self.changed().await;
         Ok(())
     }
 
@@ -297,7 +297,7 @@ impl Identity {
             ..RevocationEvent::default()
         })
         .await?;
-        self.changed();
+        self.changed().await;
         Ok(())
     }
 
@@ -397,7 +397,7 @@ impl Identity {
         }
         self.store.delete_domain_identities(&domain.id).await?;
         self.store.delete_project(&domain.id).await?;
-        self.changed();
+        self.changed().await;
         Ok(())
     }
 }

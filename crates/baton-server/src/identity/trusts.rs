@@ -386,7 +386,7 @@ impl Identity {
             })
             .await?;
         }
-        self.changed();
+        self.changed().await;
         Ok(())
     }
 }

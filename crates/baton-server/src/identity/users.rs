@@ -220,7 +220,7 @@ impl Identity {
         if disabled || new_password {
             self.revoke_user_tokens(&old.id).await?;
         } else {
-            self.changed();
+            self.changed().await;
         }
         tracing::info!(user_id = %old.id, disabled, password_changed = new_password, "user updated");
         self.reload_user(&old.id).await
@@ -352,7 +352,7 @@ impl Identity {
                 self.revoke_user_tokens(user_id).await?;
             }
         }
-        self.changed();
+        self.changed().await;
         tracing::info!(group_id = %group_id, members = deleted.member_ids.len(), "group deleted");
         Ok(())
     }
@@ -360,7 +360,7 @@ impl Identity {
     /// Adds a user to a group: the user may gain the group's roles.
     pub async fn add_user_to_group(&self, user: &User, group: &Group) -> ApiResult<()> {
         self.store.add_user_to_group(&user.id, &group.id).await?;
-        self.changed();
+        self.changed().await;
         tracing::info!(group_id = %group.id, user_id = %user.id, "user added to group");
         Ok(())
     }
