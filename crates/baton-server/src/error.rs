@@ -154,6 +154,10 @@ impl ApiError {
             }
             _ => (status, axum::Json(body)).into_response(),
         };
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             if let Some(v) = www_authenticate {
                 resp.headers_mut()
@@ -172,6 +176,12 @@ impl From<baton_store::StoreError> for ApiError {
             }
             baton_store::StoreError::NotFound { kind, id } => {
                 ApiError::NotFound(format!("Could not find {kind}: {id}."))
+            }
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "the identity database cannot be reached: 503");
+                ApiError::ServiceUnavailable(
+                    "The identity database cannot be reached right now; try again shortly.".into(),
+                )
             }
             other => ApiError::Internal(other.to_string()),
         }

@@ -45,6 +45,11 @@ use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+/// How long a request waits for a PostgreSQL or MariaDB connection (including connecting)
+/// before it fails: a database that is down or out of reach then costs a request 1.5 s and a
+/// 503, not a hang.
+const SERVER_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1500);
+
 /// Keystone's sentinel `domain_id` of global roles.
 pub const NULL_DOMAIN_ID: &str = "<<null>>";
 /// Keystone's root of the domain tree: the `project` row every domain points to.
@@ -74,6 +79,54 @@ pub enum StoreError {
     /// A name already taken in its domain, or a row that exists already.
     #[error("conflict: {0}")]
     Conflict(String),
+}
+
+impl StoreError {
+    /// The database is down, restarting or out of reach (not a wrong request): the caller
+    /// may retry, so the API answers 503, not 500.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Database(e) if database_unavailable(e))
+    }
+}
+
+/// Errors that say the database is down, restarting or out of reach (not that the request is
+/// wrong): the client may retry, so they are 503s, not 500s.
+fn database_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // PostgreSQL: class 08 (connection), 57P01-57P03 (shutting down, cannot connect
+            // now), 53300 (too many connections), 55000 with ALLOW_CONNECTIONS off shows as
+            // 55000; MySQL/MariaDB: 1040 (too many connections), 1053 (shutdown),
+            // 1205 (lock wait timeout), 2002/2003/2006/2013 (cannot connect, gone away),
+            // 1047/1180 (Galera node not ready).
+            code.starts_with("08")
+                || matches!(
+                    code.as_ref(),
+                    "57P01"
+                        | "57P02"
+                        | "57P03"
+                        | "53300"
+                        | "55000"
+                        | "1040"
+                        | "1053"
+                        | "1205"
+                        | "2002"
+                        | "2003"
+                        | "2006"
+                        | "2013"
+                        | "1047"
+                        | "1180"
+                        | "08S01"
+                )
+        }
+        _ => false,
+    }
 }
 
 /// What store operations return.
@@ -314,14 +367,14 @@ impl Store {
             Dialect::Postgres => Backend::Postgres(
                 PgPoolOptions::new()
                     .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(10))
+                    .acquire_timeout(SERVER_ACQUIRE_TIMEOUT)
                     .connect(&url.url)
                     .await?,
             ),
             Dialect::MySql => Backend::MySql(
                 MySqlPoolOptions::new()
                     .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(10))
+                    .acquire_timeout(SERVER_ACQUIRE_TIMEOUT)
                     .connect(&url.url)
                     .await?,
             ),

@@ -1,6 +1,6 @@
 //! Several nodes on one database: a write on one node stops affecting validations on the
 //! others through the change feed, long before the validation cache's time to live; and
-//! `/healthcheck` as load balancers read it. The propagation figures (p50/p99) are measured by
+//! `/healthcheck` as load balancers read it, and the fast 503 while the database is away. The propagation figures (p50/p99) are measured by
 //! `scripts/bench-fleet.sh`; these tests only prove that the feed, not the cache's time to
 //! live, ends the stale answer.
 
@@ -210,6 +210,41 @@ async fn healthcheck_follows_a_database_outage_postgres() {
         validate_on(&a, &a.base, &checker, &subject).await,
         StatusCode::OK
     );
+    // What needs the database fails fast with Keystone's error body and Retry-After.
+    for (method, path, body) in [
+        (Method::GET, "users", None),
+        (
+            Method::POST,
+            "auth/tokens",
+            Some(
+                json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+                "name": "admin", "domain": {"id": "default"}, "password": ADMIN_PW}}}}}),
+            ),
+        ),
+    ] {
+        let start = Instant::now();
+        let mut req = a
+            .client
+            .request(method.clone(), a.url(path))
+            .header("x-auth-token", &subject);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("request");
+        let took = start.elapsed();
+        assert_eq!(
+            r.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{method} {path}"
+        );
+        assert_eq!(r.headers()["retry-after"], "1");
+        let body: Value = r.json().await.expect("error JSON");
+        assert_eq!(body["error"]["code"], 503, "{body}");
+        assert!(
+            took < Duration::from_secs(2),
+            "{method} {path} took {took:?}"
+        );
+    }
 
     a.set_database_reachable(true).await;
     let got = eventually(Duration::from_secs(10), StatusCode::OK, || async {
@@ -217,5 +252,7 @@ async fn healthcheck_follows_a_database_outage_postgres() {
     })
     .await;
     assert_eq!(got, StatusCode::OK, "the node did not recover by itself");
+    let (status, _) = call(&a, Method::GET, "users", &subject, None).await;
+    assert_eq!(status, StatusCode::OK);
     a.stop().await;
 }
