@@ -97,6 +97,10 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
     ("revoke", &["expiration_buffer"]),
     ("application_credential", &["user_limit"]),
     ("trust", &["max_redelegation_count"]),
+    (
+        "security_compliance",
+        &["lockout_failure_attempts", "lockout_duration"],
+    ),
     ("oslo_middleware", &["max_request_body_size"]),
     (
         "oslo_policy",
@@ -121,6 +125,26 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
 /// Real Keystone/oslo options in the sections above that Baton accepts in a
 /// keystone.conf and ignores (a warning is logged for each).
 pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
+    // Refused when set to anything but Keystone's default (see
+    // `UNENFORCED_SECURITY_COMPLIANCE`); the rest weaken nothing when ignored.
+    (
+        "security_compliance",
+        &[
+            "disable_user_account_days_inactive",
+            "password_expires_days",
+            "unique_last_password_count",
+            "minimum_password_age",
+            "password_regex",
+            "password_regex_description",
+            "change_password_upon_first_use",
+            "report_invalid_password_hash",
+            "invalid_password_hash_secret_key",
+            "invalid_password_hash_function",
+            "invalid_password_hash_max_chars",
+            "allow_insecure_admin_trust_cross_project_credentials_access",
+            "allow_insecure_application_credential_trust_escalation",
+        ],
+    ),
     // Keystone has only the sql driver and the fernet provider; Baton has no cache layer.
     (
         "credential",
@@ -280,7 +304,7 @@ enum Unenforced {
 }
 
 /// `[security_compliance]` options Baton does not enforce yet, each of which would weaken
-/// security if silently dropped (brute-force lockout, inactive-account disabling, password
+/// security if silently dropped (inactive-account disabling, password
 /// expiry, history, minimum age and strength, change on first use). Set to anything but
 /// Keystone's default, they stop the start (see [`refuse_unenforced_security_compliance`]). The
 /// rest of the section stays accepted and ignored: `password_regex_description` (text only),
@@ -292,20 +316,6 @@ const UNENFORCED_SECURITY_COMPLIANCE: &[(&str, Unenforced)] = &[
         Unenforced::Int {
             min: 1,
             default: None,
-        },
-    ),
-    (
-        "lockout_failure_attempts",
-        Unenforced::Int {
-            min: 1,
-            default: None,
-        },
-    ),
-    (
-        "lockout_duration",
-        Unenforced::Int {
-            min: 1,
-            default: Some(1800),
         },
     ),
     (
@@ -385,7 +395,6 @@ pub const IGNORED_SECTIONS: &[&str] = &[
     "receipt",
     "role",
     "saml",
-    "security_compliance",
     "shadow_users",
     "tokenless_auth",
     "totp",
@@ -591,6 +600,17 @@ pub struct TrustOptions {
     pub max_redelegation_count: u32,
 }
 
+/// The `[security_compliance]` options Baton enforces (the others are refused unless at
+/// Keystone's default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityComplianceOptions {
+    /// Failed password logins in a row that lock a user out (`lockout_failure_attempts`);
+    /// `None`, Keystone's default, never locks.
+    pub lockout_failure_attempts: Option<u32>,
+    /// Seconds a lockout lasts from the last failure (`lockout_duration`, default 1800).
+    pub lockout_duration: u32,
+}
+
 /// The `[oslo_middleware]` options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OsloMiddlewareOptions {
@@ -672,6 +692,8 @@ pub struct IdentityConfig {
     pub application_credential: ApplicationCredentialOptions,
     /// `[trust]`.
     pub trust: TrustOptions,
+    /// `[security_compliance]`.
+    pub security_compliance: SecurityComplianceOptions,
     /// `[catalog]`.
     pub catalog: CatalogOptions,
     /// `[oslo_middleware]`.
@@ -740,6 +762,10 @@ impl Default for IdentityConfig {
             application_credential: ApplicationCredentialOptions::default(),
             trust: TrustOptions {
                 max_redelegation_count: 3,
+            },
+            security_compliance: SecurityComplianceOptions {
+                lockout_failure_attempts: None,
+                lockout_duration: 1800,
             },
             catalog: CatalogOptions::default(),
             oslo_middleware: OsloMiddlewareOptions {
@@ -1022,6 +1048,20 @@ fn read_trust(ini: &IniFile, d: &TrustOptions) -> Result<TrustOptions, ConfigErr
     })
 }
 
+/// `[security_compliance]`: the lockout options.
+fn read_security_compliance(
+    ini: &IniFile,
+    d: &SecurityComplianceOptions,
+) -> Result<SecurityComplianceOptions, ConfigError> {
+    let section = ini.reader("security_compliance");
+    Ok(SecurityComplianceOptions {
+        lockout_failure_attempts: section.int("lockout_failure_attempts", 1, 1_000_000)?,
+        lockout_duration: section
+            .int("lockout_duration", 1, i64::from(u32::MAX))?
+            .unwrap_or(d.lockout_duration),
+    })
+}
+
 fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
     let d = IdentityConfig::default();
     let def = ini.reader(DEFAULT_SECTION);
@@ -1093,6 +1133,7 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
         },
         application_credential: read_application_credential(ini.reader("application_credential"))?,
         trust: read_trust(ini, &d.trust)?,
+        security_compliance: read_security_compliance(ini, &d.security_compliance)?,
         catalog: CatalogOptions {
             // Keystone reads 0 as "not set" (`CONF.catalog.list_limit or CONF.list_limit`).
             list_limit: ini

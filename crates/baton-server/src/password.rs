@@ -262,3 +262,80 @@ mod tests {
         }
     }
 }
+
+/// Where a user stands under `[security_compliance] lockout_failure_attempts` (Keystone's
+/// `_is_account_locked`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lockout {
+    /// Lockout is off, the user is exempt (`ignore_lockout_failure_attempts`), or the failures
+    /// are below the limit.
+    Open,
+    /// At or over the limit and within `lockout_duration` of the last failure: refused whatever
+    /// the password.
+    Locked,
+    /// At or over the limit but the lockout ran out: the count starts again.
+    Expired,
+}
+
+/// Keystone's lockout rule over a user's failed logins at `now`.
+pub fn lockout(
+    options: &baton_config::SecurityComplianceOptions,
+    failed: baton_store::FailedLogins,
+    exempt: bool,
+    now: chrono::NaiveDateTime,
+) -> Lockout {
+    let Some(limit) = options.lockout_failure_attempts else {
+        return Lockout::Open;
+    };
+    if exempt || failed.count < i64::from(limit) {
+        return Lockout::Open;
+    }
+    let until = failed
+        .last_at
+        .map(|t| t + chrono::Duration::seconds(i64::from(options.lockout_duration)));
+    match until {
+        Some(until) if until <= now => Lockout::Expired,
+        _ => Lockout::Locked,
+    }
+}
+
+#[cfg(test)]
+mod lockout_tests {
+    use super::*;
+    use baton_config::SecurityComplianceOptions;
+    use baton_store::FailedLogins;
+    use chrono::NaiveDateTime;
+
+    fn at(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap_or_default()
+    }
+
+    #[test]
+    fn keystone_rule() {
+        let on = SecurityComplianceOptions {
+            lockout_failure_attempts: Some(3),
+            lockout_duration: 60,
+        };
+        let off = SecurityComplianceOptions {
+            lockout_failure_attempts: None,
+            ..on.clone()
+        };
+        let now = at("2026-12-03 12:00:30");
+        let failed = |count| FailedLogins {
+            count,
+            last_at: Some(at("2026-12-03 12:00:00")),
+        };
+        assert_eq!(lockout(&off, failed(99), false, now), Lockout::Open);
+        assert_eq!(lockout(&on, failed(2), false, now), Lockout::Open);
+        assert_eq!(lockout(&on, failed(3), false, now), Lockout::Locked);
+        assert_eq!(lockout(&on, failed(3), true, now), Lockout::Open);
+        assert_eq!(
+            lockout(&on, failed(3), false, at("2026-12-03 12:01:00")),
+            Lockout::Expired
+        );
+        assert_eq!(
+            lockout(&on, failed(3), false, at("2026-12-03 12:00:59")),
+            Lockout::Locked
+        );
+    }
+}

@@ -13,7 +13,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use baton_config::IdentityConfig;
-use baton_store::{ApplicationCredential, PasswordRecord, Project, RevocationEvent, Store, User};
+use baton_store::{
+    ApplicationCredential, FailedLogins, PasswordRecord, Project, RevocationEvent, Store, User,
+};
 use baton_token::{
     canonical_token_text, random_audit_id, Scope, TokenError, TokenFormatter, TokenPayload,
 };
@@ -26,7 +28,8 @@ use crate::clock::Clock;
 use crate::directory::{Directory, DirectoryCache};
 use crate::error::{ApiError, ApiResult};
 use crate::identity;
-use crate::password;
+use crate::identity::users::IGNORE_LOCKOUT_FAILURE_ATTEMPTS;
+use crate::password::{self, Lockout};
 use crate::revocations::{RevocationList, TokenValues, FULL_RELOAD_EVERY};
 
 mod trust;
@@ -1256,13 +1259,21 @@ impl TokenService {
                 "unknown user or user without a password",
             ));
         };
+        // The password was checked whatever the lockout says: a locked account answers as
+        // slowly as any other.
+        let failed = self.check_lockout(&user.id).await?;
         match verified {
             Ok(true) => {}
             Ok(false) => {
+                if failed.is_some() {
+                    self.store
+                        .record_failed_login(&user.id, self.clock.now().naive_utc())
+                        .await?;
+                }
                 return Err(ApiError::unauthorized(format!(
                     "invalid password for user {}",
                     user.id
-                )))
+                )));
             }
             Err(e) => return Err(ApiError::unauthorized(format!("user {}: {e}", user.id))),
         }
@@ -1275,7 +1286,41 @@ impl TokenService {
                 )));
             }
         }
+        if failed.is_some_and(|f| f.count > 0) {
+            self.store.reset_failed_logins(&user.id).await?;
+        }
         Ok(user)
+    }
+
+    /// `[security_compliance] lockout_failure_attempts`: refuses a locked-out user (401, the
+    /// reason in the log only, as Keystone hides it), starts the count again when the lockout
+    /// ran out, and returns the user's failed logins; `None` when lockout is off.
+    async fn check_lockout(&self, user_id: &str) -> ApiResult<Option<FailedLogins>> {
+        let options = &self.config.security_compliance;
+        if options.lockout_failure_attempts.is_none() {
+            return Ok(None);
+        }
+        let failed = self.store.failed_logins(user_id).await?;
+        let exempt = self
+            .store
+            .user_options(&[user_id.to_string()])
+            .await?
+            .get(user_id)
+            .is_some_and(|opts| {
+                opts.iter().any(|(id, v)| {
+                    id == IGNORE_LOCKOUT_FAILURE_ATTEMPTS && v.as_deref() == Some("true")
+                })
+            });
+        match password::lockout(options, failed, exempt, self.clock.now().naive_utc()) {
+            Lockout::Open => Ok(Some(failed)),
+            Lockout::Locked => Err(ApiError::unauthorized(format!(
+                "The account is locked for user: {user_id}."
+            ))),
+            Lockout::Expired => {
+                self.store.reset_failed_logins(user_id).await?;
+                Ok(Some(FailedLogins::default()))
+            }
+        }
     }
 
     /// Keystone's `application_credential` method: the credential by id (404 when unknown, as

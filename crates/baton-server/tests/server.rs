@@ -28,6 +28,8 @@ mod credentials;
 mod fleet;
 #[path = "server/identity_model.rs"]
 mod identity_model;
+#[path = "server/lockout.rs"]
+mod lockout;
 #[path = "server/persona_matrix.rs"]
 mod persona_matrix;
 #[path = "server/security_admin.rs"]

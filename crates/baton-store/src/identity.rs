@@ -718,3 +718,66 @@ impl Store {
         })
     }
 }
+
+/// A local user's failed password logins in a row (`local_user.failed_auth_count`) and when
+/// the last one happened (`failed_auth_at`), as Keystone keeps them for
+/// `[security_compliance] lockout_failure_attempts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FailedLogins {
+    /// Failures since the last success (or reset).
+    pub count: i64,
+    /// The last failure.
+    pub last_at: Option<NaiveDateTime>,
+}
+
+impl Store {
+    /// The user's [`FailedLogins`]; zero for users without a `local_user` row.
+    pub async fn failed_logins(&self, user_id: &str) -> Result<FailedLogins> {
+        dispatch!(self, read, |pool, q| {
+            let row = sqlx::query(&q(
+                "SELECT failed_auth_count, failed_auth_at FROM local_user WHERE user_id = ?",
+            ))
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?;
+            let Some(row) = row else {
+                return Ok(FailedLogins::default());
+            };
+            let count: Option<i32> = row.try_get(0)?;
+            let last_at: Option<NaiveDateTime> = row.try_get(1)?;
+            Ok(FailedLogins {
+                count: i64::from(count.unwrap_or(0)),
+                last_at,
+            })
+        })
+    }
+
+    /// Counts one more failed password login at `at`, in one statement so that concurrent
+    /// failures are all counted.
+    pub async fn record_failed_login(&self, user_id: &str, at: NaiveDateTime) -> Result<()> {
+        dispatch!(self, write, |pool, q| {
+            sqlx::query(&q(
+                "UPDATE local_user SET failed_auth_count = COALESCE(failed_auth_count, 0) + 1, \
+                 failed_auth_at = ? WHERE user_id = ?",
+            ))
+            .bind(pool.ts(at))
+            .bind(user_id)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Forgets the user's failed logins (a successful login, or a lockout that ran out).
+    pub async fn reset_failed_logins(&self, user_id: &str) -> Result<()> {
+        dispatch!(self, write, |pool, q| {
+            sqlx::query(&q(
+                "UPDATE local_user SET failed_auth_count = 0, failed_auth_at = NULL WHERE user_id = ?",
+            ))
+            .bind(user_id)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+}

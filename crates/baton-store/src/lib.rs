@@ -20,6 +20,7 @@ mod change;
 mod credential;
 mod group;
 mod identity;
+pub use identity::FailedLogins;
 mod model;
 mod resource;
 mod revoke;

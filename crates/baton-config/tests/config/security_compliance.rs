@@ -1,7 +1,7 @@
 //! Security review 2026-12, #11: `[security_compliance]` options Baton does not enforce yet stop
 //! the start, with the usual one-line error naming the file, the section and the option, when
 //! they are set to anything but Keystone's default; the options whose loss weakens nothing stay
-//! accepted and ignored.
+//! accepted and ignored. The lockout options are enforced and read.
 
 use baton_config::{ConfigError, IdentityConfig, Ignored, IniFile};
 
@@ -15,8 +15,6 @@ const REASON: &str =
 #[test]
 fn unenforced_hardening_refuses_to_start() {
     for (option, value) in [
-        ("lockout_failure_attempts", "5"),
-        ("lockout_duration", "600"),
         ("disable_user_account_days_inactive", "90"),
         ("password_expires_days", "90"),
         ("unique_last_password_count", "5"),
@@ -55,13 +53,29 @@ invalid_password_hash_max_chars = 5
 allow_insecure_admin_trust_cross_project_credentials_access = false
 allow_insecure_application_credential_trust_escalation = false
 ";
-    let (_, ignored) = identity(text).expect("accepted");
+    let (config, ignored) = identity(text).expect("accepted");
     assert!(
-        ignored
-            .iter()
-            .any(|i| i.section == "security_compliance" && i.option.is_none()),
-        "the section is reported as ignored: {ignored:?}"
+        ignored.iter().any(|i| i.section == "security_compliance"
+            && i.option.as_deref() == Some("password_regex_description")),
+        "the harmless options are reported as ignored: {ignored:?}"
     );
+    assert!(
+        !ignored
+            .iter()
+            .any(|i| i.option.as_deref() == Some("lockout_duration")),
+        "lockout is enforced, not ignored: {ignored:?}"
+    );
+    assert_eq!(config.security_compliance.lockout_failure_attempts, None);
+    assert_eq!(config.security_compliance.lockout_duration, 1800);
+}
+
+#[test]
+fn lockout_options_are_read() {
+    let (config, _) =
+        identity("[security_compliance]\nlockout_failure_attempts = 3\nlockout_duration = 60\n")
+            .expect("accepted");
+    assert_eq!(config.security_compliance.lockout_failure_attempts, Some(3));
+    assert_eq!(config.security_compliance.lockout_duration, 60);
 }
 
 #[test]
@@ -87,12 +101,12 @@ fn invalid_values_are_errors_too() {
 #[test]
 fn environment_overrides_are_checked_as_well() {
     let mut ini = IniFile::parse("[security_compliance]\n", "keystone.conf").unwrap();
-    ini.apply_env([("BATON__SECURITY_COMPLIANCE__LOCKOUT_FAILURE_ATTEMPTS", "3")])
+    ini.apply_env([("BATON__SECURITY_COMPLIANCE__PASSWORD_EXPIRES_DAYS", "3")])
         .unwrap();
     let err = IdentityConfig::from_ini_with_ignored(&ini).expect_err("refused");
     assert!(
         err.to_string()
-            .contains("[security_compliance] lockout_failure_attempts = \"3\": not enforced"),
+            .contains("[security_compliance] password_expires_days = \"3\": not enforced"),
         "{err}"
     );
 }

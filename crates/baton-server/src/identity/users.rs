@@ -12,6 +12,9 @@ use crate::password;
 
 /// Keystone's `lock_password` user option (its id): the user may not change their password.
 pub const LOCK_PASSWORD: &str = "1003";
+/// Keystone's `ignore_lockout_failure_attempts` user option (its id): the user is never locked
+/// out by `[security_compliance] lockout_failure_attempts`.
+pub const IGNORE_LOCKOUT_FAILURE_ATTEMPTS: &str = "1002";
 
 /// A new local user as the request gave it.
 #[derive(Clone, Default)]

@@ -1,0 +1,116 @@
+//! `[security_compliance] lockout_failure_attempts` / `lockout_duration` as Keystone enforces
+//! them: N failed password logins in a row lock the user out (even the right password gets the
+//! generic 401) until `lockout_duration` after the last failure; a success resets the count;
+//! re-enabling the user and `ignore_lockout_failure_attempts` lift it.
+
+use super::*;
+use baton_server::clock::Clock;
+use baton_testkit::{call, on_every_database, send};
+
+fn login(name: &str, password: &str) -> Value {
+    json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": name, "domain": {"id": "default"}, "password": password}}}}})
+}
+
+async fn attempt(s: &IdentityServer, name: &str, password: &str) -> StatusCode {
+    send(
+        s,
+        Method::POST,
+        "auth/tokens",
+        None,
+        Some(login(name, password)),
+    )
+    .await
+    .0
+}
+
+async fn lockout_as_keystone(dialect: DbDialect) {
+    let s = IdentityServer::start_with_clock(dialect, Clock::manual(Utc::now()), |c| {
+        c.security_compliance.lockout_failure_attempts = Some(2);
+        c.security_compliance.lockout_duration = 60;
+    })
+    .await;
+    s.add_secrets(&[USER_PW, WRONG_PW]);
+    let admin = s.admin_token().await;
+    let user = s.create_user("locky", USER_PW, "default").await;
+
+    // A success in between resets the count.
+    assert_eq!(
+        attempt(&s, "locky", WRONG_PW).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(attempt(&s, "locky", USER_PW).await, StatusCode::CREATED);
+    assert_eq!(
+        attempt(&s, "locky", WRONG_PW).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(attempt(&s, "locky", USER_PW).await, StatusCode::CREATED);
+
+    // Two failures in a row: locked, the right password too, with the generic answer.
+    for _ in 0..2 {
+        assert_eq!(
+            attempt(&s, "locky", WRONG_PW).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let (status, body) = send(
+        &s,
+        Method::POST,
+        "auth/tokens",
+        None,
+        Some(login("locky", USER_PW)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        body["error"]["message"],
+        "The request you have made requires authentication."
+    );
+    // Until lockout_duration after the last failure.
+    s.clock().advance(chrono::Duration::seconds(59));
+    assert_eq!(
+        attempt(&s, "locky", USER_PW).await,
+        StatusCode::UNAUTHORIZED
+    );
+    s.clock().advance(chrono::Duration::seconds(2));
+    assert_eq!(attempt(&s, "locky", USER_PW).await, StatusCode::CREATED);
+
+    // Re-enabling the user forgives the failures (Keystone's enabled setter).
+    for _ in 0..2 {
+        attempt(&s, "locky", WRONG_PW).await;
+    }
+    assert_eq!(
+        attempt(&s, "locky", USER_PW).await,
+        StatusCode::UNAUTHORIZED
+    );
+    for enabled in [false, true] {
+        let (status, _) = call(
+            &s,
+            Method::PATCH,
+            &format!("users/{user}"),
+            &admin,
+            Some(json!({"user": {"enabled": enabled}})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(attempt(&s, "locky", USER_PW).await, StatusCode::CREATED);
+
+    // An exempt user is never locked.
+    let (status, _) = call(
+        &s,
+        Method::PATCH,
+        &format!("users/{user}"),
+        &admin,
+        Some(json!({"user": {"options": {"ignore_lockout_failure_attempts": true}}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    for _ in 0..3 {
+        attempt(&s, "locky", WRONG_PW).await;
+    }
+    assert_eq!(attempt(&s, "locky", USER_PW).await, StatusCode::CREATED);
+    s.stop().await;
+}
+
+on_every_database!(lockout_as_keystone);
