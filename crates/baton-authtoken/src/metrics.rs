@@ -26,6 +26,11 @@ pub struct Metrics {
     pub(crate) shared_errors: AtomicU64,
     pub(crate) shared_rejected: AtomicU64,
     pub(crate) shared_skipped: AtomicU64,
+    pub(crate) memcache_hits: AtomicU64,
+    pub(crate) memcache_misses: AtomicU64,
+    pub(crate) memcache_errors: AtomicU64,
+    pub(crate) memcache_rejected: AtomicU64,
+    pub(crate) memcache_skipped: AtomicU64,
 }
 
 pub(crate) fn inc(c: &AtomicU64) {
@@ -89,6 +94,26 @@ impl Metrics {
     /// Lookups that skipped the shared cache because it is marked down.
     pub fn shared_cache_skipped(&self) -> u64 {
         get(&self.shared_skipped)
+    }
+
+    /// Validations found in memcached (`memcached_servers`).
+    pub fn memcache_hits(&self) -> u64 {
+        get(&self.memcache_hits)
+    }
+
+    /// memcached entries ignored because their MAC, encryption or contents did not check out.
+    pub fn memcache_rejected(&self) -> u64 {
+        get(&self.memcache_rejected)
+    }
+
+    /// memcached operations that failed or timed out.
+    pub fn memcache_errors(&self) -> u64 {
+        get(&self.memcache_errors)
+    }
+
+    /// memcached operations skipped because every server for the key is marked dead.
+    pub fn memcache_skipped(&self) -> u64 {
+        get(&self.memcache_skipped)
     }
 
     /// Lookups that waited for another request's identity call for the same key.
@@ -163,6 +188,15 @@ impl Metrics {
                     "layer=\"shared\",result=\"skipped\"",
                     self.shared_cache_skipped(),
                 ),
+                ("layer=\"memcached\",result=\"hit\"", self.memcache_hits()),
+                (
+                    "layer=\"memcached\",result=\"miss\"",
+                    get(&self.memcache_misses),
+                ),
+                (
+                    "layer=\"memcached\",result=\"skipped\"",
+                    self.memcache_skipped(),
+                ),
             ],
         );
         family(
@@ -174,6 +208,16 @@ impl Metrics {
             "baton_authtoken_shared_cache_rejected_total",
             "Shared cache entries ignored as forged, tampered or malformed.",
             &[("", self.shared_cache_rejected())],
+        );
+        family(
+            "baton_authtoken_memcache_errors_total",
+            "memcached operations that failed or timed out.",
+            &[("", self.memcache_errors())],
+        );
+        family(
+            "baton_authtoken_memcache_rejected_total",
+            "memcached entries ignored as tampered, undecryptable or malformed.",
+            &[("", self.memcache_rejected())],
         );
         out
     }
