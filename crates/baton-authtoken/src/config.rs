@@ -15,7 +15,7 @@
 //! | `http_connect_timeout` | 10 s connect, 60 s total | seconds for connecting to, and for each call to, the identity service |
 //! | `http_request_max_retries` | `3` | retries of a call that could not connect |
 //! | `cafile`, `certfile`, `keyfile`, `insecure`, `timeout` | | TLS and timeout of the identity calls |
-//! | `memcached_servers` (alias `memcache_servers`) | | keystonemiddleware's memcached token cache, shared with it ([`crate::memcache_crypt`]): `host:port`, ... |
+//! | `memcached_servers` (alias `memcache_servers`) | | keystonemiddleware's memcached token cache, shared with it ([`crate::memcache_crypt`]): `host:port` items, python-memcached's forms |
 //! | `memcache_security_strategy` | `None` | `MAC` or `ENCRYPT` (any case): entries authenticated, or encrypted and authenticated |
 //! | `memcache_secret_key` | (required with a strategy) | the keys of every entry are derived from it; also `cache_secret_key` when that is unset |
 //! | `memcache_pool_socket_timeout` | `3` | seconds for connecting to memcached and one operation, together |
