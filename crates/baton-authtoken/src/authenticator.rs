@@ -614,7 +614,7 @@ impl Authenticator {
                 }
             }
         }
-        if let Some(found) = self.from_memcache(token, key).await {
+        if let Some(found) = self.memcache_hit(token, key).await {
             return found;
         }
         match self.call_identity(token, key.ctx).await {
@@ -649,7 +649,7 @@ impl Authenticator {
     /// usable in `key`'s context. It is reused here for at most a tenth of `token_cache_time`:
     /// its age is unknown, so a revoked token stays usable at most 10 % longer than
     /// `token_cache_time`.
-    async fn from_memcache(&self, token: &AuthToken, key: CacheKey) -> Option<Lookup> {
+    async fn memcache_hit(&self, token: &AuthToken, key: CacheKey) -> Option<Lookup> {
         let access = Arc::new(self.inner.memcache.as_ref()?.get(token).await?);
         let ttl = self.ttl(&access, key.ctx)?;
         let reuse = self.inner.cfg.token_cache_time? / 10;

@@ -121,6 +121,34 @@ impl Metrics {
         get(&self.coalesced)
     }
 
+    /// The rows of `baton_authtoken_cache_lookups_total`.
+    fn cache_lookup_rows(&self) -> [(&'static str, u64); 10] {
+        [
+            ("layer=\"local\",result=\"hit\"", get(&self.local_hits)),
+            (
+                "layer=\"local\",result=\"negative_hit\"",
+                get(&self.local_negative_hits),
+            ),
+            ("layer=\"local\",result=\"miss\"", get(&self.local_misses)),
+            ("layer=\"local\",result=\"coalesced\"", self.coalesced()),
+            ("layer=\"shared\",result=\"hit\"", self.shared_cache_hits()),
+            ("layer=\"shared\",result=\"miss\"", get(&self.shared_misses)),
+            (
+                "layer=\"shared\",result=\"skipped\"",
+                self.shared_cache_skipped(),
+            ),
+            ("layer=\"memcached\",result=\"hit\"", self.memcache_hits()),
+            (
+                "layer=\"memcached\",result=\"miss\"",
+                get(&self.memcache_misses),
+            ),
+            (
+                "layer=\"memcached\",result=\"skipped\"",
+                self.memcache_skipped(),
+            ),
+        ]
+    }
+
     /// The counters in the Prometheus text exposition format (version 0.0.4).
     pub fn render_prometheus(&self) -> String {
         let mut out = String::new();
@@ -174,30 +202,7 @@ impl Metrics {
         family(
             "baton_authtoken_cache_lookups_total",
             "Validation cache lookups, by layer and result.",
-            &[
-                ("layer=\"local\",result=\"hit\"", get(&self.local_hits)),
-                (
-                    "layer=\"local\",result=\"negative_hit\"",
-                    get(&self.local_negative_hits),
-                ),
-                ("layer=\"local\",result=\"miss\"", get(&self.local_misses)),
-                ("layer=\"local\",result=\"coalesced\"", self.coalesced()),
-                ("layer=\"shared\",result=\"hit\"", self.shared_cache_hits()),
-                ("layer=\"shared\",result=\"miss\"", get(&self.shared_misses)),
-                (
-                    "layer=\"shared\",result=\"skipped\"",
-                    self.shared_cache_skipped(),
-                ),
-                ("layer=\"memcached\",result=\"hit\"", self.memcache_hits()),
-                (
-                    "layer=\"memcached\",result=\"miss\"",
-                    get(&self.memcache_misses),
-                ),
-                (
-                    "layer=\"memcached\",result=\"skipped\"",
-                    self.memcache_skipped(),
-                ),
-            ],
+            &self.cache_lookup_rows(),
         );
         family(
             "baton_authtoken_shared_cache_errors_total",
