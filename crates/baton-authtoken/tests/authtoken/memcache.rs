@@ -369,3 +369,40 @@ fn a_strategy_needs_a_secret() {
     }
     assert!(id_less(Strategy::None, None).is_ok());
 }
+
+/// A figure, not a check (run with `-- --ignored measure_memcache_hits --nocapture`): the time of
+/// a first request per token served from memcached (another process's entries) against one
+/// validated by the identity server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement"]
+async fn measure_memcache_hits() {
+    let id = Identity::start().await;
+    let mc = memcached().await;
+    let secret = secret();
+    for strategy in [Strategy::Mac, Strategy::Encrypt] {
+        let a = App::start(mc.config(&id, strategy, &secret)).await;
+        let tokens: Vec<String> = (0..200).map(|_| id.alice(3600)).collect();
+        for t in &tokens {
+            assert_eq!(a.pair(t, None).await.status, 200);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let b = App::start(mc.config(&id, strategy, &secret)).await;
+        let start = Instant::now();
+        for t in &tokens {
+            assert_eq!(b.pair(t, None).await.status, 200);
+        }
+        let hits = start.elapsed();
+        let c = App::start(id.config().build().expect("config")).await;
+        let start = Instant::now();
+        for t in &tokens {
+            assert_eq!(c.pair(t, None).await.status, 200);
+        }
+        let calls = start.elapsed();
+        println!(
+            "{strategy:?}: 200 first requests, memcached hits {:?}/req (hits {}), identity validations {:?}/req",
+            hits / 200,
+            b.auth.metrics().memcache_hits(),
+            calls / 200
+        );
+    }
+}
