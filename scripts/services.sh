@@ -131,4 +131,6 @@ baton_services() {
   baton_service MariaDB BATON_TEST_MYSQL_URL 3306 baton_start_mariadb
   baton_service Redis BATON_TEST_REDIS_URL 6379 baton_start_redis
   baton_service memcached BATON_TEST_MEMCACHED_URL 11211 baton_start_memcached
+  # The tests start their own memcached when this is unset; point them at the running one.
+  export BATON_TEST_MEMCACHED_URL=${BATON_TEST_MEMCACHED_URL:-127.0.0.1:11211}
 }
