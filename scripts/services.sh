@@ -1,8 +1,8 @@
-# Sourced by scripts/test-all.sh: makes sure PostgreSQL, MariaDB and Redis answer on loopback for
-# the tests, and exports where (BATON_TEST_POSTGRES_URL, BATON_TEST_MYSQL_URL,
-# BATON_TEST_REDIS_URL).
+# Sourced by scripts/test-all.sh: makes sure PostgreSQL, MariaDB, Redis and memcached answer on
+# loopback for the tests, and exports where (BATON_TEST_POSTGRES_URL, BATON_TEST_MYSQL_URL,
+# BATON_TEST_REDIS_URL, BATON_TEST_MEMCACHED_URL as host:port).
 #
-# A server already answering on its standard port (5432, 3306, 6379) is used as it is. Otherwise
+# A server already answering on its standard port (5432, 3306, 6379, 11211) is used as it is. Otherwise
 # a throwaway instance is started from Debian's packages (installed when missing) on a free
 # loopback port, in a temporary directory removed on exit. BATON_SERVICES=throwaway starts
 # throwaway instances even when the standard ones answer (to try this path on any machine).
@@ -102,6 +102,17 @@ baton_start_redis() {
   echo "Redis: started a throwaway server on 127.0.0.1:$port"
 }
 
+baton_start_memcached() {
+  command -v memcached >/dev/null || baton_apt_install memcached
+  baton_services_tmp
+  local port
+  port=$(baton_free_port)
+  memcached -l 127.0.0.1 -p "$port" -U 0 -m 64 -u root -d -P "$baton_services_dir/memcached.pid"
+  baton_wait_port "$port" memcached
+  export BATON_TEST_MEMCACHED_URL="127.0.0.1:$port"
+  echo "memcached: started a throwaway server on 127.0.0.1:$port"
+}
+
 # One server: the URL already given in $var, else the one answering on its standard port, else a
 # throwaway one.
 baton_service() {
@@ -119,4 +130,7 @@ baton_services() {
   baton_service PostgreSQL BATON_TEST_POSTGRES_URL 5432 baton_start_postgres
   baton_service MariaDB BATON_TEST_MYSQL_URL 3306 baton_start_mariadb
   baton_service Redis BATON_TEST_REDIS_URL 6379 baton_start_redis
+  baton_service memcached BATON_TEST_MEMCACHED_URL 11211 baton_start_memcached
+  # The tests start their own memcached when this is unset; point them at the running one.
+  export BATON_TEST_MEMCACHED_URL=${BATON_TEST_MEMCACHED_URL:-127.0.0.1:11211}
 }

@@ -2,7 +2,7 @@
 # The whole test suite: Rust crates (unit, integration, storage on SQLite/PostgreSQL/MariaDB)
 # and the interop suite against the real OpenStack Python packages. Installs what it needs.
 #
-# PostgreSQL, MariaDB and Redis: the ones running on their standard loopback ports are used;
+# PostgreSQL, MariaDB, Redis and memcached: the ones running on their standard loopback ports are used;
 # where one is not running, a throwaway instance is started from Debian's packages (installed
 # if missing) and removed at the end (scripts/services.sh; BATON_SERVICES=throwaway forces it).
 set -euo pipefail

@@ -22,6 +22,7 @@ use crate::context::{IdentityContext, TokenInfo};
 use crate::metrics::{inc, Metrics};
 use crate::reason::{join_reasons, FailureReason, IdentityStatus};
 use crate::shared::SharedCache;
+use crate::token_memcache::TokenMemcache;
 
 /// Longest token accepted from a request; longer ones are refused without asking the identity
 /// service (Keystone's Fernet tokens are under 300 bytes, JWS ones under 1 KiB).
@@ -146,6 +147,7 @@ struct Inner {
     local: LocalCache,
     flights: Flights<Lookup>,
     shared: Option<Arc<SharedCache>>,
+    memcache: Option<Arc<TokenMemcache>>,
     metrics: Arc<Metrics>,
     warned_roleless: AtomicBool,
     www_authenticate: HeaderValue,
@@ -183,6 +185,16 @@ impl Authenticator {
             }
             None => None,
         };
+        let memcache = match &cfg.memcache {
+            Some(m) if cfg.token_cache_time.is_some() => Some(Arc::new(
+                TokenMemcache::new(m, metrics.clone()).map_err(Error::Invalid)?,
+            )),
+            Some(_) => {
+                tracing::warn!("token_cache_time disables caching: memcached_servers is not used");
+                None
+            }
+            None => None,
+        };
         let www_authenticate =
             HeaderValue::from_str(&format!("Keystone uri=\"{}\"", cfg.www_authenticate_uri))
                 .map_err(|_| Error::Invalid("www_authenticate_uri is not a valid header".into()))?;
@@ -204,6 +216,7 @@ impl Authenticator {
                 local,
                 flights: Flights::new(),
                 shared,
+                memcache,
                 metrics,
                 warned_roleless: AtomicBool::new(false),
                 www_authenticate,
@@ -242,6 +255,12 @@ impl Authenticator {
             .shared
             .as_ref()
             .map(|s| s.key(ctx, &token_hash(token)))
+    }
+
+    /// The memcached key of `token` (keystonemiddleware's, for operators and tests), if
+    /// `memcached_servers` is set.
+    pub fn memcache_key(&self, token: &str) -> Option<String> {
+        self.inner.memcache.as_ref().map(|m| m.key(token))
     }
 
     /// Authenticates as the service user and finds the identity endpoint in its catalog: call at
@@ -595,6 +614,9 @@ impl Authenticator {
                 }
             }
         }
+        if let Some(found) = self.memcache_hit(token, key).await {
+            return found;
+        }
         match self.call_identity(token, key.ctx).await {
             Ok(access) => {
                 self.remember(key, &access);
@@ -621,6 +643,20 @@ impl Authenticator {
                 Lookup::Failed(reason, Arc::from(e.to_string()))
             }
         }
+    }
+
+    /// A validation keystonemiddleware or another Baton process stored in memcached, if it is
+    /// usable in `key`'s context. It is reused here for at most a tenth of `token_cache_time`:
+    /// its age is unknown, so a revoked token stays usable at most 10 % longer than
+    /// `token_cache_time`.
+    async fn memcache_hit(&self, token: &AuthToken, key: CacheKey) -> Option<Lookup> {
+        let access = Arc::new(self.inner.memcache.as_ref()?.get(token).await?);
+        let ttl = self.ttl(&access, key.ctx)?;
+        let reuse = self.inner.cfg.token_cache_time? / 10;
+        self.inner
+            .local
+            .put_positive(key, access.clone(), ttl.min(reuse));
+        Some(Lookup::Valid(access))
     }
 
     /// After a plain refusal: is the token merely expired? Asks with allow_expired (the answer is
@@ -668,6 +704,9 @@ impl Authenticator {
             self.inner.local.put_positive(key, access.clone(), ttl);
             if let Some(shared) = &self.inner.shared {
                 shared.put(key.ctx, &key.hash, access, ttl);
+            }
+            if let Some(memcache) = &self.inner.memcache {
+                memcache.put(access, ttl);
             }
         }
     }

@@ -15,8 +15,15 @@
 //! | `http_connect_timeout` | 10 s connect, 60 s total | seconds for connecting to, and for each call to, the identity service |
 //! | `http_request_max_retries` | `3` | retries of a call that could not connect |
 //! | `cafile`, `certfile`, `keyfile`, `insecure`, `timeout` | | TLS and timeout of the identity calls |
-//! | `memcached_servers` | | accepted and ignored, with a warning: Baton's shared cache is `redis_url` |
-//! | `memcache_secret_key` | | used as `cache_secret_key` when that is unset |
+//! | `memcached_servers` (alias `memcache_servers`) | | keystonemiddleware's memcached token cache, shared with it ([`crate::memcache_crypt`]): `host:port` items, python-memcached's forms |
+//! | `memcache_security_strategy` | `None` | `MAC` or `ENCRYPT` (any case): entries authenticated, or encrypted and authenticated |
+//! | `memcache_secret_key` | (required with a strategy) | the keys of every entry are derived from it; also `cache_secret_key` when that is unset |
+//! | `memcache_pool_socket_timeout` | `3` | seconds for connecting to memcached and one operation, together |
+//! | `memcache_pool_dead_retry` | `300` | seconds a memcached server that failed is left alone |
+//! | `memcache_pool_maxsize` | `10` | connections per memcached server |
+//! | `memcache_pool_unused_timeout`, `memcache_pool_conn_get_timeout` | `60`, `10` | idle connections closed after; longest wait for a free one |
+//! | `memcache_use_advanced_pool` | `true` | accepted; Baton's pool is always the one shared by all requests |
+//! | `memcache_sasl_enabled`, `memcache_tls_enabled` | `false` | `true` is refused: neither is built in |
 //! | **`redis_url`** | none | a shared validation cache (`redis://host:port/db`) |
 //! | **`cache_secret_key`** | (required with `redis_url`) | the HMAC-SHA256 key of every shared-cache entry |
 //! | **`redis_timeout`** | `0.25` | seconds for connecting to Redis and for each operation |
@@ -40,6 +47,9 @@ use baton_client::{
 };
 use baton_config::{ConfigError, ConfigErrorKind, IniFile, SectionReader};
 
+use crate::memcache_crypt::Strategy;
+use crate::memcached::{server_address, PoolOptions};
+
 /// The section keystonemiddleware reads.
 pub const DEFAULT_SECTION: &str = "keystone_authtoken";
 
@@ -54,6 +64,12 @@ pub const DEFAULT_NEGATIVE_CACHE_TIME: Duration = Duration::from_secs(3);
 pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 /// `redis_retry_interval`: Redis is left alone this long after a failure.
 pub const DEFAULT_REDIS_RETRY_INTERVAL: Duration = Duration::from_secs(30);
+/// keystonemiddleware's `memcache_pool_socket_timeout`.
+pub const DEFAULT_MEMCACHE_SOCKET_TIMEOUT: Duration = Duration::from_secs(3);
+/// keystonemiddleware's `memcache_pool_dead_retry`.
+pub const DEFAULT_MEMCACHE_DEAD_RETRY: Duration = Duration::from_secs(300);
+/// keystonemiddleware's `memcache_pool_maxsize`.
+pub const DEFAULT_MEMCACHE_POOL_MAXSIZE: usize = 10;
 /// `token_cache_size`: entries in each in-process cache.
 pub const DEFAULT_CACHE_SIZE: u64 = 10_000;
 
@@ -108,6 +124,53 @@ pub(crate) fn redact_url(url: &str) -> String {
     }
 }
 
+/// keystonemiddleware's memcached token cache (`memcached_servers`).
+#[derive(Clone)]
+pub struct MemcacheConfig {
+    /// `host:port` items, in order: the order decides which server holds which token, as in
+    /// python-memcached.
+    pub servers: Vec<String>,
+    /// `memcache_security_strategy`.
+    pub strategy: Strategy,
+    /// `memcache_secret_key`; required unless the strategy is `None`.
+    pub secret: Option<SecretString>,
+    /// The `memcache_pool_*` options.
+    pub pool: PoolOptions,
+}
+
+impl MemcacheConfig {
+    /// `servers` with `strategy` and keystonemiddleware's pool defaults.
+    pub fn new(
+        servers: Vec<String>,
+        strategy: Strategy,
+        secret: Option<SecretString>,
+    ) -> MemcacheConfig {
+        MemcacheConfig {
+            servers,
+            strategy,
+            secret,
+            pool: PoolOptions {
+                socket_timeout: DEFAULT_MEMCACHE_SOCKET_TIMEOUT,
+                dead_retry: DEFAULT_MEMCACHE_DEAD_RETRY,
+                maxsize: DEFAULT_MEMCACHE_POOL_MAXSIZE,
+                unused_timeout: Duration::from_secs(60),
+                conn_get_timeout: Duration::from_secs(10),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for MemcacheConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemcacheConfig")
+            .field("servers", &self.servers)
+            .field("strategy", &self.strategy)
+            .field("secret", &self.secret)
+            .field("pool", &self.pool)
+            .finish()
+    }
+}
+
 /// Everything the middleware needs. Build it from an INI file ([`AuthTokenConfig::from_ini`])
 /// or in code ([`AuthTokenConfig::builder`]).
 #[derive(Clone)]
@@ -149,6 +212,8 @@ pub struct AuthTokenConfig {
     pub diagnose_expired_tokens: bool,
     /// The Redis cache shared by the service's processes (`redis_url`), if any.
     pub shared_cache: Option<SharedCacheConfig>,
+    /// keystonemiddleware's memcached token cache (`memcached_servers`), if any.
+    pub memcache: Option<MemcacheConfig>,
     /// This service's type in the catalog (`compute`, `volumev3`, ...): the `service` an
     /// application credential's access rule must name. Unset, tokens restricted by access rules
     /// are refused (`access_rules_unenforceable`), as keystonemiddleware does.
@@ -173,6 +238,7 @@ impl fmt::Debug for AuthTokenConfig {
             .field("include_service_catalog", &self.include_service_catalog)
             .field("expose_failure_reason", &self.expose_failure_reason)
             .field("shared_cache", &self.shared_cache)
+            .field("memcache", &self.memcache)
             .field("service_type", &self.service_type)
             .finish_non_exhaustive()
     }
@@ -213,6 +279,7 @@ impl AuthTokenConfig {
                 expose_failure_reason: false,
                 diagnose_expired_tokens: true,
                 shared_cache: None,
+                memcache: None,
                 service_type: None,
             },
         }
@@ -256,10 +323,8 @@ impl AuthTokenConfig {
                 ));
             }
         }
-        if r.string("memcached_servers")?.is_some() {
-            tracing::warn!(
-                "[{section}] memcached_servers is ignored: Baton's shared validation cache is redis_url (with cache_secret_key); without it each process caches on its own"
-            );
+        if let Some(memcache) = read_memcache(&r, section)? {
+            b = b.memcache(memcache);
         }
         if let Some(shared) = read_shared_cache(&r, section)? {
             b = b.shared_cache(shared);
@@ -278,6 +343,101 @@ impl AuthTokenConfig {
             other => r.error(other.to_string()),
         })
     }
+}
+
+/// `memcached_servers` with `memcache_security_strategy`, `memcache_secret_key` and the pool
+/// options, checked as keystonemiddleware checks them (a strategy needs a secret, even without
+/// servers); `None` without servers.
+fn read_memcache(
+    r: &SectionReader<'_>,
+    section: &str,
+) -> Result<Option<MemcacheConfig>, ConfigError> {
+    let strategy = r
+        .custom("memcache_security_strategy", |text| {
+            Strategy::parse(text.trim()).ok_or_else(|| "must be None, MAC or ENCRYPT".to_string())
+        })?
+        .unwrap_or(Strategy::None);
+    let secret = r
+        .string("memcache_secret_key")?
+        .filter(|s| !s.is_empty())
+        .map(SecretString::new);
+    if strategy != Strategy::None && secret.is_none() {
+        return Err(r.missing(
+            "memcache_secret_key",
+            "memcache_security_strategy is set, and the keys of every memcached entry are derived from this secret",
+        ));
+    }
+    for (option, what) in [
+        ("memcache_sasl_enabled", "SASL"),
+        ("memcache_tls_enabled", "TLS"),
+    ] {
+        if r.bool(option)? == Some(true) {
+            return Err(r.error(format!(
+                "option {option}: Baton does not speak {what} to memcached; reach it on a trusted network and protect the entries with memcache_security_strategy"
+            )));
+        }
+    }
+    let _ = r.bool("memcache_use_advanced_pool")?;
+    let pool = read_memcache_pool(r)?;
+    let servers_option = match r.value("memcached_servers") {
+        Some(_) => "memcached_servers",
+        None => "memcache_servers",
+    };
+    let servers: Vec<String> = r
+        .list(servers_option)?
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect();
+    if servers.is_empty() {
+        return Ok(None);
+    }
+    if let Some(v) = r.value(servers_option) {
+        for s in &servers {
+            server_address(s).map_err(|why| v.error(section, servers_option, why))?;
+        }
+    }
+    if let Some(text) = r.string("memcache_security_strategy")? {
+        let text = text.trim();
+        if strategy != Strategy::None && text != strategy.as_str() {
+            tracing::warn!(
+                "[{section}] memcache_security_strategy = {text}: keystonemiddleware derives its keys from the name as written (and encrypts only with ENCRYPT in capitals), so it will not share memcached entries with Baton; write {}",
+                strategy.as_str()
+            );
+        }
+    }
+    if strategy == Strategy::None {
+        tracing::warn!(
+            "[{section}] memcached_servers without memcache_security_strategy: token validations are stored in memcached as plain data, and whoever can write to memcached can act as any user; set memcache_security_strategy = MAC (or ENCRYPT) and memcache_secret_key"
+        );
+    }
+    let mut cfg = MemcacheConfig::new(servers, strategy, secret);
+    cfg.pool = pool;
+    Ok(Some(cfg))
+}
+
+/// The `memcache_pool_*` options, with keystonemiddleware's defaults.
+fn read_memcache_pool(r: &SectionReader<'_>) -> Result<PoolOptions, ConfigError> {
+    let mut pool = MemcacheConfig::new(Vec::new(), Strategy::None, None).pool;
+    if let Some(t) = r.seconds("memcache_pool_socket_timeout")? {
+        if t.is_zero() {
+            return Err(r.error("option memcache_pool_socket_timeout must be above 0"));
+        }
+        pool.socket_timeout = t;
+    }
+    if let Some(t) = r.seconds("memcache_pool_dead_retry")? {
+        pool.dead_retry = t;
+    }
+    if let Some(n) = r.int::<usize>("memcache_pool_maxsize", 1, 10_000)? {
+        pool.maxsize = n;
+    }
+    if let Some(t) = r.seconds("memcache_pool_unused_timeout")? {
+        pool.unused_timeout = t;
+    }
+    if let Some(t) = r.seconds("memcache_pool_conn_get_timeout")? {
+        pool.conn_get_timeout = t;
+    }
+    Ok(pool)
 }
 
 /// `redis_url` with its secret and timings; `None` when unset or empty (each process then
@@ -400,7 +560,9 @@ fn is_known_option(name: &str) -> bool {
         "http_request_max_retries",
         "enforce_token_bind",
         "memcached_servers",
+        "memcache_servers",
         "memcache_secret_key",
+        "memcache_security_strategy",
         "redis_url",
         "cache_secret_key",
         "redis_timeout",
@@ -411,7 +573,6 @@ fn is_known_option(name: &str) -> bool {
         // keystonemiddleware options without effect here
         "auth_version",
         "cache",
-        "memcache_security_strategy",
         "auth_admin_prefix",
     ];
     KNOWN.contains(&name)
@@ -541,6 +702,28 @@ impl AuthTokenConfigBuilder {
         self
     }
 
+    /// Sets [`AuthTokenConfig::memcache`].
+    pub fn memcache(mut self, memcache: MemcacheConfig) -> Self {
+        self.cfg.memcache = Some(memcache);
+        self
+    }
+
+    /// keystonemiddleware's memcached token cache on `servers` with `strategy` (`secret` is
+    /// `memcache_secret_key`) and the default pool options.
+    pub fn memcached<I, S>(
+        self,
+        servers: I,
+        strategy: Strategy,
+        secret: Option<SecretString>,
+    ) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let servers = servers.into_iter().map(Into::into).collect();
+        self.memcache(MemcacheConfig::new(servers, strategy, secret))
+    }
+
     /// A shared Redis cache with the default timeout (0.25 s) and retry interval (30 s).
     pub fn redis(self, url: impl Into<String>, secret: impl Into<SecretString>) -> Self {
         self.shared_cache(SharedCacheConfig {
@@ -575,6 +758,9 @@ impl AuthTokenConfigBuilder {
                 "www_authenticate_uri must not contain quotes or control characters".into(),
             ));
         }
+        if let Some(m) = &self.cfg.memcache {
+            check_memcache(m)?;
+        }
         if let Some(shared) = &self.cfg.shared_cache {
             if shared.secret.expose().is_empty() {
                 return Err(Error::Invalid(
@@ -592,6 +778,28 @@ impl AuthTokenConfigBuilder {
         }
         Ok(self.cfg)
     }
+}
+
+/// A memcached configuration Baton can run with: servers it can parse, a secret when a
+/// strategy is set, a timeout above zero.
+fn check_memcache(m: &MemcacheConfig) -> Result<(), Error> {
+    if m.servers.is_empty() {
+        return Err(Error::Invalid("memcached_servers lists no server".into()));
+    }
+    for s in &m.servers {
+        server_address(s).map_err(|why| Error::Invalid(format!("memcached_servers: {why}")))?;
+    }
+    if m.strategy != Strategy::None && m.secret.as_ref().is_none_or(|s| s.expose().is_empty()) {
+        return Err(Error::Invalid(
+            "memcache_secret_key must be set when memcache_security_strategy is".into(),
+        ));
+    }
+    if m.pool.socket_timeout.is_zero() {
+        return Err(Error::Invalid(
+            "memcache_pool_socket_timeout must be above 0".into(),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -640,6 +848,65 @@ mod tests {
         assert_eq!(shared.secret.expose(), "0123456789abcdef");
         assert_eq!(shared.timeout, Duration::from_millis(100));
         assert!(!format!("{c:?}").contains(":pw@"));
+    }
+
+    #[test]
+    fn memcache_options_are_keystonemiddlewares() {
+        let c = parse(&format!(
+            "{AUTH}memcached_servers = m1:11211, inet6:[::1]:11311\nmemcache_security_strategy = encrypt\nmemcache_secret_key = k3y-0123456789abcdef\nmemcache_pool_socket_timeout = 1\nmemcache_pool_maxsize = 4\nmemcache_pool_dead_retry = 30\nmemcache_use_advanced_pool = false\n"
+        ))
+        .unwrap();
+        let m = c.memcache.as_ref().expect("memcache");
+        assert_eq!(m.servers, ["m1:11211", "inet6:[::1]:11311"]);
+        assert_eq!(m.strategy, Strategy::Encrypt);
+        assert_eq!(m.pool.socket_timeout, Duration::from_secs(1));
+        assert_eq!(m.pool.maxsize, 4);
+        assert_eq!(m.pool.dead_retry, Duration::from_secs(30));
+        assert!(!format!("{c:?}").contains("k3y-0123456789abcdef"));
+        // The deprecated name keystonemiddleware still reads.
+        let c = parse(&format!("{AUTH}memcache_servers = m2\n")).unwrap();
+        assert_eq!(c.memcache.unwrap().strategy, Strategy::None);
+        assert!(parse(AUTH).unwrap().memcache.is_none());
+    }
+
+    #[test]
+    fn memcache_errors_name_section_and_option() {
+        // keystonemiddleware refuses a strategy without a secret, servers or not.
+        for text in [
+            format!("{AUTH}memcached_servers = m1:11211\nmemcache_security_strategy = MAC\n"),
+            format!("{AUTH}memcache_security_strategy = ENCRYPT\nmemcache_secret_key =\n"),
+        ] {
+            let msg = parse(&text).unwrap_err().to_string();
+            assert!(!msg.contains('\n'), "{msg}");
+            assert!(
+                msg.contains("[keystone_authtoken]") && msg.contains("memcache_secret_key"),
+                "{msg}"
+            );
+        }
+        let cases = [
+            (
+                "memcache_security_strategy = AES\n",
+                "memcache_security_strategy",
+            ),
+            ("memcached_servers = m1:x\n", "memcached_servers"),
+            (
+                "memcached_servers = m1\nmemcache_sasl_enabled = true\n",
+                "memcache_sasl_enabled",
+            ),
+            (
+                "memcached_servers = m1\nmemcache_tls_enabled = true\n",
+                "memcache_tls_enabled",
+            ),
+            (
+                "memcache_pool_socket_timeout = 0\n",
+                "memcache_pool_socket_timeout",
+            ),
+            ("memcache_pool_maxsize = 0\n", "memcache_pool_maxsize"),
+        ];
+        for (line, option) in cases {
+            let msg = parse(&format!("{AUTH}{line}")).unwrap_err().to_string();
+            assert!(msg.contains(option) && !msg.contains('\n'), "{line}: {msg}");
+        }
     }
 
     #[test]

@@ -16,7 +16,9 @@
 //!   `X-Identity-Status`, `X-Roles`, `X-Service-*`, ... headers;
 //! * the validation cache: SHA-256-keyed, versioned, successes and refusals apart and per
 //!   validation context, entries bounded by the token's own expiry, single flight, and an
-//!   optional Redis cache whose entries are MACed with HMAC-SHA256 ([`cache`], `shared`);
+//!   optional Redis cache whose entries are MACed with HMAC-SHA256 ([`cache`], `shared`), and
+//!   keystonemiddleware's memcached token cache (`memcached_servers`), shared with it: same keys,
+//!   same values, same `memcache_security_strategy` protection ([`memcache_crypt`]);
 //! * [`access_rules`]: an application credential's access rules enforced against the request
 //!   (`[keystone_authtoken] service_type`), skipped only for a valid service token with a
 //!   service role (keystonemiddleware skips them for any `X-Service-Token`: bug 2129016);
@@ -53,21 +55,27 @@ pub mod cache;
 pub mod config;
 pub mod context;
 pub mod layer;
+pub mod memcache_crypt;
+mod memcached;
 pub mod metrics;
 pub mod onward;
 pub mod proxy;
 pub mod reason;
 mod shared;
+mod token_memcache;
 
 pub use authenticator::{
     Authenticator, Decision, Rejection, FAILURE_REASON_HEADER, MAX_TOKEN_BYTES, STORAGE_TOKEN,
 };
 pub use cache::CACHE_SCHEMA;
 pub use config::{
-    AuthTokenConfig, AuthTokenConfigBuilder, Error, SharedCacheConfig, DEFAULT_SECTION,
+    AuthTokenConfig, AuthTokenConfigBuilder, Error, MemcacheConfig, SharedCacheConfig,
+    DEFAULT_SECTION,
 };
 pub use context::{strip_identity_headers, v2_catalog, IdentityContext, TokenInfo};
 pub use layer::{AuthBody, AuthTokenLayer, AuthTokenService};
+pub use memcache_crypt::Strategy as MemcacheSecurityStrategy;
+pub use memcached::PoolOptions as MemcachePoolOptions;
 pub use metrics::Metrics;
 pub use onward::{OnwardCalls, OnwardCredentials, SentLog};
 pub use proxy::{ProxyConfig, ProxyOptions, PROXY_SECTION};

@@ -26,6 +26,11 @@ pub struct Metrics {
     pub(crate) shared_errors: AtomicU64,
     pub(crate) shared_rejected: AtomicU64,
     pub(crate) shared_skipped: AtomicU64,
+    pub(crate) memcache_hits: AtomicU64,
+    pub(crate) memcache_misses: AtomicU64,
+    pub(crate) memcache_errors: AtomicU64,
+    pub(crate) memcache_rejected: AtomicU64,
+    pub(crate) memcache_skipped: AtomicU64,
 }
 
 pub(crate) fn inc(c: &AtomicU64) {
@@ -91,9 +96,57 @@ impl Metrics {
         get(&self.shared_skipped)
     }
 
+    /// Validations found in memcached (`memcached_servers`).
+    pub fn memcache_hits(&self) -> u64 {
+        get(&self.memcache_hits)
+    }
+
+    /// memcached entries ignored because their MAC, encryption or contents did not check out.
+    pub fn memcache_rejected(&self) -> u64 {
+        get(&self.memcache_rejected)
+    }
+
+    /// memcached operations that failed or timed out.
+    pub fn memcache_errors(&self) -> u64 {
+        get(&self.memcache_errors)
+    }
+
+    /// memcached operations skipped because every server for the key is marked dead.
+    pub fn memcache_skipped(&self) -> u64 {
+        get(&self.memcache_skipped)
+    }
+
     /// Lookups that waited for another request's identity call for the same key.
     pub fn coalesced(&self) -> u64 {
         get(&self.coalesced)
+    }
+
+    /// The rows of `baton_authtoken_cache_lookups_total`.
+    fn cache_lookup_rows(&self) -> [(&'static str, u64); 10] {
+        [
+            ("layer=\"local\",result=\"hit\"", get(&self.local_hits)),
+            (
+                "layer=\"local\",result=\"negative_hit\"",
+                get(&self.local_negative_hits),
+            ),
+            ("layer=\"local\",result=\"miss\"", get(&self.local_misses)),
+            ("layer=\"local\",result=\"coalesced\"", self.coalesced()),
+            ("layer=\"shared\",result=\"hit\"", self.shared_cache_hits()),
+            ("layer=\"shared\",result=\"miss\"", get(&self.shared_misses)),
+            (
+                "layer=\"shared\",result=\"skipped\"",
+                self.shared_cache_skipped(),
+            ),
+            ("layer=\"memcached\",result=\"hit\"", self.memcache_hits()),
+            (
+                "layer=\"memcached\",result=\"miss\"",
+                get(&self.memcache_misses),
+            ),
+            (
+                "layer=\"memcached\",result=\"skipped\"",
+                self.memcache_skipped(),
+            ),
+        ]
     }
 
     /// The counters in the Prometheus text exposition format (version 0.0.4).
@@ -149,21 +202,7 @@ impl Metrics {
         family(
             "baton_authtoken_cache_lookups_total",
             "Validation cache lookups, by layer and result.",
-            &[
-                ("layer=\"local\",result=\"hit\"", get(&self.local_hits)),
-                (
-                    "layer=\"local\",result=\"negative_hit\"",
-                    get(&self.local_negative_hits),
-                ),
-                ("layer=\"local\",result=\"miss\"", get(&self.local_misses)),
-                ("layer=\"local\",result=\"coalesced\"", self.coalesced()),
-                ("layer=\"shared\",result=\"hit\"", self.shared_cache_hits()),
-                ("layer=\"shared\",result=\"miss\"", get(&self.shared_misses)),
-                (
-                    "layer=\"shared\",result=\"skipped\"",
-                    self.shared_cache_skipped(),
-                ),
-            ],
+            &self.cache_lookup_rows(),
         );
         family(
             "baton_authtoken_shared_cache_errors_total",
@@ -174,6 +213,16 @@ impl Metrics {
             "baton_authtoken_shared_cache_rejected_total",
             "Shared cache entries ignored as forged, tampered or malformed.",
             &[("", self.shared_cache_rejected())],
+        );
+        family(
+            "baton_authtoken_memcache_errors_total",
+            "memcached operations that failed or timed out.",
+            &[("", self.memcache_errors())],
+        );
+        family(
+            "baton_authtoken_memcache_rejected_total",
+            "memcached entries ignored as tampered, undecryptable or malformed.",
+            &[("", self.memcache_rejected())],
         );
         out
     }
