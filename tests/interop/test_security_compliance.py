@@ -1,0 +1,119 @@
+"""`[security_compliance] lockout_failure_attempts` / `lockout_duration`, asked of Baton and the
+real Keystone 30 with the same options and the same requests: the statuses and error messages
+of every step must match (failures counted, a success resetting the count, the lockout refusing
+the right password with the generic 401, its end after `lockout_duration`, re-enabling the user
+and `ignore_lockout_failure_attempts` lifting it).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+from typing import Iterator, Optional
+
+import pytest
+import requests
+
+from baton_process import Baton
+from conftest import KEYSTONE_HASH_ROUNDS, TEMPLATE_URL, require_baton, require_venv
+from interop_util import ADMIN_PASSWORD, HTTP_TIMEOUT, PROJECT_SCOPE, Target
+from keystone_oracle import KeystoneOracle, OracleError, free_port
+
+LOCKOUT_DURATION = 3  # seconds
+RIGHT = "R1ght-Passw0rd-lk"
+WRONG = "Wr0ng-Passw0rd-lk"
+
+
+def start_pair(workdir: Path, template: Path) -> tuple[Target, Target]:
+    require_venv()
+    require_baton()
+    conf = {"security_compliance": {"lockout_failure_attempts": "2",
+                                    "lockout_duration": str(LOCKOUT_DURATION)}}
+    kdir = workdir / "keystone"
+    k = KeystoneOracle(kdir, free_port(), password_hash_rounds=KEYSTONE_HASH_ROUNDS, extra_conf=conf)
+    k.write_config()
+    b = Baton(workdir / "baton", extra_conf=conf)
+    try:
+        shutil.copyfile(template / "keystone.db", k.sqlite_path)
+        for d in ("fernet-keys", "credential-keys"):
+            shutil.copytree(template / d, kdir / d)
+        con = sqlite3.connect(k.sqlite_path)
+        con.execute("UPDATE endpoint SET url = ? WHERE url = ?", (k.auth_url, TEMPLATE_URL))
+        con.commit()
+        con.close()
+        k.start()
+        b.write_config()
+        b.db_sync()
+        b.fernet_setup()
+        b.bootstrap(ADMIN_PASSWORD, public_url=b.auth_url)
+        b.start()
+    except OracleError as e:
+        b.stop()
+        k.stop()
+        pytest.fail(f"could not start the servers: {e}", pytrace=False)
+    return (Target("keystone", k.auth_url, k.sqlite_path, server=k),
+            Target("baton", b.auth_url, b.sqlite_path, server=b))
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory, keystone_template) -> Iterator[tuple[Target, Target]]:
+    pair = start_pair(tmp_path_factory.mktemp("lockout"), keystone_template)
+    yield pair
+    for t in pair:
+        t.server.stop()
+
+
+def call(t: Target, method: str, path: str, token: Optional[str], body: Optional[dict] = None) -> tuple:
+    headers = {"X-Auth-Token": token} if token else {}
+    r = requests.request(method, t.auth_url + path, json=body, headers=headers, timeout=HTTP_TIMEOUT)
+    message = r.json()["error"]["message"] if r.status_code >= 400 and r.content else None
+    return r.status_code, message, (r.json() if r.status_code < 300 and r.content else None)
+
+
+def login(t: Target, name: str, password: str) -> tuple:
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": name, "domain": {"id": "default"}, "password": password}}}}}
+    status, message, _ = call(t, "POST", "/auth/tokens", None, body)
+    return status, message
+
+
+def scenario(t: Target) -> list:
+    admin, _ = t.issue(PROJECT_SCOPE)
+    out: list = []
+    status, _, body = call(t, "POST", "/users", admin, {"user": {"name": "lk-user", "password": RIGHT}})
+    assert status == 201, status
+    uid = body["user"]["id"]
+    out.append(("wrong once", login(t, "lk-user", WRONG)))
+    out.append(("right resets", login(t, "lk-user", RIGHT)))
+    out.append(("wrong 1", login(t, "lk-user", WRONG)))
+    out.append(("wrong 2", login(t, "lk-user", WRONG)))
+    out.append(("right while locked", login(t, "lk-user", RIGHT)))
+    out.append(("wrong while locked", login(t, "lk-user", WRONG)))
+    time.sleep(LOCKOUT_DURATION + 1.2)
+    out.append(("right after the lockout", login(t, "lk-user", RIGHT)))
+    login(t, "lk-user", WRONG)
+    login(t, "lk-user", WRONG)
+    out.append(("locked again", login(t, "lk-user", RIGHT)))
+    for enabled in (False, True):
+        out.append((f"enabled={enabled}", call(t, "PATCH", f"/users/{uid}", admin,
+                                               {"user": {"enabled": enabled}})[:2]))
+    out.append(("right after re-enabling", login(t, "lk-user", RIGHT)))
+    out.append(("exempt", call(t, "PATCH", f"/users/{uid}", admin,
+                               {"user": {"options": {"ignore_lockout_failure_attempts": True}}})[:2]))
+    for _ in range(3):
+        login(t, "lk-user", WRONG)
+    out.append(("right when exempt", login(t, "lk-user", RIGHT)))
+    out.append(("unknown user", login(t, "lk-nobody", WRONG)))
+    return out
+
+
+def test_lockout_matches_keystone(servers) -> None:
+    keystone, baton = servers
+    want = scenario(keystone)
+    got = scenario(baton)
+    diff = [f"{w}  !=  {g}" for w, g in zip(want, got) if w != g]
+    assert not diff and len(want) == len(got), "keystone != baton:\n" + "\n".join(diff)
+    assert ("right while locked", (401, "The request you have made requires authentication.")) in want
+    assert ("right after the lockout", (201, None)) in want
