@@ -1,4 +1,5 @@
-"""`[security_compliance] lockout_failure_attempts` / `lockout_duration`, asked of Baton and the
+"""`[security_compliance] lockout_failure_attempts` / `lockout_duration` and `password_regex` /
+`password_regex_description`, asked of Baton and the
 real Keystone 30 with the same options and the same requests: the statuses and error messages
 of every step must match (failures counted, a success resetting the count, the lockout refusing
 the right password with the generic 401, its end after `lockout_duration`, re-enabling the user
@@ -30,7 +31,9 @@ def start_pair(workdir: Path, template: Path) -> tuple[Target, Target]:
     require_venv()
     require_baton()
     conf = {"security_compliance": {"lockout_failure_attempts": "2",
-                                    "lockout_duration": str(LOCKOUT_DURATION)}}
+                                    "lockout_duration": str(LOCKOUT_DURATION),
+                                    "password_regex": r"^(?=.*\d)(?=.*[a-zA-Z]).{7,}$",
+                                    "password_regex_description": "seven or more characters, a digit and a letter"}}
     kdir = workdir / "keystone"
     k = KeystoneOracle(kdir, free_port(), password_hash_rounds=KEYSTONE_HASH_ROUNDS, extra_conf=conf)
     k.write_config()
@@ -117,3 +120,31 @@ def test_lockout_matches_keystone(servers) -> None:
     assert not diff and len(want) == len(got), "keystone != baton:\n" + "\n".join(diff)
     assert ("right while locked", (401, "The request you have made requires authentication.")) in want
     assert ("right after the lockout", (201, None)) in want
+
+
+def regex_scenario(t: Target) -> list:
+    admin, _ = t.issue(PROJECT_SCOPE)
+    out: list = []
+    for label, pw in (("no digit", "abcdefgh"), ("too short", "ab1"), ("good", "abcdefg1")):
+        out.append((f"create {label}", call(t, "POST", "/users", admin,
+                                            {"user": {"name": f"rx-{label}", "password": pw}})[:2]))
+    status, _, body = call(t, "POST", "/users", admin, {"user": {"name": "rx-paths", "password": "start-pw1"}})
+    uid = body["user"]["id"]
+    out.append(("update weak", call(t, "PATCH", f"/users/{uid}", admin, {"user": {"password": "weakweak"}})[:2]))
+    out.append(("update good", call(t, "PATCH", f"/users/{uid}", admin, {"user": {"password": "better-pw2"}})[:2]))
+    out.append(("change weak", call(t, "POST", f"/users/{uid}/password", None,
+                                    {"user": {"original_password": "better-pw2", "password": "weakweak"}})[:2]))
+    out.append(("change good", call(t, "POST", f"/users/{uid}/password", None,
+                                    {"user": {"original_password": "better-pw2", "password": "best-pw33"}})[:2]))
+    out.append(("user without password", call(t, "POST", "/users", admin, {"user": {"name": "rx-none"}})[:2]))
+    return out
+
+
+def test_password_regex_matches_keystone(servers) -> None:
+    keystone, baton = servers
+    want = regex_scenario(keystone)
+    got = regex_scenario(baton)
+    diff = [f"{w}  !=  {g}" for w, g in zip(want, got) if w != g]
+    assert not diff and len(want) == len(got), "keystone != baton:\n" + "\n".join(diff)
+    assert ("create no digit", (400, "The password does not match the requirements: seven or more "
+                                      "characters, a digit and a letter.")) in want

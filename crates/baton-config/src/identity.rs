@@ -99,7 +99,12 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
     ("trust", &["max_redelegation_count"]),
     (
         "security_compliance",
-        &["lockout_failure_attempts", "lockout_duration"],
+        &[
+            "lockout_failure_attempts",
+            "lockout_duration",
+            "password_regex",
+            "password_regex_description",
+        ],
     ),
     ("oslo_middleware", &["max_request_body_size"]),
     (
@@ -134,8 +139,6 @@ pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
             "password_expires_days",
             "unique_last_password_count",
             "minimum_password_age",
-            "password_regex",
-            "password_regex_description",
             "change_password_upon_first_use",
             "report_invalid_password_hash",
             "invalid_password_hash_secret_key",
@@ -297,8 +300,6 @@ pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
 enum Unenforced {
     /// An integer with its lower bound; `None` for no default (the feature is off).
     Int { min: i64, default: Option<i64> },
-    /// A string, off when unset or empty.
-    Str,
     /// A boolean, off by default.
     Bool,
 }
@@ -339,7 +340,6 @@ const UNENFORCED_SECURITY_COMPLIANCE: &[(&str, Unenforced)] = &[
             default: Some(0),
         },
     ),
-    ("password_regex", Unenforced::Str),
     ("change_password_upon_first_use", Unenforced::Bool),
 ];
 
@@ -357,7 +357,6 @@ fn refuse_unenforced_security_compliance(ini: &IniFile) -> Result<(), ConfigErro
             Unenforced::Int { min, default } => handle
                 .int(Some(*min), None)?
                 .is_some_and(|n| Some(n) != *default),
-            Unenforced::Str => handle.string()?.is_some_and(|s| !s.is_empty()),
             Unenforced::Bool => handle.bool()?.unwrap_or(false),
         };
         if enabled {
@@ -609,6 +608,12 @@ pub struct SecurityComplianceOptions {
     pub lockout_failure_attempts: Option<u32>,
     /// Seconds a lockout lasts from the last failure (`lockout_duration`, default 1800).
     pub lockout_duration: u32,
+    /// A Python regular expression every new password must match from its start
+    /// (`password_regex`); checked to compile when the configuration is read.
+    pub password_regex: Option<String>,
+    /// What the regex requires, in words, for the refusal message
+    /// (`password_regex_description`).
+    pub password_regex_description: Option<String>,
 }
 
 /// The `[oslo_middleware]` options.
@@ -766,6 +771,8 @@ impl Default for IdentityConfig {
             security_compliance: SecurityComplianceOptions {
                 lockout_failure_attempts: None,
                 lockout_duration: 1800,
+                password_regex: None,
+                password_regex_description: None,
             },
             catalog: CatalogOptions::default(),
             oslo_middleware: OsloMiddlewareOptions {
@@ -1059,7 +1066,31 @@ fn read_security_compliance(
         lockout_duration: section
             .int("lockout_duration", 1, i64::from(u32::MAX))?
             .unwrap_or(d.lockout_duration),
+        password_regex: read_password_regex(ini)?,
+        password_regex_description: section
+            .string_untrimmed("password_regex_description")?
+            .filter(|s| !s.is_empty()),
     })
+}
+
+/// `password_regex`, refused at start when it does not compile (Keystone finds out at the
+/// first password change and answers every one with a 400).
+fn read_password_regex(ini: &IniFile) -> Result<Option<String>, ConfigError> {
+    let handle = ini.option("security_compliance", "password_regex");
+    let (Some(value), Some(pattern)) = (handle.value(), handle.string()?) else {
+        return Ok(None);
+    };
+    if pattern.is_empty() {
+        return Ok(None);
+    }
+    if let Err(e) = fancy_regex::Regex::new(&pattern) {
+        return Err(value.error(
+            "security_compliance",
+            "password_regex",
+            &format!("not a valid regular expression: {e}"),
+        ));
+    }
+    Ok(Some(pattern))
 }
 
 fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {

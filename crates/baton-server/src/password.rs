@@ -300,6 +300,35 @@ pub fn lockout(
 }
 
 #[cfg(test)]
+mod regex_tests {
+    use super::*;
+    use baton_config::SecurityComplianceOptions;
+
+    #[test]
+    fn python_re_match_semantics() {
+        let opts = SecurityComplianceOptions {
+            lockout_failure_attempts: None,
+            lockout_duration: 1800,
+            password_regex: Some(r"(?=.*\d)(?=.*[a-zA-Z]).{7,}".into()),
+            password_regex_description: None,
+        };
+        assert!(check_requirements(&opts, "abcdef1").is_ok());
+        let err = check_requirements(&opts, "abcdefg").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "The password does not match the requirements: None."
+        );
+        // Anchored at the start only, like re.match: a prefix match is enough.
+        let prefix = SecurityComplianceOptions {
+            password_regex: Some("[a-z]{3}".into()),
+            ..opts
+        };
+        assert!(check_requirements(&prefix, "abc!!!").is_ok());
+        assert!(check_requirements(&prefix, "!abc").is_err());
+    }
+}
+
+#[cfg(test)]
 mod lockout_tests {
     use super::*;
     use baton_config::SecurityComplianceOptions;
@@ -315,6 +344,8 @@ mod lockout_tests {
         let on = SecurityComplianceOptions {
             lockout_failure_attempts: Some(3),
             lockout_duration: 60,
+            password_regex: None,
+            password_regex_description: None,
         };
         let off = SecurityComplianceOptions {
             lockout_failure_attempts: None,
@@ -337,5 +368,36 @@ mod lockout_tests {
             lockout(&on, failed(3), false, at("2026-12-03 12:00:59")),
             Lockout::Locked
         );
+    }
+}
+
+/// `[security_compliance] password_regex`: a new password (user create, update, self-service
+/// change; not application-credential secrets) must match it from its start, as Python's
+/// `re.match`; else Keystone's 400 naming `password_regex_description`.
+pub fn check_requirements(
+    options: &baton_config::SecurityComplianceOptions,
+    password: &str,
+) -> ApiResult<()> {
+    let Some(pattern) = &options.password_regex else {
+        return Ok(());
+    };
+    let matched =
+        fancy_regex::Regex::new(&format!(r"\A(?:{pattern})")).and_then(|re| re.is_match(password));
+    match matched {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ApiError::BadRequest(format!(
+            "The password does not match the requirements: {}.",
+            options
+                .password_regex_description
+                .as_deref()
+                .unwrap_or("None")
+        ))),
+        // Too much backtracking on this password: refuse it rather than hang.
+        Err(e) => {
+            tracing::error!(error = %e, "password_regex could not be evaluated");
+            Err(ApiError::BadRequest(
+                "Password validation error: Unable to validate password due to invalid configuration.".into(),
+            ))
+        }
     }
 }

@@ -19,7 +19,6 @@ fn unenforced_hardening_refuses_to_start() {
         ("password_expires_days", "90"),
         ("unique_last_password_count", "5"),
         ("minimum_password_age", "1"),
-        ("password_regex", "^(?=.*\\d)(?=.*[a-zA-Z]).{7,}$"),
         ("change_password_upon_first_use", "True"),
         ("change_password_upon_first_use", "yes"),
     ] {
@@ -56,7 +55,7 @@ allow_insecure_application_credential_trust_escalation = false
     let (config, ignored) = identity(text).expect("accepted");
     assert!(
         ignored.iter().any(|i| i.section == "security_compliance"
-            && i.option.as_deref() == Some("password_regex_description")),
+            && i.option.as_deref() == Some("report_invalid_password_hash")),
         "the harmless options are reported as ignored: {ignored:?}"
     );
     assert!(
@@ -67,6 +66,33 @@ allow_insecure_application_credential_trust_escalation = false
     );
     assert_eq!(config.security_compliance.lockout_failure_attempts, None);
     assert_eq!(config.security_compliance.lockout_duration, 1800);
+}
+
+#[test]
+fn password_regex_is_read_and_must_compile() {
+    let (config, _) = identity(
+        "[security_compliance]\npassword_regex = ^(?=.*\\d)(?=.*[a-zA-Z]).{7,}$\npassword_regex_description = seven or more, a digit and a letter\n",
+    )
+    .expect("accepted");
+    assert_eq!(
+        config.security_compliance.password_regex.as_deref(),
+        Some("^(?=.*\\d)(?=.*[a-zA-Z]).{7,}$")
+    );
+    assert_eq!(
+        config
+            .security_compliance
+            .password_regex_description
+            .as_deref(),
+        Some("seven or more, a digit and a letter")
+    );
+    let err = identity("[security_compliance]\npassword_regex = ^(unclosed\n")
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string()
+            .starts_with("keystone.conf:2: [security_compliance] password_regex = \"^(unclosed\": not a valid regular expression"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -144,7 +144,10 @@ impl Identity {
         password: Option<Option<String>>,
     ) -> ApiResult<Option<Option<String>>> {
         Ok(match password {
-            Some(Some(pw)) => Some(Some(self.hash(pw).await?)),
+            Some(Some(pw)) => {
+                password::check_requirements(&self.config.security_compliance, &pw)?;
+                Some(Some(self.hash(pw).await?))
+            }
             Some(None) => Some(None),
             None => None,
         })
@@ -289,6 +292,7 @@ impl Identity {
                 "You cannot change your password at this time due to password policy disallowing password changes. Please contact your administrator to reset your password.".into(),
             ));
         }
+        password::check_requirements(&self.config.security_compliance, &new)?;
         let hashed = self.hash(new).await?;
         self.store
             .change_own_password(&user.id, &hashed, self.now())
