@@ -512,6 +512,14 @@ impl TokenService {
         }
     }
 
+    /// Puts a key set loaded from the shared database in use (`key_distribution =
+    /// database`); cached validations go, as after a reload.
+    pub fn install_keys(&self, keys: baton_token::KeySet) {
+        self.formatter.ring().install(keys);
+        self.write_generation.fetch_add(1, Ordering::AcqRel);
+        self.validated.invalidate_all();
+    }
+
     // ----- validation -------------------------------------------------------------------
 
     /// Validates a token as `GET /v3/auth/tokens` does; with `allow_expired` the expiry is

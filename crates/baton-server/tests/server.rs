@@ -24,6 +24,8 @@ mod admin_users;
 mod application_credentials;
 #[path = "server/credentials.rs"]
 mod credentials;
+#[path = "server/fleet.rs"]
+mod fleet;
 #[path = "server/identity_model.rs"]
 mod identity_model;
 #[path = "server/persona_matrix.rs"]
