@@ -1,9 +1,9 @@
 //! `baton manage`: keystone-manage's verbs with the same flags and the same safety on re-runs.
 
 use baton_config::IdentityConfig;
+use baton_config::KeyDistribution;
 use baton_doctor::{rotate_decision, Retention};
 use baton_server::bootstrap::{bootstrap, BootstrapOptions};
-use baton_config::KeyDistribution;
 use baton_server::fleet;
 use baton_server::fleet::manage::{Repository, SetupReport};
 use baton_server::identity::credentials::{self, CredentialKeys};
@@ -256,6 +256,46 @@ async fn credential_rotate(config: &IdentityConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `keystone-manage fernet_setup`, on the directory or the database's shared set.
+async fn fernet_setup(config: &IdentityConfig) -> anyhow::Result<()> {
+    if shared(config, Repository::FernetTokens) {
+        return shared_setup(config, Repository::FernetTokens).await;
+    }
+    match key_repository(config).setup()? {
+        SetupOutcome::Initialized { keys } => println!(
+            "Fernet key repository {} created with keys {keys:?}.",
+            config.fernet_tokens.key_repository.display()
+        ),
+        SetupOutcome::AlreadyInitialized => println!(
+            "Fernet key repository {} is already initialized; nothing changed.",
+            config.fernet_tokens.key_repository.display()
+        ),
+    }
+    Ok(())
+}
+
+/// `keystone-manage fernet_rotate` with Baton's retention check first.
+async fn fernet_rotate(config: &IdentityConfig, args: &RotateArgs) -> anyhow::Result<()> {
+    let check = Retention::from_config(config).check(args.rotation_interval);
+    match rotate_decision(&check, args.force) {
+        Ok(note) => {
+            if let Some(note) = note {
+                eprintln!("baton: {note}");
+            }
+        }
+        Err(refusal) => anyhow::bail!("{refusal}"),
+    }
+    if shared(config, Repository::FernetTokens) {
+        return shared_rotate(config, Repository::FernetTokens, args.force).await;
+    }
+    let out = key_repository(config).rotate()?;
+    println!(
+        "Rotated: key {} is the new primary; keys now {:?}; removed {:?}.",
+        out.new_primary, out.keys, out.removed
+    );
+    Ok(())
+}
+
 pub async fn run(config: &IdentityConfig, command: ManageCommand) -> anyhow::Result<()> {
     match command {
         ManageCommand::DbSync => {
@@ -271,38 +311,8 @@ pub async fn run(config: &IdentityConfig, command: ManageCommand) -> anyhow::Res
             }
             store.close().await;
         }
-        ManageCommand::FernetSetup(_) if shared(config, Repository::FernetTokens) => {
-            shared_setup(config, Repository::FernetTokens).await?
-        }
-        ManageCommand::FernetSetup(_) => match key_repository(config).setup()? {
-            SetupOutcome::Initialized { keys } => println!(
-                "Fernet key repository {} created with keys {keys:?}.",
-                config.fernet_tokens.key_repository.display()
-            ),
-            SetupOutcome::AlreadyInitialized => println!(
-                "Fernet key repository {} is already initialized; nothing changed.",
-                config.fernet_tokens.key_repository.display()
-            ),
-        },
-        ManageCommand::FernetRotate(args) => {
-            let check = Retention::from_config(config).check(args.rotation_interval);
-            match rotate_decision(&check, args.force) {
-                Ok(note) => {
-                    if let Some(note) = note {
-                        eprintln!("baton: {note}");
-                    }
-                }
-                Err(refusal) => anyhow::bail!("{refusal}"),
-            }
-            if shared(config, Repository::FernetTokens) {
-                return shared_rotate(config, Repository::FernetTokens, args.force).await;
-            }
-            let out = key_repository(config).rotate()?;
-            println!(
-                "Rotated: key {} is the new primary; keys now {:?}; removed {:?}.",
-                out.new_primary, out.keys, out.removed
-            );
-        }
+        ManageCommand::FernetSetup(_) => fernet_setup(config).await?,
+        ManageCommand::FernetRotate(args) => fernet_rotate(config, &args).await?,
         ManageCommand::CredentialSetup(_) if shared(config, Repository::Credential) => {
             shared_setup(config, Repository::Credential).await?
         }

@@ -1064,7 +1064,9 @@ fn read_credential_keys(
 ) -> Result<CredentialOptions, ConfigError> {
     let r = ini.reader("credential");
     let options = read_credential(r, d)?;
-    let kek = ini.reader("fernet_tokens").non_empty("key_encryption_key_file")?;
+    let kek = ini
+        .reader("fernet_tokens")
+        .non_empty("key_encryption_key_file")?;
     if options.key_distribution == KeyDistribution::Database && kek.is_none() {
         return Err(r.error(
             "key_distribution = database needs [fernet_tokens] key_encryption_key_file, the key that seals the shared credential keys",

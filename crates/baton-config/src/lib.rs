@@ -29,10 +29,10 @@ pub use error::{is_secret_option, CloudOrigin, ConfigError, ConfigErrorKind, Ori
 pub use identity::{
     ApplicationCredentialOptions, AuthOptions, BatonOptions, CatalogOptions, CredentialOptions,
     DatabaseOptions, DefaultOptions, FernetOptions, IdentityConfig, IdentityOptions, Ignored,
-    KeyDistribution,
-    OsloMiddlewareOptions, OsloPolicyOptions, PasswordHashAlgorithm, ResourceOptions,
-    RevokeOptions, TokenOptions, DEFAULT_AUTH_METHODS, DEFAULT_CREDENTIAL_KEY_REPOSITORY,
-    DEFAULT_KEY_REPOSITORY, IGNORED_OPTIONS, IGNORED_OPTION_PREFIXES, IGNORED_SECTIONS,
+    KeyDistribution, OsloMiddlewareOptions, OsloPolicyOptions, PasswordHashAlgorithm,
+    ResourceOptions, RevokeOptions, TokenOptions, DEFAULT_AUTH_METHODS,
+    DEFAULT_CREDENTIAL_KEY_REPOSITORY, DEFAULT_KEY_REPOSITORY, IGNORED_OPTIONS,
+    IGNORED_OPTION_PREFIXES, IGNORED_SECTIONS,
 };
 pub use ini::{IniFile, OptionRef, Section, Value, DEFAULT_SECTION, ENV_PREFIX};
 pub use reader::SectionReader;

@@ -230,7 +230,10 @@ impl Fleet {
             let repo = KeyRepository::new(&opts.key_repository, opts.max_active_keys as usize);
             return Ok(KeyRing::load(repo)?);
         }
-        let kek = self.kek.as_ref().ok_or_else(|| FleetError::Kek("is not set".into()))?;
+        let kek = self
+            .kek
+            .as_ref()
+            .ok_or_else(|| FleetError::Kek("is not set".into()))?;
         let Some((version, keys)) = fetch(&self.store, kek, FERNET_TOKENS).await? else {
             return Err(FleetError::NoKeySet {
                 repository: FERNET_TOKENS.into(),
@@ -383,7 +386,10 @@ impl Fleet {
         repository: &str,
         seen: Option<i64>,
     ) -> Result<Option<SharedKeys>, FleetError> {
-        let kek = self.kek.as_ref().ok_or_else(|| FleetError::Kek("is not set".into()))?;
+        let kek = self
+            .kek
+            .as_ref()
+            .ok_or_else(|| FleetError::Kek("is not set".into()))?;
         let loaded = {
             let mut held = lock(self.held(repository));
             if seen.is_some() {
@@ -472,7 +478,9 @@ impl Fleet {
         let keys = held.keys.as_ref();
         NodeRow {
             key_set_version: held.version,
-            key_fingerprints: keys.map(|k| fingerprint_list(&k.fingerprints())).unwrap_or_default(),
+            key_fingerprints: keys
+                .map(|k| fingerprint_list(&k.fingerprints()))
+                .unwrap_or_default(),
             primary_key_id: keys.and_then(SharedKeys::primary_index).map(|i| i as i64),
             ..self.base_row(repository, now)
         }

@@ -123,10 +123,7 @@ impl SharedKeys {
 
     /// Every key by index, without metadata (for writing a repository).
     pub fn files(&self) -> BTreeMap<u64, FernetKey> {
-        self.keys
-            .iter()
-            .map(|(i, k)| (*i, k.key.clone()))
-            .collect()
+        self.keys.iter().map(|(i, k)| (*i, k.key.clone())).collect()
     }
 
     /// The staged key `0`, if the set has one.
@@ -213,12 +210,18 @@ impl SharedKeys {
     }
 
     /// The sealed form of version `version` of `repository`'s set.
-    pub fn seal(&self, kek: &FernetKey, repository: &str, version: u64) -> Result<String, SealError> {
+    pub fn seal(
+        &self,
+        kek: &FernetKey,
+        repository: &str,
+        version: u64,
+    ) -> Result<String, SealError> {
         if self.keys.is_empty() || self.keys.len() > MAX_SHARED_KEYS {
             return Err(SealError::Count(self.keys.len()));
         }
         let name = repository.as_bytes();
-        let name_len = u8::try_from(name.len()).map_err(|_| SealError::Malformed("repository name too long"))?;
+        let name_len = u8::try_from(name.len())
+            .map_err(|_| SealError::Malformed("repository name too long"))?;
         let mut plain = Zeroizing::new(Vec::with_capacity(
             4 + 1 + name.len() + 10 + self.keys.len() * ENTRY_LEN,
         ));
@@ -267,7 +270,9 @@ impl SharedKeys {
             });
         }
         let count = usize::from(u16::from_be_bytes(
-            r.take(2)?.try_into().map_err(|_| SealError::Malformed("count"))?,
+            r.take(2)?
+                .try_into()
+                .map_err(|_| SealError::Malformed("count"))?,
         ));
         if count == 0 || count > MAX_SHARED_KEYS {
             return Err(SealError::Count(count));

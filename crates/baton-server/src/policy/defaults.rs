@@ -234,5 +234,9 @@ pub(super) const KEYSTONE_DEFAULTS: &[(&str, Scopes, &str)] = &[
 pub(super) const BATON_DEFAULTS: &[(&str, Scopes, &str)] = &[
     // GET /v3/baton/fleet: nodes, heartbeats and key fingerprints; admin-only as Keystone's
     // other deployment-wide reads of operator data.
-    ("baton:get_fleet", Scopes::SYSTEM, "role:admin and system_scope:all"),
+    (
+        "baton:get_fleet",
+        Scopes::SYSTEM,
+        "role:admin and system_scope:all",
+    ),
 ];

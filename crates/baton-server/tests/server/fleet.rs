@@ -49,7 +49,12 @@ async fn start(dialect: DbDialect, dir: &Path, max_keys: u32) -> IdentityServer 
 }
 
 async fn node(s: &IdentityServer, dir: &Path, name: &str) -> baton_testkit::Node {
-    let kek = s.config.fernet_tokens.key_encryption_key_file.clone().unwrap();
+    let kek = s
+        .config
+        .fernet_tokens
+        .key_encryption_key_file
+        .clone()
+        .unwrap();
     let dir = dir.to_path_buf();
     let repo = dir.join(name).join("fernet-keys");
     assert!(!repo.exists(), "a new node starts with no key repository");
@@ -71,7 +76,10 @@ async fn issue(client: &reqwest::Client, base: &str, project_id: &str) -> Result
     if resp.status().as_u16() != 201 {
         return Err(format!("issue on {base}: {}", resp.status()));
     }
-    Ok(resp.headers()["x-subject-token"].to_str().unwrap().to_string())
+    Ok(resp.headers()["x-subject-token"]
+        .to_str()
+        .unwrap()
+        .to_string())
 }
 
 /// `GET /v3/auth/tokens` on the node at `base`: the status.
@@ -142,7 +150,11 @@ async fn tokens_validate_on_every_node(dialect: DbDialect) {
     }
     for base in &bases {
         for (i, subject) in minted.iter().enumerate() {
-            assert_eq!(validate(client, base, &minted[i], subject).await, 200, "{base}");
+            assert_eq!(
+                validate(client, base, &minted[i], subject).await,
+                200,
+                "{base}"
+            );
         }
     }
     // The node's empty repository now mirrors the database's set.
@@ -169,8 +181,13 @@ async fn rotation_under_load_fails_no_validation() {
     let mut loops = Vec::new();
     for (n, base) in bases.iter().enumerate() {
         let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
-        let (base, bases, minted, client, project) =
-            (base.clone(), bases.clone(), minted.clone(), s.client.clone(), project.clone());
+        let (base, bases, minted, client, project) = (
+            base.clone(),
+            bases.clone(),
+            minted.clone(),
+            s.client.clone(),
+            project.clone(),
+        );
         loops.push(tokio::spawn(async move {
             let mut round = 0usize;
             while !stop.load(Ordering::Relaxed) {
@@ -239,13 +256,18 @@ fn lagging(node_id: &str, now: i64, fingerprints: &str) -> NodeRow {
 async fn rotation_waits_for_live_nodes_and_keeps_needed_keys() {
     let dir = tempfile::tempdir().unwrap();
     let s = start(DbDialect::Postgres, dir.path(), 3).await;
-    let token = issue(&s.client, &s.base, &s.admin_project_id).await.unwrap();
+    let token = issue(&s.client, &s.base, &s.admin_project_id)
+        .await
+        .unwrap();
     // A node joining later needs no file copy.
     let b = node(&s, dir.path(), "b").await;
     assert_eq!(validate(&s.client, &b.base, &token, &token).await, 200);
 
     let now = s.clock().now().timestamp();
-    s.store.heartbeat(&lagging("lagger", now, "1:00000000")).await.unwrap();
+    s.store
+        .heartbeat(&lagging("lagger", now, "1:00000000"))
+        .await
+        .unwrap();
     let refused = manage::rotate(&s.config, &s.store, Repository::FernetTokens, now, false)
         .await
         .unwrap_err()
@@ -256,7 +278,10 @@ async fn rotation_waits_for_live_nodes_and_keeps_needed_keys() {
     );
     // Once it is stale (no heartbeat for 3 intervals) it no longer holds rotation up.
     let old = now - fleet::LIVE_WITHIN_SECS - 1;
-    s.store.heartbeat(&lagging("lagger", old, "1:00000000")).await.unwrap();
+    s.store
+        .heartbeat(&lagging("lagger", old, "1:00000000"))
+        .await
+        .unwrap();
     let first = rotate(&s).await;
     assert_eq!(first.outcome.new_primary, 2);
     loaded(&[&s.state, &b.state], first.version).await;
@@ -296,7 +321,9 @@ async fn rotation_waits_for_live_nodes_and_keeps_needed_keys() {
 async fn a_bad_sealed_set_keeps_the_keys_in_use() {
     let dir = tempfile::tempdir().unwrap();
     let s = start(DbDialect::Postgres, dir.path(), 3).await;
-    let token = issue(&s.client, &s.base, &s.admin_project_id).await.unwrap();
+    let token = issue(&s.client, &s.base, &s.admin_project_id)
+        .await
+        .unwrap();
     assert_eq!(s.state.fleet.key_lag(), None);
     let row = s.store.get_key_set(FERNET_TOKENS).await.unwrap().unwrap();
     let mut bytes = row.sealed.clone().into_bytes();
@@ -311,21 +338,30 @@ async fn a_bad_sealed_set_keeps_the_keys_in_use() {
     let lag = s.state.fleet.key_lag().expect("the node reports its lag");
     assert!(lag.contains("fernet_tokens"), "{lag}");
     assert!(!lag.contains(&row.sealed[..20]));
-    assert_eq!(s.state.fleet.loaded_version(FERNET_TOKENS), Some(row.version));
+    assert_eq!(
+        s.state.fleet.loaded_version(FERNET_TOKENS),
+        Some(row.version)
+    );
     assert_eq!(validate(&s.client, &s.base, &token, &token).await, 200);
-    let fresh = issue(&s.client, &s.base, &s.admin_project_id).await.unwrap();
+    let fresh = issue(&s.client, &s.base, &s.admin_project_id)
+        .await
+        .unwrap();
     assert_eq!(validate(&s.client, &s.base, &fresh, &token).await, 200);
     // A node starting now refuses to start on a set it cannot open.
-    let kek = s.config.fernet_tokens.key_encryption_key_file.clone().unwrap();
+    let kek = s
+        .config
+        .fernet_tokens
+        .key_encryption_key_file
+        .clone()
+        .unwrap();
     let mut config = s.config.clone();
     shared(&mut config, &kek, dir.path(), "late");
     let err = AppState::open(config).await.err().unwrap().to_string();
     assert!(err.contains("does not open"), "{err}");
     // The set put right again (a newer version) is taken, and the lag clears.
     let kek = baton_token::read_key_encryption_key(&kek).unwrap();
-    let keys =
-        baton_token::SharedKeys::open(&kek, &row.sealed, FERNET_TOKENS, row.version as u64)
-            .unwrap();
+    let keys = baton_token::SharedKeys::open(&kek, &row.sealed, FERNET_TOKENS, row.version as u64)
+        .unwrap();
     let good = KeySetRow {
         version: row.version + 2,
         sealed: keys
@@ -336,18 +372,30 @@ async fn a_bad_sealed_set_keeps_the_keys_in_use() {
     assert!(s.store.swap_key_set(row.version + 1, &good).await.unwrap());
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(s.state.fleet.key_lag(), None);
-    assert_eq!(s.state.fleet.loaded_version(FERNET_TOKENS), Some(row.version + 2));
+    assert_eq!(
+        s.state.fleet.loaded_version(FERNET_TOKENS),
+        Some(row.version + 2)
+    );
     s.stop().await;
 }
 
 async fn an_unusable_kek_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let s = start(DbDialect::Postgres, dir.path(), 3).await;
-    let kek = s.config.fernet_tokens.key_encryption_key_file.clone().unwrap();
+    let kek = s
+        .config
+        .fernet_tokens
+        .key_encryption_key_file
+        .clone()
+        .unwrap();
     let mut config = s.config.clone();
     shared(&mut config, &kek, dir.path(), "x");
     std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let err = AppState::open(config.clone()).await.err().unwrap().to_string();
+    let err = AppState::open(config.clone())
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         err.starts_with("[fernet_tokens] key_encryption_key_file")
             && err.contains("chmod 600")
@@ -355,7 +403,11 @@ async fn an_unusable_kek_is_refused_at_start() {
         "{err}"
     );
     config.fernet_tokens.key_encryption_key_file = Some(dir.path().join("absent"));
-    let err = AppState::open(config.clone()).await.err().unwrap().to_string();
+    let err = AppState::open(config.clone())
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("absent: cannot read"), "{err}");
     // Another KEK: the set does not open.
     let other = dir.path().join("other");
@@ -407,10 +459,7 @@ async fn fleet_view_is_admin_only() {
         assert_eq!(n["keys"]["fernet_tokens"]["key_set_version"], 1, "{n}");
         assert_eq!(n["keys"]["credential"]["matches"], true, "{n}");
     }
-    assert_eq!(
-        nodes.iter().filter(|n| n["this_node"] == true).count(),
-        1
-    );
+    assert_eq!(nodes.iter().filter(|n| n["this_node"] == true).count(), 1);
     let text = body.to_string();
     for key in files(&dir.path().join("a").join("fernet-keys")).values() {
         assert!(!text.contains(key.as_str()), "no key material in the view");

@@ -138,8 +138,18 @@ fn mirror_writes_exactly_the_set_and_leaves_unchanged_files_alone() {
     }
     let loaded = repo.load().unwrap();
     assert_eq!(
-        loaded.key_info().iter().map(|k| k.fingerprint.clone()).collect::<Vec<_>>(),
-        shared.key_set().unwrap().key_info().iter().map(|k| k.fingerprint.clone()).collect::<Vec<_>>()
+        loaded
+            .key_info()
+            .iter()
+            .map(|k| k.fingerprint.clone())
+            .collect::<Vec<_>>(),
+        shared
+            .key_set()
+            .unwrap()
+            .key_info()
+            .iter()
+            .map(|k| k.fingerprint.clone())
+            .collect::<Vec<_>>()
     );
 }
 
