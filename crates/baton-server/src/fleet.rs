@@ -15,6 +15,7 @@
 
 pub mod manage;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -103,6 +104,7 @@ pub struct Fleet {
     tokens: Mutex<Held>,
     credential: Mutex<Held>,
     last_heartbeat: Mutex<Option<Instant>>,
+    heartbeat_failing: AtomicBool,
     /// Since when the database has not answered the key poll (Unix seconds).
     unreachable_since: Mutex<Option<i64>>,
 }
@@ -212,6 +214,7 @@ impl Fleet {
             tokens: Mutex::new(Held::default()),
             credential: Mutex::new(Held::default()),
             last_heartbeat: Mutex::new(None),
+            heartbeat_failing: AtomicBool::new(false),
             unreachable_since: Mutex::new(None),
         };
         let ring = fleet.open_token_keys().await?;
@@ -433,9 +436,15 @@ impl Fleet {
         }
         for row in &rows {
             if let Err(e) = self.store.heartbeat(row).await {
-                tracing::warn!(error = %e, "could not record the heartbeat");
+                // One line when heartbeats start failing, not one every interval.
+                if !self.heartbeat_failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = %e, "could not record the heartbeat");
+                }
                 return;
             }
+        }
+        if self.heartbeat_failing.swap(false, Ordering::Relaxed) {
+            tracing::info!("heartbeats recorded again");
         }
         if let Err(e) = self.store.prune_nodes(now - FORGET_AFTER_SECS).await {
             tracing::debug!(error = %e, "could not forget silent nodes");

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use baton_config::{IdentityConfig, KeyDistribution};
 use baton_store::{KeySetRow, Store};
-use baton_token::{FernetKey, KeyRepository, RotateOutcome, SharedKeys};
+use baton_token::{FernetKey, KeyRepository, RepositoryError, RotateOutcome, SharedKeys};
 
 use super::{
     fetch, parse_fingerprints, read_kek, FleetError, CREDENTIAL, FERNET_TOKENS, LIVE_WITHIN_SECS,
@@ -97,7 +97,11 @@ pub async fn setup(
     let local = KeyRepository::new(dir, max.max(1));
     let (keys, imported) = match local.load() {
         Ok(set) => (SharedKeys::from_key_set(&set, now.max(0) as u64), true),
-        Err(_) => (SharedKeys::initial(), false),
+        Err(RepositoryError::Missing { .. } | RepositoryError::Empty { .. }) => {
+            (SharedKeys::initial(), false)
+        }
+        // Keys that exist but cannot be read are not silently replaced: tokens depend on them.
+        Err(e) => return Err(e.into()),
     };
     let row = sealed_row(&kek, repository, &keys, 1, now)?;
     if !store.create_key_set(&row).await? {

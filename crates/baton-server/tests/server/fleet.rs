@@ -379,6 +379,23 @@ async fn a_bad_sealed_set_keeps_the_keys_in_use() {
     s.stop().await;
 }
 
+async fn an_unreachable_database_keeps_the_keys_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(DbDialect::Postgres, dir.path(), 3).await;
+    let b = node(&s, dir.path(), "b").await;
+    let before = b.state.tokens.formatter().ring().current().key_info();
+    // The node's pool closed: every poll fails from now on.
+    b.state.store.close().await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let lag = b.state.fleet.key_lag().expect("lag reported");
+    assert!(lag.contains("does not answer"), "{lag}");
+    assert_eq!(b.state.tokens.formatter().ring().current().key_info(), before);
+    assert_eq!(b.state.fleet.loaded_version(FERNET_TOKENS), Some(1));
+    assert_eq!(s.state.fleet.key_lag(), None);
+    drop(b);
+    s.stop().await;
+}
+
 async fn an_unusable_kek_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let s = start(DbDialect::Postgres, dir.path(), 3).await;
@@ -551,6 +568,11 @@ async fn postgres_rotation_waits_for_live_nodes_and_keeps_needed_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_bad_sealed_set_keeps_the_keys_in_use() {
     a_bad_sealed_set_keeps_the_keys_in_use().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_unreachable_database_keeps_the_keys_in_use() {
+    an_unreachable_database_keeps_the_keys_in_use().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
