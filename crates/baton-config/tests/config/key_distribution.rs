@@ -12,7 +12,10 @@ fn identity(text: &str) -> Result<IdentityConfig, String> {
 #[test]
 fn filesystem_is_the_default() {
     let c = identity("").unwrap();
-    assert_eq!(c.fernet_tokens.key_distribution, KeyDistribution::Filesystem);
+    assert_eq!(
+        c.fernet_tokens.key_distribution,
+        KeyDistribution::Filesystem
+    );
     assert_eq!(c.credential.key_distribution, KeyDistribution::Filesystem);
     assert_eq!(c.fernet_tokens.key_encryption_key_file, None);
 }

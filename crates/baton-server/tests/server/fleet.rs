@@ -389,7 +389,10 @@ async fn an_unreachable_database_keeps_the_keys_in_use() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let lag = b.state.fleet.key_lag().expect("lag reported");
     assert!(lag.contains("does not answer"), "{lag}");
-    assert_eq!(b.state.tokens.formatter().ring().current().key_info(), before);
+    assert_eq!(
+        b.state.tokens.formatter().ring().current().key_info(),
+        before
+    );
     assert_eq!(b.state.fleet.loaded_version(FERNET_TOKENS), Some(1));
     assert_eq!(s.state.fleet.key_lag(), None);
     drop(b);
