@@ -79,12 +79,22 @@ fn table_ddl(dialect: Dialect) -> [String; 2] {
 
 impl Store {
     /// Creates `baton_key_set` and `baton_node` unless they exist.
+    /// Safe from several processes at once: PostgreSQL's `IF NOT EXISTS` is not (two
+    /// creators collide on its type catalog), so there it runs under an advisory lock.
     pub async fn ensure_fleet_tables(&self) -> Result<()> {
         let ddl = table_ddl(self.dialect());
+        let postgres = self.dialect() == Dialect::Postgres;
         dispatch!(self, write, |pool, _q| {
-            for stmt in &ddl {
-                sqlx::query(stmt).execute(pool).await?;
+            let mut tx = crate::begin_write!(pool);
+            if postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock(7135209)")
+                    .execute(&mut *tx)
+                    .await?;
             }
+            for stmt in &ddl {
+                sqlx::query(stmt).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
             Ok(())
         })
     }
