@@ -1,9 +1,12 @@
 //! `baton manage`: keystone-manage's verbs with the same flags and the same safety on re-runs.
 
 use baton_config::IdentityConfig;
+use baton_config::KeyDistribution;
 use baton_doctor::{rotate_decision, Retention};
 use baton_server::bootstrap::{bootstrap, BootstrapOptions};
-use baton_server::identity::credentials;
+use baton_server::fleet;
+use baton_server::fleet::manage::{Repository, SetupReport};
+use baton_server::identity::credentials::{self, CredentialKeys};
 use baton_store::{Store, SyncOutcome};
 use baton_token::{KeyRepository, SetupOutcome};
 use clap::Subcommand;
@@ -13,7 +16,9 @@ pub enum ManageCommand {
     /// Create Keystone's schema in the [database] connection (no-op when current).
     #[command(name = "db_sync")]
     DbSync,
-    /// Create the Fernet key repository (keys 0 and 1) unless it exists.
+    /// Create the Fernet key repository (keys 0 and 1) unless it exists; with
+    /// [fernet_tokens] key_distribution = database, the shared set in the database (importing
+    /// a non-empty key_repository).
     #[command(name = "fernet_setup")]
     FernetSetup(OwnerArgs),
     /// Stage a new key, promote the staged one, and prune beyond max_active_keys; refuses when
@@ -21,7 +26,7 @@ pub enum ManageCommand {
     #[command(name = "fernet_rotate")]
     FernetRotate(RotateArgs),
     /// Create the credential key repository ([credential] key_repository, keys 0 and 1)
-    /// unless it exists.
+    /// unless it exists (in the database with [credential] key_distribution = database).
     #[command(name = "credential_setup")]
     CredentialSetup(OwnerArgs),
     /// Rotate the credential keys; refused while a credential is not encrypted with the
@@ -31,8 +36,21 @@ pub enum ManageCommand {
     /// Re-encrypt with the primary key every credential encrypted with another key.
     #[command(name = "credential_migrate")]
     CredentialMigrate(OwnerArgs),
+    /// Write the Fernet token keys (from the database with key_distribution = database) to
+    /// DIR as Keystone's numbered files, for Keystone nodes of a mixed fleet.
+    #[command(name = "fernet_export")]
+    FernetExport(ExportArgs),
     /// Create the default domain, admin project/user/role, default roles and identity endpoints.
     Bootstrap(BootstrapArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// The directory to write (created 0700 if missing; files 0600).
+    dir: std::path::PathBuf,
+    /// Export the credential keys instead of the token keys.
+    #[arg(long)]
+    credential: bool,
 }
 
 #[derive(clap::Args)]
@@ -127,6 +145,84 @@ fn credential_repository(config: &IdentityConfig) -> KeyRepository {
     )
 }
 
+fn shared(config: &IdentityConfig, repository: Repository) -> bool {
+    repository.options(config).2 == KeyDistribution::Database
+}
+
+/// `fernet_setup` / `credential_setup` on the set shared through the database.
+async fn shared_setup(config: &IdentityConfig, repository: Repository) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let now = chrono::Utc::now().timestamp();
+    let report = fleet::manage::setup(config, &store, repository, now).await;
+    store.close().await;
+    match report? {
+        SetupReport::Created { imported, keys } => println!(
+            "Shared {} key set stored in the database with keys {keys:?}{}.",
+            repository.name(),
+            if imported { ", imported from the key repository" } else { "" }
+        ),
+        SetupReport::AlreadyInitialized { version } => println!(
+            "The database already holds the shared {} key set (version {version}); nothing changed.",
+            repository.name()
+        ),
+    }
+    Ok(())
+}
+
+/// `fernet_rotate` / `credential_rotate` on the set shared through the database.
+async fn shared_rotate(
+    config: &IdentityConfig,
+    repository: Repository,
+    force: bool,
+) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let now = chrono::Utc::now().timestamp();
+    let result = async {
+        if repository == Repository::Credential {
+            let keys = CredentialKeys::for_config(config, &store).await?;
+            credentials::check_rotatable_with(&store, &keys).await?;
+        }
+        fleet::manage::rotate(config, &store, repository, now, force)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+    .await;
+    store.close().await;
+    let report = result.map_err(|e| anyhow::anyhow!("{e}"))?;
+    for note in &report.notes {
+        eprintln!("baton: {note}");
+    }
+    let out = report.outcome;
+    println!(
+        "Rotated the shared {} keys (version {}): key {} is the new primary; keys now {:?}; removed {:?}.",
+        repository.name(),
+        report.version,
+        out.new_primary,
+        out.keys,
+        out.removed
+    );
+    Ok(())
+}
+
+/// `baton manage fernet_export DIR`.
+async fn export(config: &IdentityConfig, args: &ExportArgs) -> anyhow::Result<()> {
+    let repository = if args.credential {
+        Repository::Credential
+    } else {
+        Repository::FernetTokens
+    };
+    let store = open_store(config).await?;
+    let written = fleet::manage::export(config, &store, repository, &args.dir).await;
+    store.close().await;
+    println!(
+        "Wrote {} keys {:?} to {}.",
+        repository.name(),
+        written?,
+        args.dir.display()
+    );
+    Ok(())
+}
+
 /// `keystone-manage credential_setup`.
 fn credential_setup(config: &IdentityConfig) -> anyhow::Result<()> {
     match credential_repository(config).setup()? {
@@ -145,6 +241,9 @@ fn credential_setup(config: &IdentityConfig) -> anyhow::Result<()> {
 /// `keystone-manage credential_rotate`: only when every credential is on the primary key, so
 /// that the key purged by the rotation encrypts nothing still stored.
 async fn credential_rotate(config: &IdentityConfig) -> anyhow::Result<()> {
+    if shared(config, Repository::Credential) {
+        return shared_rotate(config, Repository::Credential, false).await;
+    }
     let store = open_store(config).await?;
     let checked = credentials::check_rotatable(&store, &config.credential).await;
     store.close().await;
@@ -152,6 +251,46 @@ async fn credential_rotate(config: &IdentityConfig) -> anyhow::Result<()> {
     let out = credential_repository(config).rotate()?;
     println!(
         "Rotated credential keys: key {} is the new primary; keys now {:?}; removed {:?}.",
+        out.new_primary, out.keys, out.removed
+    );
+    Ok(())
+}
+
+/// `keystone-manage fernet_setup`, on the directory or the database's shared set.
+async fn fernet_setup(config: &IdentityConfig) -> anyhow::Result<()> {
+    if shared(config, Repository::FernetTokens) {
+        return shared_setup(config, Repository::FernetTokens).await;
+    }
+    match key_repository(config).setup()? {
+        SetupOutcome::Initialized { keys } => println!(
+            "Fernet key repository {} created with keys {keys:?}.",
+            config.fernet_tokens.key_repository.display()
+        ),
+        SetupOutcome::AlreadyInitialized => println!(
+            "Fernet key repository {} is already initialized; nothing changed.",
+            config.fernet_tokens.key_repository.display()
+        ),
+    }
+    Ok(())
+}
+
+/// `keystone-manage fernet_rotate` with Baton's retention check first.
+async fn fernet_rotate(config: &IdentityConfig, args: &RotateArgs) -> anyhow::Result<()> {
+    let check = Retention::from_config(config).check(args.rotation_interval);
+    match rotate_decision(&check, args.force) {
+        Ok(note) => {
+            if let Some(note) = note {
+                eprintln!("baton: {note}");
+            }
+        }
+        Err(refusal) => anyhow::bail!("{refusal}"),
+    }
+    if shared(config, Repository::FernetTokens) {
+        return shared_rotate(config, Repository::FernetTokens, args.force).await;
+    }
+    let out = key_repository(config).rotate()?;
+    println!(
+        "Rotated: key {} is the new primary; keys now {:?}; removed {:?}.",
         out.new_primary, out.keys, out.removed
     );
     Ok(())
@@ -172,43 +311,26 @@ pub async fn run(config: &IdentityConfig, command: ManageCommand) -> anyhow::Res
             }
             store.close().await;
         }
-        ManageCommand::FernetSetup(_) => match key_repository(config).setup()? {
-            SetupOutcome::Initialized { keys } => println!(
-                "Fernet key repository {} created with keys {keys:?}.",
-                config.fernet_tokens.key_repository.display()
-            ),
-            SetupOutcome::AlreadyInitialized => println!(
-                "Fernet key repository {} is already initialized; nothing changed.",
-                config.fernet_tokens.key_repository.display()
-            ),
-        },
-        ManageCommand::FernetRotate(args) => {
-            let check = Retention::from_config(config).check(args.rotation_interval);
-            match rotate_decision(&check, args.force) {
-                Ok(note) => {
-                    if let Some(note) = note {
-                        eprintln!("baton: {note}");
-                    }
-                }
-                Err(refusal) => anyhow::bail!("{refusal}"),
-            }
-            let out = key_repository(config).rotate()?;
-            println!(
-                "Rotated: key {} is the new primary; keys now {:?}; removed {:?}.",
-                out.new_primary, out.keys, out.removed
-            );
+        ManageCommand::FernetSetup(_) => fernet_setup(config).await?,
+        ManageCommand::FernetRotate(args) => fernet_rotate(config, &args).await?,
+        ManageCommand::CredentialSetup(_) if shared(config, Repository::Credential) => {
+            shared_setup(config, Repository::Credential).await?
         }
         ManageCommand::CredentialSetup(_) => credential_setup(config)?,
         ManageCommand::CredentialRotate(_) => credential_rotate(config).await?,
         ManageCommand::CredentialMigrate(_) => {
             let store = open_store(config).await?;
-            let migrated = credentials::migrate(&store, &config.credential).await;
+            let migrated = match CredentialKeys::for_config(config, &store).await {
+                Ok(keys) => credentials::migrate_with(&store, &keys).await,
+                Err(e) => Err(e),
+            };
             store.close().await;
             let migrated = migrated.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
                 "credential_migrate: {migrated} credential(s) re-encrypted with the primary key."
             );
         }
+        ManageCommand::FernetExport(args) => export(config, &args).await?,
         ManageCommand::Bootstrap(args) => {
             let store = open_store(config).await?;
             if !store.schema_is_current().await? {

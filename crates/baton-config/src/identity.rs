@@ -66,13 +66,22 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "revoke_by_id",
         ],
     ),
-    ("fernet_tokens", &["key_repository", "max_active_keys"]),
+    (
+        "fernet_tokens",
+        &[
+            "key_repository",
+            "max_active_keys",
+            "key_distribution",
+            "key_encryption_key_file",
+        ],
+    ),
     ("fernet_receipts", &["key_repository", "max_active_keys"]),
     (
         "credential",
         &[
             "key_repository",
             "max_active_keys",
+            "key_distribution",
             "auth_ttl",
             "user_limit",
         ],
@@ -467,6 +476,29 @@ pub struct TokenOptions {
     pub revoke_by_id: bool,
 }
 
+/// Where a node's Fernet keys come from (`key_distribution`, a Baton option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyDistribution {
+    /// `filesystem` (the default, Keystone's way): each node reads its own `key_repository`,
+    /// which operators keep identical on every node.
+    #[default]
+    Filesystem,
+    /// `database`: the key set lives in the shared database, sealed with
+    /// `[fernet_tokens] key_encryption_key_file`; every node loads it from there and mirrors
+    /// it into its `key_repository` for tools and Keystone nodes.
+    Database,
+}
+
+impl KeyDistribution {
+    /// The keystone.conf spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyDistribution::Filesystem => "filesystem",
+            KeyDistribution::Database => "database",
+        }
+    }
+}
+
 /// `[fernet_tokens]` and `[fernet_receipts]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FernetOptions {
@@ -474,6 +506,12 @@ pub struct FernetOptions {
     pub key_repository: PathBuf,
     /// Number of keys kept by rotation (`max_active_keys`, at least 1).
     pub max_active_keys: u32,
+    /// `filesystem` or `database` (`key_distribution`; `[fernet_tokens]` only).
+    pub key_distribution: KeyDistribution,
+    /// The key that seals the keys kept in the database (`key_encryption_key_file`,
+    /// `[fernet_tokens]` only; also seals the credential keys when `[credential]
+    /// key_distribution = database`): a Fernet key, mode 0600, the same on every node.
+    pub key_encryption_key_file: Option<PathBuf>,
 }
 
 /// `[credential]`: the Fernet keys that encrypt credential blobs, and EC2 signing limits.
@@ -485,6 +523,9 @@ pub struct CredentialOptions {
     /// Baton reads it (at least 3, default 3) so that a rotation never purges the key that
     /// rows not yet migrated are encrypted with.
     pub max_active_keys: u32,
+    /// `filesystem` or `database` (`key_distribution`, Baton's); `database` seals the set with
+    /// `[fernet_tokens] key_encryption_key_file`.
+    pub key_distribution: KeyDistribution,
     /// Minutes a signed EC2 request stays acceptable after its timestamp (`auth_ttl`).
     pub auth_ttl: u32,
     /// Most credentials one user may own (`user_limit`); -1 for no limit.
@@ -499,6 +540,7 @@ impl Default for CredentialOptions {
         CredentialOptions {
             key_repository: PathBuf::from(DEFAULT_CREDENTIAL_KEY_REPOSITORY),
             max_active_keys: 3,
+            key_distribution: KeyDistribution::Filesystem,
             auth_ttl: 15,
             user_limit: -1,
         }
@@ -717,6 +759,8 @@ impl Default for FernetOptions {
         FernetOptions {
             key_repository: PathBuf::from(DEFAULT_KEY_REPOSITORY),
             max_active_keys: 3,
+            key_distribution: KeyDistribution::Filesystem,
+            key_encryption_key_file: None,
         }
     }
 }
@@ -1001,6 +1045,14 @@ fn only(r: SectionReader, option: &str, supported: &str, reason: &str) -> Result
 
 fn fernet(r: SectionReader) -> Result<FernetOptions, ConfigError> {
     let defaults = FernetOptions::default();
+    let key_distribution = read_distribution(r)?;
+    let key_encryption_key_file = r.non_empty("key_encryption_key_file")?.map(PathBuf::from);
+    if key_distribution == KeyDistribution::Database && key_encryption_key_file.is_none() {
+        return Err(r.missing(
+            "key_encryption_key_file",
+            "key_distribution = database seals the shared keys with it",
+        ));
+    }
     Ok(FernetOptions {
         key_repository: r
             .non_empty("key_repository")?
@@ -1008,7 +1060,23 @@ fn fernet(r: SectionReader) -> Result<FernetOptions, ConfigError> {
         max_active_keys: r
             .u32("max_active_keys", 1)?
             .unwrap_or(defaults.max_active_keys),
+        key_distribution,
+        key_encryption_key_file,
     })
+}
+
+/// `key_distribution`: `filesystem` (default) or `database`.
+fn read_distribution(r: SectionReader) -> Result<KeyDistribution, ConfigError> {
+    Ok(
+        match r
+            .option("key_distribution")
+            .choice(&["filesystem", "database"])?
+            .as_deref()
+        {
+            Some("database") => KeyDistribution::Database,
+            _ => KeyDistribution::Filesystem,
+        },
+    )
 }
 
 /// `[credential]`.
@@ -1021,9 +1089,29 @@ fn read_credential(
             .non_empty("key_repository")?
             .map_or(d.key_repository, PathBuf::from),
         max_active_keys: r.u32("max_active_keys", 3)?.unwrap_or(d.max_active_keys),
+        key_distribution: read_distribution(r)?,
         auth_ttl: r.u32("auth_ttl", 0)?.unwrap_or(d.auth_ttl),
         user_limit: r.int("user_limit", -1, i64::MAX)?.unwrap_or(d.user_limit),
     })
+}
+
+/// `[credential]`, whose `key_distribution = database` needs `[fernet_tokens]
+/// key_encryption_key_file` (one KEK seals both key sets).
+fn read_credential_keys(
+    ini: &IniFile,
+    d: CredentialOptions,
+) -> Result<CredentialOptions, ConfigError> {
+    let r = ini.reader("credential");
+    let options = read_credential(r, d)?;
+    let kek = ini
+        .reader("fernet_tokens")
+        .non_empty("key_encryption_key_file")?;
+    if options.key_distribution == KeyDistribution::Database && kek.is_none() {
+        return Err(r.error(
+            "key_distribution = database needs [fernet_tokens] key_encryption_key_file, the key that seals the shared credential keys",
+        ));
+    }
+    Ok(options)
 }
 
 /// `[oslo_policy] policy_file` made usable from any working directory: relative to the
@@ -1150,7 +1238,7 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
         fernet_tokens: fernet(ini.reader("fernet_tokens"))?,
         fernet_receipts: fernet(ini.reader("fernet_receipts"))?,
         identity: read_identity_options(identity, password_hash_algorithm, d.identity)?,
-        credential: read_credential(ini.reader("credential"), d.credential)?,
+        credential: read_credential_keys(ini, d.credential)?,
         auth: d.auth,
         resource: ResourceOptions {
             admin_project_name: resource.string_untrimmed("admin_project_name")?,

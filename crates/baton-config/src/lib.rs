@@ -29,8 +29,8 @@ pub use error::{is_secret_option, CloudOrigin, ConfigError, ConfigErrorKind, Ori
 pub use identity::{
     ApplicationCredentialOptions, AuthOptions, BatonOptions, CatalogOptions, CredentialOptions,
     DatabaseOptions, DefaultOptions, FernetOptions, IdentityConfig, IdentityOptions, Ignored,
-    OsloMiddlewareOptions, OsloPolicyOptions, PasswordHashAlgorithm, ResourceOptions,
-    RevokeOptions, SecurityComplianceOptions, TokenOptions, DEFAULT_AUTH_METHODS,
+    KeyDistribution, OsloMiddlewareOptions, OsloPolicyOptions, PasswordHashAlgorithm,
+    ResourceOptions, RevokeOptions, SecurityComplianceOptions, TokenOptions, DEFAULT_AUTH_METHODS,
     DEFAULT_CREDENTIAL_KEY_REPOSITORY, DEFAULT_KEY_REPOSITORY, IGNORED_OPTIONS,
     IGNORED_OPTION_PREFIXES, IGNORED_SECTIONS,
 };

@@ -21,6 +21,7 @@ use baton_client::{
 use chrono::{DateTime, Utc};
 
 mod app_cred;
+mod fleet;
 
 use crate::checks::{describe_user, role_add_command, Inputs, Receiver, Sender};
 use crate::report::{Code, Finding, Location, Report, Severity};
@@ -260,6 +261,7 @@ pub(crate) async fn run(inputs: &Inputs, opts: &Options, live: &LiveOptions, rep
         probe(&mut run, s, &receivers, expired.as_ref(), live).await;
     }
 
+    fleet::check(&mut run, &senders).await;
     check_clocks(&mut run, &senders, &receivers).await;
     check_lifetimes(&mut run, inputs);
 }

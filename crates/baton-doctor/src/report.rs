@@ -155,6 +155,10 @@ codes! {
     LiveClockOk = "live.clock_ok",
     /// The server issues tokens for another lifetime than the keystone.conf given says.
     LiveExpirationMismatch = "live.expiration_mismatch",
+    /// A live node of the fleet holds other keys than the database's shared set.
+    LiveFleetKeysDiffer = "live.fleet_keys_differ",
+    /// Every live node of the fleet holds the same keys.
+    LiveFleetOk = "live.fleet_ok",
 }
 
 impl fmt::Display for Code {

@@ -6,6 +6,7 @@ use baton_config::IdentityConfig;
 use baton_store::{BootstrapReport, BootstrapSpec, Store};
 use baton_token::KeyRepository;
 
+use crate::fleet::manage::Repository;
 use crate::password;
 
 /// The `keystone-manage bootstrap` options.
@@ -53,7 +54,7 @@ impl BootstrapOptions {
 
 /// A new deployment in one call, as an installer runs `keystone-manage db_sync`,
 /// `fernet_setup` and `bootstrap`: the schema of `[database] connection`, the key repository of
-/// `[fernet_tokens]` and the bootstrap admin, roles and identity endpoints. Each step leaves
+/// `[fernet_tokens]` (in the database with `key_distribution = database`) and the bootstrap admin, roles and identity endpoints. Each step leaves
 /// what already exists alone, so running it again is harmless. Everything else (projects,
 /// users, grants, catalog) belongs to the admin API of the running server.
 pub async fn initialize(
@@ -63,11 +64,16 @@ pub async fn initialize(
     let connection = config.database.connection.as_deref().unwrap_or_default();
     let store = Store::connect(connection).await?;
     store.db_sync().await?;
-    KeyRepository::new(
-        &config.fernet_tokens.key_repository,
-        config.fernet_tokens.max_active_keys as usize,
-    )
-    .setup()?;
+    if config.fernet_tokens.key_distribution == baton_config::KeyDistribution::Database {
+        let now = chrono::Utc::now().timestamp();
+        crate::fleet::manage::setup(config, &store, Repository::FernetTokens, now).await?;
+    } else {
+        KeyRepository::new(
+            &config.fernet_tokens.key_repository,
+            config.fernet_tokens.max_active_keys as usize,
+        )
+        .setup()?;
+    }
     let report = bootstrap(config, &store, opts).await;
     store.close().await;
     report

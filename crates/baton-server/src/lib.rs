@@ -16,6 +16,7 @@ pub mod clock;
 pub mod directory;
 pub mod ec2_signature;
 pub mod error;
+pub mod fleet;
 pub mod identity;
 pub mod password;
 pub mod policy;
@@ -38,7 +39,7 @@ use axum::routing::{any, get};
 use axum::Router;
 use baton_config::IdentityConfig;
 use baton_store::Store;
-use baton_token::{KeyRepository, KeyRing, PayloadCodec, TokenFormatter};
+use baton_token::{PayloadCodec, TokenFormatter};
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 
@@ -59,6 +60,8 @@ pub struct AppState {
     pub tokens: Arc<TokenService>,
     /// Every write to the identity model (its rules, revocation events, cache invalidation).
     pub identity: identity::Identity,
+    /// This node in the fleet: shared keys, heartbeats, `key_lag` for health checks.
+    pub fleet: Arc<fleet::Fleet>,
 }
 
 impl AppState {
@@ -89,29 +92,33 @@ impl AppState {
                 store.redacted_url()
             );
         }
-        // Baton's own tables (the change feed), also when Keystone created the database.
-        store.ensure_baton_tables().await?;
-        let repo = KeyRepository::new(
-            &config.fernet_tokens.key_repository,
-            config.fernet_tokens.max_active_keys as usize,
-        );
-        let ring = KeyRing::load(repo)?;
+        let config = Arc::new(config);
+        // The token keys: from key_repository, or from the database (key_distribution).
+        let (fleet, ring) = fleet::Fleet::open(config.clone(), store.clone(), clock.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let fleet = Arc::new(fleet);
         let codec = PayloadCodec::new(
             config.auth.methods.clone(),
             config.identity.default_domain_id.clone(),
         );
         let formatter = TokenFormatter::new(ring, codec);
-        let config = Arc::new(config);
         let tokens = TokenService::new(config.clone(), store.clone(), formatter, clock)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let tokens = Arc::new(tokens);
         Ok(AppState {
-            identity: identity::Identity::new(config.clone(), store.clone(), tokens.clone()),
+            identity: identity::Identity::new(
+                config.clone(),
+                store.clone(),
+                tokens.clone(),
+                fleet.clone(),
+            ),
             config,
             store,
             policy: Arc::new(policy),
             tokens,
+            fleet,
         })
     }
 
@@ -137,7 +144,7 @@ impl AppState {
     }
 
     /// Background work: follow the change feed (other nodes' writes), pick up revocations made
-    /// by other nodes (also Keystone's) and rotated keys.
+    /// by other nodes (also Keystone's) and rotated keys, and heartbeat into the fleet table.
     pub fn spawn_refreshers(&self) -> tokio::task::JoinHandle<()> {
         let state = self.clone();
         changes::ChangeFeed::spawn(
@@ -152,7 +159,13 @@ impl AppState {
                 if let Err(e) = state.tokens.refresh_revocations().await {
                     tracing::warn!(error = %e, "could not refresh revocation events");
                 }
-                state.tokens.reload_keys();
+                if state.config.fernet_tokens.key_distribution
+                    == baton_config::KeyDistribution::Filesystem
+                {
+                    state.tokens.reload_keys();
+                }
+                // Shared keys (a newer version in the database) and the heartbeat.
+                state.fleet.refresh(&state.tokens).await;
             }
         })
     }
@@ -229,6 +242,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v3/auth/system", get(api::auth::system))
         .merge(api::admin::routes())
         .merge(api::ec2tokens::routes())
+        .merge(api::fleet::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
@@ -351,6 +365,9 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
     // and an accept per attempt under a flood, and turn a short burst into errors.
     let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
     let mut warned_at: Option<tokio::time::Instant> = None;
+    if let Ok(addr) = listener.local_addr() {
+        state.fleet.set_address(addr.to_string());
+    }
     let _refresher = state.spawn_refreshers();
     let app = router(state);
     loop {

@@ -428,6 +428,11 @@ impl TokenService {
         self.directory.get(&self.store).await
     }
 
+    /// How this node follows the other nodes' writes (for the fleet view).
+    pub fn change_feed_status(&self) -> crate::changes::FeedStatus {
+        self.changes.status()
+    }
+
     /// The Fernet token codec and its key repository.
     pub fn formatter(&self) -> &TokenFormatter {
         &self.formatter
@@ -520,6 +525,14 @@ impl TokenService {
                 tracing::error!(error = %e, "Fernet key repository reload failed; keeping the loaded keys")
             }
         }
+    }
+
+    /// Puts a key set loaded from the shared database in use (`key_distribution =
+    /// database`); cached validations go, as after a reload.
+    pub fn install_keys(&self, keys: baton_token::KeySet) {
+        self.formatter.ring().install(keys);
+        self.write_generation.fetch_add(1, Ordering::AcqRel);
+        self.validated.invalidate_all();
     }
 
     // ----- validation -------------------------------------------------------------------

@@ -22,6 +22,8 @@ mod admin_roles;
 mod admin_users;
 #[path = "server/application_credentials.rs"]
 mod application_credentials;
+#[path = "server/change_feed.rs"]
+mod change_feed;
 #[path = "server/credentials.rs"]
 mod credentials;
 #[path = "server/fleet.rs"]

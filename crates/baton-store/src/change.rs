@@ -28,31 +28,26 @@ pub struct ChangeMark {
     pub newest_at_ms: i64,
 }
 
-impl Store {
-    /// Creates Baton's own tables when missing (`db_sync` and every server start call it, so
-    /// a database Keystone created works too). Keystone's schema is not touched.
-    pub async fn ensure_baton_tables(&self) -> Result<()> {
-        let ddl = match self.dialect() {
-            Dialect::Sqlite => {
-                "CREATE TABLE IF NOT EXISTS baton_change (id INTEGER PRIMARY KEY AUTOINCREMENT, \
-                 kind VARCHAR(32) NOT NULL, changed_at BIGINT NOT NULL)"
-            }
-            Dialect::Postgres => {
-                "CREATE TABLE IF NOT EXISTS baton_change (id BIGSERIAL PRIMARY KEY, \
-                 kind VARCHAR(32) NOT NULL, changed_at BIGINT NOT NULL)"
-            }
-            // Galera replicates InnoDB tables with a primary key only.
-            Dialect::MySql => {
-                "CREATE TABLE IF NOT EXISTS baton_change (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, \
-                 kind VARCHAR(32) NOT NULL, changed_at BIGINT NOT NULL) ENGINE=InnoDB"
-            }
-        };
-        dispatch!(self, write, |pool, _q| {
-            sqlx::query(ddl).execute(pool).await?;
-            Ok(())
-        })
+/// `baton_change`'s definition in `dialect` (created by [`Store::ensure_baton_tables`]).
+pub(crate) fn change_table_ddl(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => {
+            "CREATE TABLE IF NOT EXISTS baton_change (id INTEGER PRIMARY KEY AUTOINCREMENT, \
+             kind VARCHAR(32) NOT NULL, changed_at BIGINT NOT NULL)"
+        }
+        Dialect::Postgres => {
+            "CREATE TABLE IF NOT EXISTS baton_change (id BIGSERIAL PRIMARY KEY, \
+             kind VARCHAR(32) NOT NULL, changed_at BIGINT NOT NULL)"
+        }
+        // Galera replicates InnoDB tables with a primary key only.
+        Dialect::MySql => {
+            "CREATE TABLE IF NOT EXISTS baton_change (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, \
+             kind VARCHAR(32) NOT NULL, changed_at BIGINT NOT NULL) ENGINE=InnoDB"
+        }
     }
+}
 
+impl Store {
     /// Records one change of `kind` written at `at_ms` (milliseconds since the epoch). It
     /// commits on its own, after the write it announces, so a node that sees it also sees the
     /// write.

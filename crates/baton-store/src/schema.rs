@@ -24,6 +24,13 @@ impl Store {
     /// processes at once: the work happens under a database lock and a current database is left
     /// untouched. A database at other alembic revisions is refused with a clear message.
     pub async fn db_sync(&self) -> Result<SyncOutcome> {
+        let outcome = self.sync_keystone_schema().await?;
+        // Baton's own tables, outside Keystone's migrations (change feed, shared keys).
+        self.ensure_baton_tables().await?;
+        Ok(outcome)
+    }
+
+    async fn sync_keystone_schema(&self) -> Result<SyncOutcome> {
         let schema = match self.dialect() {
             Dialect::Sqlite => SQLITE_SCHEMA,
             Dialect::Postgres => POSTGRES_SCHEMA,
@@ -98,8 +105,6 @@ impl Store {
             }
             Ok::<_, StoreError>(outcome)
         })?;
-        // Baton's own tables, also in a database Keystone created.
-        self.ensure_baton_tables().await?;
         Ok(outcome)
     }
 

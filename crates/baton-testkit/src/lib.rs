@@ -252,11 +252,23 @@ impl IdentityServer {
         let report = initialize(&config, &BootstrapOptions::admin(ADMIN_PASSWORD, &base))
             .await
             .expect("db_sync, fernet_setup and bootstrap");
-        // `keystone-manage credential_setup`, which bootstrap leaves to the operator.
-        baton_token::KeyRepository::new(&config.credential.key_repository, 3)
-            .setup()
-            .expect("credential_setup");
         let store = Store::connect(&db.url).await.expect("connect");
+        // `keystone-manage credential_setup`, which bootstrap leaves to the operator.
+        if config.credential.key_distribution == baton_config::KeyDistribution::Database {
+            let now = chrono::Utc::now().timestamp();
+            baton_server::fleet::manage::setup(
+                &config,
+                &store,
+                baton_server::fleet::manage::Repository::Credential,
+                now,
+            )
+            .await
+            .expect("credential_setup (shared)");
+        } else {
+            baton_token::KeyRepository::new(&config.credential.key_repository, 3)
+                .setup()
+                .expect("credential_setup");
+        }
 
         let state = AppState::open_with_clock(config.clone(), clock)
             .await
@@ -334,6 +346,25 @@ impl IdentityServer {
         let state = AppState::open_with_clock(self.config.clone(), self.clock().clone())
             .await
             .expect("AppState::open (second node)");
+        let serve_state = state.clone();
+        let task = tokio::spawn(async move {
+            let _ = baton_server::serve(serve_state, listener).await;
+        });
+        Node { base, state, task }
+    }
+
+    /// Starts another node on the same database with its configuration adjusted by `tweak`
+    /// (its own key repository, say), on the server's clock.
+    pub async fn node_with(&self, tweak: impl FnOnce(&mut IdentityConfig)) -> Node {
+        let mut config = self.config.clone();
+        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let state = AppState::open_with_clock(config, self.clock().clone())
+            .await
+            .expect("AppState::open (node)");
         let serve_state = state.clone();
         let task = tokio::spawn(async move {
             let _ = baton_server::serve(serve_state, listener).await;

@@ -145,6 +145,11 @@ impl FernetKey {
         hex_lower(&digest[..4])
     }
 
+    /// The 32 raw bytes, for sealing a key set (never for logs).
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.bytes
+    }
+
     fn signing_key(&self) -> &[u8] {
         &self.bytes[..16]
     }
@@ -250,6 +255,12 @@ impl KeySet {
     /// All keys, primary first.
     pub fn keys(&self) -> &[FernetKey] {
         &self.keys
+    }
+
+    /// Each key with its repository index (`None` for a set not read from a repository),
+    /// primary first.
+    pub fn indexed(&self) -> Vec<(Option<u64>, &FernetKey)> {
+        self.indices.iter().copied().zip(self.keys.iter()).collect()
     }
 
     /// Number of keys in the set (never zero).

@@ -8,12 +8,15 @@
 //!   Keystone so that both can validate each other's tokens;
 //! * [`repository`]: the key directory (`fernet_setup` / `fernet_rotate` semantics) and
 //!   [`KeyRing`], the shared, hot-reloadable handle on the current keys;
+//! * [`shared`]: a key set shared through the database (`key_distribution = database`),
+//!   sealed with the key-encryption key;
 //! * [`TokenFormatter`]: payload + keys → token string and back.
 
 pub mod error;
 pub mod fernet;
 pub mod payload;
 pub mod repository;
+pub mod shared;
 
 pub use error::TokenError;
 pub use fernet::{
@@ -21,6 +24,7 @@ pub use fernet::{
 };
 pub use payload::{random_audit_id, PayloadCodec, Scope, TokenPayload};
 pub use repository::{KeyRepository, KeyRing, RepositoryError, RotateOutcome, SetupOutcome};
+pub use shared::{read_key_encryption_key, KekError, SealError, SharedKey, SharedKeys};
 
 /// Turns payloads into token strings and back, with the ring's current keys.
 ///

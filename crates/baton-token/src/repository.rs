@@ -240,6 +240,76 @@ impl KeyRepository {
         })
     }
 
+    /// Makes the directory hold exactly `keys` (index -> key), as a mirror of a set kept
+    /// elsewhere (the shared database) that Keystone nodes and tools can read. Each changed key
+    /// is written to a temporary file in the directory, flushed, and renamed over its name, so
+    /// a reader never sees a partial key file; new and changed non-zero keys go first, then the
+    /// staged `0`, and stale keys are removed last, so every listing in between can decrypt
+    /// what either set encrypts. Unchanged files are left alone. Creates the directory (0700)
+    /// if needed. Returns whether anything changed.
+    pub fn mirror(&self, keys: &BTreeMap<u64, FernetKey>) -> Result<bool, RepositoryError> {
+        match fs::metadata(&self.path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&self.path)
+                    .map_err(io_err("create directory", &self.path))?;
+            }
+            Err(e) => return Err(io_err("inspect", &self.path)(e)),
+        }
+        self.check_directory()?;
+        let existing = self.key_files()?;
+        let mut changed = false;
+        let order = keys
+            .iter()
+            .filter(|(i, _)| **i != 0)
+            .chain(keys.iter().filter(|(i, _)| **i == 0));
+        for (index, key) in order {
+            let same = existing
+                .get(index)
+                .and_then(|path| read_key(path).ok())
+                .is_some_and(|k| k == *key);
+            if !same {
+                self.write_key_atomically(*index, key)?;
+                changed = true;
+            }
+        }
+        for (index, path) in &existing {
+            if !keys.contains_key(index) {
+                fs::remove_file(path).map_err(io_err("remove stale key", path))?;
+                changed = true;
+            }
+        }
+        if changed {
+            self.sync_dir();
+        }
+        Ok(changed)
+    }
+
+    fn write_key_atomically(&self, index: u64, key: &FernetKey) -> Result<(), RepositoryError> {
+        let tmp = self.path.join(format!(".{index}.mirror.tmp"));
+        let _ = fs::remove_file(&tmp);
+        let text = Zeroizing::new(key.to_base64());
+        let result = (|| {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            file.set_permissions(fs::Permissions::from_mode(0o600))?;
+            file.write_all(text.as_bytes())?;
+            file.sync_all()
+        })();
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err("write key", &tmp)(e));
+        }
+        let to = self.path.join(index.to_string());
+        fs::rename(&tmp, &to).map_err(io_err("rename", &tmp))
+    }
+
     /// Loads every key: primary (highest index) first, staged key `0` last.
     ///
     /// Only files whose name is an integer count (`0.tmp` and the like are ignored); empty key
@@ -518,6 +588,18 @@ impl KeyRing {
     pub fn current(&self) -> Arc<KeySet> {
         let state = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
         Arc::clone(&state.keys)
+    }
+
+    /// Puts `keys` in use at once (a set loaded from the shared database). A ring with a
+    /// repository keeps reloading it when its directory changes; rings fed this way have none.
+    pub fn install(&self, keys: KeySet) {
+        let _guard = self
+            .inner
+            .reloading
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut state = self.inner.state.write().unwrap_or_else(|e| e.into_inner());
+        state.keys = Arc::new(keys);
     }
 
     /// The repository behind the ring, if any.

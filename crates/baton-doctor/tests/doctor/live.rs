@@ -615,3 +615,63 @@ async fn application_credential_without_the_service_role() {
         f[0].fix
     );
 }
+
+/// Baton's fleet view, read with a system admin's `[service_user]`: every live node in step is
+/// `live.fleet_ok`; a live node holding other keys is `live.fleet_keys_differ`, named.
+#[tokio::test]
+async fn a_live_node_with_other_keys_is_an_error() {
+    let s = Server::start(NORMAL).await;
+    let p = s.path("nova-system-admin.conf");
+    std::fs::write(
+        &p,
+        format!(
+            "[service_user]\nsend_service_user_token = true\nauth_type = password\nauth_url = {}/v3\nusername = admin\npassword = {ADMIN_PW}\nuser_domain_name = Default\nsystem_scope = all\n",
+            s.base
+        ),
+    )
+    .unwrap();
+    // The server's first heartbeat is written when it starts serving.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let report = run(&[&p], &[], live(0)).await;
+    assert!(
+        codes(&report, Severity::Ok).contains(&"live.fleet_ok"),
+        "{}",
+        report.to_text()
+    );
+    let now = Utc::now().timestamp();
+    s.identity
+        .store
+        .heartbeat(&baton_store::NodeRow {
+            node_id: "other-node".into(),
+            repository: "fernet_tokens".into(),
+            name: "keystone-3".into(),
+            address: Some("10.0.0.3:5000".into()),
+            started_at: now - 60,
+            heartbeat_at: now,
+            key_set_version: None,
+            key_fingerprints: "0:00000000,1:11111111".into(),
+            primary_key_id: Some(1),
+            change_lag_ms: None,
+        })
+        .await
+        .unwrap();
+    let report = run(&[&p], &[], live(0)).await;
+    let differ: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.code == Code::LiveFleetKeysDiffer)
+        .collect();
+    assert_eq!(differ.len(), 1, "{}", report.to_text());
+    assert!(
+        differ[0].message.contains("keystone-3"),
+        "{}",
+        differ[0].message
+    );
+    // A project-scoped service user may not read the view: nothing is said.
+    let nova = s.sender("nova", PW);
+    let report = run(&[&nova], &[], live(0)).await;
+    assert!(!report
+        .findings
+        .iter()
+        .any(|f| f.code == Code::LiveFleetKeysDiffer || f.code == Code::LiveFleetOk));
+}

@@ -4,7 +4,8 @@
 //! nothing matches, never 406). Load balancers take a node out of rotation on the 503.
 //!
 //! Keystone with no backends configured answers an empty 200; Baton always checks its
-//! database (within [`FEED_TIMEOUT`]) and says `OK`, as oslo.middleware does with backends.
+//! database (within [`FEED_TIMEOUT`]) and, with `key_distribution = database`, that its keys
+//! are the fleet's (`Fleet::key_lag`), and says `OK`, as oslo.middleware does with backends.
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -26,6 +27,10 @@ async fn problems(state: &AppState) -> Vec<String> {
             tracing::warn!("healthcheck: the database did not answer within 1 s");
             reasons.push("DATABASE UNREACHABLE".to_string());
         }
+    }
+    if let Some(lag) = state.fleet.key_lag() {
+        tracing::warn!(reason = %lag, "healthcheck: this node's keys lag the fleet");
+        reasons.push(format!("KEYS LAG THE FLEET: {lag}"));
     }
     reasons
 }

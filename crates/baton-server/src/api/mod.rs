@@ -5,6 +5,7 @@ pub mod auth;
 pub mod discovery;
 pub mod ec2tokens;
 pub mod extract;
+pub mod fleet;
 pub mod healthcheck;
 pub mod list;
 pub mod query;

@@ -13,7 +13,7 @@
 
 use std::path::PathBuf;
 
-use baton_config::CredentialOptions;
+use baton_config::{CredentialOptions, IdentityConfig, KeyDistribution};
 use baton_store::{CredentialFilter, CredentialRow, Store};
 use baton_token::{FernetKey, KeyRepository, KeySet, RepositoryError};
 use serde_json::{Map, Value};
@@ -123,6 +123,36 @@ impl CredentialKeys {
             primary_hash,
             repository: path,
         })
+    }
+
+    /// The keys of a set shared through the database (`[credential] key_distribution =
+    /// database`), then the null key; with no set, only the null key (as an empty repository).
+    pub fn from_shared(shared: Option<&baton_token::SharedKeys>) -> ApiResult<CredentialKeys> {
+        let mut keys: Vec<FernetKey> = shared
+            .and_then(baton_token::SharedKeys::key_set)
+            .map(|set| set.keys().to_vec())
+            .unwrap_or_default();
+        keys.push(FernetKey::credential_null_key());
+        let primary_hash = key_hash(&keys[0]);
+        let keys = KeySet::new(keys).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(CredentialKeys {
+            keys,
+            primary_hash,
+            repository: PathBuf::from("the shared credential key set in the database"),
+        })
+    }
+
+    /// The keys `config` says to use: `[credential] key_repository`, or the set in `store`
+    /// with `key_distribution = database` (for `baton manage`, which runs no refresher).
+    pub async fn for_config(config: &IdentityConfig, store: &Store) -> ApiResult<CredentialKeys> {
+        if config.credential.key_distribution != KeyDistribution::Database {
+            return CredentialKeys::load(&config.credential).await;
+        }
+        let kek = crate::fleet::read_kek(config).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let shared = crate::fleet::fetch(store, &kek, crate::fleet::CREDENTIAL)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        CredentialKeys::from_shared(shared.as_ref().map(|(_, k)| k))
     }
 
     /// The key hash rows encrypted now carry.
@@ -238,7 +268,11 @@ pub fn py_json(v: &Value) -> String {
 /// `keystone-manage credential_rotate`'s precondition: every row is encrypted with the primary
 /// key; otherwise the message Keystone exits with.
 pub async fn check_rotatable(store: &Store, opts: &CredentialOptions) -> ApiResult<()> {
-    let keys = CredentialKeys::load(opts).await?;
+    check_rotatable_with(store, &CredentialKeys::load(opts).await?).await
+}
+
+/// [`check_rotatable`] with the keys given (shared through the database, say).
+pub async fn check_rotatable_with(store: &Store, keys: &CredentialKeys) -> ApiResult<()> {
     let rows = store.list_credentials(&CredentialFilter::default()).await?;
     if rows.iter().any(|r| r.key_hash != keys.primary_hash) {
         return Err(ApiError::BadRequest(
@@ -251,7 +285,11 @@ pub async fn check_rotatable(store: &Store, opts: &CredentialOptions) -> ApiResu
 /// `keystone-manage credential_migrate`: every row not encrypted with the primary key is
 /// decrypted and encrypted again with it. Returns how many rows were re-encrypted.
 pub async fn migrate(store: &Store, opts: &CredentialOptions) -> ApiResult<usize> {
-    let keys = CredentialKeys::load(opts).await?;
+    migrate_with(store, &CredentialKeys::load(opts).await?).await
+}
+
+/// [`migrate`] with the keys given (shared through the database, say).
+pub async fn migrate_with(store: &Store, keys: &CredentialKeys) -> ApiResult<usize> {
     let mut migrated = 0;
     for row in store.list_credentials(&CredentialFilter::default()).await? {
         if row.key_hash == keys.primary_hash {
@@ -274,6 +312,11 @@ pub async fn migrate(store: &Store, opts: &CredentialOptions) -> ApiResult<usize
 
 impl Identity {
     async fn credential_keys(&self) -> ApiResult<CredentialKeys> {
+        if self.config.credential.key_distribution == KeyDistribution::Database {
+            // Kept current by the refresher (1 s); a lagging node still holds the former
+            // primary, which the rotation kept as a secondary.
+            return CredentialKeys::from_shared(self.fleet.credential_keys().as_ref());
+        }
         CredentialKeys::load(&self.config.credential).await
     }
 

@@ -58,15 +58,23 @@ pub struct Identity {
     config: Arc<IdentityConfig>,
     store: Store,
     tokens: Arc<TokenService>,
+    fleet: Arc<crate::fleet::Fleet>,
 }
 
 impl Identity {
     /// Writes to `store`, telling `tokens` what each write means for issued tokens.
-    pub fn new(config: Arc<IdentityConfig>, store: Store, tokens: Arc<TokenService>) -> Identity {
+    /// The credential keys come from `fleet` with `[credential] key_distribution = database`.
+    pub fn new(
+        config: Arc<IdentityConfig>,
+        store: Store,
+        tokens: Arc<TokenService>,
+        fleet: Arc<crate::fleet::Fleet>,
+    ) -> Identity {
         Identity {
             config,
             store,
             tokens,
+            fleet,
         }
     }
 

@@ -228,3 +228,15 @@ pub(super) const KEYSTONE_DEFAULTS: &[(&str, Scopes, &str)] = &[
     ("identity:delete_user", SYSTEM_DOMAIN_PROJECT, "(rule:admin_required) or (role:manager and token.domain.id:%(target.user.domain_id)s)"),
     ("identity:revoke_tokens_for_user", SYSTEM_DOMAIN_PROJECT, "rule:admin_or_owner"),
 ];
+
+/// Baton's own rules (APIs Keystone does not have), registered after Keystone's and, like
+/// them, overridable in `[oslo_policy] policy_file`.
+pub(super) const BATON_DEFAULTS: &[(&str, Scopes, &str)] = &[
+    // GET /v3/baton/fleet: nodes, heartbeats and key fingerprints; admin-only as Keystone's
+    // other deployment-wide reads of operator data.
+    (
+        "baton:get_fleet",
+        Scopes::SYSTEM,
+        "role:admin and system_scope:all",
+    ),
+];

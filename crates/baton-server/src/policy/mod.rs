@@ -177,11 +177,13 @@ impl Policy {
             rule: rule.to_owned(),
             reason,
         };
-        let mut rules: Vec<Rule> =
-            Vec::with_capacity(defaults::KEYSTONE_DEFAULTS.len() + overrides.len());
+        let mut rules: Vec<Rule> = Vec::with_capacity(
+            defaults::KEYSTONE_DEFAULTS.len() + defaults::BATON_DEFAULTS.len() + overrides.len(),
+        );
         let mut by_name: HashMap<Box<str>, usize> = HashMap::with_capacity(rules.capacity());
         let defaults = defaults::KEYSTONE_DEFAULTS
             .iter()
+            .chain(defaults::BATON_DEFAULTS)
             .map(|(name, scopes, check)| (*name, *check, *scopes));
         let from_file = overrides
             .iter()

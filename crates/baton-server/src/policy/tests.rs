@@ -268,8 +268,15 @@ fn unknown_actions_are_denied_and_target_keys_can_be_replaced() {
 #[test]
 fn every_default_parses_and_every_rule_reference_resolves() {
     let policy = Policy::keystone_defaults();
-    assert_eq!(policy.rules.len(), 204, "Keystone 30 registers 204 rules");
-    assert_eq!(policy.rules.len(), defaults::KEYSTONE_DEFAULTS.len());
+    assert_eq!(
+        defaults::KEYSTONE_DEFAULTS.len(),
+        204,
+        "Keystone 30 registers 204 rules"
+    );
+    assert_eq!(
+        policy.rules.len(),
+        defaults::KEYSTONE_DEFAULTS.len() + defaults::BATON_DEFAULTS.len()
+    );
     fn resolved(expr: &Expr) -> bool {
         match expr {
             Expr::Not(e) => resolved(e),
@@ -1008,7 +1015,7 @@ fn empty_files_change_nothing() {
         let policy = Policy::load(&path, true).unwrap();
         assert_eq!(
             policy.rules.len(),
-            defaults::KEYSTONE_DEFAULTS.len(),
+            defaults::KEYSTONE_DEFAULTS.len() + defaults::BATON_DEFAULTS.len(),
             "{text:?}"
         );
     }

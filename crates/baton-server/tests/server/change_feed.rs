@@ -1,0 +1,258 @@
+//! Several nodes on one database: a write on one node stops affecting validations on the
+//! others through the change feed, long before the validation cache's time to live; and
+//! `/healthcheck` as load balancers read it, and the fast 503 while the database is away. The propagation figures (p50/p99) are measured by
+//! `scripts/bench-fleet.sh`; these tests only prove that the feed, not the cache's time to
+//! live, ends the stale answer.
+
+use super::*;
+use baton_testkit::{call, on_every_database, project_scope};
+
+/// Longer than any test here: a stale answer that ends must have been ended by the feed.
+const CACHE_TTL: u32 = 3600;
+/// Generous for loaded CI machines; the feed polls every 200 ms.
+const PROPAGATION_LIMIT: Duration = Duration::from_secs(5);
+
+/// Validates `subject` on `base` as the system admin; the status.
+async fn validate_on(a: &IdentityServer, base: &str, checker: &str, subject: &str) -> StatusCode {
+    a.client
+        .get(format!("{base}/v3/auth/tokens"))
+        .header("x-auth-token", checker)
+        .header("x-subject-token", subject)
+        .send()
+        .await
+        .expect("validate")
+        .status()
+}
+
+/// How long node `base` keeps accepting `subject` after a write made elsewhere.
+async fn refused_within(
+    a: &IdentityServer,
+    base: &str,
+    checker: &str,
+    subject: &str,
+) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < PROPAGATION_LIMIT {
+        if validate_on(a, base, checker, subject).await == StatusCode::NOT_FOUND {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+/// Each kind of write made on node A ends a token that node B has cached: role assignment
+/// removed, user disabled, token revoked, project disabled.
+async fn writes_reach_other_nodes(dialect: DbDialect) {
+    let a = IdentityServer::start_with(dialect, |c| c.baton.validation_cache_ttl = CACHE_TTL).await;
+    let b = a.second_node().await;
+    let admin = a.admin_token().await;
+    let checker = a.system_admin_token().await;
+    let project = a.create_project("fleet-p", "default").await;
+    let member = a.role_id("member").await;
+    let mut results = Vec::new();
+    for kind in [
+        "role removed",
+        "user disabled",
+        "token revoked",
+        "project disabled",
+    ] {
+        let name = format!("fleet-{}", kind.replace(' ', "-"));
+        let user = a.create_user(&name, USER_PW, "default").await;
+        a.grant_project(&user, &project, "member").await;
+        let scope = project_scope(&project);
+        let scope = if kind == "project disabled" {
+            let p = a.create_project(&format!("{name}-p"), "default").await;
+            a.grant_project(&user, &p, "member").await;
+            project_scope(&p)
+        } else {
+            scope
+        };
+        let subject = a.token(&name, USER_PW, scope.clone()).await;
+        // Node B caches the answer.
+        for _ in 0..2 {
+            assert_eq!(
+                validate_on(&a, &b.base, &checker, &subject).await,
+                StatusCode::OK
+            );
+        }
+        let (status, _) = match kind {
+            "role removed" => {
+                call(
+                    &a,
+                    Method::DELETE,
+                    &format!("projects/{project}/users/{user}/roles/{member}"),
+                    &admin,
+                    None,
+                )
+                .await
+            }
+            "user disabled" => {
+                call(
+                    &a,
+                    Method::PATCH,
+                    &format!("users/{user}"),
+                    &admin,
+                    Some(json!({"user": {"enabled": false}})),
+                )
+                .await
+            }
+            "token revoked" => {
+                let r = a
+                    .client
+                    .delete(a.url("auth/tokens"))
+                    .header("x-auth-token", &admin)
+                    .header("x-subject-token", &subject)
+                    .send()
+                    .await
+                    .expect("revoke");
+                (r.status(), Value::Null)
+            }
+            _ => {
+                let p = scope["project"]["id"]
+                    .as_str()
+                    .expect("project id")
+                    .to_string();
+                call(
+                    &a,
+                    Method::PATCH,
+                    &format!("projects/{p}"),
+                    &admin,
+                    Some(json!({"project": {"enabled": false}})),
+                )
+                .await
+            }
+        };
+        assert!(status.is_success(), "{kind}: {status}");
+        let took = refused_within(&a, &b.base, &checker, &subject).await;
+        assert!(
+            took.is_some(),
+            "{kind}: node B still accepts the token after {PROPAGATION_LIMIT:?}"
+        );
+        results.push(format!("{kind}: {:?}", took.unwrap_or_default()));
+    }
+    eprintln!("{dialect:?} propagation to node B: {}", results.join(", "));
+    drop(b);
+    a.stop().await;
+}
+
+on_every_database!(writes_reach_other_nodes);
+
+/// `/healthcheck` in oslo.middleware's shape: any method, text by default, JSON and HTML by
+/// `Accept`, 204 for HEAD.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_answers_as_oslo_middleware() {
+    let a = IdentityServer::start(DbDialect::Sqlite).await;
+    let url = format!("{}/healthcheck", a.base);
+    let r = a.client.get(&url).send().await.expect("get");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "text/plain; charset=UTF-8");
+    assert_eq!(r.text().await.expect("body"), "OK");
+    let r = a
+        .client
+        .get(&url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("get json");
+    assert_eq!(r.headers()["content-type"], "application/json");
+    assert_eq!(
+        r.text().await.expect("body"),
+        "{\n    \"detailed\": false,\n    \"reasons\": [\n        \"OK\"\n    ]\n}"
+    );
+    let r = a
+        .client
+        .get(&url)
+        .header("accept", "text/html;q=0.5, application/json")
+        .send()
+        .await
+        .expect("get by quality");
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let r = a
+        .client
+        .get(&url)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("get html");
+    assert_eq!(r.headers()["content-type"], "text/html; charset=UTF-8");
+    assert!(r.text().await.expect("body").contains("<TD>OK</TD>"));
+    let r = a.client.head(&url).send().await.expect("head");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = a.client.post(&url).send().await.expect("post");
+    assert_eq!(r.status(), StatusCode::OK);
+    a.stop().await;
+}
+
+/// With its database unreachable a node says 503 with the reason at once (load balancers take
+/// it out), cached validations keep working, and it recovers alone when the database returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_follows_a_database_outage_postgres() {
+    let a = IdentityServer::start(DbDialect::Postgres).await;
+    let checker = a.system_admin_token().await;
+    let subject = a.admin_token().await;
+    assert_eq!(
+        validate_on(&a, &a.base, &checker, &subject).await,
+        StatusCode::OK
+    );
+    let url = format!("{}/healthcheck", a.base);
+
+    a.set_database_reachable(false).await;
+    let start = Instant::now();
+    let r = a.client.get(&url).send().await.expect("get");
+    let took = start.elapsed();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert_eq!(r.text().await.expect("body"), "DATABASE UNREACHABLE");
+    assert!(took < Duration::from_secs(3), "healthcheck took {took:?}");
+    // The cached validation needs no database.
+    assert_eq!(
+        validate_on(&a, &a.base, &checker, &subject).await,
+        StatusCode::OK
+    );
+    // What needs the database fails fast with Keystone's error body and Retry-After.
+    for (method, path, body) in [
+        (Method::GET, "users", None),
+        (
+            Method::POST,
+            "auth/tokens",
+            Some(
+                json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+                "name": "admin", "domain": {"id": "default"}, "password": ADMIN_PW}}}}}),
+            ),
+        ),
+    ] {
+        let start = Instant::now();
+        let mut req = a
+            .client
+            .request(method.clone(), a.url(path))
+            .header("x-auth-token", &subject);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("request");
+        let took = start.elapsed();
+        assert_eq!(
+            r.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{method} {path}"
+        );
+        assert_eq!(r.headers()["retry-after"], "1");
+        let body: Value = r.json().await.expect("error JSON");
+        assert_eq!(body["error"]["code"], 503, "{body}");
+        assert!(
+            took < Duration::from_secs(2),
+            "{method} {path} took {took:?}"
+        );
+    }
+
+    a.set_database_reachable(true).await;
+    let got = eventually(Duration::from_secs(10), StatusCode::OK, || async {
+        a.client.get(&url).send().await.expect("get").status()
+    })
+    .await;
+    assert_eq!(got, StatusCode::OK, "the node did not recover by itself");
+    let (status, _) = call(&a, Method::GET, "users", &subject, None).await;
+    assert_eq!(status, StatusCode::OK);
+    a.stop().await;
+}
