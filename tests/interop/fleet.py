@@ -745,3 +745,62 @@ def propagation_table(results: dict[str, list[float]]) -> str:
         rows.append(f"| {kind} | {len(v)} | {percentile(v, 50) * 1000:.0f} ms | {percentile(v, 99) * 1000:.0f} ms "
                     f"| {max(v) * 1000:.0f} ms |")
     return "\n".join(rows)
+
+
+# ---- command line (scripts/bench-fleet.sh) -----------------------------------------------------
+def _pg_fleet(workdir: Path, size: int) -> tuple[Fleet, Callable[[], None]]:
+    connection, drop = create_postgres_database()
+    fleet = Fleet(workdir, connection, size)
+    try:
+        fleet.start()
+    except BaseException:
+        drop()
+        raise
+    return fleet, drop
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser(description="Baton fleet on loopback (PostgreSQL from BATON_TEST_POSTGRES_URL)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    pr = sub.add_parser("propagation", help="measure propagation between two nodes, print a Markdown table")
+    pr.add_argument("--workdir", required=True)
+    pr.add_argument("--trials", type=int, default=200, help="trials per kind")
+    pr.add_argument("--json", help="write the raw seconds per trial here")
+    sv = sub.add_parser("serve", help="run a fleet until SIGTERM; its ports, pids and two tokens go to --state")
+    sv.add_argument("--workdir", required=True)
+    sv.add_argument("--state", required=True)
+    for s in (pr, sv):
+        s.add_argument("--nodes", type=int, default=3)
+    args = p.parse_args(argv)
+
+    fleet, drop = _pg_fleet(Path(args.workdir), args.nodes)
+    try:
+        if args.cmd == "propagation":
+            results = measure_propagation(fleet, args.trials)
+            if args.json:
+                Path(args.json).write_text(json.dumps(results))
+            print(propagation_table(results))
+            return 0
+        stop = []
+        signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+        signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+        url = fleet.nodes[0].url
+        state = {"haproxy": fleet.url, "nodes": [n.url for n in fleet.nodes],
+                 "node_pids": [n.proc.pid for n in fleet.nodes if n.proc], "haproxy_pid": fleet.haproxy.proc.pid,
+                 "auth_token": issue(url), "subject_token": issue(url)}
+        tmp = Path(args.state + ".tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.rename(args.state)
+        while not stop:
+            time.sleep(0.2)
+        return 0
+    finally:
+        fleet.stop()
+        drop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
