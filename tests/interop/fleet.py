@@ -40,8 +40,9 @@ KEY_DISTRIBUTION = "filesystem"
 # which would make the load tests measure bcrypt on 2 cores rather than the fleet.
 PASSWORD_HASH_ROUNDS = 4
 
-# What HAProxy asks each node to decide whether it may take requests.
-HEALTH_CHECK_PATH = "/v3"
+# What HAProxy asks each node to decide whether it may take requests: 503 while its database
+# does not answer (oslo.middleware's shape).
+HEALTH_CHECK_PATH = "/healthcheck"
 
 GALERA_PROVIDER = "/usr/lib/galera/libgalera_smm.so"
 
