@@ -11,6 +11,7 @@ Used by tests/interop/test_fleet.py and scripts/bench-fleet.sh (through `python3
 
 from __future__ import annotations
 
+import base64
 import math
 import os
 import shutil
@@ -34,7 +35,7 @@ from keystone_oracle import OracleError, free_port, tail
 # fleet (what operators do with a shared volume or rsync). Switch to "database" once
 # `[fernet_tokens] key_distribution = database` is on main: the nodes then read the keys from the
 # database and no directory is shared.
-KEY_DISTRIBUTION = "filesystem"
+KEY_DISTRIBUTION = "database"
 
 # bcrypt work factor of the fleet's passwords: the default (12) costs ~0.25 s of a core per login,
 # which would make the load tests measure bcrypt on 2 cores rather than the fleet.
@@ -471,12 +472,20 @@ class Fleet:
             connection = f"mysql+pymysql://root@127.0.0.1:{self.haproxy.mysql_port}/keystone"
         self.connection = connection
         conf: dict = {"identity": {"password_hash_rounds": PASSWORD_HASH_ROUNDS}}
-        if key_distribution != "filesystem":
-            conf["fernet_tokens"] = {"key_distribution": key_distribution}
+        shared_dir = self.workdir / "fernet-keys"
+        if key_distribution == "database":
+            # The keys live in the database, sealed with a key-encryption key copied to every
+            # node once; each node starts with an empty key_repository of its own.
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            kek = self.workdir / "kek"
+            kek.write_text(base64.urlsafe_b64encode(os.urandom(32)).decode() + "\n")
+            kek.chmod(0o600)
+            conf["fernet_tokens"] = {"key_distribution": "database", "key_encryption_key_file": str(kek)}
         for sec, opts in (extra_conf or {}).items():
             conf.setdefault(sec, {}).update(opts)
-        keys = self.workdir / "fernet-keys"
-        self.nodes = [Baton(self.workdir / f"baton{i + 1}", port, connection=connection, key_repository=keys,
+        self.nodes = [Baton(self.workdir / f"baton{i + 1}", port, connection=connection,
+                            key_repository=(self.workdir / f"baton{i + 1}" / "fernet-keys"
+                                            if key_distribution == "database" else shared_dir),
                             public_endpoint=self.haproxy.url, extra_conf=conf)
                       for i, port in enumerate(ports)]
 
