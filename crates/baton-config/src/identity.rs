@@ -1175,7 +1175,7 @@ fn read_password_regex(ini: &IniFile) -> Result<Option<String>, ConfigError> {
         return Err(value.error(
             "security_compliance",
             "password_regex",
-            &format!("not a valid regular expression: {e}"),
+            format!("not a valid regular expression: {e}"),
         ));
     }
     Ok(Some(pattern))

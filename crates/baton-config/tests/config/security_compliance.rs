@@ -85,9 +85,8 @@ fn password_regex_is_read_and_must_compile() {
             .as_deref(),
         Some("seven or more, a digit and a letter")
     );
-    let err = identity("[security_compliance]\npassword_regex = ^(unclosed\n")
-        .err()
-        .expect("refused");
+    let err =
+        identity("[security_compliance]\npassword_regex = ^(unclosed\n").expect_err("refused");
     assert!(
         err.to_string()
             .starts_with("keystone.conf:2: [security_compliance] password_regex = \"^(unclosed\": not a valid regular expression"),
