@@ -103,15 +103,18 @@ fn database_unavailable(e: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
-            // PostgreSQL: class 08 (connection), 57P01-57P03 (shutting down, cannot connect
-            // now), 53300 (too many connections), 55000 with ALLOW_CONNECTIONS off shows as
-            // 55000; MySQL/MariaDB: 1040 (too many connections), 1053 (shutdown),
-            // 1205 (lock wait timeout), 2002/2003/2006/2013 (cannot connect, gone away),
-            // 1047/1180 (Galera node not ready).
+            // SQLSTATEs: class 08 (connection; MySQL's 08S01 also for a Galera node not
+            // ready), 40001 / 40P01 (serialization failure, deadlock: how MariaDB Galera
+            // reports a certification conflict, which succeeds when retried), 57P01-57P03
+            // (PostgreSQL shutting down, cannot connect now), 53300 (too many connections),
+            // 55000 (a database not accepting connections). The numbers are MySQL error codes
+            // some drivers report instead.
             code.starts_with("08")
                 || matches!(
                     code.as_ref(),
-                    "57P01"
+                    "40001"
+                        | "40P01"
+                        | "57P01"
                         | "57P02"
                         | "57P03"
                         | "53300"
