@@ -1,5 +1,6 @@
-"""`[security_compliance] lockout_failure_attempts` / `lockout_duration` and `password_regex` /
-`password_regex_description`, asked of Baton and the
+"""`[security_compliance] lockout_failure_attempts` / `lockout_duration`, `password_regex` /
+`password_regex_description`, `password_expires_days` and `change_password_upon_first_use`,
+asked of Baton and the
 real Keystone 30 with the same options and the same requests: the statuses and error messages
 of every step must match (failures counted, a success resetting the count, the lockout refusing
 the right password with the generic 401, its end after `lockout_duration`, re-enabling the user
@@ -27,13 +28,17 @@ RIGHT = "R1ght-Passw0rd-lk"
 WRONG = "Wr0ng-Passw0rd-lk"
 
 
-def start_pair(workdir: Path, template: Path) -> tuple[Target, Target]:
+LOCKOUT_AND_REGEX = {"security_compliance": {
+    "lockout_failure_attempts": "2",
+    "lockout_duration": str(LOCKOUT_DURATION),
+    "password_regex": r"^(?=.*\d)(?=.*[a-zA-Z]).{7,}$",
+    "password_regex_description": "seven or more characters, a digit and a letter"}}
+EXPIRY = {"security_compliance": {"password_expires_days": "1", "change_password_upon_first_use": "true"}}
+
+
+def start_pair(workdir: Path, template: Path, conf: dict) -> tuple[Target, Target]:
     require_venv()
     require_baton()
-    conf = {"security_compliance": {"lockout_failure_attempts": "2",
-                                    "lockout_duration": str(LOCKOUT_DURATION),
-                                    "password_regex": r"^(?=.*\d)(?=.*[a-zA-Z]).{7,}$",
-                                    "password_regex_description": "seven or more characters, a digit and a letter"}}
     kdir = workdir / "keystone"
     k = KeystoneOracle(kdir, free_port(), password_hash_rounds=KEYSTONE_HASH_ROUNDS, extra_conf=conf)
     k.write_config()
@@ -62,7 +67,15 @@ def start_pair(workdir: Path, template: Path) -> tuple[Target, Target]:
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory, keystone_template) -> Iterator[tuple[Target, Target]]:
-    pair = start_pair(tmp_path_factory.mktemp("lockout"), keystone_template)
+    pair = start_pair(tmp_path_factory.mktemp("lockout"), keystone_template, LOCKOUT_AND_REGEX)
+    yield pair
+    for t in pair:
+        t.server.stop()
+
+
+@pytest.fixture(scope="module")
+def expiry_servers(tmp_path_factory, keystone_template) -> Iterator[tuple[Target, Target]]:
+    pair = start_pair(tmp_path_factory.mktemp("expiry"), keystone_template, EXPIRY)
     yield pair
     for t in pair:
         t.server.stop()
@@ -148,3 +161,49 @@ def test_password_regex_matches_keystone(servers) -> None:
     assert not diff and len(want) == len(got), "keystone != baton:\n" + "\n".join(diff)
     assert ("create no digit", (400, "The password does not match the requirements: seven or more "
                                       "characters, a digit and a letter.")) in want
+
+
+def expiry_scenario(t: Target) -> list:
+    """User ids differ between the servers: messages are compared with the id replaced."""
+    admin, _ = t.issue(PROJECT_SCOPE)
+    out: list = []
+
+    def masked(result: tuple, uid: str) -> tuple:
+        status, message = result[0], result[1]
+        return status, message.replace(uid, "<id>") if message else message
+
+    status, _, body = call(t, "POST", "/users", admin, {"user": {"name": "ex-user", "password": RIGHT}})
+    uid = body["user"]["id"]
+    out.append(("created expired", body["user"]["password_expires_at"] is not None))
+    out.append(("first login", masked(login(t, "ex-user", RIGHT), uid)))
+    out.append(("change", call(t, "POST", f"/users/{uid}/password", None,
+                               {"user": {"original_password": RIGHT, "password": WRONG}})[:2]))
+    out.append(("login after change", login(t, "ex-user", WRONG)))
+    expires = call(t, "GET", f"/users/{uid}", admin)[2]["user"]["password_expires_at"]
+    out.append(("expires in whole seconds", expires.endswith(".000000")))
+    out.append(("admin resets", call(t, "PATCH", f"/users/{uid}", admin, {"user": {"password": RIGHT}})[0]))
+    out.append(("login after reset", masked(login(t, "ex-user", RIGHT), uid)))
+    out.append(("exempt from expiry", call(t, "PATCH", f"/users/{uid}", admin,
+                                           {"user": {"options": {"ignore_password_expiry": True}}})[0]))
+    out.append(("expired but exempt", login(t, "ex-user", RIGHT)))
+    status, _, body = call(t, "POST", "/users", admin, {"user": {
+        "name": "ex-exempt", "password": RIGHT, "options": {"ignore_change_password_upon_first_use": True}}})
+    out.append(("exempt create", status, body["user"]["password_expires_at"] is not None))
+    out.append(("exempt first login", masked(login(t, "ex-exempt", RIGHT), body["user"]["id"])))
+    return out
+
+
+def test_password_expiry_matches_keystone(expiry_servers) -> None:
+    keystone, baton = expiry_servers
+    want = expiry_scenario(keystone)
+    got = expiry_scenario(baton)
+    # One deliberate difference: Keystone checks `ignore_change_password_upon_first_use` before
+    # it stores the options of a user being created, so the option given at creation does not
+    # exempt the first login there (it does once stored, e.g. for a later reset). Baton honours
+    # it as documented.
+    assert want[-1] == ("exempt first login", (401, "The password is expired and needs to be changed for user: <id>."))
+    assert got[-1] == ("exempt first login", (201, None))
+    want, got = want[:-1], got[:-1]
+    diff = [f"{w}  !=  {g}" for w, g in zip(want, got) if w != g]
+    assert not diff and len(want) == len(got), "keystone != baton:\n" + "\n".join(diff)
+    assert ("first login", (401, "The password is expired and needs to be changed for user: <id>.")) in want

@@ -113,6 +113,8 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "lockout_duration",
             "password_regex",
             "password_regex_description",
+            "password_expires_days",
+            "change_password_upon_first_use",
         ],
     ),
     ("oslo_middleware", &["max_request_body_size"]),
@@ -145,10 +147,8 @@ pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
         "security_compliance",
         &[
             "disable_user_account_days_inactive",
-            "password_expires_days",
             "unique_last_password_count",
             "minimum_password_age",
-            "change_password_upon_first_use",
             "report_invalid_password_hash",
             "invalid_password_hash_secret_key",
             "invalid_password_hash_function",
@@ -309,27 +309,19 @@ pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
 enum Unenforced {
     /// An integer with its lower bound; `None` for no default (the feature is off).
     Int { min: i64, default: Option<i64> },
-    /// A boolean, off by default.
-    Bool,
 }
 
 /// `[security_compliance]` options Baton does not enforce yet, each of which would weaken
-/// security if silently dropped (inactive-account disabling, password
-/// expiry, history, minimum age and strength, change on first use). Set to anything but
-/// Keystone's default, they stop the start (see [`refuse_unenforced_security_compliance`]). The
-/// rest of the section stays accepted and ignored: `password_regex_description` (text only),
-/// the `invalid_password_hash` reporting (Baton sends no notifications), and the
-/// `allow_insecure_*` switches (their default is the secure side, which is what Baton does).
+/// security if silently dropped (inactive-account disabling, password history, minimum
+/// password age). Set to anything but Keystone's default, they stop the start (see
+/// [`refuse_unenforced_security_compliance`]). Lockout, password expiry, change on first use
+/// and `password_regex` are enforced ([`SecurityComplianceOptions`]); the rest of the section
+/// stays accepted and ignored: the `invalid_password_hash` reporting (Baton sends no
+/// notifications) and the `allow_insecure_*` switches (their default is the secure side, which
+/// is what Baton does).
 const UNENFORCED_SECURITY_COMPLIANCE: &[(&str, Unenforced)] = &[
     (
         "disable_user_account_days_inactive",
-        Unenforced::Int {
-            min: 1,
-            default: None,
-        },
-    ),
-    (
-        "password_expires_days",
         Unenforced::Int {
             min: 1,
             default: None,
@@ -349,7 +341,6 @@ const UNENFORCED_SECURITY_COMPLIANCE: &[(&str, Unenforced)] = &[
             default: Some(0),
         },
     ),
-    ("change_password_upon_first_use", Unenforced::Bool),
 ];
 
 /// Refuses a `[security_compliance]` option of [`UNENFORCED_SECURITY_COMPLIANCE`] set to
@@ -366,7 +357,6 @@ fn refuse_unenforced_security_compliance(ini: &IniFile) -> Result<(), ConfigErro
             Unenforced::Int { min, default } => handle
                 .int(Some(*min), None)?
                 .is_some_and(|n| Some(n) != *default),
-            Unenforced::Bool => handle.bool()?.unwrap_or(false),
         };
         if enabled {
             return Err(value.error(
@@ -656,6 +646,12 @@ pub struct SecurityComplianceOptions {
     /// What the regex requires, in words, for the refusal message
     /// (`password_regex_description`).
     pub password_regex_description: Option<String>,
+    /// Days a password stays valid after it is set (`password_expires_days`); `None` never
+    /// expires.
+    pub password_expires_days: Option<u32>,
+    /// A password an administrator set (user create or update) must be changed by the user
+    /// before it logs in (`change_password_upon_first_use`).
+    pub change_password_upon_first_use: bool,
 }
 
 /// The `[oslo_middleware]` options.
@@ -817,6 +813,8 @@ impl Default for IdentityConfig {
                 lockout_duration: 1800,
                 password_regex: None,
                 password_regex_description: None,
+                password_expires_days: None,
+                change_password_upon_first_use: false,
             },
             catalog: CatalogOptions::default(),
             oslo_middleware: OsloMiddlewareOptions {
@@ -1158,6 +1156,10 @@ fn read_security_compliance(
         password_regex_description: section
             .string_untrimmed("password_regex_description")?
             .filter(|s| !s.is_empty()),
+        password_expires_days: section.int("password_expires_days", 1, 100_000)?,
+        change_password_upon_first_use: section
+            .bool("change_password_upon_first_use")?
+            .unwrap_or(false),
     })
 }
 

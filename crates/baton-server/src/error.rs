@@ -24,6 +24,10 @@ pub enum ApiError {
         /// Why, for the log (and the body under `insecure_debug`).
         detail: String,
     },
+    /// 401 whose message Keystone shows (`PasswordExpired`): keystoneauth and the CLI tell the
+    /// user to change the password.
+    #[error("The password is expired and needs to be changed for user: {0}.")]
+    PasswordExpired(String),
     /// 403 with the denied policy rule.
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -99,6 +103,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::PasswordExpired(_) => StatusCode::UNAUTHORIZED,
         }
     }
 

@@ -307,10 +307,8 @@ mod regex_tests {
     #[test]
     fn python_re_match_semantics() {
         let opts = SecurityComplianceOptions {
-            lockout_failure_attempts: None,
-            lockout_duration: 1800,
             password_regex: Some(r"(?=.*\d)(?=.*[a-zA-Z]).{7,}".into()),
-            password_regex_description: None,
+            ..baton_config::IdentityConfig::default().security_compliance
         };
         assert!(check_requirements(&opts, "abcdef1").is_ok());
         let err = check_requirements(&opts, "abcdefg").unwrap_err();
@@ -344,8 +342,7 @@ mod lockout_tests {
         let on = SecurityComplianceOptions {
             lockout_failure_attempts: Some(3),
             lockout_duration: 60,
-            password_regex: None,
-            password_regex_description: None,
+            ..baton_config::IdentityConfig::default().security_compliance
         };
         let off = SecurityComplianceOptions {
             lockout_failure_attempts: None,

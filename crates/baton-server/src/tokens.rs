@@ -28,7 +28,7 @@ use crate::clock::Clock;
 use crate::directory::{Directory, DirectoryCache};
 use crate::error::{ApiError, ApiResult};
 use crate::identity;
-use crate::identity::users::IGNORE_LOCKOUT_FAILURE_ATTEMPTS;
+use crate::identity::users::{IGNORE_LOCKOUT_FAILURE_ATTEMPTS, IGNORE_PASSWORD_EXPIRY};
 use crate::password::{self, Lockout};
 use crate::revocations::{RevocationList, TokenValues, FULL_RELOAD_EVERY};
 
@@ -1292,17 +1292,31 @@ impl TokenService {
         }
         self.refuse_unusable_user(&user).await?;
         if let Some(exp) = record.expires_at {
-            if exp <= self.clock.now().naive_utc() {
-                return Err(ApiError::unauthorized(format!(
-                    "The password is expired and needs to be changed for user: {}.",
-                    user.id
-                )));
+            if exp <= self.clock.now().naive_utc()
+                && !self
+                    .user_option_set(&user.id, IGNORE_PASSWORD_EXPIRY)
+                    .await?
+            {
+                return Err(ApiError::PasswordExpired(user.id.clone()));
             }
         }
         if failed.is_some_and(|f| f.count > 0) {
             self.store.reset_failed_logins(&user.id).await?;
         }
         Ok(user)
+    }
+
+    /// Whether the user's boolean resource option `option` (its id) is true.
+    pub(crate) async fn user_option_set(&self, user_id: &str, option: &str) -> ApiResult<bool> {
+        Ok(self
+            .store
+            .user_options(&[user_id.to_string()])
+            .await?
+            .get(user_id)
+            .is_some_and(|opts| {
+                opts.iter()
+                    .any(|(id, v)| id == option && v.as_deref() == Some("true"))
+            }))
     }
 
     /// `[security_compliance] lockout_failure_attempts`: refuses a locked-out user (401, the
@@ -1315,15 +1329,8 @@ impl TokenService {
         }
         let failed = self.store.failed_logins(user_id).await?;
         let exempt = self
-            .store
-            .user_options(&[user_id.to_string()])
-            .await?
-            .get(user_id)
-            .is_some_and(|opts| {
-                opts.iter().any(|(id, v)| {
-                    id == IGNORE_LOCKOUT_FAILURE_ATTEMPTS && v.as_deref() == Some("true")
-                })
-            });
+            .user_option_set(user_id, IGNORE_LOCKOUT_FAILURE_ATTEMPTS)
+            .await?;
         match password::lockout(options, failed, exempt, self.clock.now().naive_utc()) {
             Lockout::Open => Ok(Some(failed)),
             Lockout::Locked => Err(ApiError::unauthorized(format!(

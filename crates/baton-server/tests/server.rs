@@ -30,12 +30,12 @@ mod credentials;
 mod fleet;
 #[path = "server/identity_model.rs"]
 mod identity_model;
-#[path = "server/lockout.rs"]
-mod lockout;
 #[path = "server/persona_matrix.rs"]
 mod persona_matrix;
 #[path = "server/security_admin.rs"]
 mod security_admin;
+#[path = "server/security_compliance.rs"]
+mod security_compliance;
 #[path = "server/security_serve.rs"]
 mod security_serve;
 #[path = "server/security_tokens.rs"]

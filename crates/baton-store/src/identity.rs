@@ -781,3 +781,35 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Sets when the user's current password expires (Keystone's `password_expires_days` and
+    /// `change_password_upon_first_use`), in both the datetime and the microsecond columns.
+    pub async fn expire_current_password(&self, user_id: &str, at: NaiveDateTime) -> Result<()> {
+        dispatch!(self, write, |pool, q| {
+            let mut tx = crate::begin_write!(pool);
+            let row = sqlx::query(&q(
+                "SELECT p.id FROM password p JOIN local_user lu ON lu.id = p.local_user_id \
+                 WHERE lu.user_id = ? ORDER BY p.created_at_int DESC, p.id DESC",
+            ))
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = row {
+                let id: i64 = row
+                    .try_get::<i64, _>(0)
+                    .or_else(|_| row.try_get::<i32, _>(0).map(i64::from))?;
+                sqlx::query(&q(
+                    "UPDATE password SET expires_at = ?, expires_at_int = ? WHERE id = ?",
+                ))
+                .bind(pool.ts(at))
+                .bind(at.and_utc().timestamp_micros())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+}

@@ -16,11 +16,8 @@ const REASON: &str =
 fn unenforced_hardening_refuses_to_start() {
     for (option, value) in [
         ("disable_user_account_days_inactive", "90"),
-        ("password_expires_days", "90"),
         ("unique_last_password_count", "5"),
         ("minimum_password_age", "1"),
-        ("change_password_upon_first_use", "True"),
-        ("change_password_upon_first_use", "yes"),
     ] {
         let text =
             format!("[DEFAULT]\ndebug = false\n\n[security_compliance]\n{option} = {value}\n");
@@ -126,12 +123,12 @@ fn invalid_values_are_errors_too() {
 #[test]
 fn environment_overrides_are_checked_as_well() {
     let mut ini = IniFile::parse("[security_compliance]\n", "keystone.conf").unwrap();
-    ini.apply_env([("BATON__SECURITY_COMPLIANCE__PASSWORD_EXPIRES_DAYS", "3")])
+    ini.apply_env([("BATON__SECURITY_COMPLIANCE__MINIMUM_PASSWORD_AGE", "3")])
         .unwrap();
     let err = IdentityConfig::from_ini_with_ignored(&ini).expect_err("refused");
     assert!(
         err.to_string()
-            .contains("[security_compliance] password_expires_days = \"3\": not enforced"),
+            .contains("[security_compliance] minimum_password_age = \"3\": not enforced"),
         "{err}"
     );
 }

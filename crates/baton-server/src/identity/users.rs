@@ -12,6 +12,11 @@ use crate::password;
 
 /// Keystone's `lock_password` user option (its id): the user may not change their password.
 pub const LOCK_PASSWORD: &str = "1003";
+/// Keystone's `ignore_change_password_upon_first_use` user option (its id).
+pub const IGNORE_CHANGE_PASSWORD_UPON_FIRST_USE: &str = "1000";
+/// Keystone's `ignore_password_expiry` user option (its id): `password_expires_days` does not
+/// apply, and an expired password still logs in.
+pub const IGNORE_PASSWORD_EXPIRY: &str = "1001";
 /// Keystone's `ignore_lockout_failure_attempts` user option (its id): the user is never locked
 /// out by `[security_compliance] lockout_failure_attempts`.
 pub const IGNORE_LOCKOUT_FAILURE_ATTEMPTS: &str = "1002";
@@ -139,6 +144,44 @@ impl Identity {
             .map_err(|e| ApiError::Internal(e.to_string()))
     }
 
+    /// Keystone's expiry of a password just set: now when an administrator set it under
+    /// `[security_compliance] change_password_upon_first_use` (unless the user has
+    /// `ignore_change_password_upon_first_use`), else `password_expires_days` from now in
+    /// whole seconds (unless `ignore_password_expiry`), else none.
+    async fn apply_password_expiry(&self, user_id: &str, set_by_admin: bool) -> ApiResult<()> {
+        use chrono::SubsecRound;
+        let policy = &self.config.security_compliance;
+        if !policy.change_password_upon_first_use && policy.password_expires_days.is_none() {
+            return Ok(());
+        }
+        let now = self.now();
+        let first_use = set_by_admin
+            && policy.change_password_upon_first_use
+            && !self
+                .tokens
+                .user_option_set(user_id, IGNORE_CHANGE_PASSWORD_UPON_FIRST_USE)
+                .await?;
+        let expires_at = if first_use {
+            Some(now)
+        } else {
+            match policy.password_expires_days {
+                Some(days)
+                    if !self
+                        .tokens
+                        .user_option_set(user_id, IGNORE_PASSWORD_EXPIRY)
+                        .await? =>
+                {
+                    Some((now + chrono::Duration::days(i64::from(days))).trunc_subsecs(0))
+                }
+                _ => None,
+            }
+        };
+        if let Some(at) = expires_at {
+            self.store.expire_current_password(user_id, at).await?;
+        }
+        Ok(())
+    }
+
     async fn hash_given(
         &self,
         password: Option<Option<String>>,
@@ -187,6 +230,9 @@ impl Identity {
                 self.now(),
             )
             .await?;
+        if hashed.as_ref().is_some_and(Option::is_some) {
+            self.apply_password_expiry(&user.id, true).await?;
+        }
         tracing::info!(user_id = %user.id, domain_id = %user.domain_id, "user created");
         self.reload_user(&user.id).await
     }
@@ -219,6 +265,9 @@ impl Identity {
             password_hash: self.hash_given(changes.password).await?,
         };
         self.store.update_user(&old.id, &update, self.now()).await?;
+        if new_password {
+            self.apply_password_expiry(&old.id, true).await?;
+        }
         let disabled = changes.enabled == Some(false) && old.enabled;
         if disabled {
             self.delete_application_credentials_of(&old.id).await?;
@@ -297,6 +346,7 @@ impl Identity {
         self.store
             .change_own_password(&user.id, &hashed, self.now())
             .await?;
+        self.apply_password_expiry(&user.id, false).await?;
         self.revoke_user_tokens(&user.id).await?;
         tracing::info!(user_id = %user.id, "user changed their password");
         Ok(())

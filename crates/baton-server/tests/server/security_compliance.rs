@@ -114,3 +114,92 @@ async fn lockout_as_keystone(dialect: DbDialect) {
 }
 
 on_every_database!(lockout_as_keystone);
+
+/// `password_expires_days` and `change_password_upon_first_use` as Keystone: a password an
+/// administrator set is expired at once (Keystone's shown 401, which keystoneauth and the CLI
+/// understand) until the user changes it; a password lasts `password_expires_days` in whole
+/// seconds; `ignore_password_expiry` and `ignore_change_password_upon_first_use` exempt.
+async fn password_expiry_as_keystone(dialect: DbDialect) {
+    let s = IdentityServer::start_with_clock(dialect, Clock::manual(Utc::now()), |c| {
+        c.security_compliance.password_expires_days = Some(1);
+        c.security_compliance.change_password_upon_first_use = true;
+    })
+    .await;
+    s.add_secrets(&[USER_PW, WRONG_PW]);
+    let admin = s.admin_token().await;
+    let (status, body) = call(
+        &s,
+        Method::POST,
+        "users",
+        &admin,
+        Some(json!({"user": {"name": "expiring", "password": USER_PW}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let user = body["user"]["id"].as_str().expect("id").to_string();
+    let (status, body) = send(
+        &s,
+        Method::POST,
+        "auth/tokens",
+        None,
+        Some(login("expiring", USER_PW)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        body["error"]["message"],
+        format!("The password is expired and needs to be changed for user: {user}.")
+    );
+
+    // The user changes it: it lasts a day, in whole seconds.
+    let (status, _) = send(
+        &s,
+        Method::POST,
+        &format!("users/{user}/password"),
+        None,
+        Some(json!({"user": {"original_password": USER_PW, "password": WRONG_PW}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(attempt(&s, "expiring", WRONG_PW).await, StatusCode::CREATED);
+    let (_, body) = call(&s, Method::GET, &format!("users/{user}"), &admin, None).await;
+    let expires = body["user"]["password_expires_at"]
+        .as_str()
+        .expect("password_expires_at");
+    assert!(expires.ends_with(".000000"), "{expires}");
+    s.clock().advance(chrono::Duration::days(1));
+    assert_eq!(
+        attempt(&s, "expiring", WRONG_PW).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // ignore_password_expiry lets an expired password log in (the old admin token expired too).
+    let admin = s.admin_token().await;
+    let (status, _) = call(
+        &s,
+        Method::PATCH,
+        &format!("users/{user}"),
+        &admin,
+        Some(json!({"user": {"options": {"ignore_password_expiry": true}}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(attempt(&s, "expiring", WRONG_PW).await, StatusCode::CREATED);
+
+    // An exempt new user logs in at once.
+    let (status, _) = call(
+        &s,
+        Method::POST,
+        "users",
+        &admin,
+        Some(json!({"user": {
+        "name": "exempt", "password": USER_PW,
+        "options": {"ignore_change_password_upon_first_use": true}}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(attempt(&s, "exempt", USER_PW).await, StatusCode::CREATED);
+    s.stop().await;
+}
+
+on_every_database!(password_expiry_as_keystone);
