@@ -1,5 +1,6 @@
 """`[security_compliance] lockout_failure_attempts` / `lockout_duration`, `password_regex` /
-`password_regex_description`, `password_expires_days` and `change_password_upon_first_use`,
+`password_regex_description`, `password_expires_days`, `change_password_upon_first_use`,
+`unique_last_password_count` and `minimum_password_age`,
 asked of Baton and the
 real Keystone 30 with the same options and the same requests: the statuses and error messages
 of every step must match (failures counted, a success resetting the count, the lockout refusing
@@ -34,6 +35,7 @@ LOCKOUT_AND_REGEX = {"security_compliance": {
     "password_regex": r"^(?=.*\d)(?=.*[a-zA-Z]).{7,}$",
     "password_regex_description": "seven or more characters, a digit and a letter"}}
 EXPIRY = {"security_compliance": {"password_expires_days": "1", "change_password_upon_first_use": "true"}}
+HISTORY = {"security_compliance": {"unique_last_password_count": "3", "minimum_password_age": "1"}}
 
 
 def start_pair(workdir: Path, template: Path, conf: dict) -> tuple[Target, Target]:
@@ -68,6 +70,14 @@ def start_pair(workdir: Path, template: Path, conf: dict) -> tuple[Target, Targe
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory, keystone_template) -> Iterator[tuple[Target, Target]]:
     pair = start_pair(tmp_path_factory.mktemp("lockout"), keystone_template, LOCKOUT_AND_REGEX)
+    yield pair
+    for t in pair:
+        t.server.stop()
+
+
+@pytest.fixture(scope="module")
+def history_servers(tmp_path_factory, keystone_template) -> Iterator[tuple[Target, Target]]:
+    pair = start_pair(tmp_path_factory.mktemp("history"), keystone_template, HISTORY)
     yield pair
     for t in pair:
         t.server.stop()
@@ -207,3 +217,31 @@ def test_password_expiry_matches_keystone(expiry_servers) -> None:
     diff = [f"{w}  !=  {g}" for w, g in zip(want, got) if w != g]
     assert not diff and len(want) == len(got), "keystone != baton:\n" + "\n".join(diff)
     assert ("first login", (401, "The password is expired and needs to be changed for user: <id>.")) in want
+
+
+def history_scenario(t: Target) -> list:
+    admin, _ = t.issue(PROJECT_SCOPE)
+    pws = ["Hist0ry-One-aa", "Hist0ry-Two-bb", "Hist0ry-Three-cc", "Hist0ry-Four-dd"]
+    status, _, body = call(t, "POST", "/users", admin, {"user": {"name": "hi-user", "password": pws[0]}})
+    uid = body["user"]["id"]
+
+    def change(old: str, new: str) -> tuple:
+        return call(t, "POST", f"/users/{uid}/password", None,
+                    {"user": {"original_password": old, "password": new}})[:2]
+
+    out: list = [("change an admin-set password", change(pws[0], pws[1]))]
+    out.append(("change within the minimum age", change(pws[1], pws[2])))
+    out.append(("admin reset", call(t, "PATCH", f"/users/{uid}", admin, {"user": {"password": pws[2]}})[0]))
+    out.append(("reuse the first", change(pws[2], pws[0])))
+    out.append(("reuse the current", change(pws[2], pws[2])))
+    out.append(("a new one", change(pws[2], pws[3])))
+    return out
+
+
+def test_password_history_and_age_match_keystone(history_servers) -> None:
+    keystone, baton = history_servers
+    want = history_scenario(keystone)
+    got = history_scenario(baton)
+    diff = [f"{w}  !=  {g}" for w, g in zip(want, got) if w != g]
+    assert not diff and len(want) == len(got), "keystone != baton:\n" + "\n".join(diff)
+    assert want[1][1][0] == 400 and want[3][1][0] == 400, want

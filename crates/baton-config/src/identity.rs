@@ -115,6 +115,8 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "password_regex_description",
             "password_expires_days",
             "change_password_upon_first_use",
+            "unique_last_password_count",
+            "minimum_password_age",
         ],
     ),
     ("oslo_middleware", &["max_request_body_size"]),
@@ -147,8 +149,6 @@ pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
         "security_compliance",
         &[
             "disable_user_account_days_inactive",
-            "unique_last_password_count",
-            "minimum_password_age",
             "report_invalid_password_hash",
             "invalid_password_hash_secret_key",
             "invalid_password_hash_function",
@@ -312,36 +312,20 @@ enum Unenforced {
 }
 
 /// `[security_compliance]` options Baton does not enforce yet, each of which would weaken
-/// security if silently dropped (inactive-account disabling, password history, minimum
-/// password age). Set to anything but Keystone's default, they stop the start (see
-/// [`refuse_unenforced_security_compliance`]). Lockout, password expiry, change on first use
-/// and `password_regex` are enforced ([`SecurityComplianceOptions`]); the rest of the section
+/// security if silently dropped (inactive-account disabling). Set to anything but Keystone's
+/// default, it stops the start (see [`refuse_unenforced_security_compliance`]). Lockout,
+/// password expiry, change on first use, history, minimum age and `password_regex` are
+/// enforced ([`SecurityComplianceOptions`]); the rest of the section
 /// stays accepted and ignored: the `invalid_password_hash` reporting (Baton sends no
 /// notifications) and the `allow_insecure_*` switches (their default is the secure side, which
 /// is what Baton does).
-const UNENFORCED_SECURITY_COMPLIANCE: &[(&str, Unenforced)] = &[
-    (
-        "disable_user_account_days_inactive",
-        Unenforced::Int {
-            min: 1,
-            default: None,
-        },
-    ),
-    (
-        "unique_last_password_count",
-        Unenforced::Int {
-            min: 0,
-            default: Some(0),
-        },
-    ),
-    (
-        "minimum_password_age",
-        Unenforced::Int {
-            min: 0,
-            default: Some(0),
-        },
-    ),
-];
+const UNENFORCED_SECURITY_COMPLIANCE: &[(&str, Unenforced)] = &[(
+    "disable_user_account_days_inactive",
+    Unenforced::Int {
+        min: 1,
+        default: None,
+    },
+)];
 
 /// Refuses a `[security_compliance]` option of [`UNENFORCED_SECURITY_COMPLIANCE`] set to
 /// anything but Keystone's default: a keystone.conf migrated with, say, lockout on must not
@@ -652,6 +636,12 @@ pub struct SecurityComplianceOptions {
     /// A password an administrator set (user create or update) must be changed by the user
     /// before it logs in (`change_password_upon_first_use`).
     pub change_password_upon_first_use: bool,
+    /// A new password must differ from this many newest passwords, the new one included
+    /// (`unique_last_password_count`); 0 (Keystone's default) checks nothing.
+    pub unique_last_password_count: u32,
+    /// Days a password the user set must be kept before the user may change it again
+    /// (`minimum_password_age`); administrators' resets are not bound by it.
+    pub minimum_password_age: u32,
 }
 
 /// The `[oslo_middleware]` options.
@@ -815,6 +805,8 @@ impl Default for IdentityConfig {
                 password_regex_description: None,
                 password_expires_days: None,
                 change_password_upon_first_use: false,
+                unique_last_password_count: 0,
+                minimum_password_age: 0,
             },
             catalog: CatalogOptions::default(),
             oslo_middleware: OsloMiddlewareOptions {
@@ -1160,6 +1152,12 @@ fn read_security_compliance(
         change_password_upon_first_use: section
             .bool("change_password_upon_first_use")?
             .unwrap_or(false),
+        unique_last_password_count: section
+            .int("unique_last_password_count", 0, 1000)?
+            .unwrap_or(0),
+        minimum_password_age: section
+            .int("minimum_password_age", 0, 100_000)?
+            .unwrap_or(0),
     })
 }
 

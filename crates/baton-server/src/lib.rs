@@ -85,7 +85,8 @@ impl AppState {
             &config.oslo_policy.policy_file,
             config.oslo_policy.policy_file_explicit,
         )?;
-        let store = Store::connect(&connection).await?;
+        let mut store = Store::connect(&connection).await?;
+        store.set_password_history(config.security_compliance.unique_last_password_count);
         if !store.schema_is_current().await? {
             anyhow::bail!(
                 "database {} does not hold Keystone's schema at the revision Baton serves: run `baton manage db_sync`",

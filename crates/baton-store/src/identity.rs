@@ -33,14 +33,15 @@ macro_rules! user_from_row {
 
 /// Inserts a `password` row for the local user of `user_id` as the new current password,
 /// filling both the legacy datetime columns and the microsecond integers Keystone reads. Like
-/// Keystone's password setter, older passwords are marked expired now and only the newest of
-/// them is kept as history (`[security_compliance] unique_last_password_count` at its default).
-/// `$self_service` marks a change the user made themselves (`POST /v3/users/{id}/password`).
+/// Keystone's password setter, older passwords are marked expired now and only the newest
+/// `$keep` of them are kept as history (`[security_compliance] unique_last_password_count`, at
+/// least 1; see [`Store::set_password_history`]). `$self_service` marks a change the user made
+/// themselves (`POST /v3/users/{id}/password`).
 macro_rules! insert_password {
     ($tx:ident, $q:ident, $pool:ident, $user_id:expr, $hash:expr, $now:expr) => {
-        crate::identity::insert_password!($tx, $q, $pool, $user_id, $hash, $now, false)
+        crate::identity::insert_password!($tx, $q, $pool, $user_id, $hash, $now, false, 1)
     };
-    ($tx:ident, $q:ident, $pool:ident, $user_id:expr, $hash:expr, $now:expr, $self_service:expr) => {{
+    ($tx:ident, $q:ident, $pool:ident, $user_id:expr, $hash:expr, $now:expr, $self_service:expr, $keep:expr) => {{
         let local = sqlx::query(&$q("SELECT id FROM local_user WHERE user_id = ?"))
             .bind($user_id)
             .fetch_optional(&mut *$tx)
@@ -51,7 +52,7 @@ macro_rules! insert_password {
             })?;
         let local_id: i64 = local.try_get::<i64, _>(0).or_else(|_| local.try_get::<i32, _>(0).map(i64::from))?;
         let now_int = $now.and_utc().timestamp_micros();
-        // History: keep the newest old password, drop the rest, expire what is kept.
+        // History: keep the newest `$keep` old passwords, drop the rest, expire what is kept.
         let old = sqlx::query(&$q(
             "SELECT id, created_at_int FROM password WHERE local_user_id = ? ORDER BY created_at_int DESC, id DESC",
         ))
@@ -63,6 +64,8 @@ macro_rules! insert_password {
             let id: i64 = row.try_get::<i64, _>(0).or_else(|_| row.try_get::<i32, _>(0).map(i64::from))?;
             if i == 0 {
                 last = Some(row.try_get::<i64, _>(1)?);
+            }
+            if i < $keep {
                 sqlx::query(&$q(
                     "UPDATE password SET expires_at = ?, expires_at_int = ? WHERE id = ? AND (expires_at_int IS NULL OR expires_at_int = 0 OR expires_at_int > ?)",
                 ))
@@ -221,7 +224,7 @@ impl Store {
     pub async fn get_password(&self, user_id: &str) -> Result<Option<PasswordRecord>> {
         dispatch!(self, read, |pool, q| {
             let row = sqlx::query(&q(
-                "SELECT p.password_hash, p.expires_at_int, p.expires_at, p.self_service FROM password p \
+                "SELECT p.password_hash, p.expires_at_int, p.expires_at, p.self_service, p.created_at_int FROM password p \
                  JOIN local_user lu ON lu.id = p.local_user_id WHERE lu.user_id = ? \
                  ORDER BY p.created_at_int DESC, p.id DESC LIMIT 1",
             ))
@@ -238,9 +241,13 @@ impl Store {
                 }
                 _ => row.try_get::<Option<NaiveDateTime>, _>("expires_at")?,
             };
+            let created_int: Option<i64> = row.try_get("created_at_int")?;
             Ok(Some(PasswordRecord {
                 hash,
                 expires_at,
+                created_at: created_int
+                    .and_then(chrono::DateTime::from_timestamp_micros)
+                    .map(|t| t.naive_utc()),
                 self_service: row
                     .try_get::<Option<bool>, _>("self_service")?
                     .unwrap_or(false),
@@ -303,7 +310,16 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             if let Some(hash) = password_hash {
-                insert_password!(tx, q, pool, &user.id, hash, now);
+                insert_password!(
+                    tx,
+                    q,
+                    pool,
+                    &user.id,
+                    hash,
+                    now,
+                    false,
+                    self.password_history
+                );
             }
             tx.commit().await?;
             Ok(())
@@ -319,7 +335,16 @@ impl Store {
     ) -> Result<()> {
         dispatch!(self, write, |pool, q| {
             let mut tx = crate::begin_write!(pool);
-            insert_password!(tx, q, pool, user_id, password_hash, now);
+            insert_password!(
+                tx,
+                q,
+                pool,
+                user_id,
+                password_hash,
+                now,
+                false,
+                self.password_history
+            );
             tx.commit().await?;
             Ok(())
         })
@@ -519,7 +544,16 @@ impl Store {
                 .await?;
             }
             if let Some(hash) = password_hash {
-                insert_password!(tx, q, pool, &user.id, hash, now);
+                insert_password!(
+                    tx,
+                    q,
+                    pool,
+                    &user.id,
+                    hash,
+                    now,
+                    false,
+                    self.password_history
+                );
             }
             tx.commit().await?;
             Ok(())
@@ -584,7 +618,16 @@ impl Store {
             set_user_options!(tx, q, user_id, &update.options);
             if let Some(hash) = &update.password_hash {
                 let hash = hash.as_deref();
-                insert_password!(tx, q, pool, user_id, hash, now);
+                insert_password!(
+                    tx,
+                    q,
+                    pool,
+                    user_id,
+                    hash,
+                    now,
+                    false,
+                    self.password_history
+                );
             }
             tx.commit().await?;
             Ok(())
@@ -600,7 +643,16 @@ impl Store {
     ) -> Result<()> {
         dispatch!(self, write, |pool, q| {
             let mut tx = crate::begin_write!(pool);
-            insert_password!(tx, q, pool, user_id, password_hash, now, true);
+            insert_password!(
+                tx,
+                q,
+                pool,
+                user_id,
+                password_hash,
+                now,
+                true,
+                self.password_history
+            );
             tx.commit().await?;
             Ok(())
         })
@@ -810,6 +862,34 @@ impl Store {
             }
             tx.commit().await?;
             Ok(())
+        })
+    }
+}
+
+impl Store {
+    /// Keeps `unique_last_password_count` old passwords (at least one, Keystone's default) when
+    /// a password is replaced through this store, so the history check can see them.
+    pub fn set_password_history(&mut self, unique_last_password_count: u32) {
+        self.password_history = (unique_last_password_count as usize).max(1);
+    }
+
+    /// The hashes of the user's newest `n` passwords (the current one first).
+    pub async fn recent_password_hashes(&self, user_id: &str, n: usize) -> Result<Vec<String>> {
+        dispatch!(self, read, |pool, q| {
+            let rows = sqlx::query(&q(
+                "SELECT p.password_hash FROM password p JOIN local_user lu ON lu.id = p.local_user_id \
+                 WHERE lu.user_id = ? ORDER BY p.created_at_int DESC, p.id DESC",
+            ))
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::new();
+            for row in rows.iter().take(n) {
+                if let Some(hash) = row.try_get::<Option<String>, _>(0)? {
+                    out.push(hash);
+                }
+            }
+            Ok(out)
         })
     }
 }

@@ -143,6 +143,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     backend: Backend,
     url: DatabaseUrl,
+    /// Old passwords kept when one is replaced (see [`Store::set_password_history`]).
+    password_history: usize,
 }
 
 #[derive(Clone)]
@@ -385,7 +387,11 @@ impl Store {
                     .await?,
             ),
         };
-        Ok(Store { backend, url })
+        Ok(Store {
+            backend,
+            url,
+            password_history: 1,
+        })
     }
 
     /// Which SQL dialect the database speaks.

@@ -30,6 +30,8 @@ pub struct PasswordRecord {
     pub expires_at: Option<NaiveDateTime>,
     /// The user set it themselves (`POST /v3/users/{id}/password`) rather than an admin.
     pub self_service: bool,
+    /// When it was set (`None` for rows without Keystone's microsecond column).
+    pub created_at: Option<NaiveDateTime>,
 }
 
 impl std::fmt::Debug for PasswordRecord {

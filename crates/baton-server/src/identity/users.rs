@@ -3,7 +3,7 @@
 //! assignments ends the user's tokens everywhere (a revocation event, as Keystone records);
 //! other changes only drop this node's cached validations.
 
-use baton_store::{Group, User, UserUpdate};
+use baton_store::{Group, PasswordRecord, User, UserUpdate};
 use serde_json::{Map, Value};
 
 use super::Identity;
@@ -142,6 +142,58 @@ impl Identity {
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?
             .map_err(|e| ApiError::Internal(e.to_string()))
+    }
+
+    /// `[security_compliance] minimum_password_age`: a password the user set themselves is
+    /// kept that many days before they may change it (an administrator's reset is not bound).
+    fn check_minimum_password_age(&self, current: Option<&PasswordRecord>) -> ApiResult<()> {
+        let days = self.config.security_compliance.minimum_password_age;
+        let Some(created) = current
+            .filter(|r| r.self_service)
+            .and_then(|r| r.created_at)
+        else {
+            return Ok(());
+        };
+        let until = created + chrono::Duration::days(i64::from(days));
+        let now = self.now();
+        if days == 0 || now >= until {
+            return Ok(());
+        }
+        Err(ApiError::BadRequest(format!(
+            "You cannot change your password at this time due to the minimum password age. \
+             Once you change your password, it must be used for {days} day(s) before it can be \
+             changed. Please try again in {} day(s) or contact your administrator to reset your \
+             password.",
+            (until - now).num_days()
+        )))
+    }
+
+    /// `[security_compliance] unique_last_password_count`: the new password differs from the
+    /// newest that many passwords (checked against their hashes, off the async workers).
+    async fn check_password_history(&self, user_id: &str, new: &str) -> ApiResult<()> {
+        let count = self.config.security_compliance.unique_last_password_count;
+        if count == 0 {
+            return Ok(());
+        }
+        let hashes = self
+            .store
+            .recent_password_hashes(user_id, count as usize)
+            .await?;
+        let candidate = new.to_string();
+        let reused = tokio::task::spawn_blocking(move || {
+            hashes
+                .iter()
+                .any(|h| password::verify_password(&candidate, h).unwrap_or(false))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if reused {
+            return Err(ApiError::BadRequest(format!(
+                "The new password cannot be identical to a previous password. The total number \
+                 which includes the new password must be unique is {count}."
+            )));
+        }
+        Ok(())
     }
 
     /// Keystone's expiry of a password just set: now when an administrator set it under
@@ -328,20 +380,15 @@ impl Identity {
                 user.id
             )));
         }
-        let options = self
-            .store
-            .user_options(std::slice::from_ref(&user.id))
-            .await?;
-        let locked = options.get(&user.id).is_some_and(|opts| {
-            opts.iter()
-                .any(|(id, v)| id == LOCK_PASSWORD && v.as_deref() == Some("true"))
-        });
-        if locked {
+        // Keystone's order: the regex, then the lock, the minimum age and the history.
+        password::check_requirements(&self.config.security_compliance, &new)?;
+        if self.tokens.user_option_set(&user.id, LOCK_PASSWORD).await? {
             return Err(ApiError::BadRequest(
                 "You cannot change your password at this time due to password policy disallowing password changes. Please contact your administrator to reset your password.".into(),
             ));
         }
-        password::check_requirements(&self.config.security_compliance, &new)?;
+        self.check_minimum_password_age(record.as_ref())?;
+        self.check_password_history(&user.id, &new).await?;
         let hashed = self.hash(new).await?;
         self.store
             .change_own_password(&user.id, &hashed, self.now())

@@ -203,3 +203,58 @@ async fn password_expiry_as_keystone(dialect: DbDialect) {
 }
 
 on_every_database!(password_expiry_as_keystone);
+
+/// `unique_last_password_count` and `minimum_password_age` as Keystone: a self-service change
+/// may not reuse any of the newest N passwords, and a password the user set must be kept for
+/// the minimum age (an administrator's reset is not bound by it).
+async fn password_history_and_age_as_keystone(dialect: DbDialect) {
+    let s = IdentityServer::start_with_clock(dialect, Clock::manual(Utc::now()), |c| {
+        c.security_compliance.unique_last_password_count = 3;
+        c.security_compliance.minimum_password_age = 1;
+    })
+    .await;
+    let pws = [
+        "Hist0ry-One-aa",
+        "Hist0ry-Two-bb",
+        "Hist0ry-Three-cc",
+        "Hist0ry-Four-dd",
+    ];
+    s.add_secrets(&pws);
+    let user = s.create_user("history", pws[0], "default").await;
+    let change = |from: &'static str, to: &'static str| {
+        let s = &s;
+        let user = user.clone();
+        async move {
+            send(
+                s,
+                Method::POST,
+                &format!("users/{user}/password"),
+                None,
+                Some(json!({"user": {"original_password": from, "password": to}})),
+            )
+            .await
+        }
+    };
+    // The first password was set by an administrator: no minimum age.
+    assert_eq!(change(pws[0], pws[1]).await.0, StatusCode::NO_CONTENT);
+    s.clock().advance(chrono::Duration::seconds(1));
+    let (status, body) = change(pws[1], pws[2]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["message"], "You cannot change your password at this time due to the minimum password age. Once you change your password, it must be used for 1 day(s) before it can be changed. Please try again in 0 day(s) or contact your administrator to reset your password.");
+    s.clock().advance(chrono::Duration::days(1));
+    assert_eq!(change(pws[1], pws[2]).await.0, StatusCode::NO_CONTENT);
+    s.clock().advance(chrono::Duration::days(1));
+    // The newest three (pws[0..=2]) may not come back; reusing the current one neither.
+    for reused in [pws[0], pws[1], pws[2]] {
+        let (status, body) = change(pws[2], reused).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{reused}");
+        assert_eq!(body["error"]["message"], "The new password cannot be identical to a previous password. The total number which includes the new password must be unique is 3.");
+    }
+    assert_eq!(change(pws[2], pws[3]).await.0, StatusCode::NO_CONTENT);
+    s.clock().advance(chrono::Duration::days(1));
+    // pws[0] fell out of the history.
+    assert_eq!(change(pws[3], pws[0]).await.0, StatusCode::NO_CONTENT);
+    s.stop().await;
+}
+
+on_every_database!(password_history_and_age_as_keystone);
