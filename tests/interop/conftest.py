@@ -106,6 +106,38 @@ def start_keystone(workdir: Path, *, expiration: int = TOKEN_EXPIRATION, grant_d
 TEMPLATE_URL = "http://127.0.0.1:5000/v3"
 
 
+def start_configured_pair(workdir: Path, template: Path, conf: dict) -> tuple[Target, Target]:
+    """The real Keystone on a copy of the bootstrapped template and a Baton bootstrapped on its
+    own database, both with the keystone.conf sections in `conf`: for asking both the same
+    requests under one configuration (each has its own database)."""
+    require_venv()
+    require_baton()
+    kdir = workdir / "keystone"
+    k = KeystoneOracle(kdir, free_port(), password_hash_rounds=KEYSTONE_HASH_ROUNDS, extra_conf=conf)
+    k.write_config()
+    b = Baton(workdir / "baton", extra_conf=conf)
+    try:
+        shutil.copyfile(template / "keystone.db", k.sqlite_path)
+        for d in ("fernet-keys", "credential-keys"):
+            shutil.copytree(template / d, kdir / d)
+        con = sqlite3.connect(k.sqlite_path)
+        con.execute("UPDATE endpoint SET url = ? WHERE url = ?", (k.auth_url, TEMPLATE_URL))
+        con.commit()
+        con.close()
+        k.start()
+        b.write_config()
+        b.db_sync()
+        b.fernet_setup()
+        b.bootstrap(ADMIN_PASSWORD, public_url=b.auth_url)
+        b.start()
+    except OracleError as e:
+        b.stop()
+        k.stop()
+        pytest.fail(f"could not start the servers: {e}", pytrace=False)
+    return (Target("keystone", k.auth_url, k.sqlite_path, server=k),
+            Target("baton", b.auth_url, b.sqlite_path, server=b))
+
+
 @pytest.fixture(scope="session")
 def keystone_template(tmp_path_factory) -> Path:
     """keystone-manage db_sync + fernet_setup + bootstrap (+ domain grant) done once per session."""

@@ -14,57 +14,23 @@ user alike (Keystone answers 401 for an unknown user, which tells user ids apart
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
-from pathlib import Path
 from typing import Iterator, Optional
 
 import pytest
 import requests
 
-from baton_process import Baton
-from conftest import KEYSTONE_HASH_ROUNDS, TEMPLATE_URL, require_baton, require_venv
-from interop_util import ADMIN_PASSWORD, HTTP_TIMEOUT, PROJECT_SCOPE, Target
-from keystone_oracle import KeystoneOracle, OracleError, free_port
+from conftest import start_configured_pair
+from interop_util import HTTP_TIMEOUT, PROJECT_SCOPE, Target
 
 AT_LIMIT = "p" * 71 + "9"  # 72 bytes: bcrypt's limit
 OVER = "p" * 71 + "9X"  # 73 bytes
 OVER_MULTIBYTE = "é" * 37  # 37 characters, 74 bytes: the limit counts bytes
 
 
-def start_pair(workdir: Path, template: Path, strict: bool) -> tuple[Target, Target]:
-    require_venv()
-    require_baton()
-    conf = {"DEFAULT": {"strict_password_check": "true" if strict else "false"}}
-    kdir = workdir / "keystone"
-    k = KeystoneOracle(kdir, free_port(), password_hash_rounds=KEYSTONE_HASH_ROUNDS, extra_conf=conf)
-    k.write_config()
-    b = Baton(workdir / "baton", extra_conf=conf)
-    try:
-        shutil.copyfile(template / "keystone.db", k.sqlite_path)
-        for d in ("fernet-keys", "credential-keys"):
-            shutil.copytree(template / d, kdir / d)
-        con = sqlite3.connect(k.sqlite_path)
-        con.execute("UPDATE endpoint SET url = ? WHERE url = ?", (k.auth_url, TEMPLATE_URL))
-        con.commit()
-        con.close()
-        k.start()
-        b.write_config()
-        b.db_sync()
-        b.fernet_setup()
-        b.bootstrap(ADMIN_PASSWORD, public_url=b.auth_url)
-        b.start()
-    except OracleError as e:
-        b.stop()
-        k.stop()
-        pytest.fail(f"could not start the servers: {e}", pytrace=False)
-    return (Target("keystone", k.auth_url, k.sqlite_path, server=k),
-            Target("baton", b.auth_url, b.sqlite_path, server=b))
-
-
 @pytest.fixture(scope="module", params=[True, False], ids=["strict", "truncating"])
 def servers(request, tmp_path_factory, keystone_template) -> Iterator[tuple[bool, tuple[Target, Target]]]:
-    pair = start_pair(tmp_path_factory.mktemp("strict-password"), keystone_template, request.param)
+    conf = {"DEFAULT": {"strict_password_check": "true" if request.param else "false"}}
+    pair = start_configured_pair(tmp_path_factory.mktemp("strict-password"), keystone_template, conf)
     yield request.param, pair
     for t in pair:
         t.server.stop()

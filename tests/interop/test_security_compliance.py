@@ -10,8 +10,6 @@ and `ignore_lockout_failure_attempts` lifting it).
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
 import time
 from pathlib import Path
 from typing import Iterator, Optional
@@ -19,10 +17,8 @@ from typing import Iterator, Optional
 import pytest
 import requests
 
-from baton_process import Baton
-from conftest import KEYSTONE_HASH_ROUNDS, TEMPLATE_URL, require_baton, require_venv
-from interop_util import ADMIN_PASSWORD, HTTP_TIMEOUT, PROJECT_SCOPE, Target
-from keystone_oracle import KeystoneOracle, OracleError, free_port
+from conftest import start_configured_pair
+from interop_util import HTTP_TIMEOUT, PROJECT_SCOPE, Target
 
 LOCKOUT_DURATION = 3  # seconds
 RIGHT = "R1ght-Passw0rd-lk"
@@ -38,57 +34,26 @@ EXPIRY = {"security_compliance": {"password_expires_days": "1", "change_password
 HISTORY = {"security_compliance": {"unique_last_password_count": "3", "minimum_password_age": "1"}}
 
 
-def start_pair(workdir: Path, template: Path, conf: dict) -> tuple[Target, Target]:
-    require_venv()
-    require_baton()
-    kdir = workdir / "keystone"
-    k = KeystoneOracle(kdir, free_port(), password_hash_rounds=KEYSTONE_HASH_ROUNDS, extra_conf=conf)
-    k.write_config()
-    b = Baton(workdir / "baton", extra_conf=conf)
-    try:
-        shutil.copyfile(template / "keystone.db", k.sqlite_path)
-        for d in ("fernet-keys", "credential-keys"):
-            shutil.copytree(template / d, kdir / d)
-        con = sqlite3.connect(k.sqlite_path)
-        con.execute("UPDATE endpoint SET url = ? WHERE url = ?", (k.auth_url, TEMPLATE_URL))
-        con.commit()
-        con.close()
-        k.start()
-        b.write_config()
-        b.db_sync()
-        b.fernet_setup()
-        b.bootstrap(ADMIN_PASSWORD, public_url=b.auth_url)
-        b.start()
-    except OracleError as e:
-        b.stop()
-        k.stop()
-        pytest.fail(f"could not start the servers: {e}", pytrace=False)
-    return (Target("keystone", k.auth_url, k.sqlite_path, server=k),
-            Target("baton", b.auth_url, b.sqlite_path, server=b))
+def configured_pair(tmp_path_factory, template: Path, name: str, conf: dict) -> Iterator[tuple[Target, Target]]:
+    pair = start_configured_pair(tmp_path_factory.mktemp(name), template, conf)
+    yield pair
+    for t in pair:
+        t.server.stop()
 
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory, keystone_template) -> Iterator[tuple[Target, Target]]:
-    pair = start_pair(tmp_path_factory.mktemp("lockout"), keystone_template, LOCKOUT_AND_REGEX)
-    yield pair
-    for t in pair:
-        t.server.stop()
+    yield from configured_pair(tmp_path_factory, keystone_template, "lockout", LOCKOUT_AND_REGEX)
 
 
 @pytest.fixture(scope="module")
 def history_servers(tmp_path_factory, keystone_template) -> Iterator[tuple[Target, Target]]:
-    pair = start_pair(tmp_path_factory.mktemp("history"), keystone_template, HISTORY)
-    yield pair
-    for t in pair:
-        t.server.stop()
+    yield from configured_pair(tmp_path_factory, keystone_template, "history", HISTORY)
 
 
 @pytest.fixture(scope="module")
 def expiry_servers(tmp_path_factory, keystone_template) -> Iterator[tuple[Target, Target]]:
-    pair = start_pair(tmp_path_factory.mktemp("expiry"), keystone_template, EXPIRY)
-    yield pair
-    for t in pair:
-        t.server.stop()
+    yield from configured_pair(tmp_path_factory, keystone_template, "expiry", EXPIRY)
 
 
 def call(t: Target, method: str, path: str, token: Optional[str], body: Optional[dict] = None) -> tuple:
