@@ -92,6 +92,20 @@ pub enum RepositoryError {
     },
 }
 
+/// Writes `key` to a file that must not exist yet, readable by its owner only, and syncs it.
+fn write_new_key_file(path: &Path, key: &FernetKey) -> io::Result<()> {
+    let text = Zeroizing::new(key.to_base64());
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    // The umask can only remove bits; make the mode exact regardless.
+    file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
 fn io_err<'a>(
     action: &'static str,
     path: &'a Path,
@@ -291,18 +305,7 @@ impl KeyRepository {
     fn write_key_atomically(&self, index: u64, key: &FernetKey) -> Result<(), RepositoryError> {
         let tmp = self.path.join(format!(".{index}.mirror.tmp"));
         let _ = fs::remove_file(&tmp);
-        let text = Zeroizing::new(key.to_base64());
-        let result = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            file.set_permissions(fs::Permissions::from_mode(0o600))?;
-            file.write_all(text.as_bytes())?;
-            file.sync_all()
-        })();
-        if let Err(e) = result {
+        if let Err(e) = write_new_key_file(&tmp, key) {
             let _ = fs::remove_file(&tmp);
             return Err(io_err("write key", &tmp)(e));
         }
@@ -428,20 +431,7 @@ impl KeyRepository {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err("remove stale", &path)(e)),
         }
-        let key = FernetKey::generate();
-        let text = Zeroizing::new(key.to_base64());
-        let result = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)?;
-            // The umask can only remove bits; make the mode exact regardless.
-            file.set_permissions(fs::Permissions::from_mode(0o600))?;
-            file.write_all(text.as_bytes())?;
-            file.sync_all()
-        })();
-        if let Err(e) = result {
+        if let Err(e) = write_new_key_file(&path, &FernetKey::generate()) {
             let _ = fs::remove_file(&path);
             return Err(io_err("write new key", &path)(e));
         }
