@@ -167,15 +167,28 @@ impl ChangeFeed {
         });
         tokio::spawn(async move {
             let feed = &tokens.changes;
+            // One line when the feed becomes unreadable and one when it is back, not one per
+            // poll during an outage.
+            let mut failing = false;
             loop {
                 tokio::select! {
                     () = tokio::time::sleep(interval) => {}
                     () = feed.wake.notified() => {}
                 }
-                if let Err(e) = feed.poll(&tokens).await {
-                    tracing::warn!(error = %e, "could not read the change feed");
+                match feed.poll(&tokens).await {
+                    Err(e) if !failing => {
+                        failing = true;
+                        tracing::warn!(error = %e, "could not read the change feed; other nodes' writes reach this node after validation_cache_ttl until it is back");
+                    }
+                    Ok(_) if failing => {
+                        failing = false;
+                        tracing::info!("the change feed is readable again");
+                    }
+                    _ => {}
                 }
-                feed.prune_if_due().await;
+                if !failing {
+                    feed.prune_if_due().await;
+                }
             }
         })
     }
