@@ -136,6 +136,9 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "header_timeout",
             "body_timeout",
             "change_poll_interval_ms",
+            "login_failures_per_address",
+            "login_failures_per_user_name",
+            "login_failure_window",
         ],
     ),
 ];
@@ -696,6 +699,15 @@ pub struct BatonOptions {
     /// default 200): how long a write made on another node can take to reach this node's
     /// validations. PostgreSQL also wakes the node at once through `LISTEN`.
     pub change_poll_interval_ms: u32,
+    /// Failed password logins one source address may make per `login_failure_window` before
+    /// its password logins get 429 without any hashing (`login_failures_per_address`, default
+    /// 600; 0 for no limit).
+    pub login_failures_per_address: u32,
+    /// Failed password logins per window for one user name, existing or not
+    /// (`login_failures_per_user_name`, default 30; 0 for no limit).
+    pub login_failures_per_user_name: u32,
+    /// Seconds of the window both limits count in (`login_failure_window`, default 60).
+    pub login_failure_window: u32,
 }
 
 /// The typed keystone.conf for Baton's identity server.
@@ -828,6 +840,9 @@ impl Default for IdentityConfig {
                 header_timeout: 30,
                 body_timeout: 30,
                 change_poll_interval_ms: 200,
+                login_failures_per_address: 600,
+                login_failures_per_user_name: 30,
+                login_failure_window: 60,
             },
         }
     }
@@ -1405,6 +1420,15 @@ fn read_baton(
         change_poll_interval_ms: baton
             .int("change_poll_interval_ms", 10, 60_000)?
             .unwrap_or(d.change_poll_interval_ms),
+        login_failures_per_address: baton
+            .int("login_failures_per_address", 0, 1_000_000)?
+            .unwrap_or(d.login_failures_per_address),
+        login_failures_per_user_name: baton
+            .int("login_failures_per_user_name", 0, 1_000_000)?
+            .unwrap_or(d.login_failures_per_user_name),
+        login_failure_window: baton
+            .int("login_failure_window", 1, 86_400)?
+            .unwrap_or(d.login_failure_window),
     })
 }
 

@@ -28,6 +28,10 @@ pub enum ApiError {
     /// user to change the password.
     #[error("The password is expired and needs to be changed for user: {0}.")]
     PasswordExpired(String),
+    /// 429: too many failed logins from this address or for this name; retry after the
+    /// seconds given (`throttle.rs`).
+    #[error("Too many failed authentication attempts; try again in {0} seconds.")]
+    TooManyRequests(u64),
     /// 403 with the denied policy rule.
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -104,6 +108,7 @@ impl ApiError {
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PasswordExpired(_) => StatusCode::UNAUTHORIZED,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -162,6 +167,10 @@ impl ApiError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let ApiError::TooManyRequests(secs) = self {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
         }
         if status == StatusCode::UNAUTHORIZED {
             if let Some(v) = www_authenticate {

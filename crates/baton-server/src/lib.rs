@@ -21,6 +21,7 @@ pub mod identity;
 pub mod password;
 pub mod policy;
 pub mod revocations;
+pub mod throttle;
 pub mod tokens;
 
 use std::future::Future;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub tokens: Arc<TokenService>,
     /// Every write to the identity model (its rules, revocation events, cache invalidation).
     pub identity: identity::Identity,
+    /// Failed password logins per source address and per user name (`[baton] login_failures_*`).
+    pub login_throttle: Arc<throttle::LoginThrottle>,
     /// This node in the fleet: shared keys, heartbeats, `key_lag` for health checks.
     pub fleet: Arc<fleet::Fleet>,
 }
@@ -109,6 +112,7 @@ impl AppState {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let tokens = Arc::new(tokens);
         Ok(AppState {
+            login_throttle: Arc::new(throttle::LoginThrottle::new(&config.baton)),
             identity: identity::Identity::new(
                 config.clone(),
                 store.clone(),
@@ -389,9 +393,9 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
                     .map_err(|e| anyhow::anyhow!("connection slots: {e}"))?
             }
         };
-        let stream = loop {
+        let (stream, peer) = loop {
             match listener.accept().await {
-                Ok((stream, _peer)) => break stream,
+                Ok((stream, peer)) => break (stream, peer),
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
@@ -400,7 +404,11 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
             }
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        // Handlers that count by source address (login throttling) read it from here.
+        let service = TowerToHyperService::new(
+            app.clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+        );
         tokio::spawn(async move {
             let _permit = permit;
             // HTTP/1.1 only, as Keystone behind Apache or uWSGI. The auto builder would first

@@ -40,6 +40,7 @@ fn json_response(status: StatusCode, body: Bytes, subject: Option<&str>) -> ApiR
 /// with the new token in `X-Subject-Token`.
 pub async fn issue(
     State(state): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     RawQuery(query): RawQuery,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
@@ -48,7 +49,21 @@ pub async fn issue(
     let doc: Value =
         serde_json::from_slice(&body).map_err(|e| bad(format!("Malformed request body: {e}")))?;
     let (methods, scope) = parse_auth_request(&doc, &state.config.auth.methods)?;
-    let (token, validated) = state.tokens.issue(methods, scope).await?;
+    // Password logins past the failure limits are refused before any hashing.
+    let peer = peer.map(|axum::Extension(axum::extract::ConnectInfo(a))| a.ip());
+    let login = state.login_throttle.keys(peer, &methods);
+    if let Some(retry) = login.as_ref().and_then(|l| state.login_throttle.refused(l)) {
+        tracing::info!(
+            retry_after = retry,
+            "password login refused: too many failures from this address or for this name"
+        );
+        return Err(ApiError::TooManyRequests(retry));
+    }
+    let issued = state.tokens.issue(methods, scope).await;
+    if let (Some(login), Err(ApiError::Unauthorized { .. })) = (&login, &issued) {
+        state.login_throttle.failed(login);
+    }
+    let (token, validated) = issued?;
     json_response(
         StatusCode::CREATED,
         validated.json(!query.nocatalog),

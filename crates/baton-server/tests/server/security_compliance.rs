@@ -260,3 +260,56 @@ async fn password_history_and_age_as_keystone(dialect: DbDialect) {
 }
 
 on_every_database!(password_history_and_age_as_keystone);
+
+/// Beyond Keystone: failed password logins are limited per user name (existing or not, alike)
+/// and per source address; past a limit, password logins get 429 with `Retry-After` and no
+/// hashing, until the window ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_throttled_per_name_and_address() {
+    let s = IdentityServer::start_with(DbDialect::Sqlite, |c| {
+        c.baton.login_failures_per_user_name = 3;
+        c.baton.login_failures_per_address = 8;
+        c.baton.login_failure_window = 2;
+    })
+    .await;
+    s.add_secrets(&[USER_PW, WRONG_PW]);
+    s.create_user("sprayed", USER_PW, "default").await;
+    s.create_user("bystander", USER_PW, "default").await;
+    for name in ["sprayed", "nobody-by-that-name"] {
+        for _ in 0..3 {
+            assert_eq!(attempt(&s, name, WRONG_PW).await, StatusCode::UNAUTHORIZED);
+        }
+        // The same answer whether the name exists or not, and even with the right password.
+        let (status, body) = send(
+            &s,
+            Method::POST,
+            "auth/tokens",
+            None,
+            Some(login(name, USER_PW)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{name}");
+        assert_eq!(body["error"]["code"], 429);
+    }
+    assert_eq!(attempt(&s, "bystander", USER_PW).await, StatusCode::CREATED);
+    // Two more failures from this address reach its limit of 8: everyone is refused.
+    for _ in 0..2 {
+        assert_eq!(
+            attempt(&s, "bystander", WRONG_PW).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let r = s
+        .client
+        .post(s.url("auth/tokens"))
+        .json(&login("bystander", USER_PW))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    // The window ends.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(attempt(&s, "sprayed", USER_PW).await, StatusCode::CREATED);
+    s.stop().await;
+}
