@@ -122,7 +122,7 @@ kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true; serve_pid=
   echo
   echo "Run $stamp, commit $(git rev-parse --short HEAD), $(nproc) cores, $(haproxy -v | head -1 | cut -d' ' -f1-3),"
   echo "PostgreSQL $(psql --version 2>/dev/null | awk '{print $3}'), \`baton\` release build, 3 nodes on one PostgreSQL"
-  echo "database, Fernet keys shared through the database (`key_distribution = database`, each node its own mirror), \`[identity] password_hash_rounds = 4\`."
+  echo "database, Fernet keys shared through the database (\`key_distribution = database\`, each node its own mirror), \`[identity] password_hash_rounds = 4\`."
   echo "Command: \`bash scripts/bench-fleet.sh\` (BENCH_TRIALS=$TRIALS, BENCH_DURATION=$DURATION, BENCH_CONC=$CONC);"
   echo "work directory $work."
   echo
