@@ -1334,17 +1334,8 @@ async fn redis_down_changes_nothing_but_latency() {
     assert!(m.shared_cache_skipped() >= 3);
 
     // A Redis that accepts connections and never answers: bounded by redis_timeout.
-    let hung = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let hung_port = hung.local_addr().expect("addr").port();
-    let held = Arc::new(Mutex::new(Vec::new()));
-    let keep = held.clone();
-    let hung_task = tokio::spawn(async move {
-        while let Ok((sock, _)) = hung.accept().await {
-            keep.lock().unwrap().push(sock);
-        }
-    });
+    let hung = SilentServer::start().await;
+    let hung_port = hung.addr.port();
     let app = App::start(
         id.config()
             .shared_cache(SharedCacheConfig {
@@ -1376,7 +1367,7 @@ async fn redis_down_changes_nothing_but_latency() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(app.pair(&id.alice(3600), None).await.status, 200);
     assert_eq!(app.auth.metrics().shared_cache_errors(), 2);
-    hung_task.abort();
+    drop(hung);
 }
 
 // ----- `baton authproxy`: the layer as a reverse proxy ------------------------------------------
@@ -1756,4 +1747,34 @@ fn authproxy_config_errors_name_the_option() {
     .expect("valid");
     assert_eq!(o.max_body_bytes, Some(10));
     assert_eq!(o.upstream_timeout, None);
+}
+
+/// A server (Redis or memcached, as far as a client can tell) that accepts connections and
+/// never answers; stopped when dropped.
+pub(crate) struct SilentServer {
+    pub(crate) addr: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SilentServer {
+    pub(crate) async fn start() -> SilentServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            // Held open, never read.
+            let mut held = Vec::new();
+            while let Ok((sock, _)) = listener.accept().await {
+                held.push(sock);
+            }
+        });
+        SilentServer { addr, task }
+    }
+}
+
+impl Drop for SilentServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

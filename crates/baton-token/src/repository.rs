@@ -179,11 +179,7 @@ impl KeyRepository {
             }
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(&self.path)
-                    .map_err(io_err("create directory", &self.path))?;
+                self.create_private_dir()?;
                 tracing::info!(path = %self.path.display(), "created Fernet key repository");
             }
             Err(e) => return Err(io_err("inspect", &self.path)(e)),
@@ -264,13 +260,7 @@ impl KeyRepository {
     pub fn mirror(&self, keys: &BTreeMap<u64, FernetKey>) -> Result<bool, RepositoryError> {
         match fs::metadata(&self.path) {
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(&self.path)
-                    .map_err(io_err("create directory", &self.path))?;
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => self.create_private_dir()?,
             Err(e) => return Err(io_err("inspect", &self.path)(e)),
         }
         self.check_directory()?;
@@ -300,6 +290,15 @@ impl KeyRepository {
             self.sync_dir();
         }
         Ok(changed)
+    }
+
+    /// Creates the repository directory (and its parents), readable by its owner only.
+    fn create_private_dir(&self) -> Result<(), RepositoryError> {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.path)
+            .map_err(io_err("create directory", &self.path))
     }
 
     fn write_key_atomically(&self, index: u64, key: &FernetKey) -> Result<(), RepositoryError> {

@@ -7,7 +7,7 @@
 //! and that a tampered entry is a miss. Every wait is bounded.
 
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_memcached::{AsciiProtocol, Client};
@@ -307,17 +307,8 @@ async fn memcache_down_means_in_process_caching_only() {
     assert!(m.memcache_skipped() >= 3);
 
     // A memcached that accepts connections and never answers: bounded by the socket timeout.
-    let hung = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let hung_addr = hung.local_addr().expect("addr").to_string();
-    let held = Arc::new(Mutex::new(Vec::new()));
-    let keep = held.clone();
-    let hung_task = tokio::spawn(async move {
-        while let Ok((sock, _)) = hung.accept().await {
-            keep.lock().unwrap().push(sock);
-        }
-    });
+    let hung = super::SilentServer::start().await;
+    let hung_addr = hung.addr.to_string();
     let mut cfg = MemcacheConfig::new(vec![hung_addr], Strategy::Encrypt, Some("k".into()));
     cfg.pool.socket_timeout = Duration::from_millis(200);
     cfg.pool.dead_retry = Duration::from_millis(700);
@@ -341,7 +332,7 @@ async fn memcache_down_means_in_process_caching_only() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(app.pair(&id.alice(3600), None).await.status, 200);
     assert!(app.auth.metrics().memcache_errors() > errors);
-    hung_task.abort();
+    drop(hung);
 }
 
 #[test]
