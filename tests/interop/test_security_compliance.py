@@ -1,6 +1,6 @@
 """`[security_compliance] lockout_failure_attempts` / `lockout_duration`, `password_regex` /
 `password_regex_description`, `password_expires_days`, `change_password_upon_first_use`,
-`unique_last_password_count` and `minimum_password_age`,
+`unique_last_password_count`, `minimum_password_age` and `disable_user_account_days_inactive`,
 asked of Baton and the
 real Keystone 30 with the same options and the same requests: the statuses and error messages
 of every step must match (failures counted, a success resetting the count, the lockout refusing
@@ -10,6 +10,8 @@ and `ignore_lockout_failure_attempts` lifting it).
 
 from __future__ import annotations
 
+import datetime
+import sqlite3
 import time
 from pathlib import Path
 from typing import Iterator, Optional
@@ -31,6 +33,7 @@ LOCKOUT_AND_REGEX = {"security_compliance": {
     "password_regex": r"^(?=.*\d)(?=.*[a-zA-Z]).{7,}$",
     "password_regex_description": "seven or more characters, a digit and a letter"}}
 EXPIRY = {"security_compliance": {"password_expires_days": "1", "change_password_upon_first_use": "true"}}
+INACTIVITY = {"security_compliance": {"disable_user_account_days_inactive": "30"}}
 HISTORY = {"security_compliance": {"unique_last_password_count": "3", "minimum_password_age": "1"}}
 
 
@@ -54,6 +57,11 @@ def history_servers(tmp_path_factory, keystone_template) -> Iterator[tuple[Targe
 @pytest.fixture(scope="module")
 def expiry_servers(tmp_path_factory, keystone_template) -> Iterator[tuple[Target, Target]]:
     yield from configured_pair(tmp_path_factory, keystone_template, "expiry", EXPIRY)
+
+
+@pytest.fixture(scope="module")
+def inactivity_servers(tmp_path_factory, keystone_template) -> Iterator[tuple[Target, Target]]:
+    yield from configured_pair(tmp_path_factory, keystone_template, "inactivity", INACTIVITY)
 
 
 def call(t: Target, method: str, path: str, token: Optional[str], body: Optional[dict] = None) -> tuple:
@@ -210,3 +218,72 @@ def test_password_history_and_age_match_keystone(history_servers) -> None:
     diff = [f"{w}  !=  {g}" for w, g in zip(want, got) if w != g]
     assert not diff and len(want) == len(got), "keystone != baton:\n" + "\n".join(diff)
     assert want[1][1][0] == 400 and want[3][1][0] == 400, want
+
+
+def inactivity_scenario(t: Target) -> list:
+    """The database is written behind the server's back, as days passing would: the rule is read
+    from `last_active_at` (or `created_at`) at every request, by both implementations."""
+    admin, _ = t.issue(PROJECT_SCOPE)
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+
+    def sql(statement: str, *args) -> list:
+        con = sqlite3.connect(t.db_path, timeout=10)
+        try:
+            rows = con.execute(statement, args).fetchall()
+            con.commit()
+            return rows
+        finally:
+            con.close()
+
+    def days_ago(uid: str, days: int, column: str = "last_active_at") -> None:
+        value = today - datetime.timedelta(days=days)
+        if column == "created_at":
+            sql('UPDATE "user" SET created_at = ?, last_active_at = NULL WHERE id = ?', f"{value} 00:00:00", uid)
+        else:
+            sql('UPDATE "user" SET last_active_at = ? WHERE id = ?', value.isoformat(), uid)
+
+    def enabled(uid: str) -> object:
+        return call(t, "GET", f"/users/{uid}", admin)[2]["user"]["enabled"]
+
+    def masked(result: tuple, uid: str) -> tuple:
+        status, message = result[0], result[1]
+        return status, message.replace(uid, "<id>") if message else message
+
+    status, _, body = call(t, "POST", "/users", admin, {"user": {"name": "in-user", "password": RIGHT}})
+    uid = body["user"]["id"]
+    out: list = [("created, last_active_at", sql('SELECT last_active_at FROM "user" WHERE id = ?', uid)
+                  == [(today.isoformat(),)])]
+    days_ago(uid, 3)
+    out.append(("login", login(t, "in-user", RIGHT)))
+    out.append(("login records the day", sql('SELECT last_active_at FROM "user" WHERE id = ?', uid)
+                == [(today.isoformat(),)]))
+    days_ago(uid, 29)
+    out.append(("29 days", login(t, "in-user", RIGHT)))
+    days_ago(uid, 30)
+    out.append(("30 days", masked(login(t, "in-user", RIGHT), uid), enabled(uid)))
+    out.append(("the column stays", sql('SELECT enabled FROM "user" WHERE id = ?', uid)))
+    out.append(("listed as", [u["enabled"] for u in call(t, "GET", "/users?name=in-user", admin)[2]["users"]]))
+    # Keystone writes the shown `enabled` back on a PATCH: the option does not revive the user.
+    out.append(("exempted while inactive", call(t, "PATCH", f"/users/{uid}", admin,
+                                                {"user": {"options": {"ignore_user_inactivity": True}}})[0],
+                enabled(uid), login(t, "in-user", RIGHT)))
+    out.append(("re-enabled", call(t, "PATCH", f"/users/{uid}", admin, {"user": {"enabled": True}})[0],
+                enabled(uid), login(t, "in-user", RIGHT)))
+    days_ago(uid, 90)
+    out.append(("exempt, 90 days", enabled(uid), login(t, "in-user", RIGHT)))
+    call(t, "PATCH", f"/users/{uid}", admin, {"user": {"options": {"ignore_user_inactivity": None}}})
+    days_ago(uid, 90)
+    out.append(("not exempt any more", enabled(uid)))
+    call(t, "PATCH", f"/users/{uid}", admin, {"user": {"enabled": True}})
+    days_ago(uid, 40, column="created_at")
+    out.append(("never logged in, created 40 days ago", enabled(uid), login(t, "in-user", RIGHT)[0]))
+    return out
+
+
+def test_inactive_users_match_keystone(inactivity_servers) -> None:
+    keystone, baton = inactivity_servers
+    want = inactivity_scenario(keystone)
+    got = inactivity_scenario(baton)
+    diff = [f"{w}  !=  {g}" for w, g in zip(want, got) if w != g]
+    assert not diff and len(want) == len(got), "keystone != baton:\n" + "\n".join(diff)
+    assert want[4][2] is False and want[0][1] is True, want

@@ -9,9 +9,7 @@
 //! ignores (with a warning). Anything else, including an unknown section, is
 //! an error, so that `[token] expiraton = 7200` does not silently keep the
 //! default. See [`IGNORED_SECTIONS`], [`IGNORED_OPTIONS`] and
-//! [`IGNORED_OPTION_PREFIXES`]. The hardening options of `[security_compliance]`
-//! that Baton does not enforce yet are refused rather than ignored when set to
-//! anything but Keystone's default (see `UNENFORCED_SECURITY_COMPLIANCE`).
+//! [`IGNORED_OPTION_PREFIXES`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -117,6 +115,7 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "change_password_upon_first_use",
             "unique_last_password_count",
             "minimum_password_age",
+            "disable_user_account_days_inactive",
         ],
     ),
     ("oslo_middleware", &["max_request_body_size"]),
@@ -146,12 +145,12 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
 /// Real Keystone/oslo options in the sections above that Baton accepts in a
 /// keystone.conf and ignores (a warning is logged for each).
 pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
-    // Refused when set to anything but Keystone's default (see
-    // `UNENFORCED_SECURITY_COMPLIANCE`); the rest weaken nothing when ignored.
+    // Password-hash reporting (Baton sends no notifications) and the `allow_insecure_*`
+    // switches (their default is the secure side, which is what Baton does) weaken nothing
+    // when ignored.
     (
         "security_compliance",
         &[
-            "disable_user_account_days_inactive",
             "report_invalid_password_hash",
             "invalid_password_hash_secret_key",
             "invalid_password_hash_function",
@@ -307,54 +306,6 @@ pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
         ],
     ),
 ];
-
-/// How an option of [`UNENFORCED_SECURITY_COMPLIANCE`] is read, and its Keystone default.
-enum Unenforced {
-    /// An integer with its lower bound; `None` for no default (the feature is off).
-    Int { min: i64, default: Option<i64> },
-}
-
-/// `[security_compliance]` options Baton does not enforce yet, each of which would weaken
-/// security if silently dropped (inactive-account disabling). Set to anything but Keystone's
-/// default, it stops the start (see [`refuse_unenforced_security_compliance`]). Lockout,
-/// password expiry, change on first use, history, minimum age and `password_regex` are
-/// enforced ([`SecurityComplianceOptions`]); the rest of the section
-/// stays accepted and ignored: the `invalid_password_hash` reporting (Baton sends no
-/// notifications) and the `allow_insecure_*` switches (their default is the secure side, which
-/// is what Baton does).
-const UNENFORCED_SECURITY_COMPLIANCE: &[(&str, Unenforced)] = &[(
-    "disable_user_account_days_inactive",
-    Unenforced::Int {
-        min: 1,
-        default: None,
-    },
-)];
-
-/// Refuses a `[security_compliance]` option of [`UNENFORCED_SECURITY_COMPLIANCE`] set to
-/// anything but Keystone's default: a keystone.conf migrated with, say, lockout on must not
-/// start a server that silently runs without it.
-fn refuse_unenforced_security_compliance(ini: &IniFile) -> Result<(), ConfigError> {
-    const SECTION: &str = "security_compliance";
-    for (option, kind) in UNENFORCED_SECURITY_COMPLIANCE {
-        let handle = ini.option(SECTION, option);
-        let Some(value) = handle.value() else {
-            continue;
-        };
-        let enabled = match kind {
-            Unenforced::Int { min, default } => handle
-                .int(Some(*min), None)?
-                .is_some_and(|n| Some(n) != *default),
-        };
-        if enabled {
-            return Err(value.error(
-                SECTION,
-                option,
-                "not enforced by Baton yet; remove it or set Keystone's default rather than run without it",
-            ));
-        }
-    }
-    Ok(())
-}
 
 /// Option-name prefixes ignored per section (oslo.log's `logging_*` formats).
 pub const IGNORED_OPTION_PREFIXES: &[(&str, &str)] = &[(DEFAULT_SECTION, "logging_")];
@@ -645,6 +596,9 @@ pub struct SecurityComplianceOptions {
     /// Days a password the user set must be kept before the user may change it again
     /// (`minimum_password_age`); administrators' resets are not bound by it.
     pub minimum_password_age: u32,
+    /// Days without a successful password login after which a user counts as disabled
+    /// (`disable_user_account_days_inactive`); `None`, Keystone's default, never.
+    pub disable_user_account_days_inactive: Option<u32>,
 }
 
 /// The `[oslo_middleware]` options.
@@ -819,6 +773,7 @@ impl Default for IdentityConfig {
                 change_password_upon_first_use: false,
                 unique_last_password_count: 0,
                 minimum_password_age: 0,
+                disable_user_account_days_inactive: None,
             },
             catalog: CatalogOptions::default(),
             oslo_middleware: OsloMiddlewareOptions {
@@ -905,7 +860,6 @@ impl IdentityConfig {
     ) -> Result<(IdentityConfig, Vec<Ignored>), ConfigError> {
         let methods = read_methods(ini)?;
         let ignored = check_names(ini, methods.as_deref().unwrap_or(&[]))?;
-        refuse_unenforced_security_compliance(ini)?;
         let mut config = read_typed(ini)?;
         if let Some(methods) = methods {
             config.auth.methods = methods;
@@ -1173,6 +1127,11 @@ fn read_security_compliance(
         minimum_password_age: section
             .int("minimum_password_age", 0, 100_000)?
             .unwrap_or(0),
+        disable_user_account_days_inactive: section.int(
+            "disable_user_account_days_inactive",
+            1,
+            100_000,
+        )?,
     })
 }
 

@@ -90,6 +90,11 @@ impl AppState {
         )?;
         let mut store = Store::connect(&connection).await?;
         store.set_password_history(config.security_compliance.unique_last_password_count);
+        store.set_user_inactivity_limit(
+            config
+                .security_compliance
+                .disable_user_account_days_inactive,
+        );
         if !store.schema_is_current().await? {
             anyhow::bail!(
                 "database {} does not hold Keystone's schema at the revision Baton serves: run `baton manage db_sync`",

@@ -1303,6 +1303,11 @@ impl TokenService {
         if failed.is_some_and(|f| f.count > 0) {
             self.store.reset_failed_logins(&user.id).await?;
         }
+        // Keystone records every successful password login (for
+        // `disable_user_account_days_inactive`), whether or not the limit is on.
+        self.store
+            .record_user_active(&user.id, self.clock.now().date_naive())
+            .await?;
         Ok(user)
     }
 

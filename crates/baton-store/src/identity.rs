@@ -1,6 +1,6 @@
 //! Users, their passwords and group memberships.
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 
 use std::collections::HashMap;
 
@@ -11,24 +11,62 @@ use crate::{
 
 const USER_COLUMNS: &str =
     "SELECT u.id, COALESCE(lu.name, nu.name) AS name, u.domain_id, u.enabled, \
-     u.default_project_id, u.extra, u.created_at FROM \"user\" u \
+     u.default_project_id, u.extra, u.created_at, u.last_active_at, \
+     (SELECT uo.option_value FROM user_option uo \
+      WHERE uo.user_id = u.id AND uo.option_id = '1004') AS ignore_user_inactivity \
+     FROM \"user\" u \
      LEFT JOIN local_user lu ON lu.user_id = u.id \
      LEFT JOIN nonlocal_user nu ON nu.user_id = u.id";
 
+/// A user row with `enabled` as Keystone shows it: also false for a user inactive for
+/// `$inactivity` days (see [`inactive`]).
 macro_rules! user_from_row {
-    ($row:expr) => {
+    ($row:expr, $inactivity:expr) => {{
+        let created_at: Option<NaiveDateTime> = $row.try_get("created_at")?;
+        let enabled = $row.try_get::<Option<bool>, _>("enabled")?.unwrap_or(false)
+            && !inactive(
+                $inactivity,
+                $row.try_get("last_active_at")?,
+                created_at,
+                $row.try_get("ignore_user_inactivity")?,
+                chrono::Utc::now().date_naive(),
+            );
         User {
             id: $row.try_get("id")?,
             name: $row
                 .try_get::<Option<String>, _>("name")?
                 .unwrap_or_default(),
             domain_id: $row.try_get("domain_id")?,
-            enabled: $row.try_get::<Option<bool>, _>("enabled")?.unwrap_or(false),
+            enabled,
             default_project_id: $row.try_get("default_project_id")?,
             extra: $row.try_get("extra")?,
-            created_at: $row.try_get("created_at")?,
+            created_at,
         }
+    }};
+}
+
+/// `[security_compliance] disable_user_account_days_inactive`, as Keystone's user model reads
+/// it: a user whose last successful password login (or, never having logged in, whose creation)
+/// is `days` or more days before `today` counts as disabled, unless their
+/// `ignore_user_inactivity` option (id 1004, JSON `true`) exempts them. The `enabled` column is
+/// left alone, so re-enabling (which resets `last_active_at`) or lifting the option brings
+/// the user back.
+pub fn inactive(
+    days: Option<u32>,
+    last_active_at: Option<NaiveDate>,
+    created_at: Option<NaiveDateTime>,
+    ignore_user_inactivity: Option<String>,
+    today: NaiveDate,
+) -> bool {
+    let Some(days) = days else {
+        return false;
     };
+    let Some(last_active) = last_active_at.or(created_at.map(|c| c.date())) else {
+        return false;
+    };
+    let exempt =
+        ignore_user_inactivity.is_some_and(|v| serde_json::from_str::<bool>(&v).unwrap_or(false));
+    (today - last_active).num_days() >= i64::from(days) && !exempt
 }
 
 /// Inserts a `password` row for the local user of `user_id` as the new current password,
@@ -187,6 +225,7 @@ macro_rules! set_user_options {
 impl Store {
     /// A user by id, local or federated.
     pub async fn get_user(&self, user_id: &str) -> Result<Option<User>> {
+        let inactivity = self.user_inactivity_days;
         dispatch!(self, read, |pool, q| {
             let sql = format!("{USER_COLUMNS} WHERE u.id = ?");
             let row = sqlx::query(&q(&sql))
@@ -194,7 +233,7 @@ impl Store {
                 .fetch_optional(pool)
                 .await?;
             Ok(match row {
-                Some(row) => Some(user_from_row!(row)),
+                Some(row) => Some(user_from_row!(row, inactivity)),
                 None => None,
             })
         })
@@ -202,6 +241,7 @@ impl Store {
 
     /// Finds a user by name within a domain (names are unique per domain).
     pub async fn find_user(&self, name: &str, domain_id: &str) -> Result<Option<User>> {
+        let inactivity = self.user_inactivity_days;
         dispatch!(self, read, |pool, q| {
             let sql = format!(
                 "{USER_COLUMNS} WHERE u.domain_id = ? AND (lu.name = ? OR (lu.name IS NULL AND nu.name = ?))"
@@ -213,7 +253,7 @@ impl Store {
                 .fetch_optional(pool)
                 .await?;
             Ok(match row {
-                Some(row) => Some(user_from_row!(row)),
+                Some(row) => Some(user_from_row!(row, inactivity)),
                 None => None,
             })
         })
@@ -291,7 +331,7 @@ impl Store {
                 return Err(duplicate_user(&user.name, Some(&user.domain_id)));
             }
             sqlx::query(&q(
-                "INSERT INTO \"user\" (id, extra, enabled, default_project_id, created_at, domain_id) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO \"user\" (id, extra, enabled, default_project_id, created_at, domain_id, last_active_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             ))
             .bind(&user.id)
             .bind(user.extra.as_deref().unwrap_or("{}"))
@@ -299,6 +339,7 @@ impl Store {
             .bind(&user.default_project_id)
             .bind(pool.ts(now))
             .bind(&user.domain_id)
+            .bind(self.active_since_enabling(user.enabled, now))
             .execute(&mut *tx)
             .await?;
             sqlx::query(&q(
@@ -352,10 +393,14 @@ impl Store {
 
     /// Enables or disables a user (a disabled user's tokens stop validating).
     pub async fn set_user_enabled(&self, user_id: &str, enabled: bool) -> Result<()> {
+        let active = self.active_since_enabling(enabled, chrono::Utc::now().naive_utc());
         dispatch!(self, write, |pool, q| {
-            sqlx::query(&q("UPDATE \"user\" SET enabled = ? WHERE id = ?"))
-                .bind(enabled)
-                .bind(user_id)
+            sqlx::query(&q(
+                "UPDATE \"user\" SET enabled = ?, last_active_at = COALESCE(?, last_active_at) WHERE id = ?",
+            ))
+            .bind(enabled)
+            .bind(active)
+            .bind(user_id)
                 .execute(pool)
                 .await?;
             Ok(())
@@ -367,6 +412,7 @@ impl Store {
 impl Store {
     /// Users matching `filter`, in id order.
     pub async fn list_users(&self, filter: &UserFilter) -> Result<Vec<User>> {
+        let inactivity = self.user_inactivity_days;
         let mut sql = format!("{USER_COLUMNS} WHERE 1 = 1");
         if filter.domain_id.is_some() {
             sql.push_str(" AND u.domain_id = ?");
@@ -393,7 +439,7 @@ impl Store {
             let rows = query.fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
-                out.push(user_from_row!(row));
+                out.push(user_from_row!(row, inactivity));
             }
             Ok(out)
         })
@@ -401,6 +447,7 @@ impl Store {
 
     /// Members of a group (direct memberships), in id order.
     pub async fn list_users_in_group(&self, group_id: &str) -> Result<Vec<User>> {
+        let inactivity = self.user_inactivity_days;
         dispatch!(self, read, |pool, q| {
             let sql = format!(
                 "{USER_COLUMNS} JOIN user_group_membership m ON m.user_id = u.id WHERE m.group_id = ? ORDER BY u.id"
@@ -408,7 +455,7 @@ impl Store {
             let rows = sqlx::query(&q(&sql)).bind(group_id).fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
-                out.push(user_from_row!(row));
+                out.push(user_from_row!(row, inactivity));
             }
             Ok(out)
         })
@@ -514,7 +561,7 @@ impl Store {
                 return Err(conflict());
             }
             sqlx::query(&q(
-                "INSERT INTO \"user\" (id, extra, enabled, default_project_id, created_at, domain_id) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO \"user\" (id, extra, enabled, default_project_id, created_at, domain_id, last_active_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             ))
             .bind(&user.id)
             .bind(user.extra.as_deref().unwrap_or("{}"))
@@ -522,6 +569,7 @@ impl Store {
             .bind(&user.default_project_id)
             .bind(pool.ts(now))
             .bind(&user.domain_id)
+            .bind(self.active_since_enabling(user.enabled, now))
             .execute(&mut *tx)
             .await?;
             sqlx::query(&q(
@@ -584,9 +632,12 @@ impl Store {
                 rename_user!(tx, q, user_id, &domain_id, name, conflict);
             }
             if let Some(enabled) = update.enabled {
-                sqlx::query(&q("UPDATE \"user\" SET enabled = ? WHERE id = ?"))
-                    .bind(enabled)
-                    .bind(user_id)
+                sqlx::query(&q(
+                    "UPDATE \"user\" SET enabled = ?, last_active_at = COALESCE(?, last_active_at) WHERE id = ?",
+                ))
+                .bind(enabled)
+                .bind(self.active_since_enabling(enabled, now))
+                .bind(user_id)
                     .execute(&mut *tx)
                     .await?;
                 if enabled {
@@ -871,6 +922,34 @@ impl Store {
     /// a password is replaced through this store, so the history check can see them.
     pub fn set_password_history(&mut self, unique_last_password_count: u32) {
         self.password_history = (unique_last_password_count as usize).max(1);
+    }
+
+    /// Turns on `[security_compliance] disable_user_account_days_inactive` for the users this
+    /// store reads (`None`: off, Keystone's default).
+    pub fn set_user_inactivity_limit(&mut self, days: Option<u32>) {
+        self.user_inactivity_days = days;
+    }
+
+    /// The `last_active_at` to write when a user is created or updated with `enabled`: like
+    /// Keystone's enabled setter, enabling restarts the inactivity count when the limit is on.
+    fn active_since_enabling(&self, enabled: bool, now: NaiveDateTime) -> Option<NaiveDate> {
+        (enabled && self.user_inactivity_days.is_some()).then(|| now.date())
+    }
+
+    /// Records a successful password login on `today` (Keystone's `last_active_at`, a date),
+    /// writing only when the date moved so that logins cost no write most of the time.
+    pub async fn record_user_active(&self, user_id: &str, today: NaiveDate) -> Result<()> {
+        dispatch!(self, write, |pool, q| {
+            sqlx::query(&q(
+                "UPDATE \"user\" SET last_active_at = ? WHERE id = ? AND (last_active_at IS NULL OR last_active_at <> ?)",
+            ))
+            .bind(today)
+            .bind(user_id)
+            .bind(today)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     /// The hashes of the user's newest `n` passwords (the current one first).

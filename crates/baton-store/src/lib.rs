@@ -145,6 +145,9 @@ pub struct Store {
     url: DatabaseUrl,
     /// Old passwords kept when one is replaced (see [`Store::set_password_history`]).
     password_history: usize,
+    /// `[security_compliance] disable_user_account_days_inactive` (see
+    /// [`Store::set_user_inactivity_limit`]).
+    user_inactivity_days: Option<u32>,
 }
 
 #[derive(Clone)]
@@ -391,6 +394,7 @@ impl Store {
             backend,
             url,
             password_history: 1,
+            user_inactivity_days: None,
         })
     }
 

@@ -1,7 +1,6 @@
-//! Security review 2026-12, #11: `[security_compliance]` options Baton does not enforce yet stop
-//! the start, with the usual one-line error naming the file, the section and the option, when
-//! they are set to anything but Keystone's default; the options whose loss weakens nothing stay
-//! accepted and ignored. The lockout options are enforced and read.
+//! `[security_compliance]`: the options Baton enforces are read (bad values are one-line errors
+//! naming the file, the section and the option); the options whose loss weakens nothing stay
+//! accepted and ignored.
 
 use baton_config::{ConfigError, IdentityConfig, Ignored, IniFile};
 
@@ -9,16 +8,24 @@ fn identity(text: &str) -> Result<(IdentityConfig, Vec<Ignored>), ConfigError> {
     IdentityConfig::from_ini_with_ignored(&IniFile::parse(text, "keystone.conf")?)
 }
 
-const REASON: &str =
-    "not enforced by Baton yet; remove it or set Keystone's default rather than run without it";
-
 #[test]
-fn unenforced_hardening_refuses_to_start() {
+fn disable_user_account_days_inactive_is_read() {
     let text = "[DEFAULT]\ndebug = false\n\n[security_compliance]\ndisable_user_account_days_inactive = 90\n";
-    let err = identity(text).expect_err("disable_user_account_days_inactive accepted");
+    let (config, ignored) = identity(text).expect("accepted");
     assert_eq!(
-        err.to_string(),
-        format!("keystone.conf:5: [security_compliance] disable_user_account_days_inactive = \"90\": {REASON}"),
+        config
+            .security_compliance
+            .disable_user_account_days_inactive,
+        Some(90)
+    );
+    assert!(ignored.is_empty(), "{ignored:?}");
+    let err = identity("[security_compliance]\ndisable_user_account_days_inactive = 0\n")
+        .expect_err("0 refused, as oslo.config's min=1");
+    assert!(
+        err.to_string().starts_with(
+            "keystone.conf:2: [security_compliance] disable_user_account_days_inactive = \"0\": must be at least 1"
+        ),
+        "{err}"
     );
 }
 
@@ -116,13 +123,13 @@ fn environment_overrides_are_checked_as_well() {
     let mut ini = IniFile::parse("[security_compliance]\n", "keystone.conf").unwrap();
     ini.apply_env([(
         "BATON__SECURITY_COMPLIANCE__DISABLE_USER_ACCOUNT_DAYS_INACTIVE",
-        "3",
+        "0",
     )])
     .unwrap();
     let err = IdentityConfig::from_ini_with_ignored(&ini).expect_err("refused");
     assert!(
         err.to_string().contains(
-            "[security_compliance] disable_user_account_days_inactive = \"3\": not enforced"
+            "[security_compliance] disable_user_account_days_inactive = \"0\": must be at least 1"
         ),
         "{err}"
     );

@@ -310,7 +310,10 @@ impl Identity {
         let new_password = matches!(changes.password, Some(Some(_)));
         let update = UserUpdate {
             name: changes.name.map(|n| n.trim().to_string()),
-            enabled: changes.enabled,
+            // Keystone writes the shown `enabled` back on any PATCH, so an inactive user
+            // (`disable_user_account_days_inactive`) becomes disabled in the row too: only
+            // re-enabling brings them back, not the `ignore_user_inactivity` option alone.
+            enabled: changes.enabled.or((!old.enabled).then_some(false)),
             default_project_id: changes.default_project_id,
             extra,
             options: changes.options,

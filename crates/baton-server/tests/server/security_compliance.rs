@@ -264,6 +264,90 @@ on_every_database!(password_history_and_age_as_keystone);
 /// Beyond Keystone: failed password logins are limited per user name (existing or not, alike)
 /// and per source address; past a limit, password logins get 429 with `Retry-After` and no
 /// hashing, until the window ends.
+async fn user_enabled(s: &IdentityServer, admin: &str, user: &str) -> Value {
+    let (status, body) = call(s, Method::GET, &format!("users/{user}"), admin, None).await;
+    assert_eq!(status, StatusCode::OK);
+    body["user"]["enabled"].clone()
+}
+
+async fn patch_options(s: &IdentityServer, admin: &str, user: &str, options: Value) {
+    let body = json!({"user": {"options": options}});
+    let (status, _) = call(
+        s,
+        Method::PATCH,
+        &format!("users/{user}"),
+        admin,
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// `disable_user_account_days_inactive` as Keystone: a user whose last successful password login
+/// is that many days old counts as disabled everywhere (login 401, their tokens stop
+/// validating, the API shows `enabled: false`) while the `enabled` column stays; a login records
+/// the day; re-enabling restarts the count; `ignore_user_inactivity` exempts.
+async fn inactive_users_are_disabled_as_keystone(dialect: DbDialect) {
+    let s = IdentityServer::start_with(dialect, |c| {
+        c.security_compliance.disable_user_account_days_inactive = Some(30);
+        // A user crosses the limit by the day, with no write to flush caches: a cached
+        // validation lasts up to validation_cache_ttl past it (1 s here, the least).
+        c.baton.validation_cache_ttl = 0;
+    })
+    .await;
+    s.add_secrets(&[USER_PW]);
+    let admin = s.admin_token().await;
+    let user = s.create_user("sleepy", USER_PW, "default").await;
+    let today = Utc::now().date_naive();
+    assert_eq!(attempt(&s, "sleepy", USER_PW).await, StatusCode::CREATED);
+    let token = s.token("sleepy", USER_PW, Value::Null).await;
+    // 29 days: still active. 30 days: disabled, as a disabled user is.
+    let rewind = |days: i64| today - chrono::Duration::days(days);
+    s.store
+        .record_user_active(&user, rewind(29))
+        .await
+        .expect("write");
+    assert_eq!(attempt(&s, "sleepy", USER_PW).await, StatusCode::CREATED);
+    // That login moved last_active_at back to today.
+    s.store
+        .record_user_active(&user, rewind(30))
+        .await
+        .expect("write");
+    assert_eq!(
+        attempt(&s, "sleepy", USER_PW).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(user_enabled(&s, &admin, &user).await, json!(false));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(s.validation(&token).await.0, 404, "the user's token ends");
+
+    // As in Keystone, a PATCH writes the shown `enabled` back: the exemption given to an
+    // inactive user does not bring them back; re-enabling does.
+    patch_options(&s, &admin, &user, json!({"ignore_user_inactivity": true})).await;
+    assert_eq!(user_enabled(&s, &admin, &user).await, json!(false));
+    // Re-enabling restarts the count (Keystone's enabled setter).
+    let (status, _) = call(
+        &s,
+        Method::PATCH,
+        &format!("users/{user}"),
+        &admin,
+        Some(json!({"user": {"enabled": true}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(attempt(&s, "sleepy", USER_PW).await, StatusCode::CREATED);
+    // Now exempt (the option was kept): 90 days pass without a login.
+    s.store
+        .record_user_active(&user, rewind(90))
+        .await
+        .expect("write");
+    assert_eq!(user_enabled(&s, &admin, &user).await, json!(true));
+    assert_eq!(attempt(&s, "sleepy", USER_PW).await, StatusCode::CREATED);
+    s.stop().await;
+}
+
+on_every_database!(inactive_users_are_disabled_as_keystone);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_logins_are_throttled_per_name_and_address() {
     let s = IdentityServer::start_with(DbDialect::Sqlite, |c| {
