@@ -16,6 +16,7 @@ from typing import Optional
 
 from keystone_oracle import REPO_ROOT, OracleError, _kill_group, free_port, port_is_free, sqlite_url, tail, \
     wait_http_ok
+from log_scan import log_level
 
 DEFAULT_BATON_BIN = REPO_ROOT / "target" / "debug" / "baton"
 
@@ -140,6 +141,7 @@ class Baton:
         self.write_config()
         env = dict(os.environ)
         env.setdefault("RUST_BACKTRACE", "1")
+        env["BATON_LOG"] = log_level()  # scanned for secrets at the end (log_scan.py)
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(

@@ -20,6 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import log_scan  # noqa: E402
 from baton_process import Baton, baton_missing_reason  # noqa: E402
 from interop_util import ADMIN_PASSWORD, Target, grant_admin_on_default_domain  # noqa: E402
 from keystone_oracle import DEFAULT_VENV, KeystoneOracle, OracleError, free_port  # noqa: E402
@@ -38,6 +39,15 @@ def require_baton() -> None:
 def require_venv() -> None:
     if not (DEFAULT_VENV / "bin" / "keystone-manage").exists():
         pytest.skip(f"interop venv missing at {DEFAULT_VENV}: run scripts/python-env.sh")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_baton_logs(tmp_path_factory) -> Iterator[None]:
+    """After the session: no token, password or key in anything Baton logged (log_scan.py)."""
+    yield
+    findings = log_scan.check_session(tmp_path_factory.getbasetemp())
+    if findings:
+        pytest.fail("secrets in Baton's logs:\n" + "\n".join(findings[:50]), pytrace=False)
 
 
 # ---- plain helpers as fixtures -------------------------------------------------------------------

@@ -45,6 +45,7 @@ from baton_process import Baton, baton_bin
 from conftest import KEYSTONE_HASH_ROUNDS, TEMPLATE_URL, require_baton, require_venv
 from interop_util import ADMIN_PASSWORD, HTTP_TIMEOUT, issue_token
 from keystone_oracle import DEFAULT_VENV, KeystoneOracle, OracleError, _kill_group, free_port, tail
+from log_scan import log_level
 
 EXPIRING = 4  # seconds: [token] expiration of the server minting the soon-expired user tokens
 NOVA_PW = "novapass"
@@ -175,7 +176,7 @@ def spawn(cmd: list[str], workdir: Path, port: int, what: str) -> subprocess.Pop
     log = workdir / f"{what}.log"
     with open(log, "ab") as f:
         proc = subprocess.Popen(cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-                                start_new_session=True, env={**os.environ, "RUST_BACKTRACE": "1"})
+                                start_new_session=True, env={**os.environ, "RUST_BACKTRACE": "1", "BATON_LOG": log_level()})
     try:
         wait_port(port, 30, proc, log, what)
     except AssertionError:

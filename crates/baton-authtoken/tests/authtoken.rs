@@ -64,13 +64,10 @@ fn redis_url() -> String {
     std::env::var("BATON_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into())
 }
 
+/// Every line the middleware logs, at trace level, is scanned for tokens and passwords when the
+/// test's identity server is dropped (`baton_testkit::capture_logs`).
 fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter(
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "baton_authtoken=info".into()),
-        )
-        .try_init();
+    baton_testkit::capture_logs();
 }
 
 // ----- the counting proxy in front of the identity server --------------------------------------

@@ -1,9 +1,8 @@
 //! `baton quickstart`: one command from a fresh clone to a running identity server on the
 //! embedded SQLite default, printing how to talk to it.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 
 use baton_server::bootstrap::{bootstrap, BootstrapOptions};
 use baton_store::Store;
@@ -27,18 +26,6 @@ fn generated_password() -> String {
     let mut bytes = [0u8; 18];
     rand::thread_rng().fill_bytes(&mut bytes);
     base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
-}
-
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    f.write_all(text.as_bytes())?;
-    Ok(())
 }
 
 /// `keystone-manage fernet_setup` and `credential_setup` (credentials have their own keys).
@@ -76,7 +63,7 @@ pub async fn run(args: QuickstartArgs) -> anyhow::Result<()> {
             credential_keys = data_dir.join("credential-keys").display(),
             bind = args.bind,
         );
-        write_private(&conf_path, &conf)?;
+        baton_config::write_private(&conf_path, &conf)?;
     }
     let config = crate::load_config(std::slice::from_ref(&conf_path))?;
     let store = Store::connect(config.database.connection.as_deref().unwrap_or_default()).await?;
@@ -105,7 +92,7 @@ pub async fn run(args: QuickstartArgs) -> anyhow::Result<()> {
              project_name: admin\n      user_domain_name: Default\n      project_domain_name: Default\n    \
              region_name: RegionOne\n    interface: public\n    identity_api_version: 3\n"
         );
-        write_private(&clouds_path, &clouds)?;
+        baton_config::write_private(&clouds_path, &clouds)?;
         println!(
             "Admin password (shown once; also in {}): {password}",
             clouds_path.display()

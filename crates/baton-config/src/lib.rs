@@ -16,12 +16,14 @@
 //! * [`ConfigError`]: one-line errors naming file, line, section, option and
 //!   value, and those of baton-client's clouds.yaml reader, naming the clouds.yaml key,
 //!   `OS_*` variable or `--os-*` option ([`CloudOrigin`]);
-//! * [`parse_duration`]: `90`, `90s`, `15m`, `6h`, `2d` style durations.
+//! * [`parse_duration`]: `90`, `90s`, `15m`, `6h`, `2d` style durations;
+//! * [`write_private`]: generated configuration files, written whole and 0600.
 
 mod duration;
 mod error;
 mod identity;
 mod ini;
+mod private_file;
 mod reader;
 
 pub use duration::{parse_duration, DurationError};
@@ -35,4 +37,5 @@ pub use identity::{
     IGNORED_OPTION_PREFIXES, IGNORED_SECTIONS,
 };
 pub use ini::{IniFile, OptionRef, Section, Value, DEFAULT_SECTION, ENV_PREFIX};
+pub use private_file::write_private;
 pub use reader::SectionReader;

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
 
 use baton_config::IdentityConfig;
 use baton_store::{
@@ -184,8 +185,8 @@ pub enum AuthMethod {
     Password {
         /// The user, by id or by name within a domain.
         user: UserRef,
-        /// The password as sent (never logged).
-        password: String,
+        /// The password as sent (never logged; zeroed when dropped).
+        password: Zeroizing<String>,
     },
     /// `token`: an existing token to rescope, whose user the new token keeps.
     Token {
@@ -196,8 +197,8 @@ pub enum AuthMethod {
     ApplicationCredential {
         /// Which credential.
         cred: AppCredRef,
-        /// Its secret as sent (never logged).
-        secret: String,
+        /// Its secret as sent (never logged; zeroed when dropped).
+        secret: Zeroizing<String>,
     },
 }
 
@@ -1241,7 +1242,7 @@ impl TokenService {
             .as_ref()
             .map(|r| r.hash.clone())
             .unwrap_or_else(|| self.dummy_hash.clone());
-        let candidate = password.to_string();
+        let candidate = Zeroizing::new(password.to_string());
         // bcrypt is deliberately slow: keep it off the async workers.
         let verified =
             tokio::task::spawn_blocking(move || password::verify_password(&candidate, &hash))
@@ -1387,7 +1388,7 @@ impl TokenService {
                 list.remove(0)
             }
         };
-        let candidate = secret.to_string();
+        let candidate = Zeroizing::new(secret.to_string());
         let hash = found.secret_hash.clone();
         let verified =
             tokio::task::spawn_blocking(move || password::verify_password(&candidate, &hash))
@@ -1699,7 +1700,7 @@ mod tests {
                         name: "admin".into(),
                         domain: DomainRef::Id("default".into()),
                     },
-                    password: "Adm1n-Secret-q8Zr2".into(),
+                    password: Zeroizing::new("Adm1n-Secret-q8Zr2".into()),
                 }],
                 RequestedScope::ProjectName {
                     name: "admin".into(),

@@ -19,8 +19,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -170,7 +168,7 @@ impl Receivers<'_> {
     ) -> anyhow::Result<baton_authtoken::Authenticator> {
         let text = keystone_authtoken_section(self.identity_url, name, pw);
         let path = self.dir.join(format!("{name}.conf"));
-        write_private(&path, &text)?;
+        baton_config::write_private(&path, &text)?;
         let ini = IniFile::parse(&text, &path.display().to_string())?;
         authenticator(&ini, self.stale)
     }
@@ -276,18 +274,6 @@ pub struct Cloud {
     mode: Mutex<Mode>,
     http: HttpClient,
     client: reqwest::Client,
-}
-
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    f.write_all(text.as_bytes())?;
-    Ok(())
 }
 
 impl Cloud {
@@ -414,7 +400,7 @@ impl Cloud {
     fn compute_router(&self, mode: Mode) -> anyhow::Result<axum::Router> {
         let text = self.nova_conf(mode);
         let path = self.dir.join("nova.conf");
-        write_private(&path, &text)?;
+        baton_config::write_private(&path, &text)?;
         let ini = IniFile::parse(&text, &path.display().to_string())?;
         let stale = self.options.stale_window;
         Ok(compute::router(
@@ -590,7 +576,7 @@ impl Cloud {
             self.identity_url(),
             self.passwords.alice
         );
-        write_private(&self.dir.join("alice-openrc"), &text)
+        Ok(baton_config::write_private(&self.dir.join("alice-openrc"), &text)?)
     }
 
     /// How to call the services by hand (no secrets: they are in the 0600 `alice-openrc`).

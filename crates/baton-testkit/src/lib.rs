@@ -17,9 +17,11 @@ use baton_server::AppState;
 use baton_store::{Assignment, AssignmentType, Dialect, Project, Store, SystemAssignment, User};
 use serde_json::{json, Value};
 
+mod log_capture;
 mod personas;
 
 pub use baton_store::Dialect as DbDialect;
+pub use log_capture::capture_logs;
 pub use personas::{Personas, PERSONA_DOMAIN, PERSONA_PASSWORD, PERSONA_PROJECT};
 pub use reqwest::{Method, StatusCode};
 
@@ -200,8 +202,18 @@ pub struct IdentityServer {
 }
 
 impl Drop for IdentityServer {
+    /// Also checks that nothing this test process logged (at trace level) holds a token, a
+    /// registered password or one of the server's keys; not while the test already panics.
     fn drop(&mut self) {
         self.task.abort();
+        if !std::thread::panicking() {
+            let secrets = self
+                .secrets
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            log_capture::assert_no_secret_logged(&secrets, self._dir.path());
+        }
     }
 }
 
@@ -236,6 +248,7 @@ impl IdentityServer {
         clock: Clock,
         tweak: impl FnOnce(&mut IdentityConfig),
     ) -> IdentityServer {
+        log_capture::capture_logs();
         let dir = tempfile::tempdir().expect("tempdir");
         let db = TestDb::new(dialect).await;
         let mut config = IdentityConfig::default();

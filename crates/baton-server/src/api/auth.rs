@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use baton_store::Project;
 use serde_json::{json, Value};
+use zeroize::{Zeroize as _, Zeroizing};
 
 use super::extract::{body_rejection, Caller};
 use super::{header_str, TokenQuery};
@@ -46,9 +47,12 @@ pub async fn issue(
 ) -> ApiResult<Response> {
     let query = TokenQuery::parse(query.as_deref())?;
     let body = body.map_err(body_rejection)?;
-    let doc: Value =
+    let mut doc: Value =
         serde_json::from_slice(&body).map_err(|e| bad(format!("Malformed request body: {e}")))?;
-    let (methods, scope) = parse_auth_request(&doc, &state.config.auth.methods)?;
+    let parsed = parse_auth_request(&doc, &state.config.auth.methods);
+    // The parsed request holds its own (zeroized) copies of the password or secret.
+    zeroize_strings(&mut doc);
+    let (methods, scope) = parsed?;
     // Password logins past the failure limits are refused before any hashing.
     let peer = peer.map(|axum::Extension(axum::extract::ConnectInfo(a))| a.ip());
     let login = state.login_throttle.keys(peer, &methods);
@@ -69,6 +73,17 @@ pub async fn issue(
         validated.json(!query.nocatalog),
         Some(&token),
     )
+}
+
+/// Overwrites every string of a parsed request body, passwords and secrets among them, before
+/// it is freed. (The raw body buffer belongs to hyper and is not reached.)
+fn zeroize_strings(v: &mut Value) {
+    match v {
+        Value::String(s) => s.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(zeroize_strings),
+        Value::Object(map) => map.values_mut().for_each(zeroize_strings),
+        _ => {}
+    }
 }
 
 fn obj<'a>(v: &'a Value, path: &str) -> ApiResult<&'a serde_json::Map<String, Value>> {
@@ -170,11 +185,11 @@ fn app_cred_method(data: &Value) -> ApiResult<AuthMethod> {
     const MALFORMED: &str = " - the server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.";
     let path = "auth/identity/application_credential";
     let a = obj(data, path)?;
-    let secret = match a.get("secret") {
+    let secret = Zeroizing::new(match a.get("secret") {
         Some(Value::String(s)) => s.clone(),
         // Keystone checks a missing secret like a wrong one.
         _ => String::new(),
-    };
+    });
     let cred = if let Some(id) = string_field(a, "id", path)? {
         AppCredRef::Id(id)
     } else if let Some(name) = string_field(a, "name", path)? {
@@ -254,7 +269,7 @@ fn password_method(data: &Value) -> ApiResult<AuthMethod> {
     })?;
     let u = obj(user, "auth/identity/password/user")?;
     let password = match u.get("password") {
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => Zeroizing::new(s.clone()),
         _ => return Err(bad("Invalid input for field 'auth/identity/password/user': 'password' is a required string.")),
     };
     let who = if let Some(id) = string_field(u, "id", "auth/identity/password/user")? {
