@@ -26,6 +26,8 @@ mod memcache;
 mod onward;
 #[path = "authtoken/security.rs"]
 mod security;
+#[path = "authtoken/tls.rs"]
+mod tls;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
