@@ -51,20 +51,20 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::path::PathBuf;
 use std::time::Duration;
 
+use baton_config::tls::{CertificateReloader, TlsFiles};
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{HeaderMap, Request, Response, StatusCode, Uri};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Frame, Incoming, SizeHint};
-use baton_config::tls::{CertificateReloader, TlsFiles};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -189,7 +189,8 @@ impl ProxyOptions {
         let upstream: Uri = upstream
             .parse()
             .map_err(|e| raw.error(s, "upstream", format!("not a URL: {e}")))?;
-        if !matches!(upstream.scheme_str(), Some("http" | "https")) || upstream.authority().is_none()
+        if !matches!(upstream.scheme_str(), Some("http" | "https"))
+            || upstream.authority().is_none()
         {
             return Err(raw.error(s, "upstream", "use http(s)://host:port[/prefix]"));
         }
@@ -257,7 +258,9 @@ fn check_names(ini: &IniFile) -> Result<(), ConfigError> {
 }
 
 /// The certificates of a PEM CA file (at least one).
-fn read_roots(path: &std::path::Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+fn read_roots(
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
     use rustls::pki_types::pem::PemObject;
     let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let certs = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)

@@ -434,14 +434,12 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
 fn tls_acceptor(files: &baton_config::tls::TlsFiles) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
     use baton_config::tls::{CertificateReloader, PairError};
     let reloader = CertificateReloader::new(files.clone(), "baton").map_err(|e| match e {
-        PairError::Cert(m) => anyhow::anyhow!(
-            "[baton] tls_cert_file = {}: {m}",
-            files.cert_file.display()
-        ),
-        PairError::Key(m) => anyhow::anyhow!(
-            "[baton] tls_key_file = {}: {m}",
-            files.key_file.display()
-        ),
+        PairError::Cert(m) => {
+            anyhow::anyhow!("[baton] tls_cert_file = {}: {m}", files.cert_file.display())
+        }
+        PairError::Key(m) => {
+            anyhow::anyhow!("[baton] tls_key_file = {}: {m}", files.key_file.display())
+        }
     })?;
     let config = Arc::new(reloader)
         .server_config()

@@ -38,10 +38,10 @@ mod security_admin;
 mod security_compliance;
 #[path = "server/security_serve.rs"]
 mod security_serve;
-#[path = "server/tls.rs"]
-mod tls;
 #[path = "server/security_tokens.rs"]
 mod security_tokens;
+#[path = "server/tls.rs"]
+mod tls;
 #[path = "server/trusts.rs"]
 mod trusts;
 

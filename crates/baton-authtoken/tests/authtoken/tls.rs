@@ -71,7 +71,9 @@ async fn layer_validates_against_an_https_identity_server() {
     .unwrap_err()
     .to_string();
     assert!(
-        e.starts_with("cinder.conf:10: [keystone_authtoken] cafile = \"/nonexistent/ca.pem\": cannot read"),
+        e.starts_with(
+            "cinder.conf:10: [keystone_authtoken] cafile = \"/nonexistent/ca.pem\": cannot read"
+        ),
         "{e}"
     );
     s.stop().await;
@@ -174,7 +176,9 @@ async fn authproxy_serves_tls_in_front_of_an_https_upstream() {
     );
     let e = parse(&format!("{base}upstream_cafile = /nonexistent/ca.pem\n"));
     assert!(
-        e.starts_with("proxy.ini:4: [authproxy] upstream_cafile = \"/nonexistent/ca.pem\": cannot read"),
+        e.starts_with(
+            "proxy.ini:4: [authproxy] upstream_cafile = \"/nonexistent/ca.pem\": cannot read"
+        ),
         "{e}"
     );
     s.stop().await;
@@ -234,8 +238,10 @@ async fn mtls_server(ca: &TestCa, expected: Vec<u8>) -> u16 {
                 };
                 let _ = s
                     .write_all(
-                        format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                            .as_bytes(),
+                        format!(
+                            "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        )
+                        .as_bytes(),
                     )
                     .await;
                 let _ = s.shutdown().await;

@@ -112,8 +112,10 @@ async fn serves_over_tls_and_reloads_the_certificate() {
     assert_eq!(href, format!("{}/v3/", s.base));
     let resp = client
         .post(format!("{}/v3/auth/tokens", s.base))
-        .json(&serde_json::json!({"auth": {"identity": {"methods": ["password"], "password": {
-            "user": {"name": "admin", "domain": {"id": "default"}, "password": "wrong"}}}}}))
+        .json(
+            &serde_json::json!({"auth": {"identity": {"methods": ["password"], "password": {
+            "user": {"name": "admin", "domain": {"id": "default"}, "password": "wrong"}}}}}),
+        )
         .send()
         .await
         .unwrap();
@@ -227,7 +229,9 @@ async fn a_bad_pair_stops_the_start_with_one_line() {
         &format!("tls_cert_file = {junk}\ntls_key_file = {wrong_key}\n"),
     );
     assert!(
-        e.starts_with(&format!("{conf}:4: [baton] tls_cert_file = \"{junk}\": holds no PEM certificate")),
+        e.starts_with(&format!(
+            "{conf}:4: [baton] tls_cert_file = \"{junk}\": holds no PEM certificate"
+        )),
         "{e}"
     );
 
@@ -237,7 +241,11 @@ async fn a_bad_pair_stops_the_start_with_one_line() {
         format!("{conf}:3: [baton]: option tls_key_file is not set: tls_cert_file is set, and TLS needs both")
     );
     let e = read_conf(dir, &format!("tls_certfile = {cert}\n"));
-    assert!(e.contains("[baton] tls_certfile = ") && e.contains("unknown option (did you mean \"tls_cert_file\"?)"), "{e}");
+    assert!(
+        e.contains("[baton] tls_certfile = ")
+            && e.contains("unknown option (did you mean \"tls_cert_file\"?)"),
+        "{e}"
+    );
 
     // The same checks when the configuration was built in code: serve refuses to start.
     let s = IdentityServer::start(DbDialect::Sqlite).await;
@@ -249,13 +257,18 @@ async fn a_bad_pair_stops_the_start_with_one_line() {
     });
     state.config = Arc::new(config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let e = tokio::time::timeout(Duration::from_secs(10), baton_server::serve(state, listener))
-        .await
-        .unwrap()
-        .unwrap_err()
-        .to_string();
+    let e = tokio::time::timeout(
+        Duration::from_secs(10),
+        baton_server::serve(state, listener),
+    )
+    .await
+    .unwrap()
+    .unwrap_err()
+    .to_string();
     assert!(
-        e.starts_with(&format!("[baton] tls_key_file = {wrong_key}: not the key of the certificate in {cert}")),
+        e.starts_with(&format!(
+            "[baton] tls_key_file = {wrong_key}: not the key of the certificate in {cert}"
+        )),
         "{e}"
     );
     s.stop().await;
