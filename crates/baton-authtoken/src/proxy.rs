@@ -14,6 +14,10 @@
 //! `body_timeout` plus one second per 500 bytes received (else 408), and at most
 //! `max_connections` connections are served at once (further ones wait in the listen backlog).
 //!
+//! With `tls_cert_file` and `tls_key_file` the proxy serves HTTPS (the pair checked at start and
+//! reloaded when its files change, as `baton serve` does: `baton_config::tls`). An `https://`
+//! upstream is verified against the built-in web roots plus `upstream_cafile`.
+//!
 //! ```ini
 //! [authproxy]
 //! listen = 127.0.0.1:8080
@@ -33,6 +37,11 @@
 //! body_timeout = 30
 //! # client connections served at once; further ones wait (default 256)
 //! max_connections = 256
+//! # HTTPS towards the clients (PEM chain and key; reloaded when they change)
+//! tls_cert_file = /etc/baton/proxy.crt
+//! tls_key_file = /etc/baton/proxy.key
+//! # extra CA certificates for an https:// upstream
+//! upstream_cafile = /etc/baton/upstream-ca.pem
 //!
 //! [keystone_authtoken]
 //! auth_type = password
@@ -42,18 +51,21 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use baton_config::tls::{CertificateReloader, TlsFiles};
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{HeaderMap, Request, Response, StatusCode, Uri};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -72,6 +84,22 @@ use crate::{Authenticator, DEFAULT_SECTION};
 /// The proxy's own INI section.
 pub const PROXY_SECTION: &str = "authproxy";
 
+/// The options of `[authproxy]`; any other is refused.
+pub const PROXY_OPTIONS: &[&str] = &[
+    "listen",
+    "upstream",
+    "max_header_bytes",
+    "max_body_bytes",
+    "upstream_timeout",
+    "metrics_listen",
+    "header_timeout",
+    "body_timeout",
+    "max_connections",
+    "tls_cert_file",
+    "tls_key_file",
+    "upstream_cafile",
+];
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Bodies on both legs of the proxy: streamed, type-erased.
 pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -81,8 +109,13 @@ pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
 pub struct ProxyOptions {
     /// Where the proxy listens for the service's clients.
     pub listen: SocketAddr,
-    /// `http://host:port[/prefix]`; the request's path and query are appended to the prefix.
+    /// `http(s)://host:port[/prefix]`; the request's path and query are appended to the prefix.
     pub upstream: Uri,
+    /// Extra CA certificates (PEM) trusted for an `https://` upstream, besides the built-in
+    /// web roots (`upstream_cafile`).
+    pub upstream_cafile: Option<PathBuf>,
+    /// Serve HTTPS with this certificate pair (`tls_cert_file`, `tls_key_file`).
+    pub tls: Option<TlsFiles>,
     /// Bound on the request head (request line plus headers); `None`: hyper's default buffer.
     pub max_header_bytes: Option<usize>,
     /// Bound on the request body; `None`: unlimited, streamed.
@@ -140,6 +173,7 @@ impl ProxyOptions {
     /// Reads `[authproxy]`; `listen` and `upstream` are required.
     pub fn from_ini(ini: &IniFile) -> Result<ProxyOptions, ConfigError> {
         let s = PROXY_SECTION;
+        check_names(ini)?;
         let required = |name: &'static str| -> Result<(String, &baton_config::Value), ConfigError> {
             let opt = ini.option(s, name);
             match (opt.string()?, opt.value()) {
@@ -155,9 +189,21 @@ impl ProxyOptions {
         let upstream: Uri = upstream
             .parse()
             .map_err(|e| raw.error(s, "upstream", format!("not a URL: {e}")))?;
-        if upstream.scheme_str() != Some("http") || upstream.authority().is_none() {
-            return Err(raw.error(s, "upstream", "use http://host:port[/prefix]"));
+        if !matches!(upstream.scheme_str(), Some("http" | "https"))
+            || upstream.authority().is_none()
+        {
+            return Err(raw.error(s, "upstream", "use http(s)://host:port[/prefix]"));
         }
+        let reader = ini.reader(s);
+        let upstream_cafile = match reader.text("upstream_cafile")? {
+            None => None,
+            Some((path, value)) => {
+                let path = PathBuf::from(path);
+                read_roots(&path).map_err(|e| value.error(s, "upstream_cafile", e))?;
+                Some(path)
+            }
+        };
+        let tls = baton_config::tls::read_tls_files(reader, "tls_cert_file", "tls_key_file")?;
         let max_header_bytes = ini
             .option(s, "max_header_bytes")
             .int(Some(1024), None)?
@@ -185,6 +231,8 @@ impl ProxyOptions {
         Ok(ProxyOptions {
             listen,
             upstream,
+            upstream_cafile,
+            tls,
             max_header_bytes,
             max_body_bytes,
             upstream_timeout,
@@ -194,6 +242,54 @@ impl ProxyOptions {
             max_connections,
         })
     }
+}
+
+/// Refuses options `[authproxy]` does not have (a typo would otherwise keep a default).
+fn check_names(ini: &IniFile) -> Result<(), ConfigError> {
+    let Some(section) = ini.section(PROXY_SECTION) else {
+        return Ok(());
+    };
+    for (option, value) in section.entries() {
+        if !PROXY_OPTIONS.contains(&option) {
+            return Err(value.error(PROXY_SECTION, option, "unknown option"));
+        }
+    }
+    Ok(())
+}
+
+/// The certificates of a PEM CA file (at least one).
+fn read_roots(
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("not a PEM certificate file: {e}"))?;
+    if certs.is_empty() {
+        return Err("holds no PEM certificate".into());
+    }
+    Ok(certs)
+}
+
+/// The TLS client of the upstream leg: the built-in web roots plus `upstream_cafile`.
+fn upstream_tls(opts: &ProxyOptions) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = &opts.upstream_cafile {
+        for cert in read_roots(path).map_err(|e| format!("[authproxy] upstream_cafile: {e}"))? {
+            roots
+                .add(cert)
+                .map_err(|e| format!("[authproxy] upstream_cafile: {e}"))?;
+        }
+    }
+    Ok(
+        rustls::ClientConfig::builder_with_provider(baton_config::tls::provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS setup: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
 }
 
 /// A positive number of seconds (fractions allowed), or `None` when unset.
@@ -313,7 +409,7 @@ pub struct Forwarder {
 }
 
 struct ForwarderInner {
-    client: Client<HttpConnector, ProxyBody>,
+    client: Client<HttpsConnector<HttpConnector>, ProxyBody>,
     upstream: Uri,
     /// The upstream's path prefix without a trailing `/`.
     prefix: String,
@@ -352,7 +448,12 @@ impl ForwarderInner {
             }
         }
         if !h.contains_key("x-forwarded-proto") {
-            h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+            let proto = if self.opts.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            h.insert("x-forwarded-proto", HeaderValue::from_static(proto));
         }
         if !h.contains_key(HOST) {
             if let Some(a) = self.upstream.authority() {
@@ -365,25 +466,32 @@ impl ForwarderInner {
 }
 
 impl Forwarder {
-    /// A forwarder to `opts.upstream`, with pooled keep-alive connections.
-    pub fn new(opts: ProxyOptions) -> Forwarder {
+    /// A forwarder to `opts.upstream`, with pooled keep-alive connections (TLS for an
+    /// `https://` upstream); fails when `upstream_cafile` cannot be loaded.
+    pub fn new(opts: ProxyOptions) -> Result<Forwarder, String> {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
+        connector.enforce_http(false);
         connector.set_connect_timeout(Some(
             opts.upstream_timeout.unwrap_or(Duration::from_secs(10)),
         ));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(upstream_tls(&opts)?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
         let prefix = opts.upstream.path().trim_end_matches('/').to_string();
-        Forwarder {
+        Ok(Forwarder {
             inner: Arc::new(ForwarderInner {
                 client,
                 upstream: opts.upstream.clone(),
                 prefix,
                 opts,
             }),
-        }
+        })
     }
 
     async fn forward<B>(self, req: Request<B>) -> Response<ProxyBody>
@@ -605,7 +713,10 @@ pub async fn serve(
     auth: Authenticator,
     opts: ProxyOptions,
 ) -> std::io::Result<()> {
-    let service = AuthTokenLayer::new(auth).layer(Forwarder::new(opts.clone()));
+    let forwarder = Forwarder::new(opts.clone()).map_err(std::io::Error::other)?;
+    let service = AuthTokenLayer::new(auth).layer(forwarder);
+    let tls = opts.tls.as_ref().map(tls_acceptor).transpose()?;
+    let header_timeout = opts.header_timeout;
     let max_header = opts.max_header_bytes;
     let body_timeout = opts.body_timeout;
     let slots = ConnectionSlots::new(opts.max_connections);
@@ -655,16 +766,66 @@ pub async fn serve(
             // hyper refuses buffers under 8 KiB; the exact bound is checked per request above.
             builder.max_buf_size(max.max(8192) * 2);
         }
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let Some(io) = handshake(tls, stream, header_timeout, peer).await else {
+                return;
+            };
             if let Err(e) = builder
-                .serve_connection(TokioIo::new(stream), hyper_service)
+                .serve_connection(TokioIo::new(io), hyper_service)
                 .await
             {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
     }
+}
+
+/// The connection as served: as it is, or after a TLS handshake, which counts against
+/// `header_timeout` like the request head itself; `None` when the handshake failed.
+async fn handshake(
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    stream: tokio::net::TcpStream,
+    header_timeout: Duration,
+    peer: SocketAddr,
+) -> Option<Box<dyn Io>> {
+    let Some(tls) = tls else {
+        return Some(Box::new(stream));
+    };
+    match tokio::time::timeout(header_timeout, tls.accept(stream)).await {
+        Ok(Ok(stream)) => Some(Box::new(stream)),
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake not done within header_timeout");
+            None
+        }
+    }
+}
+
+/// A client connection, plain or TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
+
+/// The acceptor of `tls_cert_file` / `tls_key_file`; a bad pair stops the start.
+fn tls_acceptor(files: &TlsFiles) -> std::io::Result<tokio_rustls::TlsAcceptor> {
+    let reloader = CertificateReloader::new(files.clone(), PROXY_SECTION).map_err(|e| {
+        let (option, path) = match e {
+            baton_config::tls::PairError::Cert(_) => ("tls_cert_file", &files.cert_file),
+            baton_config::tls::PairError::Key(_) => ("tls_key_file", &files.key_file),
+        };
+        std::io::Error::other(format!(
+            "[{PROXY_SECTION}] {option} = {}: {e}",
+            path.display()
+        ))
+    })?;
+    let config = Arc::new(reloader)
+        .server_config()
+        .map_err(std::io::Error::other)?;
+    Ok(tokio_rustls::TlsAcceptor::from(config))
 }
 
 /// The connection limit. When every slot is taken the accept loop waits: new connections stay

@@ -26,6 +26,8 @@ mod memcache;
 mod onward;
 #[path = "authtoken/security.rs"]
 mod security;
+#[path = "authtoken/tls.rs"]
+mod tls;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -1736,8 +1738,11 @@ fn authproxy_config_errors_name_the_option() {
     };
     let e = parse("[authproxy]\nupstream = http://127.0.0.1:1\n").unwrap_err();
     assert!(e.to_string().contains("listen"), "{e}");
-    let e = parse("[authproxy]\nlisten = 127.0.0.1:1\nupstream = https://x:1\n").unwrap_err();
+    let e = parse("[authproxy]\nlisten = 127.0.0.1:1\nupstream = ftp://x:1\n").unwrap_err();
     assert!(e.to_string().contains("upstream"), "{e}");
+    // An https upstream is verified with the built-in roots (and upstream_cafile).
+    let o = parse("[authproxy]\nlisten = 127.0.0.1:1\nupstream = https://x:1\n").expect("https");
+    assert_eq!(o.upstream.scheme_str(), Some("https"));
     let o = parse(
         "[authproxy]\nlisten = 127.0.0.1:1\nupstream = http://127.0.0.1:2\nmax_body_bytes = 10\n",
     )

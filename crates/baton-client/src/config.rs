@@ -588,21 +588,27 @@ impl AuthConfig {
 }
 
 impl SessionConfig {
-    /// Reads `cafile`, `certfile`/`keyfile`, `insecure` and `timeout` of `section`. Files must be
-    /// readable now, so that a typo stops the start rather than the first call.
+    /// Reads `cafile`, `certfile`/`keyfile`, `insecure` and `timeout` of `section`. The files
+    /// the client will read must be readable now, so that a typo stops the start rather than the
+    /// first call; as in keystoneauth, `insecure = true` leaves `cafile` unread (and unchecked).
+    /// `baton doctor` reads the section through here too, so both check the same files.
     pub fn from_ini(ini: &IniFile, section: &str) -> Result<SessionConfig, ConfigError> {
         let r = ini.reader(section);
         let file = |opt: &str| -> Result<Option<PathBuf>, ConfigError> {
             match r.text(opt)? {
                 None => Ok(None),
                 Some((path, value)) => match std::fs::metadata(&path) {
-                    Ok(m) if m.is_file() => Ok(Some(PathBuf::from(path))),
+                    Ok(m) if m.is_file() => match std::fs::File::open(&path) {
+                        Ok(_) => Ok(Some(PathBuf::from(path))),
+                        Err(e) => Err(value.error(section, opt, format!("cannot read: {e}"))),
+                    },
                     Ok(_) => Err(value.error(section, opt, "not a file")),
                     Err(e) => Err(value.error(section, opt, format!("cannot read: {e}"))),
                 },
             }
         };
-        let cafile = file("cafile")?;
+        let insecure = r.bool("insecure")?.unwrap_or(false);
+        let cafile = if insecure { None } else { file("cafile")? };
         let certfile = file("certfile")?;
         let keyfile = file("keyfile")?;
         if certfile.is_some() != keyfile.is_some() {
@@ -616,7 +622,6 @@ impl SessionConfig {
                 &format!("{set} is set, and a client certificate needs both"),
             ));
         }
-        let insecure = r.bool("insecure")?.unwrap_or(false);
         let timeout = r
             .int("timeout", 0, i64::MAX)?
             .filter(|t| *t > 0)

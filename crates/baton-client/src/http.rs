@@ -62,11 +62,12 @@ pub struct HttpOptions {
     pub connect_timeout: Duration,
     /// Time for a whole request (default 60 s); `None` for no limit.
     pub timeout: Option<Duration>,
-    /// PEM file with the CA certificates to trust, in addition to the built-in roots.
+    /// PEM file with the CA certificates to trust instead of the built-in roots (keystoneauth's
+    /// `verify=<cafile>`, as requests reads it).
     pub ca_file: Option<PathBuf>,
     /// PEM client certificate and key (`certfile`, `keyfile`).
     pub client_cert: Option<(PathBuf, PathBuf)>,
-    /// Accept any server certificate (`insecure = true`). Logged as a warning.
+    /// Accept any server certificate (`insecure = true`). Logged as a warning, once per process.
     pub insecure: bool,
     /// The `User-Agent` sent (`baton-client/VERSION` by default).
     pub user_agent: String,
@@ -211,6 +212,7 @@ impl HttpClient {
                     path.display()
                 )));
             }
+            builder = builder.tls_built_in_root_certs(false);
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }
@@ -236,7 +238,11 @@ impl HttpClient {
             builder = builder.identity(identity);
         }
         if options.insecure {
-            tracing::warn!("TLS certificate verification is disabled (insecure = true)");
+            // Sessions are built per configuration section and per command: one line says it.
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                tracing::warn!("TLS certificate verification is disabled (insecure = true)");
+            });
             builder = builder.danger_accept_invalid_certs(true);
         }
         let client = builder

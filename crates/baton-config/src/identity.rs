@@ -138,6 +138,8 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "login_failures_per_address",
             "login_failures_per_user_name",
             "login_failure_window",
+            "tls_cert_file",
+            "tls_key_file",
         ],
     ),
 ];
@@ -662,6 +664,9 @@ pub struct BatonOptions {
     pub login_failures_per_user_name: u32,
     /// Seconds of the window both limits count in (`login_failure_window`, default 60).
     pub login_failure_window: u32,
+    /// Serve HTTPS with this PEM certificate chain and key (`tls_cert_file`, `tls_key_file`,
+    /// both or neither; reloaded when the files change); `None`: plain HTTP.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 /// The typed keystone.conf for Baton's identity server.
@@ -798,6 +803,7 @@ impl Default for IdentityConfig {
                 login_failures_per_address: 600,
                 login_failures_per_user_name: 30,
                 login_failure_window: 60,
+                tls: None,
             },
         }
     }
@@ -1388,6 +1394,7 @@ fn read_baton(
         login_failure_window: baton
             .int("login_failure_window", 1, 86_400)?
             .unwrap_or(d.login_failure_window),
+        tls: crate::tls::read_tls_files(baton, "tls_cert_file", "tls_key_file")?,
     })
 }
 

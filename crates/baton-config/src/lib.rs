@@ -16,6 +16,8 @@
 //! * [`ConfigError`]: one-line errors naming file, line, section, option and
 //!   value, and those of baton-client's clouds.yaml reader, naming the clouds.yaml key,
 //!   `OS_*` variable or `--os-*` option ([`CloudOrigin`]);
+//! * [`tls`]: the certificate pair of a TLS listener, checked when read and reloaded when
+//!   its files change;
 //! * [`parse_duration`]: `90`, `90s`, `15m`, `6h`, `2d` style durations;
 //! * [`write_private`]: generated configuration files, written whole and 0600.
 
@@ -25,6 +27,7 @@ mod identity;
 mod ini;
 mod private_file;
 mod reader;
+pub mod tls;
 
 pub use duration::{parse_duration, DurationError};
 pub use error::{is_secret_option, CloudOrigin, ConfigError, ConfigErrorKind, Origin};

@@ -8,6 +8,8 @@
 //! `header_timeout` seconds (also the idle limit of a keep-alive connection) and a request body
 //! within `body_timeout` seconds of its head (else 408 and the connection closes); heads are
 //! bounded by [`MAX_HEADER_BYTES`] and bodies by `[oslo_middleware] max_request_body_size`.
+//! With `[baton] tls_cert_file` / `tls_key_file` connections are TLS (`baton_config::tls`: the
+//! pair is reloaded when its files change, for new connections only).
 
 pub mod api;
 pub mod bootstrap;
@@ -150,7 +152,12 @@ impl AppState {
                     .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
             })
             .unwrap_or("localhost");
-        format!("http://{host}")
+        let scheme = if self.config().baton.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{host}")
     }
 
     /// Background work: follow the change feed (other nodes' writes), pick up revocations made
@@ -360,15 +367,13 @@ impl hyper::body::Body for DeadlineBody {
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// Serves the API on `listener` until the process ends, with `[baton]`'s client limits
-/// (`max_connections`, `header_timeout`; `body_timeout` is in [`router`]).
+/// (`max_connections`, `header_timeout`; `body_timeout` is in [`router`]) and, with
+/// `tls_cert_file` / `tls_key_file`, over TLS (the pair reloaded when its files change).
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto::Builder;
-    use hyper_util::service::TowerToHyperService;
-
     let limits = &state.config().baton;
     let max_connections = limits.max_connections as usize;
     let header_timeout = Duration::from_secs(u64::from(limits.header_timeout));
+    let tls = limits.tls.as_ref().map(tls_acceptor).transpose()?;
     // When every slot is taken the loop stops accepting: new connections wait in the kernel's
     // listen backlog (no descriptor of ours) and are served in order as soon as a slot frees,
     // which the timeouts guarantee. Accepting and closing them instead would cost a descriptor
@@ -410,28 +415,66 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
         };
         let _ = stream.set_nodelay(true);
         // Handlers that count by source address (login throttling) read it from here.
-        let service = TowerToHyperService::new(
-            app.clone()
-                .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
-        );
+        let app = app
+            .clone()
+            .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            // HTTP/1.1 only, as Keystone behind Apache or uWSGI. The auto builder would first
-            // wait, with no timeout, for enough bytes to tell an HTTP/2 preface from HTTP/1, so
-            // a connection sending nothing (or the preface a byte at a time) would escape
-            // header_timeout; and nothing here speaks cleartext HTTP/2 to an identity server.
-            let mut builder = Builder::new(TokioExecutor::new()).http1_only();
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .max_buf_size(MAX_HEADER_BYTES)
-                .header_read_timeout(header_timeout);
-            if let Err(e) = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(error = %e, "connection ended with an error");
+            let Some(tls) = tls else {
+                return serve_http1(stream, app, header_timeout).await;
+            };
+            // The handshake counts against header_timeout, so a silent client cannot hold a
+            // slot before its first byte of HTTP either.
+            match tokio::time::timeout(header_timeout, tls.accept(stream)).await {
+                Ok(Ok(stream)) => serve_http1(stream, app, header_timeout).await,
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake not done within header_timeout"),
             }
         });
+    }
+}
+
+/// The acceptor of `[baton] tls_cert_file` / `tls_key_file`; a bad pair stops the start.
+fn tls_acceptor(files: &baton_config::tls::TlsFiles) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use baton_config::tls::{CertificateReloader, PairError};
+    let reloader = CertificateReloader::new(files.clone(), "baton").map_err(|e| match e {
+        PairError::Cert(m) => {
+            anyhow::anyhow!("[baton] tls_cert_file = {}: {m}", files.cert_file.display())
+        }
+        PairError::Key(m) => {
+            anyhow::anyhow!("[baton] tls_key_file = {}: {m}", files.key_file.display())
+        }
+    })?;
+    let config = Arc::new(reloader)
+        .server_config()
+        .map_err(|e| anyhow::anyhow!("[baton] {e}"))?;
+    Ok(tokio_rustls::TlsAcceptor::from(config))
+}
+
+/// One client connection: HTTP/1.1 with keep-alive and `header_timeout`, plain or over TLS.
+async fn serve_http1<I>(io: I, app: Router, header_timeout: Duration)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    // HTTP/1.1 only, as Keystone behind Apache or uWSGI. The auto builder would first wait,
+    // with no timeout, for enough bytes to tell an HTTP/2 preface from HTTP/1, so a connection
+    // sending nothing (or the preface a byte at a time) would escape header_timeout; and
+    // nothing here speaks HTTP/2 to an identity server.
+    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .max_buf_size(MAX_HEADER_BYTES)
+        .header_read_timeout(header_timeout);
+    if let Err(e) = builder
+        .serve_connection(TokioIo::new(io), TowerToHyperService::new(app))
+        .await
+    {
+        tracing::debug!(error = %e, "connection ended with an error");
     }
 }

@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 
 mod log_capture;
 mod personas;
+pub mod tls;
 
 pub use baton_store::Dialect as DbDialect;
 pub use log_capture::capture_logs;
@@ -261,7 +262,12 @@ impl IdentityServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let scheme = if config.baton.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let base = format!("{scheme}://{}", listener.local_addr().expect("addr"));
         let report = initialize(&config, &BootstrapOptions::admin(ADMIN_PASSWORD, &base))
             .await
             .expect("db_sync, fernet_setup and bootstrap");
@@ -290,9 +296,12 @@ impl IdentityServer {
         let task = tokio::spawn(async move {
             let _ = baton_server::serve(serve_state, listener).await;
         });
+        // The helpers' own client does not check a TLS server's test certificate; the tests
+        // of TLS itself use clients that do.
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
+            .danger_accept_invalid_certs(config.baton.tls.is_some())
             .build()
             .expect("client");
         IdentityServer {

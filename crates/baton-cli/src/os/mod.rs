@@ -263,7 +263,7 @@ pub struct ConnArgs {
     // Ids apart from the commands' own (--password, --domain, --interface, TOKEN): clap
     // shares values between a global argument and any other of the same id.
     #[arg(id = "os_insecure",
-        help_heading = CONN, long, global = true)]
+        help_heading = CONN, long = "insecure", global = true)]
     insecure: bool,
 }
 
