@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
@@ -252,6 +252,9 @@ pub struct TokenService {
     dummy_hash: String,
     /// The shared change feed: announces this node's writes, follows the other nodes'.
     pub(crate) changes: crate::changes::ChangeFeed,
+    /// Why the key repository last failed to reload, while it keeps failing: one log line
+    /// per distinct failure, not one per second.
+    key_reload_failure: Mutex<Option<String>>,
 }
 
 /// Why a token that decrypted is nevertheless refused. Typed so that callers decide on values
@@ -407,6 +410,7 @@ impl TokenService {
             config,
             clock,
             changes: crate::changes::ChangeFeed::new(store.clone()),
+            key_reload_failure: Mutex::new(None),
             store,
             formatter,
             validated,
@@ -514,18 +518,46 @@ impl TokenService {
 
     /// Picks up a rotated key repository (another process ran `fernet_rotate`). Cached
     /// validations are dropped, since a token whose key was rotated out must stop validating.
+    /// A repository caught mid-change (a half-written or vanished key file, a vanished
+    /// directory) keeps the loaded keys in use; each distinct failure is logged once.
     pub fn reload_keys(&self) {
-        match self.formatter.ring().reload_if_changed() {
+        let outcome = self.formatter.ring().reload_if_changed();
+        let mut failure = self
+            .key_reload_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match outcome {
             Ok(true) => {
                 self.write_generation.fetch_add(1, Ordering::AcqRel);
                 self.validated.invalidate_all();
-                tracing::info!("Fernet key repository changed; keys reloaded")
+                tracing::info!("Fernet key repository changed; keys reloaded");
+                *failure = None;
             }
-            Ok(false) => {}
+            Ok(false) => {
+                // The directory is as it was when last loaded: whatever failed is undone.
+                if failure.take().is_some() {
+                    tracing::info!(
+                        "Fernet key repository usable again; the loaded keys are current"
+                    );
+                }
+            }
             Err(e) => {
-                tracing::error!(error = %e, "Fernet key repository reload failed; keeping the loaded keys")
+                let text = e.to_string();
+                if failure.as_deref() != Some(text.as_str()) {
+                    tracing::error!(error = %text, "Fernet key repository reload failed; keeping the loaded keys");
+                    *failure = Some(text);
+                }
             }
         }
+    }
+
+    /// Why the key repository cannot be reloaded now (the loaded keys stay in use), if it
+    /// cannot.
+    pub fn key_reload_failure(&self) -> Option<String> {
+        self.key_reload_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Puts a key set loaded from the shared database in use (`key_distribution =

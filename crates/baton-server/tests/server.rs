@@ -26,6 +26,8 @@ mod application_credentials;
 mod change_feed;
 #[path = "server/credentials.rs"]
 mod credentials;
+#[path = "server/faults.rs"]
+mod faults;
 #[path = "server/fleet.rs"]
 mod fleet;
 #[path = "server/identity_model.rs"]

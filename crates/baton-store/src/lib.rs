@@ -102,6 +102,9 @@ fn database_unavailable(e: &sqlx::Error) -> bool {
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => {
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                return sqlite_unavailable(db.code().as_deref().unwrap_or_default());
+            }
             let code = db.code().unwrap_or_default();
             // SQLSTATEs: class 08 (connection; MySQL's 08S01 also for a Galera node not
             // ready), 40001 / 40P01 (serialization failure, deadlock: how MariaDB Galera
@@ -133,6 +136,14 @@ fn database_unavailable(e: &sqlx::Error) -> bool {
         }
         _ => false,
     }
+}
+
+/// SQLite's (extended) result codes that mean the disk, not the request: SQLITE_FULL (13, the
+/// disk or the file's size limit is full) and the SQLITE_IOERR family (10 in the low byte).
+/// The write is rolled back and the file stays sound, so the client may retry once space
+/// returns: 503, not 500.
+fn sqlite_unavailable(code: &str) -> bool {
+    code.parse::<i32>().is_ok_and(|c| c == 13 || c & 0xff == 10)
 }
 
 /// What store operations return.
@@ -210,7 +221,20 @@ pub(crate) trait BeginTx: Sized {
 impl BeginTx for SqlitePool {
     type Db = sqlx::Sqlite;
     async fn begin_tx(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.begin_with("BEGIN IMMEDIATE").await
+        match self.begin_with("BEGIN IMMEDIATE").await {
+            // SQLite rolls a transaction back by itself when a write fails with SQLITE_FULL
+            // or an I/O error; sqlx's ROLLBACK on drop then fails and it keeps counting an
+            // open transaction, so the (only) write connection would refuse every later
+            // BEGIN. Replace that connection: the next write works once the disk does.
+            Err(sqlx::Error::InvalidSavePointStatement) => {
+                tracing::warn!(
+                    "replacing the SQLite write connection left in a failed transaction"
+                );
+                self.acquire().await?.close().await?;
+                self.begin_with("BEGIN IMMEDIATE").await
+            }
+            other => other,
+        }
     }
 }
 impl BeginTx for PgPool {

@@ -249,9 +249,32 @@ impl IdentityServer {
         clock: Clock,
         tweak: impl FnOnce(&mut IdentityConfig),
     ) -> IdentityServer {
+        let db = TestDb::new(dialect).await;
+        IdentityServer::start_over(db, clock, tweak).await
+    }
+
+    /// Starts a server on an empty database the test provides (`[database] connection`), e.g.
+    /// on a throwaway database server or a small file system the test fills; nothing is
+    /// dropped afterwards.
+    pub async fn start_on(
+        connection: &str,
+        tweak: impl FnOnce(&mut IdentityConfig),
+    ) -> IdentityServer {
+        let db = TestDb {
+            url: connection.to_string(),
+            cleanup: None,
+            _dir: None,
+        };
+        IdentityServer::start_over(db, Clock::system(), tweak).await
+    }
+
+    async fn start_over(
+        db: TestDb,
+        clock: Clock,
+        tweak: impl FnOnce(&mut IdentityConfig),
+    ) -> IdentityServer {
         log_capture::capture_logs();
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = TestDb::new(dialect).await;
         let mut config = IdentityConfig::default();
         config.database.connection = Some(db.url.clone());
         config.fernet_tokens.key_repository = dir.path().join("fernet-keys");

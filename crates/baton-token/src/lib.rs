@@ -23,7 +23,9 @@ pub use fernet::{
     canonical_token_text, Decrypted, FernetKey, KeyInfo, KeyRole, KeySet, MAX_TOKEN_LENGTH,
 };
 pub use payload::{random_audit_id, PayloadCodec, Scope, TokenPayload};
-pub use repository::{KeyRepository, KeyRing, RepositoryError, RotateOutcome, SetupOutcome};
+pub use repository::{
+    primary_dropped, KeyRepository, KeyRing, RepositoryError, RotateOutcome, SetupOutcome,
+};
 pub use shared::{read_key_encryption_key, KekError, SealError, SharedKey, SharedKeys};
 
 /// Turns payloads into token strings and back, with the ring's current keys.

@@ -76,6 +76,17 @@ pub enum RepositoryError {
         /// What is wrong with it (never the key itself).
         reason: String,
     },
+    /// A reload found keys that no longer include the primary key in use and no newer one:
+    /// a copy or sync half done, or a key file removed by hand. The loaded keys stay in use
+    /// (tokens issued with them must keep validating) until the directory holds that key or a
+    /// newer primary again; a wholesale replacement of the keys takes a restart.
+    #[error("Fernet key repository {} no longer holds the primary key in use (index {index}) nor a newer one; keeping the loaded keys", path.display())]
+    PrimaryVanished {
+        /// The configured repository path.
+        path: PathBuf,
+        /// The index of the primary key in use.
+        index: u64,
+    },
     /// `max_active_keys` below 1 cannot be honoured.
     #[error("max_active_keys must be at least 1, not {0}")]
     InvalidMaxActiveKeys(usize),
@@ -598,7 +609,9 @@ impl KeyRing {
 
     /// Re-reads the repository if its listing, sizes, inodes or times changed since the last
     /// load. Returns whether new keys were installed. On error the previous keys stay in
-    /// use, and the next call tries again.
+    /// use, and the next call tries again: a missing directory, a truncated, empty-then-written
+    /// or garbage key file, and a set that drops the primary key in use without a newer one
+    /// ([`RepositoryError::PrimaryVanished`]) all keep the last good keys.
     pub fn reload_if_changed(&self) -> Result<bool, RepositoryError> {
         let Some(repository) = &self.inner.repository else {
             return Ok(false);
@@ -619,6 +632,12 @@ impl KeyRing {
         let keys = repository.load()?;
         let info = keys.key_info();
         let mut state = self.inner.state.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(index) = primary_dropped(&state.keys, &keys) {
+            return Err(RepositoryError::PrimaryVanished {
+                path: repository.path().to_path_buf(),
+                index,
+            });
+        }
         state.keys = Arc::new(keys);
         state.stamp = Some(stamp);
         drop(state);
@@ -629,6 +648,18 @@ impl KeyRing {
         );
         Ok(true)
     }
+}
+
+/// The index of the primary key in use when `new` drops it without bringing a newer primary.
+/// A rotation (Keystone's or Baton's) always keeps the old primary as a secondary key, so a
+/// set without it is a directory caught mid-copy or a key removed by hand.
+pub fn primary_dropped(old: &KeySet, new: &KeySet) -> Option<u64> {
+    let (Some(old_index), old_primary) = old.indexed().first().copied()? else {
+        return None; // a set installed from the database: no files to compare with
+    };
+    let newer = matches!(new.indexed().first(), Some((Some(i), _)) if *i > old_index);
+    let kept = new.keys().iter().any(|k| k == old_primary);
+    (!newer && !kept).then_some(old_index)
 }
 
 impl std::fmt::Debug for KeyRing {

@@ -11,7 +11,8 @@
 //! Unlike Keystone, Baton never *encrypts* with the null key: a create or update without
 //! credential keys is a 500 telling the operator to run `baton manage credential_setup`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use baton_config::{CredentialOptions, IdentityConfig, KeyDistribution};
 use baton_store::{CredentialFilter, CredentialRow, Store};
@@ -100,17 +101,52 @@ pub struct CredentialKeys {
     repository: PathBuf,
 }
 
+/// The last good credential keys read from each repository in this process.
+static LAST_GOOD: Mutex<Vec<(PathBuf, KeySet)>> = Mutex::new(Vec::new());
+
+/// The repository's keys, or, while it is caught mid-change (vanished, emptied, a key file
+/// half written, the primary key gone without a newer one), the last good keys this process
+/// read from it, as for the token keys: rows encrypted with them must stay readable. Only a
+/// process that never read the repository sees the error (Keystone's null key when missing).
+fn keep_last_good(
+    path: &Path,
+    loaded: Result<KeySet, RepositoryError>,
+) -> Result<KeySet, RepositoryError> {
+    let mut last = LAST_GOOD.lock().unwrap_or_else(|e| e.into_inner());
+    let slot = last.iter().position(|(p, _)| p == path);
+    let kept = |why: &dyn std::fmt::Display, set: &KeySet| {
+        tracing::warn!(path = %path.display(), error = %why, "credential key repository mid-change; keeping the last keys read from it");
+        Ok(set.clone())
+    };
+    match (loaded, slot) {
+        (Ok(set), Some(i)) => match baton_token::primary_dropped(&last[i].1, &set) {
+            Some(index) => kept(&format!("primary key {index} vanished"), &last[i].1),
+            None => {
+                last[i].1 = set.clone();
+                Ok(set)
+            }
+        },
+        (Ok(set), None) => {
+            last.push((path.to_path_buf(), set.clone()));
+            Ok(set)
+        }
+        (Err(e), Some(i)) => kept(&e, &last[i].1),
+        (Err(e), None) => Err(e),
+    }
+}
+
 impl CredentialKeys {
     /// Reads `[credential] key_repository` (off the async workers). A missing or empty
     /// repository leaves only the null key, as in Keystone; a malformed key or one open to
-    /// other users is an error.
+    /// other users is an error; either way, once this process has read keys from it, those
+    /// stay in use instead (`keep_last_good`).
     pub async fn load(opts: &CredentialOptions) -> ApiResult<CredentialKeys> {
         let repo = KeyRepository::new(&opts.key_repository, opts.max_active_keys as usize);
         let path = opts.key_repository.clone();
         let loaded = tokio::task::spawn_blocking(move || repo.load())
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let mut keys = match loaded {
+        let mut keys = match keep_last_good(&path, loaded) {
             Ok(set) => set.keys().to_vec(),
             Err(RepositoryError::Missing { .. } | RepositoryError::Empty { .. }) => Vec::new(),
             Err(e) => return Err(ApiError::Internal(format!("credential keys: {e}"))),

@@ -201,6 +201,8 @@ async fn healthcheck_follows_a_database_outage_postgres() {
     let start = Instant::now();
     let r = a.client.get(&url).send().await.expect("get");
     let took = start.elapsed();
+    let health_took = took;
+    let mut slowest = Duration::ZERO;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.headers()["retry-after"], "1");
     assert_eq!(r.text().await.expect("body"), "DATABASE UNREACHABLE");
@@ -244,14 +246,22 @@ async fn healthcheck_follows_a_database_outage_postgres() {
             took < Duration::from_secs(2),
             "{method} {path} took {took:?}"
         );
+        slowest = slowest.max(took);
     }
 
     a.set_database_reachable(true).await;
+    let back = Instant::now();
     let got = eventually(Duration::from_secs(10), StatusCode::OK, || async {
         a.client.get(&url).send().await.expect("get").status()
     })
     .await;
     assert_eq!(got, StatusCode::OK, "the node did not recover by itself");
+    println!(
+        "FIGURE test=postgres_outage slowest_503_ms={} healthcheck_503_ms={} healthy_after_db_back_ms={}",
+        slowest.as_millis(),
+        health_took.as_millis(),
+        back.elapsed().as_millis()
+    );
     let (status, _) = call(&a, Method::GET, "users", &subject, None).await;
     assert_eq!(status, StatusCode::OK);
     a.stop().await;

@@ -290,6 +290,45 @@ fn failed_reload_keeps_old_keys() {
 }
 
 #[test]
+fn vanished_primary_keeps_the_keys_until_a_newer_primary() {
+    let (_tmp, repo) = repo(3);
+    repo.setup().unwrap();
+    repo.rotate().unwrap(); // keys 0, 1, 2; primary 2
+    let ring = KeyRing::load(repo.clone()).unwrap();
+    let token = ring.current().encrypt(b"payload");
+    let primary = repo.path().join("2");
+    let text = fs::read_to_string(&primary).unwrap();
+
+    // Removed by hand (or a sync half done): the loaded keys stay, every time it is tried.
+    fs::remove_file(&primary).unwrap();
+    for _ in 0..2 {
+        assert!(matches!(
+            ring.reload_if_changed(),
+            Err(RepositoryError::PrimaryVanished { index: 2, .. })
+        ));
+    }
+    assert_eq!(ring.current().decrypt(&token).unwrap().payload, b"payload");
+    // Back as it was: accepted.
+    fs::write(&primary, &text).unwrap();
+    chmod(&primary, 0o600);
+    assert!(ring.reload_if_changed().unwrap());
+
+    // keystone-manage between its renames: 0 already promoted to 3, the new 0 not there yet.
+    // The old primary is still a secondary key: accepted.
+    fs::rename(repo.path().join("0"), repo.path().join("3")).unwrap();
+    assert!(ring.reload_if_changed().unwrap());
+    assert_eq!(ring.current().indexed()[0].0, Some(3));
+
+    // A newer primary without the old one (two rotations seen at once): accepted.
+    fs::remove_file(repo.path().join("2")).unwrap();
+    fs::remove_file(repo.path().join("3")).unwrap();
+    fs::write(repo.path().join("5"), FernetKey::generate().to_base64()).unwrap();
+    chmod(&repo.path().join("5"), 0o600);
+    assert!(ring.reload_if_changed().unwrap());
+    assert_eq!(ring.current().indexed()[0].0, Some(5));
+}
+
+#[test]
 fn static_ring_never_reloads() {
     let ring = KeyRing::from_key_set(KeySet::new(vec![FernetKey::generate()]).unwrap());
     assert!(!ring.reload_if_changed().unwrap());
