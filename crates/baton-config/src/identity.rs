@@ -603,6 +603,23 @@ pub struct SecurityComplianceOptions {
     pub disable_user_account_days_inactive: Option<u32>,
 }
 
+impl Default for SecurityComplianceOptions {
+    /// Keystone's defaults: every rule off but a 1800 s lockout (once lockout is on).
+    fn default() -> Self {
+        SecurityComplianceOptions {
+            lockout_failure_attempts: None,
+            lockout_duration: 1800,
+            password_regex: None,
+            password_regex_description: None,
+            password_expires_days: None,
+            change_password_upon_first_use: false,
+            unique_last_password_count: 0,
+            minimum_password_age: 0,
+            disable_user_account_days_inactive: None,
+        }
+    }
+}
+
 /// The `[oslo_middleware]` options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OsloMiddlewareOptions {
@@ -769,17 +786,7 @@ impl Default for IdentityConfig {
             trust: TrustOptions {
                 max_redelegation_count: 3,
             },
-            security_compliance: SecurityComplianceOptions {
-                lockout_failure_attempts: None,
-                lockout_duration: 1800,
-                password_regex: None,
-                password_regex_description: None,
-                password_expires_days: None,
-                change_password_upon_first_use: false,
-                unique_last_password_count: 0,
-                minimum_password_age: 0,
-                disable_user_account_days_inactive: None,
-            },
+            security_compliance: SecurityComplianceOptions::default(),
             catalog: CatalogOptions::default(),
             oslo_middleware: OsloMiddlewareOptions {
                 max_request_body_size: 114_688,

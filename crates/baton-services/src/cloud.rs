@@ -576,7 +576,10 @@ impl Cloud {
             self.identity_url(),
             self.passwords.alice
         );
-        Ok(baton_config::write_private(&self.dir.join("alice-openrc"), &text)?)
+        Ok(baton_config::write_private(
+            &self.dir.join("alice-openrc"),
+            &text,
+        )?)
     }
 
     /// How to call the services by hand (no secrets: they are in the 0600 `alice-openrc`).
