@@ -5,6 +5,8 @@
 #
 #   scripts/soak.sh [minutes]          default 30
 #   SOAK_RATE=20 scripts/soak.sh 10    requests per second in all (default 20)
+#   SOAK_WRITES=0 scripts/soak.sh 10   no project create+delete (validations instead): tells the
+#                                      revocation events those deletions add from the rest
 #
 # Builds `baton` with `cargo build --release -p baton-cli` in CARGO_TARGET_DIR (default
 # ./target) unless BATON_BIN names a binary. The server and the load run under `nice`.
@@ -65,7 +67,7 @@ started=$(date -u +%FT%TZ)
 nice -n 10 python3 - "$port" "$password" "$minutes" "$rate" >"$work/load.txt" <<'EOF'
 # Mixed load, stdlib only: one request per slot in a fixed schedule spread over 4 threads
 # (issue 10 %, validate 70 %, admin write 10 %, admin read 10 %).
-import json, sys, threading, time, urllib.error, urllib.request, uuid
+import json, os, sys, threading, time, urllib.error, urllib.request, uuid
 from collections import Counter
 
 port, password, minutes, rate = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
@@ -114,7 +116,8 @@ def one(kind):
         return s
     return call("GET", "/projects", token)[0]
 
-kinds = ["issue"] + ["validate"] * 7 + ["write", "read"]
+writes = os.environ.get("SOAK_WRITES", "1") != "0"
+kinds = ["issue"] + ["validate"] * 7 + ["write" if writes else "validate", "read"]
 end = time.monotonic() + minutes * 60
 interval = 4 / rate  # each of 4 threads
 
@@ -154,10 +157,14 @@ server_errors=$(grep -c ' ERROR ' "$work/serve.log" || true)
 {
   echo "# Soak: $minutes min, mixed load at $rate req/s, release \`baton serve\` on SQLite"
   echo
-  echo "Run $started .. $ended by \`scripts/soak.sh $minutes\` (SOAK_RATE=$rate) on $(nproc) cores shared"
+  echo "Run $started .. $ended by \`scripts/soak.sh $minutes\` (SOAK_RATE=$rate SOAK_WRITES=${SOAK_WRITES:-1}) on $(nproc) cores shared"
   echo "with other work (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)); binary: $BATON_BIN."
   echo "Load: 4 client threads, per 10 requests 1 password token issue (bcrypt cost 4), 7 validations,"
-  echo "1 project create+delete, 1 project listing."
+  if [ "${SOAK_WRITES:-1}" = 0 ]; then
+    echo "1 more validation (SOAK_WRITES=0: no project create+delete), 1 project listing."
+  else
+    echo "1 project create+delete, 1 project listing."
+  fi
   echo
   echo "| figure | value |"
   echo "|---|---|"
