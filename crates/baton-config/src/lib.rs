@@ -20,6 +20,8 @@
 
 mod duration;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod identity;
 mod ini;
 mod reader;

@@ -48,6 +48,9 @@ pub async fn issue(
     let body = body.map_err(body_rejection)?;
     let doc: Value =
         serde_json::from_slice(&body).map_err(|e| bad(format!("Malformed request body: {e}")))?;
+    if let Value::Object(map) = &doc {
+        super::admin::refuse_nul(map)?;
+    }
     let (methods, scope) = parse_auth_request(&doc, &state.config.auth.methods)?;
     // Password logins past the failure limits are refused before any hashing.
     let peer = peer.map(|axum::Extension(axum::extract::ConnectInfo(a))| a.ip());
