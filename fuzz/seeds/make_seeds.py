@@ -7,7 +7,7 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CORPUS = os.path.join(ROOT, "fuzz", "corpus")
+CORPUS = os.environ.get("FUZZ_SEED_DIR", os.path.join(ROOT, "fuzz", "corpus"))
 
 
 def put(target, data):

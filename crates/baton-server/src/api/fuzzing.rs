@@ -14,8 +14,11 @@ use super::admin::{
 };
 use crate::error::{ApiError, ApiResult};
 
+/// The body readers of one route.
+type Reader = fn(&[u8]) -> ApiResult<()>;
+
 /// The routes with a JSON body, in the order the first byte picks them.
-const ROUTES: [fn(&[u8]) -> ApiResult<()>; 17] = [
+const ROUTES: [Reader; 17] = [
     auth_tokens,
     user_create,
     user_update,
