@@ -111,7 +111,7 @@ impl ServiceVerdict {
 }
 
 /// A token header as read.
-enum Presented {
+pub(crate) enum Presented {
     Absent,
     /// Not a plausible token (not visible ASCII, or too long): refused without a lookup.
     Malformed(String),
@@ -121,7 +121,7 @@ enum Presented {
 /// The first value of `name` (exactly `name`: no other spelling). Whatever else the request
 /// carries for the token headers is dropped before forwarding
 /// (`IdentityContext::restore_token_headers`).
-fn read_token(headers: &HeaderMap, name: &str) -> Presented {
+pub(crate) fn read_token(headers: &HeaderMap, name: &str) -> Presented {
     let Some(v) = headers.get(name) else {
         return Presented::Absent;
     };

@@ -54,6 +54,8 @@ pub mod authenticator;
 pub mod cache;
 pub mod config;
 pub mod context;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod layer;
 pub mod memcache_crypt;
 mod memcached;

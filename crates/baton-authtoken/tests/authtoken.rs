@@ -20,6 +20,8 @@
 
 #[path = "authtoken/access_rules.rs"]
 mod access_rules;
+#[path = "authtoken/fuzz_corpus.rs"]
+mod fuzz_corpus;
 #[path = "authtoken/memcache.rs"]
 mod memcache;
 #[path = "authtoken/onward.rs"]

@@ -353,7 +353,12 @@ impl CloudLoader {
 
     /// Reads the files and the environment and resolves one cloud.
     pub fn load(&self) -> Result<CloudConfig> {
-        let mut known = self.file_clouds()?;
+        let known = self.file_clouds()?;
+        self.load_known(known)
+    }
+
+    /// [`CloudLoader::load`] once the files are read.
+    fn load_known(&self, mut known: KnownClouds) -> Result<CloudConfig> {
         let mut default_cloud = self.add_env_cloud(&mut known)?;
         if default_cloud.is_none() && known.clouds.len() == 1 {
             default_cloud = known.order.first().cloned();
@@ -402,22 +407,40 @@ impl CloudLoader {
         let secure = self.find_file("OS_CLIENT_SECURE_FILE", "secure")?;
         let mut known = KnownClouds::default();
         for (path, node) in config.iter().chain(secure.iter()) {
-            known.files.push(path.clone());
-            let Some(cs) = node.get("clouds") else {
-                continue;
-            };
-            let Node::Map(entries) = cs else {
-                return err(file_key(path, "clouds"), "must be a mapping");
-            };
-            for (name, body) in entries {
-                if !known.clouds.contains_key(name) {
-                    known.order.push(name.clone());
-                }
-                let entry = known.clouds.entry(name.clone()).or_default();
-                entry.merge_file(path, name, body)?;
-            }
+            known.add_file(path, node)?;
         }
         Ok(known)
+    }
+
+    /// The `clouds_yaml` fuzz target's body (in `fuzz/`, replayed by `tests/client.rs`): a
+    /// `clouds.yaml` (or `clouds.json` when `data` starts with `{`) is read and each of its
+    /// clouds resolved as `--os-cloud` would, with no environment; errors are values, never
+    /// panics.
+    #[doc(hidden)]
+    pub fn fuzz_clouds_file(data: &[u8]) {
+        let text = String::from_utf8_lossy(data);
+        let name = if text.starts_with('{') {
+            "clouds.json"
+        } else {
+            "clouds.yaml"
+        };
+        let path = Path::new(name);
+        let Ok(node) = parse_file(path, &text) else {
+            return;
+        };
+        let mut known = KnownClouds::default();
+        if !matches!(node, Node::Map(_)) || known.add_file(path, &node).is_err() {
+            return;
+        }
+        let empty: [(&str, &str); 0] = [];
+        for cloud in known.order.clone() {
+            let loader = CloudLoader::new(empty, None).search_path(Vec::new()).arg(
+                "cloud",
+                "--os-cloud",
+                cloud,
+            );
+            let _ = loader.load_known(known.clone());
+        }
     }
 
     /// Adds the cloud made of the `OS_*` environment when it holds more than selectors, and
@@ -523,11 +546,32 @@ impl CloudLoader {
 
 /// The clouds the files and the environment define, by name, and the names in the order
 /// first met; `files` are the files read.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct KnownClouds {
     clouds: BTreeMap<String, CloudEntry>,
     order: Vec<String>,
     files: Vec<PathBuf>,
+}
+
+impl KnownClouds {
+    /// Adds the clouds of one file (`clouds.*` first, then `secure.*`, which merges over it).
+    fn add_file(&mut self, path: &Path, node: &Node) -> Result<()> {
+        self.files.push(path.to_path_buf());
+        let Some(cs) = node.get("clouds") else {
+            return Ok(());
+        };
+        let Node::Map(entries) = cs else {
+            return err(file_key(path, "clouds"), "must be a mapping");
+        };
+        for (name, body) in entries {
+            if !self.clouds.contains_key(name) {
+                self.order.push(name.clone());
+            }
+            let entry = self.clouds.entry(name.clone()).or_default();
+            entry.merge_file(path, name, body)?;
+        }
+        Ok(())
+    }
 }
 
 fn parse_file(path: &Path, text: &str) -> Result<Node> {

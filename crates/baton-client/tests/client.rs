@@ -16,6 +16,9 @@
 #![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
 #![allow(clippy::too_many_lines)] // a scenario reads top to bottom, as the operator does
 
+#[path = "client/fuzz_corpus.rs"]
+mod fuzz_corpus;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};

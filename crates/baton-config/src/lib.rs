@@ -23,6 +23,8 @@
 
 mod duration;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod identity;
 mod ini;
 mod private_file;

@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
 #![allow(clippy::too_many_lines)] // a scenario reads top to bottom, as the operator does
 
+#[path = "config/fuzz_corpus.rs"]
+mod fuzz_corpus;
 #[path = "config/key_distribution.rs"]
 mod key_distribution;
 #[path = "config/security_compliance.rs"]

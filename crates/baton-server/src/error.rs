@@ -57,6 +57,9 @@ pub enum ApiError {
     /// 413: a body over `[oslo_middleware] max_request_body_size`.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// 431: a header field over [`crate::MAX_HEADER_FIELD_BYTES`].
+    #[error("{0}")]
+    HeaderFieldsTooLarge(String),
     /// 500: a bug or a database failure; the detail goes to the log.
     #[error("internal error: {0}")]
     Internal(String),
@@ -105,6 +108,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::HeaderFieldsTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PasswordExpired(_) => StatusCode::UNAUTHORIZED,

@@ -262,6 +262,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::fleet::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(header_limits))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             body_deadline,
@@ -365,6 +366,30 @@ impl hyper::body::Body for DeadlineBody {
 /// Largest request head (request line plus headers) accepted, in bytes. Tokens are a few hundred
 /// bytes; anything near this is an attack or a mistake.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Longest header field (`name: value`) accepted, in bytes: the limit Keystone's WSGI servers
+/// apply (gunicorn's `limit_request_field_size` and Apache's `LimitRequestFieldSize`, 8190),
+/// which answer 431 (gunicorn) or 400 (Apache). Keystone itself sets none. Hyper refuses more
+/// than 100 header fields with 431, gunicorn's `limit_request_fields` and Apache's
+/// `LimitRequestFields`.
+pub const MAX_HEADER_FIELD_BYTES: usize = 8190;
+
+/// 431 in Keystone's error shape for a header field over [`MAX_HEADER_FIELD_BYTES`] (gunicorn
+/// answers an HTML page; the JSON body is Baton's, as for every error).
+async fn header_limits(req: Request, next: Next) -> Response {
+    let too_long = req
+        .headers()
+        .iter()
+        .find(|(name, value)| name.as_str().len() + 2 + value.len() > MAX_HEADER_FIELD_BYTES);
+    if let Some((name, value)) = too_long {
+        tracing::info!(header = %name, bytes = value.len(), "header field too large: 431");
+        return ApiError::HeaderFieldsTooLarge(format!(
+            "Request header field {name} is larger than {MAX_HEADER_FIELD_BYTES} bytes."
+        ))
+        .into_response();
+    }
+    next.run(req).await
+}
 
 /// Serves the API on `listener` until the process ends, with `[baton]`'s client limits
 /// (`max_connections`, `header_timeout`; `body_timeout` is in [`router`]) and, with

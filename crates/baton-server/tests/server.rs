@@ -30,10 +30,14 @@ mod credentials;
 mod faults;
 #[path = "server/fleet.rs"]
 mod fleet;
+#[path = "server/fuzz_corpus.rs"]
+mod fuzz_corpus;
 #[path = "server/identity_model.rs"]
 mod identity_model;
 #[path = "server/persona_matrix.rs"]
 mod persona_matrix;
+#[path = "server/request_limits.rs"]
+mod request_limits;
 #[path = "server/security_admin.rs"]
 mod security_admin;
 #[path = "server/security_compliance.rs"]

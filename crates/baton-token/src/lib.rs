@@ -14,6 +14,8 @@
 
 pub mod error;
 pub mod fernet;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod payload;
 pub mod repository;
 pub mod shared;

@@ -4,6 +4,9 @@
 #![allow(clippy::unwrap_used)] // tests, benches and examples may unwrap
 #![allow(clippy::too_many_lines)] // a scenario reads top to bottom, as the operator does
 
+#[path = "token/fuzz_corpus.rs"]
+mod fuzz_corpus;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -49,7 +49,11 @@ pub async fn issue(
     let body = body.map_err(body_rejection)?;
     let mut doc: Value =
         serde_json::from_slice(&body).map_err(|e| bad(format!("Malformed request body: {e}")))?;
-    let parsed = parse_auth_request(&doc, &state.config.auth.methods);
+    let checked = match &doc {
+        Value::Object(map) => super::admin::refuse_nul(map),
+        _ => Ok(()),
+    };
+    let parsed = checked.and_then(|()| parse_auth_request(&doc, &state.config.auth.methods));
     // The parsed request holds its own (zeroized) copies of the password or secret.
     zeroize_strings(&mut doc);
     let (methods, scope) = parsed?;

@@ -6,6 +6,8 @@ pub mod discovery;
 pub mod ec2tokens;
 pub mod extract;
 pub mod fleet;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod healthcheck;
 pub mod list;
 pub mod query;

@@ -233,6 +233,38 @@ impl Policy {
     }
 }
 
+/// The `policy_file` fuzz target's body (see `api::fuzzing`): a policy file's text is parsed,
+/// overlaid on the defaults and linked, and every rule it names is evaluated for a
+/// project-scoped member, never panicking.
+#[doc(hidden)]
+pub fn fuzz_policy_file(text: &str) {
+    let Ok(overrides) = parse_file(Path::new("fuzz.yaml"), text) else {
+        return;
+    };
+    let Ok(policy) = Policy::build(&overrides, Some(Path::new("fuzz.yaml"))) else {
+        return;
+    };
+    let body: Result<TokenBody, _> = serde_json::from_value(serde_json::json!({
+        "methods": ["password"],
+        "user": {"id": "u1", "name": "alice", "domain": {"id": "default", "name": "Default"},
+                 "password_expires_at": null},
+        "audit_ids": ["AAAAAAAAAAAAAAAAAAAAAA"],
+        "expires_at": "2030-01-01T00:00:00.000000Z",
+        "issued_at": "2029-12-31T23:00:00.000000Z",
+        "project": {"id": "p1", "name": "demo", "domain": {"id": "default", "name": "Default"}},
+        "is_domain": false,
+        "roles": [{"id": "r1", "name": "member"}]
+    }));
+    let body = body.expect("a fixed, valid token body");
+    let creds = Credentials::from_body(&body);
+    let target = Target::new()
+        .with("target.project.id", "p1")
+        .with("user_id", "u1");
+    for (name, _) in &overrides {
+        let _ = policy.allows(name, &creds, &target);
+    }
+}
+
 /// A rule that reaches itself through `rule:` references (oslo would recurse until Python's
 /// limit), with the path.
 fn find_cycle(rules: &[Rule]) -> Option<(String, String)> {

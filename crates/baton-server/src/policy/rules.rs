@@ -300,7 +300,11 @@ pub(super) fn parse(rule: &str) -> Result<Expr, String> {
     if tokens.is_empty() {
         return Err("blank check string (write \"\" to allow everyone)".to_owned());
     }
-    let mut parser = Parser { tokens, at: 0 };
+    let mut parser = Parser {
+        tokens,
+        at: 0,
+        depth: 0,
+    };
     let expr = parser.or_expr()?;
     match parser.peek() {
         None => Ok(expr),
@@ -309,9 +313,16 @@ pub(super) fn parse(rule: &str) -> Result<Expr, String> {
     }
 }
 
+/// Deepest nesting of parentheses and `not`s accepted. oslo's parser is not recursive and takes
+/// any depth; this one is, so a deeper check string is refused rather than left to overflow the
+/// stack (real rules nest a few levels).
+pub(super) const MAX_NESTING: usize = 100;
+
 struct Parser<'a> {
     tokens: Vec<Token<'a>>,
     at: usize,
+    /// Parentheses and `not`s open at this point.
+    depth: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -355,9 +366,20 @@ impl<'a> Parser<'a> {
     fn not_expr(&mut self) -> Result<Expr, String> {
         if self.peek() == Some(Token::Not) {
             self.at += 1;
-            return Ok(Expr::Not(Box::new(self.not_expr()?)));
+            self.enter()?;
+            let inner = self.not_expr()?;
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(inner)));
         }
         self.atom()
+    }
+
+    fn enter(&mut self) -> Result<(), String> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(format!("nested deeper than {MAX_NESTING} levels"));
+        }
+        Ok(())
     }
 
     fn atom(&mut self) -> Result<Expr, String> {
@@ -366,7 +388,9 @@ impl<'a> Parser<'a> {
                 if self.peek() == Some(Token::Close) {
                     return Err("empty parentheses".to_owned());
                 }
+                self.enter()?;
                 let inner = self.or_expr()?;
+                self.depth -= 1;
                 match self.next() {
                     Some(Token::Close) => Ok(inner),
                     None => Err("unbalanced parenthesis".to_owned()),

@@ -75,6 +75,26 @@ fn parentheses_group_and_are_peeled_off_words() {
     }
 }
 
+/// Fuzzing (fuzz/corpus/policy_file): a check string nested thousands of levels deep must be
+/// refused, not overflow the parser's stack.
+#[test]
+fn nesting_is_bounded() {
+    let fine = format!(
+        "{}@{}",
+        "(".repeat(rules::MAX_NESTING),
+        ")".repeat(rules::MAX_NESTING)
+    );
+    assert!(rules::parse(&fine).is_ok());
+    for deep in [
+        format!("{}@{}", "(".repeat(100_000), ")".repeat(100_000)),
+        format!("{}@", "not ".repeat(100_000)),
+        format!("{}@", "(not ".repeat(60)) + &")".repeat(60),
+    ] {
+        let err = parse_error(&deep);
+        assert!(err.contains("nested deeper than 100 levels"), "{err}");
+    }
+}
+
 #[test]
 fn malformed_check_strings_are_refused_with_a_reason() {
     let cases = [

@@ -84,7 +84,7 @@ async fn render(state: &AppState, c: &ApplicationCredential, public: bool) -> Ap
 
 // ----- request body ------------------------------------------------------------------------
 
-const CREATE_FIELDS: &[&str] = &[
+pub(crate) const CREATE_FIELDS: &[&str] = &[
     "id",
     "secret",
     "name",
@@ -99,7 +99,7 @@ const CREATE_FIELDS: &[&str] = &[
 
 const METHODS: &[&str] = &["DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"];
 
-fn nullable_bool(obj: &Obj, key: &str) -> ApiResult<Option<bool>> {
+pub(crate) fn nullable_bool(obj: &Obj, key: &str) -> ApiResult<Option<bool>> {
     match obj.fields.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -111,7 +111,7 @@ fn nullable_bool(obj: &Obj, key: &str) -> ApiResult<Option<bool>> {
 }
 
 /// `expires_at`: ISO 8601, read as UTC (Keystone appends `Z`), not before now.
-fn expiry(obj: &Obj, now: NaiveDateTime) -> ApiResult<Option<NaiveDateTime>> {
+pub(crate) fn expiry(obj: &Obj, now: NaiveDateTime) -> ApiResult<Option<NaiveDateTime>> {
     let Some(text) = obj.nullable_string("expires_at", usize::MAX)?.flatten() else {
         return Ok(None);
     };
@@ -157,7 +157,7 @@ fn array_of_objects(obj: &Obj, key: &str) -> ApiResult<Option<Vec<Obj>>> {
     }
 }
 
-fn read_roles(obj: &Obj) -> ApiResult<Option<Vec<RoleRef>>> {
+pub(crate) fn read_roles(obj: &Obj) -> ApiResult<Option<Vec<RoleRef>>> {
     let Some(items) = array_of_objects(obj, "roles")? else {
         return Ok(None);
     };
@@ -179,7 +179,7 @@ fn read_roles(obj: &Obj) -> ApiResult<Option<Vec<RoleRef>>> {
     Ok(Some(out))
 }
 
-fn read_access_rules(obj: &Obj) -> ApiResult<Option<Vec<NewAccessRule>>> {
+pub(crate) fn read_access_rules(obj: &Obj) -> ApiResult<Option<Vec<NewAccessRule>>> {
     let Some(items) = array_of_objects(obj, "access_rules")? else {
         return Ok(None);
     };

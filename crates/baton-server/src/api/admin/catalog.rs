@@ -159,7 +159,7 @@ fn text(obj: &Obj, key: &str, max: usize, nullable: bool) -> ApiResult<Option<Op
     Ok(v)
 }
 
-fn required(obj: &Obj, key: &str) -> ApiResult<()> {
+pub(crate) fn required(obj: &Obj, key: &str) -> ApiResult<()> {
     if obj.has(key) {
         Ok(())
     } else {
@@ -308,7 +308,7 @@ async fn load_service(state: &AppState, id: &str) -> ApiResult<Service> {
 }
 
 /// `type`, `name` and `enabled` as Keystone's service schema types them.
-fn check_service_fields(obj: &Obj) -> ApiResult<()> {
+pub(crate) fn check_service_fields(obj: &Obj) -> ApiResult<()> {
     text(obj, "type", 255, false)?;
     text(obj, "name", 255, false)?;
     obj.boolean("enabled")?;
@@ -474,7 +474,7 @@ async fn load_endpoint(state: &AppState, id: &str) -> ApiResult<Endpoint> {
 }
 
 /// The endpoint schema's types, shared by create and update.
-fn check_endpoint_fields(obj: &Obj) -> ApiResult<()> {
+pub(crate) fn check_endpoint_fields(obj: &Obj) -> ApiResult<()> {
     obj.boolean("enabled")?;
     check_interface(obj)?;
     obj.nullable_string("region_id", usize::MAX)?;
@@ -693,7 +693,7 @@ async fn load_region(state: &AppState, id: &str) -> ApiResult<Region> {
 }
 
 /// The region schema's types; `id` may be empty on create (a new id is assigned then).
-fn check_region_fields(obj: &Obj, creating: bool) -> ApiResult<()> {
+pub(crate) fn check_region_fields(obj: &Obj, creating: bool) -> ApiResult<()> {
     obj.nullable_string("description", DESCRIPTION_MAX)?;
     if creating {
         obj.nullable_string("id", REGION_ID_MAX)?;

@@ -105,13 +105,16 @@ fn schema_error(field: &str, value: &Value, message: String) -> ApiError {
 fn body_json(body: Result<Bytes, BytesRejection>) -> ApiResult<Map<String, Value>> {
     let bytes = body.map_err(body_rejection)?;
     Ok(match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(m)) => m,
+        Ok(Value::Object(m)) => {
+            super::refuse_nul(&m)?;
+            m
+        }
         _ => Map::new(),
     })
 }
 
 /// `{"credential": {...}}`: the object, or Keystone's 400.
-fn credential_member(body: &Map<String, Value>) -> ApiResult<&Map<String, Value>> {
+pub(crate) fn credential_member(body: &Map<String, Value>) -> ApiResult<&Map<String, Value>> {
     match body.get("credential") {
         None => Err(ApiError::BadRequest(
             "'credential' is a required property".into(),
@@ -157,7 +160,7 @@ fn required(obj: &Map<String, Value>, keys: &[&str]) -> ApiResult<()> {
 
 /// `create_request_body`: `blob`, `type`, `user_id` required (and `project_id` for `ec2`),
 /// each a string (`project_id` may be null); other attributes allowed.
-fn check_create(obj: &Map<String, Value>) -> ApiResult<()> {
+pub(crate) fn check_create(obj: &Map<String, Value>) -> ApiResult<()> {
     string_prop(obj, "id", false)?;
     string_prop(obj, "blob", false)?;
     string_prop(obj, "project_id", true)?;
@@ -171,7 +174,7 @@ fn check_create(obj: &Map<String, Value>) -> ApiResult<()> {
 }
 
 /// `update_request_body`: exactly `{"blob": "..."}`.
-fn check_update(obj: &Map<String, Value>) -> ApiResult<String> {
+pub(crate) fn check_update(obj: &Map<String, Value>) -> ApiResult<String> {
     string_prop(obj, "blob", false)?;
     let mut extra: Vec<&String> = obj.keys().filter(|k| *k != "blob").collect();
     if !extra.is_empty() {

@@ -63,7 +63,7 @@ const EXPLICIT_ID: &str = "explicit_domain_id";
 
 /// `explicit_domain_id`: Keystone's way to create a domain with a chosen id (to keep the ids of
 /// another deployment). It must be a UUID in its 32-hex-digit form, and is not an attribute.
-fn explicit_domain_id(obj: &Obj) -> ApiResult<Option<String>> {
+pub(crate) fn explicit_domain_id(obj: &Obj) -> ApiResult<Option<String>> {
     let Some(id) = obj.id(EXPLICIT_ID, false)?.flatten() else {
         return Ok(None);
     };

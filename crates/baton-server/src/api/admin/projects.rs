@@ -368,7 +368,7 @@ async fn update(
 
 /// A PATCH body of a project or domain (`obj` names which in messages), without the attributes
 /// only a project has.
-pub(super) fn read_changes(obj: &Obj, current: &Project) -> ApiResult<ProjectChanges> {
+pub(crate) fn read_changes(obj: &Obj, current: &Project) -> ApiResult<ProjectChanges> {
     obj.not_empty()?;
     if let Some(Some(id)) = obj.nullable_string("id", 64)? {
         if id != current.id {

@@ -21,7 +21,7 @@ use crate::policy::Target;
 use crate::AppState;
 
 /// Keystone's `role.description` column width.
-const DESCRIPTION_MAX: usize = 255;
+pub(crate) const DESCRIPTION_MAX: usize = 255;
 
 /// The `/v3/roles`, implied role and `/v3/role_inferences` routes.
 pub fn routes() -> Router<AppState> {
@@ -103,7 +103,7 @@ fn role_target(r: &Role) -> Target {
 }
 
 /// A domain id in a body: Keystone's `domain_id` parameter type (1 to 64 of `[a-zA-Z0-9-]`).
-fn domain_id_field(obj: &Obj) -> ApiResult<Option<Option<String>>> {
+pub(crate) fn domain_id_field(obj: &Obj) -> ApiResult<Option<Option<String>>> {
     let v = obj.nullable_string("domain_id", ID_MAX)?;
     if let Some(Some(id)) = &v {
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
@@ -117,7 +117,7 @@ fn domain_id_field(obj: &Obj) -> ApiResult<Option<Option<String>>> {
 }
 
 /// `options`: only `immutable`, a boolean or `null` (which removes the option).
-fn options_field(obj: &Obj) -> ApiResult<Option<Option<bool>>> {
+pub(crate) fn options_field(obj: &Obj) -> ApiResult<Option<Option<bool>>> {
     let Some(opts) = obj.object("options")? else {
         return Ok(None);
     };

@@ -317,7 +317,7 @@ fn check_trust(obj: &Map<String, Value>) -> ApiResult<()> {
 }
 
 /// Keystone's `trust_create_request_body`.
-fn read_new_trust(body: JsonBody) -> ApiResult<NewTrust> {
+pub(crate) fn read_new_trust(body: JsonBody) -> ApiResult<NewTrust> {
     let JsonBody(top) = body;
     let trust = match top.get("trust") {
         Some(Value::Object(m)) => {

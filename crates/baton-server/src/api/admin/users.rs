@@ -186,16 +186,27 @@ fn secret(
     key: &str,
     nullable: bool,
 ) -> ApiResult<Option<Option<String>>> {
+    // Under strict_password_check the limit is Keystone's 403 when hashing (see
+    // `password::refuse_truncation`).
+    let config = state.config();
+    let max = (!config.default.strict_password_check)
+        .then_some(config.identity.max_password_length as usize);
+    read_secret(obj, key, nullable, max)
+}
+
+/// [`secret`] with the length limit given (`None`: no limit here).
+pub(crate) fn read_secret(
+    obj: &Obj,
+    key: &str,
+    nullable: bool,
+    max: Option<usize>,
+) -> ApiResult<Option<Option<String>>> {
     let path = format!("{}/{key}", obj.path);
     match obj.fields.get(key) {
         None => Ok(None),
         Some(Value::Null) if nullable => Ok(Some(None)),
         Some(Value::String(s)) => {
-            // Under strict_password_check the limit is Keystone's 403 when hashing (see
-            // `password::refuse_truncation`).
-            let config = state.config();
-            let max = config.identity.max_password_length as usize;
-            if s.len() > max && !config.default.strict_password_check {
+            if let Some(max) = max.filter(|max| s.len() > *max) {
                 return Err(invalid(
                     &path,
                     format!(
@@ -218,7 +229,7 @@ fn secret(
 
 /// `options`: Keystone's registered user options only; `null` removes one. Values are stored
 /// as JSON, as Keystone's `user_option.option_value` is.
-fn read_options(obj: &Obj) -> ApiResult<Vec<(String, Option<String>)>> {
+pub(crate) fn read_options(obj: &Obj) -> ApiResult<Vec<(String, Option<String>)>> {
     let Some(opts) = obj.object("options")? else {
         return Ok(Vec::new());
     };
@@ -294,7 +305,7 @@ fn normalized(fields: &Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
-fn refuse_federated(obj: &Obj) -> ApiResult<()> {
+pub(crate) fn refuse_federated(obj: &Obj) -> ApiResult<()> {
     match obj.fields.get("federated") {
         None | Some(Value::Null) => Ok(()),
         Some(Value::Array(a)) if a.is_empty() => Ok(()),
