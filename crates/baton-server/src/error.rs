@@ -201,6 +201,10 @@ impl From<baton_store::StoreError> for ApiError {
                     "The identity database cannot be reached right now; try again shortly.".into(),
                 )
             }
+            e if e.is_unstorable_text() => ApiError::BadRequest(
+                "Invalid input: a text in the request (a NUL character, say) cannot be stored or searched for."
+                    .into(),
+            ),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -90,6 +90,20 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, StoreError::Database(e) if database_unavailable(e))
     }
+
+    /// The database cannot hold or compare a text the request carried: PostgreSQL refuses a
+    /// NUL character (SQLSTATE 22021), MariaDB a character outside a column's character set
+    /// (error 1366, "Incorrect string value", e.g. 4-byte UTF-8 in a `utf8mb3` table). The request is at fault,
+    /// so the API answers 400, not 500.
+    pub fn is_unstorable_text(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                db.code().as_deref() == Some("22021")
+                    || db.message().starts_with("Incorrect string value")
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Errors that say the database is down, restarting or out of reach (not that the request is
