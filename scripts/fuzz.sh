@@ -6,6 +6,8 @@
 #   scripts/fuzz.sh                 every target for FUZZ_SECONDS (default 5) seconds each
 #   scripts/fuzz.sh ini policy_file only these targets
 #   FUZZ_SECONDS=600 scripts/fuzz.sh token_payload
+#   FUZZ_KEEP_CORPUS=1 scripts/fuzz.sh   the corpora are read only; new inputs go to a temporary
+#                                        directory (what scripts/test-all.sh does)
 #
 # Stable Rust is enough: RUSTC_BOOTSTRAP=1 lets it take the nightly flags cargo-fuzz passes.
 # Installs cargo-fuzz when missing. FUZZ_SANITIZER (default none: the crates forbid unsafe code,
@@ -36,10 +38,17 @@ failed=()
 for t in "${targets[@]}"; do
   echo "== fuzz $t for ${seconds}s"
   mkdir -p "corpus/$t"
-  if ! cargo fuzz run -O -s "$sanitizer" --target-dir "$target_dir" "$t" "corpus/$t" -- \
+  # libFuzzer adds new inputs to the first directory and only reads the others.
+  dirs=("corpus/$t")
+  if [ -n "${FUZZ_KEEP_CORPUS:-}" ]; then
+    scratch=$(mktemp -d)
+    dirs=("$scratch" "corpus/$t")
+  fi
+  if ! cargo fuzz run -O -s "$sanitizer" --target-dir "$target_dir" "$t" "${dirs[@]}" -- \
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1; then
     failed+=("$t")
   fi
+  if [ -n "${FUZZ_KEEP_CORPUS:-}" ]; then rm -rf "$scratch"; fi
 done
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "fuzzing found crashes in: ${failed[*]} (inputs in fuzz/artifacts/)"

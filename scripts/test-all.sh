@@ -29,6 +29,9 @@ else
   cargo test --workspace --locked --no-fail-fast -- --include-ignored
 fi
 
+echo "== fuzzing: every cargo-fuzz target briefly over its corpus (the corpora are replayed above too)"
+FUZZ_SECONDS=${FUZZ_SECONDS:-5} FUZZ_KEEP_CORPUS=1 bash scripts/fuzz.sh
+
 echo "== interop tests (keystoneauth1, python-openstackclient, real Keystone)"
 export BATON_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/baton"
 set +e
