@@ -223,11 +223,8 @@ impl Policy {
                 *index = by_name.get(name).copied().or(fallback);
             });
         }
-        if let Some((rule, cycle)) = find_cycle(&rules) {
-            return Err(rule_error(
-                &rule,
-                format!("rule references loop back to it: {cycle}"),
-            ));
+        if let Some((rule, reason)) = check_references(&rules) {
+            return Err(rule_error(&rule, reason));
         }
         Ok(Policy { rules, by_name })
     }
@@ -265,44 +262,58 @@ pub fn fuzz_policy_file(text: &str) {
     }
 }
 
+/// How deep `rule:` references may chain. oslo.policy has no bound but Python's recursion limit;
+/// real policy files chain a few rules (Keystone's defaults at most 3), and with
+/// [`rules::MAX_NESTING`] inside each rule this keeps evaluation well within a thread's stack.
+pub(super) const MAX_RULE_DEPTH: usize = 32;
+
 /// A rule that reaches itself through `rule:` references (oslo would recurse until Python's
-/// limit), with the path.
-fn find_cycle(rules: &[Rule]) -> Option<(String, String)> {
-    // 0 = unvisited, 1 = on the current path, 2 = done.
+/// limit), or a chain of references deeper than [`MAX_RULE_DEPTH`]: the rule and why. The walk
+/// keeps its own stack, so a hostile file with a chain of thousands of rules is refused rather
+/// than overflowing the thread's stack.
+fn check_references(rules: &[Rule]) -> Option<(String, String)> {
+    // 0 = unvisited, 1 = on the current path, 2 = done (its depth known).
     let mut state = vec![0u8; rules.len()];
-    let mut path = Vec::new();
-    fn visit(
-        i: usize,
-        rules: &[Rule],
-        state: &mut [u8],
-        path: &mut Vec<usize>,
-    ) -> Option<Vec<usize>> {
-        state[i] = 1;
-        path.push(i);
+    let mut depth = vec![0usize; rules.len()];
+    let children = |i: usize| {
         let mut next = Vec::new();
         rules[i].expr.rule_indices(&mut next);
-        for j in next {
-            if state[j] == 1 {
-                let start = path.iter().position(|&p| p == j).expect("on the path");
-                let mut cycle = path[start..].to_vec();
-                cycle.push(j);
-                return Some(cycle);
-            }
-            if state[j] == 0 {
-                if let Some(cycle) = visit(j, rules, state, path) {
-                    return Some(cycle);
-                }
-            }
+        next
+    };
+    for root in 0..rules.len() {
+        if state[root] != 0 {
+            continue;
         }
-        path.pop();
-        state[i] = 2;
-        None
-    }
-    for i in 0..rules.len() {
-        if state[i] == 0 {
-            if let Some(cycle) = visit(i, rules, &mut state, &mut path) {
-                let names: Vec<&str> = cycle.iter().map(|&k| &*rules[k].name).collect();
-                return Some((names[0].to_owned(), names.join(" -> ")));
+        state[root] = 1;
+        // (rule, the rules it references, how many of those were looked at)
+        let mut stack = vec![(root, children(root), 0usize)];
+        while let Some(top) = stack.last_mut() {
+            let next = top.1.get(top.2).copied();
+            top.2 += 1;
+            match next {
+                Some(j) if state[j] == 1 => {
+                    let start = stack.iter().position(|f| f.0 == j).unwrap_or(0);
+                    let mut names: Vec<&str> =
+                        stack[start..].iter().map(|f| &*rules[f.0].name).collect();
+                    names.push(&rules[j].name);
+                    let reason = format!("rule references loop back to it: {}", names.join(" -> "));
+                    return Some((names[0].to_owned(), reason));
+                }
+                Some(j) if state[j] == 0 => {
+                    state[j] = 1;
+                    stack.push((j, children(j), 0));
+                }
+                Some(_) => {}
+                None => {
+                    let (i, refs, _) = stack.pop()?;
+                    depth[i] = 1 + refs.iter().map(|&k| depth[k]).max().unwrap_or(0);
+                    state[i] = 2;
+                    if depth[i] > MAX_RULE_DEPTH {
+                        let reason =
+                            format!("rule references chain more than {MAX_RULE_DEPTH} rules deep");
+                        return Some((rules[i].name.to_string(), reason));
+                    }
+                }
             }
         }
     }

@@ -95,6 +95,33 @@ fn nesting_is_bounded() {
     }
 }
 
+/// A policy file chaining thousands of `rule:` references is refused at load with a reason (the
+/// walk keeps its own stack), and so is any chain deeper than `MAX_RULE_DEPTH`; one that deep
+/// loads and evaluates.
+#[test]
+fn rule_reference_chains_are_bounded() {
+    let chain = |n: usize| {
+        let mut text = String::new();
+        for i in 0..n {
+            text.push_str(&format!("r{i}: rule:r{}\n", i + 1));
+        }
+        text.push_str(&format!("r{n}: role:member\n"));
+        text
+    };
+    let err = load_error(&chain(5000));
+    assert!(
+        err.ends_with("rule references chain more than 32 rules deep"),
+        "{err}"
+    );
+    let err = load_error(&chain(super::MAX_RULE_DEPTH));
+    assert!(err.contains("more than 32 rules deep"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "policy.yaml", &chain(super::MAX_RULE_DEPTH - 1));
+    let policy = Policy::load(&path, true).expect("32 rules deep loads");
+    let creds = Credentials::default();
+    assert!(!policy.allows("r0", &creds, &Target::new()));
+}
+
 #[test]
 fn malformed_check_strings_are_refused_with_a_reason() {
     let cases = [
