@@ -318,53 +318,8 @@ impl Store {
         password_hash: Option<&str>,
         now: NaiveDateTime,
     ) -> Result<()> {
-        dispatch!(self, write, |pool, q| {
-            let mut tx = crate::begin_write!(pool);
-            let taken = sqlx::query(&q(
-                "SELECT id FROM local_user WHERE domain_id = ? AND name = ?",
-            ))
-            .bind(&user.domain_id)
-            .bind(&user.name)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if taken.is_some() {
-                return Err(duplicate_user(&user.name, Some(&user.domain_id)));
-            }
-            sqlx::query(&q(
-                "INSERT INTO \"user\" (id, extra, enabled, default_project_id, created_at, domain_id, last_active_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            ))
-            .bind(&user.id)
-            .bind(user.extra.as_deref().unwrap_or("{}"))
-            .bind(user.enabled)
-            .bind(&user.default_project_id)
-            .bind(pool.ts(now))
-            .bind(&user.domain_id)
-            .bind(self.active_since_enabling(user.enabled, now))
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(&q(
-                "INSERT INTO local_user (user_id, domain_id, name, failed_auth_count) VALUES (?, ?, ?, 0)",
-            ))
-            .bind(&user.id)
-            .bind(&user.domain_id)
-            .bind(&user.name)
-            .execute(&mut *tx)
-            .await?;
-            if let Some(hash) = password_hash {
-                insert_password!(
-                    tx,
-                    q,
-                    pool,
-                    &user.id,
-                    hash,
-                    now,
-                    false,
-                    self.password_history
-                );
-            }
-            tx.commit().await?;
-            Ok(())
-        })
+        self.create_user_with_options(user, password_hash.map(Some), &[], now)
+            .await
     }
 
     /// Adds a new current password for a local user (Keystone keeps the history rows).
