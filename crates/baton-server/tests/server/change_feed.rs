@@ -13,7 +13,12 @@ const CACHE_TTL: u32 = 3600;
 const PROPAGATION_LIMIT: Duration = Duration::from_secs(5);
 
 /// Validates `subject` on `base` as the system admin; the status.
-async fn validate_on(a: &IdentityServer, base: &str, checker: &str, subject: &str) -> StatusCode {
+pub(crate) async fn validate_on(
+    a: &IdentityServer,
+    base: &str,
+    checker: &str,
+    subject: &str,
+) -> StatusCode {
     a.client
         .get(format!("{base}/v3/auth/tokens"))
         .header("x-auth-token", checker)

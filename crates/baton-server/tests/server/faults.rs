@@ -401,14 +401,7 @@ async fn sqlite_full_disk_answers_503_and_recovers() {
 
 /// Validates `subject` (never validated before, so decrypted now) as `checker`.
 async fn validate_fresh(a: &IdentityServer, checker: &str, subject: &str) -> StatusCode {
-    a.client
-        .get(a.url("auth/tokens"))
-        .header("x-auth-token", checker)
-        .header("x-subject-token", subject)
-        .send()
-        .await
-        .expect("validate")
-        .status()
+    super::change_feed::validate_on(a, &a.base, checker, subject).await
 }
 
 /// Issues a token and validates it, plus one issued before the fault: neither may fail.
