@@ -40,7 +40,7 @@ QUIET_LOAD=${BENCH_QUIET_LOAD:-0.7}
 QUIET_BUDGET=${BENCH_QUIET_BUDGET:-600}
 PASSWORD=bench-admin-pass
 APP_SECRET=bench-app-cred-secret-7Qz
-VENV=${BATON_VENV:-$root/.venv}
+VENV=${BATON_VENV:-}
 export BENCH_DIR=$root/bench
 TARGET=${CARGO_TARGET_DIR:-$root/target}
 
@@ -77,7 +77,8 @@ else
 fi
 BATON=$TARGET/release/baton
 [ -x "$BATON" ] && [ -x "$BCRYPT_BENCH" ] || { echo "bench-delegation: release binaries missing" >&2; exit 1; }
-[ -x "$VENV/bin/gunicorn" ] || bash scripts/python-env.sh
+# The venv with keystone 30 and gunicorn (created when missing; BATON_VENV overrides).
+[ -n "$VENV" ] && [ -x "$VENV/bin/gunicorn" ] || VENV=$(bash scripts/python-env.sh)
 
 # shellcheck source=bench-lib.sh
 source "$root/scripts/bench-lib.sh"

@@ -44,7 +44,7 @@ RSS_MAX_SECONDS=${BENCH_RSS_MAX_SECONDS:-720}
 QUIET_LOAD=${BENCH_QUIET_LOAD:-0.7}
 QUIET_BUDGET=${BENCH_QUIET_BUDGET:-900}
 PASSWORD=bench-admin-pass
-VENV=${BATON_VENV:-$root/.venv}
+VENV=${BATON_VENV:-}
 export BENCH_DIR=$root/bench
 TARGET=${CARGO_TARGET_DIR:-$root/target}
 
@@ -88,7 +88,8 @@ fi
 BATON=$TARGET/release/baton
 MINT=$TARGET/release/examples/mint_tokens
 [ -x "$BATON" ] && [ -x "$MINT" ] && [ -x "$BCRYPT_BENCH" ] || { echo "bench-identity: release binaries missing" >&2; exit 1; }
-[ -x "$VENV/bin/gunicorn" ] || bash scripts/python-env.sh
+# The venv with keystone 30 and gunicorn (created when missing; BATON_VENV overrides).
+[ -n "$VENV" ] && [ -x "$VENV/bin/gunicorn" ] || VENV=$(bash scripts/python-env.sh)
 
 # shellcheck source=bench-lib.sh
 source "$root/scripts/bench-lib.sh"

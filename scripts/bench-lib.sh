@@ -96,3 +96,36 @@ EOF
 pct() { awk -v r="$1" -v b="$2" 'BEGIN{printf "%.0f", 100*r/b}'; }
 # A phase's quiet-machine note for the report, in bold when it was not quiet.
 quiet_cell() { case "${QUIET[$1]}" in NOT*) echo "**${QUIET[$1]}**";; *) echo "${QUIET[$1]}";; esac; }
+
+# ---- shared set-up of the newer scripts ------------------------------------------------------------
+# Checks the tools a bench needs and makes its work directory (BENCH_WORKDIR or a new /tmp dir);
+# sets work, stamp (UTC, for the report's name) and log. Args: the bench's name.
+bench_workdir() {
+  local tool
+  for tool in cargo curl jq python3 wrk; do
+    command -v "$tool" >/dev/null || { echo "$1: $tool is missing (Debian: apt-get install -y wrk jq curl)" >&2; exit 1; }
+  done
+  work=${BENCH_WORKDIR:-$(mktemp -d /tmp/baton-bench.XXXXXX)}
+  mkdir -p "$work" "$root/bench/results"
+  work=$(cd "$work" && pwd)
+  stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
+}
+
+# A fresh Baton on SQLite in dir (db_sync, fernet_setup, bootstrap with $PASSWORD), its
+# keystone.conf completed by the lines on stdin, served on port; sets baton_pid once it answers.
+start_sqlite_baton() { # dir port
+  local d=$1 port=$2
+  mkdir -p "$d"
+  { printf '[database]\nconnection = sqlite:///%s/keystone.db\n\n[fernet_tokens]\nkey_repository = %s/fernet-keys\n\n' "$d" "$d"; cat; } > "$d/baton.conf"
+  "$BATON" manage --config "$d/baton.conf" db_sync > "$d/manage.log" 2>&1
+  "$BATON" manage --config "$d/baton.conf" fernet_setup >> "$d/manage.log" 2>&1
+  "$BATON" manage --config "$d/baton.conf" bootstrap --bootstrap-password "$PASSWORD" \
+    --bootstrap-region-id RegionOne --bootstrap-public-url "http://127.0.0.1:$port/v3" >> "$d/manage.log" 2>&1
+  if [ -n "${BEFORE_SERVE:-}" ]; then "$BEFORE_SERVE" "$d"; fi
+  setsid "$BATON" serve --config "$d/baton.conf" --bind "127.0.0.1:$port" > "$d/serve.log" 2>&1 < /dev/null &
+  baton_pid=$!
+  until curl -s -m 5 -o /dev/null "http://127.0.0.1:$port/v3"; do
+    kill -0 "$baton_pid" 2>/dev/null || { tail -20 "$d/serve.log" >&2; exit 1; }
+    sleep 0.1
+  done
+}

@@ -138,6 +138,8 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "login_failures_per_address",
             "login_failures_per_user_name",
             "login_failure_window",
+            "password_hash_workers",
+            "password_hash_max_wait",
             "tls_cert_file",
             "tls_key_file",
         ],
@@ -681,6 +683,13 @@ pub struct BatonOptions {
     pub login_failures_per_user_name: u32,
     /// Seconds of the window both limits count in (`login_failure_window`, default 60).
     pub login_failure_window: u32,
+    /// Password and application-credential secret hashes computed at once
+    /// (`password_hash_workers`; 0, the default: one fewer than the cores, at least one), so
+    /// that a login storm never takes every core from token validation.
+    pub password_hash_workers: u32,
+    /// Seconds a login or password change waits for a hashing slot before it is answered 503
+    /// with `Retry-After` (`password_hash_max_wait`, default 5).
+    pub password_hash_max_wait: u32,
     /// Serve HTTPS with this PEM certificate chain and key (`tls_cert_file`, `tls_key_file`,
     /// both or neither; reloaded when the files change); `None`: plain HTTP.
     pub tls: Option<crate::tls::TlsFiles>,
@@ -810,6 +819,8 @@ impl Default for IdentityConfig {
                 login_failures_per_address: 600,
                 login_failures_per_user_name: 30,
                 login_failure_window: 60,
+                password_hash_workers: 0,
+                password_hash_max_wait: 5,
                 tls: None,
             },
         }
@@ -1401,6 +1412,12 @@ fn read_baton(
         login_failure_window: baton
             .int("login_failure_window", 1, 86_400)?
             .unwrap_or(d.login_failure_window),
+        password_hash_workers: baton
+            .int("password_hash_workers", 0, 1024)?
+            .unwrap_or(d.password_hash_workers),
+        password_hash_max_wait: baton
+            .int("password_hash_max_wait", 1, 3600)?
+            .unwrap_or(d.password_hash_max_wait),
         tls: crate::tls::read_tls_files(baton, "tls_cert_file", "tls_key_file")?,
     })
 }
@@ -1526,6 +1543,8 @@ mod tests {
             ("baton", "header_timeout", "0"),
             ("baton", "body_timeout", "1.5"),
             ("baton", "body_timeout", "-1"),
+            ("baton", "password_hash_workers", "-1"),
+            ("baton", "password_hash_max_wait", "0"),
         ];
         for (section, option, bad) in cases {
             let text = format!("[{section}]\n{option} = {bad}\n");

@@ -203,6 +203,69 @@ pub fn dummy_hash(rounds: Option<u32>) -> String {
     .unwrap_or_default()
 }
 
+/// Password hashing's share of the machine (issue 15): at most `workers` hashes (password
+/// logins, application-credential secrets, new passwords and their history check) run at once,
+/// on the blocking pool, so a login storm leaves the other cores to token validation, which
+/// never hashes and so never waits here. A request waits for a slot at most `max_wait`, then
+/// gets a 503 with `Retry-After` rather than queueing without end.
+pub struct HashPool {
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    workers: usize,
+    max_wait: std::time::Duration,
+}
+
+impl HashPool {
+    /// From `[baton] password_hash_workers` (0: one fewer than the cores, at least one) and
+    /// `password_hash_max_wait` (seconds).
+    pub fn new(options: &baton_config::BatonOptions) -> HashPool {
+        let workers = match options.password_hash_workers {
+            0 => std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .saturating_sub(1)
+                .max(1),
+            n => n as usize,
+        };
+        HashPool {
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(workers)),
+            workers,
+            max_wait: std::time::Duration::from_secs(u64::from(options.password_hash_max_wait)),
+        }
+    }
+
+    /// How many hashes may run at once.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Runs `work` (a hash or a verification) in a slot, waiting for one at most `max_wait`.
+    /// The slot is held by the work itself, so a request dropped by its client does not free
+    /// it while the hash still runs.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> ApiResult<T> {
+        let slot = tokio::time::timeout(self.max_wait, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| {
+                tracing::warn!(
+                    workers = self.workers,
+                    "password hashing saturated; answering 503"
+                );
+                ApiError::ServiceUnavailable(
+                    "Password hashing is saturated; try again shortly.".into(),
+                )
+            })?
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            let out = work();
+            drop(slot);
+            out
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

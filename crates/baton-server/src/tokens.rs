@@ -31,7 +31,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::identity;
 use crate::identity::users::{IGNORE_LOCKOUT_FAILURE_ATTEMPTS, IGNORE_PASSWORD_EXPIRY};
 use crate::password::{self, Lockout};
-use crate::revocations::{RevocationList, TokenValues, FULL_RELOAD_EVERY};
+use crate::revocations::{RevocationList, TokenValues, MAX_GAPS, RECHECK_EVERY};
 
 mod trust;
 
@@ -255,6 +255,8 @@ pub struct TokenService {
     /// Why the key repository last failed to reload, while it keeps failing: one log line
     /// per distinct failure, not one per second.
     key_reload_failure: Mutex<Option<String>>,
+    /// The bounded slots every password and secret hash runs in.
+    pub hashing: password::HashPool,
 }
 
 /// Why a token that decrypted is nevertheless refused. Typed so that callers decide on values
@@ -407,6 +409,7 @@ impl TokenService {
             ))
             .build();
         let svc = TokenService {
+            hashing: password::HashPool::new(&config.baton),
             config,
             clock,
             changes: crate::changes::ChangeFeed::new(store.clone()),
@@ -470,50 +473,101 @@ impl TokenService {
     }
 
     /// Loads revocation events written since the last look (by any node), including those that
-    /// committed after events with higher ids were read, and reads the whole table again every
-    /// [`FULL_RELOAD_EVERY`]. Cached validations are not dropped: each is re-checked against
-    /// the list on its next hit. Returns how many events were new (or read, on a full reload).
+    /// committed after events with higher ids were read. Every [`RECHECK_EVERY`] it also
+    /// prunes by time (the database and this node's list, whoever wrote the events) and reads
+    /// again the ids of the last two intervals, catching writers slower than the gap patience; it
+    /// never reads the whole table again, so its cost follows the rate of events, not their
+    /// number. Cached validations are not dropped: each is re-checked against the list on its
+    /// next hit. Returns how many events were new (or read, on the start-up load).
     pub async fn refresh_revocations(&self) -> ApiResult<usize> {
+        self.poll_revocations(false).await
+    }
+
+    /// A recheck now, whenever the last one was: prunes by time and reads the recent ids
+    /// again (what [`Self::refresh_revocations`] does every [`RECHECK_EVERY`]).
+    pub async fn recheck_revocations(&self) -> ApiResult<usize> {
+        self.poll_revocations(true).await
+    }
+
+    /// How many entries this node's revocation list holds (see [`RevocationList::len`]).
+    pub fn revocation_entries(&self) -> usize {
+        self.revocations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    async fn poll_revocations(&self, force_recheck: bool) -> ApiResult<usize> {
         let now = Instant::now();
-        let (after, gaps, full) = {
+        let state = {
             let list = self.revocations.read().unwrap_or_else(|e| e.into_inner());
-            let full = list
-                .loaded_at
-                .is_none_or(|t| now.saturating_duration_since(t) >= FULL_RELOAD_EVERY);
-            (list.last_id, list.gaps(), full)
+            list.rechecked_at.map(|rechecked_at| {
+                let recheck =
+                    force_recheck || now.saturating_duration_since(rechecked_at) >= RECHECK_EVERY;
+                (list.last_id, list.gaps(), list.recheck_floor(), recheck)
+            })
+        };
+        let Some((after, mut also, floor, recheck)) = state else {
+            return self.load_revocations(now).await;
         };
         let cutoff = self.clock.now().naive_utc() - self.revocation_retention();
-        if full {
-            // Pruning rides on the full reload: rare, and off every request's path.
+        if recheck {
+            // Off every request's path, and rare.
             if let Err(e) = self.store.prune_revocation_events(cutoff).await {
                 tracing::warn!(error = %e, "could not prune revocation events");
             }
-            let events = self.store.list_revocation_events(0, &[]).await?;
-            let n = events.len();
-            let mut fresh = RevocationList::default();
-            fresh.add_polled(events, now);
-            fresh.prune(cutoff);
-            fresh.loaded_at = Some(now);
-            let mut list = self.revocations.write().unwrap_or_else(|e| e.into_inner());
-            // Strictly newer, so every cached validation is matched against the new list.
-            fresh.generation += list.generation + 1;
-            *list = fresh;
-            self.revocation_generation
-                .store(list.generation, Ordering::Release);
-            return Ok(n);
+            let ids = self.store.revocation_event_ids(floor).await?;
+            let list = self.revocations.read().unwrap_or_else(|e| e.into_inner());
+            // Bounded like the gaps: a query takes at most so many ids.
+            let late = ids
+                .into_iter()
+                .filter(|id| list.is_late(*id))
+                .take(MAX_GAPS);
+            also.extend(late);
+            drop(list);
         }
-        let events = self.store.list_revocation_events(after, &gaps).await?;
-        if events.is_empty() && gaps.is_empty() {
+        let events = self.store.list_revocation_events(after, &also).await?;
+        if events.is_empty() && also.is_empty() && !recheck {
             return Ok(0);
         }
         let mut list = self.revocations.write().unwrap_or_else(|e| e.into_inner());
         let n = list.add_polled(events, now);
-        if n > 0 {
+        if recheck {
             list.prune(cutoff);
+            list.rechecked(after, now);
+        }
+        if n > 0 {
             self.revocation_generation
                 .store(list.generation, Ordering::Release);
         }
         Ok(n)
+    }
+
+    /// The start-up load: every stored event, streamed (never the whole table in memory) into
+    /// a list that then replaces the current one.
+    async fn load_revocations(&self, now: Instant) -> ApiResult<usize> {
+        let cutoff = self.clock.now().naive_utc() - self.revocation_retention();
+        let began = Instant::now();
+        let mut fresh = RevocationList::default();
+        let n = self
+            .store
+            .for_each_revocation_event(|ev| fresh.add_loaded(ev))
+            .await?;
+        fresh.prune(cutoff);
+        fresh.rechecked(fresh.last_id, now);
+        tracing::info!(
+            events = n,
+            entries = fresh.len(),
+            seconds = began.elapsed().as_secs_f64(),
+            "revocation events loaded"
+        );
+        let mut list = self.revocations.write().unwrap_or_else(|e| e.into_inner());
+        // Strictly newer, so every cached validation is matched against the new list.
+        fresh.generation += list.generation + 1;
+        *list = fresh;
+        self.revocation_generation
+            .store(list.generation, Ordering::Release);
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     /// Picks up a rotated key repository (another process ran `fernet_rotate`). Cached
@@ -1275,11 +1329,11 @@ impl TokenService {
             .map(|r| r.hash.clone())
             .unwrap_or_else(|| self.dummy_hash.clone());
         let candidate = Zeroizing::new(password.to_string());
-        // bcrypt is deliberately slow: keep it off the async workers.
-        let verified =
-            tokio::task::spawn_blocking(move || password::verify_password(&candidate, &hash))
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+        // bcrypt is deliberately slow: keep it off the async workers, in the bounded slots.
+        let verified = self
+            .hashing
+            .run(move || password::verify_password(&candidate, &hash))
+            .await?;
         Ok((record, verified))
     }
 
@@ -1422,10 +1476,10 @@ impl TokenService {
         };
         let candidate = Zeroizing::new(secret.to_string());
         let hash = found.secret_hash.clone();
-        let verified =
-            tokio::task::spawn_blocking(move || password::verify_password(&candidate, &hash))
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let verified = self
+            .hashing
+            .run(move || password::verify_password(&candidate, &hash))
+            .await?;
         if !matches!(verified, Ok(true)) || self.app_cred_expired(&found) {
             return Err(invalid());
         }

@@ -103,7 +103,49 @@ impl Store {
         })
     }
 
-    /// The lowest event id still stored, to notice pruning by another node.
+    /// Hands every stored event to `each`, in id order, as the rows arrive: the start-up load
+    /// of a large table never holds it whole (nor pages through it, which SQLite's driver
+    /// makes slower page by page). Returns how many there were.
+    pub async fn for_each_revocation_event(
+        &self,
+        mut each: impl FnMut(RevocationEvent) + Send,
+    ) -> Result<u64> {
+        use futures_util::TryStreamExt as _;
+        dispatch!(self, read, |pool, q| {
+            let text = format!("{EVENT_COLUMNS} ORDER BY id");
+            let sql = q(&text);
+            let mut rows = sqlx::query(&sql).fetch(pool);
+            let mut n = 0;
+            while let Some(row) = rows.try_next().await? {
+                each(event_from_row!(row));
+                n += 1;
+            }
+            Ok(n)
+        })
+    }
+
+    /// The ids of the events above `after_id`, ascending: a recheck compares them with those
+    /// it has read and fetches only the missing ones.
+    pub async fn revocation_event_ids(&self, after_id: i64) -> Result<Vec<i64>> {
+        dispatch!(self, read, |pool, q| {
+            let rows = sqlx::query(&q(
+                "SELECT id FROM revocation_event WHERE id > ? ORDER BY id",
+            ))
+            .bind(after_id)
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push(
+                    row.try_get::<i64, _>("id")
+                        .or_else(|_| row.try_get::<i32, _>("id").map(i64::from))?,
+                );
+            }
+            Ok(out)
+        })
+    }
+
+    /// How many events are stored.
     pub async fn revocation_event_count(&self) -> Result<i64> {
         dispatch!(self, read, |pool, q| {
             let row = sqlx::query(&q("SELECT COUNT(*) FROM revocation_event"))

@@ -138,9 +138,10 @@ impl Identity {
         password::refuse_truncation(&self.config, &password)?;
         let algorithm = self.config.identity.password_hash_algorithm;
         let rounds = self.config.identity.password_hash_rounds;
-        tokio::task::spawn_blocking(move || password::hash_password(&password, algorithm, rounds))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?
+        self.tokens
+            .hashing
+            .run(move || password::hash_password(&password, algorithm, rounds))
+            .await?
             .map_err(|e| ApiError::Internal(e.to_string()))
     }
 
@@ -180,13 +181,15 @@ impl Identity {
             .recent_password_hashes(user_id, count as usize)
             .await?;
         let candidate = new.to_string();
-        let reused = tokio::task::spawn_blocking(move || {
-            hashes
-                .iter()
-                .any(|h| password::verify_password(&candidate, h).unwrap_or(false))
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let reused = self
+            .tokens
+            .hashing
+            .run(move || {
+                hashes
+                    .iter()
+                    .any(|h| password::verify_password(&candidate, h).unwrap_or(false))
+            })
+            .await?;
         if reused {
             return Err(ApiError::BadRequest(format!(
                 "The new password cannot be identical to a previous password. The total number \

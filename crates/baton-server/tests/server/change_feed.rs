@@ -7,6 +7,18 @@
 use super::*;
 use baton_testkit::{call, on_every_database, project_scope};
 
+/// Revokes `subject` on `base` (`DELETE /v3/auth/tokens`) as `checker`; the status.
+async fn revoke_on(a: &IdentityServer, base: &str, checker: &str, subject: &str) -> StatusCode {
+    a.client
+        .delete(format!("{base}/v3/auth/tokens"))
+        .header("x-auth-token", checker)
+        .header("x-subject-token", subject)
+        .send()
+        .await
+        .expect("revoke")
+        .status()
+}
+
 /// Longer than any test here: a stale answer that ends must have been ended by the feed.
 const CACHE_TTL: u32 = 3600;
 /// Generous for loaded CI machines; the feed polls every 200 ms.
@@ -102,17 +114,7 @@ async fn writes_reach_other_nodes(dialect: DbDialect) {
                 )
                 .await
             }
-            "token revoked" => {
-                let r = a
-                    .client
-                    .delete(a.url("auth/tokens"))
-                    .header("x-auth-token", &admin)
-                    .header("x-subject-token", &subject)
-                    .send()
-                    .await
-                    .expect("revoke");
-                (r.status(), Value::Null)
-            }
+            "token revoked" => (revoke_on(&a, &a.base, &admin, &subject).await, Value::Null),
             _ => {
                 let p = scope["project"]["id"]
                     .as_str()
@@ -142,6 +144,54 @@ async fn writes_reach_other_nodes(dialect: DbDialect) {
 }
 
 on_every_database!(writes_reach_other_nodes);
+
+/// Issue 18: a node prunes revocation events by time, those another node wrote included, at
+/// its recheck (never by reading the whole table again), and the rows go from the database.
+async fn revocations_are_pruned_on_a_node_that_did_not_write_them(dialect: DbDialect) {
+    let a = IdentityServer::start_manual_clock(dialect).await;
+    let b = a.second_node().await;
+    let admin = a.admin_token().await;
+    let subject = a.admin_token().await;
+    assert_eq!(
+        revoke_on(&a, &a.base, &admin, &subject).await,
+        StatusCode::NO_CONTENT
+    );
+    b.state.tokens.refresh_revocations().await.expect("poll B");
+    let held = b.state.tokens.revocation_entries();
+    assert!(held >= 1, "node B holds A's events");
+    assert_eq!(
+        validate_on(&a, &b.base, &admin, &subject).await,
+        StatusCode::NOT_FOUND
+    );
+
+    let t = &a.config.token;
+    let retention = chrono::Duration::seconds(
+        i64::from(t.expiration)
+            + i64::from(t.allow_expired_window)
+            + i64::from(a.config.revoke.expiration_buffer),
+    );
+    // Within the retention a recheck keeps them: an expired token may still be presented
+    // with allow_expired.
+    a.clock().advance(retention - chrono::Duration::seconds(10));
+    b.state
+        .tokens
+        .recheck_revocations()
+        .await
+        .expect("recheck B");
+    assert_eq!(b.state.tokens.revocation_entries(), held);
+    a.clock().advance(chrono::Duration::seconds(11));
+    b.state
+        .tokens
+        .recheck_revocations()
+        .await
+        .expect("recheck B");
+    assert_eq!(b.state.tokens.revocation_entries(), 0, "pruned on node B");
+    assert_eq!(a.store.revocation_event_count().await.expect("count"), 0);
+    drop(b);
+    a.stop().await;
+}
+
+on_every_database!(revocations_are_pruned_on_a_node_that_did_not_write_them);
 
 /// `/healthcheck` in oslo.middleware's shape: any method, text by default, JSON and HTML by
 /// `Accept`, 204 for HEAD.

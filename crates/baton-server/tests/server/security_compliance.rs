@@ -397,3 +397,62 @@ async fn failed_logins_are_throttled_per_name_and_address() {
     assert_eq!(attempt(&s, "sprayed", USER_PW).await, StatusCode::CREATED);
     s.stop().await;
 }
+
+/// Issue 15: password hashing runs in bounded slots. With the only slot held, a login waits
+/// `[baton] password_hash_max_wait` and gets Keystone's error JSON with 503 and `Retry-After`,
+/// while token validation, which never hashes, goes on; once the slot is free, logins work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_beyond_the_hashing_slots_get_503_while_validation_goes_on() {
+    let s = IdentityServer::start_with(DbDialect::Sqlite, |c| {
+        c.baton.password_hash_workers = 1;
+        c.baton.password_hash_max_wait = 1;
+    })
+    .await;
+    s.add_secrets(&[USER_PW]);
+    s.create_user("stormy", USER_PW, "default").await;
+    let admin = s.admin_token().await;
+    let subject = s.token("stormy", USER_PW, Value::Null).await;
+    assert_eq!(s.state.tokens.hashing.workers(), 1);
+
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let tokens = s.state.tokens.clone();
+    let held = tokio::spawn(async move {
+        tokens
+            .hashing
+            .run(move || {
+                let _ = started_tx.send(());
+                let _ = release_rx.recv();
+            })
+            .await
+    });
+    started_rx.await.expect("the slot is taken");
+
+    let r = s
+        .client
+        .post(s.url("auth/tokens"))
+        .json(&login("stormy", USER_PW))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error"]["code"], 503);
+    for token in [&subject, &admin] {
+        let r = s
+            .client
+            .get(s.url("auth/tokens"))
+            .header("x-auth-token", &admin)
+            .header("x-subject-token", token)
+            .send()
+            .await
+            .expect("validate");
+        assert_eq!(r.status(), StatusCode::OK, "validation waits for no hash");
+    }
+
+    release_tx.send(()).expect("release");
+    held.await.expect("join").expect("the held hash ran");
+    assert_eq!(attempt(&s, "stormy", USER_PW).await, StatusCode::CREATED);
+    s.stop().await;
+}
