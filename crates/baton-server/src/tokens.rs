@@ -7,7 +7,7 @@
 //! that began before the write is not cached. The directory snapshot bounds staleness of writes
 //! made by other nodes to a few seconds, and the cache TTL bounds everything else.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -732,7 +732,6 @@ impl TokenService {
             Err(refusal) => return Ok(Err(refusal)),
         };
         let dir = self.directory.get(&self.store).await?;
-        let group_ids = self.store.list_user_group_ids(&user.id).await?;
         let mut body = TokenBody {
             methods: payload.methods.clone(),
             user: TokenUser {
@@ -762,7 +761,7 @@ impl TokenService {
             trust: None,
         };
         let mut scoped = self
-            .fill_scope(&dir, &user.id, &group_ids, &payload.scope, &mut body)
+            .fill_scope(&dir, &user.id, &payload.scope, &mut body)
             .await?;
         if let (Some(cred), Ok(Some((roles, _)))) = (&app_cred, &mut scoped) {
             // Keystone: the credential's roles the user still has there, in the credential's
@@ -842,22 +841,19 @@ impl TokenService {
         &self,
         dir: &Directory,
         user_id: &str,
-        group_ids: &[String],
         scope: &Scope,
         body: &mut TokenBody,
     ) -> Checked<Option<(Vec<baton_store::Role>, String)>> {
         let found = match scope {
             Scope::Project { project_id } | Scope::ApplicationCredential { project_id, .. } => {
-                self.fill_project_scope(dir, user_id, group_ids, project_id, body)
+                self.fill_project_scope(dir, user_id, project_id, body)
                     .await?
             }
             Scope::Domain { domain_id } => {
                 let Some(domain) = self.enabled_domain(domain_id).await? else {
                     return Ok(Err(Refusal::DomainUnusable(domain_id.clone())));
                 };
-                let roles = self
-                    .domain_roles(dir, user_id, group_ids, &domain.id)
-                    .await?;
+                let roles = self.domain_roles(dir, user_id, &domain.id).await?;
                 let target = format!("domain {}", domain.id);
                 body.domain = Some(IdName {
                     id: domain.id,
@@ -870,7 +866,7 @@ impl TokenService {
                     return Ok(Err(Refusal::UnknownSystemScope(system.clone())));
                 }
                 body.system = Some(SystemScope { all: true });
-                let roles = self.system_roles(dir, user_id, group_ids).await?;
+                let roles = self.system_roles(dir, user_id).await?;
                 Ok((roles, "the system".to_string()))
             }
             Scope::Trust { .. } => return self.fill_trust_scope(dir, user_id, scope, body).await,
@@ -885,7 +881,6 @@ impl TokenService {
         &self,
         dir: &Directory,
         user_id: &str,
-        group_ids: &[String],
         project_id: &str,
         body: &mut TokenBody,
     ) -> Checked<(Vec<baton_store::Role>, String)> {
@@ -895,9 +890,7 @@ impl TokenService {
         let Some(domain) = self.enabled_domain(&project.domain_id).await? else {
             return Ok(Err(Refusal::ProjectDomainDisabled(project_id.to_string())));
         };
-        let roles = self
-            .project_roles(dir, user_id, group_ids, &project)
-            .await?;
+        let roles = self.project_roles(dir, user_id, &project).await?;
         body.is_domain = Some(project.is_domain);
         if let (Some(name), Some(dom)) = (
             &self.config.resource.admin_project_name,
@@ -955,27 +948,15 @@ impl TokenService {
         &self,
         dir: &Directory,
         user_id: &str,
-        group_ids: &[String],
         project: &Project,
     ) -> ApiResult<Vec<baton_store::Role>> {
-        let assignments = self.assignments_of(user_id, group_ids).await?;
+        let assignments = self.store.list_assignments_of_user(user_id).await?;
         let ancestors = self.ancestors(project).await?;
         let direct = assignments
             .into_iter()
             .filter(|a| identity::grants_on_project(a, &project.id, &project.domain_id, &ancestors))
             .map(|a| a.role_id);
         Ok(dir.expand_roles(dedup(direct)))
-    }
-
-    /// Project and domain assignments of the user and of their groups.
-    async fn assignments_of(
-        &self,
-        user_id: &str,
-        group_ids: &[String],
-    ) -> ApiResult<Vec<baton_store::Assignment>> {
-        let mut actors = vec![user_id.to_string()];
-        actors.extend(group_ids.iter().cloned());
-        Ok(self.store.list_assignments_for_actors(&actors).await?)
     }
 
     /// The project's ancestors, read one row at a time: the validation path needs only this
@@ -1003,10 +984,9 @@ impl TokenService {
         &self,
         dir: &Directory,
         user_id: &str,
-        group_ids: &[String],
         domain_id: &str,
     ) -> ApiResult<Vec<baton_store::Role>> {
-        let assignments = self.assignments_of(user_id, group_ids).await?;
+        let assignments = self.store.list_assignments_of_user(user_id).await?;
         let direct = assignments
             .into_iter()
             .filter(|a| identity::grants_on_domain(a, domain_id))
@@ -1020,68 +1000,54 @@ impl TokenService {
         &self,
         dir: &Directory,
         user_id: &str,
-        group_ids: &[String],
     ) -> ApiResult<Vec<baton_store::Role>> {
-        let mut actors = vec![user_id.to_string()];
-        actors.extend(group_ids.iter().cloned());
-        let assignments = self
-            .store
-            .list_system_assignments_for_actors(&actors)
-            .await?;
+        let assignments = self.store.list_system_assignments_of_user(user_id).await?;
         Ok(dir.expand_roles(dedup(assignments.into_iter().map(|a| a.role_id))))
     }
 
-    /// The ids of the projects and domains on which the user (directly or through a group)
-    /// has an effective role, as Keystone's `list_projects_for_user` / `list_domains_for_user`
-    /// find them for `/v3/auth/projects`, `/v3/auth/domains` and `/v3/users/{id}/projects`:
+    /// The projects and domains on which the user (directly or through a group) has an
+    /// effective role, as Keystone's `list_projects_for_user` / `list_domains_for_user` find
+    /// them for `/v3/auth/projects`, `/v3/auth/domains` and `/v3/users/{id}/projects`:
     /// inherited grants included, a target whose only roles are domain-specific (and imply
-    /// nothing) left out, disabled projects and domains kept.
-    /// `all` is every project and domain row (`Store::list_all_projects`), which the callers
-    /// load anyway: the tree is built from it rather than read again.
-    pub async fn effective_scope_ids(
-        &self,
-        user_id: &str,
-        all: &[Project],
-    ) -> ApiResult<(HashSet<String>, HashSet<String>)> {
-        let group_ids = self.store.list_user_group_ids(user_id).await?;
-        let assignments = self.assignments_of(user_id, &group_ids).await?;
+    /// nothing) left out, disabled projects and domains kept; each list in id order. Reads only
+    /// the project rows the user's assignments reach.
+    pub async fn scopes_for_user(&self, user_id: &str) -> ApiResult<(Vec<Project>, Vec<Project>)> {
+        let assignments = self.store.list_assignments_of_user(user_id).await?;
         if assignments.is_empty() {
             return Ok(Default::default());
         }
+        let mut slice = identity::ProjectSlice::new();
+        let targets: Vec<String> = assignments.iter().map(|a| a.target_id.clone()).collect();
+        slice.load(&self.store, &targets).await?;
+        let mut below = Vec::new();
+        for a in assignments.iter().filter(|a| a.inherited) {
+            if a.kind.is_domain() {
+                slice.load_domain(&self.store, &a.target_id).await?;
+            } else {
+                below.push(a.target_id.clone());
+            }
+        }
+        slice.load_subtrees(&self.store, &below).await?;
         let dir = self.directory.get(&self.store).await?;
-        let tree = identity::ProjectTree::from_projects(all);
-        let targets = identity::EffectiveTargets::compute(&assignments, &tree);
-        let with_roles = |map: BTreeMap<String, Vec<String>>| -> HashSet<String> {
+        let found = identity::EffectiveTargets::compute(&assignments, slice.tree());
+        let mut rows = slice.into_rows();
+        // BTreeMap keys: already in id order.
+        let mut pick = |map: BTreeMap<String, Vec<String>>, domains: bool| -> Vec<Project> {
             map.into_iter()
                 .filter(|(_, roles)| !dir.expand_roles(roles.iter().cloned()).is_empty())
-                .map(|(id, _)| id)
+                .filter_map(|(id, _)| rows.remove(&id))
+                .filter(|p| p.is_domain == domains)
                 .collect()
         };
-        Ok((with_roles(targets.projects), with_roles(targets.domains)))
-    }
-
-    /// The projects and domains of [`TokenService::effective_scope_ids`].
-    pub async fn scopes_for_user(&self, user_id: &str) -> ApiResult<(Vec<Project>, Vec<Project>)> {
-        let all = self.store.list_all_projects().await?;
-        let (project_ids, domain_ids) = self.effective_scope_ids(user_id, &all).await?;
-        let (domains, projects) = all
-            .into_iter()
-            .filter(|p| {
-                if p.is_domain {
-                    domain_ids.contains(&p.id)
-                } else {
-                    project_ids.contains(&p.id)
-                }
-            })
-            .partition(|p| p.is_domain);
+        let projects = pick(found.projects, false);
+        let domains = pick(found.domains, true);
         Ok((projects, domains))
     }
 
     /// Whether the user has any role on the system (`/v3/auth/system` lists it then).
     pub async fn has_system_roles(&self, user_id: &str) -> ApiResult<bool> {
         let dir = self.directory.get(&self.store).await?;
-        let groups = self.store.list_user_group_ids(user_id).await?;
-        Ok(!self.system_roles(&dir, user_id, &groups).await?.is_empty())
+        Ok(!self.system_roles(&dir, user_id).await?.is_empty())
     }
 
     /// The service catalog a token scoped to this project (or unscoped, with `None`) carries.
@@ -1525,12 +1491,8 @@ impl TokenService {
                 if let Some(pid) = &user.default_project_id {
                     if let Some(p) = self.usable_project(pid).await? {
                         let dir = self.directory.get(&self.store).await?;
-                        let groups = self.store.list_user_group_ids(&user.id).await?;
                         if self.enabled_domain(&p.domain_id).await?.is_some()
-                            && !self
-                                .project_roles(&dir, &user.id, &groups, &p)
-                                .await?
-                                .is_empty()
+                            && !self.project_roles(&dir, &user.id, &p).await?.is_empty()
                         {
                             return Ok(Scope::Project { project_id: p.id });
                         }

@@ -36,6 +36,8 @@ mod fuzz_corpus;
 mod identity_model;
 #[path = "server/persona_matrix.rs"]
 mod persona_matrix;
+#[path = "server/query_plans.rs"]
+mod query_plans;
 #[path = "server/request_limits.rs"]
 mod request_limits;
 #[path = "server/security_admin.rs"]

@@ -3,12 +3,41 @@
 use std::collections::HashMap;
 
 use crate::{
-    dispatch, Assignment, AssignmentFilter, AssignmentType, NameRef, ProjectNode, Result, Role,
-    RoleDetail, Store, StoreError, SystemAssignment, NULL_DOMAIN_ID, ROOT_DOMAIN_ID,
+    dispatch, Assignment, AssignmentFilter, AssignmentType, NameRef, Result, Role, RoleDetail,
+    Store, StoreError, SystemAssignment, NULL_DOMAIN_ID,
 };
 
 /// Ids per `IN (...)` list: well under every dialect's limit on bound parameters.
 const IN_CHUNK: usize = 500;
+
+/// An `Assignment` from a row of `type` (as text), `actor_id`, `target_id`, `role_id`,
+/// `inherited` (a macro: each backend has its own row type).
+macro_rules! assignment_from_row {
+    ($row:expr) => {{
+        let kind: String = $row.try_get("type")?;
+        Assignment {
+            kind: AssignmentType::parse(&kind)
+                .ok_or_else(|| StoreError::Schema(format!("unknown assignment type {kind:?}")))?,
+            actor_id: $row.try_get("actor_id")?,
+            target_id: $row.try_get("target_id")?,
+            role_id: $row.try_get("role_id")?,
+            inherited: $row.try_get("inherited")?,
+        }
+    }};
+}
+
+/// A `SystemAssignment` from a row of `type`, `actor_id`, `role_id`, `inherited`.
+macro_rules! system_assignment_from_row {
+    ($row:expr) => {{
+        let kind: String = $row.try_get("type")?;
+        SystemAssignment {
+            is_group: kind == "GroupSystem",
+            actor_id: $row.try_get("actor_id")?,
+            role_id: $row.try_get("role_id")?,
+            inherited: $row.try_get("inherited")?,
+        }
+    }};
+}
 
 fn marks(n: usize) -> String {
     vec!["?"; n].join(", ")
@@ -100,17 +129,58 @@ impl Store {
             let rows = query.fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
-                let kind: String = row.try_get("type")?;
-                let kind = AssignmentType::parse(&kind).ok_or_else(|| {
-                    StoreError::Schema(format!("unknown assignment type {kind:?}"))
-                })?;
-                out.push(Assignment {
-                    kind,
-                    actor_id: row.try_get("actor_id")?,
-                    target_id: row.try_get("target_id")?,
-                    role_id: row.try_get("role_id")?,
-                    inherited: row.try_get("inherited")?,
-                });
+                out.push(assignment_from_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Project and domain assignments of a user and of every group the user is a member of, in
+    /// one statement: the groups come from `user_group_membership`'s primary key inside the
+    /// database rather than as thousands of bound ids (a user may be in thousands of groups).
+    pub async fn list_assignments_of_user(&self, user_id: &str) -> Result<Vec<Assignment>> {
+        let kind = self.assignment_type_column();
+        let sql = format!(
+            "SELECT {kind} AS type, actor_id, target_id, role_id, inherited FROM assignment \
+             WHERE actor_id = ? \
+             UNION ALL SELECT {kind} AS type, a.actor_id, a.target_id, a.role_id, a.inherited \
+             FROM user_group_membership m JOIN assignment a ON a.actor_id = m.group_id \
+             WHERE m.user_id = ?"
+        );
+        dispatch!(self, read, |pool, q| {
+            let rows = sqlx::query(&q(&sql))
+                .bind(user_id)
+                .bind(user_id)
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push(assignment_from_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    /// The system role assignments of a user and of the user's groups, in one statement (as
+    /// [`Store::list_assignments_of_user`]).
+    pub async fn list_system_assignments_of_user(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<SystemAssignment>> {
+        dispatch!(self, read, |pool, q| {
+            let rows = sqlx::query(&q(
+                "SELECT type, actor_id, role_id, inherited FROM system_assignment WHERE actor_id = ? \
+                 UNION ALL SELECT s.type, s.actor_id, s.role_id, s.inherited \
+                 FROM user_group_membership m JOIN system_assignment s ON s.actor_id = m.group_id \
+                 WHERE m.user_id = ?",
+            ))
+            .bind(user_id)
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push(system_assignment_from_row!(row));
             }
             Ok(out)
         })
@@ -138,13 +208,7 @@ impl Store {
             let rows = query.fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
-                let kind: String = row.try_get("type")?;
-                out.push(SystemAssignment {
-                    is_group: kind == "GroupSystem",
-                    actor_id: row.try_get("actor_id")?,
-                    role_id: row.try_get("role_id")?,
-                    inherited: row.try_get("inherited")?,
-                });
+                out.push(system_assignment_from_row!(row));
             }
             Ok(out)
         })
@@ -631,17 +695,7 @@ impl Store {
                     let rows = query.fetch_all(pool).await?;
                     let mut part = Vec::with_capacity(rows.len());
                     for row in rows {
-                        let kind: String = row.try_get("type")?;
-                        let kind = AssignmentType::parse(&kind).ok_or_else(|| {
-                            StoreError::Schema(format!("unknown assignment type {kind:?}"))
-                        })?;
-                        part.push(Assignment {
-                            kind,
-                            actor_id: row.try_get("actor_id")?,
-                            target_id: row.try_get("target_id")?,
-                            role_id: row.try_get("role_id")?,
-                            inherited: row.try_get("inherited")?,
-                        });
+                        part.push(assignment_from_row!(row));
                     }
                     Ok::<_, StoreError>(part)
                 })?;
@@ -682,13 +736,7 @@ impl Store {
             let rows = query.fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
-                let kind: String = row.try_get("type")?;
-                out.push(SystemAssignment {
-                    is_group: kind == "GroupSystem",
-                    actor_id: row.try_get("actor_id")?,
-                    role_id: row.try_get("role_id")?,
-                    inherited: row.try_get("inherited")?,
-                });
+                out.push(system_assignment_from_row!(row));
             }
             Ok(out)
         })
@@ -788,29 +836,6 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    /// Every project and domain with its parent, for walking the tree in memory.
-    pub async fn list_project_nodes(&self) -> Result<Vec<ProjectNode>> {
-        dispatch!(self, read, |pool, q| {
-            let rows = sqlx::query(&q(
-                "SELECT id, name, domain_id, parent_id, is_domain FROM project WHERE id <> ?",
-            ))
-            .bind(ROOT_DOMAIN_ID)
-            .fetch_all(pool)
-            .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in rows {
-                out.push(ProjectNode {
-                    id: row.try_get("id")?,
-                    name: row.try_get("name")?,
-                    domain_id: row.try_get("domain_id")?,
-                    parent_id: row.try_get("parent_id")?,
-                    is_domain: row.try_get("is_domain")?,
-                });
-            }
-            Ok(out)
-        })
     }
 }
 

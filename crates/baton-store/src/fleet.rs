@@ -80,6 +80,30 @@ fn table_ddl(dialect: Dialect) -> [String; 2] {
     ]
 }
 
+/// Indexes Baton adds to Keystone's tables so that no request reads a whole table: a local
+/// user's passwords (every login), the children of a project (the tree is walked level by
+/// level), the assignments on a target (listings by project or domain), and projects and local
+/// users by name alone (`openstack project show NAME`, `openstack user show NAME`). MySQL
+/// already indexes the first two for their foreign keys. Extra indexes change nothing Keystone
+/// reads or writes.
+fn index_ddl(dialect: Dialect) -> &'static [&'static str] {
+    const EVERYWHERE: [&str; 3] = [
+        "CREATE INDEX IF NOT EXISTS ix_baton_assignment_target_id ON assignment (target_id)",
+        "CREATE INDEX IF NOT EXISTS ix_baton_project_name ON project (name)",
+        "CREATE INDEX IF NOT EXISTS ix_baton_local_user_name ON local_user (name)",
+    ];
+    match dialect {
+        Dialect::MySql => &EVERYWHERE,
+        _ => &[
+            "CREATE INDEX IF NOT EXISTS ix_baton_password_local_user_id ON password (local_user_id)",
+            "CREATE INDEX IF NOT EXISTS ix_baton_project_parent_id ON project (parent_id)",
+            EVERYWHERE[0],
+            EVERYWHERE[1],
+            EVERYWHERE[2],
+        ],
+    }
+}
+
 impl Store {
     /// Creates Baton's own tables unless they exist: `baton_change` (the change feed),
     /// `baton_key_set` and `baton_node`. `db_sync` and every server start call it, so a database
@@ -89,6 +113,10 @@ impl Store {
     pub async fn ensure_baton_tables(&self) -> Result<()> {
         let mut ddl = vec![crate::change::change_table_ddl(self.dialect()).to_string()];
         ddl.extend(table_ddl(self.dialect()));
+        // Indexes only once Keystone's tables exist (`fernet_setup` may come before `db_sync`).
+        if self.schema_is_current().await? {
+            ddl.extend(index_ddl(self.dialect()).iter().map(|s| s.to_string()));
+        }
         let postgres = self.dialect() == Dialect::Postgres;
         dispatch!(self, write, |pool, _q| {
             let mut tx = crate::begin_write!(pool);

@@ -222,6 +222,11 @@ macro_rules! set_user_options {
     };
 }
 
+/// The ids of the local and federated users with a name in a domain (binds: domain, name,
+/// domain, name), each found by its table's `(domain_id, name)` index.
+const NAMED_USER_IDS: &str = "SELECT user_id FROM local_user WHERE domain_id = ? AND name = ? \
+     UNION ALL SELECT user_id FROM nonlocal_user WHERE domain_id = ? AND name = ?";
+
 impl Store {
     /// A user by id, local or federated.
     pub async fn get_user(&self, user_id: &str) -> Result<Option<User>> {
@@ -243,10 +248,17 @@ impl Store {
     pub async fn find_user(&self, name: &str, domain_id: &str) -> Result<Option<User>> {
         let inactivity = self.user_inactivity_days;
         dispatch!(self, read, |pool, q| {
+            // The `IN` finds the user through the `(domain_id, name)` indexes; the outer rule
+            // (a local name wins over a federated one) is Keystone's.
             let sql = format!(
-                "{USER_COLUMNS} WHERE u.domain_id = ? AND (lu.name = ? OR (lu.name IS NULL AND nu.name = ?))"
+                "{USER_COLUMNS} WHERE u.id IN ({NAMED_USER_IDS}) \
+                 AND u.domain_id = ? AND (lu.name = ? OR (lu.name IS NULL AND nu.name = ?))"
             );
             let row = sqlx::query(&q(&sql))
+                .bind(domain_id)
+                .bind(name)
+                .bind(domain_id)
+                .bind(name)
                 .bind(domain_id)
                 .bind(name)
                 .bind(name)
@@ -369,6 +381,15 @@ impl Store {
     pub async fn list_users(&self, filter: &UserFilter) -> Result<Vec<User>> {
         let inactivity = self.user_inactivity_days;
         let mut sql = format!("{USER_COLUMNS} WHERE 1 = 1");
+        // A name is found through the name indexes first (binds in the order they appear).
+        match (&filter.name, &filter.domain_id) {
+            (Some(_), Some(_)) => sql.push_str(&format!(" AND u.id IN ({NAMED_USER_IDS})")),
+            (Some(_), None) => sql.push_str(
+                " AND u.id IN (SELECT user_id FROM local_user WHERE name = ? \
+                 UNION ALL SELECT user_id FROM nonlocal_user WHERE name = ?)",
+            ),
+            _ => {}
+        }
         if filter.domain_id.is_some() {
             sql.push_str(" AND u.domain_id = ?");
         }
@@ -382,6 +403,11 @@ impl Store {
         dispatch!(self, read, |pool, q| {
             let sql = q(&sql);
             let mut query = sqlx::query(&sql);
+            match (&filter.name, &filter.domain_id) {
+                (Some(n), Some(d)) => query = query.bind(d).bind(n).bind(d).bind(n),
+                (Some(n), None) => query = query.bind(n).bind(n),
+                _ => {}
+            }
             if let Some(d) = &filter.domain_id {
                 query = query.bind(d);
             }

@@ -8,6 +8,10 @@
 //! placeholders and `"quoted"` identifiers and adapted per dialect at run time (sqlx runtime
 //! queries: no database is needed at compile time).
 //!
+//! Beside Keystone's schema Baton keeps its own tables (`baton_*`: the change feed, shared keys,
+//! nodes) and a few extra indexes on Keystone's tables so that no request reads a table that
+//! grows with the cloud; [`Store::explain`] shows how the database would run a statement.
+//!
 //! SQLite writes go through a single-connection pool with `BEGIN IMMEDIATE`, so concurrent writers
 //! in this process queue instead of failing with "database is locked"; other processes are waited
 //! for through `busy_timeout`.
@@ -23,6 +27,8 @@ mod group;
 mod identity;
 pub use identity::FailedLogins;
 mod model;
+mod plan;
+pub use plan::PlanStep;
 mod resource;
 mod revoke;
 mod schema;
@@ -36,6 +42,7 @@ pub use change::{ChangeListener, ChangeMark, CHANGE_CHANNEL};
 pub use credential::{CredentialFilter, CredentialRow};
 pub use fleet::{KeySetRow, NodeRow};
 pub use model::*;
+pub use resource::ProjectColumn;
 pub use schema::{SyncOutcome, ALEMBIC_HEADS};
 pub use trust::{Trust, TrustFilter, TrustUse};
 pub use url::{parse_connection, DatabaseUrl, Dialect};

@@ -34,6 +34,34 @@ fn name_conflict(p: &Project) -> StoreError {
     })
 }
 
+/// A `project` column a request may select rows by; each has an index (`parent_id`'s is
+/// Baton's own on SQLite and PostgreSQL, see `Store::ensure_baton_tables`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectColumn {
+    /// The rows themselves.
+    Id,
+    /// The children of the given projects (or the top-level projects of the given domains).
+    ParentId,
+    /// Every project of the given domains.
+    DomainId,
+    /// By name (with `DomainId`, the unique `(domain_id, name)` index).
+    Name,
+}
+
+impl ProjectColumn {
+    fn name(self) -> &'static str {
+        match self {
+            ProjectColumn::Id => "id",
+            ProjectColumn::ParentId => "parent_id",
+            ProjectColumn::DomainId => "domain_id",
+            ProjectColumn::Name => "name",
+        }
+    }
+}
+
+/// Ids bound per query (well under every backend's limit on bound parameters).
+const IN_CHUNK: usize = 500;
+
 impl Store {
     /// A project or domain by id (never the root-domain row).
     pub async fn get_project(&self, id: &str) -> Result<Option<Project>> {
@@ -100,6 +128,65 @@ impl Store {
         })
     }
 
+    /// The project or domain rows (`is_domain`) equal to every filter given, never the
+    /// root-domain row. The equality is the database's (MySQL's default collation ignores
+    /// case): callers that need Keystone's exact match check again.
+    pub async fn find_projects(
+        &self,
+        is_domain: bool,
+        filters: &[(ProjectColumn, &str)],
+    ) -> Result<Vec<Project>> {
+        let mut sql = format!("{PROJECT_COLUMNS} WHERE is_domain = ? AND id <> ?");
+        for (column, _) in filters {
+            sql.push_str(&format!(" AND {} = ?", column.name()));
+        }
+        dispatch!(self, read, |pool, q| {
+            let sql = q(&sql);
+            let mut query = sqlx::query(&sql).bind(is_domain).bind(ROOT_DOMAIN_ID);
+            for (_, value) in filters {
+                query = query.bind(*value);
+            }
+            let rows = query.fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push(project_from_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    /// The project and domain rows whose `column` is one of `values` (never the root-domain
+    /// row), in chunks of bound ids; each chunk is one indexed query.
+    pub async fn projects_where(
+        &self,
+        column: ProjectColumn,
+        values: &[String],
+    ) -> Result<Vec<Project>> {
+        let mut out = Vec::new();
+        for chunk in values.chunks(IN_CHUNK) {
+            let sql = format!(
+                "{PROJECT_COLUMNS} WHERE {} IN ({}) AND id <> ?",
+                column.name(),
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let part = dispatch!(self, read, |pool, q| {
+                let sql = q(&sql);
+                let mut query = sqlx::query(&sql);
+                for v in chunk {
+                    query = query.bind(v.as_str());
+                }
+                let rows = query.bind(ROOT_DOMAIN_ID).fetch_all(pool).await?;
+                let mut part = Vec::with_capacity(rows.len());
+                for row in rows {
+                    part.push(project_from_row!(row));
+                }
+                Ok::<_, StoreError>(part)
+            })?;
+            out.extend(part);
+        }
+        Ok(out)
+    }
+
     /// Inserts a project or domain row; `Conflict` when the name is taken in its domain.
     pub async fn create_project(&self, p: &Project) -> Result<()> {
         dispatch!(self, write, |pool, q| {
@@ -152,22 +239,6 @@ impl Store {
                 .fetch_optional(pool)
                 .await?;
             Ok(row.is_some())
-        })
-    }
-
-    /// Every project and domain (not the root-domain row).
-    pub async fn list_all_projects(&self) -> Result<Vec<Project>> {
-        dispatch!(self, read, |pool, q| {
-            let sql = format!("{PROJECT_COLUMNS} WHERE id <> ?");
-            let rows = sqlx::query(&q(&sql))
-                .bind(ROOT_DOMAIN_ID)
-                .fetch_all(pool)
-                .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in rows {
-                out.push(project_from_row!(row));
-            }
-            Ok(out)
         })
     }
 
@@ -310,23 +381,38 @@ impl Store {
         })
     }
 
-    /// Tags of every project, for list filters and bodies.
-    pub async fn list_all_project_tags(&self) -> Result<HashMap<String, Vec<String>>> {
-        dispatch!(self, read, |pool, q| {
-            let rows = sqlx::query(&q("SELECT project_id, name FROM project_tag"))
-                .fetch_all(pool)
-                .await?;
-            let mut out: HashMap<String, Vec<String>> = HashMap::new();
-            for row in rows {
-                out.entry(row.try_get(0)?)
-                    .or_default()
-                    .push(row.try_get(1)?);
+    /// The tags of each of `project_ids` (projects without tags are absent), each sorted.
+    pub async fn project_tags_of(
+        &self,
+        project_ids: &[String],
+    ) -> Result<HashMap<String, Vec<String>>> {
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        for chunk in project_ids.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT project_id, name FROM project_tag WHERE project_id IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let part = dispatch!(self, read, |pool, q| {
+                let sql = q(&sql);
+                let mut query = sqlx::query(&sql);
+                for v in chunk {
+                    query = query.bind(v.as_str());
+                }
+                let rows = query.fetch_all(pool).await?;
+                let mut part = Vec::with_capacity(rows.len());
+                for row in rows {
+                    part.push((row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?));
+                }
+                Ok::<_, StoreError>(part)
+            })?;
+            for (id, tag) in part {
+                out.entry(id).or_default().push(tag);
             }
-            for tags in out.values_mut() {
-                tags.sort();
-            }
-            Ok(out)
-        })
+        }
+        for tags in out.values_mut() {
+            tags.sort();
+        }
+        Ok(out)
     }
 
     /// A project's tags, sorted.

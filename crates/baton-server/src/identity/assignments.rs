@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use baton_store::{AssignmentFilter, AssignmentType, ProjectNode, Role, Store};
 
 use super::roles::inherited_reach;
-use super::ProjectTree;
+use super::tree::ProjectSlice;
 use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -69,18 +69,17 @@ pub(crate) struct Params {
 
 // ----- what the listing needs to know ----------------------------------------------------------
 
-/// Roles, implications and (when needed) the project tree, each loaded once.
+/// Roles, implications and the part of the project tree the listing touches.
 pub(crate) struct Data {
     pub(crate) roles: HashMap<String, Role>,
     pub(crate) implied: HashMap<String, Vec<String>>,
-    /// Every project and domain, loaded when inheritance, subtrees or domain filtering need it.
-    pub(crate) tree: Option<ProjectTree>,
+    /// The projects asked about with those above (and, for `include_subtree`, below) them;
+    /// [`effective`] adds what inherited grants reach.
+    pub(crate) projects: ProjectSlice,
 }
 
 impl Data {
-    /// `need_tree`: load the project tree even if the query does not need it (to filter by
-    /// the projects' domains).
-    async fn load(store: &Store, p: &Params, need_tree: bool) -> ApiResult<Data> {
+    async fn load(store: &Store, p: &Params) -> ApiResult<Data> {
         let roles = store
             .list_roles()
             .await?
@@ -95,42 +94,49 @@ impl Data {
                 implied.entry(prior).or_default().push(imp);
             }
         }
-        let tree = if need_tree || p.effective || p.include_subtree || p.project_id.is_some() {
-            Some(ProjectTree::load(store).await?)
-        } else {
-            None
-        };
+        let mut projects = ProjectSlice::new();
+        if let Some(id) = &p.project_id {
+            let ids = [id.clone()];
+            projects.load_ancestors(store, &ids).await?;
+            if p.include_subtree {
+                projects.load_subtrees(store, &ids).await?;
+            }
+        }
         Ok(Data {
             roles,
             implied,
-            tree,
+            projects,
         })
     }
 
     pub(crate) fn project(&self, id: &str) -> Option<&ProjectNode> {
-        self.tree.as_ref()?.project(id)
+        self.projects.tree().project(id)
     }
 
     pub(crate) fn subtree(&self, id: &str) -> Vec<String> {
-        self.tree
-            .as_ref()
-            .map(|t| t.subtree(id))
-            .unwrap_or_default()
+        self.projects.tree().subtree(id)
     }
 
     pub(crate) fn parents(&self, id: &str) -> Vec<String> {
-        self.tree
-            .as_ref()
-            .map(|t| t.ancestors(id))
-            .unwrap_or_default()
+        self.projects.tree().ancestors(id)
     }
 
-    /// The projects an inherited grant on `target` reaches.
+    /// The projects an inherited grant on `target` reaches (loaded by [`effective`] first).
     fn inherited_reach(&self, on_project: bool, target: &str) -> Vec<String> {
-        self.tree
-            .as_ref()
-            .map(|t| inherited_reach(t, on_project, target))
-            .unwrap_or_default()
+        inherited_reach(self.projects.tree(), on_project, target)
+    }
+
+    /// Loads what the inherited grants among `refs` reach.
+    async fn load_reach(&mut self, store: &Store, refs: &[Ref]) -> ApiResult<()> {
+        let mut below = Vec::new();
+        for r in refs.iter().filter(|r| r.inherited) {
+            match &r.scope {
+                Scope::Project(id) => below.push(id.clone()),
+                Scope::Domain(id) => self.projects.load_domain(store, id).await?,
+                Scope::System => {}
+            }
+        }
+        self.projects.load_subtrees(store, &below).await
     }
 }
 
@@ -141,13 +147,21 @@ pub(crate) async fn list(
     p: &Params,
     only_domain: Option<&str>,
 ) -> ApiResult<(Vec<Ref>, Data)> {
-    let data = Data::load(store, p, only_domain.is_some()).await?;
+    let mut data = Data::load(store, p).await?;
     let mut refs = if p.effective {
-        effective(store, p, &data).await?
+        effective(store, p, &mut data).await?
     } else {
         direct(store, p, &data).await?
     };
     if let Some(domain) = only_domain {
+        let ids: Vec<String> = refs
+            .iter()
+            .filter_map(|r| match &r.scope {
+                Scope::Project(id) => Some(id.clone()),
+                _ => None,
+            })
+            .collect();
+        data.projects.load(store, &ids).await?;
         refs.retain(|r| match &r.scope {
             Scope::Domain(d) => d == domain,
             Scope::Project(p) => data.project(p).is_some_and(|p| p.domain_id == domain),
@@ -395,7 +409,7 @@ async fn for_actor(
     Ok(out)
 }
 
-async fn effective(store: &Store, p: &Params, data: &Data) -> ApiResult<Vec<Ref>> {
+async fn effective(store: &Store, p: &Params, data: &mut Data) -> ApiResult<Vec<Ref>> {
     // Domains inherit nothing, so a domain filter means direct grants only.
     let inherited = if p.domain_id.is_some() {
         Some(false)
@@ -436,6 +450,9 @@ async fn effective(store: &Store, p: &Params, data: &Data) -> ApiResult<Vec<Ref>
     } else {
         store.group_members(&group_ids).await?
     };
+    if p.project_id.is_none() {
+        data.load_reach(store, &found).await?;
+    }
     let mut expanded = Vec::new();
     for r in found {
         expand(r, p, &subtree, data, &members, &mut expanded);

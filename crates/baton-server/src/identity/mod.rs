@@ -35,7 +35,7 @@ use crate::tokens::TokenService;
 
 pub use projects::{NewProject, Placement, ProjectChanges};
 pub use roles::{grants_on_domain, grants_on_project, EffectiveTargets};
-pub use tree::ProjectTree;
+pub use tree::{ProjectSlice, ProjectTree};
 pub use users::{GroupChanges, NewGroup, NewUser, UserChanges};
 
 /// Keystone's `id_string`: at most 64 characters (ids from other deployments, LDAP or

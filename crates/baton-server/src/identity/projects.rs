@@ -4,12 +4,10 @@
 //! a project is not enabled under a disabled parent nor disabled above enabled children, the
 //! default domain stays enabled, and a domain is deleted only once disabled.
 
-use std::collections::HashMap;
-
 use baton_store::{Project, RevocationEvent, ROOT_DOMAIN_ID};
 use serde_json::{Map, Value};
 
-use super::{Identity, ProjectTree};
+use super::{Identity, ProjectSlice};
 use crate::error::{ApiError, ApiResult};
 
 /// A new project's or domain's own attributes, as the request gave them.
@@ -82,43 +80,27 @@ fn domain_of(p: &Project) -> &str {
     }
 }
 
-/// Every project row by id, and the tree over them (one read of the table).
-struct Rows {
-    by_id: HashMap<String, Project>,
-    tree: ProjectTree,
-}
-
-impl Rows {
-    /// The projects above `id` up to (excluding) its domain, nearest first.
-    fn ancestors(&self, id: &str) -> impl Iterator<Item = &Project> {
-        self.tree
-            .ancestors(id)
-            .into_iter()
-            .filter_map(|a| self.by_id.get(&a))
-    }
-
-    fn subtree(&self, id: &str) -> impl Iterator<Item = &Project> {
-        self.tree
-            .subtree(id)
-            .into_iter()
-            .filter_map(|a| self.by_id.get(&a))
-    }
-}
-
 impl Identity {
-    async fn rows(&self) -> ApiResult<Rows> {
-        let all = self.store.list_all_projects().await?;
-        let tree = ProjectTree::from_projects(&all);
-        Ok(Rows {
-            by_id: all.into_iter().map(|p| (p.id.clone(), p)).collect(),
-            tree,
-        })
+    /// The projects above `id` up to (excluding) its domain, nearest first; reads only them.
+    async fn ancestors_of(&self, id: &str) -> ApiResult<Vec<Project>> {
+        let mut slice = ProjectSlice::new();
+        slice.load_ancestors(&self.store, &[id.to_string()]).await?;
+        let ids = slice.tree().ancestors(id);
+        Ok(ids.iter().filter_map(|a| slice.get(a)).cloned().collect())
+    }
+
+    /// The projects below `id` (a project or a domain), each level in reverse id order;
+    /// reads only them.
+    async fn subtree_of(&self, id: &str) -> ApiResult<Vec<Project>> {
+        let mut slice = ProjectSlice::new();
+        slice.load_subtrees(&self.store, &[id.to_string()]).await?;
+        let ids = slice.tree().subtree(id);
+        Ok(ids.iter().filter_map(|a| slice.get(a)).cloned().collect())
     }
 
     /// The projects above `project` up to (excluding) its domain, nearest first.
     pub async fn project_ancestors(&self, project: &Project) -> ApiResult<Vec<Project>> {
-        let rows = self.rows().await?;
-        Ok(rows.ancestors(&project.id).cloned().collect())
+        self.ancestors_of(&project.id).await
     }
 
     /// Where a new project goes (see [`Placement`]); a parent that does not exist is a 400.
@@ -159,9 +141,8 @@ impl Identity {
         let mut chain: Vec<Project> = if parent.is_domain {
             Vec::new()
         } else {
-            let rows = self.rows().await?;
             std::iter::once(parent.clone())
-                .chain(rows.ancestors(&parent.id).cloned())
+                .chain(self.ancestors_of(&parent.id).await?)
                 .collect()
         };
         chain.push(domain.clone());
@@ -238,8 +219,8 @@ impl Identity {
         }
         match changes.enabled {
             Some(true) if !project.enabled => {
-                let rows = self.rows().await?;
-                let disabled = rows.ancestors(&project.id).find(|p| !p.enabled);
+                let ancestors = self.ancestors_of(&project.id).await?;
+                let disabled = ancestors.iter().find(|p| !p.enabled);
                 if let Some(off) = disabled {
                     return Err(ApiError::ForbiddenNotSecurity(format!(
                         "Cannot enable project {} since it has disabled parents",
@@ -248,8 +229,8 @@ impl Identity {
                 }
             }
             Some(false) if project.enabled => {
-                let rows = self.rows().await?;
-                if rows.subtree(&project.id).any(|p| p.enabled) {
+                let below = self.subtree_of(&project.id).await?;
+                if below.iter().any(|p| p.enabled) {
                     return Err(ApiError::ForbiddenNotSecurity(format!(
                         "Cannot disable project {} since its subtree contains enabled projects.",
                         project.id
@@ -389,8 +370,12 @@ impl Identity {
         })
         .await?;
         // Children before parents, so every project is a leaf when it goes.
-        let rows = self.rows().await?;
-        let doomed: Vec<String> = rows.tree.subtree(&domain.id);
+        let doomed: Vec<String> = self
+            .subtree_of(&domain.id)
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
         for id in doomed.iter().rev() {
             self.store.delete_project(id).await?;
             self.store.delete_trusts_for_project(id, self.now()).await?;

@@ -264,9 +264,8 @@ impl Identity {
                     .await?
                     .ok_or_else(|| ApiError::not_found("project", pid))?;
                 let dir = self.tokens.directory_snapshot().await?;
-                let groups = self.store.list_user_group_ids(&trustor).await?;
                 self.tokens
-                    .project_roles(&dir, &trustor, &groups, &project)
+                    .project_roles(&dir, &trustor, &project)
                     .await?
                     .into_iter()
                     .map(|r| r.id)

@@ -142,9 +142,8 @@ impl TokenService {
             Err(other) => return Ok(Err(other)),
         };
         let original = self.original_trustor(&trust).await?;
-        let groups = self.store.list_user_group_ids(&original).await?;
         let (held, target) = match self
-            .fill_project_scope(dir, &original, &groups, project_id, body)
+            .fill_project_scope(dir, &original, project_id, body)
             .await?
         {
             Ok(found) => found,

@@ -219,38 +219,24 @@ impl Names {
         let groups = store
             .group_names(&groups.into_iter().collect::<Vec<_>>())
             .await?;
-        // Domains of the users, groups and projects, in the same batch as the projects when
-        // the tree is already loaded, else in a second one.
+        // Domains of the users, groups and projects, in a second batch after the projects.
         let mut more: HashSet<String> = HashSet::new();
         for n in users.values().chain(groups.values()) {
             more.insert(n.domain_id.clone());
         }
-        let mut projects = HashMap::new();
-        if let Some(tree) = &data.tree {
-            for n in tree.nodes() {
-                projects.insert(
-                    n.id.clone(),
-                    NameRef {
-                        name: n.name.clone(),
-                        domain_id: n.domain_id.clone(),
-                    },
-                );
-            }
-        } else {
-            projects = store
-                .project_names(&targets.into_iter().collect::<Vec<_>>())
-                .await?;
-            for n in projects.values() {
-                more.insert(n.domain_id.clone());
-            }
-            more.retain(|d| !projects.contains_key(d));
-            if !more.is_empty() {
-                projects.extend(
-                    store
-                        .project_names(&more.into_iter().collect::<Vec<_>>())
-                        .await?,
-                );
-            }
+        let mut projects = store
+            .project_names(&targets.into_iter().collect::<Vec<_>>())
+            .await?;
+        for n in projects.values() {
+            more.insert(n.domain_id.clone());
+        }
+        more.retain(|d| !projects.contains_key(d));
+        if !more.is_empty() {
+            projects.extend(
+                store
+                    .project_names(&more.into_iter().collect::<Vec<_>>())
+                    .await?,
+            );
         }
         Ok(Names {
             users,

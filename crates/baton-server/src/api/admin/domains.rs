@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use baton_store::Project;
+use baton_store::{Project, ProjectColumn};
 
 use super::projects::{read_tags, refuse_options, render, NOT_EXTRA, PROJECT_NAME_MAX};
 use super::{
@@ -89,14 +89,18 @@ async fn list(
     }
     caller.enforce(&state, "identity:list_domains", &target)?;
     let page = list.page(None)?;
-    let tags = state.store.list_all_project_tags().await?;
-    let none = Vec::new();
-    let domains = state
-        .store
-        .list_all_projects()
-        .await?
+    let by: Vec<(ProjectColumn, &str)> = list
+        .query
+        .get("name")
+        .map(|n| (ProjectColumn::Name, n))
         .into_iter()
-        .filter(|d| d.is_domain)
+        .collect();
+    let rows = state.store.find_projects(true, &by).await?;
+    let ids: Vec<String> = rows.iter().map(|d| d.id.clone()).collect();
+    let tags = state.store.project_tags_of(&ids).await?;
+    let none = Vec::new();
+    let domains = rows
+        .into_iter()
         .filter(|d| scoped_domain.as_deref().is_none_or(|s| d.id == s))
         .filter(|d| {
             matches(&list.query, "name", Some(&d.name))

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use baton_store::Project;
+use baton_store::{Project, ProjectColumn};
 use serde_json::{json, Map, Value};
 
 use super::{
@@ -177,15 +177,24 @@ async fn list(
     caller.enforce(&state, "identity:list_projects", &target)?;
     let page = list.page(None)?;
     let want_domains = list.query.flag("is_domain").unwrap_or(false);
-    let tags = state.store.list_all_project_tags().await?;
+    // The filters narrow the read in SQL; the exact comparisons below stay Keystone's.
+    let mut by: Vec<(ProjectColumn, &str)> = Vec::new();
+    for (key, column) in [
+        ("domain_id", ProjectColumn::DomainId),
+        ("name", ProjectColumn::Name),
+        ("parent_id", ProjectColumn::ParentId),
+    ] {
+        if let Some(v) = list.query.get(key) {
+            by.push((column, v));
+        }
+    }
+    let rows = state.store.find_projects(want_domains, &by).await?;
+    let ids: Vec<String> = rows.iter().map(|p| p.id.clone()).collect();
+    let tags = state.store.project_tags_of(&ids).await?;
     let none: Vec<String> = Vec::new();
     let tag_filter = TagFilter::from_query(&list.query);
-    let projects = state
-        .store
-        .list_all_projects()
-        .await?
+    let projects = rows
         .into_iter()
-        .filter(|p| p.is_domain == want_domains)
         .filter(|p| scoped_domain.as_deref().is_none_or(|d| p.domain_id == d))
         .filter(|p| {
             matches(&list.query, "name", Some(&p.name))

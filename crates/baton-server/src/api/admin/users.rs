@@ -583,14 +583,12 @@ async fn list_projects(
     }
     caller.enforce(&state, "identity:list_user_projects", &target)?;
     let user = user.ok_or_else(|| user_not_found(&user_id))?;
-    let store = &state.store;
-    let all = store.list_all_projects().await?;
-    let (ids, _) = state.tokens.effective_scope_ids(&user.id, &all).await?;
-    let tags = store.list_all_project_tags().await?;
+    let (found, _) = state.tokens.scopes_for_user(&user.id).await?;
+    let ids: Vec<String> = found.iter().map(|p| p.id.clone()).collect();
+    let tags = state.store.project_tags_of(&ids).await?;
     let none = Vec::new();
-    let projects = all
+    let projects = found
         .iter()
-        .filter(|p| ids.contains(&p.id))
         .filter(|p| {
             matches(&list.query, "name", Some(&p.name))
                 && matches(&list.query, "domain_id", Some(&p.domain_id))
