@@ -19,11 +19,6 @@ pub struct ProjectTree {
 }
 
 impl ProjectTree {
-    /// The tree of project rows a caller already loaded in full (no second read).
-    pub fn from_projects(all: &[Project]) -> ProjectTree {
-        ProjectTree::from_nodes(all.iter().map(node_of).collect())
-    }
-
     /// The tree of already-loaded nodes.
     pub fn from_nodes(nodes: Vec<ProjectNode>) -> ProjectTree {
         let mut tree = ProjectTree {
@@ -53,11 +48,6 @@ impl ProjectTree {
     /// A project (not a domain) by id.
     pub fn project(&self, id: &str) -> Option<&ProjectNode> {
         self.nodes.get(id).filter(|p| !p.is_domain)
-    }
-
-    /// Every project and domain.
-    pub fn nodes(&self) -> impl Iterator<Item = &ProjectNode> {
-        self.nodes.values()
     }
 
     /// Every project (not domain).
