@@ -41,7 +41,9 @@ impl Store {
                 Ok(out)
             }
             Backend::Postgres(pool) => {
-                let mut c = pool.acquire().await?;
+                // A connection of its own: the session settings and the prepared statement
+                // never reach the pool, whatever fails half way.
+                let mut c = sqlx::PgConnection::connect_with(&pool.connect_options()).await?;
                 let params = (1..=max_dollar_param(sql))
                     .map(|_| "NULL")
                     .collect::<Vec<_>>()
@@ -73,20 +75,17 @@ impl Store {
                 Ok(postgres_steps(&lines))
             }
             Backend::MySql(pool) => {
-                let mut c = pool.acquire().await?;
+                let mut c = sqlx::MySqlConnection::connect_with(&pool.connect_options()).await?;
                 sqlx::query("SET SESSION max_seeks_for_key = 1")
-                    .execute(&mut *c)
+                    .execute(&mut c)
                     .await?;
                 // Placeholders become a literal: EXPLAIN plans it as it would a bound value.
                 let literal = sql.replace('?', "'x'");
                 let rows = sqlx::raw_sql(&format!("EXPLAIN {literal}"))
-                    .fetch_all(&mut *c)
-                    .await;
-                sqlx::query("SET SESSION max_seeks_for_key = DEFAULT")
-                    .execute(&mut *c)
+                    .fetch_all(&mut c)
                     .await?;
                 let mut out = Vec::new();
-                for row in rows? {
+                for row in rows {
                     let table: Option<String> = row.try_get("table")?;
                     let kind: Option<String> = row.try_get("type")?;
                     let extra: Option<String> = row.try_get("Extra")?;
