@@ -22,6 +22,8 @@
 #        d. Baton restarted, then BENCH_RSS_TOKENS distinct project-scoped tokens (minted offline by
 #           crates/baton-token/examples/mint_tokens.rs) driven through GET /v3/auth/tokens by
 #           bench/validate_many.lua while VmRSS of the server is sampled every second;
+#        e. the same tokens on a restarted Baton with the validation snapshot off
+#           (snapshot_cache_bytes = 0), for the cold path with and without it;
 #   4. prints a Markdown report and writes it to bench/results/identity-<UTC date-time>.md
 #      (raw wrk output, samples and server logs stay in the work directory it names).
 #
@@ -208,33 +210,52 @@ hwm_kb() { awk '/^VmHWM/{print $2}' "/proc/$1/status"; }
 # The caller's token is validated once so that the 0 point includes it.
 curl -s -m 30 -o /dev/null -H "X-Auth-Token: $B_AUTH" -H "X-Subject-Token: $B_AUTH" "http://127.0.0.1:$bport/v3/auth/tokens"
 wait_quiet baton_rss
-rm -f "$work"/progress.*
-samples=$work/rss-samples.txt
-echo "seconds validated rss_kb" > "$samples"
-rss0=$(rss_kb "$baton_pid")
-echo "0 0 $rss0" >> "$samples"
 export BENCH_AUTH_TOKEN=$B_AUTH BENCH_TOKENS_FILE=$work/tokens.txt BENCH_PROGRESS=$work/progress BENCH_THREADS=$THREADS
-wrk -t"$THREADS" -c"$CONC" -d"${RSS_MAX_SECONDS}s" --timeout 30s --latency -s "$BENCH_DIR/validate_many.lua" \
-  "http://127.0.0.1:$bport" > "$work/wrk-baton-rss.txt" 2>&1 &
-wrk_pid=$!
-(
-  for ((s = 1; s <= RSS_MAX_SECONDS + 5; s++)); do
-    sleep 1
-    kill -0 "$wrk_pid" 2>/dev/null || break
-    # (no progress file yet while wrk loads the token file)
-    n=$( { cat "$work"/progress.* 2>/dev/null || true; } | awk '{s += $1} END {print s + 0}')
-    echo "$s $n $(rss_kb "$baton_pid")" >> "$samples"
-    if (( n >= RSS_TOKENS )); then kill -INT "$wrk_pid" 2>/dev/null; break; fi
-  done
-) &
-sampler_pid=$!
-wait "$wrk_pid" || true
-wait "$sampler_pid" || true
-sampler_pid= wrk_pid=
-rm -f "$work/tokens.txt" # ~190 MB per million; mint_tokens regenerates it in seconds
+# distinct_run NAME SAMPLES: every token of the file once (wrk stops at RSS_TOKENS), VmRSS sampled
+# every second into SAMPLES; wrk's output in wrk-NAME.txt.
+distinct_run() {
+  local name=$1 samples=$2
+  rm -f "$work"/progress.*
+  echo "seconds validated rss_kb" > "$samples"
+  echo "0 0 $(rss_kb "$baton_pid")" >> "$samples"
+  wrk -t"$THREADS" -c"$CONC" -d"${RSS_MAX_SECONDS}s" --timeout 30s --latency -s "$BENCH_DIR/validate_many.lua" \
+    "http://127.0.0.1:$bport" > "$work/wrk-$name.txt" 2>&1 &
+  wrk_pid=$!
+  (
+    for ((s = 1; s <= RSS_MAX_SECONDS + 5; s++)); do
+      sleep 1
+      kill -0 "$wrk_pid" 2>/dev/null || break
+      # (no progress file yet while wrk loads the token file)
+      n=$( { cat "$work"/progress.* 2>/dev/null || true; } | awk '{s += $1} END {print s + 0}')
+      echo "$s $n $(rss_kb "$baton_pid")" >> "$samples"
+      if (( n >= RSS_TOKENS )); then kill -INT "$wrk_pid" 2>/dev/null; break; fi
+    done
+  ) &
+  sampler_pid=$!
+  wait "$wrk_pid" || true
+  wait "$sampler_pid" || true
+  sampler_pid= wrk_pid=
+}
+samples=$work/rss-samples.txt
+rss0=$(rss_kb "$baton_pid")
+distinct_run baton-rss "$samples"
 rss_peak=$(hwm_kb "$baton_pid")
 rss_line=$(grep '^BENCH_RESULT' "$work/wrk-baton-rss.txt" || true)
 for kv in ${rss_line#BENCH_RESULT }; do eval "RSS_${kv%%=*}=${kv#*=}"; done
+
+# ---- e. the same tokens with the validation snapshot off: every cold validation reads SQL -----------------------
+stop_baton
+cp "$BCONF" "$BCONF.with-snapshot"
+printf '\n[baton]\nsnapshot_cache_bytes = 0\n' >> "$BCONF"
+start_baton
+curl -s -m 30 -o /dev/null -H "X-Auth-Token: $B_AUTH" -H "X-Subject-Token: $B_AUTH" "http://127.0.0.1:$bport/v3/auth/tokens"
+wait_quiet baton_nosnapshot
+distinct_run baton-nosnapshot "$work/rss-samples-nosnapshot.txt"
+ns_peak=$(hwm_kb "$baton_pid")
+ns_line=$(grep '^BENCH_RESULT' "$work/wrk-baton-nosnapshot.txt" || true)
+for kv in ${ns_line#BENCH_RESULT }; do eval "NS_${kv%%=*}=${kv#*=}"; done
+mv "$BCONF.with-snapshot" "$BCONF"
+rm -f "$work/tokens.txt" # ~190 MB per million; mint_tokens regenerates it in seconds
 rss_at() { # first sample with validated >= $1 -> "RSS MiB (t s)"
   awk -v n="$1" 'NR > 1 && $2 >= n {printf "%.1f MiB (t=%d s)", $3/1024, $1; found=1; exit} END {if (!found) print "not reached"}' "$samples"
 }
@@ -265,16 +286,18 @@ log "rss: validated $rss_done, peak $(( rss_peak / 1024 )) MiB"
   echo "| issue steady state as % of bound (wrk's figure) | **$bi_pct %** ($bi_pct_window %) | $ki_pct % ($ki_pct_window %) |"
   echo
   [ -n "$ks_issue_note" ] && { echo "Note: $ks_issue_note."; echo; }
-  echo "Baton memory while validating distinct tokens (VmRSS, validation cache $(grep -q validation_cache_size "$BCONF" && echo configured || echo 'default 100000 entries')):"
+  echo "Baton memory while validating distinct tokens (VmRSS, validation cache $(grep -q validation_cache_bytes "$BCONF" && echo configured || echo 'default 96 MiB')):"
   echo
-  echo "| tokens validated | 0 | 100k | 500k | 1M | peak (VmHWM) |"
-  echo "|---|---|---|---|---|---|"
-  echo "| Baton RSS | $(awk -v k="$rss0" 'BEGIN{printf "%.1f MiB", k/1024}') | $(rss_at 100000) | $(rss_at 500000) | $(rss_at 1000000) | $(awk -v k="$rss_peak" 'BEGIN{printf "%.1f MiB", k/1024}') |"
+  echo "| tokens validated | 0 | 100k | 150k | 500k | 1M | peak (VmHWM) |"
+  echo "|---|---|---|---|---|---|---|"
+  echo "| Baton RSS | $(awk -v k="$rss0" 'BEGIN{printf "%.1f MiB", k/1024}') | $(rss_at 100000) | $(rss_at 150000) | $(rss_at 500000) | $(rss_at 1000000) | $(awk -v k="$rss_peak" 'BEGIN{printf "%.1f MiB", k/1024}') |"
   echo
-  echo "Distinct-token run: ${rss_done} requests sent in the sampled window; wrk: $(printf '%.0f' "${RSS_rps:-0}") req/s, p50 $(ms "${RSS_p50_us:-0}"), p99 $(ms "${RSS_p99_us:-0}"), errors connect/read/write/status/timeout ${RSS_err_connect:-?}/${RSS_err_read:-?}/${RSS_err_write:-?}/${RSS_err_status:-?}/${RSS_err_timeout:-?}."
+  echo "Distinct-token run (each token new to the server; one user, one project): ${rss_done} requests sent in the sampled window; wrk: **$(printf '%.0f' "${RSS_rps:-0}") req/s**, p50 $(ms "${RSS_p50_us:-0}"), p99 $(ms "${RSS_p99_us:-0}"), errors connect/read/write/status/timeout ${RSS_err_connect:-?}/${RSS_err_read:-?}/${RSS_err_write:-?}/${RSS_err_status:-?}/${RSS_err_timeout:-?}."
+  echo
+  echo "The same tokens on a restarted server with the validation snapshot off (\`[baton] snapshot_cache_bytes = 0\`: every cold validation reads users, projects and assignments with SQL): $(printf '%.0f' "${NS_rps:-0}") req/s, p50 $(ms "${NS_p50_us:-0}"), p99 $(ms "${NS_p99_us:-0}"), errors status/timeout ${NS_err_status:-?}/${NS_err_timeout:-?}, peak RSS $(awk -v k="$ns_peak" 'BEGIN{printf "%.1f MiB", k/1024}')."
   echo
   echo "Machine quiet before each phase (1-min load average < $QUIET_LOAD):"
-  for p in bcrypt baton_validate ks_validate baton_issue ks_issue ks_issue_fallback baton_rss; do
+  for p in bcrypt baton_validate ks_validate baton_issue ks_issue ks_issue_fallback baton_rss baton_nosnapshot; do
     [ -n "${QUIET[$p]:-}" ] && echo "- $p: $(quiet_cell "$p")"
   done
   echo

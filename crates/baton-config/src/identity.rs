@@ -128,8 +128,9 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
         &[
             "bind",
             "data_dir",
-            "validation_cache_size",
+            "validation_cache_bytes",
             "validation_cache_ttl",
+            "snapshot_cache_bytes",
             "worker_threads",
             "max_connections",
             "header_timeout",
@@ -309,6 +310,9 @@ pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
             "remote_timeout",
         ],
     ),
+    // Baton's own, from before the validation cache was bounded in bytes
+    // (`validation_cache_bytes` replaced it); old configurations keep working.
+    ("baton", &["validation_cache_size"]),
 ];
 
 /// Option-name prefixes ignored per section (oslo.log's `logging_*` formats).
@@ -654,10 +658,16 @@ pub struct BatonOptions {
     pub bind: SocketAddr,
     /// Directory for Baton's own state (`data_dir`).
     pub data_dir: Option<PathBuf>,
-    /// Entries in the token validation cache (`validation_cache_size`).
-    pub validation_cache_size: u64,
+    /// Bytes the token validation cache may hold (`validation_cache_bytes`, default 96 MiB), as
+    /// `ValidatedToken::weight` counts them (about 1.5 KiB for a project-scoped token with a
+    /// few roles; the catalog is shared, not counted per token).
+    pub validation_cache_bytes: u64,
     /// Seconds a validation result is cached (`validation_cache_ttl`).
     pub validation_cache_ttl: u32,
+    /// Bytes of users, projects and role assignments kept in memory for validating tokens new
+    /// to this node (`snapshot_cache_bytes`, default 32 MiB; 0 reads the database each time).
+    /// Entries live `validation_cache_ttl` at most and go at every write, as validations do.
+    pub snapshot_cache_bytes: u64,
     /// Runtime worker threads (`worker_threads`); `None` means one per core.
     pub worker_threads: Option<usize>,
     /// Client connections served at once (`max_connections`, default 512); further ones wait
@@ -809,8 +819,9 @@ impl Default for IdentityConfig {
             baton: BatonOptions {
                 bind: SocketAddr::from(([127, 0, 0, 1], 5000)),
                 data_dir: None,
-                validation_cache_size: 100_000,
+                validation_cache_bytes: 96 << 20,
                 validation_cache_ttl: 300,
+                snapshot_cache_bytes: 32 << 20,
                 worker_threads: None,
                 max_connections: 512,
                 header_timeout: 30,
@@ -1384,12 +1395,15 @@ fn read_baton(
     Ok(BatonOptions {
         bind,
         data_dir: baton.string_untrimmed("data_dir")?.map(PathBuf::from),
-        validation_cache_size: baton
-            .int("validation_cache_size", 0, i64::MAX)?
-            .unwrap_or(d.validation_cache_size),
+        validation_cache_bytes: baton
+            .int("validation_cache_bytes", 0, i64::MAX)?
+            .unwrap_or(d.validation_cache_bytes),
         validation_cache_ttl: baton
             .u32("validation_cache_ttl", 0)?
             .unwrap_or(d.validation_cache_ttl),
+        snapshot_cache_bytes: baton
+            .int("snapshot_cache_bytes", 0, i64::MAX)?
+            .unwrap_or(d.snapshot_cache_bytes),
         worker_threads: baton.int("worker_threads", 1, 1024)?,
         max_connections: baton
             .int("max_connections", 1, 1 << 20)?
@@ -1534,7 +1548,7 @@ mod tests {
             ("oslo_middleware", "max_request_body_size", "x"),
             ("oslo_policy", "enforce_new_defaults", "maybe"),
             ("oslo_policy", "enforce_scope", "maybe"),
-            ("baton", "validation_cache_size", "x"),
+            ("baton", "validation_cache_bytes", "x"),
             ("baton", "validation_cache_ttl", "x"),
             ("baton", "worker_threads", "x"),
             ("baton", "max_connections", "x"),

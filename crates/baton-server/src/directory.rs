@@ -3,16 +3,20 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use baton_store::{Role, Store};
 use baton_types::{CatalogEndpoint, CatalogService};
+use bytes::Bytes;
 
 use crate::error::ApiResult;
 
 /// How stale the snapshot may get with respect to writes made by other nodes.
 const MAX_AGE: Duration = Duration::from_secs(5);
+/// Rendered catalogs kept per project before the memo starts over (only clouds whose endpoint
+/// URLs name the project have more than one).
+const CATALOG_MEMO: usize = 10_000;
 
 /// Roles, role implications and the service catalog as of one read of the database.
 pub struct Directory {
@@ -22,6 +26,11 @@ pub struct Directory {
     pub implied: HashMap<String, Vec<String>>,
     /// The enabled services with their enabled endpoints, before project-id substitution.
     pub catalog: Vec<CatalogService>,
+    /// Some endpoint URL holds a project placeholder, so catalogs differ per project.
+    per_project: bool,
+    /// Catalog JSON arrays rendered so far, by project (`None` when they do not differ):
+    /// every cached token of a project shares one copy.
+    catalog_json: Mutex<HashMap<Option<String>, Bytes>>,
 }
 
 impl Directory {
@@ -66,6 +75,26 @@ impl Directory {
                 });
         }
         out
+    }
+
+    /// The catalog of [`Directory::catalog_for`] as a JSON array, rendered once per project
+    /// and shared.
+    pub fn catalog_json(&self, project_id: Option<&str>) -> serde_json::Result<Bytes> {
+        let key = if self.per_project {
+            project_id.map(str::to_string)
+        } else {
+            None
+        };
+        let mut memo = self.catalog_json.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(json) = memo.get(&key) {
+            return Ok(json.clone());
+        }
+        let json = Bytes::from(serde_json::to_vec(&self.catalog_for(project_id))?);
+        if memo.len() >= CATALOG_MEMO {
+            memo.clear();
+        }
+        memo.insert(key, json.clone());
+        Ok(json)
     }
 }
 
@@ -145,9 +174,15 @@ async fn load(store: &Store) -> ApiResult<Directory> {
         })
         .collect();
     catalog.sort_by(|a, b| a.service_type.cmp(&b.service_type).then(a.id.cmp(&b.id)));
+    let per_project = catalog
+        .iter()
+        .flat_map(|s| &s.endpoints)
+        .any(|e| e.url.contains("$(") || e.url.contains("%("));
     Ok(Directory {
         roles: roles.into_iter().map(|r| (r.id.clone(), r)).collect(),
         implied,
         catalog,
+        per_project,
+        catalog_json: Mutex::default(),
     })
 }

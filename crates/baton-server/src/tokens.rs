@@ -33,7 +33,20 @@ use crate::identity::users::{IGNORE_LOCKOUT_FAILURE_ATTEMPTS, IGNORE_PASSWORD_EX
 use crate::password::{self, Lockout};
 use crate::revocations::{RevocationList, TokenValues, MAX_GAPS, RECHECK_EVERY};
 
+pub mod snapshot;
 mod trust;
+
+use snapshot::{Snapshot, UserFacts};
+
+/// Where a check reads users, projects and role assignments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// The database: issuing (which has just checked credentials against it), listings and the
+    /// admin API.
+    Database,
+    /// The node's [`Snapshot`], the database for what it does not hold: validation.
+    Snapshot,
+}
 
 /// Keystone's primary (non-delegated) authentication methods (its `delegation.py`): a token
 /// with any other method came from a delegated credential (application credential, EC2,
@@ -48,8 +61,11 @@ pub struct ValidatedToken {
     pub body: TokenBody,
     /// What the token itself carries (user id, methods, scope ids, expiry, audit ids).
     pub payload: TokenPayload,
-    json_with_catalog: Bytes,
+    /// `{"token": {...}}` without the catalog, rendered once.
     json_without_catalog: Bytes,
+    /// The scope's catalog as a JSON array, shared with every token of the same project
+    /// (`None` for a token that shows none: unscoped).
+    catalog: Option<Bytes>,
     /// The revocation-list generation this token was last checked against; a cache hit
     /// re-checks only when events have arrived since.
     checked_generation: AtomicU64,
@@ -105,13 +121,54 @@ impl ValidatedToken {
         }
     }
 
-    /// The token response body, rendered once; without the catalog for `?nocatalog`.
+    /// The token response body; without the catalog for `?nocatalog`. With it, the shared
+    /// catalog is spliced in as the body's last member: one copy, no serialisation.
     pub fn json(&self, include_catalog: bool) -> Bytes {
-        if include_catalog {
-            self.json_with_catalog.clone()
-        } else {
-            self.json_without_catalog.clone()
+        let body = &self.json_without_catalog;
+        match &self.catalog {
+            Some(catalog) if include_catalog && body.ends_with(b"}}") => {
+                const MEMBER: &[u8] = b",\"catalog\":";
+                let head = &body[..body.len() - 2];
+                let mut out = Vec::with_capacity(body.len() + MEMBER.len() + catalog.len());
+                out.extend_from_slice(head);
+                out.extend_from_slice(MEMBER);
+                out.extend_from_slice(catalog);
+                out.extend_from_slice(b"}}");
+                Bytes::from(out)
+            }
+            _ => body.clone(),
         }
+    }
+
+    /// What this entry costs in the validation cache, approximately: its strings, its JSON
+    /// (the shared catalog not counted) and fixed overhead. The cache's bound counts this.
+    pub fn weight(&self) -> u32 {
+        let b = &self.body;
+        let names = |v: &IdName| v.id.len() + v.name.len() + 48;
+        let mut bytes = 400 + self.json_without_catalog.len() + names(&b.user.domain);
+        bytes += b.user.id.len() + b.user.name.len();
+        bytes += b
+            .methods
+            .iter()
+            .chain(&b.audit_ids)
+            .map(|s| s.len() + 24)
+            .sum::<usize>();
+        bytes += self
+            .payload
+            .audit_ids
+            .iter()
+            .map(|s| s.len() + 24)
+            .sum::<usize>();
+        bytes += b
+            .project
+            .as_ref()
+            .map_or(0, |p| p.id.len() + p.name.len() + names(&p.domain));
+        bytes += b.domain.as_ref().map_or(0, names);
+        bytes += b.roles.iter().flatten().map(names).sum::<usize>();
+        if b.application_credential.is_some() || b.trust.is_some() {
+            bytes += 512;
+        }
+        u32::try_from(bytes).unwrap_or(u32::MAX)
     }
 
     /// The token's user.
@@ -249,6 +306,8 @@ pub struct TokenService {
     /// began before a bump read data that may be stale, so its result is not cached.
     write_generation: AtomicU64,
     directory: DirectoryCache,
+    /// Users, projects and assignments for cold validations.
+    snapshot: Snapshot,
     dummy_hash: String,
     /// The shared change feed: announces this node's writes, follows the other nodes'.
     pub(crate) changes: crate::changes::ChangeFeed,
@@ -402,12 +461,13 @@ impl TokenService {
         let dummy_hash = tokio::task::spawn_blocking(move || password::dummy_hash(rounds))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let ttl = Duration::from_secs(u64::from(config.baton.validation_cache_ttl).max(1));
         let validated = moka::sync::Cache::builder()
-            .max_capacity(config.baton.validation_cache_size)
-            .time_to_live(Duration::from_secs(
-                u64::from(config.baton.validation_cache_ttl).max(1),
-            ))
+            .max_capacity(config.baton.validation_cache_bytes)
+            .weigher(|_: &[u8; 32], v: &Arc<ValidatedToken>| v.weight())
+            .time_to_live(ttl)
             .build();
+        let snapshot = Snapshot::new(config.baton.snapshot_cache_bytes, ttl);
         let svc = TokenService {
             hashing: password::HashPool::new(&config.baton),
             config,
@@ -421,6 +481,7 @@ impl TokenService {
             revocation_generation: AtomicU64::new(0),
             write_generation: AtomicU64::new(0),
             directory: DirectoryCache::default(),
+            snapshot,
             dummy_hash,
         };
         svc.refresh_revocations().await?;
@@ -452,6 +513,12 @@ impl TokenService {
         self.write_generation.fetch_add(1, Ordering::AcqRel);
         self.validated.invalidate_all();
         self.directory.invalidate();
+        self.snapshot.invalidate();
+    }
+
+    /// Bytes the validation snapshot holds (see [`snapshot`]).
+    pub fn snapshot_bytes(&self) -> u64 {
+        self.snapshot.weighted_size()
     }
 
     /// Caches a validation that began at write generation `began`, unless a write came since.
@@ -707,7 +774,7 @@ impl TokenService {
             Err(e) => return Err(ApiError::token_not_found(e.to_string())),
         };
         let issued_at = DateTime::from_timestamp(issued_at as i64, 0).unwrap_or_default();
-        self.build_validated(payload, issued_at)
+        self.build_validated(Read::Snapshot, payload, issued_at)
             .await?
             .map_err(|r| r.into_api(false))
     }
@@ -717,17 +784,19 @@ impl TokenService {
     /// the inner one says why the token is refused.
     async fn build_validated(
         &self,
+        read: Read,
         payload: TokenPayload,
         issued_at: DateTime<Utc>,
     ) -> Checked<ValidatedToken> {
         if let Some(refusal) = unsupported_scope(&payload.scope) {
             return Ok(Err(refusal));
         }
-        let (user, user_domain) = match self.token_user(&payload.user_id).await? {
+        let (user_facts, user_domain) = match self.token_user(read, &payload.user_id).await? {
             Ok(found) => found,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        let app_cred = match self.token_app_cred(&payload, &user).await? {
+        let user = &user_facts.user;
+        let app_cred = match self.token_app_cred(&payload, user).await? {
             Ok(found) => found,
             Err(refusal) => return Ok(Err(refusal)),
         };
@@ -741,11 +810,7 @@ impl TokenService {
                 },
                 id: user.id.clone(),
                 name: user.name.clone(),
-                password_expires_at: self
-                    .store
-                    .get_password(&user.id)
-                    .await?
-                    .and_then(|p| p.expires_at),
+                password_expires_at: user_facts.password_expires_at,
             },
             audit_ids: payload.audit_ids.clone(),
             expires_at: to_utc(payload.expires_at),
@@ -761,7 +826,7 @@ impl TokenService {
             trust: None,
         };
         let mut scoped = self
-            .fill_scope(&dir, &user.id, &payload.scope, &mut body)
+            .fill_scope(read, &dir, &user.id, &payload.scope, &mut body)
             .await?;
         if let (Some(cred), Ok(Some((roles, _)))) = (&app_cred, &mut scoped) {
             // Keystone: the credential's roles the user still has there, in the credential's
@@ -786,17 +851,17 @@ impl TokenService {
             }
             Ok(Some((_, target))) => {
                 return Ok(Err(Refusal::NoRoles {
-                    user: user.id,
+                    user: user.id.clone(),
                     target,
                 }))
             }
         }
-        let (with_catalog, without) = render_bodies(&body, &dir)?;
+        let (without, catalog) = render_body(&body, &dir)?;
         let validated = ValidatedToken {
             body,
             payload,
-            json_with_catalog: with_catalog,
             json_without_catalog: without,
+            catalog,
             checked_generation: AtomicU64::new(0),
         };
         Ok(self.unless_revoked(validated))
@@ -818,27 +883,73 @@ impl TokenService {
         })
     }
 
-    /// The token's user and the user's domain, both enabled.
-    async fn token_user(&self, user_id: &str) -> Checked<(User, Project)> {
-        let Some(user) = self.store.get_user(user_id).await? else {
+    /// The token's user (with its password expiry) and the user's domain, both enabled.
+    async fn token_user(&self, read: Read, user_id: &str) -> Checked<(Arc<UserFacts>, Project)> {
+        let Some(facts) = self.user_facts(read, user_id).await? else {
             return Ok(Err(Refusal::UserNotFound(user_id.to_string())));
         };
+        let user = &facts.user;
         if !user.enabled {
-            return Ok(Err(Refusal::UserDisabled(user.id)));
+            return Ok(Err(Refusal::UserDisabled(user.id.clone())));
         }
-        let Some(user_domain) = self.enabled_domain(&user.domain_id).await? else {
+        let Some(user_domain) = self.enabled_domain(read, &user.domain_id).await? else {
             return Ok(Err(Refusal::UserDomainUnusable {
-                user: user.id,
-                domain: user.domain_id,
+                user: user.id.clone(),
+                domain: user.domain_id.clone(),
             }));
         };
-        Ok(Ok((user, user_domain)))
+        Ok(Ok((facts, user_domain)))
+    }
+
+    /// A user row and its current password's expiry.
+    async fn user_facts(&self, read: Read, user_id: &str) -> ApiResult<Option<Arc<UserFacts>>> {
+        let load = async {
+            let Some(user) = self.store.get_user(user_id).await? else {
+                return Ok(None);
+            };
+            let password_expires_at = self
+                .store
+                .get_password(user_id)
+                .await?
+                .and_then(|p| p.expires_at);
+            Ok(Some(UserFacts {
+                user,
+                password_expires_at,
+            }))
+        };
+        match read {
+            Read::Database => Ok(load.await?.map(Arc::new)),
+            Read::Snapshot => self.snapshot.user(user_id, load).await,
+        }
+    }
+
+    /// A project or domain row.
+    async fn project_row(&self, read: Read, id: &str) -> ApiResult<Option<Project>> {
+        let load = async { Ok(self.store.get_project(id).await?) };
+        Ok(match read {
+            Read::Database => load.await?,
+            Read::Snapshot => self.snapshot.project(id, load).await?.map(|p| (*p).clone()),
+        })
+    }
+
+    /// The user's assignments on projects and domains, direct and through groups.
+    async fn assignments_of_user(
+        &self,
+        read: Read,
+        user_id: &str,
+    ) -> ApiResult<Arc<Vec<baton_store::Assignment>>> {
+        let load = async { Ok(self.store.list_assignments_of_user(user_id).await?) };
+        match read {
+            Read::Database => Ok(Arc::new(load.await?)),
+            Read::Snapshot => self.snapshot.assignments_of_user(user_id, load).await,
+        }
     }
 
     /// Fills the scope of `body` (project, domain or system) and returns the scope's effective
     /// roles with what to call the target when there are none; `None` for an unscoped token.
     async fn fill_scope(
         &self,
+        read: Read,
         dir: &Directory,
         user_id: &str,
         scope: &Scope,
@@ -846,14 +957,14 @@ impl TokenService {
     ) -> Checked<Option<(Vec<baton_store::Role>, String)>> {
         let found = match scope {
             Scope::Project { project_id } | Scope::ApplicationCredential { project_id, .. } => {
-                self.fill_project_scope(dir, user_id, project_id, body)
+                self.fill_project_scope(read, dir, user_id, project_id, body)
                     .await?
             }
             Scope::Domain { domain_id } => {
-                let Some(domain) = self.enabled_domain(domain_id).await? else {
+                let Some(domain) = self.enabled_domain(read, domain_id).await? else {
                     return Ok(Err(Refusal::DomainUnusable(domain_id.clone())));
                 };
-                let roles = self.domain_roles(dir, user_id, &domain.id).await?;
+                let roles = self.domain_roles(read, dir, user_id, &domain.id).await?;
                 let target = format!("domain {}", domain.id);
                 body.domain = Some(IdName {
                     id: domain.id,
@@ -866,10 +977,12 @@ impl TokenService {
                     return Ok(Err(Refusal::UnknownSystemScope(system.clone())));
                 }
                 body.system = Some(SystemScope { all: true });
-                let roles = self.system_roles(dir, user_id).await?;
+                let roles = self.system_roles(read, dir, user_id).await?;
                 Ok((roles, "the system".to_string()))
             }
-            Scope::Trust { .. } => return self.fill_trust_scope(dir, user_id, scope, body).await,
+            Scope::Trust { .. } => {
+                return self.fill_trust_scope(read, dir, user_id, scope, body).await
+            }
             _ => return Ok(Ok(None)),
         };
         Ok(found.map(Some))
@@ -879,18 +992,19 @@ impl TokenService {
     /// `is_admin_project` ([resource] admin_project_name / admin_project_domain_name) set.
     async fn fill_project_scope(
         &self,
+        read: Read,
         dir: &Directory,
         user_id: &str,
         project_id: &str,
         body: &mut TokenBody,
     ) -> Checked<(Vec<baton_store::Role>, String)> {
-        let Some(project) = self.usable_project(project_id).await? else {
+        let Some(project) = self.usable_project(read, project_id).await? else {
             return Ok(Err(Refusal::ProjectUnusable(project_id.to_string())));
         };
-        let Some(domain) = self.enabled_domain(&project.domain_id).await? else {
+        let Some(domain) = self.enabled_domain(read, &project.domain_id).await? else {
             return Ok(Err(Refusal::ProjectDomainDisabled(project_id.to_string())));
         };
-        let roles = self.project_roles(dir, user_id, &project).await?;
+        let roles = self.project_roles(read, dir, user_id, &project).await?;
         body.is_domain = Some(project.is_domain);
         if let (Some(name), Some(dom)) = (
             &self.config.resource.admin_project_name,
@@ -929,14 +1043,16 @@ impl TokenService {
             .is_some_and(|e| self.clock.now().naive_utc() >= e)
     }
 
-    async fn enabled_domain(&self, id: &str) -> ApiResult<Option<Project>> {
-        Ok(self.store.get_domain(id).await?.filter(|d| d.enabled))
+    async fn enabled_domain(&self, read: Read, id: &str) -> ApiResult<Option<Project>> {
+        Ok(self
+            .project_row(read, id)
+            .await?
+            .filter(|d| d.is_domain && d.enabled))
     }
 
-    async fn usable_project(&self, id: &str) -> ApiResult<Option<Project>> {
+    async fn usable_project(&self, read: Read, id: &str) -> ApiResult<Option<Project>> {
         Ok(self
-            .store
-            .get_project(id)
+            .project_row(read, id)
             .await?
             .filter(|p| p.enabled && !p.is_domain))
     }
@@ -946,28 +1062,29 @@ impl TokenService {
     /// (the rule is [`identity::grants_on_project`]).
     pub async fn project_roles(
         &self,
+        read: Read,
         dir: &Directory,
         user_id: &str,
         project: &Project,
     ) -> ApiResult<Vec<baton_store::Role>> {
-        let assignments = self.store.list_assignments_of_user(user_id).await?;
-        let ancestors = self.ancestors(project).await?;
+        let assignments = self.assignments_of_user(read, user_id).await?;
+        let ancestors = self.ancestors(read, project).await?;
         let direct = assignments
-            .into_iter()
+            .iter()
             .filter(|a| identity::grants_on_project(a, &project.id, &project.domain_id, &ancestors))
-            .map(|a| a.role_id);
+            .map(|a| a.role_id.clone());
         Ok(dir.expand_roles(dedup(direct)))
     }
 
     /// The project's ancestors, read one row at a time: the validation path needs only this
     /// branch, not the whole tree ([`identity::ProjectTree`] serves listings).
-    async fn ancestors(&self, project: &Project) -> ApiResult<Vec<String>> {
+    async fn ancestors(&self, read: Read, project: &Project) -> ApiResult<Vec<String>> {
         let mut out = Vec::new();
         let mut next = project.parent_id.clone();
         // Bounded walk: Keystone caps hierarchy depth, and a cycle must not hang us.
         for _ in 0..self.config.default.max_project_tree_depth.max(1) + 1 {
             let Some(id) = next else { break };
-            match self.store.get_project(&id).await? {
+            match self.project_row(read, &id).await? {
                 Some(p) if !p.is_domain => {
                     next = p.parent_id.clone();
                     out.push(p.id);
@@ -982,15 +1099,16 @@ impl TokenService {
     /// implications (inherited grants apply to the domain's projects, not the domain).
     pub async fn domain_roles(
         &self,
+        read: Read,
         dir: &Directory,
         user_id: &str,
         domain_id: &str,
     ) -> ApiResult<Vec<baton_store::Role>> {
-        let assignments = self.store.list_assignments_of_user(user_id).await?;
+        let assignments = self.assignments_of_user(read, user_id).await?;
         let direct = assignments
-            .into_iter()
+            .iter()
             .filter(|a| identity::grants_on_domain(a, domain_id))
-            .map(|a| a.role_id);
+            .map(|a| a.role_id.clone());
         Ok(dir.expand_roles(dedup(direct)))
     }
 
@@ -998,11 +1116,20 @@ impl TokenService {
     /// implications.
     pub async fn system_roles(
         &self,
+        read: Read,
         dir: &Directory,
         user_id: &str,
     ) -> ApiResult<Vec<baton_store::Role>> {
-        let assignments = self.store.list_system_assignments_of_user(user_id).await?;
-        Ok(dir.expand_roles(dedup(assignments.into_iter().map(|a| a.role_id))))
+        let load = async { Ok(self.store.list_system_assignments_of_user(user_id).await?) };
+        let assignments = match read {
+            Read::Database => Arc::new(load.await?),
+            Read::Snapshot => {
+                self.snapshot
+                    .system_assignments_of_user(user_id, load)
+                    .await?
+            }
+        };
+        Ok(dir.expand_roles(dedup(assignments.iter().map(|a| a.role_id.clone()))))
     }
 
     /// The projects and domains on which the user (directly or through a group) has an
@@ -1047,7 +1174,10 @@ impl TokenService {
     /// Whether the user has any role on the system (`/v3/auth/system` lists it then).
     pub async fn has_system_roles(&self, user_id: &str) -> ApiResult<bool> {
         let dir = self.directory.get(&self.store).await?;
-        Ok(!self.system_roles(&dir, user_id).await?.is_empty())
+        Ok(!self
+            .system_roles(Read::Database, &dir, user_id)
+            .await?
+            .is_empty())
     }
 
     /// The service catalog a token scoped to this project (or unscoped, with `None`) carries.
@@ -1130,7 +1260,10 @@ impl TokenService {
             .validate_token(&token)
             .map_err(|e| ApiError::Internal(format!("fresh token does not validate: {e}")))?;
         let issued_at = DateTime::from_timestamp(issued as i64, 0).unwrap_or_default();
-        let validated = match self.build_validated(read_back, issued_at).await? {
+        let validated = match self
+            .build_validated(Read::Database, read_back, issued_at)
+            .await?
+        {
             Ok(v) => Arc::new(v),
             Err(refusal) => return Ok(Err(refusal)),
         };
@@ -1178,7 +1311,10 @@ impl TokenService {
                 .validate_token(&token)
                 .map_err(|e| ApiError::Internal(format!("fresh token does not validate: {e}")))?;
             let issued_at = DateTime::from_timestamp(issued as i64, 0).unwrap_or_default();
-            match self.build_validated(read_back, issued_at).await? {
+            match self
+                .build_validated(Read::Database, read_back, issued_at)
+                .await?
+            {
                 Ok(v) => {
                     let v = Arc::new(v);
                     self.cache_validated(&token, began, &v);
@@ -1466,7 +1602,11 @@ impl TokenService {
                 user.id
             )));
         }
-        if self.enabled_domain(&user.domain_id).await?.is_none() {
+        if self
+            .enabled_domain(Read::Database, &user.domain_id)
+            .await?
+            .is_none()
+        {
             return Err(ApiError::unauthorized(format!(
                 "domain {} is disabled",
                 user.domain_id
@@ -1489,10 +1629,16 @@ impl TokenService {
                 // Keystone scopes to the default project when it is usable and the user has a
                 // role there; otherwise the token is unscoped.
                 if let Some(pid) = &user.default_project_id {
-                    if let Some(p) = self.usable_project(pid).await? {
+                    if let Some(p) = self.usable_project(Read::Database, pid).await? {
                         let dir = self.directory.get(&self.store).await?;
-                        if self.enabled_domain(&p.domain_id).await?.is_some()
-                            && !self.project_roles(&dir, &user.id, &p).await?.is_empty()
+                        if self
+                            .enabled_domain(Read::Database, &p.domain_id)
+                            .await?
+                            .is_some()
+                            && !self
+                                .project_roles(Read::Database, &dir, &user.id, &p)
+                                .await?
+                                .is_empty()
                         {
                             return Ok(Scope::Project { project_id: p.id });
                         }
@@ -1666,20 +1812,20 @@ fn app_cred_body(cred: &ApplicationCredential) -> baton_types::TokenAppCred {
 
 /// The token response rendered once, with and without the service catalog (`?nocatalog`).
 /// A token without roles gets no catalog, so both are the same bytes.
-fn render_bodies(body: &TokenBody, dir: &Directory) -> ApiResult<(Bytes, Bytes)> {
+/// The token's JSON without catalog, and the catalog it shows (a scoped token shows one).
+fn render_body(body: &TokenBody, dir: &Directory) -> ApiResult<(Bytes, Option<Bytes>)> {
+    let internal = |e: serde_json::Error| ApiError::Internal(e.to_string());
     let without = serde_json::to_vec(&baton_types::TokenResponse {
         token: body.clone(),
     })
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let with_catalog = if body.roles.is_some() {
-        let mut b = body.clone();
-        b.catalog = Some(dir.catalog_for(body.project.as_ref().map(|p| p.id.as_str())));
-        serde_json::to_vec(&baton_types::TokenResponse { token: b })
-            .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(internal)?;
+    let catalog = if body.roles.is_some() {
+        let project = body.project.as_ref().map(|p| p.id.as_str());
+        Some(dir.catalog_json(project).map_err(internal)?)
     } else {
-        without.clone()
+        None
     };
-    Ok((Bytes::from(with_catalog), Bytes::from(without)))
+    Ok((Bytes::from(without), catalog))
 }
 
 fn scope_kind(s: &Scope) -> &'static str {
@@ -1730,10 +1876,11 @@ mod tests {
                 username: "admin".into(),
                 project_name: Some("admin".into()),
                 role_name: "admin".into(),
-                service_name: None,
-                region_id: None,
-                public_url: None,
-                internal_url: None,
+                service_name: Some("keystone".into()),
+                region_id: Some("RegionOne".into()),
+                public_url: Some("http://127.0.0.1:5000/v3".into()),
+                // A placeholder makes the catalog differ per project.
+                internal_url: Some("http://127.0.0.1:5000/v3/$(project_id)s".into()),
                 admin_url: None,
             },
         )
@@ -1791,6 +1938,38 @@ mod tests {
         // A validation with no write meanwhile is cached as before.
         svc.validate(&token, false).await.expect("validates");
         assert!(svc.validated.contains_key(&cache_key(&token)));
+    }
+
+    /// Issue 15 item 1: an entry holds one JSON body; the catalog is rendered once per project,
+    /// shared, and spliced in so that the answer is what rendering the whole body gives.
+    #[tokio::test]
+    async fn the_catalog_is_shared_and_spliced_into_the_body() {
+        let (svc, token, _dir) = service().await;
+        let v = svc.validate(&token, false).await.expect("validates");
+        let with: serde_json::Value = serde_json::from_slice(&v.json(true)).expect("JSON");
+        let without: serde_json::Value = serde_json::from_slice(&v.json(false)).expect("JSON");
+        let dir = svc.directory_snapshot().await.expect("directory");
+        let mut whole = v.body.clone();
+        let project = whole
+            .project
+            .as_ref()
+            .map(|p| p.id.clone())
+            .expect("scoped");
+        whole.catalog = Some(dir.catalog_for(Some(&project)));
+        let whole =
+            serde_json::to_value(baton_types::TokenResponse { token: whole }).expect("JSON");
+        assert_eq!(with, whole);
+        assert!(without["token"].get("catalog").is_none());
+        assert!(
+            with.to_string().contains(&format!("/v3/{project}")),
+            "{with}"
+        );
+        // Another token of the project shares the same rendered catalog.
+        let again = svc.validate_uncached(&token).await.expect("validates");
+        let (a, b) = (v.catalog.as_ref(), again.catalog.as_ref());
+        assert_eq!(a.map(|c| c.as_ptr()), b.map(|c| c.as_ptr()));
+        let weight = v.weight();
+        assert!((600..4096).contains(&weight), "{weight} bytes per entry");
     }
 
     /// The `[auth] methods` default fixes each method's bit in Fernet payloads; the config

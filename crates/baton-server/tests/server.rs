@@ -48,6 +48,8 @@ mod security_compliance;
 mod security_serve;
 #[path = "server/security_tokens.rs"]
 mod security_tokens;
+#[path = "server/snapshot.rs"]
+mod snapshot;
 #[path = "server/tls.rs"]
 mod tls;
 #[path = "server/trusts.rs"]

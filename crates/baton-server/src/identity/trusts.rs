@@ -265,7 +265,7 @@ impl Identity {
                     .ok_or_else(|| ApiError::not_found("project", pid))?;
                 let dir = self.tokens.directory_snapshot().await?;
                 self.tokens
-                    .project_roles(&dir, &trustor, &project)
+                    .project_roles(crate::tokens::Read::Database, &dir, &trustor, &project)
                     .await?
                     .into_iter()
                     .map(|r| r.id)

@@ -6,7 +6,7 @@ use baton_store::{Role, Trust, TrustUse, User};
 use baton_token::Scope;
 use baton_types::{IdName, IdOnly, TokenBody, TokenTrust, TokenUser};
 
-use super::{Authenticated, Checked, Refusal, RequestedScope, TokenService};
+use super::{Authenticated, Checked, Read, Refusal, RequestedScope, TokenService};
 use crate::directory::Directory;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::trusts::{max_redelegation, usable_trust};
@@ -59,7 +59,11 @@ impl TokenService {
             .clone()
             .filter(|p| !p.is_empty())
             .ok_or_else(|| ApiError::unauthorized("the trust has no project"))?;
-        if self.usable_project(&project_id).await?.is_none() {
+        if self
+            .usable_project(Read::Database, &project_id)
+            .await?
+            .is_none()
+        {
             return Err(ApiError::unauthorized(format!(
                 "project {project_id} is missing or disabled"
             )));
@@ -113,6 +117,7 @@ impl TokenService {
     /// every one still held by the (original) trustor on the project, else Keystone's 403.
     pub(super) async fn fill_trust_scope(
         &self,
+        read: Read,
         dir: &Directory,
         user_id: &str,
         scope: &Scope,
@@ -136,14 +141,14 @@ impl TokenService {
         if user_id != trust.trustee_user_id {
             return Ok(Err(Refusal::TrustForbidden));
         }
-        let (trustor, trustor_domain) = match self.token_user(&trust.trustor_user_id).await? {
+        let (trustor, trustor_domain) = match self.token_user(read, &trust.trustor_user_id).await? {
             Ok(found) => found,
             Err(Refusal::UserDisabled(_)) => return Ok(Err(Refusal::TrustForbidden)),
             Err(other) => return Ok(Err(other)),
         };
         let original = self.original_trustor(&trust).await?;
         let (held, target) = match self
-            .fill_project_scope(dir, &original, project_id, body)
+            .fill_project_scope(read, dir, &original, project_id, body)
             .await?
         {
             Ok(found) => found,
@@ -165,13 +170,9 @@ impl TokenService {
                     id: trustor_domain.id,
                     name: trustor_domain.name,
                 },
-                password_expires_at: self
-                    .store
-                    .get_password(&trustor.id)
-                    .await?
-                    .and_then(|p| p.expires_at),
-                id: trustor.id,
-                name: trustor.name,
+                password_expires_at: trustor.password_expires_at,
+                id: trustor.user.id.clone(),
+                name: trustor.user.name.clone(),
             };
         }
         body.trust = Some(TokenTrust {

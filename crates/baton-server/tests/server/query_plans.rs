@@ -310,3 +310,63 @@ async fn hot_paths_use_indexes(d: Dialect) {
 }
 
 on_every_database!(hot_paths_use_indexes);
+
+/// Issue 15 item 2: a node that has validated one token of a user validates the user's next
+/// token without reading users, passwords, projects or assignments (the snapshot answers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_node_validates_new_tokens_without_identity_reads() {
+    let rec = statements();
+    let s = IdentityServer::start(Dialect::Sqlite).await;
+    let admin = s.admin_token().await;
+    let user = s.create_user("warm", PW, "default").await;
+    s.add_secrets(&[PW]);
+    let project = s.create_project("warm-p", "default").await;
+    s.grant_project(&user, &project, "member").await;
+    let first = s.token("warm", PW, project_scope(&project)).await;
+    let second = s.token("warm", PW, project_scope(&project)).await;
+    // Issuing cached both answers; the validations below must build theirs.
+    s.state.tokens.invalidate_caches();
+    let validate = |subject: String| {
+        let (s, admin) = (&s, admin.clone());
+        async move {
+            s.client
+                .get(s.url("auth/tokens"))
+                .header("X-Auth-Token", &admin)
+                .header("X-Subject-Token", &subject)
+                .send()
+                .await
+                .expect("validate")
+                .status()
+        }
+    };
+    assert_eq!(validate(first).await, StatusCode::OK);
+    rec.seen.lock().unwrap().clear();
+    *rec.recording.lock().unwrap() = true;
+    assert_eq!(validate(second).await, StatusCode::OK);
+    *rec.recording.lock().unwrap() = false;
+    let identity_tables = [
+        "user",
+        "local_user",
+        "nonlocal_user",
+        "password",
+        "project",
+        "assignment",
+        "system_assignment",
+        "user_group_membership",
+    ];
+    let seen = rec.seen.lock().unwrap().clone();
+    let reads: Vec<&String> = seen
+        .iter()
+        .filter(|sql| {
+            aliases(sql)
+                .values()
+                .any(|t| identity_tables.contains(&t.as_str()))
+        })
+        .collect();
+    assert!(
+        reads.is_empty(),
+        "the snapshot should have answered: {reads:?}"
+    );
+    assert!(s.state.tokens.snapshot_bytes() > 0);
+    s.stop().await;
+}
