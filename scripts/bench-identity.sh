@@ -286,7 +286,7 @@ log "rss: validated $rss_done, peak $(( rss_peak / 1024 )) MiB"
   echo "| issue steady state as % of bound (wrk's figure) | **$bi_pct %** ($bi_pct_window %) | $ki_pct % ($ki_pct_window %) |"
   echo
   [ -n "$ks_issue_note" ] && { echo "Note: $ks_issue_note."; echo; }
-  echo "Baton memory while validating distinct tokens (VmRSS, validation cache $(grep -q validation_cache_bytes "$BCONF" && echo configured || echo 'default 96 MiB')):"
+  echo "Baton memory while validating distinct tokens (VmRSS, validation cache $(grep -q validation_cache_bytes "$BCONF" && echo configured || echo 'default 64 MiB')):"
   echo
   echo "| tokens validated | 0 | 100k | 150k | 500k | 1M | peak (VmHWM) |"
   echo "|---|---|---|---|---|---|---|"

@@ -658,9 +658,10 @@ pub struct BatonOptions {
     pub bind: SocketAddr,
     /// Directory for Baton's own state (`data_dir`).
     pub data_dir: Option<PathBuf>,
-    /// Bytes the token validation cache may hold (`validation_cache_bytes`, default 96 MiB), as
-    /// `ValidatedToken::weight` counts them (about 1.5 KiB for a project-scoped token with a
-    /// few roles; the catalog is shared, not counted per token).
+    /// Bytes the token validation cache may hold (`validation_cache_bytes`, default 64 MiB), as
+    /// `ValidatedToken::weight` counts them (about 3 KiB for a project-scoped token with four
+    /// roles, so about 21,000 tokens; the catalog is shared, not counted per token). A miss
+    /// costs little when the validation snapshot holds the token's user and project.
     pub validation_cache_bytes: u64,
     /// Seconds a validation result is cached (`validation_cache_ttl`).
     pub validation_cache_ttl: u32,
@@ -819,7 +820,7 @@ impl Default for IdentityConfig {
             baton: BatonOptions {
                 bind: SocketAddr::from(([127, 0, 0, 1], 5000)),
                 data_dir: None,
-                validation_cache_bytes: 96 << 20,
+                validation_cache_bytes: 64 << 20,
                 validation_cache_ttl: 300,
                 snapshot_cache_bytes: 32 << 20,
                 worker_threads: None,
