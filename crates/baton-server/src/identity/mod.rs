@@ -97,6 +97,10 @@ impl Identity {
     /// Tokens matching `event` must stop validating on every node. The event bumps the
     /// revocation generation, so cached validations are matched against it on their next use.
     async fn revoke(&self, event: RevocationEvent) -> ApiResult<()> {
+        // The write behind the event (a user disabled or renamed with a new password, a group
+        // left) also changes what new tokens validate to: this node's snapshot goes now, not
+        // at its next look at the feed.
+        self.tokens.invalidate_caches();
         self.tokens.revoke_now(event).await
     }
 

@@ -318,6 +318,61 @@ async fn every_write_reaches_cold_validations(dialect: DbDialect) {
 
 on_every_database!(every_write_reaches_cold_validations);
 
+/// A write that revokes the user's tokens (here a new name with a new password) also empties
+/// the writing node's snapshot when it answers, and a token issued afterwards on another node
+/// shows the new name on the writing node.
+async fn a_revoking_write_empties_the_snapshot(dialect: DbDialect) {
+    let a = IdentityServer::start_with(dialect, |c| c.baton.validation_cache_ttl = 3600).await;
+    let b = a.second_node().await;
+    let admin = a.admin_token().await;
+    let checker = a.system_admin_token().await;
+    let project = a.create_project("snap-rp", "default").await;
+    let user = a.create_user("snap-ru", USER_PW, "default").await;
+    a.grant_project(&user, &project, "member").await;
+    a.add_secrets(&[USER_PW, WRONG_PW]);
+    let before = a.token("snap-ru", USER_PW, project_scope(&project)).await;
+    a.state.tokens.invalidate_caches();
+    let (status, got) = validate(&a, &a.base, &checker, &before).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    write(
+        &a,
+        &admin,
+        Method::PATCH,
+        &format!("users/{user}"),
+        Some(json!({"user": {"name": "snap-ru2", "password": WRONG_PW}})),
+    )
+    .await;
+    assert_eq!(
+        a.state.tokens.snapshot_bytes(),
+        0,
+        "the writing node still holds the old user"
+    );
+    // A token of the same second as the revocation is born revoked (Keystone's rule).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let resp = a
+        .client
+        .post(format!("{}/v3/auth/tokens", b.base))
+        .json(&json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "id": user, "password": WRONG_PW}}},
+            "scope": project_scope(&project)}}))
+        .send()
+        .await
+        .expect("issue on node B");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let after = resp.headers()["x-subject-token"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    let (status, got) = validate(&a, &a.base, &checker, &after).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(got["token"]["user"]["name"], json!("snap-ru2"), "{got}");
+    drop(b);
+    a.stop().await;
+}
+
+on_every_database!(a_revoking_write_empties_the_snapshot);
+
 /// With `snapshot_cache_bytes = 0` validation reads the database each time, and says the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_without_snapshot_validates_the_same() {
