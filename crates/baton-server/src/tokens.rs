@@ -1,11 +1,13 @@
 //! Issuing, validating and revoking tokens with Keystone's rules.
 //!
 //! Validation is the hot path: a token that validated once is kept (keyed by a SHA-256 of its
-//! canonical text, never the token itself) together with its rendered JSON bodies, and only its
+//! canonical text, never the token itself) together with its rendered JSON body, and only its
 //! expiry is rechecked on a hit. A revocation event from any node makes each cached token be
 //! matched against the list on its next hit; a local write empties the cache, and a validation
-//! that began before the write is not cached. The directory snapshot bounds staleness of writes
-//! made by other nodes to a few seconds, and the cache TTL bounds everything else.
+//! that began before the write is not cached. A token new to the node reads its user, project
+//! and assignments from the validation [`snapshot`] (emptied by the same writes), so a cold
+//! validation usually runs no SQL. The change feed ends staleness of writes made by other
+//! nodes, and the caches' TTL bounds everything else.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
