@@ -208,13 +208,17 @@ start_baton
 rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM/{print $2}' "/proc/$1/status"; }
 # The caller's token is validated once so that the 0 point includes it.
-curl -s -m 30 -o /dev/null -H "X-Auth-Token: $B_AUTH" -H "X-Subject-Token: $B_AUTH" "http://127.0.0.1:$bport/v3/auth/tokens"
+validate_caller() {
+  curl -s -m 30 -o /dev/null -H "X-Auth-Token: $B_AUTH" -H "X-Subject-Token: $B_AUTH" "http://127.0.0.1:$bport/v3/auth/tokens"
+}
+validate_caller
 wait_quiet baton_rss
 export BENCH_AUTH_TOKEN=$B_AUTH BENCH_TOKENS_FILE=$work/tokens.txt BENCH_PROGRESS=$work/progress BENCH_THREADS=$THREADS
-# distinct_run NAME SAMPLES: every token of the file once (wrk stops at RSS_TOKENS), VmRSS sampled
-# every second into SAMPLES; wrk's output in wrk-NAME.txt.
+# distinct_run NAME SAMPLES PREFIX: every token of the file once (wrk stops at RSS_TOKENS), VmRSS
+# sampled every second into SAMPLES; wrk's output in wrk-NAME.txt, its figures in PREFIX_rps,
+# PREFIX_p99_us, ...
 distinct_run() {
-  local name=$1 samples=$2
+  local name=$1 samples=$2 prefix=$3 line kv
   rm -f "$work"/progress.*
   echo "seconds validated rss_kb" > "$samples"
   echo "0 0 $(rss_kb "$baton_pid")" >> "$samples"
@@ -235,25 +239,23 @@ distinct_run() {
   wait "$wrk_pid" || true
   wait "$sampler_pid" || true
   sampler_pid= wrk_pid=
+  line=$(grep '^BENCH_RESULT' "$work/wrk-$name.txt" || true)
+  for kv in ${line#BENCH_RESULT }; do eval "${prefix}_${kv%%=*}=${kv#*=}"; done
 }
 samples=$work/rss-samples.txt
 rss0=$(rss_kb "$baton_pid")
-distinct_run baton-rss "$samples"
+distinct_run baton-rss "$samples" RSS
 rss_peak=$(hwm_kb "$baton_pid")
-rss_line=$(grep '^BENCH_RESULT' "$work/wrk-baton-rss.txt" || true)
-for kv in ${rss_line#BENCH_RESULT }; do eval "RSS_${kv%%=*}=${kv#*=}"; done
 
 # ---- e. the same tokens with the validation snapshot off: every cold validation reads SQL -----------------------
 stop_baton
 cp "$BCONF" "$BCONF.with-snapshot"
 printf '\n[baton]\nsnapshot_cache_bytes = 0\n' >> "$BCONF"
 start_baton
-curl -s -m 30 -o /dev/null -H "X-Auth-Token: $B_AUTH" -H "X-Subject-Token: $B_AUTH" "http://127.0.0.1:$bport/v3/auth/tokens"
+validate_caller
 wait_quiet baton_nosnapshot
-distinct_run baton-nosnapshot "$work/rss-samples-nosnapshot.txt"
+distinct_run baton-nosnapshot "$work/rss-samples-nosnapshot.txt" NS
 ns_peak=$(hwm_kb "$baton_pid")
-ns_line=$(grep '^BENCH_RESULT' "$work/wrk-baton-nosnapshot.txt" || true)
-for kv in ${ns_line#BENCH_RESULT }; do eval "NS_${kv%%=*}=${kv#*=}"; done
 mv "$BCONF.with-snapshot" "$BCONF"
 rm -f "$work/tokens.txt" # ~190 MB per million; mint_tokens regenerates it in seconds
 rss_at() { # first sample with validated >= $1 -> "RSS MiB (t s)"

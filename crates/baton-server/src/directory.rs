@@ -98,8 +98,13 @@ impl Directory {
     }
 }
 
+/// The URL still holds a `$(...)s` or `%(...)s` placeholder.
+fn has_placeholder(url: &str) -> bool {
+    url.contains("$(") || url.contains("%(")
+}
+
 fn substitute(url: &str, project_id: Option<&str>) -> Option<String> {
-    if !url.contains("$(") && !url.contains("%(") {
+    if !has_placeholder(url) {
         return Some(url.to_string());
     }
     let p = project_id?;
@@ -109,7 +114,7 @@ fn substitute(url: &str, project_id: Option<&str>) -> Option<String> {
             .replace(&format!("$({key})s"), p)
             .replace(&format!("%({key})s"), p);
     }
-    (!u.contains("$(") && !u.contains("%(")).then_some(u)
+    (!has_placeholder(&u)).then_some(u)
 }
 
 /// The current [`Directory`], reloaded when older than a few seconds or after a local write.
@@ -177,7 +182,7 @@ async fn load(store: &Store) -> ApiResult<Directory> {
     let per_project = catalog
         .iter()
         .flat_map(|s| &s.endpoints)
-        .any(|e| e.url.contains("$(") || e.url.contains("%("));
+        .any(|e| has_placeholder(&e.url));
     Ok(Directory {
         roles: roles.into_iter().map(|r| (r.id.clone(), r)).collect(),
         implied,

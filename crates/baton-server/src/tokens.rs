@@ -38,17 +38,8 @@ use crate::revocations::{RevocationList, TokenValues, MAX_GAPS, RECHECK_EVERY};
 pub mod snapshot;
 mod trust;
 
+pub use snapshot::Read;
 use snapshot::{Snapshot, UserFacts};
-
-/// Where a check reads users, projects and role assignments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Read {
-    /// The database: issuing (which has just checked credentials against it), listings and the
-    /// admin API.
-    Database,
-    /// The node's [`Snapshot`], the database for what it does not hold: validation.
-    Snapshot,
-}
 
 /// Keystone's primary (non-delegated) authentication methods (its `delegation.py`): a token
 /// with any other method came from a delegated credential (application credential, EC2,
@@ -818,8 +809,8 @@ impl TokenService {
             methods: payload.methods.clone(),
             user: TokenUser {
                 domain: IdName {
-                    id: user_domain.id,
-                    name: user_domain.name,
+                    id: user_domain.id.clone(),
+                    name: user_domain.name.clone(),
                 },
                 id: user.id.clone(),
                 name: user.name.clone(),
@@ -897,7 +888,11 @@ impl TokenService {
     }
 
     /// The token's user (with its password expiry) and the user's domain, both enabled.
-    async fn token_user(&self, read: Read, user_id: &str) -> Checked<(Arc<UserFacts>, Project)> {
+    async fn token_user(
+        &self,
+        read: Read,
+        user_id: &str,
+    ) -> Checked<(Arc<UserFacts>, Arc<Project>)> {
         let Some(facts) = self.user_facts(read, user_id).await? else {
             return Ok(Err(Refusal::UserNotFound(user_id.to_string())));
         };
@@ -930,19 +925,13 @@ impl TokenService {
                 password_expires_at,
             }))
         };
-        match read {
-            Read::Database => Ok(load.await?.map(Arc::new)),
-            Read::Snapshot => self.snapshot.user(user_id, load).await,
-        }
+        self.snapshot.read(read, user_id, load).await
     }
 
     /// A project or domain row.
-    async fn project_row(&self, read: Read, id: &str) -> ApiResult<Option<Project>> {
+    async fn project_row(&self, read: Read, id: &str) -> ApiResult<Option<Arc<Project>>> {
         let load = async { Ok(self.store.get_project(id).await?) };
-        Ok(match read {
-            Read::Database => load.await?,
-            Read::Snapshot => self.snapshot.project(id, load).await?.map(|p| (*p).clone()),
-        })
+        self.snapshot.read(read, id, load).await
     }
 
     /// The user's assignments on projects and domains, direct and through groups.
@@ -951,11 +940,12 @@ impl TokenService {
         read: Read,
         user_id: &str,
     ) -> ApiResult<Arc<Vec<baton_store::Assignment>>> {
-        let load = async { Ok(self.store.list_assignments_of_user(user_id).await?) };
-        match read {
-            Read::Database => Ok(Arc::new(load.await?)),
-            Read::Snapshot => self.snapshot.assignments_of_user(user_id, load).await,
-        }
+        let load = async { Ok(Some(self.store.list_assignments_of_user(user_id).await?)) };
+        Ok(self
+            .snapshot
+            .read(read, user_id, load)
+            .await?
+            .unwrap_or_default())
     }
 
     /// Fills the scope of `body` (project, domain or system) and returns the scope's effective
@@ -980,8 +970,8 @@ impl TokenService {
                 let roles = self.domain_roles(read, dir, user_id, &domain.id).await?;
                 let target = format!("domain {}", domain.id);
                 body.domain = Some(IdName {
-                    id: domain.id,
-                    name: domain.name,
+                    id: domain.id.clone(),
+                    name: domain.name.clone(),
                 });
                 Ok((roles, target))
             }
@@ -1028,11 +1018,11 @@ impl TokenService {
         let target = format!("project {}", project.id);
         body.project = Some(ScopedProject {
             domain: IdName {
-                id: domain.id,
-                name: domain.name,
+                id: domain.id.clone(),
+                name: domain.name.clone(),
             },
-            id: project.id,
-            name: project.name,
+            id: project.id.clone(),
+            name: project.name.clone(),
         });
         Ok(Ok((roles, target)))
     }
@@ -1056,14 +1046,14 @@ impl TokenService {
             .is_some_and(|e| self.clock.now().naive_utc() >= e)
     }
 
-    async fn enabled_domain(&self, read: Read, id: &str) -> ApiResult<Option<Project>> {
+    async fn enabled_domain(&self, read: Read, id: &str) -> ApiResult<Option<Arc<Project>>> {
         Ok(self
             .project_row(read, id)
             .await?
             .filter(|d| d.is_domain && d.enabled))
     }
 
-    async fn usable_project(&self, read: Read, id: &str) -> ApiResult<Option<Project>> {
+    async fn usable_project(&self, read: Read, id: &str) -> ApiResult<Option<Arc<Project>>> {
         Ok(self
             .project_row(read, id)
             .await?
@@ -1100,7 +1090,7 @@ impl TokenService {
             match self.project_row(read, &id).await? {
                 Some(p) if !p.is_domain => {
                     next = p.parent_id.clone();
-                    out.push(p.id);
+                    out.push(p.id.clone());
                 }
                 _ => break,
             }
@@ -1133,15 +1123,16 @@ impl TokenService {
         dir: &Directory,
         user_id: &str,
     ) -> ApiResult<Vec<baton_store::Role>> {
-        let load = async { Ok(self.store.list_system_assignments_of_user(user_id).await?) };
-        let assignments = match read {
-            Read::Database => Arc::new(load.await?),
-            Read::Snapshot => {
-                self.snapshot
-                    .system_assignments_of_user(user_id, load)
-                    .await?
-            }
+        let load = async {
+            Ok(Some(
+                self.store.list_system_assignments_of_user(user_id).await?,
+            ))
         };
+        let assignments: Arc<Vec<baton_store::SystemAssignment>> = self
+            .snapshot
+            .read(read, user_id, load)
+            .await?
+            .unwrap_or_default();
         Ok(dir.expand_roles(dedup(assignments.iter().map(|a| a.role_id.clone()))))
     }
 
@@ -1653,7 +1644,9 @@ impl TokenService {
                                 .await?
                                 .is_empty()
                         {
-                            return Ok(Scope::Project { project_id: p.id });
+                            return Ok(Scope::Project {
+                                project_id: p.id.clone(),
+                            });
                         }
                     }
                 }
@@ -1823,9 +1816,8 @@ fn app_cred_body(cred: &ApplicationCredential) -> baton_types::TokenAppCred {
     }
 }
 
-/// The token response rendered once, with and without the service catalog (`?nocatalog`).
-/// A token without roles gets no catalog, so both are the same bytes.
-/// The token's JSON without catalog, and the catalog it shows (a scoped token shows one).
+/// The token's JSON without the catalog, rendered once, and the catalog it shows: a token with
+/// roles shows one (shared per project, see [`ValidatedToken::json`]), a token without none.
 fn render_body(body: &TokenBody, dir: &Directory) -> ApiResult<(Bytes, Option<Bytes>)> {
     let internal = |e: serde_json::Error| ApiError::Internal(e.to_string());
     let without = serde_json::to_vec(&baton_types::TokenResponse {

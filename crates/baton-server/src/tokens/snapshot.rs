@@ -28,8 +28,18 @@ pub struct UserFacts {
     pub password_expires_at: Option<NaiveDateTime>,
 }
 
+/// Where a check reads users, projects and role assignments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// The database: issuing (which has just checked credentials against it), listings and the
+    /// admin API.
+    Database,
+    /// The node's [`Snapshot`], the database for what it does not hold: validation.
+    Snapshot,
+}
+
 #[derive(Clone, Hash, PartialEq, Eq)]
-enum Key {
+pub(crate) enum Key {
     User(String),
     /// Projects and domains (one table).
     Project(String),
@@ -40,12 +50,43 @@ enum Key {
 }
 
 #[derive(Clone)]
-enum Fact {
+pub(crate) enum Fact {
     User(Arc<UserFacts>),
     Project(Arc<Project>),
     Assignments(Arc<Vec<Assignment>>),
     SystemAssignments(Arc<Vec<SystemAssignment>>),
 }
+
+/// What the snapshot keeps, each kind under its own key in the one byte-bounded cache.
+pub(crate) trait Kept: Sized {
+    fn key(id: &str) -> Key;
+    fn into_fact(this: Arc<Self>) -> Fact;
+    fn from_fact(fact: Fact) -> Option<Arc<Self>>;
+}
+
+macro_rules! kept {
+    ($ty:ty, $variant:ident) => {
+        impl Kept for $ty {
+            fn key(id: &str) -> Key {
+                Key::$variant(id.to_string())
+            }
+            fn into_fact(this: Arc<Self>) -> Fact {
+                Fact::$variant(this)
+            }
+            fn from_fact(fact: Fact) -> Option<Arc<Self>> {
+                match fact {
+                    Fact::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+kept!(UserFacts, User);
+kept!(Project, Project);
+kept!(Vec<Assignment>, Assignments);
+kept!(Vec<SystemAssignment>, SystemAssignments);
 
 /// A fact and the write generation its read began in: one read before a write is never served
 /// after it, even if it was stored after the cache was emptied.
@@ -133,97 +174,38 @@ impl Snapshot {
         })
     }
 
-    /// The fact under `key`, or `load`'s answer, kept when it found something and no write
-    /// came while it read. What does not exist is not remembered: a row created by a
-    /// Keystone node must be found at once.
-    async fn get<Fut>(&self, key: Key, load: Fut) -> ApiResult<Option<Fact>>
-    where
-        Fut: Future<Output = ApiResult<Option<Fact>>>,
-    {
-        let Some(cache) = &self.cache else {
-            return load.await;
+    /// What `id` names, from the snapshot when `read` allows and it holds it, else from
+    /// `load`; kept when found and no write came while it read. What does not exist is not
+    /// remembered: a row created by a Keystone node must be found at once.
+    pub(crate) async fn read<T: Kept>(
+        &self,
+        read: Read,
+        id: &str,
+        load: impl Future<Output = ApiResult<Option<T>>>,
+    ) -> ApiResult<Option<Arc<T>>> {
+        let cache = match (&self.cache, read) {
+            (Some(cache), Read::Snapshot) => cache,
+            _ => return Ok(load.await?.map(Arc::new)),
         };
+        let key = T::key(id);
         let began = self.generation.load(Ordering::Acquire);
-        if let Some(slot) = cache.get(&key) {
-            if slot.generation == began {
-                return Ok(Some(slot.fact));
-            }
+        if let Some(slot) = cache.get(&key).filter(|s| s.generation == began) {
+            return Ok(T::from_fact(slot.fact));
         }
-        let fact = load.await?;
-        if let Some(fact) = &fact {
-            if self.generation.load(Ordering::Acquire) == began {
-                cache.insert(
-                    key,
-                    Slot {
-                        generation: began,
-                        fact: fact.clone(),
-                    },
-                );
-            }
+        let Some(value) = load.await?.map(Arc::new) else {
+            return Ok(None);
+        };
+        if self.generation.load(Ordering::Acquire) == began {
+            let fact = T::into_fact(value.clone());
+            cache.insert(
+                key,
+                Slot {
+                    generation: began,
+                    fact,
+                },
+            );
         }
-        Ok(fact)
-    }
-
-    /// The user `id` with its password expiry, from `load` when not held.
-    pub async fn user(
-        &self,
-        id: &str,
-        load: impl Future<Output = ApiResult<Option<UserFacts>>>,
-    ) -> ApiResult<Option<Arc<UserFacts>>> {
-        let load = async { Ok(load.await?.map(|u| Fact::User(Arc::new(u)))) };
-        Ok(match self.get(Key::User(id.to_string()), load).await? {
-            Some(Fact::User(u)) => Some(u),
-            _ => None,
-        })
-    }
-
-    /// The project or domain `id`, from `load` when not held.
-    pub async fn project(
-        &self,
-        id: &str,
-        load: impl Future<Output = ApiResult<Option<Project>>>,
-    ) -> ApiResult<Option<Arc<Project>>> {
-        let load = async { Ok(load.await?.map(|p| Fact::Project(Arc::new(p)))) };
-        Ok(match self.get(Key::Project(id.to_string()), load).await? {
-            Some(Fact::Project(p)) => Some(p),
-            _ => None,
-        })
-    }
-
-    /// The user's assignments on projects and domains, from `load` when not held.
-    pub async fn assignments_of_user(
-        &self,
-        user_id: &str,
-        load: impl Future<Output = ApiResult<Vec<Assignment>>>,
-    ) -> ApiResult<Arc<Vec<Assignment>>> {
-        let load = async { Ok(Some(Fact::Assignments(Arc::new(load.await?)))) };
-        Ok(
-            match self
-                .get(Key::Assignments(user_id.to_string()), load)
-                .await?
-            {
-                Some(Fact::Assignments(a)) => a,
-                _ => Arc::default(),
-            },
-        )
-    }
-
-    /// The user's assignments on the system, from `load` when not held.
-    pub async fn system_assignments_of_user(
-        &self,
-        user_id: &str,
-        load: impl Future<Output = ApiResult<Vec<SystemAssignment>>>,
-    ) -> ApiResult<Arc<Vec<SystemAssignment>>> {
-        let load = async { Ok(Some(Fact::SystemAssignments(Arc::new(load.await?)))) };
-        Ok(
-            match self
-                .get(Key::SystemAssignments(user_id.to_string()), load)
-                .await?
-            {
-                Some(Fact::SystemAssignments(a)) => a,
-                _ => Arc::default(),
-            },
-        )
+        Ok(Some(value))
     }
 }
 
@@ -246,7 +228,7 @@ mod tests {
 
     async fn read(s: &Snapshot, id: &str, name: &str) -> String {
         let row = project(id, name);
-        s.project(id, async move { Ok(Some(row)) })
+        s.read(Read::Snapshot, id, async move { Ok(Some(row)) })
             .await
             .unwrap()
             .unwrap()
@@ -269,7 +251,7 @@ mod tests {
         let s = Snapshot::new(1 << 20, Duration::from_secs(300));
         let row = project("p", "old");
         let got = s
-            .project("p", async {
+            .read(Read::Snapshot, "p", async {
                 // The write lands while the old row is being read.
                 s.invalidate();
                 Ok(Some(row))
@@ -284,7 +266,8 @@ mod tests {
     #[tokio::test]
     async fn absent_rows_are_not_remembered() {
         let s = Snapshot::new(1 << 20, Duration::from_secs(300));
-        assert!(s.project("p", async { Ok(None) }).await.unwrap().is_none());
+        let absent = s.read::<Project>(Read::Snapshot, "p", async { Ok(None) });
+        assert!(absent.await.unwrap().is_none());
         assert_eq!(read(&s, "p", "created").await, "created");
     }
 

@@ -167,8 +167,8 @@ impl TokenService {
         if trust.impersonation {
             body.user = TokenUser {
                 domain: IdName {
-                    id: trustor_domain.id,
-                    name: trustor_domain.name,
+                    id: trustor_domain.id.clone(),
+                    name: trustor_domain.name.clone(),
                 },
                 password_expires_at: trustor.password_expires_at,
                 id: trustor.user.id.clone(),

@@ -24,21 +24,34 @@ const CACHE_TTL: u32 = 3600;
 /// Generous for loaded CI machines; the feed polls every 200 ms.
 const PROPAGATION_LIMIT: Duration = Duration::from_secs(5);
 
-/// Validates `subject` on `base` as the system admin; the status.
+/// Validates `subject` on `base` (any node) as `checker`; the status and the JSON body (null
+/// when there is none).
+pub(crate) async fn validate_body_on(
+    a: &IdentityServer,
+    base: &str,
+    checker: &str,
+    subject: &str,
+) -> (StatusCode, Value) {
+    let resp = a
+        .client
+        .get(format!("{base}/v3/auth/tokens"))
+        .header("x-auth-token", checker)
+        .header("x-subject-token", subject)
+        .send()
+        .await
+        .expect("validate");
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Validates `subject` on `base` as `checker`; the status.
 pub(crate) async fn validate_on(
     a: &IdentityServer,
     base: &str,
     checker: &str,
     subject: &str,
 ) -> StatusCode {
-    a.client
-        .get(format!("{base}/v3/auth/tokens"))
-        .header("x-auth-token", checker)
-        .header("x-subject-token", subject)
-        .send()
-        .await
-        .expect("validate")
-        .status()
+    validate_body_on(a, base, checker, subject).await.0
 }
 
 /// How long node `base` keeps accepting `subject` after a write made elsewhere.

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use super::change_feed::validate_on;
 use baton_store::Dialect;
 use baton_testkit::{call, on_every_database, project_scope, IdentityServer};
 use reqwest::{Method, StatusCode};
@@ -212,16 +213,10 @@ async fn hot_paths_use_indexes(d: Dialect) {
     *rec.recording.lock().unwrap() = true;
     let mine = s.token("planner", PW, project_scope(&leaf)).await;
     s.state.tokens.invalidate_caches();
-    let st = s
-        .client
-        .get(s.url("auth/tokens"))
-        .header("X-Auth-Token", &admin)
-        .header("X-Subject-Token", &mine)
-        .send()
-        .await
-        .expect("validate")
-        .status();
-    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        validate_on(&s, &s.base, &admin, &mine).await,
+        StatusCode::OK
+    );
     for path in [
         format!("role_assignments?user.id={user}&effective"),
         format!("role_assignments?user.id={user}&effective&include_names"),
@@ -326,23 +321,16 @@ async fn a_warm_node_validates_new_tokens_without_identity_reads() {
     let second = s.token("warm", PW, project_scope(&project)).await;
     // Issuing cached both answers; the validations below must build theirs.
     s.state.tokens.invalidate_caches();
-    let validate = |subject: String| {
-        let (s, admin) = (&s, admin.clone());
-        async move {
-            s.client
-                .get(s.url("auth/tokens"))
-                .header("X-Auth-Token", &admin)
-                .header("X-Subject-Token", &subject)
-                .send()
-                .await
-                .expect("validate")
-                .status()
-        }
-    };
-    assert_eq!(validate(first).await, StatusCode::OK);
+    assert_eq!(
+        validate_on(&s, &s.base, &admin, &first).await,
+        StatusCode::OK
+    );
     rec.seen.lock().unwrap().clear();
     *rec.recording.lock().unwrap() = true;
-    assert_eq!(validate(second).await, StatusCode::OK);
+    assert_eq!(
+        validate_on(&s, &s.base, &admin, &second).await,
+        StatusCode::OK
+    );
     *rec.recording.lock().unwrap() = false;
     let identity_tables = [
         "user",

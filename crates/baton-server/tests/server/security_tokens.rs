@@ -19,18 +19,8 @@ async fn late_committed_revocation_reaches_every_node(dialect: DbDialect) {
     let admin = a.admin_token().await;
 
     let validate_on = |base: String, subject: String| {
-        let client = a.client.clone();
-        let admin = admin.clone();
-        async move {
-            let r = client
-                .get(format!("{base}/v3/auth/tokens"))
-                .header("x-auth-token", admin)
-                .header("x-subject-token", subject)
-                .send()
-                .await
-                .expect("validate");
-            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
-        }
+        let (a, admin) = (&a, admin.clone());
+        async move { super::change_feed::validate_body_on(a, &base, &admin, &subject).await }
     };
     let (status, body) = validate_on(a.base.clone(), victim.clone()).await;
     assert_eq!(status, StatusCode::OK);

@@ -4,6 +4,7 @@
 //! on another node, even when both nodes hold the old data warm; and a warm node validates a
 //! token it has never seen without reading those tables.
 
+use super::change_feed::validate_body_on as validate;
 use super::*;
 use baton_testkit::{call, on_every_database, project_scope};
 
@@ -42,25 +43,6 @@ impl Expect {
             Expect::WithRole(r) => has_role(r),
         }
     }
-}
-
-async fn validate(
-    a: &IdentityServer,
-    base: &str,
-    checker: &str,
-    subject: &str,
-) -> (StatusCode, Value) {
-    let resp = a
-        .client
-        .get(format!("{base}/v3/auth/tokens"))
-        .header("x-auth-token", checker)
-        .header("x-subject-token", subject)
-        .send()
-        .await
-        .expect("validate");
-    let status = resp.status();
-    let body = resp.json().await.unwrap_or(Value::Null);
-    (status, body)
 }
 
 async fn created(a: &IdentityServer, admin: &str, path: &str, body: Value) -> String {
