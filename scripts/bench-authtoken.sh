@@ -72,21 +72,11 @@ report=$results_dir/authtoken-$stamp.md
 log() { echo "[bench $(date -u +%H:%M:%S)] $*" >&2; }
 run_started=$SECONDS
 
-# ---- processes (each started in its own session; stopped by pid) ------------------------------------
-declare -A PID
-stop() { # name: TERM, then KILL after 5 s
-  local p=${PID[$1]:-}
-  [ -n "$p" ] || return 0
-  kill "$p" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$p" 2>/dev/null || true
-  PID[$1]=
-}
-cleanup() {
-  local n
-  for n in "${!PID[@]}"; do stop "$n"; done
-}
-trap cleanup EXIT
+# ---- processes: stop, spawn, wait_http from bench-lib.sh (its other helpers are redefined below) ----
+BENCH_NAME=bench-authtoken
+# shellcheck source=bench-lib.sh
+source "$root/scripts/bench-lib.sh"
+trap stop_all EXIT
 
 # ---- build -------------------------------------------------------------------------------------------
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
@@ -202,23 +192,6 @@ save() { # prefix: copy the R_ results to <prefix>_<field>
   for f in rps mean_us p50_us p99_us errors requests server_cpu wrk_cpu calls err_status err_connect err_read err_timeout; do
     eval "${p}_$f=\$R_$f"
   done
-}
-
-wait_http() { # name url: until the URL answers at all (any status), bounded
-  local name=$1 url=$2
-  for _ in $(seq 1 150); do
-    curl -s -m 2 -o /dev/null "$url" 2>/dev/null && return 0
-    kill -0 "${PID[$name]}" 2>/dev/null || break
-    sleep 0.2
-  done
-  tail -30 "$work/$name.log" >&2
-  echo "bench-authtoken: $name did not start" >&2
-  exit 1
-}
-spawn() { # name cmd...: in its own session, output to $work/<name>.log
-  local name=$1; shift
-  setsid "$@" >> "$work/$name.log" 2>&1 < /dev/null &
-  PID[$name]=$!
 }
 
 # ---- Baton ---------------------------------------------------------------------------------------

@@ -129,3 +129,33 @@ start_sqlite_baton() { # dir port
     sleep 0.1
   done
 }
+
+# ---- named processes (each in its own session, output to $work/<name>.log, stopped by pid) -------
+declare -A PID
+stop() { # name: TERM, then KILL after 20 s (callgrind writes its file on the way out)
+  local p=${PID[$1]:-}
+  [ -n "$p" ] || return 0
+  kill "$p" 2>/dev/null || true
+  for _ in $(seq 1 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$p" 2>/dev/null || true
+  PID[$1]=
+}
+stop_all() {
+  local n
+  for n in "${!PID[@]}"; do stop "$n"; done
+}
+spawn() { # name cmd...
+  local name=$1; shift
+  setsid "$@" >> "$work/$name.log" 2>&1 < /dev/null &
+  PID[$name]=$!
+}
+wait_http() { # name url: until the URL answers at all (any status), at most about 60 s
+  for _ in $(seq 1 300); do
+    curl -s -m 2 -o /dev/null "$2" 2>/dev/null && return 0
+    kill -0 "${PID[$1]}" 2>/dev/null || break
+    sleep 0.2
+  done
+  tail -30 "$work/$1.log" >&2
+  echo "$BENCH_NAME: $1 did not start" >&2
+  exit 1
+}

@@ -586,7 +586,8 @@ class MixedLoad:
         self.lock = threading.Lock()
         self.failures: list[tuple[float, str, str]] = []
         self.counts = {k: 0 for k in self.KINDS}
-        self.projects: list[str] = []  # acknowledged (201)
+        self.projects: list[str] = []  # acknowledged (201, or found after a replayed create)
+        self.replayed = 0  # creates whose first try committed but whose answer was lost
         self.grants: list[tuple[str, str, str]] = []  # (project, user, role), acknowledged (204)
         self.threads: list = []
         self.t0 = time.monotonic()
@@ -635,11 +636,24 @@ class MixedLoad:
                     r = a.get("/auth/tokens?nocatalog", headers={"X-Subject-Token": token})
                     ok = r.status_code == 200
                 elif kind == "create_project":
-                    r = a.post("/projects", json={"project": {"name": f"fleet-{w}-{uuid.uuid4().hex[:12]}",
-                                                              "domain_id": "default"}})
+                    name = f"fleet-{w}-{uuid.uuid4().hex[:12]}"
+                    r = a.post("/projects", json={"project": {"name": name, "domain_id": "default"}})
                     ok = r.status_code == 201
                     if ok:
                         project = r.json()["project"]["id"]
+                    elif r.status_code == 409:
+                        # The name is new to this attempt, so a conflict means an earlier try of
+                        # this same request committed and its answer was lost with the node that
+                        # was killed (HAProxy answered 502, the adapter sent it again). A client
+                        # treats that as done; the project must exist, which is checked here.
+                        found = a.get("/projects", params={"name": name, "domain_id": "default"})
+                        rows = found.json().get("projects", []) if found.status_code == 200 else []
+                        ok = len(rows) == 1
+                        if ok:
+                            project = rows[0]["id"]
+                            with self.lock:
+                                self.replayed += 1
+                    if ok:
                         with self.lock:
                             self.projects.append(project)
                 else:

@@ -103,7 +103,8 @@ def test_node_killed_under_load(pg_fleet: Fleet) -> None:
     finally:
         load.stop()
     print(f"\nkill -9 baton2 at {killed_at:.1f}s, back in HAProxy at {back_at:.1f}s; "
-          f"acknowledged under load: {load.counts}")
+          f"acknowledged under load: {load.counts}, "
+          f"creates replayed after a lost answer: {load.replayed}")
     assert not load.failures, (f"{len(load.failures)} failures a retrying client saw (t, op, answer): "
                                f"{load.failures[:10]}\n{pg_fleet.logs_tail()}")
     assert all(load.counts[k] > 0 for k in MixedLoad.KINDS), load.counts

@@ -18,7 +18,7 @@ use http_body_util::Full;
 use crate::access_rules::{self, RequestScope};
 use crate::cache::{token_hash, CacheKey, Ctx, Flights, LocalCache, Refusal};
 use crate::config::{AuthTokenConfig, Error};
-use crate::context::{IdentityContext, TokenInfo};
+use crate::context::{IdentityContext, TokenInfo, Validated};
 use crate::metrics::{inc, Metrics};
 use crate::reason::{join_reasons, FailureReason, IdentityStatus};
 use crate::shared::SharedCache;
@@ -76,7 +76,7 @@ pub struct Rejection {
 /// What one lookup found.
 #[derive(Clone)]
 enum Lookup {
-    Valid(Arc<AccessInfo>),
+    Valid(Arc<Validated>),
     Refused(Refusal),
     /// The identity service could not say; not cached.
     Failed(FailureReason, Arc<str>),
@@ -125,11 +125,13 @@ pub(crate) fn read_token(headers: &HeaderMap, name: &str) -> Presented {
     let Some(v) = headers.get(name) else {
         return Presented::Absent;
     };
-    let fp = baton_client::token_fingerprint(&String::from_utf8_lossy(v.as_bytes()));
     match v.to_str() {
         Ok(s) if s.trim().is_empty() => Presented::Absent,
         Ok(s) if s.trim().len() <= MAX_TOKEN_BYTES => Presented::Token(AuthToken::new(s.trim())),
-        _ => Presented::Malformed(fp),
+        // Only a refused token needs its fingerprint (for the log), not every request.
+        _ => Presented::Malformed(baton_client::token_fingerprint(&String::from_utf8_lossy(
+            v.as_bytes(),
+        ))),
     }
 }
 
@@ -607,7 +609,7 @@ impl Authenticator {
         }
         if let Some(shared) = &inner.shared {
             if let Some((access, left)) = shared.get(key.ctx, &key.hash, token).await {
-                let access = Arc::new(access);
+                let access = Validated::new(Arc::new(access));
                 if let Some(ttl) = self.ttl(&access, key.ctx) {
                     inner.local.put_positive(key, access.clone(), ttl.min(left));
                     return Lookup::Valid(access);
@@ -650,7 +652,7 @@ impl Authenticator {
     /// its age is unknown, so a revoked token stays usable at most 10 % longer than
     /// `token_cache_time`.
     async fn memcache_hit(&self, token: &AuthToken, key: CacheKey) -> Option<Lookup> {
-        let access = Arc::new(self.inner.memcache.as_ref()?.get(token).await?);
+        let access = Validated::new(Arc::new(self.inner.memcache.as_ref()?.get(token).await?));
         let ttl = self.ttl(&access, key.ctx)?;
         let reuse = self.inner.cfg.token_cache_time? / 10;
         self.inner
@@ -699,7 +701,7 @@ impl Authenticator {
     }
 
     /// Caches a success locally and in the shared cache, for as long as it may be used.
-    fn remember(&self, key: CacheKey, access: &Arc<AccessInfo>) {
+    fn remember(&self, key: CacheKey, access: &Arc<Validated>) {
         if let Some(ttl) = self.ttl(access, key.ctx) {
             self.inner.local.put_positive(key, access.clone(), ttl);
             if let Some(shared) = &self.inner.shared {
@@ -727,7 +729,7 @@ impl Authenticator {
         &self,
         token: &AuthToken,
         ctx: Ctx,
-    ) -> Result<Arc<AccessInfo>, ClientError> {
+    ) -> Result<Arc<Validated>, ClientError> {
         let cfg = &self.inner.cfg;
         let opts = ValidateOptions {
             allow_expired: ctx == Ctx::AllowExpired,
@@ -747,6 +749,6 @@ impl Authenticator {
                 tracing::debug!(error = %e, token = %token.fingerprint(), "token validation failed");
             }
         }
-        result.map(Arc::new)
+        result.map(|access| Validated::new(Arc::new(access)))
     }
 }

@@ -16,10 +16,11 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use baton_client::AccessInfo;
 use moka::sync::Cache;
 use moka::Expiry;
 use sha2::{Digest, Sha256};
+
+use crate::context::Validated;
 
 /// Version of the cache layout: part of every key (local and shared) and of every MAC.
 pub const CACHE_SCHEMA: &str = "v1";
@@ -83,7 +84,7 @@ pub(crate) enum Refusal {
 
 #[derive(Clone)]
 pub(crate) struct Positive {
-    pub access: Arc<AccessInfo>,
+    pub access: Arc<Validated>,
     pub until: Instant,
     ttl: Duration,
 }
@@ -165,7 +166,7 @@ impl LocalCache {
         (hit.until > Instant::now()).then_some(hit.refusal)
     }
 
-    pub fn put_positive(&self, key: CacheKey, access: Arc<AccessInfo>, ttl: Duration) {
+    pub fn put_positive(&self, key: CacheKey, access: Arc<Validated>, ttl: Duration) {
         if let Some(c) = &self.positive {
             if let Some(n) = &self.negative {
                 n.invalidate(&key);

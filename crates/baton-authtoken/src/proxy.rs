@@ -320,16 +320,21 @@ impl ProxyConfig {
     }
 }
 
-/// Hop-by-hop headers (RFC 9110 7.6.1), never forwarded in either direction.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+/// Hop-by-hop headers (RFC 9110 7.6.1) and `Upgrade`, never forwarded in either direction.
+/// Names, not strings: removing by `&str` would parse the name on every request.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    http::header::PROXY_AUTHENTICATE,
+    http::header::PROXY_AUTHORIZATION,
+    http::header::TE,
+    http::header::TRAILER,
+    http::header::TRANSFER_ENCODING,
+    http::header::UPGRADE,
 ];
 
 /// The header names listed in `Connection`.
@@ -344,10 +349,9 @@ fn connection_named(h: &HeaderMap) -> Vec<HeaderName> {
 
 /// Removes the fixed hop-by-hop headers (not those named in `Connection`).
 fn strip_fixed_hop_by_hop(h: &mut HeaderMap) {
-    for n in HOP_BY_HOP {
+    for n in &HOP_BY_HOP {
         h.remove(n);
     }
-    h.remove("upgrade");
 }
 
 /// Removes the hop-by-hop headers and every header named in `Connection` (upstream responses).
@@ -402,6 +406,14 @@ fn error_response(status: StatusCode, message: &str) -> Response<ProxyBody> {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
 
+/// What the accept loop hands the forwarder with each request: the client's IP address as
+/// an `X-Forwarded-For` value (made once per connection) and the body deadline's flag.
+#[derive(Clone)]
+struct Forwarding {
+    client_ip: Option<HeaderValue>,
+    timed_out: BodyTimedOut,
+}
+
 /// The forwarding service behind the layer.
 #[derive(Clone)]
 pub struct Forwarder {
@@ -413,6 +425,8 @@ struct ForwarderInner {
     upstream: Uri,
     /// The upstream's path prefix without a trailing `/`.
     prefix: String,
+    /// `Host` for requests that came without one: the upstream's authority.
+    host: Option<HeaderValue>,
     opts: ProxyOptions,
 }
 
@@ -420,14 +434,15 @@ impl ForwarderInner {
     /// The request's path and query under the upstream's URL (its path prefix first).
     fn upstream_uri(&self, uri: &Uri) -> Option<Uri> {
         let path_q = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let target = format!(
-            "{}://{}{}{}",
-            self.upstream.scheme_str().unwrap_or("http"),
-            self.upstream.authority().map(|a| a.as_str()).unwrap_or(""),
-            self.prefix,
-            path_q
-        );
-        target.parse().ok()
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = self.upstream.scheme().cloned();
+        parts.authority = self.upstream.authority().cloned();
+        // Without a prefix the request's own path and query go on as they are (shared bytes).
+        parts.path_and_query = Some(match (self.prefix.is_empty(), uri.path_and_query()) {
+            (true, Some(pq)) => pq.clone(),
+            _ => format!("{}{}", self.prefix, path_q).parse().ok()?,
+        });
+        Uri::from_parts(parts).ok()
     }
 
     /// Drops the hop-by-hop headers and adds `X-Forwarded-For` / `-Proto` and the upstream's
@@ -437,29 +452,30 @@ impl ForwarderInner {
         // Only the fixed list: the headers named in the client's `Connection` went before the
         // auth layer ran (`strip_incoming_hop_by_hop`), and nothing the layer set may go now.
         strip_fixed_hop_by_hop(h);
-        if let Some(ClientAddr(addr)) = parts.extensions.get::<ClientAddr>().copied() {
-            let ip = addr.ip().to_string();
-            let value = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-                Some(prev) => format!("{prev}, {ip}"),
-                None => ip,
+        let client_ip = parts
+            .extensions
+            .get::<Forwarding>()
+            .and_then(|f| f.client_ip.clone());
+        if let Some(ip) = client_ip {
+            let value = match h.get(X_FORWARDED_FOR).map(|prev| prev.as_bytes()) {
+                Some(prev) => HeaderValue::from_bytes(&[prev, b", ", ip.as_bytes()].concat()).ok(),
+                None => Some(ip),
             };
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                h.insert("x-forwarded-for", v);
+            if let Some(v) = value {
+                h.insert(X_FORWARDED_FOR, v);
             }
         }
-        if !h.contains_key("x-forwarded-proto") {
+        if !h.contains_key(X_FORWARDED_PROTO) {
             let proto = if self.opts.tls.is_some() {
                 "https"
             } else {
                 "http"
             };
-            h.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+            h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
         }
         if !h.contains_key(HOST) {
-            if let Some(a) = self.upstream.authority() {
-                if let Ok(v) = HeaderValue::from_str(a.as_str()) {
-                    h.insert(HOST, v);
-                }
+            if let Some(v) = &self.host {
+                h.insert(HOST, v.clone());
             }
         }
     }
@@ -484,11 +500,16 @@ impl Forwarder {
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
         let prefix = opts.upstream.path().trim_end_matches('/').to_string();
+        let host = opts
+            .upstream
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
         Ok(Forwarder {
             inner: Arc::new(ForwarderInner {
                 client,
                 upstream: opts.upstream.clone(),
                 prefix,
+                host,
                 opts,
             }),
         })
@@ -523,7 +544,10 @@ impl Forwarder {
         parts.version = http::Version::HTTP_11;
         inner.forwarding_headers(&mut parts);
 
-        let timed_out = parts.extensions.get::<BodyTimedOut>().cloned();
+        let timed_out = parts
+            .extensions
+            .get::<Forwarding>()
+            .map(|f| f.timed_out.clone());
         let body: ProxyBody = match inner.opts.max_body_bytes {
             Some(max) => Limited::new(body, max as usize).boxed_unsync(),
             None => body.map_err(Into::into).boxed_unsync(),
@@ -594,7 +618,7 @@ where
     }
 }
 
-/// Set (in the request extensions) when the request body missed its deadline.
+/// Set when the request body missed its deadline (shared by the body and the forwarder).
 #[derive(Clone, Default)]
 struct BodyTimedOut(Arc<AtomicBool>);
 
@@ -725,8 +749,10 @@ pub async fn serve(
         let (stream, peer) = accept(&listener).await;
         let _ = stream.set_nodelay(true);
         let service = service.clone();
+        let client_ip = HeaderValue::from_str(&peer.ip().to_string()).ok();
         let hyper_service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
             let service = service.clone();
+            let client_ip = client_ip.clone();
             async move {
                 if max_header.is_some_and(|max| head_size(&req) > max) {
                     let resp = error_response(
@@ -744,7 +770,10 @@ pub async fn serve(
                 }
                 req.extensions_mut().insert(ClientAddr(peer));
                 let timed_out = BodyTimedOut::default();
-                req.extensions_mut().insert(timed_out.clone());
+                req.extensions_mut().insert(Forwarding {
+                    client_ip,
+                    timed_out: timed_out.clone(),
+                });
                 let req = req.map(|inner| DeadlineBody {
                     inner,
                     start: Instant::now(),
