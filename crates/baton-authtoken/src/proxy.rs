@@ -42,6 +42,8 @@
 //! tls_key_file = /etc/baton/proxy.key
 //! # extra CA certificates for an https:// upstream
 //! upstream_cafile = /etc/baton/upstream-ca.pem
+//! # threads serving requests, each with its own event loop (default: one per core)
+//! workers = 4
 //!
 //! [keystone_authtoken]
 //! auth_type = password
@@ -98,6 +100,7 @@ pub const PROXY_OPTIONS: &[&str] = &[
     "tls_cert_file",
     "tls_key_file",
     "upstream_cafile",
+    "workers",
 ];
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -135,6 +138,10 @@ pub struct ProxyOptions {
     /// Client connections served at once (`max_connections`, default
     /// [`DEFAULT_MAX_CONNECTIONS`]); further ones wait in the listen backlog.
     pub max_connections: usize,
+    /// Threads serving requests (`workers`, default: the number of cores). Each runs its own
+    /// single-threaded event loop, accepts from the shared socket and keeps its own upstream
+    /// connections, as nginx's workers do: a request never hops between threads.
+    pub workers: usize,
 }
 
 /// Default `header_timeout` and `body_timeout`.
@@ -219,6 +226,13 @@ impl ProxyOptions {
             .option(s, "max_connections")
             .int(Some(1), Some(1 << 20))?
             .map_or(DEFAULT_MAX_CONNECTIONS, |n| n as usize);
+        let workers = ini
+            .option(s, "workers")
+            .int(Some(1), Some(1024))?
+            .map_or_else(
+                || std::thread::available_parallelism().map_or(1, usize::from),
+                |n| n as usize,
+            );
         let opt = ini.option(s, "metrics_listen");
         let metrics_listen = match (opt.string()?, opt.value()) {
             (Some(v), Some(raw)) if !v.trim().is_empty() => {
@@ -240,6 +254,7 @@ impl ProxyOptions {
             header_timeout,
             body_timeout,
             max_connections,
+            workers,
         })
     }
 }
@@ -737,13 +752,59 @@ pub async fn serve(
     auth: Authenticator,
     opts: ProxyOptions,
 ) -> std::io::Result<()> {
+    let slots = Arc::new(ConnectionSlots::new(opts.max_connections));
+    serve_with_slots(listener, auth, opts, slots).await
+}
+
+/// [`serve`] on `opts.workers` threads, each with a current-thread runtime of its own
+/// accepting from `listener` (one socket, no `SO_REUSEPORT`), its own upstream connection pool
+/// and TLS acceptor, and one `max_connections` bound over all of them, so that a request's
+/// tasks never wake each other across threads. Returns when a worker stops (with its error).
+pub async fn serve_workers(
+    listener: std::net::TcpListener,
+    auth: Authenticator,
+    opts: ProxyOptions,
+) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let slots = Arc::new(ConnectionSlots::new(opts.max_connections));
+    let (done, mut stopped) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..opts.workers.max(1) {
+        let listener = listener.try_clone()?;
+        let (auth, opts, slots, done) = (auth.clone(), opts.clone(), slots.clone(), done.clone());
+        std::thread::Builder::new()
+            .name(format!("authproxy-{i}"))
+            .spawn(move || {
+                let result = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .and_then(|runtime| {
+                        runtime.block_on(async move {
+                            let listener = TcpListener::from_std(listener)?;
+                            serve_with_slots(listener, auth, opts, slots).await
+                        })
+                    });
+                let _ = done.send(result);
+            })?;
+    }
+    drop(done);
+    stopped
+        .recv()
+        .await
+        .unwrap_or_else(|| Err(std::io::Error::other("every authproxy worker stopped")))
+}
+
+async fn serve_with_slots(
+    listener: TcpListener,
+    auth: Authenticator,
+    opts: ProxyOptions,
+    slots: Arc<ConnectionSlots>,
+) -> std::io::Result<()> {
     let forwarder = Forwarder::new(opts.clone()).map_err(std::io::Error::other)?;
     let service = AuthTokenLayer::new(auth).layer(forwarder);
     let tls = opts.tls.as_ref().map(tls_acceptor).transpose()?;
     let header_timeout = opts.header_timeout;
     let max_header = opts.max_header_bytes;
     let body_timeout = opts.body_timeout;
-    let slots = ConnectionSlots::new(opts.max_connections);
     loop {
         let permit = slots.acquire().await;
         let (stream, peer) = accept(&listener).await;
@@ -962,10 +1023,13 @@ pub async fn run(config: ProxyConfig) -> Result<(), Box<dyn std::error::Error + 
         tokio::spawn(serve_metrics(listener, auth.clone()));
     }
     let listen = config.proxy.listen;
+    // Bound by tokio (its backlog of 1024, where waiting connections queue), then handed to
+    // the workers' runtimes.
     let listener = TcpListener::bind(listen)
         .await
+        .and_then(TcpListener::into_std)
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    tracing::info!(%listen, upstream = %config.proxy.upstream, "authproxy listening");
-    serve(listener, auth, config.proxy).await?;
+    tracing::info!(%listen, upstream = %config.proxy.upstream, workers = config.proxy.workers, "authproxy listening");
+    serve_workers(listener, auth, config.proxy).await?;
     Ok(())
 }

@@ -81,8 +81,11 @@ impl Proxy {
         .expect("ini");
         let opts = ProxyOptions::from_ini(&ini).expect("[authproxy]");
         let auth = Authenticator::new(id.config().build().expect("config")).expect("auth");
+        // As `baton authproxy` runs it: a thread per worker (`workers`, default one per
+        // core), each with its own runtime, all accepting from this socket.
+        let listener = listener.into_std().expect("std listener");
         tokio::spawn(async move {
-            let _ = baton_authtoken::proxy::serve(listener, auth, opts).await;
+            let _ = baton_authtoken::proxy::serve_workers(listener, auth, opts).await;
         });
         Proxy {
             addr: addr.to_string(),
@@ -207,16 +210,22 @@ async fn review_5_slow_clients_are_cut_off_and_connections_are_capped() {
     assert_eq!(o.header_timeout, Duration::from_secs(30));
     assert_eq!(o.body_timeout, Duration::from_secs(30));
     assert_eq!(o.max_connections, 256);
-    let o = parse("header_timeout = 2.5\nbody_timeout = 7\nmax_connections = 9\n").expect("set");
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    assert_eq!(o.workers, cores);
+    let o = parse("header_timeout = 2.5\nbody_timeout = 7\nmax_connections = 9\nworkers = 3\n")
+        .expect("set");
     assert_eq!(o.header_timeout, Duration::from_millis(2500));
     assert_eq!(o.body_timeout, Duration::from_secs(7));
     assert_eq!(o.max_connections, 9);
+    assert_eq!(o.workers, 3);
     for (option, bad) in [
         ("header_timeout", "0"),
         ("header_timeout", "soon"),
         ("body_timeout", "-1"),
         ("max_connections", "0"),
         ("max_connections", "many"),
+        ("workers", "0"),
+        ("workers", "all"),
     ] {
         let e = parse(&format!("{option} = {bad}\n"))
             .unwrap_err()
@@ -268,9 +277,10 @@ async fn review_5_slow_clients_are_cut_off_and_connections_are_capped() {
         "{got}"
     );
 
-    // The connection cap: two connections hold both slots (half-sent heads, within the default
-    // 30 s header_timeout); a third waits unserved until one of them leaves.
-    let capped = Proxy::start(&id, "max_connections = 2\n").await;
+    // The connection cap, one bound over every worker: two connections hold both slots
+    // (half-sent heads, within the default 30 s header_timeout) whichever workers took them; a
+    // third waits unserved until one of them leaves.
+    let capped = Proxy::start(&id, "max_connections = 2\nworkers = 3\n").await;
     let answer = answer_after_a_slot_frees(
         &capped.addr,
         2,
