@@ -105,6 +105,16 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
     ("application_credential", &["user_limit"]),
     ("trust", &["max_redelegation_count"]),
     (
+        "continuation",
+        &[
+            "senders",
+            "receivers",
+            "service_user_domain_name",
+            "token_lifetime",
+            "actor_roles",
+        ],
+    ),
+    (
         "security_compliance",
         &[
             "lockout_failure_attempts",
@@ -577,6 +587,50 @@ pub struct TrustOptions {
     pub max_redelegation_count: u32,
 }
 
+/// `[continuation]` (Baton's own): which service users may exchange a user's token for an
+/// operation-bound continuation token, for how long an operation may run, and which service
+/// users receive them. Off (no senders) by default.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContinuationOptions {
+    /// Service user name -> longest operation, in seconds (`senders = nova:86400,
+    /// cinder:3600`). Only these users may ask for continuation tokens.
+    pub senders: Vec<(String, u32)>,
+    /// Service type -> the service user name that validates for it (`receivers =
+    /// volume:cinder, image:glance`). An audience names service types from this map.
+    pub receivers: Vec<(String, String)>,
+    /// The domain of every user named in `senders` and `receivers`
+    /// (`service_user_domain_name`, default `Default`).
+    pub service_user_domain_name: String,
+    /// Seconds one continuation token lives before it must be renewed (`token_lifetime`,
+    /// default 900).
+    pub token_lifetime: u32,
+    /// The sender's token must hold one of these roles (`actor_roles`, default `service`).
+    pub actor_roles: Vec<String>,
+}
+
+impl ContinuationOptions {
+    /// Whether any service user may ask for continuation tokens.
+    pub fn enabled(&self) -> bool {
+        !self.senders.is_empty()
+    }
+
+    /// The longest operation `user_name` may run, if it is a sender.
+    pub fn sender_limit(&self, user_name: &str) -> Option<u32> {
+        self.senders
+            .iter()
+            .find(|(n, _)| n == user_name)
+            .map(|(_, s)| *s)
+    }
+
+    /// The service user that receives for `service_type`.
+    pub fn receiver(&self, service_type: &str) -> Option<&str> {
+        self.receivers
+            .iter()
+            .find(|(t, _)| t == service_type)
+            .map(|(_, u)| u.as_str())
+    }
+}
+
 /// The `[security_compliance]` options Baton enforces (the others are refused unless at
 /// Keystone's default).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -735,6 +789,8 @@ pub struct IdentityConfig {
     pub trust: TrustOptions,
     /// `[security_compliance]`.
     pub security_compliance: SecurityComplianceOptions,
+    /// `[continuation]` (Baton's own).
+    pub continuation: ContinuationOptions,
     /// `[catalog]`.
     pub catalog: CatalogOptions,
     /// `[oslo_middleware]`.
@@ -807,6 +863,12 @@ impl Default for IdentityConfig {
                 max_redelegation_count: 3,
             },
             security_compliance: SecurityComplianceOptions::default(),
+            continuation: ContinuationOptions {
+                service_user_domain_name: "Default".to_owned(),
+                token_lifetime: 900,
+                actor_roles: vec!["service".to_owned()],
+                ..ContinuationOptions::default()
+            },
             catalog: CatalogOptions::default(),
             oslo_middleware: OsloMiddlewareOptions {
                 max_request_body_size: 114_688,
@@ -1128,6 +1190,16 @@ fn resolve_policy_file(ini: &IniFile, configured: Option<String>) -> PathBuf {
     }
 }
 
+/// `[revoke]`.
+fn read_revoke(ini: &IniFile, d: &RevokeOptions) -> Result<RevokeOptions, ConfigError> {
+    Ok(RevokeOptions {
+        expiration_buffer: ini
+            .reader("revoke")
+            .u32("expiration_buffer", 0)?
+            .unwrap_or(d.expiration_buffer),
+    })
+}
+
 /// `[trust]`.
 fn read_trust(ini: &IniFile, d: &TrustOptions) -> Result<TrustOptions, ConfigError> {
     Ok(TrustOptions {
@@ -1136,6 +1208,63 @@ fn read_trust(ini: &IniFile, d: &TrustOptions) -> Result<TrustOptions, ConfigErr
             .u32("max_redelegation_count", 0)?
             .unwrap_or(d.max_redelegation_count),
     })
+}
+
+/// `[continuation]`: `name:value` pairs as oslo.config's `DictOpt` writes them.
+fn read_continuation(
+    r: SectionReader,
+    d: ContinuationOptions,
+) -> Result<ContinuationOptions, ConfigError> {
+    let senders = r
+        .custom("senders", |text| {
+            dict_pairs(&text)?
+                .into_iter()
+                .map(|(name, secs)| match secs.parse::<u32>() {
+                    Ok(s) if s > 0 => Ok((name, s)),
+                    _ => Err(format!(
+                        "{name}:{secs}: the longest operation must be a number of seconds, at least 1"
+                    )),
+                })
+                .collect::<Result<Vec<_>, String>>()
+        })?
+        .unwrap_or_default();
+    let receivers = r
+        .custom("receivers", |text| dict_pairs(&text))?
+        .unwrap_or_default();
+    let actor_roles = r
+        .list("actor_roles")?
+        .filter(|l| !l.is_empty())
+        .unwrap_or(d.actor_roles);
+    Ok(ContinuationOptions {
+        senders,
+        receivers,
+        service_user_domain_name: r
+            .non_empty("service_user_domain_name")?
+            .unwrap_or(d.service_user_domain_name),
+        token_lifetime: r
+            .int("token_lifetime", 1, 86_400)?
+            .unwrap_or(d.token_lifetime),
+        actor_roles,
+    })
+}
+
+/// `a:b, c:d` -> pairs, each side non-empty, each key once.
+fn dict_pairs(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let Some((k, v)) = item.split_once(':') else {
+            return Err(format!("{item:?} is not a key:value pair"));
+        };
+        let (k, v) = (k.trim(), v.trim());
+        if k.is_empty() || v.is_empty() {
+            return Err(format!("{item:?} has an empty key or value"));
+        }
+        if out.iter().any(|(seen, _)| seen == k) {
+            return Err(format!("{k:?} is given twice"));
+        }
+        out.push((k.to_owned(), v.to_owned()));
+    }
+    Ok(out)
 }
 
 /// `[security_compliance]`: the lockout options.
@@ -1254,15 +1383,11 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
             admin_project_name: resource.string_untrimmed("admin_project_name")?,
             admin_project_domain_name: resource.string_untrimmed("admin_project_domain_name")?,
         },
-        revoke: RevokeOptions {
-            expiration_buffer: ini
-                .reader("revoke")
-                .u32("expiration_buffer", 0)?
-                .unwrap_or(d.revoke.expiration_buffer),
-        },
+        revoke: read_revoke(ini, &d.revoke)?,
         application_credential: read_application_credential(ini.reader("application_credential"))?,
         trust: read_trust(ini, &d.trust)?,
         security_compliance: read_security_compliance(ini, &d.security_compliance)?,
+        continuation: read_continuation(ini.reader("continuation"), d.continuation)?,
         catalog: CatalogOptions {
             // Keystone reads 0 as "not set" (`CONF.catalog.list_limit or CONF.list_limit`).
             list_limit: ini
@@ -1487,6 +1612,39 @@ mod tests {
             assert!(
                 !IGNORED_SECTIONS.contains(section),
                 "[{section}] is both read and ignored"
+            );
+        }
+    }
+
+    #[test]
+    fn continuation_options_are_read_and_bad_pairs_refused() {
+        assert!(!IdentityConfig::default().continuation.enabled());
+        let c = config(
+            "[continuation]\nsenders = nova:86400, cinder : 3600\nreceivers = volume:cinder,image:glance\ntoken_lifetime = 60\n",
+        )
+        .unwrap()
+        .continuation;
+        assert!(c.enabled());
+        assert_eq!(c.sender_limit("nova"), Some(86_400));
+        assert_eq!(c.sender_limit("cinder"), Some(3600));
+        assert_eq!(c.sender_limit("glance"), None);
+        assert_eq!(c.receiver("image"), Some("glance"));
+        assert_eq!(c.receiver("compute"), None);
+        assert_eq!(c.token_lifetime, 60);
+        assert_eq!(c.actor_roles, ["service"]);
+        assert_eq!(c.service_user_domain_name, "Default");
+        for (text, expect) in [
+            ("senders = nova", "is not a key:value pair"),
+            ("senders = nova:0", "at least 1"),
+            ("senders = nova:soon", "number of seconds"),
+            ("receivers = volume:cinder, volume:other", "given twice"),
+            ("receivers = :cinder", "empty key or value"),
+            ("token_lifetime = 0", "token_lifetime"),
+        ] {
+            let e = error(&format!("[continuation]\n{text}\n"));
+            assert!(
+                e.contains("[continuation]") && e.contains(expect),
+                "{text}: {e}"
             );
         }
     }

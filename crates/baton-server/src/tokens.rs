@@ -35,8 +35,11 @@ use crate::identity::users::{IGNORE_LOCKOUT_FAILURE_ATTEMPTS, IGNORE_PASSWORD_EX
 use crate::password::{self, Lockout};
 use crate::revocations::{RevocationList, TokenValues, MAX_GAPS, RECHECK_EVERY};
 
+mod continuation;
 pub mod snapshot;
 mod trust;
+
+pub use continuation::ContinuationRequest;
 
 pub use snapshot::Read;
 use snapshot::{Snapshot, UserFacts};
@@ -77,7 +80,28 @@ impl ValidatedToken {
     /// From a delegated method, or scoped to a trust: Keystone keeps such tokens away from
     /// credentials.
     pub fn is_delegated(&self) -> bool {
-        self.payload.trust_id().is_some() || self.from_delegated_method()
+        self.payload.trust_id().is_some()
+            || self.payload.actor_id().is_some()
+            || self.from_delegated_method()
+    }
+
+    /// Whether a revocation event in `list` matches the token; a continuation token is also
+    /// refused when one matches the user token its operation started from (revoked without
+    /// cascade).
+    fn revoked_in(&self, list: &RevocationList) -> bool {
+        let mut values = self.revocation_values();
+        if list.is_revoked(&values) {
+            return true;
+        }
+        match &self.payload.scope {
+            Scope::Continuation {
+                subject_audit_id, ..
+            } => {
+                values.audit_id = subject_audit_id;
+                list.is_revoked(&values)
+            }
+            _ => false,
+        }
     }
 
     /// The token flattened the way revocation events are matched.
@@ -370,6 +394,10 @@ pub enum Refusal {
     /// The token's trust was deleted, has expired or is used up.
     #[error("trust {0} not found, expired or used up")]
     TrustUnusable(String),
+    /// A continuation token whose acting service user is gone, disabled or in a disabled
+    /// domain.
+    #[error("continuation actor {0} is missing or disabled")]
+    ActorUnusable(String),
     /// Keystone's 403 for a trust token: not the trustee's, trustor disabled, a delegated role
     /// no longer held by the trustor, or a broken redelegation chain.
     #[error("trust token refused (trustee, trustor or delegated roles)")]
@@ -709,7 +737,7 @@ impl TokenService {
                     < self.revocation_generation.load(Ordering::Acquire)
                 {
                     let list = self.revocations.read().unwrap_or_else(|e| e.into_inner());
-                    if list.is_revoked(&v.revocation_values()) {
+                    if v.revoked_in(&list) {
                         drop(list);
                         self.validated.invalidate(&key);
                         return Err(Refusal::Revoked.into_api(false));
@@ -828,6 +856,7 @@ impl TokenService {
             catalog: None,
             application_credential: None,
             trust: None,
+            continuation: None,
         };
         let mut scoped = self
             .fill_scope(read, &dir, &user.id, &payload.scope, &mut body)
@@ -959,6 +988,14 @@ impl TokenService {
         body: &mut TokenBody,
     ) -> Checked<Option<(Vec<baton_store::Role>, String)>> {
         let found = match scope {
+            Scope::Continuation { project_id, .. } => {
+                match self.continuation_body(read, scope).await? {
+                    Ok(c) => body.continuation = Some(c),
+                    Err(refusal) => return Ok(Err(refusal)),
+                }
+                self.fill_project_scope(read, dir, user_id, project_id, body)
+                    .await?
+            }
             Scope::Project { project_id } | Scope::ApplicationCredential { project_id, .. } => {
                 self.fill_project_scope(read, dir, user_id, project_id, body)
                     .await?
@@ -1031,7 +1068,7 @@ impl TokenService {
     /// it was checked against, so a cache hit re-checks only after new events.
     fn unless_revoked(&self, validated: ValidatedToken) -> Result<ValidatedToken, Refusal> {
         let list = self.revocations.read().unwrap_or_else(|e| e.into_inner());
-        if list.is_revoked(&validated.revocation_values()) {
+        if validated.revoked_in(&list) {
             return Err(Refusal::Revoked);
         }
         validated
@@ -1254,27 +1291,37 @@ impl TokenService {
             audit_ids,
             scope: token_scope,
         };
-        let token = self
-            .formatter
-            .create_token_at(&payload, now.timestamp().max(0) as u64)
-            .map_err(|e| ApiError::Internal(format!("token creation failed: {e}")))?;
-        // Read back what the token carries, so issue and validate render identically.
-        let (read_back, issued) = self
-            .formatter
-            .validate_token(&token)
-            .map_err(|e| ApiError::Internal(format!("fresh token does not validate: {e}")))?;
-        let issued_at = DateTime::from_timestamp(issued as i64, 0).unwrap_or_default();
-        let validated = match self
-            .build_validated(Read::Database, read_back, issued_at)
-            .await?
-        {
-            Ok(v) => Arc::new(v),
+        let (token, validated) = match self.mint(&payload, now).await? {
+            Ok(minted) => minted,
             Err(refusal) => return Ok(Err(refusal)),
         };
         self.consume_trust(trust.as_ref()).await?;
         self.cache_validated(&token, began, &validated);
         tracing::info!(user_id = %auth.user.id, token = %token_fingerprint(&token), "token issued");
         Ok(Ok((token, validated)))
+    }
+
+    /// Encrypts `payload` as issued at `now` and checks it as a validation would (from the
+    /// database, not the snapshot), reading back what the token carries so that issue and
+    /// validate render identically. The caller caches it.
+    async fn mint(
+        &self,
+        payload: &TokenPayload,
+        now: DateTime<Utc>,
+    ) -> Checked<(String, Arc<ValidatedToken>)> {
+        let token = self
+            .formatter
+            .create_token_at(payload, now.timestamp().max(0) as u64)
+            .map_err(|e| ApiError::Internal(format!("token creation failed: {e}")))?;
+        let (read_back, issued) = self
+            .formatter
+            .validate_token(&token)
+            .map_err(|e| ApiError::Internal(format!("fresh token does not validate: {e}")))?;
+        let issued_at = DateTime::from_timestamp(issued as i64, 0).unwrap_or_default();
+        Ok(self
+            .build_validated(Read::Database, read_back, issued_at)
+            .await?
+            .map(|v| (token, Arc::new(v))))
     }
 
     /// Mints a project-scoped token for a user that another endpoint authenticated
@@ -1306,21 +1353,8 @@ impl TokenService {
                     project_id: project_id.to_string(),
                 },
             };
-            let token = self
-                .formatter
-                .create_token_at(&payload, now.timestamp().max(0) as u64)
-                .map_err(|e| ApiError::Internal(format!("token creation failed: {e}")))?;
-            let (read_back, issued) = self
-                .formatter
-                .validate_token(&token)
-                .map_err(|e| ApiError::Internal(format!("fresh token does not validate: {e}")))?;
-            let issued_at = DateTime::from_timestamp(issued as i64, 0).unwrap_or_default();
-            match self
-                .build_validated(Read::Database, read_back, issued_at)
-                .await?
-            {
-                Ok(v) => {
-                    let v = Arc::new(v);
+            match self.mint(&payload, now).await? {
+                Ok((token, v)) => {
                     self.cache_validated(&token, began, &v);
                     tracing::info!(user_id, method, token = %token_fingerprint(&token), "token issued");
                     return Ok((token, v));
@@ -1375,6 +1409,7 @@ impl TokenService {
                     // Keystone: a token from a narrow credential is never exchanged for another
                     // (it could escape the credential's roles).
                     if source.payload.app_cred_id().is_some()
+                        || source.payload.actor_id().is_some()
                         || source
                             .payload
                             .methods
@@ -1711,6 +1746,9 @@ impl TokenService {
             ..Default::default()
         })
         .await?;
+        // A continuation token shares the user's chain; its actor ending the operation must not
+        // end the user's login, so only the token itself is revoked.
+        let cascade = cascade && validated.payload.actor_id().is_none();
         if let (true, Some(root)) = (cascade, ids.last()) {
             self.revoke_now(RevocationEvent {
                 audit_chain_id: Some(root.clone()),
@@ -1756,7 +1794,8 @@ fn unsupported_scope(scope: &Scope) -> Option<Refusal> {
         | Scope::Project { .. }
         | Scope::ApplicationCredential { .. }
         | Scope::Trust { .. }
-        | Scope::System { .. } => None,
+        | Scope::System { .. }
+        | Scope::Continuation { .. } => None,
         other => Some(Refusal::UnsupportedPayload {
             version: other.payload_version(),
             kind: scope_kind(other),
@@ -1842,6 +1881,7 @@ fn scope_kind(s: &Scope) -> &'static str {
         Scope::OAuth1 { .. } => "OAuth1",
         Scope::ApplicationCredential { .. } => "application credential",
         Scope::OAuth2Credential { .. } => "OAuth2 credential",
+        Scope::Continuation { .. } => "continuation",
         _ => "standard",
     }
 }

@@ -24,6 +24,8 @@ mod admin_users;
 mod application_credentials;
 #[path = "server/change_feed.rs"]
 mod change_feed;
+#[path = "server/continuations.rs"]
+mod continuations;
 #[path = "server/credentials.rs"]
 mod credentials;
 #[path = "server/faults.rs"]

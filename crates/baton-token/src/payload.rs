@@ -1,4 +1,5 @@
-//! Keystone's msgpack token payloads, versions 0 to 10.
+//! Keystone's msgpack token payloads, versions 0 to 10, and Baton's continuation payload
+//! (version [`CONTINUATION_VERSION`]), which Keystone refuses as an unknown version.
 //!
 //! A payload is a msgpack array whose first element is the version number and whose other
 //! elements depend on the version (see [`Scope`]). Encoding reproduces what Python
@@ -107,7 +108,28 @@ pub enum Scope {
         /// Thumbprint of the OAuth2 mTLS client certificate.
         thumbprint: String,
     },
+    /// Version 200, Baton's own (docs/continuation.md): `project id, expires, audit_ids,
+    /// actor id, [audience], operation expires, subject audit id`. A token a service (the
+    /// actor) obtained for a user's long operation; `audit_ids` are its own and the chain root
+    /// of the user's token, `subject_audit_id` is the user token's own (written as nil when it
+    /// is that chain root, the usual case, to keep the token short).
+    Continuation {
+        /// The user token's project.
+        project_id: String,
+        /// The service user acting for the user.
+        actor_id: String,
+        /// The service types that may validate it.
+        audience: Vec<String>,
+        /// Unix seconds after which no renewal is granted.
+        operation_expires_at: f64,
+        /// The audit id of the user token the operation started from.
+        subject_audit_id: String,
+    },
 }
+
+/// The payload version of a continuation token: far above Keystone's, so that a Keystone
+/// node sharing the keys refuses it as unknown.
+pub const CONTINUATION_VERSION: u8 = 200;
 
 impl Scope {
     /// Keystone's payload version number for this scope.
@@ -124,6 +146,7 @@ impl Scope {
             Scope::System { .. } => 8,
             Scope::ApplicationCredential { .. } => 9,
             Scope::OAuth2Credential { .. } => 10,
+            Scope::Continuation { .. } => CONTINUATION_VERSION,
         }
     }
 }
@@ -157,7 +180,8 @@ impl TokenPayload {
             | Scope::Trust { project_id, .. }
             | Scope::FederatedProject { project_id, .. }
             | Scope::OAuth1 { project_id, .. }
-            | Scope::ApplicationCredential { project_id, .. } => Some(project_id),
+            | Scope::ApplicationCredential { project_id, .. }
+            | Scope::Continuation { project_id, .. } => Some(project_id),
             Scope::OAuth2Credential { project_id, .. } => project_id.as_deref(),
             _ => None,
         }
@@ -194,6 +218,14 @@ impl TokenPayload {
     pub fn app_cred_id(&self) -> Option<&str> {
         match &self.scope {
             Scope::ApplicationCredential { app_cred_id, .. } => Some(app_cred_id),
+            _ => None,
+        }
+    }
+
+    /// The acting service user, for a continuation token.
+    pub fn actor_id(&self) -> Option<&str> {
+        match &self.scope {
+            Scope::Continuation { actor_id, .. } => Some(actor_id),
             _ => None,
         }
     }
@@ -351,6 +383,7 @@ impl PayloadCodec {
             Scope::Trust { .. } | Scope::OAuth1 { .. } | Scope::ApplicationCredential { .. } => 6,
             Scope::FederatedUnscoped { .. } | Scope::OAuth2Credential { .. } => 7,
             Scope::FederatedProject { .. } | Scope::FederatedDomain { .. } => 8,
+            Scope::Continuation { .. } => 9,
         };
         w.array(field_count + 1);
         w.uint(u64::from(version));
@@ -361,7 +394,7 @@ impl PayloadCodec {
         let tail = self.write_scope_head(&mut w, &payload.scope)?;
         w.f64(payload.expires_at);
         w.audit_ids(&payload.audit_ids)?;
-        tail.write(&mut w);
+        tail.write(&mut w, payload.parent_audit_id());
         Ok(w.0)
     }
 
@@ -446,6 +479,7 @@ impl PayloadCodec {
                 w.optional_id(domain_id.as_deref());
                 return Ok(ScopeTail::Thumbprint(thumbprint));
             }
+            Scope::Continuation { .. } => return continuation_head(w, scope),
         }
         Ok(ScopeTail::None)
     }
@@ -474,6 +508,7 @@ impl PayloadCodec {
             3 | 7 | 9 => 6,
             4 | 10 => 7,
             5 | 6 => 8,
+            v if v == i64::from(CONTINUATION_VERSION) => 9,
             other => return Err(TokenError::UnsupportedPayloadVersion(other)),
         };
         if fields.len() != expected {
@@ -577,6 +612,9 @@ impl PayloadCodec {
                 &fields[4],
                 &fields[5],
             ),
+            v if v == i64::from(CONTINUATION_VERSION) => {
+                (decode_continuation(fields)?, &fields[3], &fields[4])
+            }
             _ => unreachable!("version range checked above"),
         })
     }
@@ -597,6 +635,61 @@ impl PayloadCodec {
             "domain id is neither a UUID nor the configured default domain id",
         ))
     }
+}
+
+/// Writes a continuation's project and checks the fields written after the audit ids.
+fn continuation_head<'s>(w: &mut Writer, scope: &'s Scope) -> Result<ScopeTail<'s>, TokenError> {
+    let Scope::Continuation {
+        project_id,
+        actor_id,
+        audience,
+        operation_expires_at,
+        subject_audit_id,
+    } = scope
+    else {
+        return Err(TokenError::InvalidInput("not a continuation".to_string()));
+    };
+    if !operation_expires_at.is_finite() {
+        return Err(TokenError::InvalidInput(
+            "operation_expires_at is not a finite number".to_string(),
+        ));
+    }
+    AUDIT_B64.decode(subject_audit_id).map_err(|_| {
+        TokenError::InvalidInput(format!(
+            "audit id {subject_audit_id:?} is not urlsafe base64"
+        ))
+    })?;
+    w.id(project_id);
+    Ok(ScopeTail::Continuation {
+        actor_id,
+        audience,
+        operation_expires_at: *operation_expires_at,
+        subject_audit_id,
+    })
+}
+
+/// Baton's continuation payload (its field count checked): a nil subject audit id is the
+/// chain root, the second audit id.
+fn decode_continuation(fields: &[Value<'_>]) -> Result<Scope, TokenError> {
+    Ok(Scope::Continuation {
+        project_id: decode_id(&fields[2], "project id")?,
+        actor_id: decode_id(&fields[5], "actor id")?,
+        audience: match &fields[6] {
+            Value::Array(items) => items
+                .iter()
+                .map(|a| text_of(a, "audience"))
+                .collect::<Result<_, _>>()?,
+            _ => return Err(invalid("audience is not a list")),
+        },
+        operation_expires_at: decode_expires(&fields[7])?,
+        subject_audit_id: match (&fields[8], &fields[4]) {
+            (Value::Nil, Value::Array(ids)) if ids.len() == 2 => {
+                AUDIT_B64.encode(bytes_of(&ids[1], "audit id")?)
+            }
+            (Value::Nil, _) => return Err(invalid("continuation without a chain root")),
+            (v, _) => AUDIT_B64.encode(bytes_of(v, "subject audit id")?),
+        },
+    })
 }
 
 /// Versions 5 (project) and 6 (domain): the federated scope, then the user's groups, the
@@ -632,10 +725,19 @@ enum ScopeTail<'s> {
     Id(&'s str),
     /// Version 10: the certificate thumbprint, always as `[false, text]`.
     Thumbprint(&'s str),
+    /// Continuation: actor, audience, operation expiry, subject audit id.
+    Continuation {
+        actor_id: &'s str,
+        audience: &'s [String],
+        operation_expires_at: f64,
+        subject_audit_id: &'s str,
+    },
 }
 
 impl ScopeTail<'_> {
-    fn write(self, w: &mut Writer) {
+    /// `chain_root` is the payload's second audit id, which a continuation's subject audit id
+    /// usually repeats.
+    fn write(self, w: &mut Writer, chain_root: Option<&str>) {
         match self {
             ScopeTail::None => {}
             ScopeTail::Bin(raw) => w.bin(&raw),
@@ -645,6 +747,34 @@ impl ScopeTail<'_> {
                 w.array(2);
                 w.bool(false);
                 w.str(thumbprint);
+            }
+            ScopeTail::Continuation {
+                actor_id,
+                audience,
+                operation_expires_at,
+                subject_audit_id,
+            } => {
+                w.id(actor_id);
+                w.array(Writer::len_u32(audience.len()));
+                for a in audience {
+                    w.str(a);
+                }
+                // Whole seconds (what Baton writes) as an integer: 5 bytes instead of 9, which
+                // keeps a one-audience token within 255 characters.
+                if operation_expires_at.fract() == 0.0
+                    && (0.0..=f64::from(u32::MAX)).contains(&operation_expires_at)
+                {
+                    w.uint(operation_expires_at as u64);
+                } else {
+                    w.f64(operation_expires_at);
+                }
+                if chain_root == Some(subject_audit_id) {
+                    w.nil();
+                } else {
+                    // Checked to decode in `write_scope_head`.
+                    let raw = AUDIT_B64.decode(subject_audit_id).unwrap_or_default();
+                    w.bin(&raw);
+                }
             }
         }
     }

@@ -76,6 +76,37 @@ pub struct TokenBody {
         skip_serializing_if = "Option::is_none"
     )]
     pub trust: Option<TokenTrust>,
+    /// Set for a continuation token (Baton's own, docs/continuation.md): the service acting
+    /// for the user, who may validate it, and until when the operation may be renewed.
+    #[serde(
+        rename = "baton:continuation",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub continuation: Option<TokenContinuation>,
+}
+
+/// `token["baton:continuation"]`: a service acting for the token's user in a long operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenContinuation {
+    /// The service user that obtained the token (and alone may renew it).
+    pub actor: ContinuationActor,
+    /// The service types whose service users may validate the token.
+    pub audience: Vec<String>,
+    /// No renewal is granted after this instant.
+    #[serde(with = "time::keystone")]
+    pub operation_expires_at: DateTime<Utc>,
+}
+
+/// The acting service user of a continuation token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContinuationActor {
+    /// The user's id.
+    pub id: String,
+    /// The user's name.
+    pub name: String,
+    /// The user's domain.
+    pub domain: IdName,
 }
 
 /// `token["OS-TRUST:trust"]`: the trust, its two users, and whether the token impersonates the

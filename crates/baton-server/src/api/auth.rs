@@ -21,6 +21,11 @@ fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::BadRequest(msg.into())
 }
 
+/// A token answer: the body and the token in `X-Subject-Token`.
+pub fn token_response(status: StatusCode, body: Bytes, token: &str) -> ApiResult<Response> {
+    json_response(status, body, Some(token))
+}
+
 fn json_response(status: StatusCode, body: Bytes, subject: Option<&str>) -> ApiResult<Response> {
     let mut resp = Response::builder()
         .status(status)
@@ -382,6 +387,7 @@ pub async fn validate(
 ) -> ApiResult<Response> {
     let query = TokenQuery::parse(query.as_deref())?;
     let (subject, id) = subject_for(&state, &headers, query.allow_expired).await?;
+    state.tokens.check_audience(&subject, &caller.token)?;
     policy::enforce_on_subject(
         &state.policy,
         "identity:validate_token",
@@ -400,6 +406,7 @@ pub async fn check(
 ) -> ApiResult<Response> {
     let query = TokenQuery::parse(query.as_deref())?;
     let (subject, id) = subject_for(&state, &headers, query.allow_expired).await?;
+    state.tokens.check_audience(&subject, &caller.token)?;
     policy::enforce_on_subject(
         &state.policy,
         "identity:check_token",

@@ -70,6 +70,12 @@ impl FromRequestParts<AppState> for Caller {
                 }
                 other => other,
             })?;
+        // A continuation token is for the services of its audience, never the identity API.
+        if token.payload.actor_id().is_some() {
+            return Err(ApiError::unauthorized(
+                "X-Auth-Token: a continuation token is accepted only by the services of its audience",
+            ));
+        }
         // Keystone 30 (LP#2153453): a token minted from an EC2 credential authorizes no API
         // call itself; services only validate it.
         if token.payload.methods.iter().any(|m| m == "ec2credential") {

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod continuations;
 pub mod discovery;
 pub mod ec2tokens;
 pub mod extract;

@@ -149,6 +149,13 @@ fn all_scopes(id: &str) -> Vec<Scope> {
             domain_id: None,
             thumbprint: s("t"),
         },
+        Scope::Continuation {
+            project_id: s(id),
+            actor_id: s(id),
+            audience: vec![s("volume"), s("image")],
+            operation_expires_at: 1_893_585_600.5,
+            subject_audit_id: random_audit_id(),
+        },
     ]
 }
 
@@ -170,7 +177,33 @@ fn every_version_round_trips_with_both_id_forms() {
                 back.payload_version()
             })
             .collect();
-        assert_eq!(versions, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 10]);
+        assert_eq!(versions, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 10, 200]);
+    }
+}
+
+#[test]
+fn continuation_subject_audit_id_is_nil_when_it_is_the_chain_root() {
+    let root = random_audit_id();
+    let scope = |subject: &str| Scope::Continuation {
+        project_id: PROJECT.to_string(),
+        actor_id: PROJECT.to_string(),
+        audience: vec!["volume".to_string()],
+        operation_expires_at: 1_893_585_600.0,
+        subject_audit_id: subject.to_string(),
+    };
+    let p = |subject: &str| TokenPayload {
+        audit_ids: vec![random_audit_id(), root.clone()],
+        ..payload(PROJECT, &["password"], scope(subject))
+    };
+    let short = codec().encode(&p(&root)).unwrap();
+    let long = codec().encode(&p(&random_audit_id())).unwrap();
+    assert_eq!(
+        long.len() - short.len(),
+        17,
+        "bin8 of 16 bytes instead of nil"
+    );
+    for q in [p(&root), p(&random_audit_id())] {
+        assert_eq!(round_trip(&q), q);
     }
 }
 
@@ -552,6 +585,24 @@ fn scope_strategy() -> impl Strategy<Value = Scope> {
                     project_id,
                     domain_id,
                     thumbprint
+                }
+            ),
+        (
+            id_strategy(),
+            id_strategy(),
+            proptest::collection::vec("[a-z-]{1,16}", 0..4),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()),
+            any::<[u8; 16]>(),
+        )
+            .prop_map(
+                |(project_id, actor_id, audience, operation_expires_at, subject)| {
+                    Scope::Continuation {
+                        project_id,
+                        actor_id,
+                        audience,
+                        operation_expires_at,
+                        subject_audit_id: AUDIT_B64.encode(subject),
+                    }
                 }
             ),
     ]
