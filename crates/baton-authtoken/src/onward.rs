@@ -11,6 +11,8 @@
 //!   [`OnwardCalls::with_http`] takes a host's own transport (timeouts, retries) and service
 //!   user plugin (say, with another stale window) and checks nothing.
 //! * [`OnwardCalls::session_for`] makes the session of one request's user;
+//!   [`OnwardCalls::operation_session_for`] that of a long operation, with a continuation
+//!   token where the identity server offers one;
 //!   [`OnwardCalls::recorded_session_for`] also gives a [`SentLog`] that says what the
 //!   session's requests carried, by token fingerprint, for a service's logs or the history of a
 //!   long task (the reference compute service records it for every call it makes).
@@ -44,8 +46,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use baton_client::{
-    token_fingerprint, AccessInfo, AuthPlugin, AuthToken, BoxFuture, Error, HttpClient, Refused,
-    ServiceTokenAuth, ServiceUserConfig, Session, Url, UserToken,
+    token_fingerprint, AccessInfo, AuthPlugin, AuthToken, BoxFuture, ContinuationAuth, Error,
+    HttpClient, Refused, ServiceTokenAuth, ServiceUserConfig, Session, Url, UserToken,
 };
 use baton_config::IniFile;
 use chrono::{DateTime, Utc};
@@ -142,6 +144,32 @@ impl OnwardCalls {
             log: log.clone(),
         };
         Ok((self.base.with_auth(Arc::new(recording)), log))
+    }
+
+    /// A session for a long operation of the user of `ctx` that calls the services of
+    /// `audience` (service types): with a service user, it carries a continuation token when
+    /// the identity server offers them for that audience (docs/continuation.md), which lets
+    /// the operation outlive the user's token without any `allow_expired_window`, and the
+    /// service-token pair otherwise; without one, the user's token alone.
+    ///
+    /// Call it when the operation starts, while the user's token is valid: the continuation
+    /// token is asked for here.
+    pub async fn operation_session_for(
+        &self,
+        ctx: &IdentityContext,
+        audience: &[&str],
+    ) -> Result<Session, Error> {
+        let info = confirmed_user(ctx)?;
+        let user: Arc<dyn AuthPlugin> = Arc::new(UserToken::from_access(info.access().clone()));
+        Ok(match &self.service {
+            Some(service) => {
+                let actor = self.base.with_auth(service.clone());
+                let auth = Arc::new(ContinuationAuth::new(user, actor, audience));
+                auth.prepare(self.base.http()).await?;
+                self.base.with_auth(auth)
+            }
+            None => self.base.with_auth(user),
+        })
     }
 
     /// The auth of a session acting as the user of `ctx`.

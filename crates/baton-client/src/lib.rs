@@ -64,6 +64,7 @@
 pub mod access;
 pub mod clouds;
 pub mod config;
+pub mod continuation;
 pub mod discover;
 pub mod error;
 pub mod http;
@@ -77,6 +78,7 @@ pub use clouds::{CloudConfig, CloudLoader};
 pub use config::{
     AuthConfig, AuthType, Credentials, ServiceUserConfig, SessionConfig, StartupCheck, SERVICE_ROLE,
 };
+pub use continuation::{ContinuationAuth, ContinuationOffer};
 pub use error::{
     AuthFailureReason, Error, Refused, Result, WhichToken, AUTH_FAILURE_REASON_HEADER,
 };

@@ -74,6 +74,19 @@ pub trait AuthPlugin: Send + Sync + fmt::Debug {
     }
 }
 
+/// The new token of an answer that issues one (`X-Subject-Token`); `shown` names the URL.
+pub(crate) fn subject_token(resp: &reqwest::Response, shown: &str) -> Result<AuthToken> {
+    resp.headers()
+        .get(baton_types::headers::SUBJECT_TOKEN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| !t.is_empty())
+        .map(AuthToken::new)
+        .ok_or_else(|| Error::InvalidResponse {
+            url: shown.to_string(),
+            reason: format!("{} without an X-Subject-Token header", resp.status()),
+        })
+}
+
 /// A token as a header value, marked sensitive so that HTTP-level debug output hides it.
 pub(crate) fn secret_header(token: &AuthToken) -> Result<HeaderValue> {
     let mut v = HeaderValue::from_str(token.expose()).map_err(|_| {
@@ -290,16 +303,7 @@ impl IdentityEndpoint {
             });
         }
         let rid = request_id(resp.headers());
-        let token = resp
-            .headers()
-            .get(baton_types::headers::SUBJECT_TOKEN)
-            .and_then(|v| v.to_str().ok())
-            .filter(|t| !t.is_empty())
-            .map(AuthToken::new)
-            .ok_or_else(|| Error::InvalidResponse {
-                url: shown.clone(),
-                reason: format!("{status} without an X-Subject-Token header"),
-            })?;
+        let token = subject_token(&resp, &shown)?;
         let body = read_limited(resp, 16 * 1024 * 1024).await;
         let access =
             AccessInfo::from_json(token, &body).map_err(|reason| Error::InvalidResponse {

@@ -33,10 +33,10 @@ use axum::{Json, Router};
 use baton_client::discover::{parse_versions, pick_v3};
 use baton_client::{
     AccessInfo, AppCredRef, ApplicationCredential, AuthConfig, AuthFailureReason, AuthPlugin,
-    AuthToken, AuthType, Credentials, DomainRef, EndpointFilter, Error, HttpClient, HttpOptions,
-    Interface, Password, RetryPolicy, Scope, ServiceTokenAuth, ServiceUserConfig, Session,
-    SessionConfig, Token, Url, UserRef, UserToken, ValidateOptions, WhichToken,
-    AUTH_FAILURE_REASON_HEADER,
+    AuthToken, AuthType, ContinuationAuth, Credentials, DomainRef, EndpointFilter, Error,
+    HttpClient, HttpOptions, Interface, Password, RetryPolicy, Scope, ServiceTokenAuth,
+    ServiceUserConfig, Session, SessionConfig, Token, Url, UserRef, UserToken, ValidateOptions,
+    WhichToken, AUTH_FAILURE_REASON_HEADER,
 };
 use baton_config::IniFile;
 use baton_testkit::{DbDialect, IdentityServer, ADMIN_PASSWORD as ADMIN_PW};
@@ -73,12 +73,17 @@ impl Server {
 
     /// `expiration`: `[token] expiration` in seconds.
     async fn start_with(expiration: Option<u32>) -> Server {
-        let identity = IdentityServer::start_with(DbDialect::Sqlite, |c| {
+        Server::start_tweaked(|c| {
             if let Some(e) = expiration {
                 c.token.expiration = e;
             }
         })
-        .await;
+        .await
+    }
+
+    /// `tweak` adjusts the identity server's configuration.
+    async fn start_tweaked(tweak: impl FnOnce(&mut baton_config::IdentityConfig)) -> Server {
+        let identity = IdentityServer::start_with(DbDialect::Sqlite, tweak).await;
         let dom = identity.default_domain_id.clone();
         let demo = identity.create_project("demo", &dom).await;
         let service = identity.create_project("service", &dom).await;
@@ -1188,6 +1193,120 @@ async fn service_token_auth_sends_both_headers_and_says_which_was_refused() {
     // invalidate() reaches both plugins (the user token cannot be replaced).
     assert!(session.invalidate());
     assert!(service.cached().is_none());
+}
+
+// ----- continuation tokens (docs/continuation.md) ---------------------------------------------
+
+/// A session for a long operation of alice's on the echo service (type `volume`), by nova.
+async fn operation_session(
+    s: &Server,
+    echo: &str,
+    audience: &[&str],
+) -> (Session, Arc<ContinuationAuth>) {
+    let user = s
+        .alice()
+        .with_scope(Scope::project_id(&s.ids.demo))
+        .get_access(&http())
+        .await
+        .expect("alice");
+    let nova = Session::new(Arc::new(s.nova())).unwrap();
+    let auth = Arc::new(ContinuationAuth::new(
+        Arc::new(UserToken::from_access((*user).clone())),
+        nova,
+        audience,
+    ));
+    let session = Session::builder()
+        .endpoint_override("volume", Url::parse(echo).unwrap())
+        .build(auth.clone())
+        .unwrap();
+    (session, auth)
+}
+
+/// The session's request carries the service-token pair.
+async fn sends_the_pair(session: &Session, auth: &ContinuationAuth) {
+    let got: Value = session
+        .get("volume", "/echo")
+        .send_json()
+        .await
+        .expect("echo");
+    assert!(got["x-service-token"].is_string(), "{got}");
+    assert!(!auth.is_continuing());
+}
+
+#[tokio::test]
+async fn continuation_auth_sends_a_continuation_token_when_offered_and_the_pair_otherwise() {
+    // Continuation tokens live 20 s: always within the 30 s renewal window, so every request
+    // renews.
+    let s = Server::start_tweaked(|c| {
+        c.continuation.senders = vec![("nova".into(), 600)];
+        c.continuation.receivers = vec![("volume".into(), "cinder".into())];
+        c.continuation.token_lifetime = 20;
+    })
+    .await;
+    let rec = Arc::new(Recorder::default());
+    let (echo, _task) = spawn(echo_service(rec.clone())).await;
+    let (session, auth) = operation_session(&s, &echo, &["volume"]).await;
+    let offer = Session::new(Arc::new(s.nova()))
+        .unwrap()
+        .continuation_offer()
+        .await
+        .unwrap()
+        .expect("offered");
+    assert_eq!(
+        (offer.token_lifetime, offer.audiences.clone()),
+        (20, vec!["volume".to_string()])
+    );
+    for _ in 0..2 {
+        let got: Value = session
+            .get("volume", "/echo")
+            .send_json()
+            .await
+            .expect("echo");
+        assert!(
+            got["x-service-token"].is_null(),
+            "a continuation token alone: {got}"
+        );
+        assert!(auth.is_continuing());
+    }
+    let seen = rec.seen.lock().unwrap().clone();
+    assert_ne!(seen[0].0, seen[1].0, "renewed within the stale window");
+    // What was sent is a continuation token of alice's, nova acting.
+    let nova = Session::new(Arc::new(s.nova())).unwrap();
+    let sent = AuthToken::new(seen[1].0.clone().unwrap());
+    let access = nova
+        .validate_token(&sent, &ValidateOptions::default())
+        .await
+        .expect("the actor validates it");
+    assert_eq!(access.user_id(), s.ids.alice);
+    let actor = access.body().continuation.as_ref().expect("continuation");
+    assert_eq!(actor.actor.id, s.ids.nova);
+    // A receiver refusing it: the request is retried once with the pair.
+    rec.seen.lock().unwrap().clear();
+    let err = session
+        .get("volume", "/reject")
+        .send()
+        .await
+        .expect_err("refused");
+    let seen = rec.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{err}");
+    assert!(
+        seen[0].1.is_none() && seen[1].1.is_some(),
+        "then the pair: {seen:?}"
+    );
+    assert!(!auth.is_continuing());
+
+    // An audience the server does not serve: the pair from the start.
+    let (session, auth) = operation_session(&s, &echo, &["image"]).await;
+    sends_the_pair(&session, &auth).await;
+}
+
+#[tokio::test]
+async fn continuation_auth_sends_the_pair_to_a_server_without_continuations() {
+    let s = Server::start().await;
+    let rec = Arc::new(Recorder::default());
+    let (echo, _task) = spawn(echo_service(rec.clone())).await;
+    let (session, auth) = operation_session(&s, &echo, &["volume"]).await;
+    sends_the_pair(&session, &auth).await;
 }
 
 #[tokio::test]

@@ -8,7 +8,9 @@
 //! calls cinder's internal endpoint found in the user's catalog. With the service token cinder
 //! accepts the expired user token (allow_expired); without it cinder refuses with
 //! `user_token_expired`, and the client error says so. Bad `[service_user]` sections fail at
-//! `OnwardCalls::from_ini`, i.e. at start-up.
+//! `OnwardCalls::from_ini`, i.e. at start-up. With `allow_expired_window = 0` and the identity
+//! server offering continuation tokens, `OnwardCalls::operation_session_for` carries the
+//! operation past the user token's expiry while the service-token pair is refused.
 
 use std::time::{Duration, Instant};
 
@@ -148,12 +150,26 @@ async fn attach(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nova_calls_cinder_with_an_expired_user_token_thanks_to_the_service_token() {
-    let id = IdentityServer::start_with(DbDialect::Sqlite, |c| {
-        c.token.expiration = EXPIRATION;
-    })
-    .await;
+/// nova.conf (`[keystone_authtoken]` and `[service_user]` as nova, sending service tokens
+/// or not) and its onward calls, checked at start-up.
+async fn nova(base: &str, send: bool) -> (IniFile, OnwardCalls) {
+    let conf = ini(
+        &format!(
+            "{}{}",
+            authtoken_section(base, "nova", NOVA_PW),
+            service_user_section(base, send, "nova", NOVA_PW)
+        ),
+        "nova.conf",
+    );
+    let onward = OnwardCalls::from_ini(&conf, "service_user")
+        .await
+        .expect("[service_user] at start-up");
+    (conf, onward)
+}
+
+/// The users (nova, cinder, alice, plain) and cinder behind the layer, in the catalog as
+/// `volumev3` (internal): the demo project's id.
+async fn cinder_and_users(id: &IdentityServer) -> String {
     let base = id.base.clone();
     let domain = id.default_domain_id.clone();
     let service_project = id.create_project("service", &domain).await;
@@ -167,8 +183,6 @@ async fn nova_calls_cinder_with_an_expired_user_token_thanks_to_the_service_toke
         let uid = id.create_user(name, pw, &domain).await;
         id.grant_project(&uid, project, role).await;
     }
-
-    // Cinder behind the layer, registered in the catalog (internal interface).
     let cinder_conf = ini(
         &authtoken_section(&base, "cinder", CINDER_PW),
         "cinder.conf",
@@ -208,21 +222,103 @@ async fn nova_calls_cinder_with_an_expired_user_token_thanks_to_the_service_toke
                             "url": format!("{cinder}/v3"), "region_id": "RegionOne"}}),
     )
     .await;
+    demo
+}
+
+/// Nova in a long operation ([`OnwardCalls::operation_session_for`], audience `volumev3`):
+/// takes its session at the start, waits until the user's token has expired, then calls
+/// cinder and says what cinder saw.
+async fn attach_operation(
+    State(onward): State<OnwardCalls>,
+    Extension(ctx): Extension<IdentityContext>,
+) -> (StatusCode, Json<Value>) {
+    let session = match onward.operation_session_for(&ctx, &["volumev3"]).await {
+        Ok(s) => s,
+        Err(e) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"error": e.to_string()})),
+            )
+        }
+    };
+    let expires = ctx.user.as_ref().expect("confirmed user").expires_at;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Utc::now() <= expires + chrono::Duration::milliseconds(500) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    match session
+        .get(
+            EndpointFilter::new("volumev3").interface(Interface::Internal),
+            "/volumes",
+        )
+        .send_json::<Value>()
+        .await
+    {
+        Ok(v) => (StatusCode::OK, Json(json!({"cinder": v}))),
+        Err(e) => (
+            StatusCode::BAD_GATEWAY,
+            Json(json!({"error": e.to_string()})),
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_allow_expired_window_a_continuation_token_carries_the_operation() {
+    let id = IdentityServer::start_with(DbDialect::Sqlite, |c| {
+        c.token.expiration = EXPIRATION;
+        c.token.allow_expired_window = 0;
+        c.continuation.senders = vec![("nova".into(), 120)];
+        c.continuation.receivers = vec![("volumev3".into(), "cinder".into())];
+    })
+    .await;
+    let base = id.base.clone();
+    let demo = cinder_and_users(&id).await;
+    let (conf, onward) = nova(&base, true).await;
+    let operation = Router::new()
+        .route("/servers/attach", post(attach_operation))
+        .with_state(onward.clone())
+        .layer(layer(&conf).await);
+    let pair = Router::new()
+        .route("/servers/attach", post(attach))
+        .with_state(onward)
+        .layer(layer(&conf).await);
+    let (operation, pair) = (serve(operation).await, serve(pair).await);
+    let alice = id
+        .token("alice", ALICE_PW, baton_testkit::project_scope(&demo))
+        .await;
+    let http = reqwest::Client::new();
+    let call = |nova: &str| {
+        http.post(format!("{nova}/servers/attach"))
+            .header("x-auth-token", &alice)
+            .send()
+    };
+    let (op, pair) = tokio::join!(call(&operation), call(&pair));
+    let (op, pair) = (op.expect("operation"), pair.expect("pair"));
+    // The continuation token: cinder sees alice, not an expired token, and no service token.
+    let status = op.status().as_u16();
+    let body: Value = op.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let seen = &body["cinder"];
+    assert_eq!(seen["project_id"], json!(demo), "{body}");
+    assert_eq!(seen["accepted_expired"], json!(false), "{body}");
+    assert_eq!(seen["service_token"], Value::Null, "{body}");
+    // The service-token pair, with allow_expired_window = 0, is refused.
+    assert_eq!(pair.status().as_u16(), 502);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nova_calls_cinder_with_an_expired_user_token_thanks_to_the_service_token() {
+    let id = IdentityServer::start_with(DbDialect::Sqlite, |c| {
+        c.token.expiration = EXPIRATION;
+    })
+    .await;
+    let base = id.base.clone();
+    let demo = cinder_and_users(&id).await;
 
     // Two novas: with and without service tokens; the whole onward path is these few lines.
     let mut novas = Vec::new();
     for send in [true, false] {
-        let conf = ini(
-            &format!(
-                "{}{}",
-                authtoken_section(&base, "nova", NOVA_PW),
-                service_user_section(&base, send, "nova", NOVA_PW)
-            ),
-            "nova.conf",
-        );
-        let onward = OnwardCalls::from_ini(&conf, "service_user")
-            .await
-            .expect("[service_user] at start-up");
+        let (conf, onward) = nova(&base, send).await;
         assert_eq!(onward.sends_service_token(), send);
         let router = Router::new()
             .route("/servers/attach", post(attach))
