@@ -3,11 +3,12 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use baton_client::{
-    AccessInfo, AuthToken, Error as ClientError, Session, SessionBuilder, Url, ValidateOptions,
+    AccessInfo, AuthToken, Error as ClientError, PairMember, Session, SessionBuilder, Url,
+    ValidateOptions,
 };
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -16,7 +17,7 @@ use http::{Method, Response, StatusCode};
 use http_body_util::Full;
 
 use crate::access_rules::{self, RequestScope};
-use crate::cache::{token_hash, CacheKey, Ctx, Flights, LocalCache, Refusal};
+use crate::cache::{pair_hash, token_hash, CacheKey, Ctx, Flights, LocalCache, Refusal};
 use crate::config::{AuthTokenConfig, Error};
 use crate::context::{IdentityContext, TokenInfo, Validated};
 use crate::metrics::{inc, Metrics};
@@ -153,6 +154,16 @@ struct Inner {
     metrics: Arc<Metrics>,
     warned_roleless: AtomicBool,
     www_authenticate: HeaderValue,
+    /// Whether the identity server validates token pairs, and whether it has per-sender
+    /// windows (set once it has answered).
+    pairs_offered: OnceLock<Option<PairOffer>>,
+}
+
+/// What the identity server said of token pairs.
+#[derive(Debug, Clone, Copy)]
+struct PairOffer {
+    /// It has `[token_pairs]` rules: a user token's answer depends on the sender.
+    rules: bool,
 }
 
 /// keystonemiddleware's auth_token decision procedure with Baton's cache; cheap to clone.
@@ -222,6 +233,7 @@ impl Authenticator {
                 metrics,
                 warned_roleless: AtomicBool::new(false),
                 www_authenticate,
+                pairs_offered: OnceLock::new(),
             }),
         })
     }
@@ -307,9 +319,17 @@ impl Authenticator {
                 p => (p, baton_types::headers::AUTH_TOKEN),
             };
         let now = Utc::now();
+        // Both tokens judged in one identity call, when the server offers it.
+        let (pre_service, pre_user) = match self.pair(&user_tok, &service_tok).await {
+            Some((s, u)) => (Some(s), Some(u)),
+            None => (None, None),
+        };
 
         // 1. The service token.
-        let service = match self.check_service_token(&service_tok, now).await {
+        let service = match self
+            .check_service_token(&service_tok, now, pre_service)
+            .await
+        {
             Ok(verdict) => verdict,
             Err(Unavailable(reason, detail)) => {
                 return self.unavailable(reason, &detail, &user_tok, &service_tok)
@@ -326,7 +346,7 @@ impl Authenticator {
             service_chain: service.role_ok,
         };
         let (user_info, user_reason) = match self
-            .check_user_token(&user_tok, allow_expired, &scope, now)
+            .check_user_token(&user_tok, allow_expired, &scope, now, pre_user)
             .await
         {
             Ok(found) => found,
@@ -378,6 +398,7 @@ impl Authenticator {
         &self,
         service_tok: &Presented,
         now: DateTime<Utc>,
+        pre: Option<Lookup>,
     ) -> Result<ServiceVerdict, Unavailable> {
         let cfg = &self.inner.cfg;
         let t = match service_tok {
@@ -387,7 +408,11 @@ impl Authenticator {
             }
             Presented::Token(t) => t,
         };
-        Ok(match self.lookup(t, Ctx::Plain).await {
+        let found = match pre {
+            Some(found) => found,
+            None => self.lookup(t, Ctx::Plain).await,
+        };
+        Ok(match found {
             Lookup::Valid(access) if access.expires_at() <= now => {
                 ServiceVerdict::invalid(FailureReason::ServiceTokenExpired)
             }
@@ -439,6 +464,7 @@ impl Authenticator {
         allow_expired: bool,
         scope: &RequestScope<'_>,
         now: DateTime<Utc>,
+        pre: Option<Lookup>,
     ) -> Result<(Option<TokenInfo>, Option<FailureReason>), Unavailable> {
         let t = match user_tok {
             Presented::Absent => return Ok((None, Some(FailureReason::UserTokenMissing))),
@@ -450,7 +476,11 @@ impl Authenticator {
         } else {
             Ctx::Plain
         };
-        let reason = match self.lookup(t, ctx).await {
+        let found = match pre {
+            Some(found) => found,
+            None => self.lookup(t, ctx).await,
+        };
+        let reason = match found {
             Lookup::Valid(access) if !allow_expired && access.expires_at() <= now => {
                 FailureReason::UserTokenExpired
             }
@@ -566,6 +596,147 @@ impl Authenticator {
         if self.inner.cfg.expose_failure_reason && !reasons.is_empty() {
             if let Ok(v) = HeaderValue::from_str(&join_reasons(reasons)) {
                 headers.insert(HeaderName::from_static(FAILURE_REASON_HEADER), v);
+            }
+        }
+    }
+
+    /// The user token and the service token judged together (one `GET
+    /// /v3/baton/token_pairs/validate` instead of two or three calls), as lookups of each,
+    /// when both are present and the server offers it (`validate_token_pairs`); `None` means
+    /// the usual one call per token. A service token known locally is not asked again, unless
+    /// the server has per-sender windows and the user token has not been judged with it: then
+    /// the user token's answer is kept under a key of both tokens. Otherwise answers are
+    /// ordinary cache entries.
+    async fn pair(&self, user: &Presented, service: &Presented) -> Option<(Lookup, Lookup)> {
+        let (Presented::Token(u), Presented::Token(s)) = (user, service) else {
+            return None;
+        };
+        let inner = &self.inner;
+        if !inner.cfg.validate_token_pairs {
+            return None;
+        }
+        let offer = self.pairs_offered().await?;
+        let service_key = CacheKey {
+            ctx: Ctx::Plain,
+            hash: token_hash(s.expose()),
+        };
+        let paired_key = CacheKey {
+            ctx: Ctx::Paired,
+            hash: pair_hash(u.expose(), s.expose()),
+        };
+        if let Some(hit) = inner.local.get_positive(&service_key) {
+            let role_ok = inner
+                .cfg
+                .service_token_roles
+                .iter()
+                .any(|r| hit.access.has_role(r));
+            if !role_ok || !offer.rules {
+                return None;
+            }
+            if let Some(user) = inner.local.get_positive(&paired_key) {
+                return Some((Lookup::Valid(hit.access), Lookup::Valid(user.access)));
+            }
+            if let Some(refusal) = inner.local.get_negative(&paired_key) {
+                return Some((Lookup::Valid(hit.access), Lookup::Refused(refusal)));
+            }
+        } else if inner.local.get_negative(&service_key).is_some() {
+            return None;
+        }
+        inc(&inner.metrics.identity_pairs);
+        let answer = match inner
+            .session
+            .validate_token_pair(
+                Some(u),
+                Some(s),
+                &inner.cfg.service_token_roles,
+                &self.validate_options(Ctx::Plain),
+            )
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(error = %e, "token pair validation failed; one call per token");
+                return None;
+            }
+        };
+        let service = self.pair_member(answer.service, service_key, None);
+        let user_key = |ctx| CacheKey {
+            ctx,
+            hash: token_hash(u.expose()),
+        };
+        let user = match (answer.allow_expired, offer.rules) {
+            (true, true) => {
+                let window = Duration::from_secs(answer.expired_window.unwrap_or(0));
+                self.pair_member(answer.user, paired_key, Some(window))
+            }
+            (true, false) => self.pair_member(answer.user, user_key(Ctx::AllowExpired), None),
+            (false, _) => self.pair_member(answer.user, user_key(Ctx::Plain), None),
+        };
+        Some((service, user))
+    }
+
+    /// One member of a pair answer as a lookup, remembered under `key`: a success for as long
+    /// as it may be used (at most `window` past expiry for a user token allowed to have
+    /// expired), a refusal for `negative_cache_time`.
+    fn pair_member(
+        &self,
+        member: Option<PairMember>,
+        key: CacheKey,
+        window: Option<Duration>,
+    ) -> Lookup {
+        let inner = &self.inner;
+        let refusal = match member {
+            Some(PairMember::Valid(access, _)) => {
+                let access = Validated::new(Arc::new(*access));
+                match window {
+                    None => self.remember(key, &access),
+                    Some(w) => {
+                        let end =
+                            access.expires_at() + chrono::Duration::from_std(w).unwrap_or_default();
+                        let left = (end - Utc::now()).to_std().unwrap_or_default();
+                        if let Some(ttl) = self.ttl(&access, Ctx::AllowExpired) {
+                            inner.local.put_positive(key, access.clone(), ttl.min(left));
+                        }
+                    }
+                }
+                return Lookup::Valid(access);
+            }
+            Some(PairMember::Expired)
+                if key.ctx != Ctx::Plain || inner.cfg.diagnose_expired_tokens =>
+            {
+                Refusal::Expired
+            }
+            _ => Refusal::Invalid,
+        };
+        inner
+            .local
+            .put_negative(key, refusal, inner.cfg.negative_cache_time);
+        Lookup::Refused(refusal)
+    }
+
+    /// Whether the identity server validates token pairs: asked once (an unanswered question
+    /// is asked again next time).
+    async fn pairs_offered(&self) -> Option<PairOffer> {
+        if let Some(known) = self.inner.pairs_offered.get() {
+            return *known;
+        }
+        match self
+            .inner
+            .session
+            .token_pairs_offered(&self.validate_options(Ctx::Plain))
+            .await
+        {
+            Ok(offer) => {
+                let offer = offer.map(|rules| PairOffer { rules: rules > 0 });
+                tracing::info!(
+                    offered = offer.is_some(),
+                    "identity server asked whether it validates token pairs in one call"
+                );
+                *self.inner.pairs_offered.get_or_init(|| offer)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "could not ask whether token pairs are validated");
+                None
             }
         }
     }
@@ -725,20 +896,24 @@ impl Authenticator {
         (!left.is_zero()).then(|| left.min(cache_time))
     }
 
-    async fn call_identity(
-        &self,
-        token: &AuthToken,
-        ctx: Ctx,
-    ) -> Result<Arc<Validated>, ClientError> {
+    fn validate_options(&self, ctx: Ctx) -> ValidateOptions {
         let cfg = &self.inner.cfg;
-        let opts = ValidateOptions {
+        ValidateOptions {
             allow_expired: ctx == Ctx::AllowExpired,
             include_catalog: cfg.include_service_catalog,
             interface: cfg.interface,
             region_name: cfg.region_name.clone(),
             // Every user token's rules are checked in `check_user_token`.
             enforces_access_rules: true,
-        };
+        }
+    }
+
+    async fn call_identity(
+        &self,
+        token: &AuthToken,
+        ctx: Ctx,
+    ) -> Result<Arc<Validated>, ClientError> {
+        let opts = self.validate_options(ctx);
         let m = &self.inner.metrics;
         let result = self.inner.session.validate_token(token, &opts).await;
         match &result {

@@ -32,6 +32,10 @@ pub enum Ctx {
     Plain,
     /// `GET /v3/auth/tokens?allow_expired=1`.
     AllowExpired,
+    /// A user token judged with one service token by `GET /v3/baton/token_pairs/validate`
+    /// (the key hashes both tokens: the server's window may depend on the sender). Kept in
+    /// process only.
+    Paired,
 }
 
 impl Ctx {
@@ -40,6 +44,7 @@ impl Ctx {
         match self {
             Ctx::Plain => "plain",
             Ctx::AllowExpired => "allow_expired",
+            Ctx::Paired => "paired",
         }
     }
 }
@@ -52,6 +57,15 @@ pub(crate) struct CacheKey {
 
 pub(crate) fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
+}
+
+/// The key hash of a user token judged with a service token.
+pub(crate) fn pair_hash(user: &str, service: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(user.as_bytes());
+    h.update([0]);
+    h.update(service.as_bytes());
+    h.finalize().into()
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -31,6 +31,7 @@
 //! | **`negative_cache_time`** | `3` | seconds a refusal by the identity service is reused (`0` disables) |
 //! | **`allow_expired_window`** | `172800` | the identity server's `[token] allow_expired_window`: bounds how long past expiry a cached allow_expired validation is reused |
 //! | **`diagnose_expired_tokens`** | `true` | when the identity service refuses a token, ask once more with `allow_expired` to tell `*_expired` from `*_invalid` (never grants anything) |
+//! | **`validate_token_pairs`** | `true` | when the identity server offers it (Baton does, Keystone does not), validate a request's user and service tokens in one call (`GET /v3/baton/token_pairs/validate`), which also applies the server's per-sender windows |
 //! | **`expose_failure_reason`** | `false` | send `x-auth-failure-reason` on refusals |
 //! | **`token_cache_size`** | `10000` | entries in each in-process cache |
 //!
@@ -210,6 +211,8 @@ pub struct AuthTokenConfig {
     /// When a token is refused, ask again with allow_expired to tell an expired token from an
     /// invalid one (for the reason only; it never grants anything).
     pub diagnose_expired_tokens: bool,
+    /// Validate a request's two tokens in one call when the identity server offers it.
+    pub validate_token_pairs: bool,
     /// The Redis cache shared by the service's processes (`redis_url`), if any.
     pub shared_cache: Option<SharedCacheConfig>,
     /// keystonemiddleware's memcached token cache (`memcached_servers`), if any.
@@ -278,6 +281,7 @@ impl AuthTokenConfig {
                 include_service_catalog: true,
                 expose_failure_reason: false,
                 diagnose_expired_tokens: true,
+                validate_token_pairs: true,
                 shared_cache: None,
                 memcache: None,
                 service_type: None,
@@ -532,6 +536,9 @@ impl AuthTokenConfigBuilder {
         if let Some(v) = r.bool("diagnose_expired_tokens")? {
             self = self.diagnose_expired_tokens(v);
         }
+        if let Some(v) = r.bool("validate_token_pairs")? {
+            self = self.validate_token_pairs(v);
+        }
         Ok(self)
     }
 }
@@ -555,6 +562,7 @@ fn is_known_option(name: &str) -> bool {
         "include_service_catalog",
         "expose_failure_reason",
         "diagnose_expired_tokens",
+        "validate_token_pairs",
         "service_type",
         "http_connect_timeout",
         "http_request_max_retries",
@@ -674,6 +682,12 @@ impl AuthTokenConfigBuilder {
     /// Sets [`AuthTokenConfig::diagnose_expired_tokens`].
     pub fn diagnose_expired_tokens(mut self, yes: bool) -> Self {
         self.cfg.diagnose_expired_tokens = yes;
+        self
+    }
+
+    /// Sets [`AuthTokenConfig::validate_token_pairs`].
+    pub fn validate_token_pairs(mut self, yes: bool) -> Self {
+        self.cfg.validate_token_pairs = yes;
         self
     }
 

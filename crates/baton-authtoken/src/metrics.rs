@@ -17,6 +17,7 @@ pub struct Metrics {
     pub(crate) identity_ok: AtomicU64,
     pub(crate) identity_not_found: AtomicU64,
     pub(crate) identity_failed: AtomicU64,
+    pub(crate) identity_pairs: AtomicU64,
     pub(crate) local_hits: AtomicU64,
     pub(crate) local_negative_hits: AtomicU64,
     pub(crate) local_misses: AtomicU64,
@@ -74,6 +75,11 @@ impl Metrics {
     /// `GET /v3/auth/tokens` calls made (any outcome).
     pub fn identity_calls(&self) -> u64 {
         get(&self.identity_ok) + get(&self.identity_not_found) + get(&self.identity_failed)
+    }
+
+    /// `GET /v3/baton/token_pairs/validate` calls made (any outcome): one instead of two.
+    pub fn identity_pair_calls(&self) -> u64 {
+        get(&self.identity_pairs)
     }
 
     /// Shared-cache entries ignored because their MAC, key or contents did not check out.
@@ -198,6 +204,11 @@ impl Metrics {
                 ("result=\"not_found\"", get(&self.identity_not_found)),
                 ("result=\"error\"", get(&self.identity_failed)),
             ],
+        );
+        family(
+            "baton_authtoken_identity_pair_requests_total",
+            "User and service tokens validated together in one call.",
+            &[("", get(&self.identity_pairs))],
         );
         family(
             "baton_authtoken_cache_lookups_total",

@@ -225,9 +225,15 @@ struct Identity {
 impl Identity {
     /// A testkit identity server whose catalog sends clients through the counting proxy.
     async fn start() -> Identity {
+        Identity::start_with(|_| {}).await
+    }
+
+    /// [`Identity::start`], with `tweak` adjusting the server's configuration.
+    async fn start_with(tweak: impl FnOnce(&mut baton_config::IdentityConfig)) -> Identity {
         init_tracing();
         let server = IdentityServer::start_with(DbDialect::Sqlite, |c| {
             c.token.allow_expired_window = WINDOW as u32;
+            tweak(c);
         })
         .await;
         let proxy_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -377,6 +383,9 @@ impl Identity {
             })
             .allow_expired_window(Duration::from_secs(WINDOW as u64))
             .expose_failure_reason(true)
+            // The tests of caches and faults count keystonemiddleware's calls, one per token;
+            // `decision_table` and `token_pairs_*` turn pair validation on.
+            .validate_token_pairs(false)
     }
 }
 
@@ -616,9 +625,57 @@ fn expect(u: U, s: Sv, required: bool, delay: bool) -> Expect {
     }
 }
 
+/// The 120 cases with one identity call per token (`validate_token_pairs = false`, what
+/// keystonemiddleware does) and with the pair validated in one call: the same outcomes, and
+/// fewer identity calls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn decision_table() {
     let id = Identity::start().await;
+    let (two, no_pairs) = decision_table_with(&id, false).await;
+    assert_eq!(no_pairs, 0);
+    let (singles, pairs) = decision_table_with(&id, true).await;
+    assert!(pairs > 0);
+    println!(
+        "decision table: {two} identity calls with one per token; {} ({pairs} pair calls + {singles} single) with pair validation",
+        pairs + singles
+    );
+    assert!(pairs + singles < two, "{two} vs {pairs} + {singles}");
+}
+
+/// Pair validation applies the server's per-sender windows (`[token_pairs] expired_windows`):
+/// nova's service token gets alice's token accepted by cinder (the layer's user) 10 s past its
+/// expiry, not the 30 s of `allow_expired_window`, which still applies to the two-call path.
+/// With caching off, a pair costs one identity call instead of two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn token_pairs_apply_the_servers_sender_windows_in_one_call() {
+    let id = Identity::start_with(|c| {
+        c.token_pairs.expired_windows = vec![("nova".into(), "cinder".into(), 10)];
+    })
+    .await;
+    let nova = id.nova(3600);
+    let (recent, older) = (id.alice(-5), id.alice(-20));
+    let uncached = |pairs: bool| {
+        id.config()
+            .validate_token_pairs(pairs)
+            .token_cache_time(None)
+            .build()
+            .expect("config")
+    };
+    let pairs = App::start(uncached(true)).await;
+    let two = App::start(uncached(false)).await;
+    assert_eq!(pairs.pair(&recent, Some(&nova)).await.status, 200);
+    assert_401(&pairs.pair(&older, Some(&nova)).await, "user_token_expired");
+    let r = two.pair(&older, Some(&nova)).await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(two.pair(&recent, Some(&nova)).await.status, 200);
+    let (p, t) = (pairs.auth.metrics(), two.auth.metrics());
+    assert_eq!((p.identity_pair_calls(), p.identity_calls()), (2, 0));
+    assert_eq!((t.identity_pair_calls(), t.identity_calls()), (0, 4));
+}
+
+/// Runs the 120 cases; the identity calls made: single validations and pair validations.
+async fn decision_table_with(id: &Identity, pairs: bool) -> (u64, u64) {
+    let mut calls = (0, 0);
     let revoked = id.alice(3600);
     id.revoke(&revoked).await;
     let users = [
@@ -643,6 +700,7 @@ async fn decision_table() {
                 id.config()
                     .service_token_roles_required(required)
                     .delay_auth_decision(delay)
+                    .validate_token_pairs(pairs)
                     .build()
                     .expect("config"),
             )
@@ -741,9 +799,12 @@ async fn decision_table() {
             if required {
                 assert!(m.reason_count(FailureReason::ServiceTokenMissingRole) > 0);
             }
+            calls.0 += m.identity_calls();
+            calls.1 += m.identity_pair_calls();
         }
     }
     assert_eq!(cases, 120);
+    calls
 }
 
 // ----- headers for proxied services --------------------------------------------------------------

@@ -72,6 +72,7 @@ pub mod plugin;
 pub mod secret;
 pub mod service_token;
 pub mod session;
+pub mod token_pair;
 
 pub use access::{AccessInfo, Interface, STALE_TOKEN_DURATION};
 pub use clouds::{CloudConfig, CloudLoader};
@@ -93,3 +94,4 @@ pub use service_token::ServiceTokenAuth;
 pub use session::{
     EndpointFilter, Session, SessionBuilder, SessionRequest, Target, ValidateOptions,
 };
+pub use token_pair::{PairMember, TokenPairAnswer};

@@ -105,6 +105,10 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
     ("application_credential", &["user_limit"]),
     ("trust", &["max_redelegation_count"]),
     (
+        "token_pairs",
+        &["expired_windows", "service_user_domain_name"],
+    ),
+    (
         "continuation",
         &[
             "senders",
@@ -587,10 +591,47 @@ pub struct TrustOptions {
     pub max_redelegation_count: u32,
 }
 
+/// `[token_pairs]` (Baton's own): how long an expired user token is accepted when a given
+/// sender's service token comes with it to a given receiver, for receivers that validate the
+/// pair in one call (`GET /v3/baton/token_pairs/validate`; `GET /v3/auth/tokens?allow_expired`
+/// keeps `[token] allow_expired_window`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPairOptions {
+    /// `sender/receiver:seconds` rules, service user names or `*`; the first match wins, and
+    /// no match means `[token] allow_expired_window` (`expired_windows = nova/cinder:86400,
+    /// */*:0`).
+    pub expired_windows: Vec<(String, String, u32)>,
+    /// The domain of the users the rules name (`service_user_domain_name`, default
+    /// `Default`); users of other domains match only `*`.
+    pub service_user_domain_name: String,
+}
+
+impl Default for TokenPairOptions {
+    /// No rules; service users in `Default`.
+    fn default() -> Self {
+        TokenPairOptions {
+            expired_windows: Vec::new(),
+            service_user_domain_name: "Default".to_owned(),
+        }
+    }
+}
+
+impl TokenPairOptions {
+    /// The window of the first rule matching `sender` and `receiver` (service user names,
+    /// `None` for users outside the service users' domain).
+    pub fn expired_window(&self, sender: Option<&str>, receiver: Option<&str>) -> Option<u32> {
+        let matches = |rule: &str, name: Option<&str>| rule == "*" || Some(rule) == name;
+        self.expired_windows
+            .iter()
+            .find(|(s, r, _)| matches(s, sender) && matches(r, receiver))
+            .map(|(_, _, w)| *w)
+    }
+}
+
 /// `[continuation]` (Baton's own): which service users may exchange a user's token for an
 /// operation-bound continuation token, for how long an operation may run, and which service
 /// users receive them. Off (no senders) by default.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContinuationOptions {
     /// Service user name -> longest operation, in seconds (`senders = nova:86400,
     /// cinder:3600`). Only these users may ask for continuation tokens.
@@ -606,6 +647,19 @@ pub struct ContinuationOptions {
     pub token_lifetime: u32,
     /// The sender's token must hold one of these roles (`actor_roles`, default `service`).
     pub actor_roles: Vec<String>,
+}
+
+impl Default for ContinuationOptions {
+    /// Off: no senders, no receivers; 900 s tokens; role `service`; domain `Default`.
+    fn default() -> Self {
+        ContinuationOptions {
+            senders: Vec::new(),
+            receivers: Vec::new(),
+            service_user_domain_name: "Default".to_owned(),
+            token_lifetime: 900,
+            actor_roles: vec!["service".to_owned()],
+        }
+    }
 }
 
 impl ContinuationOptions {
@@ -791,6 +845,8 @@ pub struct IdentityConfig {
     pub security_compliance: SecurityComplianceOptions,
     /// `[continuation]` (Baton's own).
     pub continuation: ContinuationOptions,
+    /// `[token_pairs]` (Baton's own).
+    pub token_pairs: TokenPairOptions,
     /// `[catalog]`.
     pub catalog: CatalogOptions,
     /// `[oslo_middleware]`.
@@ -863,12 +919,8 @@ impl Default for IdentityConfig {
                 max_redelegation_count: 3,
             },
             security_compliance: SecurityComplianceOptions::default(),
-            continuation: ContinuationOptions {
-                service_user_domain_name: "Default".to_owned(),
-                token_lifetime: 900,
-                actor_roles: vec!["service".to_owned()],
-                ..ContinuationOptions::default()
-            },
+            token_pairs: TokenPairOptions::default(),
+            continuation: ContinuationOptions::default(),
             catalog: CatalogOptions::default(),
             oslo_middleware: OsloMiddlewareOptions {
                 max_request_body_size: 114_688,
@@ -1248,6 +1300,39 @@ fn read_continuation(
     })
 }
 
+/// `[token_pairs]`: `sender/receiver:seconds` rules.
+fn read_token_pairs(
+    r: SectionReader,
+    d: TokenPairOptions,
+) -> Result<TokenPairOptions, ConfigError> {
+    let expired_windows = r
+        .custom("expired_windows", |text| {
+            dict_pairs(&text)?
+                .into_iter()
+                .map(|(pair, secs)| {
+                    let Some((sender, receiver)) = pair.split_once('/') else {
+                        return Err(format!("{pair:?} is not sender/receiver"));
+                    };
+                    let (sender, receiver) = (sender.trim(), receiver.trim());
+                    if sender.is_empty() || receiver.is_empty() {
+                        return Err(format!("{pair:?} has an empty sender or receiver"));
+                    }
+                    let secs = secs.parse::<u32>().map_err(|_| {
+                        format!("{pair}:{secs}: the window must be a number of seconds, at least 0")
+                    })?;
+                    Ok((sender.to_owned(), receiver.to_owned(), secs))
+                })
+                .collect::<Result<Vec<_>, String>>()
+        })?
+        .unwrap_or_default();
+    Ok(TokenPairOptions {
+        expired_windows,
+        service_user_domain_name: r
+            .non_empty("service_user_domain_name")?
+            .unwrap_or(d.service_user_domain_name),
+    })
+}
+
 /// `a:b, c:d` -> pairs, each side non-empty, each key once.
 fn dict_pairs(text: &str) -> Result<Vec<(String, String)>, String> {
     let mut out: Vec<(String, String)> = Vec::new();
@@ -1388,6 +1473,7 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
         trust: read_trust(ini, &d.trust)?,
         security_compliance: read_security_compliance(ini, &d.security_compliance)?,
         continuation: read_continuation(ini.reader("continuation"), d.continuation)?,
+        token_pairs: read_token_pairs(ini.reader("token_pairs"), d.token_pairs)?,
         catalog: CatalogOptions {
             // Keystone reads 0 as "not set" (`CONF.catalog.list_limit or CONF.list_limit`).
             list_limit: ini
@@ -1644,6 +1730,34 @@ mod tests {
             let e = error(&format!("[continuation]\n{text}\n"));
             assert!(
                 e.contains("[continuation]") && e.contains(expect),
+                "{text}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn token_pair_windows_are_read_and_matched_in_order() {
+        let t = config("[token_pairs]\nexpired_windows = nova/cinder:86400, nova/*:60, */*:0\n")
+            .unwrap()
+            .token_pairs;
+        assert_eq!(t.expired_window(Some("nova"), Some("cinder")), Some(86_400));
+        assert_eq!(t.expired_window(Some("nova"), Some("glance")), Some(60));
+        assert_eq!(t.expired_window(Some("nova"), None), Some(60));
+        assert_eq!(t.expired_window(None, Some("cinder")), Some(0));
+        let none = IdentityConfig::default().token_pairs;
+        assert_eq!(none.expired_window(Some("nova"), None), None);
+        for (text, expect) in [
+            ("expired_windows = nova:60", "not sender/receiver"),
+            ("expired_windows = /cinder:60", "empty sender"),
+            ("expired_windows = nova/cinder:-1", "number of seconds"),
+            (
+                "expired_windows = nova/cinder:1, nova/cinder:2",
+                "given twice",
+            ),
+        ] {
+            let e = error(&format!("[token_pairs]\n{text}\n"));
+            assert!(
+                e.contains("[token_pairs]") && e.contains(expect),
                 "{text}: {e}"
             );
         }

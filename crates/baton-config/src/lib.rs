@@ -38,8 +38,8 @@ pub use identity::{
     CredentialOptions, DatabaseOptions, DefaultOptions, FernetOptions, IdentityConfig,
     IdentityOptions, Ignored, KeyDistribution, OsloMiddlewareOptions, OsloPolicyOptions,
     PasswordHashAlgorithm, ResourceOptions, RevokeOptions, SecurityComplianceOptions, TokenOptions,
-    DEFAULT_AUTH_METHODS, DEFAULT_CREDENTIAL_KEY_REPOSITORY, DEFAULT_KEY_REPOSITORY,
-    IGNORED_OPTIONS, IGNORED_OPTION_PREFIXES, IGNORED_SECTIONS,
+    TokenPairOptions, DEFAULT_AUTH_METHODS, DEFAULT_CREDENTIAL_KEY_REPOSITORY,
+    DEFAULT_KEY_REPOSITORY, IGNORED_OPTIONS, IGNORED_OPTION_PREFIXES, IGNORED_SECTIONS,
 };
 pub use ini::{IniFile, OptionRef, Section, Value, DEFAULT_SECTION, ENV_PREFIX};
 pub use private_file::write_private;

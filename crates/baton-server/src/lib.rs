@@ -261,6 +261,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::ec2tokens::routes())
         .merge(api::fleet::routes())
         .merge(api::continuations::routes())
+        .merge(api::token_pairs::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(header_limits))

@@ -730,6 +730,14 @@ impl TokenService {
         token: &str,
         allow_expired: bool,
     ) -> ApiResult<Arc<ValidatedToken>> {
+        let validated = self.validate_ignoring_expiry(token).await?;
+        self.check_expiry(&validated, allow_expired)?;
+        Ok(validated)
+    }
+
+    /// Every check of [`TokenService::validate`] but the expiry, which the caller judges (see
+    /// [`TokenService::expired_beyond`]).
+    pub async fn validate_ignoring_expiry(&self, token: &str) -> ApiResult<Arc<ValidatedToken>> {
         let key = cache_key(token);
         let validated = match self.validated.get(&key) {
             Some(v) => {
@@ -773,17 +781,21 @@ impl TokenService {
                 v
             }
         };
-        self.check_expiry(&validated, allow_expired)?;
         Ok(validated)
     }
 
+    /// Whether `v` expired more than `window` seconds ago (0: whether it expired at all).
+    pub fn expired_beyond(&self, v: &ValidatedToken, window: u32) -> bool {
+        self.clock.now() >= v.body.expires_at + chrono::Duration::seconds(i64::from(window))
+    }
+
     fn check_expiry(&self, v: &ValidatedToken, allow_expired: bool) -> ApiResult<()> {
-        let mut deadline = v.body.expires_at;
-        if allow_expired {
-            deadline +=
-                chrono::Duration::seconds(i64::from(self.config.token.allow_expired_window));
-        }
-        if self.clock.now() >= deadline {
+        let window = if allow_expired {
+            self.config.token.allow_expired_window
+        } else {
+            0
+        };
+        if self.expired_beyond(v, window) {
             return Err(ApiError::token_not_found(if allow_expired {
                 "token expired beyond allow_expired_window"
             } else {

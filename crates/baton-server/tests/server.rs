@@ -54,6 +54,8 @@ mod security_tokens;
 mod snapshot;
 #[path = "server/tls.rs"]
 mod tls;
+#[path = "server/token_pairs.rs"]
+mod token_pairs;
 #[path = "server/trusts.rs"]
 mod trusts;
 

@@ -12,6 +12,7 @@ pub mod fuzzing;
 pub mod healthcheck;
 pub mod list;
 pub mod query;
+pub mod token_pairs;
 
 pub use query::{bool_from_string, TokenQuery};
 

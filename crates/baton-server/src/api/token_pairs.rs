@@ -1,0 +1,169 @@
+//! `/v3/baton/token_pairs` (Baton's own; docs/continuation.md, "The pair in one call"): a
+//! receiving service sends the user token and the service token that came with a request in
+//! one validation call, and the server judges the pair: the service token strictly, then the
+//! user token, allowed to have expired within a window only when the service token holds one
+//! of the receiver's `service_token_roles`. The window is the first `[token_pairs]
+//! expired_windows` rule matching the sender (the service token's user) and the receiver (the
+//! caller), else `[token] allow_expired_window`. Without rules the answers are exactly those
+//! of the two `GET /v3/auth/tokens` calls keystonemiddleware makes.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::{Json, Router};
+use baton_types::headers::{ACCESS_RULES, SERVICE_TOKEN, SUBJECT_TOKEN};
+use serde_json::{json, Value};
+
+use super::extract::Caller;
+use super::header_str;
+use super::query::ListQuery;
+use crate::error::{ApiError, ApiResult};
+use crate::policy;
+use crate::tokens::ValidatedToken;
+use crate::AppState;
+
+/// The routes; merged into the identity router.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v3/baton/token_pairs", get(describe))
+        .route("/v3/baton/token_pairs/validate", get(validate))
+}
+
+/// `GET /v3/baton/token_pairs`: tells a receiver that pair validation is offered (Keystone
+/// answers 404).
+async fn describe(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({"token_pairs": {
+        "validate": "/v3/baton/token_pairs/validate",
+        "rules": state.config.token_pairs.expired_windows.len(),
+    }}))
+}
+
+/// One token of the pair, judged.
+enum Member {
+    /// Valid within the window; whether it had expired.
+    Valid(Arc<ValidatedToken>, bool),
+    /// Refused, but would validate were it not expired.
+    Expired,
+    /// Refused.
+    Invalid,
+}
+
+/// `GET /v3/baton/token_pairs/validate` with the receiver's token in `X-Auth-Token`, the user
+/// token in `X-Subject-Token`, the service token in `X-Service-Token` (either may be absent)
+/// and the receiver's `?service_token_roles=` (default `service`); `?nocatalog` as for
+/// `GET /v3/auth/tokens`.
+async fn validate(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let query = ListQuery::parse(query.as_deref());
+    let roles: Vec<&str> = query
+        .get("service_token_roles")
+        .unwrap_or("service")
+        .split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .collect();
+    let include_catalog = !query.has("nocatalog");
+    let user = header_str(&headers, SUBJECT_TOKEN);
+    let service = header_str(&headers, SERVICE_TOKEN);
+    if user.is_none() && service.is_none() {
+        return Err(ApiError::BadRequest(
+            "X-Subject-Token (the user token) or X-Service-Token is required.".into(),
+        ));
+    }
+    let rules_header = header_str(&headers, ACCESS_RULES);
+    let judge = |token, window, ruled| member(&state, &caller, token, window, ruled, rules_header);
+    let service = match service {
+        Some(t) => Some(judge(t, 0, false).await?),
+        None => None,
+    };
+    let sender = match &service {
+        Some(Member::Valid(v, _)) if roles.iter().any(|r| v.has_role(r)) => Some(v.clone()),
+        _ => None,
+    };
+    let (window, ruled) = match &sender {
+        Some(v) => {
+            let pairs = &state.config.token_pairs;
+            let name = |t: &ValidatedToken| {
+                let u = &t.body.user;
+                (u.domain.name == pairs.service_user_domain_name).then_some(u.name.clone())
+            };
+            let rule = pairs.expired_window(name(v).as_deref(), name(&caller.token).as_deref());
+            (
+                rule.unwrap_or(state.config.token.allow_expired_window),
+                rule.is_some(),
+            )
+        }
+        None => (0, false),
+    };
+    let user = match user {
+        Some(t) => Some(judge(t, window, ruled).await?),
+        None => None,
+    };
+    let render = |m: Option<Member>| -> ApiResult<Value> {
+        Ok(match m {
+            None => Value::Null,
+            Some(Member::Valid(v, expired)) => {
+                let mut body: Value = serde_json::from_slice(&v.json(include_catalog))
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+                json!({"token": body["token"].take(), "accepted_expired": expired})
+            }
+            Some(Member::Expired) => json!({"refused": "expired"}),
+            Some(Member::Invalid) => json!({"refused": "invalid"}),
+        })
+    };
+    Ok(Json(json!({"token_pair": {
+        "service": render(service)?,
+        "user": render(user)?,
+        "allow_expired": sender.is_some(),
+        "expired_window": sender.is_some().then_some(window),
+    }})))
+}
+
+/// One token as `GET /v3/auth/tokens` would judge it for `caller`, with `window` seconds of
+/// expiry allowed. A token merely expired is [`Member::Expired`] when it would validate within
+/// `[token] allow_expired_window` and no window was asked for (what keystonemiddleware learns
+/// by asking again with `allow_expired`), or when a `[token_pairs]` rule (`ruled`) set a
+/// window it is past. A caller the policy refuses is a 403 for the whole call.
+async fn member(
+    state: &AppState,
+    caller: &Caller,
+    token: &str,
+    window: u32,
+    ruled: bool,
+    rules_header: Option<&str>,
+) -> ApiResult<Member> {
+    let tokens = &state.tokens;
+    let v = match tokens.validate_ignoring_expiry(token).await {
+        Ok(v) => v,
+        Err(ApiError::TokenNotFound { .. }) => return Ok(Member::Invalid),
+        Err(e) => return Err(e),
+    };
+    let usable = v.check_access_rules_support(rules_header).is_ok()
+        && tokens.check_audience(&v, &caller.token).is_ok();
+    if !usable {
+        return Ok(Member::Invalid);
+    }
+    policy::enforce_on_subject(
+        &state.policy,
+        "identity:validate_token",
+        &caller.token.body,
+        &v.body,
+    )?;
+    if !tokens.expired_beyond(&v, window) {
+        let expired = tokens.expired_beyond(&v, 0);
+        return Ok(Member::Valid(v, expired));
+    }
+    let diagnosable =
+        window == 0 && !tokens.expired_beyond(&v, state.config.token.allow_expired_window);
+    Ok(if diagnosable || ruled {
+        Member::Expired
+    } else {
+        Member::Invalid
+    })
+}
