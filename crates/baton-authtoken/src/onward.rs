@@ -159,6 +159,35 @@ impl OnwardCalls {
         ctx: &IdentityContext,
         audience: &[&str],
     ) -> Result<Session, Error> {
+        Ok(self
+            .base
+            .with_auth(self.operation_auth(ctx, audience).await?))
+    }
+
+    /// [`OnwardCalls::operation_session_for`] with a log of what its requests carry, as
+    /// [`OnwardCalls::recorded_session_for`] keeps one (the user token's fingerprint is the
+    /// continuation token's while one is used).
+    pub async fn recorded_operation_session_for(
+        &self,
+        ctx: &IdentityContext,
+        audience: &[&str],
+    ) -> Result<(Session, SentLog), Error> {
+        let log = SentLog::default();
+        let recording = Recording {
+            inner: self.operation_auth(ctx, audience).await?,
+            expires_at: confirmed_user(ctx)?.expires_at,
+            log: log.clone(),
+        };
+        Ok((self.base.with_auth(Arc::new(recording)), log))
+    }
+
+    /// The auth of a long operation of the user of `ctx`, its continuation token (if any)
+    /// asked for now.
+    async fn operation_auth(
+        &self,
+        ctx: &IdentityContext,
+        audience: &[&str],
+    ) -> Result<Arc<dyn AuthPlugin>, Error> {
         let info = confirmed_user(ctx)?;
         let user: Arc<dyn AuthPlugin> = Arc::new(UserToken::from_access(info.access().clone()));
         Ok(match &self.service {
@@ -166,9 +195,9 @@ impl OnwardCalls {
                 let actor = self.base.with_auth(service.clone());
                 let auth = Arc::new(ContinuationAuth::new(user, actor, audience));
                 auth.prepare(self.base.http()).await?;
-                self.base.with_auth(auth)
+                auth
             }
-            None => self.base.with_auth(user),
+            None => user,
         })
     }
 

@@ -19,6 +19,11 @@ pub struct DemoArgs {
     /// Leave the identity server and the services running afterwards and print how to call them.
     #[arg(long)]
     keep_running: bool,
+    /// `[token] allow_expired_window` of the demo's identity server, in seconds (default:
+    /// Keystone's 172800). With 0 the service-token mode fails after the user token expires
+    /// and the continuation mode still completes.
+    #[arg(long, value_parser = clap::value_parser!(u32))]
+    allow_expired_window: Option<u32>,
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -33,6 +38,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             token_expiration: args.token_expiration,
             operation,
             keep_running: args.keep_running,
+            allow_expired_window: args.allow_expired_window,
             ..DemoOptions::default()
         },
         &Output::stdout(),

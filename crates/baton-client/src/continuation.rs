@@ -3,8 +3,10 @@
 //! [`ContinuationAuth`] is a drop-in for [`ServiceTokenAuth`] in a long operation: on its first
 //! request it asks the identity server whether it offers continuation tokens
 //! (`GET /v3/baton/continuations`); if it does, and for every service type of the audience, it
-//! exchanges the user's token (with the service user's token) for one, sends that alone in
-//! `X-Auth-Token`, and renews it within [`STALE_TOKEN_DURATION`] of its expiry. Otherwise (a
+//! exchanges the user's token (with the service user's token) for one, sends it in
+//! `X-Auth-Token` beside the service user's token in `X-Service-Token` (so that a receiver's
+//! service-only rules, such as Cinder's since CVE-2023-2088, still see the service), and
+//! renews it within [`STALE_TOKEN_DURATION`] of its expiry. Otherwise (a
 //! Keystone server, the feature off, an audience the server does not serve) it sends the
 //! service-token pair as [`ServiceTokenAuth`] does. A continuation token a receiver refuses
 //! (401) also falls back to the pair, once.
@@ -136,8 +138,8 @@ enum Mode {
     Pair,
 }
 
-/// A long operation's credentials: a continuation token when the identity server offers them,
-/// else the service-token pair (see the module documentation).
+/// A long operation's credentials: a continuation token (with the service token) when the
+/// identity server offers them, else the service-token pair (see the module documentation).
 #[derive(Debug)]
 pub struct ContinuationAuth {
     pair: ServiceTokenAuth,
@@ -231,14 +233,11 @@ impl AuthPlugin for ContinuationAuth {
 
     fn get_headers<'a>(&'a self, http: &'a HttpClient) -> BoxFuture<'a, Result<HeaderMap>> {
         Box::pin(async move {
-            match self.current(http).await? {
-                Some(a) => {
-                    let mut headers = HeaderMap::new();
-                    headers.insert(baton_types::headers::AUTH_TOKEN, secret_header(a.token())?);
-                    Ok(headers)
-                }
-                None => self.pair.get_headers(http).await,
+            let mut headers = self.pair.get_headers(http).await?;
+            if let Some(a) = self.current(http).await? {
+                headers.insert(baton_types::headers::AUTH_TOKEN, secret_header(a.token())?);
             }
+            Ok(headers)
         })
     }
 

@@ -59,14 +59,19 @@ pub enum Mode {
     /// `[service_user]` as `nova-norole`, who lacks it; receivers have
     /// `service_token_roles_required = true`.
     ServiceUserWithoutRole,
+    /// `[service_user]` as in [`Mode::ServiceUser`], and compute asks for a continuation token
+    /// when an operation starts (docs/continuation.md): every call of the operation carries it
+    /// (with the service token) instead of the user's token, so nothing expired is sent.
+    Continuation,
 }
 
 impl Mode {
     /// Every mode, in the order the demo runs them.
-    pub const ALL: [Mode; 3] = [
+    pub const ALL: [Mode; 4] = [
         Mode::NoServiceUser,
         Mode::ServiceUser,
         Mode::ServiceUserWithoutRole,
+        Mode::Continuation,
     ];
 
     /// Short label for tables.
@@ -75,6 +80,7 @@ impl Mode {
             Mode::NoServiceUser => "none",
             Mode::ServiceUser => "nova (service role, application credential)",
             Mode::ServiceUserWithoutRole => "nova-norole (no service role)",
+            Mode::Continuation => "nova, continuation tokens",
         }
     }
 
@@ -84,6 +90,7 @@ impl Mode {
             Mode::NoServiceUser => "no-service-user",
             Mode::ServiceUser => "service-user",
             Mode::ServiceUserWithoutRole => "service-user-without-role",
+            Mode::Continuation => "continuation",
         }
     }
 }
@@ -105,6 +112,9 @@ pub struct CloudOptions {
     pub operation: Duration,
     /// How long before expiry services renew their own and their service tokens.
     pub stale_window: Duration,
+    /// `[token] allow_expired_window` of the identity server, seconds (Keystone's two days when
+    /// `None`).
+    pub allow_expired_window: Option<u32>,
 }
 
 impl CloudOptions {
@@ -116,6 +126,7 @@ impl CloudOptions {
             token_expiration: expiration,
             operation: Duration::from_millis(expiration as u64 * 1500),
             stale_window: Duration::from_millis((expiration as u64 * 1000 / 3).max(200)),
+            allow_expired_window: None,
         }
     }
 }
@@ -377,7 +388,7 @@ impl Cloud {
         };
         let service_user = match mode {
             Mode::NoServiceUser => "send_service_user_token = false\n".to_string(),
-            Mode::ServiceUser => format!(
+            Mode::ServiceUser | Mode::Continuation => format!(
                 "send_service_user_token = true\nauth_type = v3applicationcredential\n\
                  auth_url = {id}/v3\napplication_credential_id = {}\n\
                  application_credential_secret = {}\n",
@@ -388,8 +399,16 @@ impl Cloud {
                 creds("nova-norole", &self.passwords.nova_norole)
             ),
         };
+        // Baton's own: the services a long operation calls, for its continuation token.
+        let operations = match mode {
+            Mode::Continuation => format!(
+                "\n[baton]\ncontinuation_audience = {}\n",
+                compute::CONTINUATION_AUDIENCE.join(", ")
+            ),
+            _ => String::new(),
+        };
         format!(
-            "# nova.conf of the reference compute ({})\n{}\n[neutron]\n{}\n[service_user]\n{}",
+            "# nova.conf of the reference compute ({})\n{}\n[neutron]\n{}\n[service_user]\n{}{operations}",
             mode.slug(),
             keystone_authtoken_section(&id, "nova", &self.passwords.nova),
             creds("nova", &self.passwords.nova),
@@ -674,7 +693,10 @@ async fn start_identity(
     services: &[(&str, &str, String)],
 ) -> anyhow::Result<(EmbeddedIdentity, CloudIds)> {
     let identity_url = format!("http://{}", listener.local_addr()?);
-    let config = EmbeddedIdentity::config(dir, options.token_expiration);
+    let mut config = EmbeddedIdentity::config(dir, options.token_expiration);
+    if let Some(w) = options.allow_expired_window {
+        config.token.allow_expired_window = w;
+    }
     let domain_id = config.identity.default_domain_id.clone();
     initialize(
         &config,

@@ -108,7 +108,13 @@ pub enum CallAuth {
     UserAndService,
     /// Nova's own `[neutron]` token (admin call), no service token.
     Own,
+    /// The operation's continuation token (never expired) plus the service token.
+    Continuation,
 }
+
+/// The services compute's operations call as the user: the audience of their continuation
+/// tokens.
+pub const CONTINUATION_AUDIENCE: [&str; 3] = ["volumev3", "image", "network"];
 
 /// One call compute made for a task. Tokens appear only as SHA-256 fingerprints.
 #[derive(Debug, Clone, Serialize)]
@@ -314,6 +320,9 @@ pub struct Outbound {
     service_user: Option<String>,
     /// Nova's own `[neutron]` session (admin calls).
     neutron_admin: Session,
+    /// `[baton] continuation_audience`: when set, each operation asks for a continuation token
+    /// at its start and uses it for every call as the user.
+    continuation_audience: Vec<String>,
 }
 
 impl Outbound {
@@ -333,7 +342,12 @@ impl Outbound {
                 .as_ref()
                 .map(|cfg| plugin_with_stale_window(&cfg.auth, stale)),
         );
+        let continuation_audience = ini
+            .reader("baton")
+            .list("continuation_audience")?
+            .unwrap_or_default();
         Ok(Outbound {
+            continuation_audience,
             onward,
             service_user: service_user.map(|cfg| match &cfg.auth.credentials {
                 baton_client::Credentials::Password { user, .. } => user.describe(),
@@ -774,6 +788,7 @@ fn start_task(
         request_id: rid.clone(),
         server_id: server.id.clone(),
         ctx: ctx.clone(),
+        operation: tokio::sync::OnceCell::new(),
     };
     tokio::spawn(async move { run.run(op).await });
     Ok(rid)
@@ -874,10 +889,25 @@ struct TaskRun {
     /// The request that started the task: its user's token is used for every call for the
     /// user, as Nova keeps the request context with the task.
     ctx: IdentityContext,
+    /// With `[baton] continuation_audience`: the operation's session, made when it starts.
+    operation: tokio::sync::OnceCell<Result<(Session, SentLog), String>>,
 }
 
 impl TaskRun {
     async fn run(self, op: Operation) {
+        // A long operation's continuation token is asked for now, while the user's token is
+        // valid (the request that started the task was just authenticated).
+        let audience = &self.out.continuation_audience;
+        if !audience.is_empty() {
+            let audience: Vec<&str> = audience.iter().map(String::as_str).collect();
+            let made = self
+                .out
+                .onward
+                .recorded_operation_session_for(&self.ctx, &audience)
+                .await
+                .map_err(|e| format!("no session for the operation: {e}"));
+            let _ = self.operation.set(made);
+        }
         let result = match &op {
             Operation::BootFromVolume { volume_id } => self.boot(volume_id).await,
             Operation::LiveMigrate { block, dest } => self.live_migrate(*block, dest).await,
@@ -1020,6 +1050,12 @@ impl TaskRun {
         // The service token the request carried (the one of the retry after a 401).
         let sent = log.and_then(|log| log.last());
         record.service_token = sent.as_ref().and_then(|c| c.service_token.clone());
+        if record.auth == CallAuth::Continuation {
+            // What was sent as the user's token: the operation's continuation token.
+            if let Some(c) = &sent {
+                record.user_token = Some(c.user_token.clone());
+            }
+        }
         match outcome {
             Ok((status, value)) => {
                 record.status = status;
@@ -1051,10 +1087,15 @@ impl TaskRun {
     /// error is the record's message.
     fn user_session(&self, record: &mut CallRecord) -> Result<(Session, SentLog), String> {
         let onward = &self.out.onward;
-        let (session, log) = onward
-            .recorded_session_for(&self.ctx)
-            .map_err(|e| e.to_string())?;
-        if onward.sends_service_token() {
+        let (session, log) = match self.operation.get() {
+            Some(made) => made.clone()?,
+            None => onward
+                .recorded_session_for(&self.ctx)
+                .map_err(|e| e.to_string())?,
+        };
+        if self.operation.get().is_some() {
+            record.auth = CallAuth::Continuation;
+        } else if onward.sends_service_token() {
             record.auth = CallAuth::UserAndService;
         }
         if let Some(user) = &self.ctx.user {

@@ -26,6 +26,10 @@ pub struct DemoOptions {
     pub modes: Vec<Mode>,
     /// Leave everything running afterwards (until Ctrl-C) and say how to call it.
     pub keep_running: bool,
+    /// `[token] allow_expired_window` of the identity server (Keystone's two days when
+    /// `None`); with 0 the service-token mode fails as security teams see it, and the
+    /// continuation mode still completes.
+    pub allow_expired_window: Option<u32>,
 }
 
 impl Default for DemoOptions {
@@ -37,6 +41,7 @@ impl Default for DemoOptions {
             scenarios: Scenario::ALL.to_vec(),
             modes: Mode::ALL.to_vec(),
             keep_running: false,
+            allow_expired_window: None,
         }
     }
 }
@@ -130,6 +135,7 @@ pub async fn run_demo(opts: DemoOptions, out: &Output) -> anyhow::Result<DemoRep
     if let Some(op) = opts.operation {
         cloud_opts.operation = op;
     }
+    cloud_opts.allow_expired_window = opts.allow_expired_window;
     let first_mode = opts.modes.first().copied().unwrap_or(Mode::ServiceUser);
     out.line(&format!(
         "Baton demo: an identity server (SQLite, tokens live {} s) and reference compute, volume, image and network services on 127.0.0.1.",
@@ -158,6 +164,8 @@ pub async fn run_demo(opts: DemoOptions, out: &Output) -> anyhow::Result<DemoRep
                 Mode::ServiceUser => "send_service_user_token = true, user holds `service`",
                 Mode::ServiceUserWithoutRole =>
                     "send_service_user_token = true, user lacks `service`; receivers require it",
+                Mode::Continuation =>
+                    "as nova, and each operation asks for a continuation token when it starts",
             }
         ));
         runs.extend(run_mode(&cloud, mode, &opts.scenarios, out).await?);

@@ -106,6 +106,14 @@ impl EmbeddedIdentity {
         // The demo's passwords are generated and thrown away: the cheapest bcrypt cost keeps
         // the many service-user authentications of a few-second token lifetime cheap.
         config.identity.password_hash_rounds = Some(4);
+        // Continuation tokens for nova's operations (docs/continuation.md), used in the demo's
+        // continuation mode; the receivers are the other three services' users.
+        config.continuation.senders = vec![("nova".into(), 3600)];
+        config.continuation.receivers = vec![
+            ("volumev3".into(), "cinder".into()),
+            ("image".into(), "glance".into()),
+            ("network".into(), "neutron".into()),
+        ];
         config
     }
 

@@ -81,12 +81,17 @@ impl Scenario {
             (Scenario::DetachCve, Mode::NoServiceUser) => {
                 "user's delete 409; compute's delete 409 (no service token)"
             }
-            (Scenario::DetachCve, Mode::ServiceUser) => "user's delete 409; compute's completes",
+            (Scenario::DetachCve, Mode::ServiceUser | Mode::Continuation) => {
+                "user's delete 409; compute's completes"
+            }
             (Scenario::DetachCve, Mode::ServiceUserWithoutRole) => {
                 "user's delete 409; compute's 401 service_token_missing_role"
             }
             (_, Mode::NoServiceUser) => "fails after expiry: 401 user_token_expired",
-            (_, Mode::ServiceUser) => "completes",
+            (_, Mode::ServiceUser) => {
+                "completes (fails after expiry: 401 user_token_invalid with allow_expired_window = 0)"
+            }
+            (_, Mode::Continuation) => "completes, with allow_expired_window = 0 too",
             (_, Mode::ServiceUserWithoutRole) => "refused: 401 service_token_missing_role",
         }
     }
@@ -140,10 +145,16 @@ fn entries_of(task: &Task) -> Vec<Entry> {
         .map(|c| {
             let mut tokens = Vec::new();
             if let Some(u) = &c.user_token {
+                let continuation = c.auth == CallAuth::Continuation;
                 tokens.push(TokenUse {
-                    kind: TokenKind::User,
+                    kind: if continuation {
+                        TokenKind::Continuation
+                    } else {
+                        TokenKind::User
+                    },
                     fingerprint: u.clone(),
-                    expired: c.user_token_expired,
+                    // A continuation token is never sent expired.
+                    expired: c.user_token_expired && !continuation,
                 });
             }
             if let Some(s) = &c.service_token {
@@ -276,7 +287,8 @@ pub async fn run_with_token(
     }
     let end = Utc::now();
     let (result, detail) = describe(&task, status, direct.as_ref(), &token, start);
-    let mismatch = judge(scenario, mode, &task, status, direct.as_ref(), &token);
+    let judged = (mode, cloud.options.allow_expired_window == Some(0));
+    let mismatch = judge(scenario, judged, &task, status, direct.as_ref(), &token);
     if let Some(b) = bar {
         b.finish(&finished_text(&result, mismatch.is_none()));
     }
@@ -437,9 +449,19 @@ fn describe(
                 .iter()
                 .filter(|c| c.user_token_expired && c.auth == CallAuth::UserAndService)
                 .count();
+            let continued = t
+                .calls
+                .iter()
+                .filter(|c| c.user_token_expired && c.auth == CallAuth::Continuation)
+                .count();
             let detail = if late > 0 {
                 format!(
                     "{prefix}{} calls, {late} with the expired user token + service token (token expired at +{expiry:.1}s)",
+                    t.calls.len()
+                )
+            } else if continued > 0 {
+                format!(
+                    "{prefix}{} calls, {continued} after the user token expired (+{expiry:.1}s) with the operation's continuation token",
                     t.calls.len()
                 )
             } else {
@@ -477,9 +499,38 @@ fn describe(
 }
 
 /// `None` when the run went as the scenario expects in `mode`, else why not.
+fn is_user_reason(reason: &str) -> bool {
+    reason.starts_with("user_token_")
+}
+
+/// A run that should complete: it did, and (but for the detach) some call as the user went out
+/// after the user token expired, with the service token or the continuation token.
+fn judge_completed(scenario: Scenario, mode: Mode, task: &Task) -> Option<String> {
+    if task.state != TaskState::Completed {
+        return Some(format!("expected completion, got {:?}", task.error));
+    }
+    let late_auth = if mode == Mode::Continuation {
+        CallAuth::Continuation
+    } else {
+        CallAuth::UserAndService
+    };
+    let late = task
+        .calls
+        .iter()
+        .any(|c| c.user_token_expired && c.auth == late_auth);
+    if scenario != Scenario::DetachCve && !late {
+        return Some(
+            "no call was made after the user token expired: the operation is too short for the token lifetime".into(),
+        );
+    }
+    None
+}
+
+/// Why the run did not end as `scenario` expects under `mode` (and `allow_expired_window = 0`
+/// when the flag is set), or `None`.
 fn judge(
     scenario: Scenario,
-    mode: Mode,
+    (mode, window_zero): (Mode, bool),
     task: &Option<Task>,
     status: u16,
     direct: Option<&(u16, String)>,
@@ -496,22 +547,14 @@ fn judge(
     };
     let error = task.error.as_ref();
     match (scenario, mode) {
-        (_, Mode::ServiceUser) => {
-            if task.state != TaskState::Completed {
-                return Some(format!("expected completion, got {:?}", task.error));
-            }
-            if scenario != Scenario::DetachCve
-                && !task
-                    .calls
-                    .iter()
-                    .any(|c| c.user_token_expired && c.auth == CallAuth::UserAndService)
-            {
-                return Some(
-                    "no call was made after the user token expired: the operation is too short for the token lifetime".into(),
-                );
-            }
-            None
-        }
+        // No window: the expired user token is refused even with the service token.
+        (_, Mode::ServiceUser) if window_zero && scenario != Scenario::DetachCve => match error {
+            Some(e) if e.status == 401 && e.reason.as_deref().is_some_and(is_user_reason) => None,
+            other => Some(format!(
+                "expected 401 for the expired user token (allow_expired_window = 0), got {other:?}"
+            )),
+        },
+        (_, Mode::ServiceUser | Mode::Continuation) => judge_completed(scenario, mode, task),
         (_, Mode::ServiceUserWithoutRole) => match error {
             Some(e)
                 if e.status == 401
@@ -537,7 +580,14 @@ fn judge(
                     "expected a failure after the user token expired; it completed".into(),
                 );
             };
-            if e.status != 401 || e.reason.as_deref() != Some("user_token_expired") {
+            // With no allow_expired_window the layer cannot tell an expired token from an
+            // invalid one (its diagnosis asks with allow_expired).
+            let reason_ok = match e.reason.as_deref() {
+                Some("user_token_expired") => true,
+                Some("user_token_invalid") => window_zero,
+                _ => false,
+            };
+            if e.status != 401 || !reason_ok {
                 return Some(format!("expected 401 user_token_expired, got {e:?}"));
             }
             // The failed call must be the first user-token call after expiry.

@@ -17,6 +17,8 @@ pub enum TokenKind {
     Service,
     /// The calling service's own token as `X-Auth-Token` (an admin call).
     Own,
+    /// The operation's continuation token as `X-Auth-Token`, acting for the user.
+    Continuation,
 }
 
 /// A token a call carried, by fingerprint.
@@ -71,6 +73,7 @@ impl Entry {
                     TokenKind::User => "user",
                     TokenKind::Service => "+service",
                     TokenKind::Own => "own",
+                    TokenKind::Continuation => "continuation",
                 };
                 let expired = if t.expired { ", EXPIRED" } else { "" };
                 format!(

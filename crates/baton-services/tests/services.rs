@@ -100,6 +100,25 @@ async fn check(scenario: Scenario, mode: Mode) {
                 "{text}"
             );
         }
+        (_, Mode::Continuation) => {
+            assert_eq!(task.state, TaskState::Completed, "{text}");
+            // Every call as the user carries the operation's continuation token (never the
+            // user's own, never expired) and nova's service token.
+            let as_user: Vec<_> = task
+                .calls
+                .iter()
+                .filter(|c| c.auth != CallAuth::Own)
+                .collect();
+            assert!(!as_user.is_empty(), "{text}");
+            for c in &as_user {
+                assert_eq!(c.auth, CallAuth::Continuation, "{text}");
+                assert_ne!(c.user_token, Some(task.user_token.clone()), "{text}");
+                assert!(c.service_token.is_some(), "{text}");
+            }
+            if scenario != Scenario::DetachCve {
+                assert!(as_user.iter().any(|c| c.user_token_expired), "{text}");
+            }
+        }
     }
     if scenario == Scenario::DetachCve {
         // The user's direct attempt was refused in every mode.
@@ -109,7 +128,7 @@ async fn check(scenario: Scenario, mode: Mode) {
     cloud.stop().await;
 }
 
-macro_rules! three_ways {
+macro_rules! four_ways {
     ($($name:ident => $scenario:expr),* $(,)?) => {
         $(
             mod $name {
@@ -126,12 +145,16 @@ macro_rules! three_ways {
                 async fn with_service_user_lacking_role() {
                     check($scenario, Mode::ServiceUserWithoutRole).await
                 }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn with_continuation_tokens() {
+                    check($scenario, Mode::Continuation).await
+                }
             }
         )*
     };
 }
 
-three_ways! {
+four_ways! {
     live_migration_shared => Scenario::LiveMigrationShared,
     live_migration_block => Scenario::LiveMigrationBlock,
     snapshot => Scenario::Snapshot,
@@ -407,30 +430,36 @@ async fn identity_restart_mid_operation() {
     }
 }
 
-/// `baton demo` itself: the library entry point the CLI calls, all scenarios, all modes; its
-/// table and timelines are checked.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_runs_and_prints_its_table() {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// `baton demo` in `dir` with the tests' token lifetime and operation length: its report and
+/// what it printed.
+async fn demo(dir: &tempfile::TempDir, opts: DemoOptions) -> (baton_services::DemoReport, String) {
     let (out, buffer) = Output::buffer();
     let report = run_demo(
         DemoOptions {
             dir: dir.path().to_path_buf(),
             token_expiration: EXPIRATION,
             operation: Some(Duration::from_millis(3000)),
-            ..DemoOptions::default()
+            ..opts
         },
         &out,
     )
     .await
     .expect("demo runs");
-    let printed = buffer.text();
+    (report, buffer.text())
+}
+
+/// `baton demo` itself: the library entry point the CLI calls, all scenarios, all modes; its
+/// table and timelines are checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_and_prints_its_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (report, printed) = demo(&dir, DemoOptions::default()).await;
     assert!(report.all_as_expected(), "{printed}");
-    assert_eq!(report.runs.len(), 15);
+    assert_eq!(report.runs.len(), 20);
     // The table: a header, one row per scenario and mode, each as expected.
     let table: Vec<&str> = report.table.lines().collect();
     assert!(table[0].starts_with("scenario") && table[0].contains("[service_user]"));
-    assert_eq!(table.len(), 2 + 15, "{}", report.table);
+    assert_eq!(table.len(), 2 + 20, "{}", report.table);
     for sc in Scenario::ALL {
         for mode in Mode::ALL {
             let row = table
@@ -439,7 +468,7 @@ async fn demo_runs_and_prints_its_table() {
                 .unwrap_or_else(|| panic!("row for {sc} / {mode}:\n{}", report.table));
             assert!(row.contains("  yes  "), "{row}");
             let expected_word = match (sc, mode) {
-                (_, Mode::ServiceUser) => "completed",
+                (_, Mode::ServiceUser | Mode::Continuation) => "completed",
                 _ => "failed",
             };
             assert!(row.contains(expected_word), "{row}");
@@ -450,6 +479,10 @@ async fn demo_runs_and_prints_its_table() {
                 }
                 (_, Mode::ServiceUserWithoutRole) => {
                     assert!(row.contains("service_token_missing_role"), "{row}")
+                }
+                (Scenario::DetachCve, Mode::Continuation) => {}
+                (_, Mode::Continuation) => {
+                    assert!(row.contains("continuation token"), "{row}")
                 }
                 _ => {}
             }
@@ -475,6 +508,29 @@ async fn demo_runs_and_prints_its_table() {
         assert!(report.run_dir.join(f).exists(), "{f} in the run directory");
     }
     assert!(!printed.contains("gAAAA"), "no Fernet token in the output");
+}
+
+/// `baton demo --allow-expired-window 0`: what security teams see today (the service-token
+/// mode fails once the user token has expired) and what continuation tokens change (every
+/// operation completes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_without_allow_expired_window_completes_only_with_continuation_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = DemoOptions {
+        modes: vec![Mode::ServiceUser, Mode::Continuation],
+        scenarios: vec![Scenario::Snapshot, Scenario::DetachCve],
+        allow_expired_window: Some(0),
+        ..DemoOptions::default()
+    };
+    let (report, printed) = demo(&dir, opts).await;
+    assert!(report.all_as_expected(), "{printed}");
+    for r in &report.runs {
+        let completed = r.result == "completed";
+        let should = r.mode == Mode::Continuation || r.scenario == Scenario::DetachCve;
+        assert_eq!(completed, should, "{}: {}", r.scenario, r.detail);
+    }
+    let text = std::fs::read_to_string(&report.timeline_text).expect("timeline.txt");
+    assert!(text.contains("continuation("), "{text}");
 }
 
 /// The identity server is down exactly when the late calls go out: the calls wait (the client's

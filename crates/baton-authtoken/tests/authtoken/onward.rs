@@ -294,14 +294,16 @@ async fn with_no_allow_expired_window_a_continuation_token_carries_the_operation
     };
     let (op, pair) = tokio::join!(call(&operation), call(&pair));
     let (op, pair) = (op.expect("operation"), pair.expect("pair"));
-    // The continuation token: cinder sees alice, not an expired token, and no service token.
+    // The continuation token: cinder sees alice, not an expired token, and nova's service
+    // token beside it.
     let status = op.status().as_u16();
     let body: Value = op.json().await.unwrap();
     assert_eq!(status, 200, "{body}");
     let seen = &body["cinder"];
     assert_eq!(seen["project_id"], json!(demo), "{body}");
     assert_eq!(seen["accepted_expired"], json!(false), "{body}");
-    assert_eq!(seen["service_token"], Value::Null, "{body}");
+    assert!(seen["service_token"].is_string(), "{body}");
+    assert_eq!(seen["is_service_request"], json!(true), "{body}");
     // The service-token pair, with allow_expired_window = 0, is refused.
     assert_eq!(pair.status().as_u16(), 502);
 }
