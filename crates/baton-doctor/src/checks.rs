@@ -225,8 +225,8 @@ fn read_identity(file: String, ini: IniFile, report: &mut Report) -> IdentityInp
         Ok((c, _)) => Some(c),
         Err(_) => {
             // A real Keystone's keystone.conf holds sections and drivers Baton's server refuses;
-            // the doctor needs only these three, read with the same reader.
-            let subset = ini.retain_sections(&["token", "fernet_tokens", "revoke"]);
+            // the doctor needs only these, read with the same reader.
+            let subset = ini.retain_sections(&["token", "fernet_tokens", "revoke", "continuation"]);
             match IdentityConfig::from_ini_with_ignored(&subset) {
                 Ok((c, _)) => Some(c),
                 Err(e) => {
@@ -254,9 +254,49 @@ fn check_identity(
         return;
     };
     let r = Retention::from_config(config);
-    check_window(id, &r, longest, report);
+    if !continuation_covers(id, config, &r, longest, report) {
+        check_window(id, &r, longest, report);
+    }
     check_key_retention(id, &r, interval, report);
     check_revocation(id, config, report);
+}
+
+/// A window of 0 or shorter than the longest operation is no error when `[continuation]` lets
+/// every sender run operations that long (Baton's continuation tokens, docs/continuation.md):
+/// a warning says what that relies on. Whether it applied.
+fn continuation_covers(
+    id: &IdentityInput,
+    config: &baton_config::IdentityConfig,
+    r: &Retention,
+    longest: Option<Duration>,
+    report: &mut Report,
+) -> bool {
+    let c = &config.continuation;
+    let longest = longest.map(|d| d.as_secs());
+    let short = r.allow_expired_window == 0 || longest.is_some_and(|l| r.allow_expired_window < l);
+    let shortest_sender = c.senders.iter().map(|(_, s)| u64::from(*s)).min();
+    let covered = shortest_sender.is_some_and(|s| longest.is_none_or(|l| s >= l));
+    if !short || !covered {
+        return false;
+    }
+    let names: Vec<&str> = c.senders.iter().map(|(n, _)| n.as_str()).collect();
+    report.push(
+        Finding::warning(
+            Code::IdentityWindowContinuation,
+            Location::option(&id.ini, &id.file, "token", "allow_expired_window"),
+            format!(
+                "allow_expired_window = {}, and [continuation] lets {} run operations of at least {} with continuation tokens",
+                human(r.allow_expired_window),
+                names.join(", "),
+                human(shortest_sender.unwrap_or_default())
+            ),
+        )
+        .impact(
+            "long operations survive only where the sender asks for continuation tokens (Baton's client, OnwardCalls::operation_session_for) and the receivers validate at a Baton server; a Keystone node or a sender using the plain service-token pair still fails with 401 after the user token expires",
+        )
+        .fix("keep it so if every sender and identity node is Baton; otherwise [token] allow_expired_window must cover the longest operation"),
+    );
+    true
 }
 
 /// `[token] allow_expired_window` against the longest operation (`--longest-operation`).

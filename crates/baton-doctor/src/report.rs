@@ -68,6 +68,9 @@ codes! {
     IdentityWindowShort = "identity.allow_expired_window_short",
     /// `allow_expired_window` is long enough.
     IdentityWindowOk = "identity.allow_expired_window_ok",
+    /// `allow_expired_window` is 0 or short, and `[continuation]` carries the senders'
+    /// operations instead (Baton only).
+    IdentityWindowContinuation = "identity.continuation_covers_operations",
     /// `[fernet_tokens] max_active_keys` of 1 or 2: every rotation loses live tokens.
     IdentityFernetKeysTooFew = "identity.fernet_keys_too_few",
     /// Keys are pruned before `expiration + allow_expired_window` has passed.

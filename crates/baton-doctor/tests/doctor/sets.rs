@@ -197,6 +197,16 @@ const CASES: &[Case] = &[
         )],
     ),
     case(
+        "identity-window-zero-continuation",
+        &[(
+            Warning,
+            "identity.continuation_covers_operations",
+            "keystone.conf",
+            "token",
+            "allow_expired_window",
+        )],
+    ),
+    case(
         "identity-window-shorter-than-operation",
         &[(
             Error,
