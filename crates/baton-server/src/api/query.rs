@@ -118,20 +118,130 @@ pub fn encode(s: &str) -> String {
 
 /// `Some(value)` when the query's `key` filter is absent or equal to `value`.
 pub fn matches(query: &ListQuery, key: &str, value: Option<&str>) -> bool {
-    match query.get(key) {
-        None => true,
-        Some(want) => value == Some(want),
+    // Keystone makes a filter of every pair, a repeated key included: all must hold.
+    let exact = query
+        .pairs
+        .iter()
+        .filter(|(k, _)| k == key)
+        .all(|(_, want)| value == Some(want.as_str()));
+    exact && matches_inexact(query, key, value)
+}
+
+/// Keystone's inexact filters on `key` (`key__contains`, `__startswith`, `__endswith`, each
+/// also with an `i` for case-insensitive), every pair of them (a repeated one included).
+/// Keystone runs the case-insensitive ones in SQL as `ILIKE`, so `%` and `_` in the value are
+/// wildcards there, and the case-sensitive ones in Python as plain substring tests. A
+/// comparator it does not know is ignored; an attribute without a value never matches.
+fn matches_inexact(query: &ListQuery, key: &str, value: Option<&str>) -> bool {
+    let prefix = format!("{key}__");
+    for (k, want) in &query.pairs {
+        let Some(comparator) = k.strip_prefix(&prefix) else {
+            continue;
+        };
+        let want = want.as_str();
+        let (insensitive, comparator) = match comparator.strip_prefix('i') {
+            Some(rest) => (true, rest),
+            None => (false, comparator),
+        };
+        let pattern = match comparator {
+            "contains" => format!("%{want}%"),
+            "startswith" => format!("{want}%"),
+            "endswith" => format!("%{want}"),
+            _ => continue,
+        };
+        let Some(value) = value else {
+            return false;
+        };
+        let hit = if insensitive {
+            like(&value.to_lowercase(), &pattern.to_lowercase())
+        } else {
+            match comparator {
+                "contains" => value.contains(want),
+                "startswith" => value.starts_with(want),
+                _ => value.ends_with(want),
+            }
+        };
+        if !hit {
+            return false;
+        }
     }
+    true
+}
+
+/// SQL `LIKE` without an escape character (SQLite's): `%` is any run of characters, `_` any
+/// one character.
+fn like(value: &str, pattern: &str) -> bool {
+    let v: Vec<char> = value.chars().collect();
+    let p: Vec<char> = pattern.chars().collect();
+    // reach[j]: the pattern's first j characters can match the value read so far.
+    let mut reach = vec![false; p.len() + 1];
+    reach[0] = true;
+    for j in 1..=p.len() {
+        reach[j] = reach[j - 1] && p[j - 1] == '%';
+    }
+    for c in v {
+        let mut next = vec![false; p.len() + 1];
+        for j in 1..=p.len() {
+            next[j] = match p[j - 1] {
+                '%' => next[j - 1] || reach[j],
+                '_' => reach[j - 1],
+                pc => reach[j - 1] && pc == c,
+            };
+        }
+        reach = next;
+    }
+    reach[p.len()]
 }
 
 /// A boolean attribute against a boolean filter (`enabled=false`).
 pub fn matches_flag(query: &ListQuery, key: &str, value: bool) -> bool {
-    query.flag(key).is_none_or(|want| want == value)
+    query
+        .pairs
+        .iter()
+        .filter(|(k, _)| k == key)
+        .all(|(_, want)| false_unless_listed_false(want) == value)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inexact_filters_as_keystone_reads_them() {
+        let q = |text: &str| ListQuery::parse(Some(text));
+        let m = |text: &str, v: Option<&str>| matches(&q(text), "name", v);
+        assert!(m("name__contains=ob", Some("Bob")));
+        assert!(!m("name__contains=OB", Some("Bob")));
+        assert!(m("name__icontains=OB", Some("Bob")));
+        assert!(m("name__startswith=B", Some("Bob")) && !m("name__startswith=b", Some("Bob")));
+        assert!(m("name__istartswith=b", Some("Bob")));
+        assert!(m("name__endswith=ob", Some("Bob")) && m("name__iendswith=OB", Some("Bob")));
+        // ILIKE's wildcards in the case-insensitive forms only.
+        assert!(m("name__icontains=b_b", Some("Bob")));
+        assert!(!m("name__contains=b_b", Some("Bob")));
+        assert!(m("name__istartswith=%25b", Some("Bob")));
+        // Unknown comparators are ignored; a missing value never matches; every value of a
+        // repeated key applies (Keystone: `name=a&name=b` lists nothing); exact and inexact
+        // filters both apply.
+        assert!(m("name__like=zzz", Some("Bob")));
+        assert!(!m("name__contains=o", None));
+        assert!(!m("name__contains=o&name__contains=zzz", Some("Bob")));
+        assert!(!m("name=Bob&name=Eve", Some("Bob")));
+        assert!(!matches_flag(
+            &q("enabled=true&enabled=false"),
+            "enabled",
+            true
+        ));
+        assert!(!m("name=Bob&name__contains=x", Some("Bob")));
+        assert!(matches(&q("domain_id__contains=x"), "name", Some("Bob")));
+    }
+
+    #[test]
+    fn like_patterns() {
+        assert!(like("abc", "a%") && like("abc", "%c") && like("abc", "%b%") && like("", "%"));
+        assert!(like("abc", "a_c") && !like("abc", "a_") && !like("ab", "a_c"));
+        assert!(like("a%c", "a%%c") && !like("abd", "a%c"));
+    }
 
     #[test]
     fn query_decoding_and_flags() {

@@ -101,6 +101,11 @@ async fn list(
         .await?
         .iter()
         .filter(|g| scoped_domain.as_deref().is_none_or(|d| g.domain_id == d))
+        // The SQL read takes one value per filter; repeated and inexact ones apply here.
+        .filter(|g| {
+            matches(&list.query, "name", Some(&g.name))
+                && matches(&list.query, "domain_id", Some(&g.domain_id))
+        })
         .map(render)
         .collect();
     Ok(list.respond(&page, Collection::of("groups"), groups))

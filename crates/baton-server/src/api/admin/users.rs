@@ -346,6 +346,12 @@ async fn list(
         .await?
         .into_iter()
         .filter(|u| scoped_domain.as_deref().is_none_or(|d| u.domain_id == d))
+        // The SQL read takes one value per filter; repeated and inexact ones apply here
+        // (`enabled` stays the column's, as in Keystone).
+        .filter(|u| {
+            matches(&list.query, "name", Some(&u.name))
+                && matches(&list.query, "domain_id", Some(&u.domain_id))
+        })
         .collect();
     let users = render_all(&state, &users).await?;
     Ok(list.respond(&page, Collection::of("users"), users))
