@@ -157,7 +157,13 @@ struct Inner {
     /// Whether the identity server validates token pairs, and whether it has per-sender
     /// windows (set once it has answered).
     pairs_offered: OnceLock<Option<PairOffer>>,
+    /// Until when (Unix milliseconds) not to ask again after the question went unanswered, so
+    /// that an identity outage does not cost every request an extra failed call.
+    pairs_retry_at: std::sync::atomic::AtomicU64,
 }
+
+/// How long an unanswered "are token pairs validated?" is not asked again.
+const PAIRS_RETRY_MS: u64 = 30_000;
 
 /// What the identity server said of token pairs.
 #[derive(Debug, Clone, Copy)]
@@ -234,6 +240,7 @@ impl Authenticator {
                 warned_roleless: AtomicBool::new(false),
                 www_authenticate,
                 pairs_offered: OnceLock::new(),
+                pairs_retry_at: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -715,10 +722,14 @@ impl Authenticator {
     }
 
     /// Whether the identity server validates token pairs: asked once (an unanswered question
-    /// is asked again next time).
+    /// is asked again after [`PAIRS_RETRY_MS`]; until then, one call per token).
     async fn pairs_offered(&self) -> Option<PairOffer> {
         if let Some(known) = self.inner.pairs_offered.get() {
             return *known;
+        }
+        let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+        if now_ms < self.inner.pairs_retry_at.load(Ordering::Relaxed) {
+            return None;
         }
         match self
             .inner
@@ -736,6 +747,9 @@ impl Authenticator {
             }
             Err(e) => {
                 tracing::debug!(error = %e, "could not ask whether token pairs are validated");
+                self.inner
+                    .pairs_retry_at
+                    .store(now_ms + PAIRS_RETRY_MS, Ordering::Relaxed);
                 None
             }
         }

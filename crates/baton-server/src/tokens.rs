@@ -193,7 +193,7 @@ impl ValidatedToken {
             bytes += heap(std::mem::size_of_val(roles.as_slice()));
             bytes += roles.iter().map(names).sum::<usize>();
         }
-        if b.application_credential.is_some() || b.trust.is_some() {
+        if b.application_credential.is_some() || b.trust.is_some() || b.continuation.is_some() {
             bytes += 1024;
         }
         u32::try_from(bytes).unwrap_or(u32::MAX)
