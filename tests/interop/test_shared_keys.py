@@ -25,8 +25,12 @@ from keystone_oracle import KeystoneOracle, OracleError, free_port
 
 
 def key_files(d: Path) -> dict[str, str]:
+    """The key files of a repository. A node mirroring a new set writes `.N.mirror.tmp` and
+    renames it into place; such a file, seen mid-write (or gone a moment later), is not a key."""
     out = {}
     for p in sorted(d.iterdir()):
+        if p.name.startswith("."):
+            continue
         assert (p.stat().st_mode & 0o777) == 0o600, p
         out[p.name] = p.read_text()
     return out
