@@ -697,6 +697,24 @@ impl IdentityServer {
     }
 }
 
+/// An answer that may issue a token: its status, JSON body (`Null` when not JSON) and
+/// `X-Subject-Token` (empty when absent).
+pub async fn token_answer(resp: reqwest::Response) -> (reqwest::StatusCode, Value, String) {
+    let status = resp.status();
+    let token = resp
+        .headers()
+        .get("x-subject-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let text = resp.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        token,
+    )
+}
+
 /// One API request with an optional `X-Auth-Token`; the status and JSON body (`Null` when
 /// empty). Every body is checked for the server's known passwords.
 pub async fn send(

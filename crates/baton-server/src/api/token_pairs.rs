@@ -9,8 +9,10 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use baton_types::headers::{ACCESS_RULES, SERVICE_TOKEN, SUBJECT_TOKEN};
@@ -59,7 +61,7 @@ async fn validate(
     caller: Caller,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let query = ListQuery::parse(query.as_deref());
     let roles: Vec<&str> = query
         .get("service_token_roles")
@@ -105,24 +107,45 @@ async fn validate(
         Some(t) => Some(judge(t, window, ruled).await?),
         None => None,
     };
-    let render = |m: Option<Member>| -> ApiResult<Value> {
-        Ok(match m {
-            None => Value::Null,
-            Some(Member::Valid(v, expired)) => {
-                let mut body: Value = serde_json::from_slice(&v.json(include_catalog))
-                    .map_err(|e| ApiError::Internal(e.to_string()))?;
-                json!({"token": body["token"].take(), "accepted_expired": expired})
-            }
-            Some(Member::Expired) => json!({"refused": "expired"}),
-            Some(Member::Invalid) => json!({"refused": "invalid"}),
-        })
-    };
-    Ok(Json(json!({"token_pair": {
-        "service": render(service)?,
-        "user": render(user)?,
+    // The members' bodies are the cached token JSON spliced in, never parsed again.
+    let mut out = Vec::with_capacity(4096);
+    out.extend_from_slice(b"{\"token_pair\":{\"service\":");
+    render(&mut out, service, include_catalog);
+    out.extend_from_slice(b",\"user\":");
+    render(&mut out, user, include_catalog);
+    let tail = json!({
         "allow_expired": sender.is_some(),
         "expired_window": sender.is_some().then_some(window),
-    }})))
+    })
+    .to_string();
+    // `{"allow_expired":..}` minus its opening brace closes both objects but one.
+    out.push(b',');
+    out.extend_from_slice(&tail.as_bytes()[1..]);
+    out.push(b'}');
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Bytes::from(out),
+    )
+        .into_response())
+}
+
+/// A member as JSON: `null`, `{"token": ..., "accepted_expired": ..}` (the token's cached body
+/// with one member added before its closing brace) or `{"refused": ..}`.
+fn render(out: &mut Vec<u8>, member: Option<Member>, include_catalog: bool) {
+    match member {
+        None => out.extend_from_slice(b"null"),
+        Some(Member::Valid(v, expired)) => {
+            let body = v.json(include_catalog);
+            out.extend_from_slice(&body[..body.len() - 1]);
+            out.extend_from_slice(if expired {
+                b",\"accepted_expired\":true}"
+            } else {
+                b",\"accepted_expired\":false}"
+            });
+        }
+        Some(Member::Expired) => out.extend_from_slice(b"{\"refused\":\"expired\"}"),
+        Some(Member::Invalid) => out.extend_from_slice(b"{\"refused\":\"invalid\"}"),
+    }
 }
 
 /// One token as `GET /v3/auth/tokens` would judge it for `caller`, with `window` seconds of

@@ -92,19 +92,7 @@ async fn exchange(
     if let Some(b) = body {
         req = req.json(&b);
     }
-    let resp = req.send().await.expect("request");
-    let status = resp.status();
-    let token = resp
-        .headers()
-        .get("x-subject-token")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::Null),
-        token,
-    )
+    baton_testkit::token_answer(req.send().await.expect("request")).await
 }
 
 async fn start(c: &Cast, audience: &[&str]) -> (Value, String) {

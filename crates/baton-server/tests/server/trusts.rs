@@ -75,18 +75,8 @@ async fn trust_auth(s: &IdentityServer, identity: Value, trust_id: &str) -> (u16
         .send()
         .await
         .expect("auth");
-    let status = resp.status().as_u16();
-    let token = resp
-        .headers()
-        .get("x-subject-token")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::Null),
-        token,
-    )
+    let (status, body, token) = baton_testkit::token_answer(resp).await;
+    (status.as_u16(), body, token)
 }
 
 fn password(user_id: &str) -> Value {
