@@ -116,16 +116,27 @@ def start_keystone(workdir: Path, *, expiration: int = TOKEN_EXPIRATION, grant_d
 TEMPLATE_URL = "http://127.0.0.1:5000/v3"
 
 
-def start_configured_pair(workdir: Path, template: Path, conf: dict) -> tuple[Target, Target]:
+def merged_conf(conf: dict, more: Optional[dict]) -> dict:
+    """`conf` with the options of `more` added section by section."""
+    out = {sec: dict(opts) for sec, opts in conf.items()}
+    for sec, opts in (more or {}).items():
+        out.setdefault(sec, {}).update(opts)
+    return out
+
+
+def start_configured_pair(workdir: Path, template: Path, conf: dict, *, keystone_conf: Optional[dict] = None,
+                          baton_conf: Optional[dict] = None) -> tuple[Target, Target]:
     """The real Keystone on a copy of the bootstrapped template and a Baton bootstrapped on its
-    own database, both with the keystone.conf sections in `conf`: for asking both the same
-    requests under one configuration (each has its own database)."""
+    own database, both with the keystone.conf sections in `conf` (plus `keystone_conf` or
+    `baton_conf` for one of them): for asking both the same requests under one configuration
+    (each has its own database)."""
     require_venv()
     require_baton()
     kdir = workdir / "keystone"
-    k = KeystoneOracle(kdir, free_port(), password_hash_rounds=KEYSTONE_HASH_ROUNDS, extra_conf=conf)
+    k = KeystoneOracle(kdir, free_port(), password_hash_rounds=KEYSTONE_HASH_ROUNDS,
+                       extra_conf=merged_conf(conf, keystone_conf))
     k.write_config()
-    b = Baton(workdir / "baton", extra_conf=conf)
+    b = Baton(workdir / "baton", extra_conf=merged_conf(conf, baton_conf))
     try:
         shutil.copyfile(template / "keystone.db", k.sqlite_path)
         for d in ("fernet-keys", "credential-keys"):

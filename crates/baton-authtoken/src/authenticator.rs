@@ -136,6 +136,46 @@ pub(crate) fn read_token(headers: &HeaderMap, name: &str) -> Presented {
     }
 }
 
+/// The per-request record of a service acting for a user (a request confirmed with both
+/// tokens): both identities, and for how long the user token had expired when it was accepted
+/// because of the service token. At info level when it had expired (what security teams ask
+/// about), at debug otherwise; target `baton_authtoken::audit`. Tokens appear only as
+/// fingerprints.
+fn service_request_record(
+    context: &IdentityContext,
+    method: &Method,
+    path: &str,
+    user_tok: &Presented,
+    now: chrono::DateTime<Utc>,
+) {
+    let (Some(user), Some(service)) = (&context.user, &context.service) else {
+        return;
+    };
+    if user.accepted_expired {
+        tracing::info!(
+            target: "baton_authtoken::audit",
+            user_id = %user.user_id,
+            project_id = user.project_id.as_deref().unwrap_or("-"),
+            service_user_id = %service.user_id,
+            service_user_name = %service.user_name,
+            expired_for_seconds = (now - user.expires_at).num_seconds(),
+            user_token = %fingerprint(user_tok),
+            %method,
+            path,
+            "expired user token accepted for a service"
+        );
+    } else {
+        tracing::debug!(
+            target: "baton_authtoken::audit",
+            user_id = %user.user_id,
+            service_user_id = %service.user_id,
+            %method,
+            path,
+            "service acting for a user"
+        );
+    }
+}
+
 fn fingerprint(p: &Presented) -> String {
     match p {
         Presented::Absent => "-".into(),
@@ -393,6 +433,7 @@ impl Authenticator {
         };
         if ok {
             inc(&self.inner.metrics.confirmed);
+            service_request_record(&context, method, path, &user_tok, now);
             return Decision::Forward(Box::new(context));
         }
         let tokens = (&user_tok, &service_tok);

@@ -640,6 +640,18 @@ async fn decision_table() {
         pairs + singles
     );
     assert!(pairs + singles < two, "{two} vs {pairs} + {singles}");
+    // Each expired user token accepted because of a service token left a record naming both.
+    let log = baton_testkit::captured_text();
+    let record = log
+        .lines()
+        .find(|l| l.contains("expired user token accepted for a service"))
+        .expect("a record of an expired user token accepted");
+    assert!(
+        record.contains("user_id=")
+            && record.contains("service_user_id=")
+            && record.contains("expired_for_seconds="),
+        "{record}"
+    );
 }
 
 /// Pair validation applies the server's per-sender windows (`[token_pairs] expired_windows`):

@@ -46,7 +46,16 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "max_param_size",
             "max_project_tree_depth",
             "strict_password_check",
+            "transport_url",
+            "notification_format",
+            "notification_opt_out",
+            "default_publisher_id",
+            "control_exchange",
         ],
+    ),
+    (
+        "oslo_messaging_notifications",
+        &["driver", "transport_url", "topics"],
     ),
     (
         "database",
@@ -157,6 +166,7 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "password_hash_max_wait",
             "tls_cert_file",
             "tls_key_file",
+            "notification_buffer",
         ],
     ),
 ];
@@ -164,7 +174,7 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
 /// Real Keystone/oslo options in the sections above that Baton accepts in a
 /// keystone.conf and ignores (a warning is logged for each).
 pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
-    // Password-hash reporting (Baton sends no notifications) and the `allow_insecure_*`
+    // Password-hash reporting (Baton attaches no partial hashes to events) and the `allow_insecure_*`
     // switches (their default is the secure side, which is what Baton does) weaken nothing
     // when ignored.
     (
@@ -189,9 +199,6 @@ pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
             // keystone/conf/default.py
             "admin_token",
             "max_db_limit",
-            "default_publisher_id",
-            "notification_format",
-            "notification_opt_out",
             // oslo.log (the logging_* family is matched by prefix)
             "verbose",
             "log_config_append",
@@ -220,8 +227,6 @@ pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
             "rate_limit_except_level",
             "fatal_deprecations",
             // oslo.messaging
-            "transport_url",
-            "control_exchange",
             "rpc_response_timeout",
             "executor_thread_pool_size",
             "rpc_conn_pool_size",
@@ -368,7 +373,6 @@ pub const IGNORED_SECTIONS: &[&str] = &[
     "oslo_concurrency",
     "oslo_messaging_amqp",
     "oslo_messaging_kafka",
-    "oslo_messaging_notifications",
     "oslo_messaging_rabbit",
     "oslo_reports",
 ];
@@ -853,8 +857,88 @@ pub struct IdentityConfig {
     pub oslo_middleware: OsloMiddlewareOptions,
     /// `[oslo_policy]`.
     pub oslo_policy: OsloPolicyOptions,
+    /// `[oslo_messaging_notifications]` with `[DEFAULT] transport_url`, `notification_format`,
+    /// `notification_opt_out`, `default_publisher_id` and `control_exchange`.
+    pub notifications: NotificationOptions,
     /// `[baton]`.
     pub baton: BatonOptions,
+}
+
+/// Where Keystone's notifications go (`[oslo_messaging_notifications] driver`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationDriver {
+    /// `messagingv2`: oslo.messaging's version 2 envelope over the transport (what Ceilometer
+    /// and other listeners read).
+    MessagingV2,
+    /// `messaging`: the old version 1 form, the message without its envelope.
+    Messaging,
+    /// `log`: each notification as one log line.
+    Log,
+}
+
+/// `[DEFAULT] notification_format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationFormat {
+    /// A CADF event with the initiator, target and observer (Keystone's default).
+    Cadf,
+    /// Only the resource id (`{"resource_info": id}`).
+    Basic,
+}
+
+/// Keystone's notification options, read from `[oslo_messaging_notifications]` and
+/// `[DEFAULT]`. Off unless a driver is set (as with oslo.messaging's `noop` default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationOptions {
+    /// `driver` (multi-valued); `noop` and no value mean none.
+    pub drivers: Vec<NotificationDriver>,
+    /// `[oslo_messaging_notifications] transport_url`, else `[DEFAULT] transport_url`
+    /// (`rabbit://user:password@host:port/vhost`).
+    pub transport_url: Option<String>,
+    /// `topics` (default `notifications`): each notification goes to `<topic>.<priority>`.
+    pub topics: Vec<String>,
+    /// `[DEFAULT] notification_format`.
+    pub format: NotificationFormat,
+    /// `[DEFAULT] notification_opt_out` (multi-valued): event types not sent; authentication
+    /// events are named with their outcome (`identity.authenticate.success`).
+    pub opt_out: Vec<String>,
+    /// `[DEFAULT] default_publisher_id`: the notifications' `publisher_id` is
+    /// `identity.<this>`, the host name when unset.
+    pub publisher_id: Option<String>,
+    /// `[DEFAULT] control_exchange`: the exchange (Keystone sets `keystone`).
+    pub control_exchange: String,
+    /// `[baton] notification_buffer` (Baton's own, default 10000): events that may wait while
+    /// the broker is away; more are dropped and counted, never waited for.
+    pub buffer: usize,
+}
+
+impl Default for NotificationOptions {
+    fn default() -> Self {
+        NotificationOptions {
+            drivers: Vec::new(),
+            transport_url: None,
+            topics: vec!["notifications".into()],
+            format: NotificationFormat::Cadf,
+            opt_out: vec![
+                "identity.authenticate.success".into(),
+                "identity.authenticate.pending".into(),
+            ],
+            publisher_id: None,
+            control_exchange: "keystone".into(),
+            buffer: 10_000,
+        }
+    }
+}
+
+impl NotificationOptions {
+    /// Whether notifications are sent anywhere.
+    pub fn enabled(&self) -> bool {
+        !self.drivers.is_empty()
+    }
+
+    /// Whether `event_type` (with `.outcome` for authentication) is opted out.
+    pub fn opted_out(&self, event_type: &str) -> bool {
+        self.opt_out.iter().any(|o| o == event_type)
+    }
 }
 
 /// Keystone's default key repository, shared by tokens and receipts.
@@ -921,6 +1005,7 @@ impl Default for IdentityConfig {
             security_compliance: SecurityComplianceOptions::default(),
             token_pairs: TokenPairOptions::default(),
             continuation: ContinuationOptions::default(),
+            notifications: NotificationOptions::default(),
             catalog: CatalogOptions::default(),
             oslo_middleware: OsloMiddlewareOptions {
                 max_request_body_size: 114_688,
@@ -1488,7 +1573,107 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
                 .unwrap_or(d.oslo_middleware.max_request_body_size),
         },
         oslo_policy: read_policy(ini, policy, policy_file, d.oslo_policy)?,
+        notifications: read_notifications(ini, d.notifications)?,
         baton: read_baton(baton, bind, d.baton)?,
+    })
+}
+
+/// `[oslo_messaging_notifications] driver`, every occurrence (a multi-valued option).
+fn read_notification_drivers(ini: &IniFile) -> Result<Vec<NotificationDriver>, ConfigError> {
+    let mut drivers = Vec::new();
+    for value in ini.get_all("oslo_messaging_notifications", "driver") {
+        for name in value
+            .raw()
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
+            let driver = match name {
+                "messagingv2" => NotificationDriver::MessagingV2,
+                "messaging" => NotificationDriver::Messaging,
+                "log" => NotificationDriver::Log,
+                "noop" => continue,
+                other => {
+                    return Err(value.error(
+                        "oslo_messaging_notifications",
+                        "driver",
+                        format!("{other:?} is not one of messagingv2, messaging, log, noop"),
+                    ))
+                }
+            };
+            if !drivers.contains(&driver) {
+                drivers.push(driver);
+            }
+        }
+    }
+    Ok(drivers)
+}
+
+/// `[oslo_messaging_notifications]` and the notification options of `[DEFAULT]`.
+fn read_notifications(
+    ini: &IniFile,
+    d: NotificationOptions,
+) -> Result<NotificationOptions, ConfigError> {
+    let section = ini.reader("oslo_messaging_notifications");
+    let def = ini.reader(DEFAULT_SECTION);
+    let drivers = read_notification_drivers(ini)?;
+    let (transport_url, url_section) = match section.string("transport_url")? {
+        Some(url) => (Some(url), "oslo_messaging_notifications"),
+        None => (def.string("transport_url")?, DEFAULT_SECTION),
+    };
+    let needs_transport = drivers.iter().any(|d| *d != NotificationDriver::Log);
+    match &transport_url {
+        None if needs_transport => return Err(section.missing(
+            "transport_url",
+            "the messaging drivers need [DEFAULT] or [oslo_messaging_notifications] transport_url",
+        )),
+        Some(url) if needs_transport && !url.starts_with("rabbit://") => {
+            let value = ini.get(url_section, "transport_url");
+            let reason =
+                "only rabbit:// transports are supported (rabbit://user:password@host:5672/vhost)";
+            return Err(match value {
+                Some(v) => v.error(url_section, "transport_url", reason),
+                None => section.error(reason),
+            });
+        }
+        _ => {}
+    }
+    let format = match def
+        .option("notification_format")
+        .choice(&["cadf", "basic"])?
+        .as_deref()
+    {
+        Some("basic") => NotificationFormat::Basic,
+        Some(_) => NotificationFormat::Cadf,
+        None => d.format,
+    };
+    let opt_out = if def.value("notification_opt_out").is_some() {
+        def.option("notification_opt_out")
+            .all_strings()?
+            .into_iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    } else {
+        d.opt_out
+    };
+    Ok(NotificationOptions {
+        drivers,
+        transport_url,
+        topics: section
+            .list("topics")?
+            .filter(|t| !t.is_empty())
+            .unwrap_or(d.topics),
+        format,
+        opt_out,
+        publisher_id: def.string("default_publisher_id")?,
+        control_exchange: def
+            .non_empty("control_exchange")?
+            .unwrap_or(d.control_exchange),
+        buffer: ini
+            .reader("baton")
+            .int("notification_buffer", 1, 10_000_000)?
+            .unwrap_or(d.buffer),
     })
 }
 
@@ -1699,6 +1884,53 @@ mod tests {
                 !IGNORED_SECTIONS.contains(section),
                 "[{section}] is both read and ignored"
             );
+        }
+    }
+
+    #[test]
+    fn notification_options_are_read_as_keystone_reads_them() {
+        let off = IdentityConfig::default().notifications;
+        assert!(!off.enabled());
+        assert!(off.opted_out("identity.authenticate.success"));
+        assert!(!off.opted_out("identity.authenticate.failure"));
+        let n = IdentityConfig::from_ini(
+            &IniFile::parse(
+                "[DEFAULT]\ntransport_url = rabbit://u:p@h:5672/\nnotification_format = basic\nnotification_opt_out = identity.user.created\nnotification_opt_out = identity.project.deleted\n[oslo_messaging_notifications]\ndriver = messagingv2\ndriver = log\ntopics = notifications, audit\n",
+                "keystone.conf",
+            )
+            .unwrap(),
+        )
+        .unwrap()
+        .notifications;
+        assert_eq!(
+            n.drivers,
+            [NotificationDriver::MessagingV2, NotificationDriver::Log]
+        );
+        assert_eq!(n.format, NotificationFormat::Basic);
+        assert_eq!(
+            n.opt_out,
+            ["identity.user.created", "identity.project.deleted"]
+        );
+        assert_eq!(n.topics, ["notifications", "audit"]);
+        assert_eq!(n.control_exchange, "keystone");
+        // An empty opt-out opts nothing out.
+        let n = IdentityConfig::from_ini(
+            &IniFile::parse("[DEFAULT]\nnotification_opt_out =\n", "k.conf").unwrap(),
+        )
+        .unwrap()
+        .notifications;
+        assert!(n.opt_out.is_empty());
+        for (text, expect) in [
+            ("[oslo_messaging_notifications]\ndriver = kafka\n", "[oslo_messaging_notifications] driver"),
+            ("[oslo_messaging_notifications]\ndriver = messagingv2\n", "transport_url is not set"),
+            (
+                "[DEFAULT]\ntransport_url = kafka://u:secretpw@h/\n[oslo_messaging_notifications]\ndriver = messaging\n",
+                "[DEFAULT] transport_url",
+            ),
+        ] {
+            let e = error(text);
+            assert!(e.contains(expect), "{text}: {e}");
+            assert!(!e.contains("secretpw"), "{e}");
         }
     }
 

@@ -36,10 +36,11 @@ pub use error::{is_secret_option, CloudOrigin, ConfigError, ConfigErrorKind, Ori
 pub use identity::{
     ApplicationCredentialOptions, AuthOptions, BatonOptions, CatalogOptions, ContinuationOptions,
     CredentialOptions, DatabaseOptions, DefaultOptions, FernetOptions, IdentityConfig,
-    IdentityOptions, Ignored, KeyDistribution, OsloMiddlewareOptions, OsloPolicyOptions,
-    PasswordHashAlgorithm, ResourceOptions, RevokeOptions, SecurityComplianceOptions, TokenOptions,
-    TokenPairOptions, DEFAULT_AUTH_METHODS, DEFAULT_CREDENTIAL_KEY_REPOSITORY,
-    DEFAULT_KEY_REPOSITORY, IGNORED_OPTIONS, IGNORED_OPTION_PREFIXES, IGNORED_SECTIONS,
+    IdentityOptions, Ignored, KeyDistribution, NotificationDriver, NotificationFormat,
+    NotificationOptions, OsloMiddlewareOptions, OsloPolicyOptions, PasswordHashAlgorithm,
+    ResourceOptions, RevokeOptions, SecurityComplianceOptions, TokenOptions, TokenPairOptions,
+    DEFAULT_AUTH_METHODS, DEFAULT_CREDENTIAL_KEY_REPOSITORY, DEFAULT_KEY_REPOSITORY,
+    IGNORED_OPTIONS, IGNORED_OPTION_PREFIXES, IGNORED_SECTIONS,
 };
 pub use ini::{IniFile, OptionRef, Section, Value, DEFAULT_SECTION, ENV_PREFIX};
 pub use private_file::write_private;

@@ -90,6 +90,12 @@ fn realistic_keystone_conf_parses_cleanly() {
         ini.get("DEFAULT", "default_log_levels").unwrap().raw(),
         "amqp=WARN,amqplib=WARN,boto=WARN,\nsqlalchemy=WARN,suds=INFO,oslo.messaging=INFO,\ndogpile=INFO,routes=INFO"
     );
+    // driver = noop: no notifications, whatever the transport says.
+    assert!(!config.notifications.enabled());
+    assert_eq!(
+        config.notifications.transport_url.as_deref(),
+        Some("rabbit://openstack:Rabb1tPass@10.0.0.11:5672//")
+    );
     // Multi-valued options keep every occurrence.
     assert_eq!(ini.get_all("federation", "trusted_dashboard").len(), 2);
 
@@ -109,7 +115,6 @@ fn realistic_keystone_conf_parses_cleanly() {
         [
             "[DEFAULT] log_file",
             "[DEFAULT] use_stderr",
-            "[DEFAULT] transport_url",
             "[DEFAULT] logging_context_format_string",
             "[DEFAULT] default_log_levels",
             "[oslo_middleware] enable_proxy_headers_parsing",
@@ -117,7 +122,6 @@ fn realistic_keystone_conf_parses_cleanly() {
             "[token] cache_on_issue",
             "[auth] openid",
             "[cache]",
-            "[oslo_messaging_notifications]",
             "[oslo_messaging_rabbit]",
             "[identity] domain_specific_drivers_enabled",
             "[identity] domain_config_dir",

@@ -12,6 +12,7 @@
 //! pair is reloaded when its files change, for new connections only).
 
 pub mod api;
+pub mod audit;
 pub mod bootstrap;
 pub mod changes;
 pub mod clock;
@@ -211,7 +212,25 @@ async fn keystone_headers(State(state): State<AppState>, req: Request, next: Nex
     let described = tracing::enabled!(tracing::Level::DEBUG)
         .then(|| (req.method().clone(), req.uri().path().to_string()));
     let request_id = format!("req-{}", uuid::Uuid::new_v4());
-    let mut resp = next.run(req).await;
+    let mut resp = if state.tokens.audit.enabled() {
+        // What the events of this request say about who asked (Keystone's audit initiator).
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        let agent = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let sent = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok());
+        let ctx = baton_audit::context::RequestContext::new(peer, agent, request_id.clone())
+            .with_global_request_id(sent);
+        baton_audit::context::scope(ctx, next.run(req)).await
+    } else {
+        next.run(req).await
+    };
     if let Some(err) = resp.extensions().get::<Arc<ApiError>>().cloned() {
         if state.config().default.insecure_debug {
             resp = err.render(true, None);

@@ -68,6 +68,16 @@ pub struct ValidatedToken {
 }
 
 impl ValidatedToken {
+    /// The token's user and scope as audit events name a user.
+    pub fn audit_user(&self) -> baton_audit::cadf::User {
+        baton_audit::cadf::User {
+            id: self.body.user.id.clone(),
+            name: self.body.user.name.clone(),
+            project_id: self.body.project.as_ref().map(|p| p.id.clone()),
+            domain_id: self.body.domain.as_ref().map(|d| d.id.clone()),
+        }
+    }
+
     /// Keystone's `is_delegated_method`: some method (or none at all) is not a primary one.
     pub fn from_delegated_method(&self) -> bool {
         let methods = &self.payload.methods;
@@ -344,6 +354,8 @@ pub struct TokenService {
     key_reload_failure: Mutex<Option<String>>,
     /// The bounded slots every password and secret hash runs in.
     pub hashing: password::HashPool,
+    /// Keystone's notifications (off unless `[oslo_messaging_notifications] driver` is set).
+    pub audit: Arc<crate::audit::Audit>,
 }
 
 /// Why a token that decrypted is nevertheless refused. Typed so that callers decide on values
@@ -500,7 +512,10 @@ impl TokenService {
             .time_to_live(ttl)
             .build();
         let snapshot = Snapshot::new(config.baton.snapshot_cache_bytes, ttl);
+        let notifier = baton_audit::Notifier::start(&config.notifications)
+            .map_err(|e| ApiError::Internal(format!("notifications: {e}")))?;
         let svc = TokenService {
+            audit: Arc::new(crate::audit::Audit::new(notifier, store.clone())),
             hashing: password::HashPool::new(&config.baton),
             config,
             clock,
@@ -1499,14 +1514,95 @@ impl TokenService {
                 "password longer than [identity] max_password_length",
             ));
         }
-        let user = match who {
-            UserRef::Id(id) => self.store.get_user(id).await?,
+        let (user, domain) = match who {
+            UserRef::Id(id) => (self.store.get_user(id).await?, None),
             UserRef::Name { name, domain } => match self.resolve_domain(domain).await? {
-                Some(d) => self.store.find_user(name, &d.id).await?,
-                None => None,
+                Some(d) => (self.store.find_user(name, &d.id).await?, Some(d)),
+                None => (None, None),
             },
         };
-        let (record, verified) = self.check_password(user.as_ref(), password).await?;
+        let result = self.verify_password_login(user, password).await;
+        if self.audit.enabled() {
+            self.audit_login(who, domain.as_ref(), &result).await;
+        }
+        result.map_err(|(_, e)| e)
+    }
+
+    /// `identity.authenticate` for a password login, as Keystone describes it: the user as
+    /// initiator, or for an unknown user the name and domain asked for, with a 404 reason.
+    async fn audit_login(
+        &self,
+        who: &UserRef,
+        domain: Option<&Project>,
+        result: &Result<User, (Option<User>, ApiError)>,
+    ) {
+        use baton_audit::cadf::{self, Outcome, Reason};
+        let as_initiator = |u: &User| {
+            cadf::user_initiator(&cadf::User {
+                id: u.id.clone(),
+                name: u.name.clone(),
+                ..Default::default()
+            })
+        };
+        let (outcome, initiator, reason) = match result {
+            Ok(u) => (Outcome::Success, as_initiator(u), None),
+            Err((Some(u), e)) => {
+                // Keystone gives a reason for the PCI-DSS refusals only.
+                let reason = match e {
+                    ApiError::PasswordExpired(_) => Some(e.to_string()),
+                    ApiError::Unauthorized { detail }
+                        if detail.starts_with("The account is locked") =>
+                    {
+                        Some(detail.clone())
+                    }
+                    _ => None,
+                };
+                let reason = reason.map(|message| Reason { message, code: 401 });
+                (Outcome::Failure, as_initiator(u), reason)
+            }
+            Err((None, _)) => {
+                let (asked, fields) = match (who, domain) {
+                    (UserRef::Id(id), _) => (id.clone(), vec![("user_id", id.as_str())]),
+                    (UserRef::Name { name, .. }, Some(d)) => (
+                        name.clone(),
+                        vec![
+                            ("user_name", name.as_str()),
+                            ("domain_id", d.id.as_str()),
+                            ("domain_name", d.name.as_str()),
+                        ],
+                    ),
+                    // Keystone sends nothing when the domain is unknown.
+                    (UserRef::Name { .. }, None) => return,
+                };
+                let reason = Reason {
+                    message: format!("Could not find user: {asked}."),
+                    code: 404,
+                };
+                (
+                    Outcome::Failure,
+                    cadf::unknown_user_initiator(&fields),
+                    Some(reason),
+                )
+            }
+        };
+        self.audit.authenticate(outcome, initiator, reason).await;
+    }
+
+    /// The password check of a login for `user` (found or not); a failure carries the user
+    /// when there was one, for the audit event.
+    async fn verify_password_login(
+        &self,
+        user: Option<User>,
+        password: &str,
+    ) -> Result<User, (Option<User>, ApiError)> {
+        match self.verify_password_of(user.as_ref(), password).await {
+            Ok(()) => user.ok_or((None, ApiError::unauthorized("no user"))),
+            Err(e) => Err((user, e)),
+        }
+    }
+
+    async fn verify_password_of(&self, user: Option<&User>, password: &str) -> ApiResult<()> {
+        let (record, verified) = self.check_password(user, password).await?;
         let (Some(user), Some(record)) = (user, record) else {
             return Err(ApiError::unauthorized(
                 "unknown user or user without a password",
@@ -1530,7 +1626,7 @@ impl TokenService {
             }
             Err(e) => return Err(ApiError::unauthorized(format!("user {}: {e}", user.id))),
         }
-        self.refuse_unusable_user(&user).await?;
+        self.refuse_unusable_user(user).await?;
         if let Some(exp) = record.expires_at {
             if exp <= self.clock.now().naive_utc()
                 && !self
@@ -1548,7 +1644,7 @@ impl TokenService {
         self.store
             .record_user_active(&user.id, self.clock.now().date_naive())
             .await?;
-        Ok(user)
+        Ok(())
     }
 
     /// Whether the user's boolean resource option `option` (its id) is true.

@@ -36,6 +36,8 @@ mod fleet;
 mod fuzz_corpus;
 #[path = "server/identity_model.rs"]
 mod identity_model;
+#[path = "server/notifications.rs"]
+mod notifications;
 #[path = "server/persona_matrix.rs"]
 mod persona_matrix;
 #[path = "server/query_plans.rs"]

@@ -18,6 +18,7 @@ use baton_store::{Assignment, AssignmentType, Dialect, Project, Store, SystemAss
 use serde_json::{json, Value};
 
 mod log_capture;
+pub use log_capture::captured_text;
 mod personas;
 pub mod tls;
 

@@ -45,6 +45,17 @@ pub fn capture_logs() {
     });
 }
 
+/// What this test process logged so far (empty when another subscriber was installed first).
+pub fn captured_text() -> String {
+    CAPTURED
+        .get()
+        .and_then(Option::as_ref)
+        .map(|c| {
+            String::from_utf8_lossy(&c.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+        })
+        .unwrap_or_default()
+}
+
 /// Where a Fernet token (`gAAAAA` and at least 80 more URL-safe base64 characters) starts in
 /// `text`.
 fn find_token(text: &str) -> Option<usize> {

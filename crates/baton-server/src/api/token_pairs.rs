@@ -107,6 +107,9 @@ async fn validate(
         Some(t) => Some(judge(t, window, ruled).await?),
         None => None,
     };
+    if let (Some(Member::Valid(v, true)), Some(s)) = (&user, &sender) {
+        audit_expired_accepted(&state, v, s, &caller.token, window).await;
+    }
     // The members' bodies are the cached token JSON spliced in, never parsed again.
     let mut out = Vec::with_capacity(4096);
     out.extend_from_slice(b"{\"token_pair\":{\"service\":");
@@ -127,6 +130,42 @@ async fn validate(
         Bytes::from(out),
     )
         .into_response())
+}
+
+/// `identity.expired_token.accepted` (Baton's event): the user's expired token accepted
+/// because `sender`'s service token came with it, for the receiving service `receiver`.
+async fn audit_expired_accepted(
+    state: &AppState,
+    user: &ValidatedToken,
+    sender: &ValidatedToken,
+    receiver: &ValidatedToken,
+    window: u32,
+) {
+    use baton_audit::cadf;
+    let audit = &state.tokens.audit;
+    if !audit.enabled() {
+        return;
+    }
+    let event = cadf::Delegation {
+        what: "expired_token",
+        operation: "accepted",
+        user: user.audit_user(),
+        actor: Some(cadf::actor(sender.user_id(), &sender.body.user.name)),
+        target: cadf::service_target(receiver.user_id(), &receiver.body.user.name),
+        reason: None,
+        extra: vec![
+            ("token_audit_id", json!(user.payload.audit_ids.first())),
+            (
+                "token_expires_at",
+                json!(user
+                    .body
+                    .expires_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+            ),
+            ("expired_window", json!(window)),
+        ],
+    };
+    audit.delegation(event).await;
 }
 
 /// A member as JSON: `null`, `{"token": ..., "accepted_expired": ..}` (the token's cached body

@@ -225,6 +225,9 @@ impl Identity {
             .get_application_credential(&credential.id)
             .await?
             .ok_or_else(|| not_found(&credential.id))?;
+        self.audit()
+            .resource("created", "application_credential", &credential.id)
+            .await;
         Ok(CreatedApplicationCredential { credential, secret })
     }
 
@@ -234,6 +237,9 @@ impl Identity {
             return Err(not_found(id));
         }
         self.changed().await;
+        self.audit()
+            .resource("deleted", "application_credential", id)
+            .await;
         Ok(())
     }
 

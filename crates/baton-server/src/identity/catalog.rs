@@ -31,6 +31,7 @@ impl Identity {
     pub async fn create_service(&self, s: &Service) -> ApiResult<()> {
         self.store.create_service(s).await?;
         self.changed().await;
+        self.audit().resource("created", "service", &s.id).await;
         Ok(())
     }
 
@@ -38,6 +39,7 @@ impl Identity {
     pub async fn update_service(&self, s: &Service) -> ApiResult<()> {
         self.store.update_service(s).await?;
         self.changed().await;
+        self.audit().resource("updated", "service", &s.id).await;
         Ok(())
     }
 
@@ -50,6 +52,7 @@ impl Identity {
             endpoints = endpoints.len(),
             "service deleted with its endpoints"
         );
+        self.audit().resource("deleted", "service", id).await;
         Ok(())
     }
 
@@ -107,6 +110,7 @@ impl Identity {
             .await
             .map_err(as_missing_reference)?;
         self.changed().await;
+        self.audit().resource("created", "endpoint", &e.id).await;
         Ok(())
     }
 
@@ -117,6 +121,7 @@ impl Identity {
             .await
             .map_err(as_missing_reference)?;
         self.changed().await;
+        self.audit().resource("updated", "endpoint", &e.id).await;
         Ok(())
     }
 
@@ -124,6 +129,7 @@ impl Identity {
     pub async fn delete_endpoint(&self, id: &str) -> ApiResult<()> {
         self.store.delete_endpoint(id).await?;
         self.changed().await;
+        self.audit().resource("deleted", "endpoint", id).await;
         Ok(())
     }
 
@@ -131,6 +137,7 @@ impl Identity {
     pub async fn create_region(&self, r: &Region) -> ApiResult<()> {
         self.store.create_region(r).await?;
         self.changed().await;
+        self.audit().resource("created", "region", &r.id).await;
         Ok(())
     }
 
@@ -146,6 +153,7 @@ impl Identity {
             }
         }
         self.changed().await;
+        self.audit().resource("updated", "region", &r.id).await;
         Ok(())
     }
 
@@ -157,6 +165,7 @@ impl Identity {
                 if !descendants.is_empty() {
                     tracing::info!(region_id = id, ?descendants, "region deleted with its child regions");
                 }
+                self.audit().resource("deleted", "region", id).await;
                 Ok(())
             }
             RegionDelete::HasEndpoints => Err(ApiError::ForbiddenNotSecurity(format!(

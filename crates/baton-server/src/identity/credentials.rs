@@ -397,6 +397,7 @@ impl Identity {
         };
         self.store.create_credential(&row).await?;
         tracing::info!(credential_id = %id, user_id = %new.user_id, "credential created");
+        self.audit().resource("created", "credential", &id).await;
         Ok(Credential {
             id,
             user_id: new.user_id,
@@ -433,6 +434,7 @@ impl Identity {
             return Err(not_found(id));
         }
         tracing::info!(credential_id = %id, "credential deleted");
+        self.audit().resource("deleted", "credential", id).await;
         Ok(())
     }
 }

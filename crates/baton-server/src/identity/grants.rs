@@ -51,7 +51,9 @@ pub fn no_assignment(role_id: &str, actor_id: &str, target_id: &str) -> ApiError
 impl Identity {
     /// Creates a role (no token holds it yet).
     pub async fn create_role(&self, d: &RoleDetail) -> ApiResult<()> {
-        Ok(self.store.insert_role(d).await?)
+        self.store.insert_role(d).await?;
+        self.audit().resource("created", "role", &d.role.id).await;
+        Ok(())
     }
 
     /// Applies a PATCH to a role; tokens show role names, so cached validations go.
@@ -91,6 +93,7 @@ impl Identity {
         d.extra = Some(super::merge_extra(d.extra.as_deref(), changes.extra));
         self.store.update_role(&d).await?;
         self.changed().await;
+        self.audit().resource("updated", "role", &d.role.id).await;
         Ok(d)
     }
 
@@ -118,7 +121,9 @@ impl Identity {
             role_id: Some(role_id.clone()),
             ..Default::default()
         })
-        .await
+        .await?;
+        self.audit().resource("deleted", "role", role_id).await;
+        Ok(())
     }
 
     /// `prior` implies `implied` from now on.
@@ -173,6 +178,7 @@ impl Identity {
         }
         self.store.create_assignment(a).await?;
         self.changed().await;
+        self.audit().role_assignment(true, a).await;
         Ok(())
     }
 
@@ -184,6 +190,7 @@ impl Identity {
             return Err(no_assignment(&a.role_id, &a.actor_id, &a.target_id));
         }
         self.changed().await;
+        self.audit().role_assignment(false, a).await;
         Ok(())
     }
 

@@ -62,6 +62,11 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// Keystone's notifications for the writes made here.
+    fn audit(&self) -> &crate::audit::Audit {
+        &self.tokens.audit
+    }
+
     /// Writes to `store`, telling `tokens` what each write means for issued tokens.
     /// The credential keys come from `fleet` with `[credential] key_distribution = database`.
     pub fn new(

@@ -173,6 +173,9 @@ impl Identity {
         if !new.tags.is_empty() {
             self.store.set_project_tags(&project.id, &new.tags).await?;
         }
+        self.audit()
+            .resource("created", "project", &project.id)
+            .await;
         Ok(project)
     }
 
@@ -242,6 +245,9 @@ impl Identity {
         let tags = changes.tags.clone();
         changes.apply(&mut project);
         self.save_project(&project, tags.as_deref()).await?;
+        self.audit()
+            .resource("updated", "project", &project.id)
+            .await;
         Ok(project)
     }
 
@@ -279,6 +285,9 @@ impl Identity {
         })
         .await?;
         self.changed().await;
+        self.audit()
+            .resource("deleted", "project", &project.id)
+            .await;
         Ok(())
     }
 
@@ -334,6 +343,7 @@ impl Identity {
         if !new.tags.is_empty() {
             self.store.set_project_tags(&domain.id, &new.tags).await?;
         }
+        self.audit().resource("created", "domain", &domain.id).await;
         Ok(domain)
     }
 
@@ -351,6 +361,11 @@ impl Identity {
         let tags = changes.tags.clone();
         changes.apply(&mut domain);
         self.save_project(&domain, tags.as_deref()).await?;
+        // Keystone announces a domain's update as both a project and a domain update.
+        self.audit()
+            .resource("updated", "project", &domain.id)
+            .await;
+        self.audit().resource("updated", "domain", &domain.id).await;
         Ok(domain)
     }
 
@@ -383,6 +398,7 @@ impl Identity {
         self.store.delete_domain_identities(&domain.id).await?;
         self.store.delete_project(&domain.id).await?;
         self.changed().await;
+        self.audit().resource("deleted", "domain", &domain.id).await;
         Ok(())
     }
 }

@@ -222,6 +222,9 @@ impl Identity {
         extra.insert("roles".into(), Value::Array(roles));
         trust.extra = Some(Value::Object(extra).to_string());
         self.store.create_trust(&trust).await?;
+        self.audit()
+            .resource("created", "OS-TRUST:trust", &trust.id)
+            .await;
         Ok(trust)
     }
 
@@ -386,6 +389,11 @@ impl Identity {
             .await?;
         }
         self.changed().await;
+        for tid in &doomed {
+            self.audit()
+                .resource("deleted", "OS-TRUST:trust", tid)
+                .await;
+        }
         Ok(())
     }
 }

@@ -289,6 +289,7 @@ impl Identity {
             self.apply_password_expiry(&user.id, true).await?;
         }
         tracing::info!(user_id = %user.id, domain_id = %user.domain_id, "user created");
+        self.audit().resource("created", "user", &user.id).await;
         self.reload_user(&user.id).await
     }
 
@@ -336,6 +337,7 @@ impl Identity {
             self.changed().await;
         }
         tracing::info!(user_id = %old.id, disabled, password_changed = new_password, "user updated");
+        self.audit().resource("updated", "user", &old.id).await;
         self.reload_user(&old.id).await
     }
 
@@ -353,6 +355,7 @@ impl Identity {
         self.store.delete_credentials_of_user(user_id).await?;
         self.revoke_user_tokens(user_id).await?;
         tracing::info!(user_id = %user_id, "user deleted");
+        self.audit().resource("deleted", "user", user_id).await;
         Ok(())
     }
 
@@ -402,6 +405,7 @@ impl Identity {
         self.apply_password_expiry(&user.id, false).await?;
         self.revoke_user_tokens(&user.id).await?;
         tracing::info!(user_id = %user.id, "user changed their password");
+        self.audit().resource("updated", "user", &user.id).await;
         Ok(())
     }
 
@@ -424,6 +428,7 @@ impl Identity {
         };
         self.store.create_group(&group).await?;
         tracing::info!(group_id = %group.id, domain_id = %group.domain_id, "group created");
+        self.audit().resource("created", "group", &group.id).await;
         Ok(group)
     }
 
@@ -447,6 +452,7 @@ impl Identity {
             group.extra = Some(super::merge_extra(group.extra.as_deref(), changes.extra));
         }
         self.store.update_group(&group).await?;
+        self.audit().resource("updated", "group", &group.id).await;
         Ok(group)
     }
 
@@ -464,6 +470,7 @@ impl Identity {
         }
         self.changed().await;
         tracing::info!(group_id = %group_id, members = deleted.member_ids.len(), "group deleted");
+        self.audit().resource("deleted", "group", group_id).await;
         Ok(())
     }
 
@@ -472,6 +479,7 @@ impl Identity {
         self.store.add_user_to_group(&user.id, &group.id).await?;
         self.changed().await;
         tracing::info!(group_id = %group.id, user_id = %user.id, "user added to group");
+        self.audit().membership(true, &group.id, &user.id).await;
         Ok(())
     }
 
@@ -487,6 +495,7 @@ impl Identity {
         }
         self.revoke_user_tokens(&user.id).await?;
         tracing::info!(group_id = %group.id, user_id = %user.id, "user removed from group");
+        self.audit().membership(false, &group.id, &user.id).await;
         Ok(())
     }
 }

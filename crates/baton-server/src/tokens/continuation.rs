@@ -47,6 +47,89 @@ impl TokenService {
         subject_token: &str,
         request: ContinuationRequest,
     ) -> ApiResult<(String, Arc<ValidatedToken>)> {
+        let result = self.issue_continuation(actor, subject_token, request).await;
+        if self.audit.enabled() {
+            self.audit_continuation(actor, subject_token, &result).await;
+        }
+        result
+    }
+
+    /// `identity.continuation.issued|renewed|refused` (Baton's events): the user as initiator,
+    /// the service user as actor, the continuation token (its audit id, audience and operation
+    /// end) as target; a refusal with its reason.
+    async fn audit_continuation(
+        &self,
+        actor: &ValidatedToken,
+        subject_token: &str,
+        result: &ApiResult<(String, Arc<ValidatedToken>)>,
+    ) {
+        use baton_audit::cadf::{self, Delegation, Reason};
+        // What the subject is, whether or not it was accepted.
+        let subject = self
+            .formatter
+            .validate_token(subject_token)
+            .ok()
+            .map(|(p, _)| p);
+        let renewal = subject.as_ref().is_some_and(|p| p.actor_id().is_some());
+        let actor_resource = cadf::actor(actor.user_id(), &actor.body.user.name);
+        let (operation, user, target, reason) = match result {
+            Ok((_, issued)) => {
+                let (audience, ends) = match &issued.payload.scope {
+                    Scope::Continuation {
+                        audience,
+                        operation_expires_at,
+                        ..
+                    } => (audience.clone(), *operation_expires_at),
+                    _ => (Vec::new(), 0.0),
+                };
+                let user = issued.audit_user();
+                let target = serde_json::json!({
+                    "id": issued.payload.audit_ids.first(),
+                    "typeURI": "data/security/credential",
+                    "audience": audience,
+                    "operation_expires_at": to_utc(ends).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                });
+                let op = if renewal { "renewed" } else { "issued" };
+                (op, user, target, None)
+            }
+            Err(e) => {
+                let user_id = subject.as_ref().map_or("", |p| p.user_id.as_str());
+                let name = match self.store.get_user(user_id).await {
+                    Ok(Some(u)) => u.name,
+                    _ => String::new(),
+                };
+                let user = cadf::User {
+                    id: user_id.to_string(),
+                    name,
+                    ..Default::default()
+                };
+                let target = serde_json::json!({"id": subject.as_ref().and_then(|p| p.audit_ids.first()), "typeURI": "data/security/credential"});
+                let reason = Reason {
+                    message: e.public_message(false),
+                    code: e.status().as_u16(),
+                };
+                ("refused", user, target, Some(reason))
+            }
+        };
+        self.audit
+            .delegation(Delegation {
+                what: "continuation",
+                operation,
+                user,
+                actor: Some(actor_resource),
+                target,
+                reason,
+                extra: Vec::new(),
+            })
+            .await;
+    }
+
+    async fn issue_continuation(
+        &self,
+        actor: &ValidatedToken,
+        subject_token: &str,
+        request: ContinuationRequest,
+    ) -> ApiResult<(String, Arc<ValidatedToken>)> {
         let limit = self.continuation_sender_limit(actor)?;
         let now = self.clock.now().trunc_subsecs(0);
         let now_secs = now.timestamp() as f64;

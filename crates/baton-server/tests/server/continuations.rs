@@ -44,6 +44,9 @@ async fn cast(dialect: baton_testkit::DbDialect) -> Cast {
         )
         .unwrap()
         .continuation;
+        // Every event as a log line (`driver = log`), read back from the test's log.
+        c.notifications.drivers = vec![baton_config::NotificationDriver::Log];
+        c.notifications.opt_out = Vec::new();
     })
     .await;
     s.add_secrets(&[PW]);
@@ -234,6 +237,36 @@ async fn continuation_lifecycle(dialect: baton_testkit::DbDialect) {
         validated_by(s, &fresh(&c, "cinder").await, &last).await,
         404
     );
+    // The audit trail: issued, renewed and refused, each naming alice and nova.
+    let log = baton_testkit::captured_text();
+    for (event, outcome) in [
+        ("identity.continuation.issued", "success"),
+        ("identity.continuation.renewed", "success"),
+        ("identity.continuation.refused", "failure"),
+    ] {
+        let line = log
+            .lines()
+            .filter(|l| l.contains(&format!("\"event_type\":\"{event}\"")))
+            .find(|l| outcome == "success" || l.contains("lifetime ended"))
+            .unwrap_or_else(|| panic!("no {event} event"));
+        let message: Value = serde_json::from_str(&line[line.find('{').unwrap()..]).unwrap();
+        let p = &message["payload"];
+        assert_eq!(p["outcome"], outcome, "{p}");
+        assert_eq!(p["initiator"]["user_id"], json!(c.alice), "{p}");
+        assert_eq!(p["actor"]["user_id"], json!(c.nova), "{p}");
+        if outcome == "failure" {
+            assert!(
+                p["reason"]["reasonType"]
+                    .as_str()
+                    .unwrap()
+                    .contains("lifetime ended"),
+                "{p}"
+            );
+            assert_eq!(p["reason"]["reasonCode"], "403");
+        } else {
+            assert_eq!(p["target"]["audience"], json!(["volume"]), "{p}");
+        }
+    }
 }
 
 async fn what_ends_a_continuation(dialect: baton_testkit::DbDialect) {

@@ -41,6 +41,7 @@ async fn token_pairs_are_judged_together() {
             c.token.expiration = 600;
             c.token.allow_expired_window = 100;
             c.token_pairs.expired_windows = vec![("nova".into(), "glance".into(), 0)];
+            c.notifications.drivers = vec![baton_config::NotificationDriver::Log];
         },
     )
     .await;
@@ -77,6 +78,19 @@ async fn token_pairs_are_judged_together() {
     assert_eq!(pair["user"]["token"]["user"]["id"], json!(alice), "{body}");
     assert_eq!(pair["user"]["accepted_expired"], json!(true));
     assert!(pair["service"]["token"]["roles"].is_array(), "{body}");
+    // The audit event: alice's expired token accepted for cinder because of nova.
+    let log = baton_testkit::captured_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("identity.expired_token.accepted"))
+        .expect("an identity.expired_token.accepted event");
+    let event: Value = serde_json::from_str(&line[line.find('{').unwrap()..]).unwrap();
+    let p = &event["payload"];
+    assert_eq!(p["initiator"]["user_id"], json!(alice), "{p}");
+    assert_eq!(p["actor"]["name"], "nova", "{p}");
+    assert_eq!(p["target"]["name"], "cinder", "{p}");
+    assert_eq!(p["target"]["typeURI"], "service", "{p}");
+    assert_eq!(p["expired_window"], 100, "{p}");
     // glance's rule for nova is 0 s: refused, as expired.
     let (_, body) = judge(&s, &glance, Some(&user), Some(&nova)).await;
     assert_eq!(
