@@ -182,7 +182,14 @@ pub(crate) async fn publish(
         };
         backoff = Duration::from_secs(1);
         metrics.connects.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(host = %transport.host, port = transport.port, "notifications: connected to the message broker");
+        // One line for what was lost while the broker was away, not one per event.
+        let dropped = metrics.dropped.load(Ordering::Relaxed);
+        tracing::info!(
+            host = %transport.host,
+            port = transport.port,
+            dropped_since_start = dropped,
+            "notifications: connected to the message broker"
+        );
         loop {
             let out = match pending.take() {
                 Some(out) => out,

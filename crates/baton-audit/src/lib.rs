@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use baton_config::{NotificationDriver, NotificationFormat, NotificationOptions};
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 /// What publishing has done since start (for `/healthcheck`-style reports and tests).
 #[derive(Debug, Default)]
@@ -65,6 +65,8 @@ struct Inner {
     options: NotificationOptions,
     publisher_id: String,
     queue: Option<mpsc::Sender<Outgoing>>,
+    /// In-process subscribers (the `Local` driver).
+    local: Option<broadcast::Sender<Arc<Value>>>,
     metrics: Arc<Metrics>,
 }
 
@@ -96,10 +98,16 @@ impl Notifier {
             return Ok(Notifier::off());
         }
         let metrics = Arc::new(Metrics::default());
-        let amqp = options
+        let amqp = options.drivers.iter().any(|d| {
+            matches!(
+                d,
+                NotificationDriver::MessagingV2 | NotificationDriver::Messaging
+            )
+        });
+        let local = options
             .drivers
-            .iter()
-            .any(|d| *d != NotificationDriver::Log);
+            .contains(&NotificationDriver::Local)
+            .then(|| broadcast::channel(1024).0);
         let queue = match (amqp, &options.transport_url) {
             (true, Some(url)) => {
                 let transport = amqp::Transport::parse(url)?;
@@ -121,6 +129,7 @@ impl Notifier {
                 options: options.clone(),
                 publisher_id: format!("identity.{host}"),
                 queue,
+                local,
                 metrics,
             })),
         })
@@ -143,6 +152,15 @@ impl Notifier {
         self.inner
             .as_ref()
             .is_some_and(|i| !i.options.opted_out(event_type))
+    }
+
+    /// Every message from now on (the oslo.messaging message: `event_type`, `payload`, ...),
+    /// with the `Local` driver; a subscriber that falls behind loses the oldest.
+    pub fn subscribe(&self) -> Option<broadcast::Receiver<Arc<Value>>> {
+        self.inner
+            .as_ref()
+            .and_then(|i| i.local.as_ref())
+            .map(broadcast::Sender::subscribe)
     }
 
     /// What publishing has done (all zero when off).
@@ -175,6 +193,12 @@ impl Notifier {
                     inner.send(body.to_string().into_bytes());
                 }
                 NotificationDriver::Messaging => inner.send(message.to_string().into_bytes()),
+                NotificationDriver::Local => {
+                    if let Some(local) = &inner.local {
+                        // No subscriber is not an error.
+                        let _ = local.send(Arc::new(message.clone()));
+                    }
+                }
             }
         }
     }
@@ -189,8 +213,14 @@ impl Inner {
                 body: body.clone(),
             };
             if queue.try_send(out).is_err() {
-                self.metrics.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!("notification dropped: the buffer is full");
+                let dropped = self.metrics.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                // The first drop and every thousandth after it, not a line per event.
+                if dropped % 1000 == 1 {
+                    tracing::warn!(
+                        dropped_since_start = dropped,
+                        "notifications dropped: the broker is away and [baton] notification_buffer is full"
+                    );
+                }
             }
         }
     }

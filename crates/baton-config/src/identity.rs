@@ -874,6 +874,9 @@ pub enum NotificationDriver {
     Messaging,
     /// `log`: each notification as one log line.
     Log,
+    /// In-process subscribers only (`baton_audit::Notifier::subscribe`): set by code that
+    /// embeds the server (the demo builds its timelines from it); never read from keystone.conf.
+    Local,
 }
 
 /// `[DEFAULT] notification_format`.
@@ -1621,7 +1624,12 @@ fn read_notifications(
         Some(url) => (Some(url), "oslo_messaging_notifications"),
         None => (def.string("transport_url")?, DEFAULT_SECTION),
     };
-    let needs_transport = drivers.iter().any(|d| *d != NotificationDriver::Log);
+    let needs_transport = drivers.iter().any(|d| {
+        matches!(
+            d,
+            NotificationDriver::MessagingV2 | NotificationDriver::Messaging
+        )
+    });
     match &transport_url {
         None if needs_transport => return Err(section.missing(
             "transport_url",

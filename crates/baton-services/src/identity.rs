@@ -32,6 +32,48 @@ pub struct IdentityStats {
     pub other: AtomicU64,
     /// Times the server was started.
     pub starts: AtomicU64,
+    /// The audit events of a service acting for a user (docs/notifications.md), for the
+    /// timelines.
+    pub events: Mutex<Vec<AuditEvent>>,
+}
+
+/// The most audit events kept for the timelines.
+const MAX_AUDIT_EVENTS: usize = 100_000;
+
+/// One audit event of the identity server, as a timeline shows it.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    /// When it was received.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The user token's audit chain (which run it belongs to).
+    pub audit_chain_id: String,
+    /// One line: what happened (event type, actor, target, reason).
+    pub text: String,
+}
+
+impl AuditEvent {
+    /// The event a notification describes, when it is one of a service acting for a user.
+    fn from_message(message: &serde_json::Value) -> Option<AuditEvent> {
+        let event_type = message["event_type"].as_str()?;
+        let p = &message["payload"];
+        let chain = p["audit_chain_id"].as_str()?;
+        let mut text = format!(
+            "identity: {event_type} (actor {}",
+            p["actor"]["name"].as_str().unwrap_or("?")
+        );
+        if let Some(receiver) = p["target"]["name"].as_str() {
+            text.push_str(&format!(", for {receiver}"));
+        }
+        if let Some(reason) = p["reason"]["reasonType"].as_str() {
+            text.push_str(&format!(": {reason}"));
+        }
+        text.push(')');
+        Some(AuditEvent {
+            at: chrono::Utc::now(),
+            audit_chain_id: chain.to_string(),
+            text,
+        })
+    }
 }
 
 /// A copy of [`IdentityStats`] at one moment.
@@ -65,6 +107,20 @@ impl IdentityCounts {
 }
 
 impl IdentityStats {
+    /// The audit events of the user token whose audit chain is `chain`, as timeline marks.
+    pub fn marks_for(&self, chain: &str) -> Vec<(chrono::DateTime<chrono::Utc>, String)> {
+        self.events
+            .lock()
+            .map(|events| {
+                events
+                    .iter()
+                    .filter(|e| e.audit_chain_id == chain)
+                    .map(|e| (e.at, e.text.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The counts now.
     pub fn snapshot(&self) -> IdentityCounts {
         IdentityCounts {
@@ -109,6 +165,8 @@ impl EmbeddedIdentity {
         // Continuation tokens for nova's operations (docs/continuation.md), used in the demo's
         // continuation mode; the receivers are the other three services' users.
         config.continuation.senders = vec![("nova".into(), 3600)];
+        // Audit events in-process only: the timelines show them.
+        config.notifications.drivers = vec![baton_config::NotificationDriver::Local];
         config.continuation.receivers = vec![
             ("volumev3".into(), "cinder".into()),
             ("image".into(), "glance".into()),
@@ -233,6 +291,7 @@ fn spawn(config: IdentityConfig, bind: Bind, stats: Arc<IdentityStats>) -> anyho
                 };
                 stats.starts.fetch_add(1, Ordering::Relaxed);
                 let _refreshers = state.spawn_refreshers();
+                record_audit_events(&state, &stats);
                 let counted = stats.clone();
                 let app = baton_server::router(state).layer(axum::middleware::from_fn(
                     move |req: Request, next: Next| {
@@ -263,6 +322,35 @@ fn spawn(config: IdentityConfig, bind: Bind, stats: Arc<IdentityStats>) -> anyho
         }
         Err(_) => anyhow::bail!("identity server did not start within 30 s"),
     }
+}
+
+/// Keeps the server's audit events of services acting for users in `stats` (for the
+/// timelines), from a task on the server's runtime.
+fn record_audit_events(state: &baton_server::AppState, stats: &Arc<IdentityStats>) {
+    let Some(mut events) = state.tokens.audit.notifier().subscribe() else {
+        return;
+    };
+    let stats = stats.clone();
+    tokio::spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match events.recv().await {
+                Ok(message) => {
+                    if let (Some(e), Ok(mut all)) =
+                        (AuditEvent::from_message(&message), stats.events.lock())
+                    {
+                        // Bounded for long benchmark runs: the oldest go.
+                        if all.len() >= MAX_AUDIT_EVENTS {
+                            all.drain(..MAX_AUDIT_EVENTS / 2);
+                        }
+                        all.push(e);
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => break,
+            }
+        }
+    });
 }
 
 async fn count(stats: &IdentityStats, req: Request, next: Next) -> Response {

@@ -310,7 +310,7 @@ pub async fn run_with_token(
             entries,
             outcome,
             as_expected: false,
-            marks: vec![],
+            marks: audit_marks(cloud, &token),
         },
         task,
     })
@@ -318,6 +318,16 @@ pub async fn run_with_token(
         r.timeline.as_expected = r.as_expected;
         r
     })
+}
+
+/// What the identity server recorded for `token`'s audit chain: continuation tokens issued
+/// and renewed, expired tokens accepted for a service.
+fn audit_marks(cloud: &Cloud, token: &AccessInfo) -> Vec<(chrono::DateTime<Utc>, String)> {
+    token
+        .audit_ids()
+        .last()
+        .map(|chain| cloud.identity.stats.marks_for(chain))
+        .unwrap_or_default()
 }
 
 /// What a scenario's progress bar says at the end.

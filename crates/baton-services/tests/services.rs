@@ -82,6 +82,12 @@ async fn check(scenario: Scenario, mode: Mode) {
                         .any(|c| c.user_token_expired && c.service_token.is_some()),
                     "some call went out with the expired user token and a service token:\n{text}"
                 );
+                // The receivers judged the pair in one call; the identity server's audit event
+                // for it is on the timeline.
+                assert!(
+                    text.contains("identity.expired_token.accepted (actor nova"),
+                    "{text}"
+                );
             }
             // Admin calls (Neutron bindings) carry compute's own token and no service token.
             for c in task.calls.iter().filter(|c| c.auth == CallAuth::Own) {
@@ -118,6 +124,11 @@ async fn check(scenario: Scenario, mode: Mode) {
             if scenario != Scenario::DetachCve {
                 assert!(as_user.iter().any(|c| c.user_token_expired), "{text}");
             }
+            // The identity server's audit events for the operation are on the timeline.
+            assert!(
+                text.contains("identity.continuation.issued (actor nova"),
+                "{text}"
+            );
         }
     }
     if scenario == Scenario::DetachCve {

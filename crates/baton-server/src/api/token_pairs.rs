@@ -155,6 +155,7 @@ async fn audit_expired_accepted(
         reason: None,
         extra: vec![
             ("token_audit_id", json!(user.payload.audit_ids.first())),
+            ("audit_chain_id", json!(user.payload.audit_ids.last())),
             (
                 "token_expires_at",
                 json!(user

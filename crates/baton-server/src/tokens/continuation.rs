@@ -119,7 +119,11 @@ impl TokenService {
                 actor: Some(actor_resource),
                 target,
                 reason,
-                extra: Vec::new(),
+                // The user token's audit chain: what a listener ties an operation's events by.
+                extra: vec![(
+                    "audit_chain_id",
+                    serde_json::json!(subject.as_ref().and_then(|p| p.audit_ids.last())),
+                )],
             })
             .await;
     }
