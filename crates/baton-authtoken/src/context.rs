@@ -36,6 +36,12 @@ pub mod names {
     pub const TENANT_NAME: &str = "x-tenant-name";
     /// Deprecated alias of the project name, older still.
     pub const TENANT: &str = "x-tenant";
+    /// Baton's own: the service user acting for the user, when the user token is a continuation
+    /// token (docs/continuation.md), so a service behind `baton authproxy` can tell "a service
+    /// acting for the user" from the user.
+    pub const CONTINUATION_ACTOR_ID: &str = "x-continuation-actor-id";
+    /// The acting service user's name.
+    pub const CONTINUATION_ACTOR_NAME: &str = "x-continuation-actor-name";
     /// Where the user (`x-`) and service (`x-service-`) headers differ only by prefix.
     pub const USER_PREFIX: &str = "x-";
     /// Prefix of the service token's headers.
@@ -58,8 +64,10 @@ pub mod names {
 
 /// Incoming headers that only the middleware may set, compared after lower-casing and turning
 /// `_` into `-` (a WSGI server maps `X_Roles` and `X-Roles` to the same `HTTP_X_ROLES`).
-const STRIPPED_EXACT: [&str; 21] = [
+const STRIPPED_EXACT: [&str; 23] = [
     names::IDENTITY_STATUS,
+    names::CONTINUATION_ACTOR_ID,
+    names::CONTINUATION_ACTOR_NAME,
     names::SERVICE_IDENTITY_STATUS,
     names::IS_ADMIN_PROJECT,
     names::SYSTEM_SCOPE,
@@ -493,6 +501,10 @@ fn user_headers(user: &TokenInfo) -> Rendered {
     if let Some(p) = &user.project_name {
         add(names::TENANT_NAME, p);
         add(names::TENANT, p);
+    }
+    if let Some(c) = &user.access().body().continuation {
+        add(names::CONTINUATION_ACTOR_ID, &c.actor.id);
+        add(names::CONTINUATION_ACTOR_NAME, &c.actor.name);
     }
     out.into()
 }

@@ -982,6 +982,8 @@ async fn spoofed_identity_headers_never_reach_the_app() {
         ("openstack-system-scope", "all"),
         ("x-service-catalog", "[]"),
         ("x-domain-id", "evil"),
+        ("x-continuation-actor-id", "evil"),
+        ("X_Continuation_Actor_Name", "evil"),
     ];
     let app = App::start(id.config().build().expect("config")).await;
     let user = id.alice(3600);
@@ -1006,6 +1008,9 @@ async fn spoofed_identity_headers_never_reach_the_app() {
         "x_service_project_id",
         "openstack-system-scope",
         "x-domain-id",
+        "x-continuation-actor-id",
+        "x_continuation_actor_name",
+        "x-continuation-actor-name",
     ] {
         assert!(r.seen(gone).is_none(), "{gone} reached the app");
     }

@@ -74,7 +74,10 @@ async fn layer(conf: &IniFile) -> AuthTokenLayer {
 }
 
 /// Cinder: says who called and how.
-async fn volumes(Extension(ctx): Extension<IdentityContext>) -> Json<Value> {
+async fn volumes(
+    Extension(ctx): Extension<IdentityContext>,
+    headers: axum::http::HeaderMap,
+) -> Json<Value> {
     let user = ctx.user.as_ref().expect("confirmed user");
     Json(json!({
         "user_id": user.user_id,
@@ -84,6 +87,9 @@ async fn volumes(Extension(ctx): Extension<IdentityContext>) -> Json<Value> {
         "service_user": ctx.service.as_ref().map(|s| s.user_name.clone()),
         "user_token": ctx.user_token().map(|t| t.fingerprint()),
         "service_token": ctx.service_token().map(|t| t.fingerprint()),
+        "actor_header": headers
+            .get("x-continuation-actor-name")
+            .and_then(|v| v.to_str().ok()),
     }))
 }
 
@@ -304,6 +310,8 @@ async fn with_no_allow_expired_window_a_continuation_token_carries_the_operation
     assert_eq!(seen["accepted_expired"], json!(false), "{body}");
     assert!(seen["service_token"].is_string(), "{body}");
     assert_eq!(seen["is_service_request"], json!(true), "{body}");
+    // A service behind the layer (or authproxy) sees who acts for the user.
+    assert_eq!(seen["actor_header"], json!("nova"), "{body}");
     // The service-token pair, with allow_expired_window = 0, is refused.
     assert_eq!(pair.status().as_u16(), 502);
 }

@@ -235,25 +235,32 @@ async fn check_staged_everywhere(
 
 /// A pruned key must not be needed by a token still acceptable: one minted until the key
 /// stopped encrypting (plus the time nodes take to notice) lives `expiration +
-/// allow_expired_window` more.
+/// allow_expired_window` more, or a continuation token's `[continuation] token_lifetime` when
+/// that is longer.
 fn check_pruning(
     config: &IdentityConfig,
     keys: &SharedKeys,
     max_active_keys: usize,
     now: i64,
 ) -> Result<(), String> {
-    let retention = i64::from(config.token.expiration)
-        + i64::from(config.token.allow_expired_window)
-        + LIVE_WITHIN_SECS;
+    let accepted =
+        i64::from(config.token.expiration) + i64::from(config.token.allow_expired_window);
+    let continuation = if config.continuation.enabled() {
+        i64::from(config.continuation.token_lifetime)
+    } else {
+        0
+    };
+    let retention = accepted.max(continuation) + LIVE_WITHIN_SECS;
     for (index, demoted_at) in keys.would_prune(max_active_keys) {
         let demoted = demoted_at.map_or(now, |d| d as i64);
         let needed_until = demoted + retention;
         if now < needed_until {
             return Err(format!(
-                "refusing to rotate: it would prune key {index}, which encrypted tokens until {} s ago; tokens within expiration {} + allow_expired_window {} may need it for {} s more (raise [fernet_tokens] max_active_keys or rotate later)",
+                "refusing to rotate: it would prune key {index}, which encrypted tokens until {} s ago; tokens within expiration {} + allow_expired_window {} (or a continuation token's token_lifetime {}) may need it for {} s more (raise [fernet_tokens] max_active_keys or rotate later)",
                 now - demoted,
                 config.token.expiration,
                 config.token.allow_expired_window,
+                continuation,
                 needed_until - now
             ));
         }
@@ -286,4 +293,28 @@ pub async fn export(
     };
     KeyRepository::new(dir, files.len().max(1)).mirror(&files)?;
     Ok(files.keys().rev().copied().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pruning_waits_for_continuation_tokens_too() {
+        let t0 = 1_000_000;
+        let mut keys = SharedKeys::initial();
+        keys.rotate(3, t0).expect("rotated");
+        // The next rotation would prune key 1, which stopped encrypting at t0.
+        assert_eq!(keys.would_prune(3), [(1, Some(t0))]);
+        let mut config = IdentityConfig::default();
+        config.token.expiration = 100;
+        config.token.allow_expired_window = 0;
+        let now = t0 as i64 + 200;
+        assert!(check_pruning(&config, &keys, 3, now).is_ok());
+        // Continuation tokens live 900 s: key 1 may still be needed.
+        config.continuation.senders = vec![("nova".into(), 3600)];
+        config.continuation.token_lifetime = 900;
+        let refusal = check_pruning(&config, &keys, 3, now).unwrap_err();
+        assert!(refusal.contains("token_lifetime 900"), "{refusal}");
+    }
 }
