@@ -133,14 +133,20 @@ pub fn caller_initiator() -> Option<Value> {
 }
 
 /// `user` as the initiator of the current request (a login: the user is known, not yet
-/// authenticated).
+/// authenticated), from where the request came.
 pub fn user_initiator(user: &User) -> Value {
+    user_resource(user, context::current().as_deref())
+}
+
+/// `user` as a CADF resource; with `from`, the request's host and ids (only when the user is
+/// the one who made the request).
+fn user_resource(user: &User, from: Option<&RequestContext>) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), resource_uuid(&user.id).into());
     m.insert("typeURI".into(), ACCOUNT_USER.into());
-    if let Some(ctx) = context::current() {
-        m.insert("host".into(), host(&ctx));
-        insert_request_ids(&mut m, &ctx);
+    if let Some(ctx) = from {
+        m.insert("host".into(), host(ctx));
+        insert_request_ids(&mut m, ctx);
     }
     m.insert("user_id".into(), user.id.clone().into());
     if let Some(p) = &user.project_id {
@@ -349,6 +355,16 @@ pub fn actor(id: &str, name: &str) -> Value {
     json!({"id": resource_uuid(id), "typeURI": ACCOUNT_USER, "user_id": id, "name": name})
 }
 
+/// [`actor`] when the actor made the current request: with its host and request ids.
+pub fn requesting_actor(id: &str, name: &str) -> Value {
+    let mut a = actor(id, name);
+    if let (Some(ctx), Value::Object(m)) = (context::current(), &mut a) {
+        m.insert("host".into(), host(&ctx));
+        insert_request_ids(m, &ctx);
+    }
+    a
+}
+
 /// A receiving service: its service type or service user.
 pub fn service_target(id: &str, name: &str) -> Value {
     json!({"id": id, "typeURI": SERVICE, "name": name})
@@ -394,7 +410,8 @@ pub fn delegation(n: &Notifier, d: Delegation<'_>, observer: Option<&str>) {
     let payload = Event {
         action: &format!("{}.{}", d.operation, d.what),
         outcome,
-        initiator: Some(user_initiator(&d.user)),
+        // The user did not make this request (a service did): no host of theirs.
+        initiator: Some(user_resource(&d.user, None)),
         target: d.target,
         observer,
         reason: d.reason.as_ref(),

@@ -67,9 +67,12 @@ pub async fn scope<F: Future>(ctx: RequestContext, f: F) -> F::Output {
     REQUEST.scope(Arc::new(ctx), f).await
 }
 
-/// Records the caller of the current request (the first one set stays).
-pub fn set_caller(caller: Caller) {
-    let _ = REQUEST.try_with(|r| r.caller.set(caller));
+/// Records the caller of the current request (the first one set stays); `caller` is only
+/// called inside a request that may send events.
+pub fn set_caller(caller: impl FnOnce() -> Caller) {
+    let _ = REQUEST.try_with(|r| {
+        r.caller.get_or_init(caller);
+    });
 }
 
 /// The current request, when running inside one.

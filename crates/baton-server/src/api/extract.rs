@@ -84,9 +84,7 @@ impl FromRequestParts<AppState> for Caller {
                 "You are not authorized to perform the requested action.".into(),
             ));
         }
-        if state.tokens.audit.enabled() {
-            baton_audit::context::set_caller(token.audit_user());
-        }
+        baton_audit::context::set_caller(|| token.audit_user());
         Ok(Caller { token })
     }
 }

@@ -71,7 +71,7 @@ impl TokenService {
             .ok()
             .map(|(p, _)| p);
         let renewal = subject.as_ref().is_some_and(|p| p.actor_id().is_some());
-        let actor_resource = cadf::actor(actor.user_id(), &actor.body.user.name);
+        let actor_resource = cadf::requesting_actor(actor.user_id(), &actor.body.user.name);
         let (operation, user, target, reason) = match result {
             Ok((_, issued)) => {
                 let (audience, ends) = match &issued.payload.scope {
