@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use super::extract::{body_rejection, Caller};
 use super::header_str;
 use crate::error::{ApiError, ApiResult};
+use crate::policy::Target;
 use crate::tokens::ContinuationRequest;
 use crate::AppState;
 
@@ -49,6 +50,7 @@ async fn create(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
+    caller.enforce(&state, "baton:create_continuation", &Target::new())?;
     let body = body.map_err(body_rejection)?;
     let request = parse_request(&body)?;
     let subject = header_str(&headers, SUBJECT_TOKEN).ok_or_else(|| {

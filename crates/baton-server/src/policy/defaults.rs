@@ -232,6 +232,10 @@ pub(super) const KEYSTONE_DEFAULTS: &[(&str, Scopes, &str)] = &[
 /// Baton's own rules (APIs Keystone does not have), registered after Keystone's and, like
 /// them, overridable in `[oslo_policy] policy_file`.
 pub(super) const BATON_DEFAULTS: &[(&str, Scopes, &str)] = &[
+    // POST /v3/baton/continuations (docs/continuation.md): who may start or renew an
+    // operation is `[continuation] senders` and `actor_roles`; this rule lets a policy file
+    // narrow it further (e.g. "role:service and project_name:service").
+    ("baton:create_continuation", Scopes::PROJECT, ""),
     // GET /v3/baton/fleet: nodes, heartbeats and key fingerprints; admin-only as Keystone's
     // other deployment-wide reads of operator data.
     (

@@ -30,6 +30,14 @@ struct Cast {
 }
 
 async fn cast(dialect: baton_testkit::DbDialect) -> Cast {
+    cast_with(dialect, |_| {}).await
+}
+
+/// [`cast`] with `tweak` applied to the configuration last.
+async fn cast_with(
+    dialect: baton_testkit::DbDialect,
+    tweak: impl FnOnce(&mut baton_config::IdentityConfig),
+) -> Cast {
     let s = IdentityServer::start_with_clock(dialect, Clock::manual(chrono::Utc::now()), |c| {
         c.token.expiration = 600;
         c.token.allow_expired_window = 0;
@@ -47,6 +55,7 @@ async fn cast(dialect: baton_testkit::DbDialect) -> Cast {
         // Every event as a log line (`driver = log`), read back from the test's log.
         c.notifications.drivers = vec![baton_config::NotificationDriver::Log];
         c.notifications.opt_out = Vec::new();
+        tweak(c);
     })
     .await;
     s.add_secrets(&[PW]);
@@ -439,6 +448,27 @@ async fn continuation_refusals(dialect: baton_testkit::DbDialect) {
 }
 
 on_every_database!(continuation_lifecycle, what_ends_a_continuation);
+
+/// `baton:create_continuation` lets a policy file narrow who may exchange tokens beyond
+/// `[continuation] senders`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_rule_can_narrow_the_senders() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("policy.yaml");
+    std::fs::write(&file, "\"baton:create_continuation\": \"role:admin\"\n").expect("policy");
+    let c = cast_with(baton_testkit::DbDialect::Sqlite, |conf| {
+        conf.oslo_policy.policy_file = file.clone();
+        conf.oslo_policy.policy_file_explicit = true;
+    })
+    .await;
+    let body = Some(json!({"continuation": {"audience": ["volume"]}}));
+    let (st, body, token) = exchange(&c.s, &c.nova_token, Some(&c.alice_token), body).await;
+    assert!(
+        error(st, &body, 403).contains("baton:create_continuation"),
+        "{body}"
+    );
+    assert!(token.is_empty());
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn continuation_refusals_sqlite() {
