@@ -172,12 +172,19 @@ async fn server_to(relay: &Relay, topic: &str, buffer: usize) -> IdentityServer 
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn logins_and_writes_are_published_in_keystones_form() {
+/// A relay to RabbitMQ, a listener on a topic of the test's own, and a server publishing there
+/// through the relay with `buffer` events of room.
+async fn setup(buffer: usize) -> (Relay, Listener, IdentityServer) {
     let relay = Relay::start().await;
     let topic = format!("baton-test-{}", uuid::Uuid::new_v4().simple());
     let listener = Listener::bind("keystone", &format!("{topic}.info")).await;
-    let s = server_to(&relay, &topic, 100).await;
+    let s = server_to(&relay, &topic, buffer).await;
+    (relay, listener, s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_and_writes_are_published_in_keystones_form() {
+    let (_relay, listener, s) = setup(100).await;
     let admin = s.admin_token().await;
     let resp = s
         .client
@@ -271,10 +278,7 @@ async fn logins_and_writes_are_published_in_keystones_form() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_outage_never_holds_a_request_and_delivery_resumes() {
-    let relay = Relay::start().await;
-    let topic = format!("baton-test-{}", uuid::Uuid::new_v4().simple());
-    let listener = Listener::bind("keystone", &format!("{topic}.info")).await;
-    let s = server_to(&relay, &topic, 3).await;
+    let (relay, listener, s) = setup(3).await;
     let admin = s.admin_token().await;
     let create = |name: &'static str| {
         let (s, admin) = (&s, admin.clone());
