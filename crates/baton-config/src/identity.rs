@@ -106,6 +106,7 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
     ),
     ("auth", &["methods"]),
     ("catalog", &["list_limit"]),
+    ("unified_limit", &["enforcement_model", "list_limit"]),
     (
         "resource",
         &["admin_project_name", "admin_project_domain_name"],
@@ -308,6 +309,7 @@ pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
     // trusts from SQL only.
     ("trust", &["allow_redelegation", "driver"]),
     ("catalog", &["driver", "caching", "cache_time"]),
+    ("unified_limit", &["driver", "caching", "cache_time"]),
     (
         "oslo_middleware",
         &[
@@ -361,7 +363,6 @@ pub const IGNORED_SECTIONS: &[&str] = &[
     "shadow_users",
     "tokenless_auth",
     "totp",
-    "unified_limit",
     "wsgi",
     "paste_deploy",
     // oslo libraries
@@ -569,6 +570,37 @@ pub struct ResourceOptions {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CatalogOptions {
     /// Largest page of services, endpoints and regions (`list_limit`); `None` falls back to
+    /// `[DEFAULT] list_limit`.
+    pub list_limit: Option<u32>,
+}
+
+/// `[unified_limit] enforcement_model`: how limits relate along the project tree.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EnforcementModel {
+    /// `flat`: each project's limit stands alone.
+    #[default]
+    Flat,
+    /// `strict_two_level`: domain limits bound their projects' limits, and projects are at most
+    /// two levels deep.
+    StrictTwoLevel,
+}
+
+impl EnforcementModel {
+    /// The name Keystone shows at `/v3/limits/model`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EnforcementModel::Flat => "flat",
+            EnforcementModel::StrictTwoLevel => "strict_two_level",
+        }
+    }
+}
+
+/// The `[unified_limit]` options. `driver` is always Baton's SQL store and is not stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnifiedLimitOptions {
+    /// `enforcement_model`.
+    pub enforcement_model: EnforcementModel,
+    /// Largest page of limits and registered limits (`list_limit`); `None` falls back to
     /// `[DEFAULT] list_limit`.
     pub list_limit: Option<u32>,
 }
@@ -853,6 +885,8 @@ pub struct IdentityConfig {
     pub token_pairs: TokenPairOptions,
     /// `[catalog]`.
     pub catalog: CatalogOptions,
+    /// `[unified_limit]`.
+    pub unified_limit: UnifiedLimitOptions,
     /// `[oslo_middleware]`.
     pub oslo_middleware: OsloMiddlewareOptions,
     /// `[oslo_policy]`.
@@ -1010,6 +1044,7 @@ impl Default for IdentityConfig {
             continuation: ContinuationOptions::default(),
             notifications: NotificationOptions::default(),
             catalog: CatalogOptions::default(),
+            unified_limit: UnifiedLimitOptions::default(),
             oslo_middleware: OsloMiddlewareOptions {
                 max_request_body_size: 114_688,
             },
@@ -1259,6 +1294,21 @@ fn fernet(r: SectionReader) -> Result<FernetOptions, ConfigError> {
             .unwrap_or(defaults.max_active_keys),
         key_distribution,
         key_encryption_key_file,
+    })
+}
+
+/// `[unified_limit]`: the enforcement model (a name Keystone does not know is an error, as
+/// oslo.config's `choices` make it), and `list_limit` (0 as unset, as Keystone reads it).
+fn read_unified_limit(r: SectionReader) -> Result<UnifiedLimitOptions, ConfigError> {
+    let model = r
+        .option("enforcement_model")
+        .choice(&["flat", "strict_two_level"])?;
+    Ok(UnifiedLimitOptions {
+        enforcement_model: match model.as_deref() {
+            Some("strict_two_level") => EnforcementModel::StrictTwoLevel,
+            _ => EnforcementModel::Flat,
+        },
+        list_limit: r.u32("list_limit", 0)?.filter(|l| *l > 0),
     })
 }
 
@@ -1569,6 +1619,7 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
                 .u32("list_limit", 0)?
                 .filter(|l| *l > 0),
         },
+        unified_limit: read_unified_limit(ini.reader("unified_limit"))?,
         oslo_middleware: OsloMiddlewareOptions {
             max_request_body_size: ini
                 .reader("oslo_middleware")
@@ -2041,6 +2092,8 @@ mod tests {
             ("DEFAULT", "max_token_size", "x"),
             ("DEFAULT", "list_limit", "x"),
             ("catalog", "list_limit", "x"),
+            ("unified_limit", "list_limit", "x"),
+            ("unified_limit", "enforcement_model", "hierarchical"),
             ("DEFAULT", "max_param_size", "x"),
             ("DEFAULT", "max_project_tree_depth", "x"),
             ("DEFAULT", "strict_password_check", "maybe"),

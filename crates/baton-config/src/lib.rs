@@ -35,12 +35,12 @@ pub use duration::{parse_duration, DurationError};
 pub use error::{is_secret_option, CloudOrigin, ConfigError, ConfigErrorKind, Origin};
 pub use identity::{
     ApplicationCredentialOptions, AuthOptions, BatonOptions, CatalogOptions, ContinuationOptions,
-    CredentialOptions, DatabaseOptions, DefaultOptions, FernetOptions, IdentityConfig,
-    IdentityOptions, Ignored, KeyDistribution, NotificationDriver, NotificationFormat,
-    NotificationOptions, OsloMiddlewareOptions, OsloPolicyOptions, PasswordHashAlgorithm,
-    ResourceOptions, RevokeOptions, SecurityComplianceOptions, TokenOptions, TokenPairOptions,
-    DEFAULT_AUTH_METHODS, DEFAULT_CREDENTIAL_KEY_REPOSITORY, DEFAULT_KEY_REPOSITORY,
-    IGNORED_OPTIONS, IGNORED_OPTION_PREFIXES, IGNORED_SECTIONS,
+    CredentialOptions, DatabaseOptions, DefaultOptions, EnforcementModel, FernetOptions,
+    IdentityConfig, IdentityOptions, Ignored, KeyDistribution, NotificationDriver,
+    NotificationFormat, NotificationOptions, OsloMiddlewareOptions, OsloPolicyOptions,
+    PasswordHashAlgorithm, ResourceOptions, RevokeOptions, SecurityComplianceOptions, TokenOptions,
+    TokenPairOptions, UnifiedLimitOptions, DEFAULT_AUTH_METHODS, DEFAULT_CREDENTIAL_KEY_REPOSITORY,
+    DEFAULT_KEY_REPOSITORY, IGNORED_OPTIONS, IGNORED_OPTION_PREFIXES, IGNORED_SECTIONS,
 };
 pub use ini::{IniFile, OptionRef, Section, Value, DEFAULT_SECTION, ENV_PREFIX};
 pub use private_file::write_private;

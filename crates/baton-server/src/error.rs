@@ -81,6 +81,14 @@ impl ApiError {
         ApiError::NotFound(format!("Could not find {kind}: {id}."))
     }
 
+    /// Keystone's `ValidationError(attribute, target)` (400): `Expecting to find <attribute> in
+    /// <target>. ...`.
+    pub fn expecting(attribute: &str, target: &str) -> Self {
+        ApiError::BadRequest(format!(
+            "Expecting to find {attribute} in {target}. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error."
+        ))
+    }
+
     /// Keystone's schema-validation 400: `Invalid input for field 'user/name': ...` (the bare
     /// detail when `path` is empty, i.e. the whole body).
     pub fn invalid(path: &str, detail: impl std::fmt::Display) -> Self {

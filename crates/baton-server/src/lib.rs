@@ -104,6 +104,17 @@ impl AppState {
                 store.redacted_url()
             );
         }
+        if config.unified_limit.enforcement_model == baton_config::EnforcementModel::StrictTwoLevel
+        {
+            // Keystone refuses to start too: the model's checks assume two levels.
+            let deep = store.projects_deeper_than(2).await?;
+            if !deep.is_empty() {
+                anyhow::bail!(
+                    "[unified_limit] enforcement_model = strict_two_level allows two levels of projects, but these are deeper: {}; use enforcement_model = flat or move them",
+                    deep.join(", ")
+                );
+            }
+        }
         let config = Arc::new(config);
         // The token keys: from key_repository, or from the database (key_distribution).
         let (fleet, ring) = fleet::Fleet::open(config.clone(), store.clone(), clock.clone())

@@ -36,6 +36,8 @@ mod fleet;
 mod fuzz_corpus;
 #[path = "server/identity_model.rs"]
 mod identity_model;
+#[path = "server/limits.rs"]
+mod limits;
 #[path = "server/notifications.rs"]
 mod notifications;
 #[path = "server/persona_matrix.rs"]

@@ -7,7 +7,7 @@
 use chrono::NaiveDateTime;
 
 use crate::identity::or_conflict;
-use crate::{dispatch, Result, Store, StoreError};
+use crate::{dispatch, int_of, Result, Store, StoreError};
 
 /// An access rule as the API shows it: `id` is the rule's `external_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,13 +84,6 @@ fn duplicate_name(name: &str) -> StoreError {
 
 const CRED_COLUMNS: &str = "SELECT internal_id, id, name, secret_hash, description, user_id, \
     project_id, system, expires_at, unrestricted FROM application_credential";
-
-macro_rules! int_of {
-    ($row:expr, $col:expr) => {
-        $row.try_get::<i64, _>($col)
-            .or_else(|_| $row.try_get::<i32, _>($col).map(i64::from))?
-    };
-}
 
 macro_rules! cred_from_row {
     ($row:expr) => {

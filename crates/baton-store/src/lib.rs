@@ -26,6 +26,8 @@ mod fleet;
 mod group;
 mod identity;
 pub use identity::FailedLogins;
+mod limit;
+pub use limit::{Limit, LimitRefusal, NewLimit, RegisteredLimit};
 mod model;
 mod plan;
 pub use plan::PlanStep;
@@ -222,6 +224,16 @@ macro_rules! dispatch {
     (@pick write, $r:ident, $w:ident) => { $w };
 }
 pub(crate) use dispatch;
+
+/// An integer column as `i64`: SQLite reads `INTEGER` as 64 bits, PostgreSQL and MariaDB
+/// Keystone's `Integer` columns as 32.
+macro_rules! int_of {
+    ($row:expr, $col:expr) => {
+        $row.try_get::<i64, _>($col)
+            .or_else(|_| $row.try_get::<i32, _>($col).map(i64::from))?
+    };
+}
+pub(crate) use int_of;
 
 /// Begins a write transaction; on SQLite it takes the write lock at once (`BEGIN IMMEDIATE`) so a
 /// transaction never has to upgrade a read lock, which is where "database is locked" comes from.

@@ -279,8 +279,52 @@ impl Store {
         })
     }
 
-    /// Deletes a leaf project (or an emptied domain) with its tags, options, endpoint filters
-    /// and every role assignment on it. Children must be gone first.
+    /// The projects more than `max` levels below their domain, by id (Keystone's
+    /// `check_project_depth`, run when a limit model bounds the depth). Reads the whole table's
+    /// ids and parents, once, at start-up.
+    pub async fn projects_deeper_than(&self, max: usize) -> Result<Vec<String>> {
+        let rows: Vec<(String, Option<String>, bool)> = dispatch!(self, read, |pool, q| {
+            let rows = sqlx::query(&q("SELECT id, parent_id, is_domain FROM project"))
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push((
+                    row.try_get("id")?,
+                    row.try_get("parent_id")?,
+                    row.try_get("is_domain")?,
+                ));
+            }
+            Ok::<_, StoreError>(out)
+        })?;
+        let parents: std::collections::HashMap<&str, (Option<&str>, bool)> = rows
+            .iter()
+            .map(|(id, parent, is_domain)| (id.as_str(), (parent.as_deref(), *is_domain)))
+            .collect();
+        let mut deep: Vec<String> = rows
+            .iter()
+            .filter(|(_, _, is_domain)| !is_domain)
+            .filter(|(id, _, _)| {
+                // Levels: the project and each project above it (a cycle stops the walk).
+                let mut depth = 0;
+                let mut at = Some(id.as_str());
+                while let Some((parent, false)) = at.and_then(|i| parents.get(i).copied()) {
+                    depth += 1;
+                    if depth > max || depth > rows.len() {
+                        break;
+                    }
+                    at = parent;
+                }
+                depth > max
+            })
+            .map(|(id, _, _)| id.clone())
+            .collect();
+        deep.sort();
+        Ok(deep)
+    }
+
+    /// Deletes a leaf project (or an emptied domain) with its tags, options, endpoint filters,
+    /// limits and every role assignment on it. Children must be gone first.
     pub async fn delete_project(&self, id: &str) -> Result<()> {
         dispatch!(self, write, |pool, q| {
             let mut tx = crate::begin_write!(pool);
@@ -293,6 +337,14 @@ impl Store {
             ] {
                 sqlx::query(&q(sql)).bind(id).execute(&mut *tx).await?;
             }
+            // Its limits go with it; a domain's too (Keystone leaves those behind, orphaned).
+            sqlx::query(&q(
+                "DELETE FROM \"limit\" WHERE project_id = ? OR domain_id = ?",
+            ))
+            .bind(id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             let done = sqlx::query(&q("DELETE FROM project WHERE id = ?"))
                 .bind(id)
                 .execute(&mut *tx)

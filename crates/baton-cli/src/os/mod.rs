@@ -11,6 +11,7 @@ mod api;
 mod application_credential;
 mod catalog;
 mod credential;
+mod limit;
 mod output;
 mod project;
 mod role;
@@ -372,6 +373,8 @@ family!(AccessFamily, application_credential::AccessCmd);
 family!(TrustFamily, trust::TrustCmd);
 family!(CredentialFamily, credential::CredentialCmd);
 family!(Ec2Family, credential::Ec2Cmd);
+family!(RegisteredFamily, limit::RegisteredCmd);
+family!(LimitFamily, limit::LimitCmd);
 
 /// The identity commands of `openstack`, against Baton or any Keystone. (Boxed: the
 /// connection options are large next to the other commands of `baton`.)
@@ -403,6 +406,10 @@ pub enum OsCommand {
     Credential(Box<CredentialFamily>),
     /// EC2 credentials (openstack ec2 credentials ...).
     Ec2(Box<Ec2Family>),
+    /// Registered limits (openstack registered limit ...).
+    Registered(Box<RegisteredFamily>),
+    /// Project limits (openstack limit ...).
+    Limit(Box<LimitFamily>),
 }
 
 /// What a command produced.
@@ -432,6 +439,8 @@ async fn dispatch(cmd: OsCommand) -> CliResult<Done> {
             credential::run_credential(&f.conn.connect().await?, f.cmd).await
         }
         OsCommand::Ec2(f) => credential::run_ec2(&f.conn.connect().await?, f.cmd).await,
+        OsCommand::Registered(f) => limit::run_registered(&f.conn.connect().await?, f.cmd).await,
+        OsCommand::Limit(f) => limit::run_limit(&f.conn.connect().await?, f.cmd).await,
     }
 }
 

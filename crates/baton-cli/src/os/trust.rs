@@ -176,7 +176,7 @@ fn expiry(text: &str) -> CliResult<String> {
 
 /// A resource id, looked up within a domain when one is given; a 403 passes the text through
 /// (a trustor may not look users up), as openstackclient does.
-async fn in_domain(
+pub(super) async fn in_domain(
     id: &Identity,
     kind: Kind,
     name_or_id: &str,

@@ -18,6 +18,7 @@ pub mod catalog;
 pub mod credentials;
 pub mod ec2;
 pub mod grants;
+pub mod limits;
 pub mod projects;
 pub mod roles;
 pub mod tree;

@@ -81,6 +81,16 @@ fn domain_of(p: &Project) -> &str {
 }
 
 impl Identity {
+    /// How many project levels a domain may hold: `[DEFAULT] max_project_tree_depth`, and at
+    /// most two under `[unified_limit] enforcement_model = strict_two_level` (Keystone's rule).
+    pub fn max_project_depth(&self) -> usize {
+        let configured = self.config.default.max_project_tree_depth as usize;
+        match self.config.unified_limit.enforcement_model {
+            baton_config::EnforcementModel::StrictTwoLevel => configured.min(2),
+            baton_config::EnforcementModel::Flat => configured,
+        }
+    }
+
     /// The projects above `id` up to (excluding) its domain, nearest first; reads only them.
     async fn ancestors_of(&self, id: &str) -> ApiResult<Vec<Project>> {
         let mut slice = ProjectSlice::new();
@@ -153,7 +163,7 @@ impl Identity {
             )));
         }
         // Depth counts the new project and its project ancestors (the domain is not a level).
-        if chain.len() > self.config.default.max_project_tree_depth as usize {
+        if chain.len() > self.max_project_depth() {
             return Err(ApiError::ForbiddenNotSecurity(format!(
                 "Max hierarchy depth reached for {} branch.",
                 parent.id

@@ -14,8 +14,8 @@ use baton_store::{Endpoint, Region, Service};
 use serde_json::{Map, Value};
 
 use super::{
-    created, invalid, matches, member, no_content, path_id, Caller, Collection, JsonBody,
-    ListQuery, ListRequest, Obj, Page,
+    created, invalid, list_target, matches, member, no_content, path_id, Caller, Collection,
+    JsonBody, ListRequest, Obj, Page,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::policy::Target;
@@ -287,17 +287,6 @@ fn check_interface(obj: &Obj) -> ApiResult<Option<String>> {
         ));
     }
     Ok(Some(interface))
-}
-
-/// The query's filters, where operators' policy rules can read them (`filter_attr.<name>`).
-fn list_target(query: &ListQuery, filters: &[&str]) -> Target {
-    let mut target = Target::new();
-    for f in filters {
-        if let Some(v) = query.get(f) {
-            target.set(&format!("filter_attr.{f}"), v);
-        }
-    }
-    target
 }
 
 // ----- services --------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ use axum::{Json, Router};
 use baton_store::CredentialFilter;
 use serde_json::{json, Map, Value};
 
+use super::schema::{body_json, py_repr, schema_error};
 use super::{created, member, Caller, Collection, ListRequest};
-use crate::api::extract::body_rejection;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::credentials::{ec2_credential_id, not_found, Credential, NewCredential, EC2};
 use crate::policy::Target;
@@ -67,51 +67,6 @@ fn target_of(c: Option<&Credential>) -> Target {
 }
 
 // ----- request bodies (keystone/credential/schema.py, keystone/api/validation) ---------------
-
-/// Python's `repr` of a JSON value, as Keystone's schema messages print it (keys in
-/// serde_json's order, which may differ from the request's).
-fn py_repr(v: &Value) -> String {
-    match v {
-        Value::Null => "None".into(),
-        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
-        Value::String(s) => {
-            if s.contains('\'') && !s.contains('"') {
-                format!("\"{s}\"")
-            } else {
-                format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
-            }
-        }
-        Value::Array(a) => format!("[{}]", a.iter().map(py_repr).collect::<Vec<_>>().join(", ")),
-        Value::Object(m) => format!(
-            "{{{}}}",
-            m.iter()
-                .map(|(k, v)| format!("{}: {}", py_repr(&Value::String(k.clone())), py_repr(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Value::Number(n) => n.to_string(),
-    }
-}
-
-/// Keystone's message for a schema error at `field` (the last element of the error's path).
-fn schema_error(field: &str, value: &Value, message: String) -> ApiError {
-    ApiError::BadRequest(format!(
-        "Invalid input for field/attribute {field}. Value: {}. {message}",
-        py_repr(value)
-    ))
-}
-
-/// The body as JSON, anything unreadable as `{}` (Keystone's `get_json(silent=True) or {}`).
-fn body_json(body: Result<Bytes, BytesRejection>) -> ApiResult<Map<String, Value>> {
-    let bytes = body.map_err(body_rejection)?;
-    Ok(match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(m)) => {
-            super::refuse_nul(&m)?;
-            m
-        }
-        _ => Map::new(),
-    })
-}
 
 /// `{"credential": {...}}`: the object, or Keystone's 400.
 pub(crate) fn credential_member(body: &Map<String, Value>) -> ApiResult<&Map<String, Value>> {
@@ -204,9 +159,7 @@ pub(crate) fn check_update(obj: &Map<String, Value>) -> ApiResult<String> {
 fn ec2_access(blob: &str) -> ApiResult<String> {
     let parsed: Value = serde_json::from_str(blob)
         .map_err(|_| ApiError::BadRequest("Invalid blob in credential".into()))?;
-    let expecting = |attr: &str| {
-        ApiError::BadRequest(format!("Expecting to find {attr} in credential. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error."))
-    };
+    let expecting = |attr: &str| ApiError::expecting(attr, "credential");
     let obj = parsed
         .as_object()
         .filter(|m| !m.is_empty())

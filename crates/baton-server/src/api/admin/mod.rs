@@ -12,8 +12,10 @@ pub mod domains;
 pub mod ec2_credentials;
 pub mod grants;
 pub mod groups;
+pub mod limits;
 pub mod projects;
 pub mod roles;
+pub mod schema;
 pub mod trusts;
 pub mod users;
 
@@ -50,6 +52,7 @@ pub fn routes() -> axum::Router<AppState> {
         .merge(trusts::routes())
         .merge(credentials::routes())
         .merge(ec2_credentials::routes())
+        .merge(limits::routes())
 }
 
 // ----- request bodies --------------------------------------------------------------------------
@@ -88,9 +91,7 @@ impl JsonBody {
     pub fn member(self, key: &str) -> ApiResult<Obj> {
         let JsonBody(mut map) = self;
         let Some(inner) = map.remove(key) else {
-            return Err(ApiError::BadRequest(format!(
-                "Expecting to find {key} in request body. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error."
-            )));
+            return Err(ApiError::expecting(key, "request body"));
         };
         if let Some(extra) = map.keys().next() {
             return Err(invalid(
@@ -360,6 +361,17 @@ impl Obj {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
+}
+
+/// The query's filters, where operators' policy rules can read them (`filter_attr.<name>`).
+pub fn list_target(query: &ListQuery, filters: &[&str]) -> crate::policy::Target {
+    let mut target = crate::policy::Target::new();
+    for f in filters {
+        if let Some(v) = query.get(f) {
+            target.set(&format!("filter_attr.{f}"), v);
+        }
+    }
+    target
 }
 
 /// A path parameter that cannot name anything (too long): answered 404 like any unknown id,

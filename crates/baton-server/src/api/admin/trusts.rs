@@ -14,6 +14,7 @@ use baton_store::{Trust, TrustFilter};
 use chrono::NaiveDateTime;
 use serde_json::{json, Map, Value};
 
+use super::schema::{is_type, py_repr, schema_error};
 use super::{created, no_content, url, Caller, JsonBody, ListRequest};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::application_credentials::RoleRef;
@@ -118,77 +119,6 @@ async fn render_full(state: &AppState, headers: &HeaderMap, t: &Trust) -> ApiRes
 // messages differ from the older one the other admin resources use: `Invalid input for
 // field/attribute <last path element>. Value: <Python str of the value>. <jsonschema message>`,
 // or the bare jsonschema message at the top level. Checks run in the schema's order.
-
-/// Python's `repr` of a JSON value, as jsonschema's messages quote instances. Objects come out
-/// in key order (the client's order is not kept).
-fn py_repr(v: &Value) -> String {
-    match v {
-        Value::Null => "None".into(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => {
-            let quote = if s.contains('\'') && !s.contains('"') {
-                '"'
-            } else {
-                '\''
-            };
-            let mut out = String::from(quote);
-            for c in s.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    '\t' => out.push_str("\\t"),
-                    c if c == quote => {
-                        out.push('\\');
-                        out.push(c);
-                    }
-                    c => out.push(c),
-                }
-            }
-            out.push(quote);
-            out
-        }
-        Value::Array(items) => {
-            format!(
-                "[{}]",
-                items.iter().map(py_repr).collect::<Vec<_>>().join(", ")
-            )
-        }
-        Value::Object(m) => {
-            let parts: Vec<String> = m
-                .iter()
-                .map(|(k, v)| format!("{}: {}", py_repr(&Value::String(k.clone())), py_repr(v)))
-                .collect();
-            format!("{{{}}}", parts.join(", "))
-        }
-    }
-}
-
-/// Keystone's message for an error at `at` (the last element of the path) on `value`.
-fn schema_error(at: &str, value: &Value, message: impl std::fmt::Display) -> ApiError {
-    let shown = match value {
-        Value::String(s) => s.clone(),
-        other => py_repr(other),
-    };
-    ApiError::BadRequest(format!(
-        "Invalid input for field/attribute {at}. Value: {shown}. {message}"
-    ))
-}
-
-/// JSON types as jsonschema names them.
-fn is_type(v: &Value, ty: &str) -> bool {
-    match ty {
-        "string" => v.is_string(),
-        "boolean" => v.is_boolean(),
-        "integer" => v.is_i64() || v.is_u64(),
-        "null" => v.is_null(),
-        "object" => v.is_object(),
-        "array" => v.is_array(),
-        _ => false,
-    }
-}
 
 /// A type check of `key` of `obj` against `types`, then a `minimum` if given.
 fn check(obj: &Map<String, Value>, key: &str, types: &[&str], min: Option<i64>) -> ApiResult<()> {
@@ -348,12 +278,14 @@ pub(crate) fn read_new_trust(body: JsonBody) -> ApiResult<NewTrust> {
             .unwrap_or(false),
         project_id: text(obj, "project_id"),
         expires_at: text(obj, "expires_at"),
-        remaining_uses: obj.get("remaining_uses").and_then(Value::as_i64),
+        remaining_uses: obj.get("remaining_uses").and_then(super::schema::integer),
         allow_redelegation: obj
             .get("allow_redelegation")
             .and_then(Value::as_bool)
             .unwrap_or(false),
-        redelegation_count: obj.get("redelegation_count").and_then(Value::as_i64),
+        redelegation_count: obj
+            .get("redelegation_count")
+            .and_then(super::schema::integer),
         redelegated_trust_id: text(obj, "redelegated_trust_id"),
         roles: read_roles(obj)?,
         extra: obj
