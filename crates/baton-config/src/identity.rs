@@ -107,6 +107,7 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
     ("auth", &["methods"]),
     ("catalog", &["list_limit"]),
     ("unified_limit", &["enforcement_model", "list_limit"]),
+    ("endpoint_filter", &["return_all_endpoints_if_no_filter"]),
     (
         "resource",
         &["admin_project_name", "admin_project_domain_name"],
@@ -310,6 +311,7 @@ pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
     ("trust", &["allow_redelegation", "driver"]),
     ("catalog", &["driver", "caching", "cache_time"]),
     ("unified_limit", &["driver", "caching", "cache_time"]),
+    ("endpoint_filter", &["driver"]),
     (
         "oslo_middleware",
         &[
@@ -347,7 +349,6 @@ pub const IGNORED_SECTIONS: &[&str] = &[
     "api",
     "assignment",
     "domain_config",
-    "endpoint_filter",
     "endpoint_policy",
     "eventlet_server",
     "federation",
@@ -572,6 +573,22 @@ pub struct CatalogOptions {
     /// Largest page of services, endpoints and regions (`list_limit`); `None` falls back to
     /// `[DEFAULT] list_limit`.
     pub list_limit: Option<u32>,
+}
+
+/// The `[endpoint_filter]` options. `driver` is always Baton's SQL catalog and is not stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointFilterOptions {
+    /// A token of a project without endpoint associations (or of no project) shows the whole
+    /// catalog; `false`: none (`return_all_endpoints_if_no_filter`, default true).
+    pub return_all_endpoints_if_no_filter: bool,
+}
+
+impl Default for EndpointFilterOptions {
+    fn default() -> Self {
+        EndpointFilterOptions {
+            return_all_endpoints_if_no_filter: true,
+        }
+    }
 }
 
 /// `[unified_limit] enforcement_model`: how limits relate along the project tree.
@@ -887,6 +904,8 @@ pub struct IdentityConfig {
     pub catalog: CatalogOptions,
     /// `[unified_limit]`.
     pub unified_limit: UnifiedLimitOptions,
+    /// `[endpoint_filter]`.
+    pub endpoint_filter: EndpointFilterOptions,
     /// `[oslo_middleware]`.
     pub oslo_middleware: OsloMiddlewareOptions,
     /// `[oslo_policy]`.
@@ -1045,6 +1064,7 @@ impl Default for IdentityConfig {
             notifications: NotificationOptions::default(),
             catalog: CatalogOptions::default(),
             unified_limit: UnifiedLimitOptions::default(),
+            endpoint_filter: EndpointFilterOptions::default(),
             oslo_middleware: OsloMiddlewareOptions {
                 max_request_body_size: 114_688,
             },
@@ -1294,6 +1314,15 @@ fn fernet(r: SectionReader) -> Result<FernetOptions, ConfigError> {
             .unwrap_or(defaults.max_active_keys),
         key_distribution,
         key_encryption_key_file,
+    })
+}
+
+/// `[endpoint_filter]`.
+fn read_endpoint_filter(r: SectionReader) -> Result<EndpointFilterOptions, ConfigError> {
+    Ok(EndpointFilterOptions {
+        return_all_endpoints_if_no_filter: r
+            .bool("return_all_endpoints_if_no_filter")?
+            .unwrap_or(true),
     })
 }
 
@@ -1620,6 +1649,7 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
                 .filter(|l| *l > 0),
         },
         unified_limit: read_unified_limit(ini.reader("unified_limit"))?,
+        endpoint_filter: read_endpoint_filter(ini.reader("endpoint_filter"))?,
         oslo_middleware: OsloMiddlewareOptions {
             max_request_body_size: ini
                 .reader("oslo_middleware")
@@ -2093,6 +2123,11 @@ mod tests {
             ("DEFAULT", "list_limit", "x"),
             ("catalog", "list_limit", "x"),
             ("unified_limit", "list_limit", "x"),
+            (
+                "endpoint_filter",
+                "return_all_endpoints_if_no_filter",
+                "maybe",
+            ),
             ("unified_limit", "enforcement_model", "hierarchical"),
             ("DEFAULT", "max_param_size", "x"),
             ("DEFAULT", "max_project_tree_depth", "x"),

@@ -31,6 +31,13 @@ pub struct Directory {
     /// Catalog JSON arrays rendered so far, by project (`None` when they do not differ):
     /// every cached token of a project shares one copy.
     catalog_json: Mutex<HashMap<Option<String>, Bytes>>,
+    /// Endpoint filtering (`OS-EP-FILTER`): the endpoints each project is associated with,
+    /// directly or through its endpoint groups (disabled ones included, as Keystone counts
+    /// them: a project whose only association is a disabled endpoint gets an empty catalog).
+    project_endpoints: HashMap<String, HashSet<String>>,
+    /// `[endpoint_filter] return_all_endpoints_if_no_filter`: a project without associations
+    /// (and a token without a project) gets the whole catalog, else none.
+    return_all_if_no_filter: bool,
 }
 
 impl Directory {
@@ -62,8 +69,20 @@ impl Directory {
 
     /// The catalog for a token scoped to `project_id`: `$(project_id)s`-style placeholders in
     /// endpoint URLs are filled in, and endpoints whose placeholders cannot be are left out.
+    /// With endpoint filtering, a project associated with endpoints sees only those, and a
+    /// service left without endpoints is dropped (as in Keystone).
     pub fn catalog_for(&self, project_id: Option<&str>) -> Vec<CatalogService> {
+        let filter = project_id.and_then(|p| self.project_endpoints.get(p));
+        if filter.is_none() && !self.return_all_if_no_filter {
+            return Vec::new();
+        }
         let mut out = self.catalog.clone();
+        if let Some(allowed) = filter {
+            for svc in &mut out {
+                svc.endpoints.retain(|ep| allowed.contains(&ep.id));
+            }
+            out.retain(|svc| !svc.endpoints.is_empty());
+        }
         for svc in &mut out {
             svc.endpoints
                 .retain_mut(|ep| match substitute(&ep.url, project_id) {
@@ -80,7 +99,8 @@ impl Directory {
     /// The catalog of [`Directory::catalog_for`] as a JSON array, rendered once per project
     /// and shared.
     pub fn catalog_json(&self, project_id: Option<&str>) -> serde_json::Result<Bytes> {
-        let key = if self.per_project {
+        let filtered = project_id.is_some_and(|p| self.project_endpoints.contains_key(p));
+        let key = if self.per_project || filtered {
             project_id.map(str::to_string)
         } else {
             None
@@ -118,8 +138,9 @@ fn substitute(url: &str, project_id: Option<&str>) -> Option<String> {
 }
 
 /// The current [`Directory`], reloaded when older than a few seconds or after a local write.
-#[derive(Default)]
 pub struct DirectoryCache {
+    /// `[endpoint_filter] return_all_endpoints_if_no_filter`.
+    return_all_if_no_filter: bool,
     current: RwLock<Option<(Instant, Arc<Directory>)>>,
     /// Bumped by [`DirectoryCache::invalidate`]: a snapshot loaded across a write may hold the
     /// old data, so it serves its own caller but is not kept.
@@ -127,6 +148,16 @@ pub struct DirectoryCache {
 }
 
 impl DirectoryCache {
+    /// An empty cache; `return_all_if_no_filter` is `[endpoint_filter]
+    /// return_all_endpoints_if_no_filter`.
+    pub fn new(return_all_if_no_filter: bool) -> DirectoryCache {
+        DirectoryCache {
+            return_all_if_no_filter,
+            current: RwLock::default(),
+            writes: AtomicU64::default(),
+        }
+    }
+
     /// Drops the snapshot after a local write, so the next request reads the new data.
     pub fn invalidate(&self) {
         self.writes.fetch_add(1, Ordering::AcqRel);
@@ -141,7 +172,7 @@ impl DirectoryCache {
             }
         }
         let began = self.writes.load(Ordering::Acquire);
-        let dir = Arc::new(load(store).await?);
+        let dir = Arc::new(load(store, self.return_all_if_no_filter).await?);
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
         if self.writes.load(Ordering::Acquire) == began {
             *current = Some((Instant::now(), dir.clone()));
@@ -150,7 +181,36 @@ impl DirectoryCache {
     }
 }
 
-async fn load(store: &Store) -> ApiResult<Directory> {
+/// Each project's associated endpoints (Keystone's `list_endpoints_for_project`): its own
+/// associations to endpoints that exist, and every endpoint matching one of its groups'
+/// filters. Projects with no association are absent.
+fn project_endpoints(
+    rows: baton_store::EndpointFilterRows,
+    endpoints: &[baton_store::Endpoint],
+) -> HashMap<String, HashSet<String>> {
+    let mut out: HashMap<String, HashSet<String>> = HashMap::new();
+    for (project, endpoint) in rows.project_endpoints {
+        if endpoints.iter().any(|e| e.id == endpoint) {
+            out.entry(project).or_default().insert(endpoint);
+        }
+    }
+    let groups: HashMap<&str, &baton_store::EndpointGroup> =
+        rows.groups.iter().map(|g| (g.id.as_str(), g)).collect();
+    for (project, group) in &rows.project_groups {
+        let Some(g) = groups.get(group.as_str()) else {
+            continue;
+        };
+        let hits = endpoints
+            .iter()
+            .filter(|e| crate::identity::catalog::in_endpoint_group(g, e));
+        for e in hits {
+            out.entry(project.clone()).or_default().insert(e.id.clone());
+        }
+    }
+    out
+}
+
+async fn load(store: &Store, return_all_if_no_filter: bool) -> ApiResult<Directory> {
     let roles = store.list_roles().await?;
     let mut implied: HashMap<String, Vec<String>> = HashMap::new();
     for (prior, imp) in store.list_implied_roles().await? {
@@ -183,11 +243,14 @@ async fn load(store: &Store) -> ApiResult<Directory> {
         .iter()
         .flat_map(|s| &s.endpoints)
         .any(|e| has_placeholder(&e.url));
+    let project_endpoints = project_endpoints(store.endpoint_filter_rows().await?, &endpoints);
     Ok(Directory {
         roles: roles.into_iter().map(|r| (r.id.clone(), r)).collect(),
         implied,
         catalog,
         per_project,
         catalog_json: Mutex::default(),
+        project_endpoints,
+        return_all_if_no_filter,
     })
 }

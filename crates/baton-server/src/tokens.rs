@@ -512,6 +512,7 @@ impl TokenService {
             .time_to_live(ttl)
             .build();
         let snapshot = Snapshot::new(config.baton.snapshot_cache_bytes, ttl);
+        let return_all_endpoints = config.endpoint_filter.return_all_endpoints_if_no_filter;
         let notifier = baton_audit::Notifier::start(&config.notifications)
             .map_err(|e| ApiError::Internal(format!("notifications: {e}")))?;
         let svc = TokenService {
@@ -527,7 +528,7 @@ impl TokenService {
             revocations: RwLock::new(RevocationList::default()),
             revocation_generation: AtomicU64::new(0),
             write_generation: AtomicU64::new(0),
-            directory: DirectoryCache::default(),
+            directory: DirectoryCache::new(return_all_endpoints),
             snapshot,
             dummy_hash,
         };

@@ -174,3 +174,96 @@ impl Identity {
         }
     }
 }
+
+// ----- endpoint filtering (OS-EP-FILTER) ----------------------------------------------------
+
+/// Whether an endpoint matches every filter of an endpoint group (Keystone compares the
+/// endpoint's attribute with each filter's value; an attribute the endpoint lacks never matches).
+pub fn in_endpoint_group(g: &baton_store::EndpointGroup, e: &Endpoint) -> bool {
+    g.filters.iter().all(|(key, want)| {
+        let have = match key.as_str() {
+            "service_id" => serde_json::Value::String(e.service_id.clone()),
+            "region_id" => e
+                .region_id
+                .clone()
+                .map_or(serde_json::Value::Null, serde_json::Value::String),
+            "interface" => serde_json::Value::String(e.interface.clone()),
+            "enabled" => serde_json::Value::Bool(e.enabled),
+            _ => return false,
+        };
+        &have == want
+    })
+}
+
+/// Keystone's 404 for an endpoint group.
+pub fn endpoint_group_not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("Could not find Endpoint Group: {id}."))
+}
+
+/// The store's 404 for an endpoint group in Keystone's words.
+pub fn endpoint_group_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound {
+            kind: "endpoint group",
+            id,
+        } => endpoint_group_not_found(&id),
+        other => other.into(),
+    }
+}
+
+impl Identity {
+    /// Creates or rewrites an endpoint group; the catalogs of its projects may change.
+    pub async fn put_endpoint_group(
+        &self,
+        g: &baton_store::EndpointGroup,
+        creating: bool,
+    ) -> ApiResult<()> {
+        self.store
+            .put_endpoint_group(g, creating)
+            .await
+            .map_err(endpoint_group_error)?;
+        self.changed().await;
+        Ok(())
+    }
+
+    /// Deletes an endpoint group with its project associations.
+    pub async fn delete_endpoint_group(&self, id: &str) -> ApiResult<()> {
+        self.store
+            .delete_endpoint_group(id)
+            .await
+            .map_err(endpoint_group_error)?;
+        self.changed().await;
+        Ok(())
+    }
+
+    /// Associates an endpoint (or, with `to_group`, an endpoint group) with a project.
+    pub async fn add_project_association(
+        &self,
+        to_group: bool,
+        target_id: &str,
+        project_id: &str,
+    ) -> ApiResult<()> {
+        self.store
+            .add_project_association(to_group, target_id, project_id)
+            .await?;
+        self.changed().await;
+        Ok(())
+    }
+
+    /// Removes an association; `false` when there was none.
+    pub async fn remove_project_association(
+        &self,
+        to_group: bool,
+        target_id: &str,
+        project_id: &str,
+    ) -> ApiResult<bool> {
+        let removed = self
+            .store
+            .remove_project_association(to_group, target_id, project_id)
+            .await?;
+        if removed {
+            self.changed().await;
+        }
+        Ok(removed)
+    }
+}

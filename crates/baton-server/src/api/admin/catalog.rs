@@ -112,7 +112,7 @@ fn render_service(s: &Service) -> Value {
 }
 
 /// Keystone answers with `region` (the pre-3.2 name) next to `region_id`.
-fn render_endpoint(e: &Endpoint) -> Value {
+pub(crate) fn render_endpoint(e: &Endpoint) -> Value {
     with_extra(
         &e.extra,
         vec![

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod credentials;
 pub mod domains;
 pub mod ec2_credentials;
+pub mod endpoint_filter;
 pub mod grants;
 pub mod groups;
 pub mod limits;
@@ -53,6 +54,7 @@ pub fn routes() -> axum::Router<AppState> {
         .merge(credentials::routes())
         .merge(ec2_credentials::routes())
         .merge(limits::routes())
+        .merge(endpoint_filter::routes())
 }
 
 // ----- request bodies --------------------------------------------------------------------------
