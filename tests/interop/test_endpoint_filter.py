@@ -235,3 +235,56 @@ def test_return_all_endpoints_if_no_filter_false(tmp_path, keystone_template):
 
 
 
+
+
+def test_baton_endpoint_group_commands_print_what_openstack_prints(target, venv_bin, tmp_path):
+    """`baton endpoint group ...` prints what `openstack endpoint group ...` prints, and its
+    writes are what openstackclient's are."""
+    import difflib
+    import json
+    import subprocess
+
+    from baton_process import baton_bin
+    from conftest import OpenStackCLI
+
+    t = target
+    admin, _ = t.issue()
+    ids = catalog_setup(t, admin)
+    osc = OpenStackCLI(venv_bin / "openstack", t, tmp_path)
+    filters = tmp_path / "filters.json"
+    filters.write_text(json.dumps({"interface": "internal"}))
+    wider = tmp_path / "wider.json"
+    wider.write_text(json.dumps({"service_id": ids["services"][0]}))
+
+    def bt(*args, check=True):
+        r = subprocess.run([str(baton_bin()), *args], env={**osc.env, "BATON_LOG": "error"},
+                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert not check or r.returncode == 0, f"baton {args}: {r.stderr[-2000:]}"
+        return r
+
+    def same(*args):
+        want = osc.run(*args).stdout
+        got = bt(*args).stdout
+        assert got == want, "\n".join(difflib.unified_diff(want.splitlines(), got.splitlines(),
+                                                          "openstack", "baton", lineterm=""))
+
+    name = f"eg-{uuid.uuid4().hex[:6]}"
+    made = json.loads(bt("endpoint", "group", "create", "--description", "internal ones", "-f", "json",
+                         name, str(filters)).stdout)
+    assert made["filters"] == {"interface": "internal"} and made["name"] == name, made
+    for fmt in ([], ["-f", "json"], ["-f", "value"]):
+        same("endpoint", "group", "show", *fmt, name)
+    same("endpoint", "group", "show", made["id"])
+    bt("endpoint", "group", "add", "project", name, ids["project"])
+    same("endpoint", "group", "list", "--endpointgroup", name)
+    same("endpoint", "group", "list", "--project", ids["project"], "-f", "json")
+    assert project_catalog(t, ids["project"], ids["services"]) == [("alpha", ["internal"]), ("beta", ["internal"])]
+    bt("endpoint", "group", "set", name, "--filters", str(wider), "--description", "alpha")
+    shown = json.loads(osc.run("endpoint", "group", "show", "-f", "json", name).stdout)
+    assert (shown["filters"], shown["description"]) == ({"service_id": ids["services"][0]}, "alpha"), shown
+    assert project_catalog(t, ids["project"], ids["services"]) == [("alpha", ["internal", "public"])]
+    bt("endpoint", "group", "remove", "project", name, ids["project"])
+    same("endpoint", "group", "list", "--project", ids["project"])
+    bt("endpoint", "group", "delete", name)
+    r = bt("endpoint", "group", "show", name, check=False)
+    assert r.returncode == 1 and r.stderr.strip() == f"No EndpointGroup found for {name}", r.stderr

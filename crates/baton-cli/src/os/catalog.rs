@@ -65,6 +65,11 @@ pub enum ServiceCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum EndpointCmd {
+    /// Endpoint groups (openstack endpoint group ...).
+    Group {
+        #[command(subcommand)]
+        cmd: super::endpoint_group::EndpointGroupCmd,
+    },
     /// Create new endpoint.
     Create {
         /// Service to be associated with new endpoint (name or ID).
@@ -179,6 +184,7 @@ pub async fn run_service(id: &Identity, cmd: ServiceCmd) -> CliResult<Done> {
 
 pub async fn run_endpoint(id: &Identity, cmd: EndpointCmd) -> CliResult<Done> {
     match cmd {
+        EndpointCmd::Group { cmd } => super::endpoint_group::run(id, cmd).await,
         EndpointCmd::Create {
             service,
             interface,

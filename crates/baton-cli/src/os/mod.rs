@@ -11,6 +11,7 @@ mod api;
 mod application_credential;
 mod catalog;
 mod credential;
+mod endpoint_group;
 mod limit;
 mod output;
 mod project;
