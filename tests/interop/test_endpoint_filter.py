@@ -288,3 +288,14 @@ def test_baton_endpoint_group_commands_print_what_openstack_prints(target, venv_
     bt("endpoint", "group", "delete", name)
     r = bt("endpoint", "group", "show", name, check=False)
     assert r.returncode == 1 and r.stderr.strip() == f"No EndpointGroup found for {name}", r.stderr
+
+    # An endpoint on the project: `endpoint add|remove project`, `endpoint list --project|--endpoint`.
+    a_pub = ids["endpoints"][0]
+    bt("endpoint", "add", "project", a_pub, ids["project"])
+    same("endpoint", "list", "--project", ids["project"])
+    same("endpoint", "list", "--endpoint", a_pub, "-f", "json")
+    assert project_catalog(t, ids["project"], ids["services"]) == [("alpha", ["public"])]
+    bt("endpoint", "remove", "project", a_pub, ids["project"])
+    same("endpoint", "list", "--project", ids["project"])
+    r = bt("endpoint", "remove", "project", a_pub, ids["project"], check=False)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr

@@ -189,8 +189,9 @@ fn project_endpoints(
     endpoints: &[baton_store::Endpoint],
 ) -> HashMap<String, HashSet<String>> {
     let mut out: HashMap<String, HashSet<String>> = HashMap::new();
+    let exists: HashSet<&str> = endpoints.iter().map(|e| e.id.as_str()).collect();
     for (project, endpoint) in rows.project_endpoints {
-        if endpoints.iter().any(|e| e.id == endpoint) {
+        if exists.contains(endpoint.as_str()) {
             out.entry(project).or_default().insert(endpoint);
         }
     }

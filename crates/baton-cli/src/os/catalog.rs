@@ -6,10 +6,13 @@ use std::collections::HashMap;
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 
+use baton_client::Method;
+
 use super::api::Kind;
 use super::output::{Cell, Output, OutputArgs, Value};
 use super::project::Enable;
-use super::{CliResult, Done, Identity};
+use super::trust::in_domain;
+use super::{CliError, CliResult, Done, Identity};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Iface {
@@ -98,8 +101,42 @@ pub enum EndpointCmd {
         /// Filter by region ID.
         #[arg(long)]
         region: Option<String>,
+        /// List the projects associated with this endpoint (ID).
+        #[arg(long, conflicts_with = "project")]
+        endpoint: Option<String>,
+        /// List the endpoints associated with this project (name or ID).
+        #[arg(long)]
+        project: Option<String>,
+        /// Domain owning the project (name or ID).
+        #[arg(long)]
+        project_domain: Option<String>,
         #[command(flatten)]
         out: OutputArgs,
+    },
+    /// Associate a project to an endpoint.
+    Add {
+        #[command(subcommand)]
+        what: EndpointProject,
+    },
+    /// Dissociate a project from an endpoint.
+    Remove {
+        #[command(subcommand)]
+        what: EndpointProject,
+    },
+}
+
+/// `endpoint add project` / `endpoint remove project`.
+#[derive(Debug, Subcommand)]
+pub enum EndpointProject {
+    /// The project to (dis)associate.
+    Project {
+        /// Endpoint (ID).
+        endpoint: String,
+        /// Project (name or ID).
+        project: String,
+        /// Domain owning the project (name or ID).
+        #[arg(long)]
+        project_domain: Option<String>,
     },
 }
 
@@ -206,11 +243,37 @@ pub async fn run_endpoint(id: &Identity, cmd: EndpointCmd) -> CliResult<Done> {
             let e = id.create(Kind::Endpoint, body.into()).await?;
             Ok(Done::Print(format_endpoint(&e, &svc), out))
         }
+        EndpointCmd::Add {
+            what:
+                EndpointProject::Project {
+                    endpoint,
+                    project,
+                    project_domain,
+                },
+        } => associate(id, Method::PUT, &endpoint, &project, &project_domain).await,
+        EndpointCmd::Remove {
+            what:
+                EndpointProject::Project {
+                    endpoint,
+                    project,
+                    project_domain,
+                },
+        } => associate(id, Method::DELETE, &endpoint, &project, &project_domain).await,
+        EndpointCmd::List {
+            endpoint,
+            project,
+            project_domain,
+            out,
+            ..
+        } if endpoint.is_some() || project.is_some() => {
+            list_associated(id, endpoint, project, project_domain, out).await
+        }
         EndpointCmd::List {
             service,
             interface,
             region,
             out,
+            ..
         } => {
             let mut query: Vec<(&str, String)> = Vec::new();
             if let Some(s) = &service {
@@ -226,23 +289,91 @@ pub async fn run_endpoint(id: &Identity, cmd: EndpointCmd) -> CliResult<Done> {
             }
             let endpoints = id.list(&["endpoints"], "endpoints", &query).await?;
             let rows = endpoint_rows(id, &endpoints).await?;
-            Ok(Done::Print(
-                Output::list(
-                    &[
-                        "ID",
-                        "Region",
-                        "Service Name",
-                        "Service Type",
-                        "Enabled",
-                        "Interface",
-                        "URL",
-                    ],
-                    rows,
-                ),
-                out,
-            ))
+            Ok(Done::Print(Output::list(&ENDPOINT_HEADERS, rows), out))
         }
     }
+}
+
+/// `endpoint list --endpoint` (the endpoint's projects, as openstackclient lists them here) or
+/// `--project` (the project's endpoints).
+async fn list_associated(
+    id: &Identity,
+    endpoint: Option<String>,
+    project: Option<String>,
+    project_domain: Option<String>,
+    out: OutputArgs,
+) -> CliResult<Done> {
+    if let Some(e) = endpoint {
+        let eid = endpoint_id(id, &e).await?;
+        let projects = id
+            .list(
+                &["OS-EP-FILTER", "endpoints", &eid, "projects"],
+                "projects",
+                &[],
+            )
+            .await?;
+        let rows = projects
+            .iter()
+            .map(|p| vec![Cell::from(p.field("id")), p.field("name").into()])
+            .collect();
+        return Ok(Done::Print(Output::list(&["ID", "Name"], rows), out));
+    }
+    let pid = in_domain(
+        id,
+        Kind::Project,
+        &project.unwrap_or_default(),
+        &project_domain,
+    )
+    .await?;
+    let endpoints = id
+        .list(
+            &["OS-EP-FILTER", "projects", &pid, "endpoints"],
+            "endpoints",
+            &[],
+        )
+        .await?;
+    let rows = endpoint_rows(id, &endpoints).await?;
+    Ok(Done::Print(Output::list(&ENDPOINT_HEADERS, rows), out))
+}
+
+/// `endpoint list`'s columns.
+const ENDPOINT_HEADERS: [&str; 7] = [
+    "ID",
+    "Region",
+    "Service Name",
+    "Service Type",
+    "Enabled",
+    "Interface",
+    "URL",
+];
+
+/// openstacksdk's `find_endpoint`: endpoints are found by id only.
+async fn endpoint_id(id: &Identity, endpoint: &str) -> CliResult<String> {
+    let e = id
+        .find(Kind::Endpoint, endpoint, &[])
+        .await
+        .map_err(CliError::from)?;
+    Ok(e.str_field("id").unwrap_or(endpoint).to_string())
+}
+
+/// `endpoint add project` (PUT) and `endpoint remove project` (DELETE).
+async fn associate(
+    id: &Identity,
+    method: Method,
+    endpoint: &str,
+    project: &str,
+    project_domain: &Option<String>,
+) -> CliResult<Done> {
+    let eid = endpoint_id(id, endpoint).await?;
+    let pid = in_domain(id, Kind::Project, project, project_domain).await?;
+    id.call(
+        method,
+        &["OS-EP-FILTER", "projects", &pid, "endpoints", &eid],
+        &[],
+        None,
+    )
+    .await?;
+    Ok(Done::Nothing)
 }
 
 /// The lines of `endpoint list`, with each endpoint's service name and type.

@@ -448,4 +448,49 @@ async fn strict_two_level(dialect: baton_testkit::DbDialect) {
     s.stop().await;
 }
 
-on_every_database!(unified_limits_per_persona, strict_two_level);
+/// Keystone refuses to start under `strict_two_level` with projects three levels deep; so does
+/// Baton, naming them.
+async fn strict_two_level_refuses_a_deep_tree(dialect: baton_testkit::DbDialect) {
+    let s = IdentityServer::start(dialect).await;
+    let admin = s.system_admin_token().await;
+    let mut parent = s.default_domain_id.clone();
+    let mut deepest = String::new();
+    for name in ["one", "two", "three"] {
+        let body = json!({"project": {"name": name, "parent_id": parent}});
+        let (st, body) = call(&s, Method::POST, "projects", &admin, Some(body)).await;
+        assert_eq!(st.as_u16(), 201, "{body}");
+        deepest = body["project"]["id"].as_str().unwrap().to_string();
+        parent = deepest.clone();
+    }
+    let mut config = s.config.clone();
+    config.unified_limit.enforcement_model = baton_config::EnforcementModel::StrictTwoLevel;
+    let refused = baton_server::AppState::open(config.clone())
+        .await
+        .err()
+        .expect("refused to start")
+        .to_string();
+    assert!(
+        refused.contains("strict_two_level allows two levels of projects")
+            && refused.contains(&deepest),
+        "{refused}"
+    );
+    // Two levels are fine.
+    let (st, _) = call(
+        &s,
+        Method::DELETE,
+        &format!("projects/{deepest}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(st.as_u16(), 204);
+    let state = baton_server::AppState::open(config).await.expect("starts");
+    drop(state);
+    s.stop().await;
+}
+
+on_every_database!(
+    unified_limits_per_persona,
+    strict_two_level,
+    strict_two_level_refuses_a_deep_tree
+);

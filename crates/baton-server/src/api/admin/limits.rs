@@ -531,8 +531,10 @@ async fn create_limits(
 /// Keystone's target for `get_limit`: the limit with its project or domain (empty when the
 /// limit does not exist, so the 404 comes after the policy check).
 async fn limit_target(state: &AppState, id: &str) -> ApiResult<Target> {
-    let Ok(l) = state.store.get_limit(id).await else {
-        return Ok(Target::new());
+    let l = match state.store.get_limit(id).await {
+        Ok(l) => l,
+        Err(baton_store::StoreError::NotFound { .. }) => return Ok(Target::new()),
+        Err(e) => return Err(e.into()),
     };
     let mut t = Target::new()
         .with("target.limit.id", l.id.clone())
