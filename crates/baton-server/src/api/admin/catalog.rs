@@ -457,7 +457,7 @@ async fn delete_service(
 
 // ----- endpoints -------------------------------------------------------------------------------
 
-async fn load_endpoint(state: &AppState, id: &str) -> ApiResult<Endpoint> {
+pub(crate) async fn load_endpoint(state: &AppState, id: &str) -> ApiResult<Endpoint> {
     path_id("endpoint", id)?;
     Ok(state.store.get_endpoint(id).await?)
 }

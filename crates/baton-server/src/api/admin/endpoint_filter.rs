@@ -282,6 +282,9 @@ async fn create_group(
 }
 
 async fn load_group(state: &AppState, id: &str) -> ApiResult<EndpointGroup> {
+    if super::path_id("endpoint group", id).is_err() {
+        return Err(crate::identity::catalog::endpoint_group_not_found(id));
+    }
     state
         .store
         .get_endpoint_group(id)
@@ -418,6 +421,7 @@ async fn group_projects(
 
 /// The project of a path (404 in Keystone's words when there is none).
 async fn require_project(state: &AppState, id: &str) -> ApiResult<()> {
+    super::path_id("project", id)?;
     match state.store.get_project(id).await? {
         Some(_) => Ok(()),
         None => Err(ApiError::not_found("project", id)),
@@ -481,7 +485,7 @@ async fn associate(
         }
         (Assoc::Endpoint, Op::Remove) => {}
         (Assoc::Endpoint, _) => {
-            require_endpoint(state, target).await?;
+            super::catalog::load_endpoint(state, target).await?;
             require_project(state, project).await?;
         }
     }
@@ -625,13 +629,6 @@ async fn remove_project_endpoint(
 
 // ----- endpoints and projects ------------------------------------------------------------------
 
-async fn require_endpoint(state: &AppState, id: &str) -> ApiResult<baton_store::Endpoint> {
-    state.store.get_endpoint(id).await.map_err(|e| match e {
-        baton_store::StoreError::NotFound { .. } => ApiError::not_found("endpoint", id),
-        other => other.into(),
-    })
-}
-
 async fn endpoint_projects(
     State(state): State<AppState>,
     caller: Caller,
@@ -643,7 +640,7 @@ async fn endpoint_projects(
         "identity:list_projects_for_endpoint",
         &Target::new(),
     )?;
-    require_endpoint(&state, &endpoint_id).await?;
+    super::catalog::load_endpoint(&state, &endpoint_id).await?;
     let rows = state.store.endpoint_filter_rows().await?;
     let ids = rows
         .project_endpoints
