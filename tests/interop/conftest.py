@@ -8,6 +8,8 @@ clear message while the binary (BATON_BIN, default target/debug/baton) is not bu
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
 import shutil
 import sqlite3
@@ -21,7 +23,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import log_scan  # noqa: E402
-from baton_process import Baton, baton_missing_reason  # noqa: E402
+from baton_process import Baton, baton_bin, baton_missing_reason  # noqa: E402
 from interop_util import ADMIN_PASSWORD, Target, grant_admin_on_default_domain  # noqa: E402
 from keystone_oracle import DEFAULT_VENV, KeystoneOracle, OracleError, free_port  # noqa: E402
 
@@ -315,3 +317,51 @@ class OpenStackCLI:
 def openstack(target, venv_bin, tmp_path) -> OpenStackCLI:
     """The venv's `openstack` CLI with OS_* env pointing at ``target`` as admin/admin."""
     return OpenStackCLI(venv_bin / "openstack", target, tmp_path)
+
+
+class CliPair:
+    """`openstack` and `baton` with the same environment, against one target: what every test
+    comparing the two tools' output uses."""
+
+    def __init__(self, target: Target, venv_bin: Path, home: Path) -> None:
+        self.target = target
+        self.osc = OpenStackCLI(venv_bin / "openstack", target, home)
+        self.env = dict(self.osc.env)
+        self.env["BATON_LOG"] = "error"
+        self.exe = str(baton_bin())
+
+    def bt(self, *args: str, check: bool = True, env: Optional[dict] = None,
+           cwd: Optional[Path] = None, full_env: Optional[dict] = None) -> subprocess.CompletedProcess:
+        r = subprocess.run([self.exe, *args], env=full_env or {**self.env, **(env or {})}, capture_output=True,
+                           text=True, timeout=120, stdin=subprocess.DEVNULL, cwd=cwd)
+        if check and r.returncode != 0:
+            pytest.fail(f"`baton {' '.join(args)}` against {self.target} failed rc={r.returncode}\n"
+                        f"stdout:\n{r.stdout[-2000:]}\nstderr:\n{r.stderr[-3000:]}", pytrace=False)
+        return r
+
+    def os(self, *args: str, check: bool = True, env: Optional[dict] = None,
+           cwd: Optional[Path] = None, full_env: Optional[dict] = None) -> subprocess.CompletedProcess:
+        if cwd is None and full_env is None:
+            return self.osc.run(*args, check=check, env=env)
+        r = subprocess.run([str(self.osc.exe), *args], env=full_env or {**self.osc.env, **(env or {})},
+                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, cwd=cwd)
+        if check and r.returncode != 0:
+            pytest.fail(f"`openstack {' '.join(args)}` failed rc={r.returncode}\n{r.stderr[-3000:]}",
+                        pytrace=False)
+        return r
+
+    def same(self, *args: str) -> str:
+        """Both tools print exactly the same thing."""
+        want = self.os(*args).stdout
+        got = self.bt(*args).stdout
+        if got != want:
+            diff = "\n".join(difflib.unified_diff(want.splitlines(), got.splitlines(), "openstack", "baton",
+                                                  lineterm=""))
+            pytest.fail(f"`{' '.join(args)}` on {self.target.name} differs:\n{diff}", pytrace=False)
+        return got
+
+    def bt_json(self, *args: str):
+        return json.loads(self.bt(*args, "-f", "json").stdout)
+
+    def os_json(self, *args: str):
+        return json.loads(self.os(*args, "-f", "json").stdout)

@@ -16,65 +16,16 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 from typing import Iterator, Optional
 
 import pytest
 
-from baton_process import baton_bin
-from conftest import OpenStackCLI, require_baton
-from interop_util import ADMIN_PASSWORD, Target, validate_token
+from conftest import CliPair as Pair
+from conftest import require_baton
+from interop_util import ADMIN_PASSWORD, validate_token
 
-CLI_TIMEOUT = 120
-
-
-class Pair:
-    """`openstack` and `baton` with the same environment, against one target."""
-
-    def __init__(self, target: Target, venv_bin: Path, home: Path) -> None:
-        self.target = target
-        self.osc = OpenStackCLI(venv_bin / "openstack", target, home)
-        self.env = dict(self.osc.env)
-        self.env["BATON_LOG"] = "error"
-        self.exe = str(baton_bin())
-
-    def bt(self, *args: str, check: bool = True, env: Optional[dict] = None,
-           cwd: Optional[Path] = None, full_env: Optional[dict] = None) -> subprocess.CompletedProcess:
-        r = subprocess.run([self.exe, *args], env=full_env or {**self.env, **(env or {})}, capture_output=True,
-                           text=True, timeout=CLI_TIMEOUT, stdin=subprocess.DEVNULL, cwd=cwd)
-        if check and r.returncode != 0:
-            pytest.fail(f"`baton {' '.join(args)}` against {self.target} failed rc={r.returncode}\n"
-                        f"stdout:\n{r.stdout[-2000:]}\nstderr:\n{r.stderr[-3000:]}", pytrace=False)
-        return r
-
-    def os(self, *args: str, check: bool = True, env: Optional[dict] = None,
-           cwd: Optional[Path] = None, full_env: Optional[dict] = None) -> subprocess.CompletedProcess:
-        if cwd is None and full_env is None:
-            return self.osc.run(*args, check=check, env=env)
-        r = subprocess.run([str(self.osc.exe), *args], env=full_env or {**self.osc.env, **(env or {})},
-                           capture_output=True, text=True, timeout=CLI_TIMEOUT, stdin=subprocess.DEVNULL, cwd=cwd)
-        if check and r.returncode != 0:
-            pytest.fail(f"`openstack {' '.join(args)}` failed rc={r.returncode}\n{r.stderr[-3000:]}",
-                        pytrace=False)
-        return r
-
-    def same(self, *args: str) -> str:
-        """Both tools print exactly the same thing."""
-        want = self.os(*args).stdout
-        got = self.bt(*args).stdout
-        if got != want:
-            diff = "\n".join(difflib.unified_diff(want.splitlines(), got.splitlines(), "openstack", "baton",
-                                                  lineterm=""))
-            pytest.fail(f"`{' '.join(args)}` on {self.target.name} differs:\n{diff}", pytrace=False)
-        return got
-
-    def bt_json(self, *args: str):
-        return json.loads(self.bt(*args, "-f", "json").stdout)
-
-    def os_json(self, *args: str):
-        return json.loads(self.os(*args, "-f", "json").stdout)
 
 
 @pytest.fixture(scope="module")

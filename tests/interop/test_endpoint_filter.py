@@ -8,10 +8,12 @@ are filtered identically by both, whichever server wrote the associations.
 
 from __future__ import annotations
 
+import json
 import time
 
 import uuid
 
+from conftest import CliPair
 from interop_util import SYSTEM_SCOPE, USER_PASSWORD, api, make_user
 from test_unified_limits import Recorder, compare
 
@@ -240,33 +242,16 @@ def test_return_all_endpoints_if_no_filter_false(tmp_path, keystone_template):
 def test_baton_endpoint_group_commands_print_what_openstack_prints(target, venv_bin, tmp_path):
     """`baton endpoint group ...` prints what `openstack endpoint group ...` prints, and its
     writes are what openstackclient's are."""
-    import difflib
-    import json
-    import subprocess
-
-    from baton_process import baton_bin
-    from conftest import OpenStackCLI
-
     t = target
     admin, _ = t.issue()
     ids = catalog_setup(t, admin)
-    osc = OpenStackCLI(venv_bin / "openstack", t, tmp_path)
     filters = tmp_path / "filters.json"
     filters.write_text(json.dumps({"interface": "internal"}))
     wider = tmp_path / "wider.json"
     wider.write_text(json.dumps({"service_id": ids["services"][0]}))
 
-    def bt(*args, check=True):
-        r = subprocess.run([str(baton_bin()), *args], env={**osc.env, "BATON_LOG": "error"},
-                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-        assert not check or r.returncode == 0, f"baton {args}: {r.stderr[-2000:]}"
-        return r
-
-    def same(*args):
-        want = osc.run(*args).stdout
-        got = bt(*args).stdout
-        assert got == want, "\n".join(difflib.unified_diff(want.splitlines(), got.splitlines(),
-                                                          "openstack", "baton", lineterm=""))
+    cli = CliPair(t, venv_bin, tmp_path)
+    bt, same, osc = cli.bt, cli.same, cli.osc
 
     name = f"eg-{uuid.uuid4().hex[:6]}"
     made = json.loads(bt("endpoint", "group", "create", "--description", "internal ones", "-f", "json",

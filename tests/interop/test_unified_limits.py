@@ -19,7 +19,7 @@ import uuid
 
 import pytest
 
-from conftest import OpenStackCLI, start_configured_pair
+from conftest import CliPair, OpenStackCLI, start_configured_pair
 from interop_util import (ADMIN_PASSWORD, DOMAIN_SCOPE, SYSTEM_SCOPE, USER_PASSWORD, api, make_user,
                           project_id)
 
@@ -450,26 +450,12 @@ def test_oslo_limit_enforces_the_same(pair, venv_bin):
 def test_baton_limit_commands_print_what_openstack_prints(target, venv_bin, tmp_path):
     """`baton registered limit ...` and `baton limit ...` print what `openstack` prints for the same
     arguments, in each output format, against either server."""
-    import difflib
-
-    from baton_process import baton_bin
-
     t = target
     admin, _ = t.issue()
     ids = setup_catalog(t, admin)
-    osc = OpenStackCLI(venv_bin / "openstack", t, tmp_path)
 
-    def bt(*args, check=True):
-        r = subprocess.run([str(baton_bin()), *args], env={**osc.env, "BATON_LOG": "error"},
-                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-        assert not check or r.returncode == 0, f"baton {args}: {r.stderr[-2000:]}"
-        return r
-
-    def same(*args):
-        want = osc.run(*args).stdout
-        got = bt(*args).stdout
-        assert got == want, "\n".join(difflib.unified_diff(want.splitlines(), got.splitlines(),
-                                                          "openstack", "baton", lineterm=""))
+    cli = CliPair(t, venv_bin, tmp_path)
+    bt, same, osc = cli.bt, cli.same, cli.osc
 
     made = json.loads(bt("registered", "limit", "create", "--service", ids["service"], "--default-limit", "10",
                          "--region", ids["region"], "--description", "vCPUs", "-f", "json", "cores").stdout)
