@@ -106,6 +106,7 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
     ),
     ("auth", &["methods"]),
     ("catalog", &["list_limit"]),
+    ("policy", &["list_limit"]),
     ("unified_limit", &["enforcement_model", "list_limit"]),
     ("endpoint_filter", &["return_all_endpoints_if_no_filter"]),
     (
@@ -312,6 +313,7 @@ pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
     ("catalog", &["driver", "caching", "cache_time"]),
     ("unified_limit", &["driver", "caching", "cache_time"]),
     ("endpoint_filter", &["driver"]),
+    ("policy", &["driver"]),
     (
         "oslo_middleware",
         &[
@@ -357,7 +359,6 @@ pub const IGNORED_SECTIONS: &[&str] = &[
     "ldap",
     "oauth1",
     "oauth2",
-    "policy",
     "receipt",
     "role",
     "saml",
@@ -572,6 +573,14 @@ pub struct ResourceOptions {
 pub struct CatalogOptions {
     /// Largest page of services, endpoints and regions (`list_limit`); `None` falls back to
     /// `[DEFAULT] list_limit`.
+    pub list_limit: Option<u32>,
+}
+
+/// The `[policy]` options (the `/v3/policies` API). `driver` is always Baton's SQL store and is
+/// not stored.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PolicyApiOptions {
+    /// Largest page of policies (`list_limit`); `None` falls back to `[DEFAULT] list_limit`.
     pub list_limit: Option<u32>,
 }
 
@@ -906,6 +915,8 @@ pub struct IdentityConfig {
     pub unified_limit: UnifiedLimitOptions,
     /// `[endpoint_filter]`.
     pub endpoint_filter: EndpointFilterOptions,
+    /// `[policy]` (the policy-blob API, not `[oslo_policy]`).
+    pub policy_api: PolicyApiOptions,
     /// `[oslo_middleware]`.
     pub oslo_middleware: OsloMiddlewareOptions,
     /// `[oslo_policy]`.
@@ -1065,6 +1076,7 @@ impl Default for IdentityConfig {
             catalog: CatalogOptions::default(),
             unified_limit: UnifiedLimitOptions::default(),
             endpoint_filter: EndpointFilterOptions::default(),
+            policy_api: PolicyApiOptions::default(),
             oslo_middleware: OsloMiddlewareOptions {
                 max_request_body_size: 114_688,
             },
@@ -1572,6 +1584,23 @@ fn read_password_regex(ini: &IniFile) -> Result<Option<String>, ConfigError> {
     Ok(Some(pattern))
 }
 
+/// `[baton] bind`.
+fn read_bind(baton: SectionReader, default: SocketAddr) -> Result<SocketAddr, ConfigError> {
+    Ok(baton
+        .custom("bind", |text| {
+            text.trim().parse::<SocketAddr>().map_err(|_| {
+                "not an IP address and port (e.g. 127.0.0.1:5000 or [::]:5000)".to_owned()
+            })
+        })?
+        .unwrap_or(default))
+}
+
+/// A section's `list_limit`; Keystone reads 0 as "not set" (`CONF.<section>.list_limit or
+/// CONF.list_limit`).
+fn section_list_limit(ini: &IniFile, section: &str) -> Result<Option<u32>, ConfigError> {
+    Ok(ini.reader(section).u32("list_limit", 0)?.filter(|l| *l > 0))
+}
+
 fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
     let d = IdentityConfig::default();
     let def = ini.reader(DEFAULT_SECTION);
@@ -1610,13 +1639,7 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
 
     let policy_file = policy.non_empty("policy_file")?;
 
-    let bind = baton
-        .custom("bind", |text| {
-            text.trim().parse::<SocketAddr>().map_err(|_| {
-                "not an IP address and port (e.g. 127.0.0.1:5000 or [::]:5000)".to_owned()
-            })
-        })?
-        .unwrap_or(d.baton.bind);
+    let bind = read_bind(baton, d.baton.bind)?;
 
     Ok(IdentityConfig {
         default: read_default(def, public_endpoint, d.default)?,
@@ -1642,14 +1665,13 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
         continuation: read_continuation(ini.reader("continuation"), d.continuation)?,
         token_pairs: read_token_pairs(ini.reader("token_pairs"), d.token_pairs)?,
         catalog: CatalogOptions {
-            // Keystone reads 0 as "not set" (`CONF.catalog.list_limit or CONF.list_limit`).
-            list_limit: ini
-                .reader("catalog")
-                .u32("list_limit", 0)?
-                .filter(|l| *l > 0),
+            list_limit: section_list_limit(ini, "catalog")?,
         },
         unified_limit: read_unified_limit(ini.reader("unified_limit"))?,
         endpoint_filter: read_endpoint_filter(ini.reader("endpoint_filter"))?,
+        policy_api: PolicyApiOptions {
+            list_limit: section_list_limit(ini, "policy")?,
+        },
         oslo_middleware: OsloMiddlewareOptions {
             max_request_body_size: ini
                 .reader("oslo_middleware")

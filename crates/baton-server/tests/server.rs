@@ -44,6 +44,8 @@ mod limits;
 mod notifications;
 #[path = "server/persona_matrix.rs"]
 mod persona_matrix;
+#[path = "server/policies.rs"]
+mod policies;
 #[path = "server/query_plans.rs"]
 mod query_plans;
 #[path = "server/request_limits.rs"]

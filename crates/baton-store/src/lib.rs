@@ -33,6 +33,8 @@ pub use limit::{Limit, LimitRefusal, NewLimit, RegisteredLimit};
 mod model;
 mod plan;
 pub use plan::PlanStep;
+mod policy;
+pub use policy::{Policy, PolicyAssociation};
 mod resource;
 mod revoke;
 mod schema;

@@ -14,6 +14,7 @@ mod credential;
 mod endpoint_group;
 mod limit;
 mod output;
+mod policy;
 mod project;
 mod role;
 mod token;
@@ -376,6 +377,7 @@ family!(CredentialFamily, credential::CredentialCmd);
 family!(Ec2Family, credential::Ec2Cmd);
 family!(RegisteredFamily, limit::RegisteredCmd);
 family!(LimitFamily, limit::LimitCmd);
+family!(PolicyFamily, policy::PolicyCmd);
 
 /// The identity commands of `openstack`, against Baton or any Keystone. (Boxed: the
 /// connection options are large next to the other commands of `baton`.)
@@ -411,6 +413,8 @@ pub enum OsCommand {
     Registered(Box<RegisteredFamily>),
     /// Project limits (openstack limit ...).
     Limit(Box<LimitFamily>),
+    /// Policy blobs (openstack policy ...).
+    Policy(Box<PolicyFamily>),
 }
 
 /// What a command produced.
@@ -442,6 +446,7 @@ async fn dispatch(cmd: OsCommand) -> CliResult<Done> {
         OsCommand::Ec2(f) => credential::run_ec2(&f.conn.connect().await?, f.cmd).await,
         OsCommand::Registered(f) => limit::run_registered(&f.conn.connect().await?, f.cmd).await,
         OsCommand::Limit(f) => limit::run_limit(&f.conn.connect().await?, f.cmd).await,
+        OsCommand::Policy(f) => policy::run(&f.conn.connect().await?, f.cmd).await,
     }
 }
 

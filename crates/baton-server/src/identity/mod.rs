@@ -19,6 +19,7 @@ pub mod credentials;
 pub mod ec2;
 pub mod grants;
 pub mod limits;
+pub mod policies;
 pub mod projects;
 pub mod roles;
 pub mod tree;

@@ -263,7 +263,7 @@ async fn user_crud(d: Dialect) {
             "Cannot change Domain ID",
         ),
         (json!({"user": {"id": "other"}}), 400, "Cannot change ID"),
-        (json!({"user": {}}), 400, "does not have enough properties"),
+        (json!({"user": {}}), 400, "should be non-empty"),
         (json!({"user": {"enabled": 1}}), 400, "user/enabled"),
     ] {
         let (st, body) = call(

@@ -36,7 +36,7 @@ fn non_empty(query: &ListQuery, key: &str) -> Option<String> {
 fn check_id(key: &str, v: Option<&str>) -> ApiResult<()> {
     if let Some(id) = v {
         if id.is_empty() {
-            return Err(invalid(key, "'' is too short"));
+            return Err(invalid(key, "'' should be non-empty"));
         }
         if id.chars().count() > super::ID_MAX
             || !id

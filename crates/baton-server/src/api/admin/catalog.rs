@@ -88,7 +88,7 @@ fn list_limit(state: &AppState) -> Option<u32> {
 // ----- rendering -------------------------------------------------------------------------------
 
 /// A row as Keystone renders it: the extras first, the columns over them.
-fn with_extra(extra: &Map<String, Value>, columns: Vec<(&str, Value)>) -> Value {
+pub(crate) fn with_extra(extra: &Map<String, Value>, columns: Vec<(&str, Value)>) -> Value {
     let mut out = extra.clone();
     for (k, v) in columns {
         out.insert(k.to_string(), v);
@@ -153,7 +153,7 @@ fn text(obj: &Obj, key: &str, max: usize, nullable: bool) -> ApiResult<Option<Op
     };
     if let Some(Some(s)) = &v {
         if s.is_empty() {
-            return Err(invalid(&field(obj, key), "'' is too short"));
+            return Err(invalid(&field(obj, key), "'' should be non-empty"));
         }
     }
     Ok(v)
@@ -181,7 +181,7 @@ fn same_id(obj: &Obj, path_id: &str) -> ApiResult<()> {
 
 /// The attributes kept in `extra`, with `-` and `:` in names turned into `_` as Keystone does
 /// on create; a name that would then collide with a column is dropped.
-fn created_extra(obj: &Obj, columns: &[&str]) -> Map<String, Value> {
+pub(crate) fn created_extra(obj: &Obj, columns: &[&str]) -> Map<String, Value> {
     obj.extra(columns)
         .into_iter()
         .map(|(k, v)| (k.replace([':', '-'], "_"), v))
@@ -723,12 +723,12 @@ async fn list_regions(
     }
     if let Some(parent) = list.query.get("parent_region_id") {
         if parent.is_empty() {
-            return Err(invalid("parent_region_id", "'' is too short"));
+            return Err(invalid("parent_region_id", "'' should be non-empty"));
         }
         if parent.chars().count() > REGION_ID_MAX {
             return Err(invalid(
                 "parent_region_id",
-                format!("'{parent}' is too long (at most {REGION_ID_MAX} characters)"),
+                format!("'{parent}' is too long"),
             ));
         }
     }

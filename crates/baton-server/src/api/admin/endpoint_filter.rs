@@ -109,7 +109,7 @@ fn group_collection(
 }
 
 /// Endpoints or projects at `path`, each linked under `/v3/<key>`.
-fn plain_collection(
+pub(crate) fn plain_collection(
     list: &ListRequest,
     key: &'static str,
     path: String,

@@ -14,6 +14,7 @@ pub mod endpoint_filter;
 pub mod grants;
 pub mod groups;
 pub mod limits;
+pub mod policies;
 pub mod projects;
 pub mod roles;
 pub mod schema;
@@ -33,6 +34,7 @@ pub use super::list::{with_self_link, Collection, ListRequest, Page, MAX_DB_LIMI
 pub use super::query::{matches, matches_flag, ListQuery};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
+use schema::py_repr;
 
 pub use crate::identity::ID_MAX;
 /// Keystone's `name` parameter type: 1 to 255 characters.
@@ -55,6 +57,7 @@ pub fn routes() -> axum::Router<AppState> {
         .merge(ec2_credentials::routes())
         .merge(limits::routes())
         .merge(endpoint_filter::routes())
+        .merge(policies::routes())
 }
 
 // ----- request bodies --------------------------------------------------------------------------
@@ -147,18 +150,13 @@ pub struct Obj {
     pub fields: Map<String, Value>,
 }
 
-fn shorten(v: &Value) -> String {
-    let s = v.to_string();
-    if s.chars().count() > 40 {
-        format!("{}...", s.chars().take(40).collect::<String>())
-    } else {
-        s
-    }
-}
-
 impl Obj {
     fn field_path(&self, key: &str) -> String {
-        format!("{}/{key}", self.path)
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}/{key}", self.path)
+        }
     }
 
     /// Refuses keys outside `allowed` (Keystone's `additionalProperties: false`).
@@ -188,7 +186,7 @@ impl Obj {
     /// Refuses an empty object (Keystone's `minProperties: 1` on updates).
     pub fn not_empty(&self) -> ApiResult<()> {
         if self.fields.is_empty() {
-            Err(invalid(&self.path, "{} does not have enough properties"))
+            Err(invalid(&self.path, "{} should be non-empty"))
         } else {
             Ok(())
         }
@@ -214,14 +212,19 @@ impl Obj {
             Value::String(s) => {
                 let n = s.chars().count();
                 if n < min {
+                    let what = if min == 1 {
+                        "should be non-empty"
+                    } else {
+                        "is too short"
+                    };
                     Err(invalid(
                         &self.field_path(key),
-                        format!("{} is too short", shorten(v)),
+                        format!("{} {what}", py_repr(v)),
                     ))
                 } else if n > max {
                     Err(invalid(
                         &self.field_path(key),
-                        format!("{} is too long (at most {max} characters)", shorten(v)),
+                        format!("{} is too long", py_repr(v)),
                     ))
                 } else {
                     Ok(Some(Some(s.clone())))
@@ -235,7 +238,7 @@ impl Obj {
                 };
                 Err(invalid(
                     &self.field_path(key),
-                    format!("{} is not of type {ty}", shorten(other)),
+                    format!("{} is not of type {ty}", py_repr(other)),
                 ))
             }
         }
@@ -302,7 +305,7 @@ impl Obj {
             Some(Value::Bool(b)) => Ok(Some(*b)),
             Some(other) => Err(invalid(
                 &self.field_path(key),
-                format!("{} is not of type 'boolean'", shorten(other)),
+                format!("{} is not of type 'boolean'", py_repr(other)),
             )),
         }
     }
@@ -317,7 +320,7 @@ impl Obj {
             })),
             Some(other) => Err(invalid(
                 &self.field_path(key),
-                format!("{} is not of type 'object'", shorten(other)),
+                format!("{} is not of type 'object'", py_repr(other)),
             )),
         }
     }
@@ -334,13 +337,13 @@ impl Obj {
                         Value::String(_) => {
                             return Err(invalid(
                                 &format!("{}/{i}", self.field_path(key)),
-                                format!("{} is too long (at most {max} characters)", shorten(item)),
+                                format!("{} is too long", py_repr(item)),
                             ))
                         }
                         other => {
                             return Err(invalid(
                                 &format!("{}/{i}", self.field_path(key)),
-                                format!("{} is not of type 'string'", shorten(other)),
+                                format!("{} is not of type 'string'", py_repr(other)),
                             ))
                         }
                     }
@@ -349,7 +352,7 @@ impl Obj {
             }
             Some(other) => Err(invalid(
                 &self.field_path(key),
-                format!("{} is not of type 'array'", shorten(other)),
+                format!("{} is not of type 'array'", py_repr(other)),
             )),
         }
     }
