@@ -821,6 +821,17 @@ pub struct OsloPolicyOptions {
     pub enforce_scope: bool,
 }
 
+impl Default for OsloPolicyOptions {
+    fn default() -> Self {
+        OsloPolicyOptions {
+            policy_file: PathBuf::from(DEFAULT_POLICY_FILE),
+            policy_file_explicit: false,
+            enforce_new_defaults: true,
+            enforce_scope: true,
+        }
+    }
+}
+
 /// Baton's own `[baton]` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatonOptions {
@@ -917,6 +928,9 @@ pub struct IdentityConfig {
     pub endpoint_filter: EndpointFilterOptions,
     /// `[policy]` (the policy-blob API, not `[oslo_policy]`).
     pub policy_api: PolicyApiOptions,
+    /// `[ldap]`'s options a domain's configuration may set, as this file gives them (the
+    /// defaults `/v3/domains/config/default` shows; Baton has no LDAP driver).
+    pub ldap: crate::domain_config::LdapDefaults,
     /// `[oslo_middleware]`.
     pub oslo_middleware: OsloMiddlewareOptions,
     /// `[oslo_policy]`.
@@ -1077,15 +1091,11 @@ impl Default for IdentityConfig {
             unified_limit: UnifiedLimitOptions::default(),
             endpoint_filter: EndpointFilterOptions::default(),
             policy_api: PolicyApiOptions::default(),
+            ldap: crate::domain_config::LdapDefaults::default(),
             oslo_middleware: OsloMiddlewareOptions {
                 max_request_body_size: 114_688,
             },
-            oslo_policy: OsloPolicyOptions {
-                policy_file: PathBuf::from(DEFAULT_POLICY_FILE),
-                policy_file_explicit: false,
-                enforce_new_defaults: true,
-                enforce_scope: true,
-            },
+            oslo_policy: OsloPolicyOptions::default(),
             baton: BatonOptions {
                 bind: SocketAddr::from(([127, 0, 0, 1], 5000)),
                 data_dir: None,
@@ -1672,6 +1682,7 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
         policy_api: PolicyApiOptions {
             list_limit: section_list_limit(ini, "policy")?,
         },
+        ldap: crate::domain_config::read_ldap(ini)?,
         oslo_middleware: OsloMiddlewareOptions {
             max_request_body_size: ini
                 .reader("oslo_middleware")

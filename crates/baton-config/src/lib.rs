@@ -21,6 +21,7 @@
 //! * [`parse_duration`]: `90`, `90s`, `15m`, `6h`, `2d` style durations;
 //! * [`write_private`]: generated configuration files, written whole and 0600.
 
+pub mod domain_config;
 mod duration;
 mod error;
 #[doc(hidden)]
@@ -35,12 +36,13 @@ pub use duration::{parse_duration, DurationError};
 pub use error::{is_secret_option, CloudOrigin, ConfigError, ConfigErrorKind, Origin};
 pub use identity::{
     ApplicationCredentialOptions, AuthOptions, BatonOptions, CatalogOptions, ContinuationOptions,
-    CredentialOptions, DatabaseOptions, DefaultOptions, EnforcementModel, FernetOptions,
-    IdentityConfig, IdentityOptions, Ignored, KeyDistribution, NotificationDriver,
+    CredentialOptions, DatabaseOptions, DefaultOptions, EndpointFilterOptions, EnforcementModel,
+    FernetOptions, IdentityConfig, IdentityOptions, Ignored, KeyDistribution, NotificationDriver,
     NotificationFormat, NotificationOptions, OsloMiddlewareOptions, OsloPolicyOptions,
-    PasswordHashAlgorithm, ResourceOptions, RevokeOptions, SecurityComplianceOptions, TokenOptions,
-    TokenPairOptions, UnifiedLimitOptions, DEFAULT_AUTH_METHODS, DEFAULT_CREDENTIAL_KEY_REPOSITORY,
-    DEFAULT_KEY_REPOSITORY, IGNORED_OPTIONS, IGNORED_OPTION_PREFIXES, IGNORED_SECTIONS,
+    PasswordHashAlgorithm, PolicyApiOptions, ResourceOptions, RevokeOptions,
+    SecurityComplianceOptions, TokenOptions, TokenPairOptions, UnifiedLimitOptions,
+    DEFAULT_AUTH_METHODS, DEFAULT_CREDENTIAL_KEY_REPOSITORY, DEFAULT_KEY_REPOSITORY,
+    IGNORED_OPTIONS, IGNORED_OPTION_PREFIXES, IGNORED_SECTIONS,
 };
 pub use ini::{IniFile, OptionRef, Section, Value, DEFAULT_SECTION, ENV_PREFIX};
 pub use private_file::write_private;

@@ -270,6 +270,18 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("The resource could not be found.".into())
 }
 
+/// A method a route does not serve: Flask-RESTful's 405 body, as Keystone sends it.
+async fn method_not_allowed() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(
+            serde_json::json!({"message": "The method is not allowed for the requested URL."}),
+        ),
+    )
+        .into_response()
+}
+
 /// The identity API router.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config().oslo_middleware.max_request_body_size as usize;
@@ -295,6 +307,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::continuations::routes())
         .merge(api::token_pairs::routes())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(header_limits))
         .layer(axum::middleware::from_fn_with_state(

@@ -28,6 +28,8 @@ mod change_feed;
 mod continuations;
 #[path = "server/credentials.rs"]
 mod credentials;
+#[path = "server/domain_config.rs"]
+mod domain_config;
 #[path = "server/endpoint_filter.rs"]
 mod endpoint_filter;
 #[path = "server/faults.rs"]

@@ -22,6 +22,8 @@ mod bootstrap;
 mod catalog;
 mod change;
 mod credential;
+mod domain_config;
+pub use domain_config::DomainConfigOption;
 mod endpoint_filter;
 mod fleet;
 mod group;

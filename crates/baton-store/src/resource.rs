@@ -324,7 +324,7 @@ impl Store {
     }
 
     /// Deletes a leaf project (or an emptied domain) with its tags, options, endpoint filters,
-    /// limits and every role assignment on it. Children must be gone first.
+    /// limits, domain configuration and every role assignment on it. Children must be gone first.
     pub async fn delete_project(&self, id: &str) -> Result<()> {
         dispatch!(self, write, |pool, q| {
             let mut tx = crate::begin_write!(pool);
@@ -334,6 +334,10 @@ impl Store {
                 "DELETE FROM project_endpoint WHERE project_id = ?",
                 "DELETE FROM project_endpoint_group WHERE project_id = ?",
                 "DELETE FROM assignment WHERE target_id = ?",
+                // A domain's own configuration goes with it, as in Keystone.
+                "DELETE FROM whitelisted_config WHERE domain_id = ?",
+                "DELETE FROM sensitive_config WHERE domain_id = ?",
+                "DELETE FROM config_register WHERE domain_id = ?",
             ] {
                 sqlx::query(&q(sql)).bind(id).execute(&mut *tx).await?;
             }

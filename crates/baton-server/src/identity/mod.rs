@@ -16,6 +16,7 @@ pub mod application_credentials;
 pub mod assignments;
 pub mod catalog;
 pub mod credentials;
+pub mod domain_config;
 pub mod ec2;
 pub mod grants;
 pub mod limits;

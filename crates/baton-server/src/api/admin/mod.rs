@@ -8,6 +8,7 @@ pub mod application_credentials;
 pub mod assignments;
 pub mod catalog;
 pub mod credentials;
+pub mod domain_config;
 pub mod domains;
 pub mod ec2_credentials;
 pub mod endpoint_filter;
@@ -44,6 +45,7 @@ pub const NAME_MAX: usize = 255;
 pub fn routes() -> axum::Router<AppState> {
     axum::Router::new()
         .merge(domains::routes())
+        .merge(domain_config::routes())
         .merge(projects::routes())
         .merge(users::routes())
         .merge(application_credentials::routes())
