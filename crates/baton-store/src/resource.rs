@@ -437,15 +437,18 @@ impl Store {
         })
     }
 
-    /// The tags of each of `project_ids` (projects without tags are absent), each sorted.
-    pub async fn project_tags_of(
+    /// The rows of `SELECT <columns> FROM <table> WHERE project_id IN (...)` for these ids, read
+    /// in chunks (databases bound how many values one statement binds), every column as text.
+    async fn rows_of_projects(
         &self,
+        select: &str,
         project_ids: &[String],
-    ) -> Result<HashMap<String, Vec<String>>> {
-        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        columns: usize,
+    ) -> Result<Vec<Vec<Option<String>>>> {
+        let mut out = Vec::new();
         for chunk in project_ids.chunks(IN_CHUNK) {
             let sql = format!(
-                "SELECT project_id, name FROM project_tag WHERE project_id IN ({})",
+                "{select} WHERE project_id IN ({})",
                 vec!["?"; chunk.len()].join(", ")
             );
             let part = dispatch!(self, read, |pool, q| {
@@ -457,18 +460,94 @@ impl Store {
                 let rows = query.fetch_all(pool).await?;
                 let mut part = Vec::with_capacity(rows.len());
                 for row in rows {
-                    part.push((row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?));
+                    let mut cells = Vec::with_capacity(columns);
+                    for i in 0..columns {
+                        cells.push(row.try_get::<Option<String>, _>(i)?);
+                    }
+                    part.push(cells);
                 }
                 Ok::<_, StoreError>(part)
             })?;
-            for (id, tag) in part {
-                out.entry(id).or_default().push(tag);
-            }
+            out.extend(part);
+        }
+        Ok(out)
+    }
+
+    /// The tags of these projects (or domains), each list sorted.
+    pub async fn project_tags_of(
+        &self,
+        project_ids: &[String],
+    ) -> Result<HashMap<String, Vec<String>>> {
+        let rows = self
+            .rows_of_projects("SELECT project_id, name FROM project_tag", project_ids, 2)
+            .await?;
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        for mut row in rows {
+            let tag = row.pop().flatten().unwrap_or_default();
+            let id = row.pop().flatten().unwrap_or_default();
+            out.entry(id).or_default().push(tag);
         }
         for tags in out.values_mut() {
             tags.sort();
         }
         Ok(out)
+    }
+
+    /// The resource options (`project_option`: option id such as `IMMU`, JSON value) of these
+    /// projects or domains.
+    pub async fn project_options_of(
+        &self,
+        project_ids: &[String],
+    ) -> Result<HashMap<String, Vec<(String, String)>>> {
+        let rows = self
+            .rows_of_projects(
+                "SELECT project_id, option_id, option_value FROM project_option",
+                project_ids,
+                3,
+            )
+            .await?;
+        let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for mut row in rows {
+            let value = row.pop().flatten().unwrap_or_default();
+            let option = row.pop().flatten().unwrap_or_default();
+            let id = row.pop().flatten().unwrap_or_default();
+            out.entry(id).or_default().push((option, value));
+        }
+        for options in out.values_mut() {
+            options.sort();
+        }
+        Ok(out)
+    }
+
+    /// Sets (`Some`, JSON text) or removes (`None`) one resource option of a project or domain.
+    pub async fn set_project_option(
+        &self,
+        project_id: &str,
+        option_id: &str,
+        value: Option<&str>,
+    ) -> Result<()> {
+        dispatch!(self, write, |pool, q| {
+            let mut tx = crate::begin_write!(pool);
+            sqlx::query(&q(
+                "DELETE FROM project_option WHERE project_id = ? AND option_id = ?",
+            ))
+            .bind(project_id)
+            .bind(option_id)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(v) = value {
+                sqlx::query(&q(
+                    "INSERT INTO project_option (project_id, option_id, option_value) VALUES (?, ?, ?)",
+                ))
+                .bind(project_id)
+                .bind(option_id)
+                .bind(v)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// A project's tags, sorted.

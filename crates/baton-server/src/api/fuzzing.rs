@@ -105,7 +105,7 @@ fn project_create(body: &[u8]) -> ApiResult<()> {
     obj.boolean("enabled")?;
     obj.boolean("is_domain")?;
     projects::read_tags(&obj)?;
-    projects::refuse_options(&obj)?;
+    projects::read_options(&obj)?;
     let _ = obj.extra(projects::NOT_EXTRA);
     Ok(())
 }
@@ -134,7 +134,7 @@ fn domain_create(body: &[u8]) -> ApiResult<()> {
     obj.nullable_string("description", usize::MAX)?;
     obj.boolean("enabled")?;
     projects::read_tags(&obj)?;
-    projects::refuse_options(&obj)?;
+    projects::read_options(&obj)?;
     domains::explicit_domain_id(&obj).map(drop)
 }
 

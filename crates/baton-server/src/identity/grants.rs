@@ -19,7 +19,13 @@ const PROHIBITED_IMPLIED: &[&str] = &["admin"];
 
 /// Whether the role carries `immutable: true`.
 pub fn is_immutable(d: &RoleDetail) -> bool {
-    d.options.iter().any(|(id, v)| {
+    immutable_in(&d.options)
+}
+
+/// Whether resource options (`(option id, JSON value)` rows of a role, project or domain) hold
+/// `immutable: true`.
+pub fn immutable_in(options: &[(String, String)]) -> bool {
+    options.iter().any(|(id, v)| {
         id == IMMUTABLE_ID && serde_json::from_str(v).ok() == Some(Value::Bool(true))
     })
 }

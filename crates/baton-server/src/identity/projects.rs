@@ -7,6 +7,7 @@
 use baton_store::{Project, RevocationEvent, ROOT_DOMAIN_ID};
 use serde_json::{Map, Value};
 
+use super::grants::{immutable_in, IMMUTABLE_ID};
 use super::{Identity, ProjectSlice};
 use crate::error::{ApiError, ApiResult};
 
@@ -23,6 +24,8 @@ pub struct NewProject {
     pub tags: Vec<String>,
     /// Attributes Keystone keeps in `extra`.
     pub extra: Map<String, Value>,
+    /// The `immutable` resource option, when the body set it.
+    pub immutable: Option<bool>,
 }
 
 /// Where a new project goes: its domain (as given, else the parent's, else the caller's domain
@@ -54,6 +57,11 @@ pub struct ProjectChanges {
     pub parent_id: Option<Option<String>>,
     /// What the body said about `is_domain` (`true` is refused).
     pub is_domain: Option<bool>,
+    /// `options.immutable`: `Some(None)` removes the option.
+    pub immutable: Option<Option<bool>>,
+    /// How many attributes the body named (an immutable project or domain accepts only
+    /// `options` clearing `immutable`).
+    pub attributes: usize,
 }
 
 impl ProjectChanges {
@@ -183,6 +191,8 @@ impl Identity {
         if !new.tags.is_empty() {
             self.store.set_project_tags(&project.id, &new.tags).await?;
         }
+        self.set_immutable(&project.id, new.immutable.map(Some))
+            .await?;
         self.audit()
             .resource("created", "project", &project.id)
             .await;
@@ -218,6 +228,7 @@ impl Identity {
                 ));
             }
         }
+        self.check_mutable_update(&project, &changes).await?;
         if let Some(p) = &changes.parent_id {
             if *p != project.parent_id {
                 return Err(ApiError::ForbiddenNotSecurity(
@@ -252,9 +263,10 @@ impl Identity {
             }
             _ => {}
         }
-        let tags = changes.tags.clone();
+        let (tags, immutable) = (changes.tags.clone(), changes.immutable);
         changes.apply(&mut project);
         self.save_project(&project, tags.as_deref()).await?;
+        self.set_immutable(&project.id, immutable).await?;
         self.audit()
             .resource("updated", "project", &project.id)
             .await;
@@ -274,6 +286,7 @@ impl Identity {
     /// Deletes a project that must be a leaf, with its assignments; tokens scoped to it stop
     /// validating everywhere (Keystone's project-deleted revocation event).
     pub async fn delete_project(&self, project: &Project) -> ApiResult<()> {
+        self.check_mutable_delete(project).await?;
         if self.store.project_has_children(&project.id).await? {
             return Err(ApiError::ForbiddenNotSecurity(format!(
                 "Cannot delete the project {} since it is not a leaf in the hierarchy. Use the cascade option if you want to delete a whole subtree.",
@@ -303,12 +316,14 @@ impl Identity {
 
     /// Replaces a project's tags (tags appear in no token).
     pub async fn set_project_tags(&self, project_id: &str, tags: &[String]) -> ApiResult<()> {
+        self.check_tags_mutable(project_id, "update").await?;
         Ok(self.store.set_project_tags(project_id, tags).await?)
     }
 
     /// Adds one tag (no change when present); the whole list must stay within
     /// [`TAGS_PER_PROJECT`].
     pub async fn add_project_tag(&self, project_id: &str, tag: &str) -> ApiResult<()> {
+        self.check_tags_mutable(project_id, "create").await?;
         let mut tags = self.store.list_project_tags(project_id).await?;
         if !tags.iter().any(|t| t == tag) {
             tags.push(tag.to_string());
@@ -320,11 +335,77 @@ impl Identity {
 
     /// Removes one tag; 404 when the project does not have it.
     pub async fn remove_project_tag(&self, project_id: &str, tag: &str) -> ApiResult<()> {
+        self.check_tags_mutable(project_id, "delete").await?;
         if self.store.delete_project_tag(project_id, tag).await? {
             Ok(())
         } else {
             Err(tag_not_found(tag))
         }
+    }
+
+    // ----- the immutable option ----------------------------------------------------------------
+
+    /// Whether a project or domain carries `immutable: true`.
+    pub async fn is_immutable(&self, id: &str) -> ApiResult<bool> {
+        let options = self.store.project_options_of(&[id.to_string()]).await?;
+        Ok(options.get(id).is_some_and(|o| immutable_in(o)))
+    }
+
+    /// Writes `options.immutable` when the body named it (`Some(None)` removes the option).
+    async fn set_immutable(&self, id: &str, immutable: Option<Option<bool>>) -> ApiResult<()> {
+        if let Some(value) = immutable {
+            let text = value.map(|b| b.to_string());
+            self.store
+                .set_project_option(id, IMMUTABLE_ID, text.as_deref())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Keystone's `check_immutable_update`: an immutable project or domain accepts one change
+    /// only, clearing `immutable`.
+    async fn check_mutable_update(&self, p: &Project, changes: &ProjectChanges) -> ApiResult<()> {
+        if self.is_immutable(&p.id).await?
+            && (changes.attributes > 1 || !matches!(changes.immutable, Some(None | Some(false))))
+        {
+            return Err(ApiError::ForbiddenNotSecurity(format!(
+                "Unable to update immutable {} resource: `{}. Set resource option \"immutable\" to false first.",
+                kind_of(p),
+                p.id
+            )));
+        }
+        Ok(())
+    }
+
+    /// Keystone's `check_immutable_delete`, for the project or domain and, for a domain, each
+    /// project it would take with it.
+    async fn check_mutable_delete(&self, p: &Project) -> ApiResult<()> {
+        let mut doomed = vec![p.clone()];
+        if p.is_domain {
+            doomed.extend(self.subtree_of(&p.id).await?);
+        }
+        let ids: Vec<String> = doomed.iter().map(|d| d.id.clone()).collect();
+        let options = self.store.project_options_of(&ids).await?;
+        for d in &doomed {
+            if options.get(&d.id).is_some_and(|o| immutable_in(o)) {
+                return Err(ApiError::ForbiddenNotSecurity(format!(
+                    "Unable to delete immutable {} resource: `{}. Set resource option \"immutable\" to false first.",
+                    kind_of(d),
+                    d.id
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Tags of an immutable project do not change (Keystone's three messages).
+    async fn check_tags_mutable(&self, project_id: &str, verb: &str) -> ApiResult<()> {
+        if self.is_immutable(project_id).await? {
+            return Err(ApiError::ForbiddenNotSecurity(format!(
+                "Cannot {verb} project tags for {project_id}, project is immutable. Set \"immutable\" option to false before creating project tags."
+            )));
+        }
+        Ok(())
     }
 
     // ----- domains ---------------------------------------------------------------------------
@@ -353,6 +434,8 @@ impl Identity {
         if !new.tags.is_empty() {
             self.store.set_project_tags(&domain.id, &new.tags).await?;
         }
+        self.set_immutable(&domain.id, new.immutable.map(Some))
+            .await?;
         self.audit().resource("created", "domain", &domain.id).await;
         Ok(domain)
     }
@@ -363,14 +446,16 @@ impl Identity {
         mut domain: Project,
         changes: ProjectChanges,
     ) -> ApiResult<Project> {
+        self.check_mutable_update(&domain, &changes).await?;
         if changes.enabled == Some(false) && domain.id == self.config.identity.default_domain_id {
             return Err(ApiError::ForbiddenNotSecurity(
                 "The default domain cannot be disabled.".into(),
             ));
         }
-        let tags = changes.tags.clone();
+        let (tags, immutable) = (changes.tags.clone(), changes.immutable);
         changes.apply(&mut domain);
         self.save_project(&domain, tags.as_deref()).await?;
+        self.set_immutable(&domain.id, immutable).await?;
         // Keystone announces a domain's update as both a project and a domain update.
         self.audit()
             .resource("updated", "project", &domain.id)
@@ -382,6 +467,7 @@ impl Identity {
     /// Deletes a disabled domain with its projects, users and groups; every token of its users
     /// and projects stops validating.
     pub async fn delete_domain(&self, domain: &Project) -> ApiResult<()> {
+        self.check_mutable_delete(domain).await?;
         if domain.enabled {
             return Err(ApiError::ForbiddenNotSecurity(
                 "Cannot delete a domain that is enabled, please disable it first.".into(),
@@ -410,6 +496,14 @@ impl Identity {
         self.changed().await;
         self.audit().resource("deleted", "domain", &domain.id).await;
         Ok(())
+    }
+}
+
+fn kind_of(p: &Project) -> &'static str {
+    if p.is_domain {
+        "domain"
+    } else {
+        "project"
     }
 }
 

@@ -368,7 +368,127 @@ async fn domain_lifecycle(d: Dialect) {
     s.stop().await;
 }
 
-on_every_database!(project_lifecycle, domain_lifecycle);
+/// The `immutable` resource option on projects and domains: shown on reads, and until cleared
+/// (alone) no update, delete or tag change; a domain holding an immutable project is not
+/// deleted either.
+async fn immutable_option(dialect: Dialect) {
+    let s = IdentityServer::start(dialect).await;
+    let admin = s.system_admin_token().await;
+    let (st, b) = call(&s, Method::POST, "projects", &admin, Some(json!({"project": {"name": "frozen", "domain_id": "default", "options": {"immutable": true}}}))).await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    assert_eq!(b["project"]["options"], json!({"immutable": true}));
+    let pid = b["project"]["id"].as_str().unwrap().to_string();
+    let (_, b) = call(&s, Method::GET, "projects?name=frozen", &admin, None).await;
+    assert_eq!(b["projects"][0]["options"], json!({"immutable": true}));
+    let refused = format!("Unable to update immutable project resource: `{pid}. Set resource option \"immutable\" to false first.");
+    for body in [
+        json!({"project": {"description": "x"}}),
+        json!({"project": {"description": "x", "options": {"immutable": false}}}),
+    ] {
+        let (st, b) = call(
+            &s,
+            Method::PATCH,
+            &format!("projects/{pid}"),
+            &admin,
+            Some(body),
+        )
+        .await;
+        assert_eq!(error(st, &b, 403), refused);
+    }
+    let (st, b) = call(&s, Method::DELETE, &format!("projects/{pid}"), &admin, None).await;
+    assert_eq!(error(st, &b, 403), format!("Unable to delete immutable project resource: `{pid}. Set resource option \"immutable\" to false first."));
+    let (st, b) = call(
+        &s,
+        Method::PUT,
+        &format!("projects/{pid}/tags/blue"),
+        &admin,
+        None,
+    )
+    .await;
+    assert!(error(st, &b, 403).starts_with(&format!(
+        "Cannot create project tags for {pid}, project is immutable."
+    )));
+    let (st, b) = call(
+        &s,
+        Method::POST,
+        "projects",
+        &admin,
+        Some(json!({"project": {"name": "x", "options": {"bogus": true}}})),
+    )
+    .await;
+    assert_eq!(error(st, &b, 400), "Invalid input for field/attribute options. Value: {'bogus': True}. Additional properties are not allowed ('bogus' was unexpected)");
+    let (st, b) = call(
+        &s,
+        Method::PATCH,
+        &format!("projects/{pid}"),
+        &admin,
+        Some(json!({"project": {"options": {"immutable": false}}})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(
+        (
+            b["project"]["options"].clone(),
+            b["project"]["extra"].clone()
+        ),
+        (json!({"immutable": false}), json!({}))
+    );
+    let (st, _) = call(&s, Method::DELETE, &format!("projects/{pid}"), &admin, None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+
+    // A domain holding an immutable project stays.
+    let (_, b) = call(
+        &s,
+        Method::POST,
+        "domains",
+        &admin,
+        Some(json!({"domain": {"name": "d-frozen"}})),
+    )
+    .await;
+    let did = b["domain"]["id"].as_str().unwrap().to_string();
+    let (_, b) = call(
+        &s,
+        Method::POST,
+        "projects",
+        &admin,
+        Some(
+            json!({"project": {"name": "inner", "domain_id": did, "options": {"immutable": true}}}),
+        ),
+    )
+    .await;
+    let inner = b["project"]["id"].as_str().unwrap().to_string();
+    call(
+        &s,
+        Method::PATCH,
+        &format!("domains/{did}"),
+        &admin,
+        Some(json!({"domain": {"enabled": false}})),
+    )
+    .await;
+    let (st, b) = call(&s, Method::DELETE, &format!("domains/{did}"), &admin, None).await;
+    assert_eq!(error(st, &b, 403), format!("Unable to delete immutable project resource: `{inner}. Set resource option \"immutable\" to false first."));
+    let (_, b) = call(
+        &s,
+        Method::POST,
+        "domains",
+        &admin,
+        Some(json!({"domain": {"name": "d-frozen2", "options": {"immutable": true}}})),
+    )
+    .await;
+    assert_eq!(b["domain"]["options"], json!({"immutable": true}));
+    let did2 = b["domain"]["id"].as_str().unwrap().to_string();
+    let (st, b) = call(
+        &s,
+        Method::PATCH,
+        &format!("domains/{did2}"),
+        &admin,
+        Some(json!({"domain": {"enabled": false}})),
+    )
+    .await;
+    assert_eq!(error(st, &b, 403), format!("Unable to update immutable domain resource: `{did2}. Set resource option \"immutable\" to false first."));
+}
+
+on_every_database!(project_lifecycle, domain_lifecycle, immutable_option);
 
 #[tokio::test]
 async fn project_and_domain_policy_per_persona() {

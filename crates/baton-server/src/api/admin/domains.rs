@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::Router;
 use baton_store::{Project, ProjectColumn};
 
-use super::projects::{read_tags, refuse_options, render, NOT_EXTRA, PROJECT_NAME_MAX};
+use super::projects::{options_of, read_options, read_tags, render, NOT_EXTRA, PROJECT_NAME_MAX};
 use super::{
     created, invalid, matches, matches_flag, member, no_content, path_id, Caller, Collection,
     JsonBody, ListRequest, Obj,
@@ -98,6 +98,7 @@ async fn list(
     let rows = state.store.find_projects(true, &by).await?;
     let ids: Vec<String> = rows.iter().map(|d| d.id.clone()).collect();
     let tags = state.store.project_tags_of(&ids).await?;
+    let options = state.store.project_options_of(&ids).await?;
     let none = Vec::new();
     let domains = rows
         .into_iter()
@@ -106,7 +107,13 @@ async fn list(
             matches(&list.query, "name", Some(&d.name))
                 && matches_flag(&list.query, "enabled", d.enabled)
         })
-        .map(|d| render(&d, tags.get(&d.id).unwrap_or(&none)))
+        .map(|d| {
+            render(
+                &d,
+                tags.get(&d.id).unwrap_or(&none),
+                options.get(&d.id).map_or(&[][..], Vec::as_slice),
+            )
+        })
         .collect();
     Ok(list.respond(&page, Collection::of("domains"), domains))
 }
@@ -124,7 +131,7 @@ async fn create(
     let description = obj.nullable_string("description", usize::MAX)?.flatten();
     let enabled = obj.boolean("enabled")?.unwrap_or(true);
     let tags = read_tags(&obj)?.unwrap_or_default();
-    refuse_options(&obj)?;
+    let immutable = read_options(&obj)?.flatten();
     let explicit_id = explicit_domain_id(&obj)?;
     caller.enforce(
         &state,
@@ -139,6 +146,7 @@ async fn create(
         enabled,
         tags: tags.clone(),
         extra: obj.extra(&[NOT_EXTRA, &[EXPLICIT_ID]].concat()),
+        immutable,
     };
     let domain = state.identity.create_domain(explicit_id, new).await?;
     Ok(created(
@@ -146,7 +154,7 @@ async fn create(
         &headers,
         "domains",
         "domain",
-        render(&domain, &tags),
+        render(&domain, &tags, &options_of(&state, &domain.id).await?),
     ))
 }
 
@@ -163,7 +171,7 @@ async fn show(
         &headers,
         "domains",
         "domain",
-        render(&domain, &tags),
+        render(&domain, &tags, &options_of(&state, &domain.id).await?),
     )
     .into_response())
 }
@@ -186,7 +194,7 @@ async fn update(
         &headers,
         "domains",
         "domain",
-        render(&domain, &tags),
+        render(&domain, &tags, &options_of(&state, &domain.id).await?),
     )
     .into_response())
 }

@@ -391,7 +391,8 @@ async fn render_projects(state: &AppState, ids: Vec<String>) -> ApiResult<Vec<Va
             return Err(ApiError::not_found("project", &id));
         };
         let tags = state.store.list_project_tags(&id).await?;
-        out.push(super::projects::render(&p, &tags));
+        let options = super::projects::options_of(state, &id).await?;
+        out.push(super::projects::render(&p, &tags, &options));
     }
     Ok(out)
 }

@@ -17,6 +17,7 @@ use super::{
     JsonBody, ListQuery, ListRequest, Obj,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::identity::grants::IMMUTABLE;
 use crate::identity::projects::{check_tag as check_tag_value, check_tags, tag_not_found, TAG_MAX};
 use crate::identity::{NewProject, ProjectChanges};
 use crate::policy::Target;
@@ -64,7 +65,7 @@ pub const NOT_EXTRA: &[&str] = &[
 /// The body Keystone returns for a project or domain: the columns, `tags`, `options`, and the
 /// attributes kept in `extra`. A domain has no `domain_id`, `parent_id` or `is_domain`
 /// (Keystone's `_get_domain_from_project`).
-pub fn render(p: &Project, tags: &[String]) -> Value {
+pub fn render(p: &Project, tags: &[String], options: &[(String, String)]) -> Value {
     let mut obj: Map<String, Value> = p
         .extra
         .as_deref()
@@ -80,13 +81,36 @@ pub fn render(p: &Project, tags: &[String]) -> Value {
     );
     obj.insert("enabled".into(), json!(p.enabled));
     obj.insert("tags".into(), json!(tags));
-    obj.insert("options".into(), json!({}));
+    obj.insert("options".into(), options_json(options));
     if !p.is_domain {
         obj.insert("domain_id".into(), json!(p.domain_id));
         obj.insert("parent_id".into(), json!(p.parent_id));
         obj.insert("is_domain".into(), json!(false));
     }
     Value::Object(obj)
+}
+
+/// `project_option` rows as the API names them (`IMMU` is `immutable`); options Keystone does
+/// not register are not shown.
+fn options_json(options: &[(String, String)]) -> Value {
+    let mut out = Map::new();
+    for (id, value) in options {
+        if id == crate::identity::grants::IMMUTABLE_ID {
+            let v = serde_json::from_str(value).unwrap_or(Value::Null);
+            out.insert(crate::identity::grants::IMMUTABLE.into(), v);
+        }
+    }
+    Value::Object(out)
+}
+
+/// A project's or domain's resource options, as stored.
+pub async fn options_of(state: &AppState, id: &str) -> ApiResult<Vec<(String, String)>> {
+    Ok(state
+        .store
+        .project_options_of(&[id.to_string()])
+        .await?
+        .remove(id)
+        .unwrap_or_default())
 }
 
 /// The project (not a domain) of a path, or `None` without a query for an id no project can
@@ -100,8 +124,8 @@ async fn find(state: &AppState, id: &str) -> ApiResult<Option<Project>> {
 
 /// A project or domain as the projects API shows it: a domain with `is_domain: true` and null
 /// `domain_id` and `parent_id` (Keystone's project row acting as a domain).
-fn render_as_project(p: &Project, tags: &[String]) -> Value {
-    let mut v = render(p, tags);
+fn render_as_project(p: &Project, tags: &[String], options: &[(String, String)]) -> Value {
+    let mut v = render(p, tags, options);
     if p.is_domain {
         v["is_domain"] = json!(true);
         v["domain_id"] = json!(null);
@@ -146,18 +170,26 @@ pub fn read_tags(obj: &Obj) -> ApiResult<Option<Vec<String>>> {
     Ok(Some(tags))
 }
 
-/// Options Keystone knows for projects and domains; Baton keeps none of them yet, so only an
-/// empty object is accepted rather than silently dropping a setting.
-pub fn refuse_options(obj: &Obj) -> ApiResult<()> {
-    if let Some(opts) = obj.object("options")? {
-        if let Some(k) = opts.fields.keys().next() {
-            return Err(invalid(
-                &format!("{}/options", obj.path),
-                format!("option '{k}' is not supported by this server"),
-            ));
+/// `options` of a project or domain: only `immutable`, a boolean or `null` (Keystone's project
+/// option registry). Keystone 30 checks project and domain bodies with its newer validator,
+/// whose messages name the attribute and its value.
+pub fn read_options(obj: &Obj) -> ApiResult<Option<Option<bool>>> {
+    use super::schema::{check_additional, check_type};
+    let Some(opts) = obj.fields.get("options") else {
+        return Ok(None);
+    };
+    check_type("options", opts, &["object"])?;
+    let Value::Object(opts) = opts else {
+        return Ok(None);
+    };
+    check_additional("options", opts, &[IMMUTABLE])?;
+    match opts.get(IMMUTABLE) {
+        None => Ok(None),
+        Some(v) => {
+            check_type(IMMUTABLE, v, &["boolean", "null"])?;
+            Ok(Some(v.as_bool()))
         }
     }
-    Ok(())
 }
 
 // ----- collection ------------------------------------------------------------------------------
@@ -191,6 +223,7 @@ async fn list(
     let rows = state.store.find_projects(want_domains, &by).await?;
     let ids: Vec<String> = rows.iter().map(|p| p.id.clone()).collect();
     let tags = state.store.project_tags_of(&ids).await?;
+    let options = state.store.project_options_of(&ids).await?;
     let none: Vec<String> = Vec::new();
     let tag_filter = TagFilter::from_query(&list.query);
     let projects = rows
@@ -203,7 +236,13 @@ async fn list(
                 && matches_flag(&list.query, "enabled", p.enabled)
         })
         .filter(|p| tag_filter.accepts(tags.get(&p.id).unwrap_or(&none)))
-        .map(|p| render_as_project(&p, tags.get(&p.id).unwrap_or(&none)))
+        .map(|p| {
+            render_as_project(
+                &p,
+                tags.get(&p.id).unwrap_or(&none),
+                options.get(&p.id).map_or(&[][..], Vec::as_slice),
+            )
+        })
         .collect();
     Ok(list.respond(&page, Collection::of("projects"), projects))
 }
@@ -260,7 +299,7 @@ async fn create(
     let enabled = obj.boolean("enabled")?.unwrap_or(true);
     let is_domain = obj.boolean("is_domain")?.unwrap_or(false);
     let tags = read_tags(&obj)?.unwrap_or_default();
-    refuse_options(&obj)?;
+    let immutable = read_options(&obj)?.flatten();
     let Some(name) = name else {
         return Err(invalid("project", "'name' is a required property"));
     };
@@ -271,6 +310,7 @@ async fn create(
         tags,
         // A body `id` is not the project's: Keystone assigns a new one.
         extra: obj.extra(NOT_EXTRA),
+        immutable,
     };
 
     if is_domain {
@@ -283,7 +323,7 @@ async fn create(
             .identity
             .create_project_acting_as_domain(at_root, new)
             .await?;
-        let body = render_as_project(&domain, &tags);
+        let body = render_as_project(&domain, &tags, &options_of(&state, &domain.id).await?);
         return Ok(created(&state, &headers, "projects", "project", body));
     }
 
@@ -302,7 +342,7 @@ async fn create(
         &headers,
         "projects",
         "project",
-        render(&project, &tags),
+        render(&project, &tags, &options_of(&state, &project.id).await?),
     ))
 }
 
@@ -318,7 +358,7 @@ async fn show(
     let project = load(&state, &caller, "identity:get_project", &project_id).await?;
     let query = ListQuery::parse(raw.as_deref());
     let tags = state.store.list_project_tags(&project.id).await?;
-    let mut body = render(&project, &tags);
+    let mut body = render(&project, &tags, &options_of(&state, &project.id).await?);
     if query.flag("parents_as_ids").unwrap_or(false)
         && query.flag("parents_as_list").unwrap_or(false)
     {
@@ -340,7 +380,7 @@ async fn show(
         body["parents"] = Value::Array(
             chain
                 .iter()
-                .map(|p| json!({ "project": super::with_self_link(render(p, &[]), &base) }))
+                .map(|p| json!({ "project": super::with_self_link(render(p, &[], &[]), &base) }))
                 .collect(),
         );
     }
@@ -365,14 +405,14 @@ async fn update(
     };
     let project = state.identity.update_project(project, changes).await?;
     let tags = state.store.list_project_tags(&project.id).await?;
-    Ok(member(
-        &state,
-        &headers,
-        "projects",
-        "project",
-        render(&project, &tags),
-    )
-    .into_response())
+    let mut body = render(&project, &tags, &options_of(&state, &project.id).await?);
+    // Keystone's update answers with the `extra` blob too (`to_dict(include_extra_dict=True)`).
+    body["extra"] = project
+        .extra
+        .as_deref()
+        .and_then(|e| serde_json::from_str::<Map<String, Value>>(e).ok())
+        .map_or_else(|| json!({}), Value::Object);
+    Ok(member(&state, &headers, "projects", "project", body).into_response())
 }
 
 /// A PATCH body of a project or domain (`obj` names which in messages), without the attributes
@@ -388,13 +428,15 @@ pub(crate) fn read_changes(obj: &Obj, current: &Project) -> ApiResult<ProjectCha
     let description = obj.nullable_string("description", usize::MAX)?;
     let enabled = obj.boolean("enabled")?;
     let tags = read_tags(obj)?;
-    refuse_options(obj)?;
+    let immutable = read_options(obj)?;
     Ok(ProjectChanges {
         name,
         description,
         enabled,
         tags,
         extra: obj.extra(NOT_EXTRA),
+        immutable,
+        attributes: obj.fields.len(),
         ..ProjectChanges::default()
     })
 }

@@ -128,7 +128,10 @@ pub(crate) fn options_field(obj: &Obj) -> ApiResult<Option<Option<bool>>> {
         Some(Value::Bool(b)) => Ok(Some(Some(*b))),
         Some(other) => Err(invalid(
             &format!("{}/{IMMUTABLE}", opts.path),
-            format!("{other} is not of type 'boolean', 'null'"),
+            format!(
+                "{} is not of type 'boolean', 'null'",
+                super::schema::py_repr(other)
+            ),
         )),
     }
 }

@@ -592,6 +592,7 @@ async fn list_projects(
     let (found, _) = state.tokens.scopes_for_user(&user.id).await?;
     let ids: Vec<String> = found.iter().map(|p| p.id.clone()).collect();
     let tags = state.store.project_tags_of(&ids).await?;
+    let options = state.store.project_options_of(&ids).await?;
     let none = Vec::new();
     let projects = found
         .iter()
@@ -600,7 +601,13 @@ async fn list_projects(
                 && matches(&list.query, "domain_id", Some(&p.domain_id))
                 && matches_flag(&list.query, "enabled", p.enabled)
         })
-        .map(|p| super::projects::render(p, tags.get(&p.id).unwrap_or(&none)))
+        .map(|p| {
+            super::projects::render(
+                p,
+                tags.get(&p.id).unwrap_or(&none),
+                options.get(&p.id).map_or(&[][..], Vec::as_slice),
+            )
+        })
         .collect();
     // Keystone applies no list_limit here: only an explicit `limit` cuts the page.
     let page = list.explicit_page()?;
