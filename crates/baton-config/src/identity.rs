@@ -111,8 +111,13 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
     ("endpoint_filter", &["return_all_endpoints_if_no_filter"]),
     (
         "resource",
-        &["admin_project_name", "admin_project_domain_name"],
+        &[
+            "admin_project_name",
+            "admin_project_domain_name",
+            "list_limit",
+        ],
     ),
+    ("role", &["list_limit"]),
     ("revoke", &["expiration_buffer"]),
     ("application_credential", &["user_limit"]),
     ("trust", &["max_redelegation_count"]),
@@ -291,13 +296,13 @@ pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
             "scrypt_parallelism",
         ],
     ),
+    ("role", &["driver", "caching", "cache_time"]),
     (
         "resource",
         &[
             "driver",
             "caching",
             "cache_time",
-            "list_limit",
             "project_name_url_safe",
             "domain_name_url_safe",
         ],
@@ -360,7 +365,6 @@ pub const IGNORED_SECTIONS: &[&str] = &[
     "oauth1",
     "oauth2",
     "receipt",
-    "role",
     "saml",
     "shadow_users",
     "tokenless_auth",
@@ -566,6 +570,16 @@ pub struct ResourceOptions {
     pub admin_project_name: Option<String>,
     /// Domain of the cloud admin project (`admin_project_domain_name`).
     pub admin_project_domain_name: Option<String>,
+    /// Largest page of projects and domains (`list_limit`); `None` falls back to
+    /// `[DEFAULT] list_limit`.
+    pub list_limit: Option<u32>,
+}
+
+/// The `[role]` options. `driver` is always Baton's SQL store and is not stored.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoleOptions {
+    /// Largest page of roles (`list_limit`); `None` falls back to `[DEFAULT] list_limit`.
+    pub list_limit: Option<u32>,
 }
 
 /// The `[catalog]` options. `driver` is always Baton's SQL catalog and is not stored.
@@ -928,6 +942,8 @@ pub struct IdentityConfig {
     pub endpoint_filter: EndpointFilterOptions,
     /// `[policy]` (the policy-blob API, not `[oslo_policy]`).
     pub policy_api: PolicyApiOptions,
+    /// `[role]`.
+    pub role: RoleOptions,
     /// `[ldap]`'s options a domain's configuration may set, as this file gives them (the
     /// defaults `/v3/domains/config/default` shows; Baton has no LDAP driver).
     pub ldap: crate::domain_config::LdapDefaults,
@@ -1091,6 +1107,7 @@ impl Default for IdentityConfig {
             unified_limit: UnifiedLimitOptions::default(),
             endpoint_filter: EndpointFilterOptions::default(),
             policy_api: PolicyApiOptions::default(),
+            role: RoleOptions::default(),
             ldap: crate::domain_config::LdapDefaults::default(),
             oslo_middleware: OsloMiddlewareOptions {
                 max_request_body_size: 114_688,
@@ -1667,6 +1684,10 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
         resource: ResourceOptions {
             admin_project_name: resource.string_untrimmed("admin_project_name")?,
             admin_project_domain_name: resource.string_untrimmed("admin_project_domain_name")?,
+            list_limit: section_list_limit(ini, "resource")?,
+        },
+        role: RoleOptions {
+            list_limit: section_list_limit(ini, "role")?,
         },
         revoke: read_revoke(ini, &d.revoke)?,
         application_credential: read_application_credential(ini.reader("application_credential"))?,

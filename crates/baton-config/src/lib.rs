@@ -39,7 +39,7 @@ pub use identity::{
     CredentialOptions, DatabaseOptions, DefaultOptions, EndpointFilterOptions, EnforcementModel,
     FernetOptions, IdentityConfig, IdentityOptions, Ignored, KeyDistribution, NotificationDriver,
     NotificationFormat, NotificationOptions, OsloMiddlewareOptions, OsloPolicyOptions,
-    PasswordHashAlgorithm, PolicyApiOptions, ResourceOptions, RevokeOptions,
+    PasswordHashAlgorithm, PolicyApiOptions, ResourceOptions, RevokeOptions, RoleOptions,
     SecurityComplianceOptions, TokenOptions, TokenPairOptions, UnifiedLimitOptions,
     DEFAULT_AUTH_METHODS, DEFAULT_CREDENTIAL_KEY_REPOSITORY, DEFAULT_KEY_REPOSITORY,
     IGNORED_OPTIONS, IGNORED_OPTION_PREFIXES, IGNORED_SECTIONS,

@@ -488,7 +488,58 @@ async fn immutable_option(dialect: Dialect) {
     assert_eq!(error(st, &b, 403), format!("Unable to update immutable domain resource: `{did2}. Set resource option \"immutable\" to false first."));
 }
 
-on_every_database!(project_lifecycle, domain_lifecycle, immutable_option);
+/// Keystone 30 pages users, groups, projects and domains from the marker's row: an unknown
+/// marker is a 404; a known one lists the ids after it. `[resource] list_limit` cuts projects.
+async fn markers_and_list_limit(dialect: Dialect) {
+    let s = IdentityServer::start_with(dialect, |c| c.resource.list_limit = Some(2)).await;
+    let admin = s.system_admin_token().await;
+    for kind in ["users", "groups", "projects", "domains"] {
+        let (st, b) = call(
+            &s,
+            Method::GET,
+            &format!("{kind}?marker=nosuch"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(
+            error(st, &b, 404),
+            "Marker nosuch could not be found.",
+            "{kind}"
+        );
+    }
+    for name in ["m1", "m2", "m3"] {
+        let body = json!({"project": {"name": name, "domain_id": "default"}});
+        let (st, _) = call(&s, Method::POST, "projects", &admin, Some(body)).await;
+        assert_eq!(st, StatusCode::CREATED);
+    }
+    let (_, b) = call(&s, Method::GET, "projects", &admin, None).await;
+    assert_eq!(
+        (
+            b["projects"].as_array().unwrap().len(),
+            b["truncated"].clone()
+        ),
+        (2, json!(true))
+    );
+    let first = b["projects"][0]["id"].as_str().unwrap().to_string();
+    let (st, b) = call(
+        &s,
+        Method::GET,
+        &format!("projects?marker={first}&limit=1"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert!(b["projects"][0]["id"].as_str().unwrap() > first.as_str());
+}
+
+on_every_database!(
+    project_lifecycle,
+    domain_lifecycle,
+    immutable_option,
+    markers_and_list_limit
+);
 
 #[tokio::test]
 async fn project_and_domain_policy_per_persona() {

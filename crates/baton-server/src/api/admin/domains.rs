@@ -88,7 +88,8 @@ async fn list(
         target.set("target.domain.id", d.clone());
     }
     caller.enforce(&state, "identity:list_domains", &target)?;
-    let page = list.page(None)?;
+    let page = list.page(state.config().resource.list_limit)?;
+    super::check_marker(&state, &page, super::MarkerOf::Project).await?;
     let by: Vec<(ProjectColumn, &str)> = list
         .query
         .get("name")

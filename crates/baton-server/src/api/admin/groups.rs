@@ -95,6 +95,7 @@ async fn list(
     }
     caller.enforce(&state, "identity:list_groups", &target)?;
     let page = list.page(state.config().identity.list_limit)?;
+    super::check_marker(&state, &page, super::MarkerOf::Group).await?;
     let groups = state
         .store
         .list_groups(list.query.get("domain_id"), list.query.get("name"))

@@ -392,6 +392,39 @@ pub fn path_id<'a>(kind: &str, id: &'a str) -> ApiResult<&'a str> {
     }
 }
 
+/// The collections Keystone 30 pages in SQL from a `marker` row.
+#[derive(Debug, Clone, Copy)]
+pub enum MarkerOf {
+    /// `/v3/users`.
+    User,
+    /// `/v3/groups`.
+    Group,
+    /// Projects and domains (one table).
+    Project,
+}
+
+/// Keystone 30 answers 404 (`Marker <id> could not be found.`) when a listing of users, groups,
+/// projects or domains names a `marker` that is no such row; other listings take the marker as
+/// a bound on ids.
+pub async fn check_marker(state: &AppState, page: &Page, of: MarkerOf) -> ApiResult<()> {
+    let Some(marker) = &page.marker else {
+        return Ok(());
+    };
+    let found = path_id("marker", marker).is_ok()
+        && match of {
+            MarkerOf::User => state.store.get_user(marker).await?.is_some(),
+            MarkerOf::Group => state.store.get_group(marker).await?.is_some(),
+            MarkerOf::Project => state.store.get_project(marker).await?.is_some(),
+        };
+    if found {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!(
+            "Marker {marker} could not be found."
+        )))
+    }
+}
+
 // ----- responses -------------------------------------------------------------------------------
 
 /// `{base}/v3/{path}`.

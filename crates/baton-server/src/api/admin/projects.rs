@@ -207,7 +207,8 @@ async fn list(
         target.set("target.domain_id", d.clone());
     }
     caller.enforce(&state, "identity:list_projects", &target)?;
-    let page = list.page(None)?;
+    let page = list.page(state.config().resource.list_limit)?;
+    super::check_marker(&state, &page, super::MarkerOf::Project).await?;
     let want_domains = list.query.flag("is_domain").unwrap_or(false);
     // The filters narrow the read in SQL; the exact comparisons below stay Keystone's.
     let mut by: Vec<(ProjectColumn, &str)> = Vec::new();

@@ -172,7 +172,7 @@ async fn list(
         "identity:list_roles"
     };
     caller.enforce(&state, action, &Target::new())?;
-    let page = list.page(None)?;
+    let page = list.page(state.config().role.list_limit)?;
     // Without a domain filter Keystone lists the global roles only.
     let roles = state
         .store

@@ -330,6 +330,7 @@ async fn list(
     }
     caller.enforce(&state, "identity:list_users", &target)?;
     let page = list.page(state.config().identity.list_limit)?;
+    super::check_marker(&state, &page, super::MarkerOf::User).await?;
     // A domain-scoped caller sees its own domain only, whatever it filters on.
     let filter = UserFilter {
         domain_id: list
