@@ -124,7 +124,19 @@ pub fn matches(query: &ListQuery, key: &str, value: Option<&str>) -> bool {
         .iter()
         .filter(|(k, _)| k == key)
         .all(|(_, want)| value == Some(want.as_str()));
-    exact && matches_inexact(query, key, value)
+    exact && matches_inexact(query, key, value, true)
+}
+
+/// [`matches`] for an attribute Keystone keeps in `extra` (a service's `name`): no SQL column
+/// to filter on, so Keystone applies every comparator in Python, the case-insensitive ones as
+/// plain substring tests too (`%` and `_` are characters there).
+pub fn matches_extra(query: &ListQuery, key: &str, value: Option<&str>) -> bool {
+    let exact = query
+        .pairs
+        .iter()
+        .filter(|(k, _)| k == key)
+        .all(|(_, want)| value == Some(want.as_str()));
+    exact && matches_inexact(query, key, value, false)
 }
 
 /// Keystone's inexact filters on `key` (`key__contains`, `__startswith`, `__endswith`, each
@@ -132,7 +144,7 @@ pub fn matches(query: &ListQuery, key: &str, value: Option<&str>) -> bool {
 /// Keystone runs the case-insensitive ones in SQL as `ILIKE`, so `%` and `_` in the value are
 /// wildcards there, and the case-sensitive ones in Python as plain substring tests. A
 /// comparator it does not know is ignored; an attribute without a value never matches.
-fn matches_inexact(query: &ListQuery, key: &str, value: Option<&str>) -> bool {
+fn matches_inexact(query: &ListQuery, key: &str, value: Option<&str>, in_sql: bool) -> bool {
     let prefix = format!("{key}__");
     for (k, want) in &query.pairs {
         let Some(comparator) = k.strip_prefix(&prefix) else {
@@ -152,13 +164,18 @@ fn matches_inexact(query: &ListQuery, key: &str, value: Option<&str>) -> bool {
         let Some(value) = value else {
             return false;
         };
-        let hit = if insensitive {
+        let hit = if insensitive && in_sql {
             like(&value.to_lowercase(), &pattern.to_lowercase())
         } else {
+            let (value, want) = if insensitive {
+                (value.to_lowercase(), want.to_lowercase())
+            } else {
+                (value.to_string(), want.to_string())
+            };
             match comparator {
-                "contains" => value.contains(want),
-                "startswith" => value.starts_with(want),
-                _ => value.ends_with(want),
+                "contains" => value.contains(&want),
+                "startswith" => value.starts_with(&want),
+                _ => value.ends_with(&want),
             }
         };
         if !hit {
@@ -234,6 +251,11 @@ mod tests {
         ));
         assert!(!m("name=Bob&name__contains=x", Some("Bob")));
         assert!(matches(&q("domain_id__contains=x"), "name", Some("Bob")));
+        // An attribute kept in `extra` is filtered in Python: no wildcards.
+        let e = |text: &str, v: Option<&str>| matches_extra(&q(text), "name", v);
+        assert!(e("name__icontains=OB", Some("Bob")) && !e("name__icontains=b_b", Some("Bob")));
+        assert!(!e("name__icontains=%25", Some("Bob")) && e("name__icontains=%25", Some("a%")));
+        assert!(!e("name=Bob&name__contains=x", Some("Bob")));
     }
 
     #[test]

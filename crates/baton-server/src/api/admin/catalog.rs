@@ -14,8 +14,8 @@ use baton_store::{Endpoint, Region, Service};
 use serde_json::{Map, Value};
 
 use super::{
-    created, invalid, list_target, matches, member, no_content, path_id, Caller, Collection,
-    JsonBody, ListRequest, Obj, Page,
+    created, invalid, list_target, matches, matches_extra, member, no_content, path_id, Caller,
+    Collection, JsonBody, ListRequest, Obj, Page,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::policy::Target;
@@ -322,7 +322,7 @@ async fn list_services(
         .iter()
         .filter(|s| {
             matches(&list.query, "type", Some(&s.service_type))
-                && matches(
+                && matches_extra(
                     &list.query,
                     "name",
                     s.extra.get("name").and_then(Value::as_str),

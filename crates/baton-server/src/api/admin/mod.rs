@@ -32,7 +32,7 @@ use serde_json::{json, Map, Value};
 use super::extract::body_rejection;
 pub use super::extract::Caller;
 pub use super::list::{with_self_link, Collection, ListRequest, Page, MAX_DB_LIMIT};
-pub use super::query::{matches, matches_flag, ListQuery};
+pub use super::query::{matches, matches_extra, matches_flag, ListQuery};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 use schema::py_repr;

@@ -180,7 +180,7 @@ async fn list(
         .await?
         .into_iter()
         .filter(|d| d.role.domain_id.as_deref() == domain_filter)
-        .filter(|d| list.query.get("name").is_none_or(|n| n == d.role.name))
+        .filter(|d| super::matches(&list.query, "name", Some(&d.role.name)))
         .map(|d| render(&d))
         .collect();
     Ok(list.respond(&page, Collection::of("roles"), roles))
