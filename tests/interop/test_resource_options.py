@@ -104,3 +104,30 @@ def test_immutable_set_by_either_is_honoured_by_both(pair):
         r = api(other, "PATCH", f"projects/{pid}", other_admin, {"project": {"options": {"immutable": False}}})
         assert r.status_code == 200, r.text
         assert api(writer, "DELETE", f"projects/{pid}", admin).status_code == 204
+
+
+def test_baton_immutable_flags_print_what_openstack_prints(target, venv_bin, tmp_path):
+    """`--immutable` / `--no-immutable` of `baton project|domain create` write what
+    openstackclient's write, and `show` prints the option as openstackclient prints it (`baton`
+    has no `project|domain set|delete`: openstackclient's are used for those)."""
+    from conftest import CliPair
+
+    cli = CliPair(target, venv_bin, tmp_path)
+    bt, same = cli.bt, cli.same
+    project = f"ro-cli-{uuid.uuid4().hex[:6]}"
+    bt("project", "create", "--domain", "default", "--immutable", project)
+    for fmt in ([], ["-f", "json"], ["-f", "value"]):
+        same("project", "show", project, *fmt)
+    refused = cli.os("project", "delete", project, check=False)
+    assert refused.returncode == 1 and "immutable" in refused.stderr, refused.stderr
+    cli.os("project", "set", "--no-immutable", project)
+    same("project", "show", project)
+    cli.os("project", "delete", project)
+
+    for flag in ("--immutable", "--no-immutable"):
+        domain = f"ro-cli-{uuid.uuid4().hex[:6]}"
+        bt("domain", "create", flag, domain)
+        same("domain", "show", domain, "-f", "json")
+        cli.os("domain", "set", "--no-immutable", domain)
+        cli.os("domain", "set", "--disable", domain)
+        cli.os("domain", "delete", domain)

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use baton_store::{Role, Store};
-use baton_types::{CatalogEndpoint, CatalogService};
+use baton_types::{CatalogEndpoint, CatalogService, TokenServiceProvider};
 use bytes::Bytes;
 
 use crate::error::ApiResult;
@@ -38,9 +38,16 @@ pub struct Directory {
     /// `[endpoint_filter] return_all_endpoints_if_no_filter`: a project without associations
     /// (and a token without a project) gets the whole catalog, else none.
     return_all_if_no_filter: bool,
+    /// The enabled federation service providers, which every token lists.
+    service_providers: Vec<TokenServiceProvider>,
 }
 
 impl Directory {
+    /// `token["service_providers"]`: the enabled ones, absent when there are none.
+    pub fn service_providers(&self) -> Option<Vec<TokenServiceProvider>> {
+        (!self.service_providers.is_empty()).then(|| self.service_providers.clone())
+    }
+
     /// The role ids plus everything they imply, transitively, minus domain-specific roles
     /// (Keystone keeps those out of tokens and lets only what they imply through).
     pub fn expand_roles(&self, direct: impl IntoIterator<Item = String>) -> Vec<Role> {
@@ -245,6 +252,17 @@ async fn load(store: &Store, return_all_if_no_filter: bool) -> ApiResult<Directo
         .flat_map(|s| &s.endpoints)
         .any(|e| has_placeholder(&e.url));
     let project_endpoints = project_endpoints(store.endpoint_filter_rows().await?, &endpoints);
+    let service_providers = store
+        .list_service_providers()
+        .await?
+        .into_iter()
+        .filter(|sp| sp.enabled)
+        .map(|sp| TokenServiceProvider {
+            auth_url: sp.auth_url,
+            id: sp.id,
+            sp_url: sp.sp_url,
+        })
+        .collect();
     Ok(Directory {
         roles: roles.into_iter().map(|r| (r.id.clone(), r)).collect(),
         implied,
@@ -253,5 +271,6 @@ async fn load(store: &Store, return_all_if_no_filter: bool) -> ApiResult<Directo
         catalog_json: Mutex::default(),
         project_endpoints,
         return_all_if_no_filter,
+        service_providers,
     })
 }

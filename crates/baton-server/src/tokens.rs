@@ -885,6 +885,7 @@ impl TokenService {
             application_credential: None,
             trust: None,
             continuation: None,
+            service_providers: dir.service_providers(),
         };
         let mut scoped = self
             .fill_scope(read, &dir, &user.id, &payload.scope, &mut body)

@@ -34,6 +34,8 @@ mod domain_config;
 mod endpoint_filter;
 #[path = "server/faults.rs"]
 mod faults;
+#[path = "server/federation.rs"]
+mod federation;
 #[path = "server/fleet.rs"]
 mod fleet;
 #[path = "server/fuzz_corpus.rs"]

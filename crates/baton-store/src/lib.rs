@@ -25,6 +25,8 @@ mod credential;
 mod domain_config;
 pub use domain_config::DomainConfigOption;
 mod endpoint_filter;
+mod federation;
+pub use federation::ServiceProvider;
 mod fleet;
 mod group;
 pub use endpoint_filter::{EndpointFilterRows, EndpointGroup};

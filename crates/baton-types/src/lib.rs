@@ -84,6 +84,21 @@ pub struct TokenBody {
         skip_serializing_if = "Option::is_none"
     )]
     pub continuation: Option<TokenContinuation>,
+    /// The enabled federation service providers, in every token while there are any (Keystone
+    /// renders them at issue and at validation alike).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_providers: Option<Vec<TokenServiceProvider>>,
+}
+
+/// One entry of `token["service_providers"]`: a remote cloud the token may be taken to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenServiceProvider {
+    /// Where to authenticate at the remote cloud.
+    pub auth_url: String,
+    /// The service provider's id.
+    pub id: String,
+    /// Where the remote cloud takes SAML assertions.
+    pub sp_url: String,
 }
 
 /// `token["baton:continuation"]`: a service acting for the token's user in a long operation.

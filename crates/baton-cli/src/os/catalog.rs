@@ -33,6 +33,11 @@ impl Iface {
 
 #[derive(Debug, Subcommand)]
 pub enum ServiceCmd {
+    /// Federation service providers (openstack service provider ...).
+    Provider {
+        #[command(subcommand)]
+        cmd: super::service_provider::ServiceProviderCmd,
+    },
     /// Create new service.
     Create {
         /// New service type (compute, image, identity, volume, etc).
@@ -175,6 +180,7 @@ fn format_endpoint(e: &Value, service: &Value) -> Output {
 
 pub async fn run_service(id: &Identity, cmd: ServiceCmd) -> CliResult<Done> {
     match cmd {
+        ServiceCmd::Provider { cmd } => super::service_provider::run(id, cmd).await,
         ServiceCmd::Create {
             service_type,
             name,

@@ -17,6 +17,7 @@ mod output;
 mod policy;
 mod project;
 mod role;
+mod service_provider;
 mod token;
 mod trust;
 mod user;

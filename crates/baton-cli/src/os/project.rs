@@ -9,6 +9,8 @@ use super::output::{Cell, Output, OutputArgs, Value};
 use super::role::Immutable;
 use super::{CliError, CliResult, Done, Identity};
 
+/// `--enable` / `--disable`, for every command that has them (projects, domains, users,
+/// services, endpoints, service providers).
 #[derive(Debug, Clone, Args)]
 #[group(multiple = false)]
 pub struct Enable {
@@ -23,6 +25,17 @@ pub struct Enable {
 impl Enable {
     pub fn disabled(&self) -> bool {
         self.disable
+    }
+
+    /// `Some(true)` for `--enable`, `Some(false)` for `--disable`, `None` for neither.
+    pub fn value(&self) -> Option<bool> {
+        if self.enable {
+            Some(true)
+        } else if self.disable {
+            Some(false)
+        } else {
+            None
+        }
     }
 }
 

@@ -8,33 +8,11 @@ use serde_json::json;
 
 use super::api::{CallError, FindError, Kind};
 use super::output::{Cell, Output, OutputArgs, Value};
+use super::project::Enable;
 use super::{warn, CliError, CliResult, Done, Identity};
 
 const NO_PASSWORD: &str =
     "No password was supplied, authentication will fail when a user does not have a password.";
-
-#[derive(Debug, Clone, Args)]
-#[group(multiple = false)]
-pub struct Enable {
-    /// Enable user (default).
-    #[arg(long)]
-    enable: bool,
-    /// Disable user.
-    #[arg(long)]
-    disable: bool,
-}
-
-impl Enable {
-    fn value(&self) -> Option<bool> {
-        if self.enable {
-            Some(true)
-        } else if self.disable {
-            Some(false)
-        } else {
-            None
-        }
-    }
-}
 
 #[derive(Debug, Subcommand)]
 pub enum UserCmd {

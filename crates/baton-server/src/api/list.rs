@@ -43,18 +43,31 @@ impl FromRequestParts<AppState> for ListRequest {
 pub struct Collection {
     key: &'static str,
     path: Option<String>,
+    members: Option<String>,
 }
 
 impl Collection {
     /// `/v3/<key>`.
     pub fn of(key: &'static str) -> Collection {
-        Collection { key, path: None }
+        Collection {
+            key,
+            path: None,
+            members: None,
+        }
     }
 
     /// The same members listed under another path (`users/{id}/groups`).
     pub fn at(self, path: String) -> Collection {
         Collection {
             path: Some(path),
+            ..self
+        }
+    }
+
+    /// Members living under `path` rather than `/v3/<key>` (`OS-FEDERATION/...`).
+    pub fn members_under(self, path: String) -> Collection {
+        Collection {
+            members: Some(path),
             ..self
         }
     }
@@ -129,7 +142,7 @@ impl ListRequest {
         if let (true, Some(limit)) = (truncated, page.limit) {
             entities.truncate(limit);
         }
-        let member_base = self.url(c.key);
+        let member_base = self.url(c.members.as_deref().unwrap_or(c.key));
         let entities: Vec<Value> = entities
             .into_iter()
             .map(|e| with_self_link(e, &member_base))

@@ -18,6 +18,7 @@ pub mod catalog;
 pub mod credentials;
 pub mod domain_config;
 pub mod ec2;
+pub mod federation;
 pub mod grants;
 pub mod limits;
 pub mod policies;

@@ -417,6 +417,7 @@ fn token(user: &str, user_domain: &str, scope: Scope, roles: &[&str]) -> TokenBo
         application_credential: None,
         trust: None,
         continuation: None,
+        service_providers: None,
     }
 }
 

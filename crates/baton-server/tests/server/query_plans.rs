@@ -38,6 +38,8 @@ const SMALL_TABLES: &[&str] = &[
     "whitelisted_config",
     "sensitive_config",
     "config_register",
+    // Federation service providers: a handful per cloud, read whole with the catalog snapshot.
+    "service_provider",
 ];
 
 /// The statements sqlx ran while `recording` was on.

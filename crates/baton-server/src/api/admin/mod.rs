@@ -12,6 +12,7 @@ pub mod domain_config;
 pub mod domains;
 pub mod ec2_credentials;
 pub mod endpoint_filter;
+pub mod federation;
 pub mod grants;
 pub mod groups;
 pub mod limits;
@@ -60,6 +61,7 @@ pub fn routes() -> axum::Router<AppState> {
         .merge(limits::routes())
         .merge(endpoint_filter::routes())
         .merge(policies::routes())
+        .merge(federation::routes())
 }
 
 // ----- request bodies --------------------------------------------------------------------------
