@@ -13,7 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use super::{invalid, no_content, path_id, Caller, JsonBody};
+use super::{invalid, no_content, Caller, JsonBody};
 use crate::error::{ApiError, ApiResult};
 use crate::policy::Target;
 use crate::AppState;
@@ -67,16 +67,9 @@ fn config_body(body: &Bytes) -> ApiResult<Map<String, Value>> {
     }
 }
 
-/// Whether the path's domain exists (an id no domain can have is not looked up).
-async fn domain_exists(state: &AppState, id: &str) -> ApiResult<bool> {
-    if path_id("domain", id).is_err() {
-        return Ok(false);
-    }
-    Ok(state.store.get_domain(id).await?.is_some())
-}
-
+/// The path's domain must exist (an id no domain can have is not looked up).
 async fn require_domain(state: &AppState, id: &str) -> ApiResult<()> {
-    if domain_exists(state, id).await? {
+    if super::domains::find(state, id).await?.is_some() {
         Ok(())
     } else {
         Err(ApiError::not_found("domain", id))

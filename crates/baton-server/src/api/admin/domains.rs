@@ -30,7 +30,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The domain of a path, or `None` without a query for an id no domain can have.
-async fn find(state: &AppState, id: &str) -> ApiResult<Option<Project>> {
+pub(crate) async fn find(state: &AppState, id: &str) -> ApiResult<Option<Project>> {
     if path_id("domain", id).is_err() {
         return Ok(None);
     }
