@@ -76,6 +76,9 @@ const BOOLEANS: &[(&str, bool)] = &[
     ("no", false),
 ];
 
+/// The schema's `enum` as jsonschema quotes it in its message.
+const BOOLEAN_ENUM: &str = "[True, 'True', 'TRUE', 'true', False, 'False', 'FALSE', 'false', '', '1', '0', 'y', 'Y', 'n', 'N', 'on', 'ON', 'off', 'OFF', 'yes', 'no']";
+
 fn url_ok(s: &str) -> bool {
     match s.split_once(':') {
         Some((scheme, rest)) => {
@@ -94,14 +97,10 @@ fn check_boolean(at: &str, v: &Value) -> ApiResult<()> {
     check_type(at, v, &["boolean", "string", "null"])?;
     if let Value::String(s) = v {
         if !BOOLEANS.iter().any(|(k, _)| k == s) {
-            let mut choices = vec!["True".to_string()];
-            choices.extend(BOOLEANS.iter().take(3).map(|(k, _)| py_repr(&json!(k))));
-            choices.push("False".into());
-            choices.extend(BOOLEANS.iter().skip(3).map(|(k, _)| py_repr(&json!(k))));
             return Err(schema_error(
                 at,
                 v,
-                format!("{} is not one of [{}]", py_repr(v), choices.join(", ")),
+                format!("{} is not one of {BOOLEAN_ENUM}", py_repr(v)),
             ));
         }
     }
