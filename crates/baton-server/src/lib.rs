@@ -300,6 +300,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v3/auth/catalog", get(api::auth::catalog))
         .route("/v3/auth/projects", get(api::auth::projects))
         .route("/v3/auth/domains", get(api::auth::domains))
+        .route("/v3/OS-FEDERATION/projects", get(api::auth::projects))
+        .route("/v3/OS-FEDERATION/domains", get(api::auth::domains))
         .route("/v3/auth/system", get(api::auth::system))
         .merge(api::admin::routes())
         .merge(api::ec2tokens::routes())

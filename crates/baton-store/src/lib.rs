@@ -26,7 +26,7 @@ mod domain_config;
 pub use domain_config::DomainConfigOption;
 mod endpoint_filter;
 mod federation;
-pub use federation::ServiceProvider;
+pub use federation::{FederationProtocol, IdentityProvider, Mapping, ServiceProvider};
 mod fleet;
 mod group;
 pub use endpoint_filter::{EndpointFilterRows, EndpointGroup};

@@ -12,6 +12,7 @@ mod application_credential;
 mod catalog;
 mod credential;
 mod endpoint_group;
+mod federation;
 mod limit;
 mod output;
 mod policy;
@@ -379,6 +380,9 @@ family!(Ec2Family, credential::Ec2Cmd);
 family!(RegisteredFamily, limit::RegisteredCmd);
 family!(LimitFamily, limit::LimitCmd);
 family!(PolicyFamily, policy::PolicyCmd);
+family!(IdentityFamily, federation::IdentityCmd);
+family!(MappingFamily, federation::MappingCmd);
+family!(FederationFamily, federation::FederationCmd);
 
 /// The identity commands of `openstack`, against Baton or any Keystone. (Boxed: the
 /// connection options are large next to the other commands of `baton`.)
@@ -416,6 +420,12 @@ pub enum OsCommand {
     Limit(Box<LimitFamily>),
     /// Policy blobs (openstack policy ...).
     Policy(Box<PolicyFamily>),
+    /// Federation identity providers (openstack identity provider ...).
+    Identity(Box<IdentityFamily>),
+    /// Federation mappings (openstack mapping ...).
+    Mapping(Box<MappingFamily>),
+    /// Federation protocols (openstack federation protocol ...).
+    Federation(Box<FederationFamily>),
 }
 
 /// What a command produced.
@@ -448,6 +458,11 @@ async fn dispatch(cmd: OsCommand) -> CliResult<Done> {
         OsCommand::Registered(f) => limit::run_registered(&f.conn.connect().await?, f.cmd).await,
         OsCommand::Limit(f) => limit::run_limit(&f.conn.connect().await?, f.cmd).await,
         OsCommand::Policy(f) => policy::run(&f.conn.connect().await?, f.cmd).await,
+        OsCommand::Identity(f) => federation::run_identity(&f.conn.connect().await?, f.cmd).await,
+        OsCommand::Mapping(f) => federation::run_mapping(&f.conn.connect().await?, f.cmd).await,
+        OsCommand::Federation(f) => {
+            federation::run_federation(&f.conn.connect().await?, f.cmd).await
+        }
     }
 }
 

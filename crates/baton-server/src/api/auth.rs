@@ -472,11 +472,13 @@ fn project_json(state: &AppState, headers: &HeaderMap, p: &Project, kind: &str) 
     }
 }
 
-/// `GET /v3/auth/projects`: the projects the caller may scope a token to.
+/// `GET /v3/auth/projects` (and its older name `/v3/OS-FEDERATION/projects`): the projects the
+/// caller may scope a token to.
 pub async fn projects(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
+    uri: axum::http::Uri,
 ) -> ApiResult<Json<Value>> {
     let (projects, _) = state.tokens.scopes_for_user(caller.user_id()).await?;
     let list: Vec<Value> = projects
@@ -484,15 +486,17 @@ pub async fn projects(
         .map(|p| project_json(&state, &headers, p, "projects"))
         .collect();
     Ok(Json(
-        json!({"projects": list, "links": links(&state, &headers, "auth/projects")}),
+        json!({"projects": list, "links": links(&state, &headers, uri.path().trim_start_matches("/v3/"))}),
     ))
 }
 
-/// `GET /v3/auth/domains`: the domains the caller may scope a token to.
+/// `GET /v3/auth/domains` (and its older name `/v3/OS-FEDERATION/domains`): the domains the
+/// caller may scope a token to.
 pub async fn domains(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
+    uri: axum::http::Uri,
 ) -> ApiResult<Json<Value>> {
     let (_, domains) = state.tokens.scopes_for_user(caller.user_id()).await?;
     let list: Vec<Value> = domains
@@ -500,7 +504,7 @@ pub async fn domains(
         .map(|d| project_json(&state, &headers, d, "domains"))
         .collect();
     Ok(Json(
-        json!({"domains": list, "links": links(&state, &headers, "auth/domains")}),
+        json!({"domains": list, "links": links(&state, &headers, uri.path().trim_start_matches("/v3/"))}),
     ))
 }
 

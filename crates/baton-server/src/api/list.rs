@@ -200,10 +200,16 @@ pub fn with_self_link(mut entity: Value, collection_url: &str) -> Value {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        obj.insert(
-            "links".into(),
-            json!({ "self": format!("{collection_url}/{id}") }),
-        );
+        // Related links an entity already carries (an identity provider's `protocols`) stay.
+        let link = Value::String(format!("{collection_url}/{id}"));
+        match obj.get_mut("links") {
+            Some(Value::Object(links)) => {
+                links.insert("self".into(), link);
+            }
+            _ => {
+                obj.insert("links".into(), json!({ "self": link }));
+            }
+        }
     }
     entity
 }

@@ -491,6 +491,13 @@ impl Identity {
             self.store.delete_project(id).await?;
             self.store.delete_trusts_for_project(id, self.now()).await?;
         }
+        // Keystone deletes the domain's identity providers (and so their users) with it.
+        for idp in self.store.identity_providers_of_domain(&domain.id).await? {
+            match self.delete_identity_provider(&idp).await {
+                Ok(()) | Err(ApiError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
         self.store.delete_domain_identities(&domain.id).await?;
         self.store.delete_project(&domain.id).await?;
         self.changed().await;

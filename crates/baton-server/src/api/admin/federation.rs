@@ -79,7 +79,7 @@ const BOOLEANS: &[(&str, bool)] = &[
 /// The schema's `enum` as jsonschema quotes it in its message.
 const BOOLEAN_ENUM: &str = "[True, 'True', 'TRUE', 'true', False, 'False', 'FALSE', 'false', '', '1', '0', 'y', 'Y', 'n', 'N', 'on', 'ON', 'off', 'OFF', 'yes', 'no']";
 
-fn url_ok(s: &str) -> bool {
+pub(super) fn url_ok(s: &str) -> bool {
     match s.split_once(':') {
         Some((scheme, rest)) => {
             !scheme.is_empty()
@@ -93,7 +93,7 @@ fn url_ok(s: &str) -> bool {
 }
 
 /// `parameter_types.boolean`: a boolean, `null`, or one of its string spellings.
-fn check_boolean(at: &str, v: &Value) -> ApiResult<()> {
+pub(super) fn check_boolean(at: &str, v: &Value) -> ApiResult<()> {
     check_type(at, v, &["boolean", "string", "null"])?;
     if let Value::String(s) = v {
         if !BOOLEANS.iter().any(|(k, _)| k == s) {
@@ -108,7 +108,7 @@ fn check_boolean(at: &str, v: &Value) -> ApiResult<()> {
 }
 
 /// What a checked boolean means (`null` and the "false" spellings are false).
-fn boolean_value(v: &Value) -> bool {
+pub(super) fn boolean_value(v: &Value) -> bool {
     match v {
         Value::Bool(b) => *b,
         Value::String(s) => BOOLEANS.iter().any(|(k, t)| k == s && *t),

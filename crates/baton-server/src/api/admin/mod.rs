@@ -15,7 +15,9 @@ pub mod endpoint_filter;
 pub mod federation;
 pub mod grants;
 pub mod groups;
+pub mod identity_providers;
 pub mod limits;
+pub mod mapping_schema;
 pub mod policies;
 pub mod projects;
 pub mod roles;
@@ -62,6 +64,7 @@ pub fn routes() -> axum::Router<AppState> {
         .merge(endpoint_filter::routes())
         .merge(policies::routes())
         .merge(federation::routes())
+        .merge(identity_providers::routes())
 }
 
 // ----- request bodies --------------------------------------------------------------------------
