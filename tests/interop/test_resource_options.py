@@ -9,6 +9,7 @@ server set is honoured by the other.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from interop_util import api
@@ -107,9 +108,9 @@ def test_immutable_set_by_either_is_honoured_by_both(pair):
 
 
 def test_baton_immutable_flags_print_what_openstack_prints(target, venv_bin, tmp_path):
-    """`--immutable` / `--no-immutable` of `baton project|domain create` write what
-    openstackclient's write, and `show` prints the option as openstackclient prints it (`baton`
-    has no `project|domain set|delete`: openstackclient's are used for those)."""
+    """`--immutable` / `--no-immutable` of `baton project|domain create|set` write what
+    openstackclient's write, `show` prints the option as openstackclient prints it, and
+    `baton project|domain delete` refuse an immutable one with openstackclient's message."""
     from conftest import CliPair
 
     cli = CliPair(target, venv_bin, tmp_path)
@@ -118,16 +119,66 @@ def test_baton_immutable_flags_print_what_openstack_prints(target, venv_bin, tmp
     bt("project", "create", "--domain", "default", "--immutable", project)
     for fmt in ([], ["-f", "json"], ["-f", "value"]):
         same("project", "show", project, *fmt)
-    refused = cli.os("project", "delete", project, check=False)
-    assert refused.returncode == 1 and "immutable" in refused.stderr, refused.stderr
-    cli.os("project", "set", "--no-immutable", project)
+    refused = bt("project", "delete", project, check=False)
+    want = cli.os("project", "delete", project, check=False)
+    assert refused.returncode == want.returncode == 1, refused.stderr
+    assert refused.stderr.strip().endswith(want.stderr.strip().splitlines()[-1]), (refused.stderr, want.stderr)
+    assert "immutable" in refused.stderr, refused.stderr
+    bt("project", "set", "--no-immutable", project)
     same("project", "show", project)
-    cli.os("project", "delete", project)
+    bt("project", "delete", project)
 
     for flag in ("--immutable", "--no-immutable"):
         domain = f"ro-cli-{uuid.uuid4().hex[:6]}"
         bt("domain", "create", flag, domain)
         same("domain", "show", domain, "-f", "json")
-        cli.os("domain", "set", "--no-immutable", domain)
-        cli.os("domain", "set", "--disable", domain)
-        cli.os("domain", "delete", domain)
+        bt("domain", "set", "--no-immutable", domain)
+        bt("domain", "set", "--disable", "--description", "gone soon", domain)
+        same("domain", "show", domain)
+        bt("domain", "delete", domain)
+        assert bt("domain", "show", domain, check=False).returncode == 1
+
+
+def test_baton_project_set_does_what_openstack_set_does(target, venv_bin, tmp_path):
+    """`baton project set` (name, description, enabled, properties, tags added, removed and
+    cleared) leaves a project as `openstack project set` leaves its twin; `baton project
+    delete` takes several names and reports the ones it could not delete as openstackclient."""
+    from conftest import CliPair
+
+    cli = CliPair(target, venv_bin, tmp_path)
+    tag = uuid.uuid4().hex[:6]
+    ours, theirs = f"ps-b-{tag}", f"ps-o-{tag}"
+    for name in (ours, theirs):
+        cli.bt("project", "create", "--domain", "default", "--tag", "keep", "--tag", "drop", name)
+    steps = (
+        ["--description", "d", "--disable", "--property", "flavor=gold", "--tag", "b", "--tag", "a"],
+        ["--remove-tag", "drop", "--enable"],
+        ["--tag", "c"],
+        ["--clear-tags", "--tag", "only"],
+        ["--clear-tags"],
+    )
+
+    def shown(name):
+        p = cli.os_json("project", "show", name)
+        return {k: v for k, v in p.items() if k not in ("id", "name")}
+
+    for step in steps:
+        cli.bt("project", "set", *step, ours)
+        cli.os("project", "set", *step, theirs)
+        assert shown(ours) == shown(theirs), step
+    # A deliberate difference: given --remove-tag and --tag together, openstackclient 9 adds
+    # the tags to the project's old ones and drops nothing; baton does both.
+    cli.bt("project", "set", "--tag", "x", "--tag", "y", ours)
+    cli.bt("project", "set", "--remove-tag", "x", "--tag", "z", ours)
+    assert cli.bt_json("project", "show", ours)["tags"] == ["y", "z"]
+    cli.bt("project", "set", "--name", f"{ours}-2", "--domain", "default", ours)
+    same = cli.same("project", "show", f"{ours}-2", "-f", "json")
+    assert json.loads(same)["name"] == f"{ours}-2"
+    r = cli.bt("project", "delete", f"{ours}-2", "nosuch-project", check=False)
+    want = cli.os("project", "delete", "nosuch-project", check=False)
+    assert r.returncode == want.returncode == 1, r.stderr
+    assert r.stderr.strip().endswith("1 of 2 projects failed to delete."), r.stderr
+    assert want.stderr.strip().splitlines()[0].split(": ", 1)[-1] in r.stderr, (r.stderr, want.stderr)
+    cli.bt("project", "delete", theirs)
+    assert cli.bt("project", "show", f"{ours}-2", check=False).returncode == 1
+

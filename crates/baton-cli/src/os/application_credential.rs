@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::api::{CallError, Kind};
 use super::output::{Cell, Output, OutputArgs, Value};
-use super::{CliError, CliResult, Done, Identity};
+use super::{delete_each, CliError, CliResult, Done, Identity};
 
 /// `application ...`: only `credential` is one of openstackclient's.
 #[derive(Debug, Subcommand)]
@@ -292,29 +292,6 @@ async fn create(id: &Identity, a: AppCredCreate) -> CliResult<Done> {
         show_one(&created.field("application_credential"), true),
         a.out,
     ))
-}
-
-/// Deletes each of `names`, then fails with openstackclient's summary if any failed.
-async fn delete_each<F, Fut>(names: &[String], noun: &str, what: &str, one: F) -> CliResult<Done>
-where
-    F: Fn(String) -> Fut,
-    Fut: std::future::Future<Output = CliResult<()>>,
-{
-    let mut failures = Vec::new();
-    for name in names {
-        if let Err(e) = one(name.clone()).await {
-            failures.push(format!("Failed to delete {noun} '{name}': {e}"));
-        }
-    }
-    if failures.is_empty() {
-        return Ok(Done::Nothing);
-    }
-    Err(CliError(format!(
-        "{}; {} of {} {what} failed to delete.",
-        failures.join("; "),
-        failures.len(),
-        names.len()
-    )))
 }
 
 pub async fn run_application(id: &Identity, cmd: ApplicationCmd) -> CliResult<Done> {

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::api::Kind;
 use super::output::{Cell, Output, OutputArgs, Value};
-use super::{CliError, CliResult, Done, Identity};
+use super::{CliResult, Done, Identity};
 
 #[derive(Debug, Subcommand)]
 pub enum CredentialCmd {
@@ -208,32 +208,19 @@ pub async fn run_credential(id: &Identity, cmd: CredentialCmd) -> CliResult<Done
             Ok(Done::Print(format_credential(&c.field("credential")), out))
         }
         CredentialCmd::Delete { credentials } => {
-            let mut failures = Vec::new();
-            for c in &credentials {
-                if let Err(e) = id
-                    .call(Method::DELETE, &["credentials", c], &[], None)
-                    .await
-                {
-                    failures.push(format!(
-                        "Failed to delete credentials with ID '{c}': {}",
-                        CliError::from(e)
-                    ));
-                }
-            }
-            deleted(failures, credentials.len(), "credential")
+            super::delete_each(
+                &credentials,
+                "credentials with ID",
+                "credential",
+                |c| async move {
+                    id.call(Method::DELETE, &["credentials", &c], &[], None)
+                        .await?;
+                    Ok(())
+                },
+            )
+            .await
         }
     }
-}
-
-fn deleted(failures: Vec<String>, total: usize, what: &str) -> CliResult<Done> {
-    if failures.is_empty() {
-        return Ok(Done::Nothing);
-    }
-    Err(CliError(format!(
-        "{}; {} of {total} {what} failed to delete.",
-        failures.join("; "),
-        failures.len()
-    )))
 }
 
 /// openstackclient's `_determine_ec2_user`: `--user` (in `--user-domain`), else the token's.
@@ -329,17 +316,18 @@ pub async fn run_ec2(id: &Identity, cmd: Ec2Cmd) -> CliResult<Done> {
             user_domain,
         } => {
             let uid = ec2_user(id, user.as_deref(), user_domain.as_deref()).await?;
-            let mut failures = Vec::new();
-            for a in &access_keys {
-                let path = ["users", uid.as_str(), "credentials", "OS-EC2", a.as_str()];
-                if let Err(e) = id.call(Method::DELETE, &path, &[], None).await {
-                    failures.push(format!(
-                        "Failed to delete EC2 credentials with access key '{a}': {}",
-                        CliError::from(e)
-                    ));
-                }
-            }
-            deleted(failures, access_keys.len(), "EC2 keys")
+            let uid = uid.as_str();
+            super::delete_each(
+                &access_keys,
+                "EC2 credentials with access key",
+                "EC2 keys",
+                |a| async move {
+                    let path = ["users", uid, "credentials", "OS-EC2", a.as_str()];
+                    id.call(Method::DELETE, &path, &[], None).await?;
+                    Ok(())
+                },
+            )
+            .await
         }
     }
 }

@@ -170,30 +170,18 @@ fn listing(items: &[Value], out: OutputArgs) -> Done {
 }
 
 async fn delete(id: &Identity, groups: &[String]) -> CliResult<Done> {
-    let mut failed = Vec::new();
-    for g in groups {
-        let r: CliResult<()> = async {
-            let gid = group_id(&find_group(id, g).await?);
+    super::delete_each(
+        groups,
+        "endpoint group with ID",
+        "endpointgroups",
+        |g| async move {
+            let gid = group_id(&find_group(id, &g).await?);
             id.call(Method::DELETE, &[GROUPS[0], GROUPS[1], &gid], &[], None)
                 .await?;
             Ok(())
-        }
-        .await;
-        if let Err(e) = r {
-            failed.push(format!(
-                "Failed to delete endpoint group with ID '{g}': {e}"
-            ));
-        }
-    }
-    if failed.is_empty() {
-        return Ok(Done::Nothing);
-    }
-    Err(CliError(format!(
-        "{}; {} of {} endpointgroups failed to delete.",
-        failed.join("; "),
-        failed.len(),
-        groups.len()
-    )))
+        },
+    )
+    .await
 }
 
 /// All groups, a group's projects (`--endpointgroup`) or a project's groups (`--project`).

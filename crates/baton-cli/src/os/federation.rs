@@ -162,36 +162,21 @@ fn check_ttl(ttl: Option<i64>) -> CliResult<()> {
     }
 }
 
-/// Deletes each of `ids` under `path`, as openstackclient's delete commands do: every failure
-/// named, then how many failed.
-async fn delete_each(
+/// Deletes each of `ids` under `path` (`what`: the noun, one and many).
+async fn delete_under(
     id: &Identity,
     path: &[&str],
     ids: &[String],
     what: (&str, &str),
 ) -> CliResult<Done> {
-    let mut failed = Vec::new();
-    for one in ids {
+    let noun = format!("{} with name or ID", what.0);
+    super::delete_each(ids, &noun, what.1, |one| async move {
         let mut at = path.to_vec();
-        at.push(one);
-        if let Err(e) = id.call(Method::DELETE, &at, &[], None).await {
-            failed.push(format!(
-                "Failed to delete {} with name or ID '{one}': {}",
-                what.0,
-                CliError::from(e)
-            ));
-        }
-    }
-    if failed.is_empty() {
-        return Ok(Done::Nothing);
-    }
-    Err(CliError(format!(
-        "{}; {} of {} {} failed to delete.",
-        failed.join("; "),
-        failed.len(),
-        ids.len(),
-        what.1
-    )))
+        at.push(&one);
+        id.call(Method::DELETE, &at, &[], None).await?;
+        Ok(())
+    })
+    .await
 }
 
 /// openstacksdk's `get`: a 404 names the resource, then the server's answer.
@@ -298,7 +283,7 @@ pub async fn run_identity(id: &Identity, cmd: IdentityCmd) -> CliResult<Done> {
             ))
         }
         IdentityProviderCmd::Delete { providers } => {
-            delete_each(
+            delete_under(
                 id,
                 &[FED, IDPS],
                 &providers,
@@ -430,7 +415,7 @@ pub async fn run_mapping(id: &Identity, cmd: MappingCmd) -> CliResult<Done> {
             Ok(Done::Print(format_mapping(&made.field("mapping")), out))
         }
         MappingCmd::Delete { mappings } => {
-            delete_each(id, &[FED, MAPPINGS], &mappings, ("mapping", "mappings")).await
+            delete_under(id, &[FED, MAPPINGS], &mappings, ("mapping", "mappings")).await
         }
         MappingCmd::List { out } => {
             let items = id.list(&[FED, MAPPINGS], MAPPINGS, &[]).await?;
@@ -582,7 +567,7 @@ pub async fn run_federation(id: &Identity, cmd: FederationCmd) -> CliResult<Done
             protocols,
             identity_provider: idp,
         } => {
-            delete_each(
+            delete_under(
                 id,
                 &[FED, IDPS, &idp, "protocols"],
                 &protocols,

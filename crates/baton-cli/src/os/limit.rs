@@ -277,29 +277,14 @@ async fn update(
 
 /// Each id in turn; the failures reported together at the end, as openstackclient does.
 async fn delete(id: &Identity, r: Resource, ids: &[String]) -> CliResult<Done> {
-    let mut failures = Vec::new();
-    for rid in ids {
-        if let Err(e) = id
-            .call(Method::DELETE, &[r.collection, rid], &[], None)
-            .await
-        {
-            failures.push(format!(
-                "Failed to delete {} with ID '{rid}': {}",
-                r.noun,
-                CliError::from(e)
-            ));
-        }
-    }
-    if failures.is_empty() {
-        return Ok(Done::Nothing);
-    }
-    Err(CliError(format!(
-        "{}; {} of {} {}s failed to delete.",
-        failures.join("; "),
-        failures.len(),
-        ids.len(),
-        r.noun
-    )))
+    let noun = format!("{} with ID", r.noun);
+    let what = format!("{}s", r.noun);
+    super::delete_each(ids, &noun, &what, |rid| async move {
+        id.call(Method::DELETE, &[r.collection, &rid], &[], None)
+            .await?;
+        Ok(())
+    })
+    .await
 }
 
 fn service_id(s: &Value) -> serde_json::Value {

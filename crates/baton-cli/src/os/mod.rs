@@ -17,6 +17,7 @@ mod limit;
 mod output;
 mod policy;
 mod project;
+mod project_set;
 mod role;
 mod service_provider;
 mod token;
@@ -490,6 +491,35 @@ pub async fn run(cmd: OsCommand) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// openstackclient's deleting of several resources: each of `names` in turn, every failure
+/// named (`Failed to delete <noun> '<name>': <error>`), then how many of the `what` failed.
+pub async fn delete_each<F, Fut>(
+    names: &[String],
+    noun: &str,
+    what: &str,
+    one: F,
+) -> CliResult<Done>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = CliResult<()>>,
+{
+    let mut failures = Vec::new();
+    for name in names {
+        if let Err(e) = one(name.clone()).await {
+            failures.push(format!("Failed to delete {noun} '{name}': {e}"));
+        }
+    }
+    if failures.is_empty() {
+        return Ok(Done::Nothing);
+    }
+    Err(CliError(format!(
+        "{}; {} of {} {what} failed to delete.",
+        failures.join("; "),
+        failures.len(),
+        names.len()
+    )))
 }
 
 /// A warning on stderr, like openstackclient's log warnings.

@@ -72,24 +72,17 @@ fn read_rules(path: &str) -> CliResult<String> {
 }
 
 async fn delete(id: &Identity, policies: &[String]) -> CliResult<Done> {
-    let mut failed = Vec::new();
-    for p in policies {
-        if let Err(e) = id.call(Method::DELETE, &["policies", p], &[], None).await {
-            failed.push(format!(
-                "Failed to delete policy with name or ID '{p}': {}",
-                CliError::from(e)
-            ));
-        }
-    }
-    if failed.is_empty() {
-        return Ok(Done::Nothing);
-    }
-    Err(CliError(format!(
-        "{}; {} of {} policies failed to delete.",
-        failed.join("; "),
-        failed.len(),
-        policies.len()
-    )))
+    super::delete_each(
+        policies,
+        "policy with name or ID",
+        "policies",
+        |p| async move {
+            id.call(Method::DELETE, &["policies", &p], &[], None)
+                .await?;
+            Ok(())
+        },
+    )
+    .await
 }
 
 fn listing(items: &[Value], long: bool, out: OutputArgs) -> Done {

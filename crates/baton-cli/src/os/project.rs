@@ -55,6 +55,10 @@ pub enum ProjectCmd {
     },
     /// List projects.
     List(ProjectList),
+    /// Set project properties.
+    Set(super::project_set::ProjectSet),
+    /// Delete project(s).
+    Delete(super::project_set::ProjectDelete),
 }
 
 /// The options of `project create`.
@@ -155,26 +159,42 @@ pub enum DomainCmd {
         #[command(flatten)]
         out: OutputArgs,
     },
+    /// Set domain properties.
+    Set(super::project_set::DomainSet),
+    /// Delete domain(s).
+    Delete(super::project_set::DomainDelete),
 }
 
 /// openstackclient's `_format_project`: the SDK Project's attributes, sorted, `is_enabled`
 /// shown as `enabled`.
 fn format_project(p: &Value) -> Output {
-    Output::one(
-        [
-            "description",
-            "domain_id",
-            "enabled",
-            "id",
-            "is_domain",
-            "name",
-            "options",
-            "parent_id",
-            "tags",
-        ]
-        .into_iter()
-        .map(|k| (k, p.field(k))),
-    )
+    // Projects carry unknown attributes (`--property`): every one shows, sorted with the
+    // SDK's own.
+    const OWN: [&str; 9] = [
+        "description",
+        "domain_id",
+        "enabled",
+        "id",
+        "is_domain",
+        "name",
+        "options",
+        "parent_id",
+        "tags",
+    ];
+    const HIDDEN: [&str; 4] = ["links", "location", "parents_as_ids", "subtree_as_ids"];
+    let mut keys: Vec<String> = OWN.iter().map(|k| k.to_string()).collect();
+    if let Value::Object(fields) = p {
+        for (k, _) in fields {
+            if !HIDDEN.contains(&k.as_str()) && !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    keys.sort();
+    Output::one(keys.into_iter().map(|k| {
+        let v = p.field(&k);
+        (k, v)
+    }))
 }
 
 /// openstackclient's `_format_domain`.
@@ -208,6 +228,8 @@ pub async fn run_project(id: &Identity, cmd: ProjectCmd) -> CliResult<Done> {
             Ok(Done::Print(format_project(&p), out))
         }
         ProjectCmd::List(args) => list_projects(id, args).await,
+        ProjectCmd::Set(args) => super::project_set::set_project(id, args).await,
+        ProjectCmd::Delete(args) => super::project_set::delete_projects(id, args).await,
     }
 }
 
@@ -226,19 +248,15 @@ async fn create_project(id: &Identity, args: ProjectCreate) -> CliResult<Done> {
         out,
     } = args;
     let mut body = serde_json::Map::new();
-    for p in &properties {
-        let Some((k, v)) = p.split_once('=') else {
-            return Err(CliError(format!(
-                "argument --property: Expected 'key=value' type, but got: {p}"
-            )));
-        };
-        let v = match (k, v.to_ascii_lowercase().as_str()) {
-            ("is_domain", "true") => json!(true),
-            ("is_domain", "false") => json!(false),
-            ("is_domain", "none") => json!(null),
-            _ => json!(v),
-        };
-        body.insert(k.to_string(), v);
+    super::project_set::properties(&mut body, &properties)?;
+    // `project create` reads an `is_domain` property as a boolean or None.
+    if let Some(v) = body.get_mut("is_domain") {
+        match v.as_str().map(str::to_ascii_lowercase).as_deref() {
+            Some("true") => *v = json!(true),
+            Some("false") => *v = json!(false),
+            Some("none") => *v = json!(null),
+            _ => {}
+        }
     }
     if let Some(d) = description.filter(|d| !d.is_empty()) {
         body.insert("description".into(), json!(d));
@@ -420,5 +438,7 @@ pub async fn run_domain(id: &Identity, cmd: DomainCmd) -> CliResult<Done> {
                 out,
             ))
         }
+        DomainCmd::Set(args) => super::project_set::set_domain(id, args).await,
+        DomainCmd::Delete(args) => super::project_set::delete_domains(id, args).await,
     }
 }

@@ -293,31 +293,14 @@ async fn delete_roles(
     domain: Option<String>,
 ) -> CliResult<Done> {
     let domain_id = opt_domain(id, &domain).await?;
-    let mut failures = Vec::new();
-    for role in &roles {
-        let r: CliResult<()> = async {
-            let rid = id
-                .find_id(Kind::Role, role, &domain_filter(&domain_id), true)
-                .await?;
-            id.call(Method::DELETE, &["roles", &rid], &[], None).await?;
-            Ok(())
-        }
-        .await;
-        if let Err(e) = r {
-            failures.push(format!(
-                "Failed to delete role with name or ID '{role}': {e}"
-            ));
-        }
-    }
-    if !failures.is_empty() {
-        return Err(CliError(format!(
-            "{}; {} of {} roles failed to delete.",
-            failures.join("; "),
-            failures.len(),
-            roles.len()
-        )));
-    }
-    Ok(Done::Nothing)
+    let filters = domain_filter(&domain_id);
+    let filters = &filters;
+    super::delete_each(&roles, "role with name or ID", "roles", |role| async move {
+        let rid = id.find_id(Kind::Role, &role, filters, true).await?;
+        id.call(Method::DELETE, &["roles", &rid], &[], None).await?;
+        Ok(())
+    })
+    .await
 }
 
 const BAD_ARGS_ADD: &str =

@@ -113,27 +113,17 @@ fn attributes(
 }
 
 async fn delete(id: &Identity, providers: &[String]) -> CliResult<Done> {
-    let mut failed = Vec::new();
-    for p in providers {
-        if let Err(e) = id
-            .call(Method::DELETE, &[SPS[0], SPS[1], p], &[], None)
-            .await
-        {
-            failed.push(format!(
-                "Failed to delete service provider with name or ID '{p}': {}",
-                CliError::from(e)
-            ));
-        }
-    }
-    if failed.is_empty() {
-        return Ok(Done::Nothing);
-    }
-    Err(CliError(format!(
-        "{}; {} of {} service providers failed to delete.",
-        failed.join("; "),
-        failed.len(),
-        providers.len()
-    )))
+    super::delete_each(
+        providers,
+        "service provider with name or ID",
+        "service providers",
+        |p| async move {
+            id.call(Method::DELETE, &[SPS[0], SPS[1], &p], &[], None)
+                .await?;
+            Ok(())
+        },
+    )
+    .await
 }
 
 fn listing(items: &[Value], out: OutputArgs) -> Done {

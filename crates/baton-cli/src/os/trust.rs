@@ -209,31 +209,19 @@ async fn find(id: &Identity, trust: &str) -> CliResult<Value> {
 
 /// `trust delete`: each trust in turn; the failures are reported together at the end.
 async fn delete(id: &Identity, trusts: &[String]) -> CliResult<Done> {
-    let mut failures = Vec::new();
-    for trust in trusts {
-        let r: CliResult<()> = async {
-            let t = find(id, trust).await?;
-            let tid = t.str_field("id").unwrap_or(trust).to_string();
+    super::delete_each(
+        trusts,
+        "trust with name or ID",
+        "trusts",
+        |trust| async move {
+            let t = find(id, &trust).await?;
+            let tid = t.str_field("id").unwrap_or(&trust).to_string();
             id.call(Method::DELETE, &["OS-TRUST", "trusts", &tid], &[], None)
                 .await?;
             Ok(())
-        }
-        .await;
-        if let Err(e) = r {
-            failures.push(format!(
-                "Failed to delete trust with name or ID '{trust}': {e}"
-            ));
-        }
-    }
-    if !failures.is_empty() {
-        return Err(CliError(format!(
-            "{}; {} of {} trusts failed to delete.",
-            failures.join("; "),
-            failures.len(),
-            trusts.len()
-        )));
-    }
-    Ok(Done::Nothing)
+        },
+    )
+    .await
 }
 
 /// The filters of `trust list`.

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::api::{CallError, FindError, Kind};
 use super::output::{Cell, Output, OutputArgs, Value};
 use super::project::Enable;
-use super::{warn, CliError, CliResult, Done, Identity};
+use super::{warn, CliResult, Done, Identity};
 
 const NO_PASSWORD: &str =
     "No password was supplied, authentication will fail when a user does not have a password.";
@@ -210,32 +210,16 @@ pub async fn run(id: &Identity, cmd: UserCmd) -> CliResult<Done> {
                 },
                 None => None,
             };
-            let mut failures = Vec::new();
-            for user in &users {
-                let r: CliResult<()> = async {
-                    let filters: Vec<(&str, String)> =
-                        domain_id.iter().map(|d| ("domain_id", d.clone())).collect();
-                    let u = id.find(Kind::User, user, &filters).await?;
-                    let uid = u.str_field("id").unwrap_or_default().to_string();
-                    id.call(Method::DELETE, &["users", &uid], &[], None).await?;
-                    Ok(())
-                }
-                .await;
-                if let Err(e) = r {
-                    failures.push(format!(
-                        "Failed to delete user with name or ID '{user}': {e}"
-                    ));
-                }
-            }
-            if !failures.is_empty() {
-                return Err(CliError(format!(
-                    "{}; {} of {} users failed to delete.",
-                    failures.join("; "),
-                    failures.len(),
-                    users.len()
-                )));
-            }
-            Ok(Done::Nothing)
+            let filters: Vec<(&str, String)> =
+                domain_id.iter().map(|d| ("domain_id", d.clone())).collect();
+            let filters = &filters;
+            super::delete_each(&users, "user with name or ID", "users", |user| async move {
+                let u = id.find(Kind::User, &user, filters).await?;
+                let uid = u.str_field("id").unwrap_or_default().to_string();
+                id.call(Method::DELETE, &["users", &uid], &[], None).await?;
+                Ok(())
+            })
+            .await
         }
     }
 }
