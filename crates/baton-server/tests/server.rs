@@ -46,6 +46,8 @@ mod identity_model;
 mod limits;
 #[path = "server/notifications.rs"]
 mod notifications;
+#[path = "server/oauth1.rs"]
+mod oauth1;
 #[path = "server/persona_matrix.rs"]
 mod persona_matrix;
 #[path = "server/policies.rs"]

@@ -35,6 +35,8 @@ pub use identity::FailedLogins;
 mod limit;
 pub use limit::{Limit, LimitRefusal, NewLimit, RegisteredLimit};
 mod model;
+mod oauth1;
+pub use oauth1::Consumer;
 mod plan;
 pub use plan::PlanStep;
 mod policy;

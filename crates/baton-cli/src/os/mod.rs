@@ -10,6 +10,7 @@
 mod api;
 mod application_credential;
 mod catalog;
+mod consumer;
 mod credential;
 mod endpoint_group;
 mod federation;
@@ -384,6 +385,7 @@ family!(PolicyFamily, policy::PolicyCmd);
 family!(IdentityFamily, federation::IdentityCmd);
 family!(MappingFamily, federation::MappingCmd);
 family!(FederationFamily, federation::FederationCmd);
+family!(ConsumerFamily, consumer::ConsumerCmd);
 
 /// The identity commands of `openstack`, against Baton or any Keystone. (Boxed: the
 /// connection options are large next to the other commands of `baton`.)
@@ -427,6 +429,8 @@ pub enum OsCommand {
     Mapping(Box<MappingFamily>),
     /// Federation protocols (openstack federation protocol ...).
     Federation(Box<FederationFamily>),
+    /// OAuth1 consumers (openstack consumer ...).
+    Consumer(Box<ConsumerFamily>),
 }
 
 /// What a command produced.
@@ -464,6 +468,7 @@ async fn dispatch(cmd: OsCommand) -> CliResult<Done> {
         OsCommand::Federation(f) => {
             federation::run_federation(&f.conn.connect().await?, f.cmd).await
         }
+        OsCommand::Consumer(f) => consumer::run(&f.conn.connect().await?, f.cmd).await,
     }
 }
 

@@ -21,6 +21,7 @@ pub mod ec2;
 pub mod federation;
 pub mod grants;
 pub mod limits;
+pub mod oauth1;
 pub mod policies;
 pub mod projects;
 pub mod roles;

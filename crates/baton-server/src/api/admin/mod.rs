@@ -18,6 +18,7 @@ pub mod groups;
 pub mod identity_providers;
 pub mod limits;
 pub mod mapping_schema;
+pub mod oauth1;
 pub mod policies;
 pub mod projects;
 pub mod roles;
@@ -65,6 +66,7 @@ pub fn routes() -> axum::Router<AppState> {
         .merge(policies::routes())
         .merge(federation::routes())
         .merge(identity_providers::routes())
+        .merge(oauth1::routes())
 }
 
 // ----- request bodies --------------------------------------------------------------------------
@@ -239,7 +241,7 @@ impl Obj {
             }
             other => {
                 let ty = if nullable {
-                    "['string', 'null']"
+                    "'string', 'null'"
                 } else {
                     "'string'"
                 };
