@@ -123,6 +123,22 @@ impl JsonBody {
     }
 }
 
+/// The object under `key` as Keystone's `.get(key, {})` reads it (policies, consumers): absent
+/// is empty, anything but an object is the schema's type error; errors name fields from inside
+/// it.
+pub fn member_or_empty(mut map: Map<String, Value>, key: &str) -> ApiResult<Obj> {
+    match map.remove(key).unwrap_or_else(|| Value::Object(Map::new())) {
+        Value::Object(fields) => Ok(Obj {
+            path: String::new(),
+            fields,
+        }),
+        other => Err(invalid(
+            "",
+            format!("{} is not of type 'object'", schema::py_repr(&other)),
+        )),
+    }
+}
+
 /// Refuses a NUL character in any string or key of a body, with 400 on every database. Stricter
 /// than Keystone on purpose: PostgreSQL cannot store one (Keystone answers 500 there), SQLite and
 /// MariaDB store it (Keystone answers 201); other control characters are data, as in Keystone.

@@ -11,11 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use baton_store::Consumer;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::catalog::{created_extra, with_extra};
 use super::schema::{body_json, py_repr};
-use super::{created, invalid, member, no_content, Caller, Collection, ListRequest, Obj};
+use super::{created, invalid, member, no_content, Caller, Collection, ListRequest};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::oauth1::consumer_not_found;
 use crate::policy::Target;
@@ -51,24 +51,6 @@ fn render(c: &Consumer) -> Value {
 
 fn target(id: &str) -> Target {
     Target::new().with("consumer_id", id.to_string())
-}
-
-/// The `consumer` member as Keystone reads it (absent is empty).
-fn consumer_body(body: Map<String, Value>) -> ApiResult<Obj> {
-    match body
-        .get(CONSUMER)
-        .cloned()
-        .unwrap_or_else(|| Value::Object(Map::new()))
-    {
-        Value::Object(fields) => Ok(Obj {
-            path: String::new(),
-            fields,
-        }),
-        other => Err(invalid(
-            "",
-            format!("{} is not of type 'object'", py_repr(&other)),
-        )),
-    }
 }
 
 async fn load(state: &AppState, id: &str) -> ApiResult<Consumer> {
@@ -119,7 +101,7 @@ async fn create(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<Response> {
     caller.enforce(&state, "identity:create_consumer", &Target::new())?;
-    let obj = consumer_body(body_json(body)?)?;
+    let obj = super::member_or_empty(body_json(body)?, CONSUMER)?;
     let description = obj
         .nullable_string("description", DESCRIPTION_MAX)?
         .flatten();
@@ -140,7 +122,7 @@ async fn update(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<Response> {
     caller.enforce(&state, "identity:update_consumer", &target(&consumer_id))?;
-    let obj = consumer_body(body_json(body)?)?;
+    let obj = super::member_or_empty(body_json(body)?, CONSUMER)?;
     let description = obj.nullable_string("description", DESCRIPTION_MAX)?;
     if obj.has("secret") {
         return Err(invalid(

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use baton_store::Policy;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::catalog::{created_extra, with_extra};
 use super::endpoint_filter::plain_collection;
@@ -77,25 +77,6 @@ fn render(p: &Policy) -> Value {
     )
 }
 
-/// The `policy` member as Keystone reads it (`.get('policy', {})`: absent is empty, anything
-/// but an object is the schema's type error), with errors naming fields from inside it.
-fn policy_body(body: JsonBody) -> ApiResult<Obj> {
-    let JsonBody(mut map) = body;
-    match map
-        .remove("policy")
-        .unwrap_or_else(|| Value::Object(Map::new()))
-    {
-        Value::Object(fields) => Ok(Obj {
-            path: String::new(),
-            fields,
-        }),
-        other => Err(invalid(
-            "",
-            format!("{} is not of type 'object'", super::schema::py_repr(&other)),
-        )),
-    }
-}
-
 /// `blob` (a string) and `type` (a string of at most 255 characters), in the schema's order.
 fn check_fields(obj: &Obj) -> ApiResult<()> {
     obj.string("blob", usize::MAX)?;
@@ -141,7 +122,7 @@ async fn create_policy(
     body: JsonBody,
 ) -> ApiResult<Response> {
     caller.enforce(&state, "identity:create_policy", &Target::new())?;
-    let obj = policy_body(body)?;
+    let obj = super::member_or_empty(body.0, "policy")?;
     for key in ["blob", "type"] {
         if !obj.has(key) {
             return Err(invalid("", format!("'{key}' is a required property")));
@@ -184,7 +165,7 @@ async fn update_policy(
     body: JsonBody,
 ) -> ApiResult<Response> {
     caller.enforce(&state, "identity:update_policy", &policy_target(&policy_id))?;
-    let obj = policy_body(body)?;
+    let obj = super::member_or_empty(body.0, "policy")?;
     if obj.fields.is_empty() {
         return Err(invalid("", "{} should be non-empty"));
     }
