@@ -338,6 +338,32 @@ async fn identity_providers(dialect: baton_testkit::DbDialect) {
         error(st, &b, 409),
         "Conflict occurred attempting to store identity_provider - Duplicate remote ID: https://a."
     );
+    // Longer than the columns hold: refused, not a database error.
+    let long = "i".repeat(65);
+    let (st, b) = call(
+        &s,
+        Method::PUT,
+        &format!("{IDPS}/{long}"),
+        &admin,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        error(st, &b, 400),
+        "Invalid input: identity provider ids are at most 64 characters."
+    );
+    let (st, b) = call(
+        &s,
+        Method::PUT,
+        &format!("{IDPS}/idp3"),
+        &admin,
+        Some(json!({"identity_provider": {"authorization_ttl": 2_147_483_648_i64}})),
+    )
+    .await;
+    assert_eq!(
+        error(st, &b, 400),
+        "Invalid input for field/attribute authorization_ttl. Value: 2147483648. 2147483648 is greater than the maximum of 2147483647"
+    );
     // No domain named: one is made for it (and none is left behind by the refused one above).
     let domains_before = call(&s, Method::GET, "domains", &admin, None).await.1["domains"]
         .as_array()

@@ -233,6 +233,7 @@ async fn create_sp(
         "identity:create_service_provider",
         &sp_target(&sp_id),
     )?;
+    super::chosen_id("service provider", &sp_id)?;
     let sp = ServiceProvider {
         id: sp_id,
         enabled: m.get("enabled").is_some_and(boolean_value),

@@ -22,7 +22,7 @@ use super::schema::{
     schema_error,
 };
 use super::{
-    created, list_target, matches, member, no_content, path_id, url, Caller, Collection,
+    chosen_id, created, list_target, matches, member, no_content, path_id, url, Caller, Collection,
     ListRequest,
 };
 use crate::error::{ApiError, ApiResult};
@@ -82,7 +82,8 @@ fn check_idp_property(key: &str, v: &Value) -> ApiResult<()> {
         "description" => check_type(key, v, &["string", "null"]),
         "authorization_ttl" => {
             check_type(key, v, &["integer", "null"])?;
-            check_range(key, v, 0, i64::MAX)
+            // The column is a 32-bit integer (Keystone's schema sets no maximum).
+            check_range(key, v, 0, i64::from(i32::MAX))
         }
         "remote_ids" => {
             check_type(key, v, &["array", "null"])?;
@@ -250,6 +251,7 @@ async fn create_idp(
         "identity:create_identity_provider",
         &idp_target(&idp_id),
     )?;
+    chosen_id("identity provider", &idp_id)?;
     let given = remote_ids_of(m.get("remote_ids"));
     let idp = IdentityProvider {
         id: idp_id,
@@ -444,6 +446,7 @@ async fn create_protocol(
         "identity:create_protocol",
         &protocol_target(&idp_id, &protocol_id),
     )?;
+    chosen_id("protocol", &protocol_id)?;
     let p = FederationProtocol {
         id: protocol_id,
         idp_id,
@@ -610,6 +613,7 @@ async fn create_mapping(
         "identity:create_mapping",
         &mapping_target(&mapping_id),
     )?;
+    chosen_id("mapping", &mapping_id)?;
     let m = checked_mapping(&mapping_id, &body)?;
     let m = state.identity.put_mapping(&m, true).await?;
     Ok(created(

@@ -123,6 +123,18 @@ impl JsonBody {
     }
 }
 
+/// The id a `PUT` chooses for a new row (service providers, identity providers, protocols,
+/// mappings): Keystone's columns hold 64 characters and its schemas set no limit, so a longer id
+/// fails in its database (500 on MySQL and PostgreSQL); Baton refuses it with a 400.
+pub fn chosen_id(kind: &str, id: &str) -> ApiResult<()> {
+    if id.chars().count() > ID_MAX {
+        return Err(ApiError::BadRequest(format!(
+            "Invalid input: {kind} ids are at most {ID_MAX} characters."
+        )));
+    }
+    Ok(())
+}
+
 /// The object under `key` as Keystone's `.get(key, {})` reads it (policies, consumers): absent
 /// is empty, anything but an object is the schema's type error; errors name fields from inside
 /// it.
