@@ -177,8 +177,14 @@ async fn load_sp(state: &AppState, id: &str) -> ApiResult<ServiceProvider> {
     Ok(state.store.get_service_provider(id).await?)
 }
 
-fn text(v: Option<&Value>) -> Option<String> {
+/// A string attribute of a checked body.
+pub(super) fn text(v: Option<&Value>) -> Option<String> {
     v.and_then(Value::as_str).map(str::to_string)
+}
+
+/// The `enabled` filter of a federation listing, read as the schema's booleans.
+pub(super) fn enabled_filter(list: &ListRequest) -> Option<bool> {
+    list.query.get("enabled").map(|e| boolean_value(&json!(e)))
 }
 
 async fn list_sps(
@@ -192,7 +198,7 @@ async fn list_sps(
         &list_target(&list.query, &["id", "enabled"]),
     )?;
     let page = list.page(None)?;
-    let enabled = list.query.get("enabled").map(|e| boolean_value(&json!(e)));
+    let enabled = enabled_filter(&list);
     let items = state
         .store
         .list_service_providers()

@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use baton_store::{FederationProtocol, IdentityProvider, Mapping};
 use serde_json::{json, Map, Value};
 
-use super::federation::{boolean_value, check_boolean};
+use super::federation::{boolean_value, check_boolean, enabled_filter, text};
 use super::mapping_schema::{violations, DEFAULT_SCHEMA_VERSION, SCHEMA_VERSIONS};
 use super::schema::{
     body_json, check_additional, check_range, check_required, check_string, check_type, py_repr,
@@ -189,10 +189,6 @@ async fn load_idp(state: &AppState, id: &str) -> ApiResult<IdentityProvider> {
     Ok(state.store.get_identity_provider(id).await?)
 }
 
-fn text(v: Option<&Value>) -> Option<String> {
-    v.and_then(Value::as_str).map(str::to_string)
-}
-
 async fn list_idps(
     State(state): State<AppState>,
     caller: Caller,
@@ -205,7 +201,7 @@ async fn list_idps(
         &list_target(&list.query, &["id", "enabled"]),
     )?;
     let page = list.page(None)?;
-    let enabled = list.query.get("enabled").map(|e| boolean_value(&json!(e)));
+    let enabled = enabled_filter(&list);
     let items = state
         .store
         .list_identity_providers()
