@@ -122,6 +122,10 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
     ("application_credential", &["user_limit"]),
     ("trust", &["max_redelegation_count"]),
     (
+        "oauth1",
+        &["request_token_duration", "access_token_duration"],
+    ),
+    (
         "token_pairs",
         &["expired_windows", "service_user_domain_name"],
     ),
@@ -297,6 +301,7 @@ pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
         ],
     ),
     ("role", &["driver", "caching", "cache_time"]),
+    ("oauth1", &["driver"]),
     (
         "resource",
         &[
@@ -362,7 +367,6 @@ pub const IGNORED_SECTIONS: &[&str] = &[
     "identity_mapping",
     "jwt_tokens",
     "ldap",
-    "oauth1",
     "oauth2",
     "receipt",
     "saml",
@@ -596,6 +600,26 @@ pub struct CatalogOptions {
 pub struct PolicyApiOptions {
     /// Largest page of policies (`list_limit`); `None` falls back to `[DEFAULT] list_limit`.
     pub list_limit: Option<u32>,
+}
+
+/// The `[oauth1]` options. `driver` is always Baton's SQL store and is not stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuth1Options {
+    /// Seconds a request token may wait to be authorized and exchanged; 0: forever
+    /// (`request_token_duration`, default 28800).
+    pub request_token_duration: u32,
+    /// Seconds an access token may be used to get tokens; 0: forever
+    /// (`access_token_duration`, default 86400).
+    pub access_token_duration: u32,
+}
+
+impl Default for OAuth1Options {
+    fn default() -> Self {
+        OAuth1Options {
+            request_token_duration: 28_800,
+            access_token_duration: 86_400,
+        }
+    }
 }
 
 /// The `[endpoint_filter]` options. `driver` is always Baton's SQL catalog and is not stored.
@@ -944,6 +968,8 @@ pub struct IdentityConfig {
     pub policy_api: PolicyApiOptions,
     /// `[role]`.
     pub role: RoleOptions,
+    /// `[oauth1]`.
+    pub oauth1: OAuth1Options,
     /// `[ldap]`'s options a domain's configuration may set, as this file gives them (the
     /// defaults `/v3/domains/config/default` shows; Baton has no LDAP driver).
     pub ldap: crate::domain_config::LdapDefaults,
@@ -1108,6 +1134,7 @@ impl Default for IdentityConfig {
             endpoint_filter: EndpointFilterOptions::default(),
             policy_api: PolicyApiOptions::default(),
             role: RoleOptions::default(),
+            oauth1: OAuth1Options::default(),
             ldap: crate::domain_config::LdapDefaults::default(),
             oslo_middleware: OsloMiddlewareOptions {
                 max_request_body_size: 114_688,
@@ -1459,6 +1486,17 @@ fn read_revoke(ini: &IniFile, d: &RevokeOptions) -> Result<RevokeOptions, Config
 }
 
 /// `[trust]`.
+fn read_oauth1(r: SectionReader, d: &OAuth1Options) -> Result<OAuth1Options, ConfigError> {
+    Ok(OAuth1Options {
+        request_token_duration: r
+            .u32("request_token_duration", 0)?
+            .unwrap_or(d.request_token_duration),
+        access_token_duration: r
+            .u32("access_token_duration", 0)?
+            .unwrap_or(d.access_token_duration),
+    })
+}
+
 fn read_trust(ini: &IniFile, d: &TrustOptions) -> Result<TrustOptions, ConfigError> {
     Ok(TrustOptions {
         max_redelegation_count: ini
@@ -1689,6 +1727,7 @@ fn read_typed(ini: &IniFile) -> Result<IdentityConfig, ConfigError> {
         role: RoleOptions {
             list_limit: section_list_limit(ini, "role")?,
         },
+        oauth1: read_oauth1(ini.reader("oauth1"), &d.oauth1)?,
         revoke: read_revoke(ini, &d.revoke)?,
         application_credential: read_application_credential(ini.reader("application_credential"))?,
         trust: read_trust(ini, &d.trust)?,

@@ -38,9 +38,9 @@ pub use identity::{
     ApplicationCredentialOptions, AuthOptions, BatonOptions, CatalogOptions, ContinuationOptions,
     CredentialOptions, DatabaseOptions, DefaultOptions, EndpointFilterOptions, EnforcementModel,
     FernetOptions, IdentityConfig, IdentityOptions, Ignored, KeyDistribution, NotificationDriver,
-    NotificationFormat, NotificationOptions, OsloMiddlewareOptions, OsloPolicyOptions,
-    PasswordHashAlgorithm, PolicyApiOptions, ResourceOptions, RevokeOptions, RoleOptions,
-    SecurityComplianceOptions, TokenOptions, TokenPairOptions, UnifiedLimitOptions,
+    NotificationFormat, NotificationOptions, OAuth1Options, OsloMiddlewareOptions,
+    OsloPolicyOptions, PasswordHashAlgorithm, PolicyApiOptions, ResourceOptions, RevokeOptions,
+    RoleOptions, SecurityComplianceOptions, TokenOptions, TokenPairOptions, UnifiedLimitOptions,
     DEFAULT_AUTH_METHODS, DEFAULT_CREDENTIAL_KEY_REPOSITORY, DEFAULT_KEY_REPOSITORY,
     IGNORED_OPTIONS, IGNORED_OPTION_PREFIXES, IGNORED_SECTIONS,
 };

@@ -84,6 +84,8 @@ fn check(c: &mut Criterion) {
         trust_id: None,
         trustor_id: None,
         trustee_id: None,
+        consumer_id: None,
+        access_token_id: None,
     };
     let mut group = c.benchmark_group("revocation_check");
     group

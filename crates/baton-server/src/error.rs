@@ -99,6 +99,15 @@ impl ApiError {
         }
     }
 
+    /// Keystone's plain `Forbidden` (a security error without an action): the body says only
+    /// that the action is not allowed; `detail` goes to the log.
+    pub fn forbidden_plain(detail: &str) -> Self {
+        tracing::info!(detail, "request refused");
+        ApiError::ForbiddenNotSecurity(
+            "You are not authorized to perform the requested action.".into(),
+        )
+    }
+
     /// A 404 for a token that failed validation, the `reason` going to the log only.
     pub fn token_not_found(reason: impl Into<String>) -> Self {
         ApiError::TokenNotFound {

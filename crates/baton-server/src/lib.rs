@@ -21,6 +21,7 @@ pub mod ec2_signature;
 pub mod error;
 pub mod fleet;
 pub mod identity;
+pub mod oauth1_signature;
 pub mod password;
 pub mod policy;
 pub mod revocations;
@@ -305,6 +306,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v3/auth/system", get(api::auth::system))
         .merge(api::admin::routes())
         .merge(api::ec2tokens::routes())
+        .merge(api::oauth1::routes())
         .merge(api::fleet::routes())
         .merge(api::continuations::routes())
         .merge(api::token_pairs::routes())

@@ -38,6 +38,10 @@ pub struct TokenValues<'a> {
     pub trustor_id: Option<&'a str>,
     /// A trust token's trustee, likewise.
     pub trustee_id: Option<&'a str>,
+    /// An OAuth1 token's consumer.
+    pub consumer_id: Option<&'a str>,
+    /// An OAuth1 token's access token.
+    pub access_token_id: Option<&'a str>,
 }
 
 impl<'a> TokenValues<'a> {
@@ -51,20 +55,21 @@ impl<'a> TokenValues<'a> {
 }
 
 /// The identifiers an event can name, in the order an event naming several is filed under
-/// (the most selective first). Events naming an OAuth1 consumer or access token are not kept:
-/// Baton issues no OAuth1 tokens, so they match none of its tokens.
+/// (the most selective first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Field {
     Audit,
     AuditChain,
     Trust,
+    AccessToken,
+    Consumer,
     User,
     Project,
     Role,
     Domain,
 }
 
-const FIELDS: usize = 7;
+const FIELDS: usize = 9;
 
 impl Field {
     /// The event's value of each field, in filing order.
@@ -73,6 +78,8 @@ impl Field {
             (Field::Audit, ev.audit_id.as_ref()),
             (Field::AuditChain, ev.audit_chain_id.as_ref()),
             (Field::Trust, ev.trust_id.as_ref()),
+            (Field::AccessToken, ev.access_token_id.as_ref()),
+            (Field::Consumer, ev.consumer_id.as_ref()),
             (Field::User, ev.user_id.as_ref()),
             (Field::Project, ev.project_id.as_ref()),
             (Field::Role, ev.role_id.as_ref()),
@@ -90,6 +97,8 @@ impl<'a> TokenValues<'a> {
         std::iter::once((Field::Audit, self.audit_id))
             .chain(one(Field::AuditChain, self.audit_chain_id))
             .chain(one(Field::Trust, self.trust_id))
+            .chain(one(Field::AccessToken, self.access_token_id))
+            .chain(one(Field::Consumer, self.consumer_id))
             .chain(self.users().map(|u| (Field::User, u)))
             .chain(one(Field::Project, self.project_id))
             .chain(self.role_ids.iter().map(|r| (Field::Role, *r)))
@@ -107,6 +116,8 @@ impl<'a> TokenValues<'a> {
             Field::Audit => self.audit_id == value,
             Field::AuditChain => self.audit_chain_id == Some(value),
             Field::Trust => self.trust_id == Some(value),
+            Field::AccessToken => self.access_token_id == Some(value),
+            Field::Consumer => self.consumer_id == Some(value),
             Field::User => self.users().any(|u| u == value),
             Field::Project => self.project_id == Some(value),
             Field::Role => self.role_ids.contains(&value),
@@ -282,10 +293,6 @@ impl RevocationList {
     fn file(&mut self, ev: RevocationEvent) {
         self.last_id = self.last_id.max(ev.id);
         self.generation += 1;
-        if ev.consumer_id.is_some() || ev.access_token_id.is_some() {
-            // Matches no token Baton issues or validates.
-            return;
-        }
         let issued_before = micros(ev.issued_before);
         let mut names = Field::of_event(&ev)
             .into_iter()
@@ -391,8 +398,7 @@ mod tests {
         if !field(&e.audit_id, Some(t.audit_id)) {
             return false;
         }
-        if e.consumer_id.is_some() || e.access_token_id.is_some() {
-            // Baton issues no OAuth1 tokens, so such events match none of its tokens.
+        if !field(&e.consumer_id, t.consumer_id) || !field(&e.access_token_id, t.access_token_id) {
             return false;
         }
         if let Some(d) = &e.domain_id {
@@ -436,6 +442,8 @@ mod tests {
             trust_id: None,
             trustor_id: None,
             trustee_id: None,
+            consumer_id: None,
+            access_token_id: None,
         }
     }
 
@@ -622,8 +630,8 @@ mod tests {
             name(&["default", "d2"]),
         );
         let rest = (
-            prop::option::weighted(0.05, Just("c")),
-            prop::option::weighted(0.05, Just("at")),
+            prop::option::weighted(0.1, Just("c")),
+            prop::option::weighted(0.1, Just("at")),
             prop::option::weighted(0.15, prop::sample::select(vec![2000i64, 2001])),
             instant(),
         );
@@ -664,6 +672,7 @@ mod tests {
         expires: i64,
         issued: i64,
         trust: Option<(&'static str, &'static str, &'static str)>,
+        oauth1: Option<(&'static str, &'static str)>,
     }
 
     impl ArbToken {
@@ -681,6 +690,8 @@ mod tests {
                 trust_id: self.trust.map(|t| t.0),
                 trustor_id: self.trust.map(|t| t.1),
                 trustee_id: self.trust.map(|t| t.2),
+                consumer_id: self.oauth1.map(|o| o.0),
+                access_token_id: self.oauth1.map(|o| o.1),
             }
         }
     }
@@ -706,11 +717,18 @@ mod tests {
                     prop::sample::select(&["u1", "u2"][..]),
                 ),
             ),
+            prop::option::weighted(
+                0.3,
+                (
+                    prop::sample::select(&["c", "c2"][..]),
+                    prop::sample::select(&["at", "at2"][..]),
+                ),
+            ),
         );
         (who, what).prop_map(
             |(
                 (user, domain, project, scope_domain, roles),
-                (audit, chain, expires, issued, trust),
+                (audit, chain, expires, issued, trust, oauth1),
             )| {
                 ArbToken {
                     user,
@@ -723,6 +741,7 @@ mod tests {
                     expires,
                     issued,
                     trust,
+                    oauth1,
                 }
             },
         )

@@ -145,6 +145,12 @@ impl ValidatedToken {
             trust_id: self.payload.trust_id(),
             trustor_id: self.body.trust.as_ref().map(|t| t.trustor_user.id.as_str()),
             trustee_id: self.body.trust.as_ref().map(|t| t.trustee_user.id.as_str()),
+            consumer_id: self.body.oauth1.as_ref().map(|o| o.consumer_id.as_str()),
+            access_token_id: self
+                .body
+                .oauth1
+                .as_ref()
+                .map(|o| o.access_token_id.as_str()),
         }
     }
 
@@ -288,6 +294,9 @@ pub enum AuthMethod {
         /// The token as sent.
         token: String,
     },
+    /// `oauth1`: the request's `Authorization` header, signed with an access token (checked
+    /// by `api::oauth1::authenticate`; it cannot be combined with other methods).
+    OAuth1,
     /// `application_credential`: by id, or by name with its owner.
     ApplicationCredential {
         /// Which credential.
@@ -403,6 +412,9 @@ pub enum Refusal {
     /// The token's application credential was deleted or has expired.
     #[error("application credential {0} not found or expired")]
     AppCredUnusable(String),
+    /// The token's OAuth1 access token was deleted (with its consumer, or by its user).
+    #[error("OAuth1 access token {0} not found")]
+    AccessTokenUnusable(String),
     /// The token's trust was deleted, has expired or is used up.
     #[error("trust {0} not found, expired or used up")]
     TrustUnusable(String),
@@ -436,6 +448,10 @@ impl Refusal {
             // Keystone lets the trust's 404 through when validating.
             Refusal::TrustUnusable(id) if !issuing => {
                 return ApiError::not_found("trust", id);
+            }
+            // And the access token's (an OAuth1 token whose delegation was deleted).
+            Refusal::AccessTokenUnusable(_) if !issuing => {
+                return crate::identity::oauth1::access_token_not_found();
             }
             _ => {}
         }
@@ -884,6 +900,7 @@ impl TokenService {
             catalog: None,
             application_credential: None,
             trust: None,
+            oauth1: None,
             continuation: None,
             service_providers: dir.service_providers(),
         };
@@ -1052,6 +1069,14 @@ impl TokenService {
             Scope::Trust { .. } => {
                 return self.fill_trust_scope(read, dir, user_id, scope, body).await
             }
+            Scope::OAuth1 {
+                project_id,
+                access_token_id,
+            } => {
+                return self
+                    .fill_oauth1_scope(read, dir, user_id, project_id, access_token_id, body)
+                    .await
+            }
             _ => return Ok(Ok(None)),
         };
         Ok(found.map(Some))
@@ -1091,6 +1116,42 @@ impl TokenService {
             name: project.name.clone(),
         });
         Ok(Ok((roles, target)))
+    }
+
+    /// An OAuth1 token: its access token must still exist; the roles are the access token's
+    /// (with what they imply) that the user still has on the project, in the access token's
+    /// order, as Keystone's token model computes them.
+    async fn fill_oauth1_scope(
+        &self,
+        read: Read,
+        dir: &Directory,
+        user_id: &str,
+        project_id: &str,
+        access_token_id: &str,
+        body: &mut TokenBody,
+    ) -> Checked<Option<(Vec<baton_store::Role>, String)>> {
+        let Some(access) = self.store.get_access_token(access_token_id).await? else {
+            return Ok(Err(Refusal::AccessTokenUnusable(
+                access_token_id.to_string(),
+            )));
+        };
+        let (held, target) = match self
+            .fill_project_scope(read, dir, user_id, project_id, body)
+            .await?
+        {
+            Ok(found) => found,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let delegated = dir.expand_roles(crate::identity::oauth1::role_ids(Some(&access.role_ids)));
+        let roles = delegated
+            .into_iter()
+            .filter(|r| held.iter().any(|h| h.id == r.id))
+            .collect();
+        body.oauth1 = Some(baton_types::TokenOAuth1 {
+            access_token_id: access.id,
+            consumer_id: access.consumer_id,
+        });
+        Ok(Ok(Some((roles, target))))
     }
 
     /// Refuses a token that a revocation event matches; otherwise notes the list generation
@@ -1354,14 +1415,14 @@ impl TokenService {
     }
 
     /// Mints a project-scoped token for a user that another endpoint authenticated
-    /// (`/v3/ec2tokens` checked a request signature). `method` (`ec2credential`) is the token's
-    /// only method, so the guards against delegated tokens recognise it, as in Keystone. The
+    /// (`/v3/ec2tokens` or the `oauth1` method checked a request signature). `method`
+    /// (`ec2credential`, `oauth1`) is the token's only method, so the guards against delegated tokens recognise it, as in Keystone. The
     /// user, project and roles are checked as for any token (401 when refused); a token born
     /// revoked is minted again in the next second, as [`TokenService::issue`] does.
     pub async fn issue_for_credential(
         &self,
         user_id: &str,
-        project_id: &str,
+        scope: Scope,
         method: &str,
     ) -> ApiResult<(String, Arc<ValidatedToken>)> {
         for attempt in 0..2 {
@@ -1378,9 +1439,7 @@ impl TokenService {
                     + chrono::Duration::seconds(i64::from(self.config.token.expiration)))
                 .timestamp() as f64,
                 audit_ids: vec![random_audit_id()],
-                scope: Scope::Project {
-                    project_id: project_id.to_string(),
-                },
+                scope: scope.clone(),
             };
             match self.mint(&payload, now).await? {
                 Ok((token, v)) => {
@@ -1426,6 +1485,11 @@ impl TokenService {
                     method_names.push("password".into());
                     u
                 }
+                AuthMethod::OAuth1 => {
+                    return Err(ApiError::unauthorized(
+                        "the oauth1 method cannot be combined with other methods",
+                    ))
+                }
                 AuthMethod::Token { token } => {
                     // Keystone validates the source token and lets its 404 through.
                     let source = self.validate(token, false).await?;
@@ -1435,24 +1499,7 @@ impl TokenService {
                         .await?
                         .ok_or_else(|| ApiError::token_not_found("token user vanished"))?;
                     same_user(user.as_ref(), &u)?;
-                    // Keystone: a token from a narrow credential is never exchanged for another
-                    // (it could escape the credential's roles).
-                    if source.payload.app_cred_id().is_some()
-                        || source.payload.actor_id().is_some()
-                        || source
-                            .payload
-                            .methods
-                            .iter()
-                            .any(|m| m == "application_credential" || m == "ec2credential")
-                    {
-                        return Err(ApiError::Forbidden(
-                            "Using a delegated token to create another token is not allowed."
-                                .into(),
-                        ));
-                    }
-                    if source.payload.trust_id().is_some() {
-                        return Err(ApiError::Forbidden("Using trust-scoped token to create another token. Create a new trust-scoped token instead".into()));
-                    }
+                    refuse_exchange(&source)?;
                     source_scoped = !matches!(source.payload.scope, Scope::Unscoped);
                     if source.body.system.is_some()
                         && !matches!(scope, RequestedScope::System | RequestedScope::Default)
@@ -1895,6 +1942,31 @@ impl TokenService {
     }
 }
 
+/// Keystone's refusals of a token offered to the `token` method: tokens from a delegation
+/// (OAuth1, an application credential, EC2, a continuation, a trust) are never exchanged for
+/// another (it could escape the delegation's roles).
+fn refuse_exchange(source: &ValidatedToken) -> ApiResult<()> {
+    if matches!(source.payload.scope, Scope::OAuth1 { .. }) {
+        return Err(ApiError::Forbidden("Using OAuth-scoped token to create another token. Create a new OAuth-scoped token instead".into()));
+    }
+    if source.payload.app_cred_id().is_some()
+        || source.payload.actor_id().is_some()
+        || source
+            .payload
+            .methods
+            .iter()
+            .any(|m| m == "application_credential" || m == "ec2credential")
+    {
+        return Err(ApiError::Forbidden(
+            "Using a delegated token to create another token is not allowed.".into(),
+        ));
+    }
+    if source.payload.trust_id().is_some() {
+        return Err(ApiError::Forbidden("Using trust-scoped token to create another token. Create a new trust-scoped token instead".into()));
+    }
+    Ok(())
+}
+
 /// Refuses the payload kinds this deployment does not serve (trust, federation, OAuth,
 /// application credentials): they decrypt, but Baton cannot check what they claim.
 fn unsupported_scope(scope: &Scope) -> Option<Refusal> {
@@ -1904,6 +1976,7 @@ fn unsupported_scope(scope: &Scope) -> Option<Refusal> {
         | Scope::Project { .. }
         | Scope::ApplicationCredential { .. }
         | Scope::Trust { .. }
+        | Scope::OAuth1 { .. }
         | Scope::System { .. }
         | Scope::Continuation { .. } => None,
         other => Some(Refusal::UnsupportedPayload {

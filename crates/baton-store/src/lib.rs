@@ -36,7 +36,7 @@ mod limit;
 pub use limit::{Limit, LimitRefusal, NewLimit, RegisteredLimit};
 mod model;
 mod oauth1;
-pub use oauth1::Consumer;
+pub use oauth1::{AccessToken, Consumer, RequestToken};
 mod plan;
 pub use plan::PlanStep;
 mod policy;

@@ -76,6 +76,9 @@ pub struct TokenBody {
         skip_serializing_if = "Option::is_none"
     )]
     pub trust: Option<TokenTrust>,
+    /// The OAuth1 access token an OAuth1 token was issued through, and its consumer.
+    #[serde(rename = "OS-OAUTH1", default, skip_serializing_if = "Option::is_none")]
+    pub oauth1: Option<TokenOAuth1>,
     /// Set for a continuation token (Baton's own, docs/continuation.md): the service acting
     /// for the user, who may validate it, and until when the operation may be renewed.
     #[serde(
@@ -88,6 +91,15 @@ pub struct TokenBody {
     /// renders them at issue and at validation alike).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_providers: Option<Vec<TokenServiceProvider>>,
+}
+
+/// `token["OS-OAUTH1"]`: the delegation an OAuth1 token comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenOAuth1 {
+    /// The access token the consumer signed the token request with.
+    pub access_token_id: String,
+    /// The consumer it was issued to.
+    pub consumer_id: String,
 }
 
 /// One entry of `token["service_providers"]`: a remote cloud the token may be taken to.

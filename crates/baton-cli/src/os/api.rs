@@ -255,6 +255,45 @@ impl Identity {
         body: Option<serde_json::Value>,
         headers: &[(&str, &str)],
     ) -> Result<Option<Value>, CallError> {
+        let (bytes, shown) = self.send(method, url, body, headers).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        serde_json::from_slice::<Value>(&bytes)
+            .map(Some)
+            .map_err(|e| {
+                CallError::Client(CliError(format!(
+                    "invalid response from {shown}: not JSON: {e}"
+                )))
+            })
+    }
+
+    /// A `POST` with extra headers whose answer is not JSON (OAuth1's form-encoded tokens):
+    /// the body as text. `url` receives the request's URL first (what OAuth1 signs).
+    pub async fn post_text(
+        &self,
+        path: &[&str],
+        headers: impl FnOnce(&str) -> Vec<(String, String)>,
+    ) -> Result<String, CallError> {
+        let url = self.url(path, &[]).await.map_err(CallError::Client)?;
+        let extra = headers(url.as_str());
+        let extra: Vec<(&str, &str)> = extra
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let (bytes, _) = self.send(Method::POST, url, None, &extra).await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Sends one request: the answer's body and its URL (without credentials) for messages;
+    /// an error status is the server's message.
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<(Vec<u8>, String), CallError> {
         let mut req = self
             .session
             .request(method, &url, "")
@@ -299,16 +338,7 @@ impl Identity {
                 message,
             }));
         }
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(None);
-        }
-        serde_json::from_slice::<Value>(&bytes)
-            .map(Some)
-            .map_err(|e| {
-                CallError::Client(CliError(format!(
-                    "invalid response from {shown}: not JSON: {e}"
-                )))
-            })
+        Ok((bytes.to_vec(), shown))
     }
 
     pub async fn get(&self, path: &[&str], query: &[(&str, String)]) -> Result<Value, CallError> {

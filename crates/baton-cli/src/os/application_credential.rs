@@ -20,13 +20,18 @@ pub enum ApplicationCmd {
     },
 }
 
-/// `access ...`: only `rule` is one of openstackclient's.
+/// `access rule ...` and `access token ...`.
 #[derive(Debug, Subcommand)]
 pub enum AccessCmd {
     /// Access rules of application credentials (openstack access rule ...).
     Rule {
         #[command(subcommand)]
         cmd: AccessRuleCmd,
+    },
+    /// OAuth1 access tokens (openstack access token ...).
+    Token {
+        #[command(subcommand)]
+        cmd: super::oauth1_token::AccessTokenCmd,
     },
 }
 
@@ -347,7 +352,10 @@ pub async fn run_application(id: &Identity, cmd: ApplicationCmd) -> CliResult<Do
 }
 
 pub async fn run_access(id: &Identity, cmd: AccessCmd) -> CliResult<Done> {
-    let AccessCmd::Rule { cmd } = cmd;
+    let cmd = match cmd {
+        AccessCmd::Rule { cmd } => cmd,
+        AccessCmd::Token { cmd } => return super::oauth1_token::run_access_token(id, cmd).await,
+    };
     match cmd {
         AccessRuleCmd::List(u) => {
             let user = user_of(id, &u).await?;

@@ -15,6 +15,7 @@ mod credential;
 mod endpoint_group;
 mod federation;
 mod limit;
+mod oauth1_token;
 mod output;
 mod policy;
 mod project;
@@ -386,6 +387,7 @@ family!(IdentityFamily, federation::IdentityCmd);
 family!(MappingFamily, federation::MappingCmd);
 family!(FederationFamily, federation::FederationCmd);
 family!(ConsumerFamily, consumer::ConsumerCmd);
+family!(RequestFamily, oauth1_token::RequestCmd);
 
 /// The identity commands of `openstack`, against Baton or any Keystone. (Boxed: the
 /// connection options are large next to the other commands of `baton`.)
@@ -409,7 +411,8 @@ pub enum OsCommand {
     Catalog(Box<CatalogFamily>),
     /// Application credentials (openstack application credential ...).
     Application(Box<ApplicationFamily>),
-    /// Access rules of application credentials (openstack access rule ...).
+    /// Access rules of application credentials and OAuth1 access tokens (openstack access
+    /// rule|token ...).
     Access(Box<AccessFamily>),
     /// Trusts (openstack trust ...).
     Trust(Box<TrustFamily>),
@@ -431,6 +434,8 @@ pub enum OsCommand {
     Federation(Box<FederationFamily>),
     /// OAuth1 consumers (openstack consumer ...).
     Consumer(Box<ConsumerFamily>),
+    /// OAuth1 request tokens (openstack request token ...).
+    Request(Box<RequestFamily>),
 }
 
 /// What a command produced.
@@ -469,6 +474,7 @@ async fn dispatch(cmd: OsCommand) -> CliResult<Done> {
             federation::run_federation(&f.conn.connect().await?, f.cmd).await
         }
         OsCommand::Consumer(f) => consumer::run(&f.conn.connect().await?, f.cmd).await,
+        OsCommand::Request(f) => oauth1_token::run_request(&f.conn.connect().await?, f.cmd).await,
     }
 }
 

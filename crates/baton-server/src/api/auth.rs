@@ -48,6 +48,8 @@ pub async fn issue(
     State(state): State<AppState>,
     peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let query = TokenQuery::parse(query.as_deref())?;
@@ -62,6 +64,24 @@ pub async fn issue(
     // The parsed request holds its own (zeroized) copies of the password or secret.
     zeroize_strings(&mut doc);
     let (methods, scope) = parsed?;
+    if let [AuthMethod::OAuth1] = methods.as_slice() {
+        // Keystone: the access token fixes the project, whatever scope was asked for.
+        let (user_id, project_id, access_token_id) =
+            super::oauth1::authenticate(&state, &headers, &uri).await?;
+        let scope = baton_token::Scope::OAuth1 {
+            project_id,
+            access_token_id,
+        };
+        let (token, validated) = state
+            .tokens
+            .issue_for_credential(&user_id, scope, "oauth1")
+            .await?;
+        return json_response(
+            StatusCode::CREATED,
+            validated.json(!query.nocatalog),
+            Some(&token),
+        );
+    }
     // Password logins past the failure limits are refused before any hashing.
     let peer = peer.map(|axum::Extension(axum::extract::ConnectInfo(a))| a.ip());
     let login = state.login_throttle.keys(peer, &methods);
@@ -172,6 +192,7 @@ pub fn parse_auth_request(
                 }
                 method
             }
+            "oauth1" => AuthMethod::OAuth1,
             "token" => {
                 let t = obj(data, "auth/identity/token")?;
                 let id = string_field(t, "id", "auth/identity/token")?

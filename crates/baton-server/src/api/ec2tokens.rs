@@ -21,11 +21,7 @@ use crate::AppState;
 
 /// The ec2tokens route (GET is Keystone's 405).
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/v3/ec2tokens", post(authenticate).get(not_allowed))
-}
-
-async fn not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed("The method is not allowed for the requested URL.".into())
+    Router::new().route("/v3/ec2tokens", post(authenticate).get(super::not_allowed))
 }
 
 async fn authenticate(

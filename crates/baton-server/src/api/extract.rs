@@ -79,9 +79,8 @@ impl FromRequestParts<AppState> for Caller {
         // Keystone 30 (LP#2153453): a token minted from an EC2 credential authorizes no API
         // call itself; services only validate it.
         if token.payload.methods.iter().any(|m| m == "ec2credential") {
-            tracing::info!("EC2 credential token used as X-Auth-Token: 403");
-            return Err(ApiError::ForbiddenNotSecurity(
-                "You are not authorized to perform the requested action.".into(),
+            return Err(ApiError::forbidden_plain(
+                "EC2 credential token used as X-Auth-Token",
             ));
         }
         baton_audit::context::set_caller(|| token.audit_user());

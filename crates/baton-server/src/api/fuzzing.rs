@@ -18,7 +18,7 @@ use crate::error::{ApiError, ApiResult};
 type Reader = fn(&[u8]) -> ApiResult<()>;
 
 /// The routes with a JSON body, in the order the first byte picks them.
-const ROUTES: [Reader; 17] = [
+const ROUTES: [Reader; 19] = [
     auth_tokens,
     user_create,
     user_update,
@@ -36,9 +36,11 @@ const ROUTES: [Reader; 17] = [
     endpoint_write,
     region_write,
     ec2tokens,
+    oauth1_authorize,
+    oauth1_signed,
 ];
 
-/// Feeds `data[1..]` to the body readers of route `data[0] % 17`: never panics, and every
+/// Feeds `data[1..]` to the body readers of route `data[0] % 19`: never panics, and every
 /// refusal is a 4xx client error in Keystone's error shape, never a 500.
 pub fn request_body(data: &[u8]) {
     let Some((&pick, body)) = data.split_first() else {
@@ -225,6 +227,37 @@ fn region_write(body: &[u8]) -> ApiResult<()> {
 fn ec2tokens(body: &[u8]) -> ApiResult<()> {
     let _ = serde_json::from_slice::<serde_json::Value>(body);
     Ok(())
+}
+
+/// `PUT /v3/OS-OAUTH1/authorize/{id}` reads `roles` leniently, then checks its schema.
+fn oauth1_authorize(body: &[u8]) -> ApiResult<()> {
+    let roles = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("roles").cloned())
+        .unwrap_or_else(|| serde_json::json!([]));
+    super::oauth1::authorized_roles(&roles).map(|_| ())
+}
+
+/// The OAuth1 endpoints read the `Authorization` header (the input's first line) and the
+/// query string (the rest): parsing, oauthlib's checks and the signature never panic.
+fn oauth1_signed(data: &[u8]) -> ApiResult<()> {
+    let text = String::from_utf8_lossy(data);
+    let (header, query) = text.split_once('\n').unwrap_or((&text, ""));
+    let Some(params) = crate::oauth1_signature::parse_authorization(header) else {
+        return Err(ApiError::BadRequest(
+            "Malformed authorization header".into(),
+        ));
+    };
+    let req = crate::oauth1_signature::OAuthRequest::new(params, Some(query))
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let _ = req.signature_matches(
+        "POST",
+        "http://h/v3/OS-OAUTH1/request_token",
+        "s",
+        Some("t"),
+    );
+    req.check_mandatory(1_700_000_000)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 /// An `[oslo_policy] policy_file`'s text: parsing, linking and the cycle check never panic.

@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod fuzzing;
 pub mod healthcheck;
 pub mod list;
+pub mod oauth1;
 pub mod query;
 pub mod token_pairs;
 
@@ -32,4 +33,11 @@ pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// A header's value, or 401 naming the missing header.
 pub fn require<'a>(headers: &'a HeaderMap, name: &str) -> ApiResult<&'a str> {
     header_str(headers, name).ok_or_else(|| ApiError::unauthorized(format!("missing {name}")))
+}
+
+/// Keystone's 405 for a method a route does not serve (`GET` on a `POST`-only endpoint).
+pub async fn not_allowed() -> crate::error::ApiError {
+    crate::error::ApiError::MethodNotAllowed(
+        "The method is not allowed for the requested URL.".into(),
+    )
 }

@@ -199,7 +199,13 @@ impl Identity {
             ));
         }
         self.tokens
-            .issue_for_credential(&cred.user_id, &project_id, EC2_METHOD)
+            .issue_for_credential(
+                &cred.user_id,
+                baton_token::Scope::Project {
+                    project_id: project_id.clone(),
+                },
+                EC2_METHOD,
+            )
             .await
     }
 }

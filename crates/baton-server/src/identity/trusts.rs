@@ -53,8 +53,7 @@ pub fn not_found(id: &str) -> ApiError {
 
 /// Keystone's plain `Forbidden`: a security error whose detail only `insecure_debug` shows.
 fn forbidden(detail: &str) -> ApiError {
-    tracing::info!(detail, "trust request refused");
-    ApiError::ForbiddenNotSecurity("You are not authorized to perform the requested action.".into())
+    ApiError::forbidden_plain(detail)
 }
 
 /// Keystone's `_check_delegated_token`: tokens from a delegated method (application

@@ -416,6 +416,7 @@ fn token(user: &str, user_domain: &str, scope: Scope, roles: &[&str]) -> TokenBo
         catalog: None,
         application_credential: None,
         trust: None,
+        oauth1: None,
         continuation: None,
         service_providers: None,
     }

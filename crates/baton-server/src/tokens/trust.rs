@@ -14,7 +14,7 @@ use crate::identity::trusts::{max_redelegation, usable_trust};
 /// Keystone's refusal of a trust token's user or roles: a plain `Forbidden`, whose detail only
 /// `insecure_debug` would show.
 pub(super) fn trust_forbidden() -> ApiError {
-    ApiError::ForbiddenNotSecurity("You are not authorized to perform the requested action.".into())
+    ApiError::forbidden_plain("trust token refused")
 }
 
 /// Keystone (LP#2156586): a token never outlives the trust it was issued through.
@@ -92,9 +92,7 @@ impl TokenService {
                 }
                 Ok(())
             }
-            TrustUse::Exhausted => Err(ApiError::ForbiddenNotSecurity(
-                "You are not authorized to perform the requested action.".into(),
-            )),
+            TrustUse::Exhausted => Err(ApiError::forbidden_plain("trust used up")),
             TrustUse::Missing => Err(ApiError::unauthorized(format!(
                 "Could not find trust: {}.",
                 trust.id

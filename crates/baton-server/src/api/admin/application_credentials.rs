@@ -224,8 +224,8 @@ fn refuse_delegated(caller: &Caller) -> ApiResult<()> {
         return Ok(());
     }
     if caller.token.is_delegated() {
-        return Err(ApiError::ForbiddenNotSecurity(
-            "You are not authorized to perform the requested action.".into(),
+        return Err(ApiError::forbidden_plain(
+            "delegated tokens cannot manage application credentials",
         ));
     }
     Ok(())
