@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
@@ -283,6 +284,53 @@ def pair_factory(tmp_path_factory) -> Iterator[Callable[..., Pair]]:
 
 
 # ---- python-openstackclient --------------------------------------------------------------------
+class _ForkServer:
+    """One osc_forkserver.py per test worker (see there): `openstack` without its import time."""
+
+    def __init__(self, python: Path) -> None:
+        # PYTHONWARNINGS is read at start-up: the commands' own environments all ignore warnings.
+        self.proc = subprocess.Popen([str(python), str(Path(__file__).with_name("osc_forkserver.py"))],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+                                     env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        self.lock = threading.Lock()
+
+    def run(self, argv: list, env: dict, cwd: Optional[Path], timeout: float) -> subprocess.CompletedProcess:
+        import select
+        import tempfile
+
+        with self.lock, tempfile.TemporaryDirectory() as d:
+            out, err = Path(d) / "out", Path(d) / "err"
+            self.proc.stdin.write(json.dumps({"argv": list(argv), "env": env, "cwd": str(cwd or os.getcwd()),
+                                              "stdout": str(out), "stderr": str(err)}) + "\n")
+            self.proc.stdin.flush()
+            pid = json.loads(self.proc.stdout.readline())["pid"]
+            ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+            if not ready:
+                os.kill(pid, 9)
+                self.proc.stdout.readline()
+                raise subprocess.TimeoutExpired(["openstack", *argv], timeout)
+            rc = json.loads(self.proc.stdout.readline())["rc"]
+            read = lambda p: p.read_text(errors="replace") if p.exists() else ""  # noqa: E731
+            return subprocess.CompletedProcess(["openstack", *argv], rc, read(out), read(err))
+
+
+_FORK_SERVERS: dict = {}
+
+
+def run_openstack(exe: Path, argv, env: dict, cwd: Optional[Path] = None,
+                  timeout: float = 120) -> subprocess.CompletedProcess:
+    """`openstack argv...` as a process would run it; through the worker's fork server unless
+    BATON_OSC_FORK=0."""
+    if os.environ.get("BATON_OSC_FORK", "1") == "0":
+        return subprocess.run([str(exe), *argv], env=env, capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL, cwd=cwd)
+    python = Path(exe).parent / "python"
+    server = _FORK_SERVERS.get(python)
+    if server is None or server.proc.poll() is not None:
+        server = _FORK_SERVERS[python] = _ForkServer(python)
+    return server.run(list(argv), env, cwd, timeout)
+
+
 class OpenStackCLI:
     def __init__(self, exe: Path, target: Target, home: Path) -> None:
         self.exe = exe
@@ -305,8 +353,7 @@ class OpenStackCLI:
 
     def run(self, *args: str, check: bool = True, timeout: float = 120,
             env: Optional[dict] = None) -> subprocess.CompletedProcess:
-        r = subprocess.run([str(self.exe), *args], env={**self.env, **(env or {})}, capture_output=True,
-                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        r = run_openstack(self.exe, args, {**self.env, **(env or {})}, timeout=timeout)
         if check and r.returncode != 0:
             pytest.fail(f"`openstack {' '.join(args)}` against {self.target} failed rc={r.returncode}\n"
                         f"stdout:\n{r.stdout[-2000:]}\nstderr:\n{r.stderr[-3000:]}", pytrace=False)
@@ -343,8 +390,7 @@ class CliPair:
            cwd: Optional[Path] = None, full_env: Optional[dict] = None) -> subprocess.CompletedProcess:
         if cwd is None and full_env is None:
             return self.osc.run(*args, check=check, env=env)
-        r = subprocess.run([str(self.osc.exe), *args], env=full_env or {**self.osc.env, **(env or {})},
-                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, cwd=cwd)
+        r = run_openstack(self.osc.exe, args, full_env or {**self.osc.env, **(env or {})}, cwd=cwd)
         if check and r.returncode != 0:
             pytest.fail(f"`openstack {' '.join(args)}` failed rc={r.returncode}\n{r.stderr[-3000:]}",
                         pytrace=False)
