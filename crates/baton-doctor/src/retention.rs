@@ -6,19 +6,24 @@
 //! rotations later, so a token minted just before a rotation stays decryptable for (K - 2) x R
 //! (R: the rotation interval). That must cover `expiration + allow_expired_window`, the time
 //! Keystone may still be asked to validate the token with `allow_expired` — Keystone's FAQ
-//! formula `max_active_keys = (expiration + allow_expired_window) / R + 2`.
+//! formula `max_active_keys = (expiration + allow_expired_window) / R + 2` — and a continuation
+//! token's `[continuation] token_lifetime` when that is longer (continuation tokens are never
+//! accepted expired, but may live longer than `expiration`; the database key distribution's
+//! pruning check in `baton-server` `fleet/manage.rs` counts it the same way).
 
 use std::time::Duration;
 
 use baton_config::IdentityConfig;
 
-/// The three numbers retention depends on.
+/// The numbers retention depends on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
     /// `[token] expiration`, seconds.
     pub expiration: u64,
     /// `[token] allow_expired_window`, seconds.
     pub allow_expired_window: u64,
+    /// `[continuation] token_lifetime` when continuation tokens are enabled, else 0.
+    pub continuation_lifetime: u64,
     /// `[fernet_tokens] max_active_keys`.
     pub max_active_keys: u64,
 }
@@ -55,13 +60,21 @@ impl Retention {
         Retention {
             expiration: u64::from(config.token.expiration),
             allow_expired_window: u64::from(config.token.allow_expired_window),
+            continuation_lifetime: if config.continuation.enabled() {
+                u64::from(config.continuation.token_lifetime)
+            } else {
+                0
+            },
             max_active_keys: u64::from(config.fernet_tokens.max_active_keys),
         }
     }
 
-    /// How long after issue a token may still be validated: `expiration + allow_expired_window`.
+    /// How long after issue a token may still be validated: `expiration +
+    /// allow_expired_window`, or a continuation token's lifetime when longer.
     pub fn required(&self) -> u64 {
-        self.expiration.saturating_add(self.allow_expired_window)
+        self.expiration
+            .saturating_add(self.allow_expired_window)
+            .max(self.continuation_lifetime)
     }
 
     /// How long a token is guaranteed to stay decryptable when keys rotate every `interval`
@@ -89,12 +102,22 @@ impl Retention {
     /// accepted. With K <= 2 no interval is safe, so the answer is `Unsafe` even without one.
     pub fn check(&self, interval: Option<Duration>) -> RotationCheck {
         let k = self.max_active_keys;
-        let need = format!(
-            "expiration {} + allow_expired_window {} = {} must stay decryptable",
-            human(self.expiration),
-            human(self.allow_expired_window),
-            human(self.required())
-        );
+        let accepted = self.expiration.saturating_add(self.allow_expired_window);
+        let need = if self.continuation_lifetime > accepted {
+            format!(
+                "a continuation token's token_lifetime {} (longer than expiration {} + allow_expired_window {}) must stay decryptable",
+                human(self.continuation_lifetime),
+                human(self.expiration),
+                human(self.allow_expired_window)
+            )
+        } else {
+            format!(
+                "expiration {} + allow_expired_window {} = {} must stay decryptable",
+                human(self.expiration),
+                human(self.allow_expired_window),
+                human(self.required())
+            )
+        };
         let min_interval = self.min_interval();
         let Some(interval) = interval.map(|d| d.as_secs()) else {
             return match min_interval {

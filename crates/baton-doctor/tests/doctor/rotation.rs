@@ -11,8 +11,41 @@ fn keystone_defaults(keys: u64) -> Retention {
     Retention {
         expiration: 3600,
         allow_expired_window: 2 * DAY,
+        continuation_lifetime: 0,
         max_active_keys: keys,
     }
+}
+
+/// With `allow_expired_window = 0` (as StarlingX sets it) a continuation token outliving
+/// `expiration` is what keys must cover.
+#[test]
+fn a_longer_continuation_lifetime_is_what_keys_must_cover() {
+    let r = Retention {
+        expiration: 3600,
+        allow_expired_window: 0,
+        continuation_lifetime: 4 * 3600,
+        max_active_keys: 3,
+    };
+    assert_eq!(r.required(), 4 * 3600);
+    let check = r.check(Some(Duration::from_secs(3600)));
+    assert_eq!(check.verdict, Verdict::Unsafe);
+    assert!(
+        check
+            .explanation
+            .contains("continuation token's token_lifetime"),
+        "{}",
+        check.explanation
+    );
+    assert_eq!(check.min_keys, Some(6));
+    let shorter = Retention {
+        continuation_lifetime: 600,
+        ..r
+    };
+    assert_eq!(shorter.required(), 3600);
+    assert_eq!(
+        shorter.check(Some(Duration::from_secs(3600))).verdict,
+        Verdict::Safe
+    );
 }
 
 #[test]
