@@ -62,7 +62,11 @@ def servers(request, tmp_path_factory, keystone_template) -> Iterator[tuple]:
     listeners = {name: listen(topic) for name, topic in topics.items()}
     conf = {"DEFAULT": {"transport_url": RABBIT, "notification_opt_out": "",
                         "notification_format": request.param},
-            "oslo_messaging_notifications": {"driver": "messagingv2"}}
+            "oslo_messaging_notifications": {"driver": "messagingv2"},
+            # A wrong password's failure carries its partial hash, equal on both servers.
+            "security_compliance": {"report_invalid_password_hash": "event",
+                                    "invalid_password_hash_secret_key": "interop-secret-key",
+                                    "invalid_password_hash_max_chars": "12"}}
     pair = start_configured_pair(
         tmp_path_factory.mktemp("notifications"), keystone_template, conf,
         keystone_conf={"DEFAULT": {"default_publisher_id": "oracle"},
@@ -180,6 +184,11 @@ def test_notifications_match_keystone(servers) -> None:
     kinds = {e["event_type"] for e in want}
     assert {"identity.authenticate", "identity.project.created", "identity.role_assignment.created",
             "identity.group.updated", "identity.user.deleted"} <= kinds
+    # The wrong password's failure carries Keystone's partial hash (compared above: equal).
+    failures = [e["payload"] for e in got if e["event_type"] == "identity.authenticate"
+                and e["payload"]["outcome"] == "failure"]
+    assert [f.get("attachments") for f in failures] == [
+        [{"typeURI": "mime:text/plain", "content": "pY6ztK75KNPK", "name": "partial_password_hash"}], None]
     # The initiator of a write is the caller, from where it called.
     created = next(e for e in got if e["event_type"] == "identity.project.created")["payload"]
     assert created["initiator"]["host"] == {"address": "127.0.0.1", "agent": AGENT}

@@ -326,12 +326,15 @@ pub fn role_assignment(n: &Notifier, created: bool, a: &Assignment<'_>, observer
 }
 
 /// `identity.authenticate`: a password login that succeeded or failed. Opted out as
-/// `identity.authenticate.success|failure` (Keystone's default opts successes out).
+/// `identity.authenticate.success|failure` (Keystone's default opts successes out). A failure
+/// for a wrong password may carry its partial hash (`[security_compliance]
+/// report_invalid_password_hash`), as Keystone attaches it.
 pub fn authenticate(
     n: &Notifier,
     outcome: Outcome,
     initiator: Value,
     reason: Option<&Reason>,
+    partial_password_hash: Option<&str>,
     observer: Option<&str>,
 ) {
     if !n.wants(&format!("identity.authenticate.{}", outcome.as_str())) {
@@ -344,7 +347,15 @@ pub fn authenticate(
         target: random_user_target(),
         observer,
         reason,
-        extra: Vec::new(),
+        extra: partial_password_hash
+            .map(|h| {
+                (
+                    "attachments",
+                    json!([{"typeURI": "mime:text/plain", "content": h, "name": "partial_password_hash"}]),
+                )
+            })
+            .into_iter()
+            .collect(),
     }
     .payload();
     n.info("identity.authenticate", payload);

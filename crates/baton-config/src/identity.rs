@@ -151,6 +151,10 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "unique_last_password_count",
             "minimum_password_age",
             "disable_user_account_days_inactive",
+            "report_invalid_password_hash",
+            "invalid_password_hash_secret_key",
+            "invalid_password_hash_function",
+            "invalid_password_hash_max_chars",
         ],
     ),
     ("oslo_middleware", &["max_request_body_size"]),
@@ -186,16 +190,11 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
 /// Real Keystone/oslo options in the sections above that Baton accepts in a
 /// keystone.conf and ignores (a warning is logged for each).
 pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
-    // Password-hash reporting (Baton attaches no partial hashes to events) and the `allow_insecure_*`
-    // switches (their default is the secure side, which is what Baton does) weaken nothing
-    // when ignored.
+    // The `allow_insecure_*` switches (their default is the secure side, which is what Baton
+    // does) weaken nothing when ignored.
     (
         "security_compliance",
         &[
-            "report_invalid_password_hash",
-            "invalid_password_hash_secret_key",
-            "invalid_password_hash_function",
-            "invalid_password_hash_max_chars",
             "allow_insecure_admin_trust_cross_project_credentials_access",
             "allow_insecure_application_credential_trust_escalation",
         ],
@@ -815,6 +814,47 @@ pub struct SecurityComplianceOptions {
     /// Days without a successful password login after which a user counts as disabled
     /// (`disable_user_account_days_inactive`); `None`, Keystone's default, never.
     pub disable_user_account_days_inactive: Option<u32>,
+    /// `report_invalid_password_hash = event`: failed-login events carry a partial keyed hash
+    /// of the wrong password, so that a brute force shows as one password tried many times.
+    pub invalid_password_hash: Option<InvalidPasswordHash>,
+}
+
+/// How the partial hash of a wrong password is made (`invalid_password_hash_*`), as Keystone
+/// makes it, so that Keystone and Baton nodes of one cloud report equal hashes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InvalidPasswordHash {
+    /// `invalid_password_hash_secret_key` (required when reporting is on).
+    pub secret_key: String,
+    /// `invalid_password_hash_function`: a hashlib name (`sha256` by default).
+    pub function: HashFunction,
+    /// `invalid_password_hash_max_chars`: how many characters of the base64 hash are kept;
+    /// `None`, Keystone's default, keeps all.
+    pub max_chars: Option<u32>,
+}
+
+impl std::fmt::Debug for InvalidPasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InvalidPasswordHash")
+            .field("secret_key", &"<secret>")
+            .field("function", &self.function)
+            .field("max_chars", &self.max_chars)
+            .finish()
+    }
+}
+
+/// The digests `invalid_password_hash_function` may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashFunction {
+    /// `sha1`.
+    Sha1,
+    /// `sha224`.
+    Sha224,
+    /// `sha256` (Keystone's default).
+    Sha256,
+    /// `sha384`.
+    Sha384,
+    /// `sha512`.
+    Sha512,
 }
 
 impl Default for SecurityComplianceOptions {
@@ -830,6 +870,7 @@ impl Default for SecurityComplianceOptions {
             unique_last_password_count: 0,
             minimum_password_age: 0,
             disable_user_account_days_inactive: None,
+            invalid_password_hash: None,
         }
     }
 }
@@ -1626,7 +1667,70 @@ fn read_security_compliance(
             1,
             100_000,
         )?,
+        invalid_password_hash: read_invalid_password_hash(&section)?,
     })
+}
+
+/// `report_invalid_password_hash` (a list; `event` is the one choice) and the hash's options.
+/// Keystone fails each failed login with a 500 when the secret key is missing; Baton refuses
+/// the file.
+fn read_invalid_password_hash(
+    section: &SectionReader,
+) -> Result<Option<InvalidPasswordHash>, ConfigError> {
+    let Some(report) = section.custom("report_invalid_password_hash", |text| {
+        let mut on = false;
+        for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            if item != "event" {
+                return Err(format!("{item:?} is not one of: event"));
+            }
+            on = true;
+        }
+        Ok(on)
+    })?
+    else {
+        return Ok(None);
+    };
+    if !report {
+        return Ok(None);
+    }
+    let function = section
+        .custom("invalid_password_hash_function", |text| {
+            Ok(match text.trim() {
+                "sha1" => HashFunction::Sha1,
+                "sha224" => HashFunction::Sha224,
+                "sha256" => HashFunction::Sha256,
+                "sha384" => HashFunction::Sha384,
+                "sha512" => HashFunction::Sha512,
+                other => {
+                    return Err(format!(
+                        "{other:?} is not a digest Baton has (sha1, sha224, sha256, sha384, sha512)"
+                    ))
+                }
+            })
+        })?
+        .unwrap_or(HashFunction::Sha256);
+    let secret_key = section
+        .custom("invalid_password_hash_secret_key", |text| {
+            if text.is_empty() {
+                Err("must not be empty when report_invalid_password_hash = event".into())
+            } else {
+                Ok(text)
+            }
+        })?
+        .ok_or_else(|| {
+            ConfigError::value(
+                &section.origin(),
+                "security_compliance",
+                "report_invalid_password_hash",
+                "event",
+                "needs [security_compliance] invalid_password_hash_secret_key",
+            )
+        })?;
+    Ok(Some(InvalidPasswordHash {
+        secret_key,
+        function,
+        max_chars: section.int("invalid_password_hash_max_chars", 1, 1_000_000)?,
+    }))
 }
 
 /// `password_regex`, refused at start when it does not compile (Keystone finds out at the

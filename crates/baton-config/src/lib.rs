@@ -37,12 +37,12 @@ pub use error::{is_secret_option, CloudOrigin, ConfigError, ConfigErrorKind, Ori
 pub use identity::{
     ApplicationCredentialOptions, AuthOptions, BatonOptions, CatalogOptions, ContinuationOptions,
     CredentialOptions, DatabaseOptions, DefaultOptions, EndpointFilterOptions, EnforcementModel,
-    FernetOptions, IdentityConfig, IdentityOptions, Ignored, KeyDistribution, NotificationDriver,
-    NotificationFormat, NotificationOptions, OAuth1Options, OsloMiddlewareOptions,
-    OsloPolicyOptions, PasswordHashAlgorithm, PolicyApiOptions, ResourceOptions, RevokeOptions,
-    RoleOptions, SecurityComplianceOptions, TokenOptions, TokenPairOptions, UnifiedLimitOptions,
-    DEFAULT_AUTH_METHODS, DEFAULT_CREDENTIAL_KEY_REPOSITORY, DEFAULT_KEY_REPOSITORY,
-    IGNORED_OPTIONS, IGNORED_OPTION_PREFIXES, IGNORED_SECTIONS,
+    FernetOptions, HashFunction, IdentityConfig, IdentityOptions, Ignored, InvalidPasswordHash,
+    KeyDistribution, NotificationDriver, NotificationFormat, NotificationOptions, OAuth1Options,
+    OsloMiddlewareOptions, OsloPolicyOptions, PasswordHashAlgorithm, PolicyApiOptions,
+    ResourceOptions, RevokeOptions, RoleOptions, SecurityComplianceOptions, TokenOptions,
+    TokenPairOptions, UnifiedLimitOptions, DEFAULT_AUTH_METHODS, DEFAULT_CREDENTIAL_KEY_REPOSITORY,
+    DEFAULT_KEY_REPOSITORY, IGNORED_OPTIONS, IGNORED_OPTION_PREFIXES, IGNORED_SECTIONS,
 };
 pub use ini::{IniFile, OptionRef, Section, Value, DEFAULT_SECTION, ENV_PREFIX};
 pub use private_file::write_private;

@@ -110,9 +110,24 @@ impl Audit {
 
     /// `identity.authenticate` for a password login; `initiator` from
     /// [`cadf::user_initiator`] or [`cadf::unknown_user_initiator`].
-    pub async fn authenticate(&self, outcome: Outcome, initiator: Value, reason: Option<Reason>) {
-        self.send(|n, o| cadf::authenticate(n, outcome, initiator, reason.as_ref(), o))
-            .await;
+    pub async fn authenticate(
+        &self,
+        outcome: Outcome,
+        initiator: Value,
+        reason: Option<Reason>,
+        partial_password_hash: Option<String>,
+    ) {
+        self.send(|n, o| {
+            cadf::authenticate(
+                n,
+                outcome,
+                initiator,
+                reason.as_ref(),
+                partial_password_hash.as_deref(),
+                o,
+            )
+        })
+        .await;
     }
 
     /// Baton's events for a service acting for a user.

@@ -8,6 +8,43 @@ use baton_config::PasswordHashAlgorithm;
 
 use crate::error::{ApiError, ApiResult};
 
+/// The salt Keystone uses for partial hashes of wrong passwords: the class name of its SQL
+/// identity driver (so Baton's hashes equal a Keystone node's for the same password).
+const PARTIAL_HASH_SALT: &str = "keystone.identity.backends.sql.Identity";
+
+/// Keystone's `generate_partial_password_hash` (`[security_compliance]
+/// report_invalid_password_hash = event`): HMAC of the password keyed with the driver's name,
+/// HMAC of that keyed with `invalid_password_hash_secret_key`, base64 without padding, cut to
+/// `invalid_password_hash_max_chars`. Reveals nothing usable of the password, yet equal wrong
+/// passwords give equal hashes.
+pub fn partial_password_hash(how: &baton_config::InvalidPasswordHash, password: &str) -> String {
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+    macro_rules! twice {
+        ($digest:ty) => {{
+            let mut salted = Hmac::<$digest>::new_from_slice(PARTIAL_HASH_SALT.as_bytes())
+                .expect("HMAC takes any key");
+            salted.update(password.as_bytes());
+            let mut peppered = Hmac::<$digest>::new_from_slice(how.secret_key.as_bytes())
+                .expect("HMAC takes any key");
+            peppered.update(&salted.finalize().into_bytes());
+            peppered.finalize().into_bytes().to_vec()
+        }};
+    }
+    let digest = match how.function {
+        baton_config::HashFunction::Sha1 => twice!(sha1::Sha1),
+        baton_config::HashFunction::Sha224 => twice!(sha2::Sha224),
+        baton_config::HashFunction::Sha256 => twice!(sha2::Sha256),
+        baton_config::HashFunction::Sha384 => twice!(sha2::Sha384),
+        baton_config::HashFunction::Sha512 => twice!(sha2::Sha512),
+    };
+    let encoded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest);
+    match how.max_chars {
+        Some(n) => encoded.chars().take(n as usize).collect(),
+        None => encoded,
+    }
+}
+
 /// bcrypt only looks at the first 72 bytes; Keystone truncates the same way (with a warning).
 const BCRYPT_MAX_BYTES: usize = 72;
 
@@ -269,6 +306,23 @@ impl HashPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The values of Keystone's `generate_partial_password_hash` (Python's hmac and base64).
+    #[test]
+    fn partial_hashes_equal_keystones() {
+        let mut how = baton_config::InvalidPasswordHash {
+            secret_key: "interop-secret-key".into(),
+            function: baton_config::HashFunction::Sha256,
+            max_chars: None,
+        };
+        assert_eq!(
+            partial_password_hash(&how, "not-the-password"),
+            "pY6ztK75KNPK/PdB28H8bOaoFTworYA5K2jhitiZYKI"
+        );
+        how.function = baton_config::HashFunction::Sha1;
+        how.max_chars = Some(5);
+        assert_eq!(partial_password_hash(&how, "not-the-password"), "wZQXx");
+    }
 
     #[test]
     fn round_trip_and_wrong_password() {

@@ -1572,7 +1572,8 @@ impl TokenService {
         };
         let result = self.verify_password_login(user, password).await;
         if self.audit.enabled() {
-            self.audit_login(who, domain.as_ref(), &result).await;
+            self.audit_login(who, domain.as_ref(), password, &result)
+                .await;
         }
         result.map_err(|(_, e)| e)
     }
@@ -1583,6 +1584,7 @@ impl TokenService {
         &self,
         who: &UserRef,
         domain: Option<&Project>,
+        password: &str,
         result: &Result<User, (Option<User>, ApiError)>,
     ) {
         use baton_audit::cadf::{self, Outcome, Reason};
@@ -1634,7 +1636,21 @@ impl TokenService {
                 )
             }
         };
-        self.audit.authenticate(outcome, initiator, reason).await;
+        // Keystone attaches the partial hash to a wrong password's failure only.
+        let partial_hash = match (
+            result,
+            &self.config.security_compliance.invalid_password_hash,
+        ) {
+            (Err((Some(_), ApiError::Unauthorized { detail })), Some(how))
+                if detail.starts_with(INVALID_PASSWORD) =>
+            {
+                Some(password::partial_password_hash(how, password))
+            }
+            _ => None,
+        };
+        self.audit
+            .authenticate(outcome, initiator, reason, partial_hash)
+            .await;
     }
 
     /// The password check of a login for `user` (found or not); a failure carries the user
@@ -1669,7 +1685,7 @@ impl TokenService {
                         .await?;
                 }
                 return Err(ApiError::unauthorized(format!(
-                    "invalid password for user {}",
+                    "{INVALID_PASSWORD} {}",
                     user.id
                 )));
             }
@@ -1966,6 +1982,9 @@ fn refuse_exchange(source: &ValidatedToken) -> ApiResult<()> {
     }
     Ok(())
 }
+
+/// The start of the (logged) reason of a login refused for a wrong password.
+const INVALID_PASSWORD: &str = "invalid password for user";
 
 /// Refuses the payload kinds this deployment does not serve (trust, federation, OAuth,
 /// application credentials): they decrypt, but Baton cannot check what they claim.

@@ -50,9 +50,20 @@ allow_insecure_application_credential_trust_escalation = false
     let (config, ignored) = identity(text).expect("accepted");
     assert!(
         ignored.iter().any(|i| i.section == "security_compliance"
-            && i.option.as_deref() == Some("report_invalid_password_hash")),
+            && i.option.as_deref()
+                == Some("allow_insecure_admin_trust_cross_project_credentials_access")),
         "the harmless options are reported as ignored: {ignored:?}"
     );
+    let hash = config
+        .security_compliance
+        .invalid_password_hash
+        .as_ref()
+        .expect("report_invalid_password_hash = event is read");
+    assert_eq!(
+        (hash.secret_key.as_str(), hash.function, hash.max_chars),
+        ("s3cret-for-hmac", baton_config::HashFunction::Sha256, Some(5))
+    );
+    assert!(!format!("{hash:?}").contains("s3cret"), "the key is not printed");
     assert!(
         !ignored
             .iter()
@@ -101,6 +112,15 @@ fn lockout_options_are_read() {
 #[test]
 fn invalid_values_are_errors_too() {
     for (line, want) in [
+        ("report_invalid_password_hash = log", "\"log\" is not one of: event"),
+        (
+            "report_invalid_password_hash = event",
+            "needs [security_compliance] invalid_password_hash_secret_key",
+        ),
+        (
+            "report_invalid_password_hash = event\ninvalid_password_hash_secret_key = k\ninvalid_password_hash_function = whirlpool",
+            "\"whirlpool\" is not a digest Baton has (sha1, sha224, sha256, sha384, sha512)",
+        ),
         ("lockout_failure_attempts = 0", "must be at least 1"),
         ("lockout_failure_attempts = many", "not an integer"),
         (
@@ -112,9 +132,11 @@ fn invalid_values_are_errors_too() {
             .err()
             .unwrap_or_else(|| panic!("{line} accepted"));
         assert!(err.to_string().ends_with(want), "{line}: {err}");
-        assert!(err
-            .to_string()
-            .starts_with("keystone.conf:2: [security_compliance] "));
+        let text = err.to_string();
+        assert!(
+            text.starts_with("keystone.conf:") && text.contains(": [security_compliance] "),
+            "{text}"
+        );
     }
 }
 
