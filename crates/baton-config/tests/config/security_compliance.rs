@@ -61,9 +61,16 @@ allow_insecure_application_credential_trust_escalation = false
         .expect("report_invalid_password_hash = event is read");
     assert_eq!(
         (hash.secret_key.as_str(), hash.function, hash.max_chars),
-        ("s3cret-for-hmac", baton_config::HashFunction::Sha256, Some(5))
+        (
+            "s3cret-for-hmac",
+            baton_config::HashFunction::Sha256,
+            Some(5)
+        )
     );
-    assert!(!format!("{hash:?}").contains("s3cret"), "the key is not printed");
+    assert!(
+        !format!("{hash:?}").contains("s3cret"),
+        "the key is not printed"
+    );
     assert!(
         !ignored
             .iter()
