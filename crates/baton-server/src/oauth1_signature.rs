@@ -164,11 +164,7 @@ impl OAuthRequest {
 
     /// The value of one `oauth_` parameter; an empty one counts as absent, as in oauthlib.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.oauth
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
+        param(&self.oauth, name)
     }
 
     /// oauthlib's `_check_mandatory_parameters`, in its order: the five mandatory parameters,
@@ -328,6 +324,15 @@ pub fn sign(
         .map(|(k, v)| format!("{}=\"{}\"", escape(k), escape(v)))
         .collect();
     format!("OAuth {}", fields.join(", "))
+}
+
+/// The value of parameter `name`; an empty one counts as absent, as in oauthlib.
+pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
 }
 
 /// Keystone's key format: 32 lowercase hex digits.

@@ -30,7 +30,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::identity::oauth1::{
     access_token_not_found, consumer_not_found, expired, request_token_not_found, VERIFIER_CHARS,
 };
-use crate::oauth1_signature::{invalid, is_key, parse_authorization, OAuthError, OAuthRequest};
+use crate::oauth1_signature::{
+    invalid, is_key, param, parse_authorization, OAuthError, OAuthRequest,
+};
 use crate::policy::Target;
 use crate::AppState;
 
@@ -64,14 +66,6 @@ fn header_params(headers: &HeaderMap) -> ApiResult<Vec<(String, String)>> {
         .ok_or_else(|| ApiError::BadRequest("Malformed authorization header".into()))
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .filter(|v| !v.is_empty())
-}
-
 fn required<'a>(params: &'a [(String, String)], name: &str) -> ApiResult<&'a str> {
     param(params, name).ok_or_else(|| ApiError::expecting(name, "request"))
 }
@@ -102,10 +96,9 @@ fn oauth_request(
     params: Vec<(String, String)>,
     uri: &Uri,
 ) -> ApiResult<OAuthRequest> {
-    let req =
-        OAuthRequest::new(params, uri.query()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let req = OAuthRequest::new(params, uri.query()).map_err(bad)?;
     req.check_mandatory(state.tokens.clock.now().timestamp())
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        .map_err(bad)?;
     Ok(req)
 }
 
