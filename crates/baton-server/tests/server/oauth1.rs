@@ -194,9 +194,7 @@ async fn signed_post(
         secrets.0,
         secrets.1,
     );
-    let mut req = reqwest::Client::new()
-        .post(&url)
-        .header("authorization", auth);
+    let mut req = s.client.post(&url).header("authorization", auth);
     if let Some(p) = project {
         req = req.header("requested-project-id", p);
     }
@@ -411,14 +409,7 @@ async fn delegation(dialect: baton_testkit::DbDialect) {
     )
     .await;
     assert_eq!(st.as_u16(), 204);
-    let validate = reqwest::Client::new()
-        .get(s.url("auth/tokens"))
-        .header("x-auth-token", &p.system_admin)
-        .header("x-subject-token", &token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(validate.status().as_u16(), 404);
+    assert_eq!(s.validation(&token).await.0, 404);
     let r = signed_post(
         &s,
         "auth/tokens",
