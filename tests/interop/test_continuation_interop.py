@@ -181,3 +181,65 @@ def test_the_operation_outlives_the_user_token_with_no_allow_expired_window(clou
     assert through(front, renewed).status_code == 200
     # A random name keeps the middleware's cache out of it: an unknown token is refused.
     assert through(front, "gAAAAA" + uuid.uuid4().hex).status_code == 401
+
+
+def continue_token(c: Cloud, subject: str) -> tuple[str, dict]:
+    """nova continues `subject` (any project-scoped token) for the volume service."""
+    nova = login(c.baton.auth_url, "nova", c.project)
+    r = requests.post(f"{c.baton.auth_url}/baton/continuations", timeout=HTTP_TIMEOUT,
+                      headers={"X-Auth-Token": nova, "X-Subject-Token": subject},
+                      json={"continuation": {"audience": ["volume"]}})
+    assert r.status_code == 201, r.text
+    return r.headers["X-Subject-Token"], r.json()["token"]
+
+
+def test_delegated_tokens_are_continued_with_their_delegation(cloud):
+    """An application credential's token and a trust's token start operations too: the real
+    keystonemiddleware (as cinder) sees the credential's roles only, and the trustor when the
+    trust impersonates; deleting the credential or the trust ends the operation."""
+    c, fronts = cloud
+    b = c.baton.auth_url
+    front = fronts.ksm(c.middleware_options(b, "cinder"))
+    alice = login(b, "alice", c.project)
+    r = api(b, "POST", f"users/{c.ids['alice']}/application_credentials", alice,
+            {"application_credential": {"name": f"batch-{uuid.uuid4().hex[:8]}", "roles": [{"name": "reader"}]}})
+    assert r.status_code == 201, r.text
+    cred = r.json()["application_credential"]
+    r = requests.post(f"{b}/auth/tokens", timeout=HTTP_TIMEOUT, json={"auth": {"identity": {
+        "methods": ["application_credential"],
+        "application_credential": {"id": cred["id"], "secret": cred["secret"]}}}})
+    assert r.status_code == 201, r.text
+    k, body = continue_token(c, r.headers["X-Subject-Token"])
+    assert body["application_credential"]["id"] == cred["id"], body
+    r = through(front, k)
+    assert r.status_code == 200, r.text
+    seen = r.json()["headers"]
+    assert seen["x-user-id"] == c.ids["alice"], seen
+    assert seen["x-roles"].split(",") == ["reader"], seen
+    admin, _ = issue_token(b)
+    assert api(b, "DELETE", f"users/{c.ids['alice']}/application_credentials/{cred['id']}", admin).status_code == 204
+    assert through(front, k).status_code == 401
+
+    # nova (trustee) holds an impersonating trust of alice's; its trust token is continued.
+    alice = login(b, "alice", c.project)
+    r = api(b, "POST", "OS-TRUST/trusts", alice, {"trust": {
+        "trustor_user_id": c.ids["alice"], "trustee_user_id": c.ids["cinder"], "project_id": c.project,
+        "impersonation": True, "roles": [{"name": "member"}]}})
+    assert r.status_code == 201, r.text
+    trust_id = r.json()["trust"]["id"]
+    r = requests.post(f"{b}/auth/tokens", timeout=HTTP_TIMEOUT, json={"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": "cinder", "domain": {"id": "default"}, "password": PW}}},
+        "scope": {"OS-TRUST:trust": {"id": trust_id}}}})
+    assert r.status_code == 201, r.text
+    k, body = continue_token(c, r.headers["X-Subject-Token"])
+    assert body["OS-TRUST:trust"]["id"] == trust_id, body
+    r = through(front, k)
+    assert r.status_code == 200, r.text
+    seen = r.json()["headers"]
+    assert seen["x-user-id"] == c.ids["alice"], seen
+    assert "member" in seen["x-roles"].split(","), seen
+    # Keystone sharing the keys still refuses it cleanly.
+    assert validate_token(c.keystone.auth_url, admin, k).status_code == 404
+    assert api(b, "DELETE", f"OS-TRUST/trusts/{trust_id}", admin).status_code == 204
+    assert through(front, k).status_code == 401

@@ -20,7 +20,8 @@ use baton_store::{
     ApplicationCredential, FailedLogins, PasswordRecord, Project, RevocationEvent, Store, User,
 };
 use baton_token::{
-    canonical_token_text, random_audit_id, Scope, TokenError, TokenFormatter, TokenPayload,
+    canonical_token_text, random_audit_id, ContinuationDelegation, Scope, TokenError,
+    TokenFormatter, TokenPayload,
 };
 use baton_types::{token_fingerprint, IdName, ScopedProject, SystemScope, TokenBody, TokenUser};
 use bytes::Bytes;
@@ -1034,10 +1035,21 @@ impl TokenService {
         body: &mut TokenBody,
     ) -> Checked<Option<(Vec<baton_store::Role>, String)>> {
         let found = match scope {
-            Scope::Continuation { project_id, .. } => {
+            Scope::Continuation {
+                project_id,
+                delegation,
+                ..
+            } => {
                 match self.continuation_body(read, scope).await? {
                     Ok(c) => body.continuation = Some(c),
                     Err(refusal) => return Ok(Err(refusal)),
+                }
+                // A continued trust token is judged as the trust token was; a continued
+                // application-credential token's roles are narrowed by the caller.
+                if let Some(ContinuationDelegation::Trust(trust_id)) = delegation {
+                    return self
+                        .fill_trust_scope(read, dir, user_id, project_id, trust_id, body)
+                        .await;
                 }
                 self.fill_project_scope(read, dir, user_id, project_id, body)
                     .await?
@@ -1066,8 +1078,13 @@ impl TokenService {
                 let roles = self.system_roles(read, dir, user_id).await?;
                 Ok((roles, "the system".to_string()))
             }
-            Scope::Trust { .. } => {
-                return self.fill_trust_scope(read, dir, user_id, scope, body).await
+            Scope::Trust {
+                project_id,
+                trust_id,
+            } => {
+                return self
+                    .fill_trust_scope(read, dir, user_id, project_id, trust_id, body)
+                    .await
             }
             Scope::OAuth1 {
                 project_id,

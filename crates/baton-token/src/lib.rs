@@ -24,7 +24,7 @@ pub use error::TokenError;
 pub use fernet::{
     canonical_token_text, Decrypted, FernetKey, KeyInfo, KeyRole, KeySet, MAX_TOKEN_LENGTH,
 };
-pub use payload::{random_audit_id, PayloadCodec, Scope, TokenPayload};
+pub use payload::{random_audit_id, ContinuationDelegation, PayloadCodec, Scope, TokenPayload};
 pub use repository::{
     primary_dropped, KeyRepository, KeyRing, RepositoryError, RotateOutcome, SetupOutcome,
 };

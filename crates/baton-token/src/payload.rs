@@ -109,10 +109,10 @@ pub enum Scope {
         thumbprint: String,
     },
     /// Version 200, Baton's own (docs/continuation.md): `project id, expires, audit_ids,
-    /// actor id, [audience], operation expires, subject audit id`. A token a service (the
-    /// actor) obtained for a user's long operation; `audit_ids` are its own and the chain root
-    /// of the user's token, `subject_audit_id` is the user token's own (written as nil when it
-    /// is that chain root, the usual case, to keep the token short).
+    /// actor id, [audience], operation expires, subject audit id[, delegation]`. A token a
+    /// service (the actor) obtained for a user's long operation; `audit_ids` are its own and the
+    /// chain root of the user's token, `subject_audit_id` is the user token's own (written as
+    /// nil when it is that chain root, the usual case, to keep the token short).
     Continuation {
         /// The user token's project.
         project_id: String,
@@ -124,7 +124,19 @@ pub enum Scope {
         operation_expires_at: f64,
         /// The audit id of the user token the operation started from.
         subject_audit_id: String,
+        /// The delegation the user token came from, which the continuation keeps.
+        delegation: Option<ContinuationDelegation>,
     },
+}
+
+/// What a continuation token keeps of an application-credential or trust token it continues:
+/// every validation re-checks the credential or trust and its roles, as for the token itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContinuationDelegation {
+    /// Written `[9, app_cred_id]` (9: Keystone's application-credential payload version).
+    ApplicationCredential(String),
+    /// Written `[3, 16 raw UUID bytes]` (3: Keystone's trust payload version).
+    Trust(String),
 }
 
 /// The payload version of a continuation token: far above Keystone's, so that a Keystone
@@ -206,18 +218,26 @@ impl TokenPayload {
         }
     }
 
-    /// The trust id, if trust scoped.
+    /// The trust id, if trust scoped (or continuing a trust-scoped token).
     pub fn trust_id(&self) -> Option<&str> {
         match &self.scope {
-            Scope::Trust { trust_id, .. } => Some(trust_id),
+            Scope::Trust { trust_id, .. }
+            | Scope::Continuation {
+                delegation: Some(ContinuationDelegation::Trust(trust_id)),
+                ..
+            } => Some(trust_id),
             _ => None,
         }
     }
 
-    /// The application credential id, if the token came from one.
+    /// The application credential id, if the token came from one (or continues such a token).
     pub fn app_cred_id(&self) -> Option<&str> {
         match &self.scope {
-            Scope::ApplicationCredential { app_cred_id, .. } => Some(app_cred_id),
+            Scope::ApplicationCredential { app_cred_id, .. }
+            | Scope::Continuation {
+                delegation: Some(ContinuationDelegation::ApplicationCredential(app_cred_id)),
+                ..
+            } => Some(app_cred_id),
             _ => None,
         }
     }
@@ -383,7 +403,7 @@ impl PayloadCodec {
             Scope::Trust { .. } | Scope::OAuth1 { .. } | Scope::ApplicationCredential { .. } => 6,
             Scope::FederatedUnscoped { .. } | Scope::OAuth2Credential { .. } => 7,
             Scope::FederatedProject { .. } | Scope::FederatedDomain { .. } => 8,
-            Scope::Continuation { .. } => 9,
+            Scope::Continuation { delegation, .. } => 9 + u32::from(delegation.is_some()),
         };
         w.array(field_count + 1);
         w.uint(u64::from(version));
@@ -514,6 +534,8 @@ impl PayloadCodec {
             3 | 7 | 9 => 6,
             4 | 10 => 7,
             5 | 6 => 8,
+            // A continuation of a delegated token has one more field.
+            v if v == i64::from(CONTINUATION_VERSION) && fields.len() == 10 => 10,
             v if v == i64::from(CONTINUATION_VERSION) => 9,
             other => return Err(TokenError::UnsupportedPayloadVersion(other)),
         };
@@ -651,9 +673,19 @@ fn continuation_head<'s>(w: &mut Writer, scope: &'s Scope) -> Result<ScopeTail<'
         audience,
         operation_expires_at,
         subject_audit_id,
+        delegation,
     } = scope
     else {
         return Err(TokenError::InvalidInput("not a continuation".to_string()));
+    };
+    let delegation = match delegation {
+        None => DelegationTail::None,
+        Some(ContinuationDelegation::ApplicationCredential(id)) => DelegationTail::AppCred(id),
+        Some(ContinuationDelegation::Trust(id)) => {
+            DelegationTail::Trust(python_uuid_bytes(id).ok_or_else(|| {
+                TokenError::InvalidInput(format!("trust id {id:?} is not a UUID"))
+            })?)
+        }
     };
     if !operation_expires_at.is_finite() {
         return Err(TokenError::InvalidInput(
@@ -671,7 +703,32 @@ fn continuation_head<'s>(w: &mut Writer, scope: &'s Scope) -> Result<ScopeTail<'
         audience,
         operation_expires_at: *operation_expires_at,
         subject_audit_id,
+        delegation,
     })
+}
+
+/// The delegation field of a continuation payload, if there is one.
+fn decode_delegation(
+    value: Option<&Value<'_>>,
+) -> Result<Option<ContinuationDelegation>, TokenError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let Value::Array(pair) = value else {
+        return Err(invalid("continuation delegation is not a list"));
+    };
+    match pair.as_slice() {
+        [Value::Int(9), id] => Ok(Some(ContinuationDelegation::ApplicationCredential(
+            decode_id(id, "application credential id")?,
+        ))),
+        [Value::Int(3), trust] => Ok(Some(ContinuationDelegation::Trust(uuid_hex(
+            bytes_of(trust, "trust id")?,
+            "trust id",
+        )?))),
+        _ => Err(invalid(
+            "continuation delegation is neither [9, id] nor [3, trust]",
+        )),
+    }
 }
 
 /// Baton's continuation payload (its field count checked): a nil subject audit id is the
@@ -695,6 +752,7 @@ fn decode_continuation(fields: &[Value<'_>]) -> Result<Scope, TokenError> {
             (Value::Nil, _) => return Err(invalid("continuation without a chain root")),
             (v, _) => AUDIT_B64.encode(bytes_of(v, "subject audit id")?),
         },
+        delegation: decode_delegation(fields.get(9))?,
     })
 }
 
@@ -737,7 +795,15 @@ enum ScopeTail<'s> {
         audience: &'s [String],
         operation_expires_at: f64,
         subject_audit_id: &'s str,
+        delegation: DelegationTail<'s>,
     },
+}
+
+/// A continuation's delegation field, checked.
+enum DelegationTail<'s> {
+    None,
+    AppCred(&'s str),
+    Trust([u8; 16]),
 }
 
 impl ScopeTail<'_> {
@@ -759,6 +825,7 @@ impl ScopeTail<'_> {
                 audience,
                 operation_expires_at,
                 subject_audit_id,
+                delegation,
             } => {
                 w.id(actor_id);
                 w.array(Writer::len_u32(audience.len()));
@@ -780,6 +847,19 @@ impl ScopeTail<'_> {
                     // Checked to decode in `write_scope_head`.
                     let raw = AUDIT_B64.decode(subject_audit_id).unwrap_or_default();
                     w.bin(&raw);
+                }
+                match delegation {
+                    DelegationTail::None => {}
+                    DelegationTail::AppCred(id) => {
+                        w.array(2);
+                        w.uint(9);
+                        w.id(id);
+                    }
+                    DelegationTail::Trust(raw) => {
+                        w.array(2);
+                        w.uint(3);
+                        w.bin(&raw);
+                    }
                 }
             }
         }

@@ -13,7 +13,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use baton_token::{random_audit_id, Scope, TokenPayload};
+use baton_token::{random_audit_id, ContinuationDelegation, Scope, TokenPayload};
 use baton_types::{ContinuationActor, IdName, TokenContinuation};
 use chrono::SubsecRound;
 
@@ -333,7 +333,8 @@ impl TokenService {
 }
 
 /// The new token's scope and its operation's end: a renewal (by the actor alone) keeps the
-/// operation's; a start, from a user's own project-scoped token, names the audience
+/// operation's; a start, from a project-scoped token (a user's own, an application
+/// credential's or a trust's, whose delegation the continuation keeps), names the audience
 /// (`audience` checks it) and ends the operation within the sender's `limit`.
 fn continuation_scope(
     actor: &ValidatedToken,
@@ -343,7 +344,7 @@ fn continuation_scope(
     now_secs: f64,
     audience: impl FnOnce(Vec<String>) -> ApiResult<Vec<String>>,
 ) -> ApiResult<(Scope, f64)> {
-    match &subject.payload.scope {
+    let (project_id, delegation) = match &subject.payload.scope {
         Scope::Continuation {
             actor_id,
             operation_expires_at,
@@ -359,29 +360,52 @@ fn continuation_scope(
                     "A renewal keeps the operation's audience and lifetime: send neither.".into(),
                 ));
             }
-            Ok((subject.payload.scope.clone(), *operation_expires_at))
+            return Ok((subject.payload.scope.clone(), *operation_expires_at));
         }
-        Scope::Project { project_id } if !subject.is_delegated() => {
-            let audience = audience(request.audience)?;
-            let lifetime = request.operation_lifetime.unwrap_or(limit);
-            if lifetime > limit {
-                return Err(refuse(format!(
-                    "An operation of {lifetime} s is longer than {} may run ({limit} s, [continuation] senders).",
-                    actor.body.user.name
-                )));
-            }
-            let operation_expires_at = now_secs + f64::from(lifetime);
-            let scope = Scope::Continuation {
-                project_id: project_id.clone(),
-                actor_id: actor.user_id().to_string(),
-                audience,
-                operation_expires_at,
-                subject_audit_id: subject.payload.audit_ids.first().cloned().unwrap_or_default(),
-            };
-            Ok((scope, operation_expires_at))
-        }
-        _ => Err(refuse(
-            "Only a user's own project-scoped token can start an operation (not an unscoped, domain, system, trust, application-credential or EC2 token).",
+        Scope::Project { project_id } if !subject.is_delegated() => (project_id, None),
+        // A delegated token is continued with its delegation, which every validation of the
+        // continuation checks again (the credential's roles and access rules, the trust).
+        Scope::ApplicationCredential {
+            project_id,
+            app_cred_id,
+        } => (
+            project_id,
+            Some(ContinuationDelegation::ApplicationCredential(
+                app_cred_id.clone(),
+            )),
+        ),
+        Scope::Trust {
+            project_id,
+            trust_id,
+        } => (
+            project_id,
+            Some(ContinuationDelegation::Trust(trust_id.clone())),
+        ),
+        _ => return Err(refuse(
+            "Only a project-scoped token of a user, an application credential or a trust can start an operation (not an unscoped, domain, system, OAuth1 or EC2 token).",
         )),
+    };
+    let audience = audience(request.audience)?;
+    let lifetime = request.operation_lifetime.unwrap_or(limit);
+    if lifetime > limit {
+        return Err(refuse(format!(
+            "An operation of {lifetime} s is longer than {} may run ({limit} s, [continuation] senders).",
+            actor.body.user.name
+        )));
     }
+    let operation_expires_at = now_secs + f64::from(lifetime);
+    let scope = Scope::Continuation {
+        project_id: project_id.clone(),
+        actor_id: actor.user_id().to_string(),
+        audience,
+        operation_expires_at,
+        subject_audit_id: subject
+            .payload
+            .audit_ids
+            .first()
+            .cloned()
+            .unwrap_or_default(),
+        delegation,
+    };
+    Ok((scope, operation_expires_at))
 }

@@ -118,21 +118,15 @@ impl TokenService {
         read: Read,
         dir: &Directory,
         user_id: &str,
-        scope: &Scope,
+        project_id: &str,
+        trust_id: &str,
         body: &mut TokenBody,
     ) -> Checked<Option<(Vec<Role>, String)>> {
-        let Scope::Trust {
-            project_id,
-            trust_id,
-        } = scope
-        else {
-            return Ok(Ok(None));
-        };
         let now = self.clock.now().naive_utc();
         let trust =
             match usable_trust(&self.store, now, trust_id, max_redelegation(&self.config)).await {
-                Ok(Some(t)) if t.project_id.as_deref() == Some(project_id.as_str()) => t,
-                Ok(_) => return Ok(Err(Refusal::TrustUnusable(trust_id.clone()))),
+                Ok(Some(t)) if t.project_id.as_deref() == Some(project_id) => t,
+                Ok(_) => return Ok(Err(Refusal::TrustUnusable(trust_id.to_string()))),
                 Err(ApiError::ForbiddenNotSecurity(_)) => return Ok(Err(Refusal::TrustForbidden)),
                 Err(e) => return Err(e),
             };

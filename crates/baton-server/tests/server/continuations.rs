@@ -5,7 +5,7 @@
 //! or removing the user's role ends it; every bad request is refused with its reason.
 
 use baton_server::clock::Clock;
-use baton_testkit::{call, error, on_every_database, project_scope, IdentityServer};
+use baton_testkit::{call, error, on_every_database, project_scope, sorted_names, IdentityServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -447,7 +447,128 @@ async fn continuation_refusals(dialect: baton_testkit::DbDialect) {
     );
 }
 
-on_every_database!(continuation_lifecycle, what_ends_a_continuation);
+/// The body of `GET /v3/auth/tokens` of `subject` as `validator`, asserting 200.
+async fn body_for(s: &IdentityServer, validator: &str, subject: &str) -> Value {
+    let resp = s
+        .client
+        .get(s.url("auth/tokens"))
+        .header("x-auth-token", validator)
+        .header("x-subject-token", subject)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.json().await.unwrap()
+}
+
+/// An application-credential token and a trust token start operations too: the continuation
+/// keeps the delegation (the credential's roles, the trust and its impersonation), renewals
+/// keep it, and deleting the credential or the trust ends the operation.
+async fn delegated_subjects(dialect: baton_testkit::DbDialect) {
+    let c = cast(dialect).await;
+    let s = &c.s;
+    let admin = s.admin_token().await;
+
+    // alice's credential delegates reader only, although she holds member (which implies it).
+    let (st, body) = call(
+        s,
+        Method::POST,
+        &format!("users/{}/application_credentials", c.alice),
+        &c.alice_token,
+        Some(json!({"application_credential": {"name": "batch", "roles": [{"name": "reader"}]}})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let cred = body["application_credential"].clone();
+    let cred_id = cred["id"].as_str().unwrap().to_string();
+    let auth = json!({"auth": {"identity": {"methods": ["application_credential"],
+        "application_credential": {"id": cred_id, "secret": cred["secret"]}}}});
+    let resp = s
+        .client
+        .post(s.url("auth/tokens"))
+        .json(&auth)
+        .send()
+        .await
+        .unwrap();
+    let (st, body, cred_token) = baton_testkit::token_answer(resp).await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let (_, k) = start_for(&c, &cred_token, &["volume"]).await;
+    let t = body_for(s, &c.cinder_token, &k).await["token"].clone();
+    assert_eq!(t["application_credential"]["id"], json!(cred_id), "{t}");
+    assert_eq!(sorted_names(&t["roles"]), ["reader"], "{t}");
+    assert_eq!(t["baton:continuation"]["actor"]["id"], json!(c.nova), "{t}");
+    assert_eq!(t["methods"], json!(["application_credential"]), "{t}");
+    advance(s, 100);
+    let (st, body, renewed) = renew(&c, &k).await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body["token"]["application_credential"]["id"],
+        json!(cred_id)
+    );
+    let path = format!("users/{}/application_credentials/{cred_id}", c.alice);
+    let (st, body) = call(s, Method::DELETE, &path, &admin, None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{body}");
+    let cinder = fresh(&c, "cinder").await;
+    assert_eq!(validated_by(s, &cinder, &renewed).await, 404);
+
+    // bob acts for alice through an impersonating trust; nova continues bob's trust token.
+    let dom = s.default_domain_id.clone();
+    let bob = s.create_user("bob", PW, &dom).await;
+    let alice_token = s.token("alice", PW, project_scope(&c.project)).await;
+    let (st, body) = call(
+        s,
+        Method::POST,
+        "OS-TRUST/trusts",
+        &alice_token,
+        Some(
+            json!({"trust": {"trustor_user_id": c.alice, "trustee_user_id": bob,
+            "project_id": c.project, "impersonation": true, "roles": [{"name": "member"}]}}),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let trust_id = body["trust"]["id"].as_str().unwrap().to_string();
+    let auth = json!({"auth": {"identity": {"methods": ["password"],
+        "password": {"user": {"id": bob, "password": PW}}},
+        "scope": {"OS-TRUST:trust": {"id": trust_id}}}});
+    let resp = s
+        .client
+        .post(s.url("auth/tokens"))
+        .json(&auth)
+        .send()
+        .await
+        .unwrap();
+    let (st, body, trust_token) = baton_testkit::token_answer(resp).await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let (_, k) = start_for(&c, &trust_token, &["volume"]).await;
+    let t = body_for(s, &cinder, &k).await["token"].clone();
+    assert_eq!(t["OS-TRUST:trust"]["id"], json!(trust_id), "{t}");
+    assert_eq!(t["user"]["id"], json!(c.alice), "impersonation: {t}");
+    assert_eq!(sorted_names(&t["roles"]), ["member", "reader"], "{t}");
+    // The trust token expires (issued at 100 s, it lives 600 s); the renewed continuation
+    // still carries the trust.
+    let mut current = k;
+    for _ in 0..3 {
+        advance(s, 220);
+        let (st, body, next) = renew(&c, &current).await;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+        current = next;
+    }
+    let cinder = fresh(&c, "cinder").await;
+    assert_eq!(validated_by(s, &cinder, &trust_token).await, 404);
+    assert_eq!(validated_by(s, &cinder, &current).await, 200);
+    let admin = s.admin_token().await;
+    let path = format!("OS-TRUST/trusts/{trust_id}");
+    let (st, body) = call(s, Method::DELETE, &path, &admin, None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(validated_by(s, &cinder, &current).await, 404);
+}
+
+on_every_database!(
+    continuation_lifecycle,
+    what_ends_a_continuation,
+    delegated_subjects
+);
 
 /// `baton:create_continuation` lets a policy file narrow who may exchange tokens beyond
 /// `[continuation] senders`.

@@ -155,6 +155,23 @@ fn all_scopes(id: &str) -> Vec<Scope> {
             audience: vec![s("volume"), s("image")],
             operation_expires_at: 1_893_585_600.5,
             subject_audit_id: random_audit_id(),
+            delegation: None,
+        },
+        Scope::Continuation {
+            project_id: s(id),
+            actor_id: s(id),
+            audience: vec![s("volume")],
+            operation_expires_at: 1_893_585_600.0,
+            subject_audit_id: random_audit_id(),
+            delegation: Some(ContinuationDelegation::ApplicationCredential(s(id))),
+        },
+        Scope::Continuation {
+            project_id: s(id),
+            actor_id: s(id),
+            audience: vec![s("volume")],
+            operation_expires_at: 1_893_585_600.0,
+            subject_audit_id: random_audit_id(),
+            delegation: Some(ContinuationDelegation::Trust(s(PROJECT))),
         },
     ]
 }
@@ -177,7 +194,10 @@ fn every_version_round_trips_with_both_id_forms() {
                 back.payload_version()
             })
             .collect();
-        assert_eq!(versions, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 10, 200]);
+        assert_eq!(
+            versions,
+            [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 10, 200, 200, 200]
+        );
     }
 }
 
@@ -190,6 +210,7 @@ fn continuation_subject_audit_id_is_nil_when_it_is_the_chain_root() {
         audience: vec!["volume".to_string()],
         operation_expires_at: 1_893_585_600.0,
         subject_audit_id: subject.to_string(),
+        delegation: None,
     };
     let p = |subject: &str| TokenPayload {
         audit_ids: vec![random_audit_id(), root.clone()],
@@ -587,25 +608,35 @@ fn scope_strategy() -> impl Strategy<Value = Scope> {
                     thumbprint
                 }
             ),
-        (
-            id_strategy(),
-            id_strategy(),
-            proptest::collection::vec("[a-z-]{1,16}", 0..4),
-            any::<f64>().prop_filter("finite", |f| f.is_finite()),
-            any::<[u8; 16]>(),
-        )
-            .prop_map(
-                |(project_id, actor_id, audience, operation_expires_at, subject)| {
-                    Scope::Continuation {
-                        project_id,
-                        actor_id,
-                        audience,
-                        operation_expires_at,
-                        subject_audit_id: AUDIT_B64.encode(subject),
-                    }
-                }
-            ),
+        continuation_strategy(),
     ]
+}
+
+/// Baton's continuation scope, with and without a delegation.
+fn continuation_strategy() -> impl Strategy<Value = Scope> {
+    (
+        id_strategy(),
+        id_strategy(),
+        proptest::collection::vec("[a-z-]{1,16}", 0..4),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()),
+        any::<[u8; 16]>(),
+        proptest::option::of(prop_oneof![
+            id_strategy().prop_map(ContinuationDelegation::ApplicationCredential),
+            uuid_strategy().prop_map(ContinuationDelegation::Trust),
+        ]),
+    )
+        .prop_map(
+            |(project_id, actor_id, audience, operation_expires_at, subject, delegation)| {
+                Scope::Continuation {
+                    project_id,
+                    actor_id,
+                    audience,
+                    operation_expires_at,
+                    subject_audit_id: AUDIT_B64.encode(subject),
+                    delegation,
+                }
+            },
+        )
 }
 
 fn payload_strategy() -> impl Strategy<Value = TokenPayload> {
