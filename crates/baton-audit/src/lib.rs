@@ -110,7 +110,7 @@ impl Notifier {
             .then(|| broadcast::channel(1024).0);
         let queue = match (amqp, &options.transport_url) {
             (true, Some(url)) => {
-                let transport = amqp::Transport::parse(url)?;
+                let transport = amqp::Transport::parse(url, options.rabbit_tls.as_ref())?;
                 let (tx, rx) = mpsc::channel(options.buffer.max(1));
                 tokio::spawn(amqp::publish(
                     transport,

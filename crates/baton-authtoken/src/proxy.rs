@@ -206,7 +206,8 @@ impl ProxyOptions {
             None => None,
             Some((path, value)) => {
                 let path = PathBuf::from(path);
-                read_roots(&path).map_err(|e| value.error(s, "upstream_cafile", e))?;
+                baton_config::tls::read_roots(&path)
+                    .map_err(|e| value.error(s, "upstream_cafile", e))?;
                 Some(path)
             }
         };
@@ -272,39 +273,10 @@ fn check_names(ini: &IniFile) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The certificates of a PEM CA file (at least one).
-fn read_roots(
-    path: &std::path::Path,
-) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
-    use rustls::pki_types::pem::PemObject;
-    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("not a PEM certificate file: {e}"))?;
-    if certs.is_empty() {
-        return Err("holds no PEM certificate".into());
-    }
-    Ok(certs)
-}
-
 /// The TLS client of the upstream leg: the built-in web roots plus `upstream_cafile`.
 fn upstream_tls(opts: &ProxyOptions) -> Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(path) = &opts.upstream_cafile {
-        for cert in read_roots(path).map_err(|e| format!("[authproxy] upstream_cafile: {e}"))? {
-            roots
-                .add(cert)
-                .map_err(|e| format!("[authproxy] upstream_cafile: {e}"))?;
-        }
-    }
-    Ok(
-        rustls::ClientConfig::builder_with_provider(baton_config::tls::provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS setup: {e}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
+    baton_config::tls::client_config(opts.upstream_cafile.as_deref(), None)
+        .map_err(|e| format!("[authproxy] upstream_cafile: {e}"))
 }
 
 /// A positive number of seconds (fractions allowed), or `None` when unset.

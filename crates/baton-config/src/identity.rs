@@ -58,6 +58,10 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
         &["driver", "transport_url", "topics"],
     ),
     (
+        "oslo_messaging_rabbit",
+        &["ssl", "ssl_ca_file", "ssl_cert_file", "ssl_key_file"],
+    ),
+    (
         "database",
         &["connection", "max_pool_size", "connection_recycle_time"],
     ),
@@ -350,7 +354,12 @@ pub const IGNORED_OPTIONS: &[(&str, &[&str])] = &[
 ];
 
 /// Option-name prefixes ignored per section (oslo.log's `logging_*` formats).
-pub const IGNORED_OPTION_PREFIXES: &[(&str, &str)] = &[(DEFAULT_SECTION, "logging_")];
+pub const IGNORED_OPTION_PREFIXES: &[(&str, &str)] = &[
+    (DEFAULT_SECTION, "logging_"),
+    // Of oslo.messaging's rabbit driver Baton reads the TLS options; the others (queues,
+    // heartbeats, retries) are ignored, whatever their name.
+    ("oslo_messaging_rabbit", ""),
+];
 
 /// Whole sections of real keystone.conf files that Baton ignores. In addition,
 /// `[auth]` may name a driver per method (`password = ...`) and a section named
@@ -383,7 +392,6 @@ pub const IGNORED_SECTIONS: &[&str] = &[
     "oslo_concurrency",
     "oslo_messaging_amqp",
     "oslo_messaging_kafka",
-    "oslo_messaging_rabbit",
     "oslo_reports",
 ];
 
@@ -1073,6 +1081,17 @@ pub struct NotificationOptions {
     /// `[baton] notification_buffer` (Baton's own, default 10000): events that may wait while
     /// the broker is away; more are dropped and counted, never waited for.
     pub buffer: usize,
+    /// `[oslo_messaging_rabbit] ssl` and its files: TLS to the broker when set.
+    pub rabbit_tls: Option<RabbitTls>,
+}
+
+/// TLS to the message broker, as oslo.messaging's rabbit driver reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RabbitTls {
+    /// `ssl_ca_file`: CA certificates trusted besides the built-in web roots.
+    pub ca_file: Option<PathBuf>,
+    /// `ssl_cert_file` and `ssl_key_file`: the client certificate, when the broker asks.
+    pub client: Option<crate::tls::TlsFiles>,
 }
 
 impl Default for NotificationOptions {
@@ -1088,6 +1107,7 @@ impl Default for NotificationOptions {
             ],
             publisher_id: None,
             control_exchange: "keystone".into(),
+            rabbit_tls: None,
             buffer: 10_000,
         }
     }
@@ -1960,7 +1980,30 @@ fn read_notifications(
             .reader("baton")
             .int("notification_buffer", 1, 10_000_000)?
             .unwrap_or(d.buffer),
+        rabbit_tls: read_rabbit_tls(ini)?,
     })
+}
+
+/// `[oslo_messaging_rabbit] ssl`, `ssl_ca_file`, `ssl_cert_file`, `ssl_key_file`; the files
+/// are read now so that a bad one stops the start with its name.
+fn read_rabbit_tls(ini: &IniFile) -> Result<Option<RabbitTls>, ConfigError> {
+    let r = ini.reader("oslo_messaging_rabbit");
+    if !r.bool("ssl")?.unwrap_or(false) {
+        return Ok(None);
+    }
+    let ca_file = match r.text("ssl_ca_file")? {
+        Some((path, value)) => {
+            let path = PathBuf::from(path);
+            crate::tls::read_roots(&path)
+                .map_err(|e| value.error("oslo_messaging_rabbit", "ssl_ca_file", e))?;
+            Some(path)
+        }
+        None => None,
+    };
+    Ok(Some(RabbitTls {
+        ca_file,
+        client: crate::tls::read_tls_files(r, "ssl_cert_file", "ssl_key_file")?,
+    }))
 }
 
 /// `[identity] password_hash_algorithm`, one of the algorithms Keystone knows.

@@ -39,7 +39,7 @@ pub use identity::{
     CredentialOptions, DatabaseOptions, DefaultOptions, EndpointFilterOptions, EnforcementModel,
     FernetOptions, HashFunction, IdentityConfig, IdentityOptions, Ignored, InvalidPasswordHash,
     KeyDistribution, NotificationDriver, NotificationFormat, NotificationOptions, OAuth1Options,
-    OsloMiddlewareOptions, OsloPolicyOptions, PasswordHashAlgorithm, PolicyApiOptions,
+    OsloMiddlewareOptions, OsloPolicyOptions, PasswordHashAlgorithm, PolicyApiOptions, RabbitTls,
     ResourceOptions, RevokeOptions, RoleOptions, SecurityComplianceOptions, TokenOptions,
     TokenPairOptions, UnifiedLimitOptions, DEFAULT_AUTH_METHODS, DEFAULT_CREDENTIAL_KEY_REPOSITORY,
     DEFAULT_KEY_REPOSITORY, IGNORED_OPTIONS, IGNORED_OPTION_PREFIXES, IGNORED_SECTIONS,

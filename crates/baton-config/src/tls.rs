@@ -62,6 +62,51 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
+/// The certificates of a PEM CA file (at least one).
+pub fn read_roots(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem = read(path)?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("not a PEM certificate file: {e}"))?;
+    if certs.is_empty() {
+        return Err("holds no PEM certificate".into());
+    }
+    Ok(certs)
+}
+
+/// A TLS client of Baton's own (the authproxy's upstream leg, the message broker): the
+/// built-in web roots plus `cafile`'s, and a client certificate when `client` is set.
+pub fn client_config(
+    cafile: Option<&Path>,
+    client: Option<&TlsFiles>,
+) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = cafile {
+        for cert in read_roots(path)? {
+            roots
+                .add(cert)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_root_certificates(roots);
+    let Some(files) = client else {
+        return Ok(builder.with_no_client_auth());
+    };
+    load_pair(files).map_err(|e| e.to_string())?;
+    let chain = CertificateDer::pem_slice_iter(&read(&files.cert_file)?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("not a PEM certificate file: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(&read(&files.key_file)?)
+        .map_err(|e| format!("not a PEM private key: {e}"))?;
+    builder
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| format!("client certificate: {e}"))
+}
+
 /// Reads and checks a pair: the chain parses, the key parses and is the leaf's.
 pub fn load_pair(files: &TlsFiles) -> Result<Arc<CertifiedKey>, PairError> {
     let cert_pem = read(&files.cert_file).map_err(PairError::Cert)?;

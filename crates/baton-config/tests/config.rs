@@ -122,7 +122,8 @@ fn realistic_keystone_conf_parses_cleanly() {
             "[token] cache_on_issue",
             "[auth] openid",
             "[cache]",
-            "[oslo_messaging_rabbit]",
+            "[oslo_messaging_rabbit] heartbeat_in_pthread",
+            "[oslo_messaging_rabbit] rabbit_quorum_queue",
             "[identity] domain_specific_drivers_enabled",
             "[identity] domain_config_dir",
             "[openid]",
@@ -551,4 +552,29 @@ fn application_credential_user_limit() {
         read("[application_credential]\ncaching = true\nuser_limit = 3\n"),
         Some(3)
     );
+}
+
+/// `[oslo_messaging_rabbit] ssl` and its files: read (a bad file stops the start with one line
+/// naming it), the rest of the section ignored; off, the files are not looked at.
+#[test]
+fn broker_tls_options() {
+    let off =
+        identity("[oslo_messaging_rabbit]\nssl = false\nssl_ca_file = /nonexistent.pem\n").unwrap();
+    assert_eq!(off.notifications.rabbit_tls, None);
+    let on = identity("[oslo_messaging_rabbit]\nssl = true\nrabbit_ha_queues = true\n").unwrap();
+    assert_eq!(
+        on.notifications.rabbit_tls,
+        Some(baton_config::RabbitTls {
+            ca_file: None,
+            client: None
+        })
+    );
+    let e = identity_error("[oslo_messaging_rabbit]\nssl = true\nssl_ca_file = /nonexistent.pem\n");
+    assert!(
+        e.starts_with("keystone.conf:3: [oslo_messaging_rabbit] ssl_ca_file = \"/nonexistent.pem\": cannot read /nonexistent.pem"),
+        "{e}"
+    );
+    assert!(!e.contains('\n'), "{e}");
+    let e = identity_error("[oslo_messaging_rabbit]\nssl = true\nssl_cert_file = /c.pem\n");
+    assert!(e.contains("ssl_key_file"), "{e}");
 }

@@ -34,6 +34,12 @@ struct Relay {
 
 impl Relay {
     async fn start() -> Relay {
+        Relay::start_with(None).await
+    }
+
+    /// A relay that terminates TLS (the broker's side stays plain): RabbitMQ with an
+    /// `amqps` listener, as far as Baton can tell.
+    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> Relay {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let up = Arc::new(AtomicBool::new(true));
@@ -45,9 +51,22 @@ impl Relay {
                     drop(inbound);
                     continue;
                 }
+                let tls = tls.clone();
                 let link = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(RABBIT).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    let Ok(mut outbound) = TcpStream::connect(RABBIT).await else {
+                        return;
+                    };
+                    match tls {
+                        None => {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                        Some(acceptor) => {
+                            if let Ok(mut inbound) = acceptor.accept(inbound).await {
+                                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
+                                    .await;
+                            }
+                        }
                     }
                 });
                 held.lock().unwrap().push(link);
@@ -156,10 +175,18 @@ fn of_type<'a>(messages: &'a [Value], event_type: &str) -> Vec<&'a Value> {
 }
 
 async fn server_to(relay: &Relay, topic: &str, buffer: usize) -> IdentityServer {
-    let (url, topic) = (
-        format!("rabbit://guest:guest@127.0.0.1:{}/", relay.port),
-        topic.to_string(),
-    );
+    let url = format!("rabbit://guest:guest@127.0.0.1:{}/", relay.port);
+    server_at(url, topic, buffer, None).await
+}
+
+/// A server publishing to `url` on `topic`.
+async fn server_at(
+    url: String,
+    topic: &str,
+    buffer: usize,
+    tls: Option<baton_config::RabbitTls>,
+) -> IdentityServer {
+    let topic = topic.to_string();
     IdentityServer::start_with(baton_testkit::DbDialect::Sqlite, move |c| {
         let n = &mut c.notifications;
         n.drivers = vec![NotificationDriver::MessagingV2];
@@ -168,6 +195,7 @@ async fn server_to(relay: &Relay, topic: &str, buffer: usize) -> IdentityServer 
         n.opt_out = Vec::new();
         n.publisher_id = Some("baton-test".into());
         n.buffer = buffer;
+        n.rabbit_tls = tls;
     })
     .await
 }
@@ -339,5 +367,65 @@ async fn a_broker_outage_never_holds_a_request_and_delivery_resumes() {
     // The write after the outage is delivered, and so is what waited in the buffer.
     assert!(seen.contains(&after), "{seen:?}");
     assert!(seen.iter().any(|id| during.contains(id)), "{seen:?}");
+    listener.delete().await;
+}
+
+/// A transport URL of two brokers, the first one down: the publisher moves on to the second,
+/// which it reaches over TLS (`[oslo_messaging_rabbit] ssl`, `ssl_ca_file`), and events flow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_broker_is_tried_and_tls_is_spoken() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let ca = baton_testkit::tls::TestCa::new("broker-ca");
+    let leaf = ca.leaf("rabbit", 2);
+    let config = rustls::ServerConfig::builder_with_provider(baton_config::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            CertificateDer::pem_slice_iter(leaf.cert_pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap(),
+            PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap(),
+        )
+        .unwrap();
+    let relay = Relay::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await;
+    // A port nothing listens on: the first broker of the URL is down.
+    let down = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let down_port = down.local_addr().unwrap().port();
+    drop(down);
+    let topic = format!("baton-test-{}", uuid::Uuid::new_v4().simple());
+    let listener = Listener::bind("keystone", &format!("{topic}.info")).await;
+    let url = format!(
+        "rabbit://guest:guest@127.0.0.1:{down_port},guest:guest@127.0.0.1:{}/",
+        relay.port
+    );
+    let tls = baton_config::RabbitTls {
+        ca_file: Some(ca.ca_file()),
+        client: None,
+    };
+    let s = server_at(url, &topic, 100, Some(tls)).await;
+    let admin = s.admin_token().await;
+    let (status, body) = call(
+        &s,
+        Method::POST,
+        "projects",
+        &admin,
+        Some(json!({"project": {"name": "over-tls"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["project"]["id"].clone();
+    let got = listener.messages(1).await;
+    assert!(
+        got.iter().any(|m| m["payload"]["target"]["id"] == id),
+        "{got:?}"
+    );
+    let metrics = s.state.tokens.audit.notifier().metrics();
+    assert!(
+        metrics.connect_failures() >= 1,
+        "the first broker was tried"
+    );
+    assert_eq!(metrics.connects(), 1);
     listener.delete().await;
 }
