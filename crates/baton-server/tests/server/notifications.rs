@@ -416,7 +416,14 @@ async fn the_next_broker_is_tried_and_tls_is_spoken() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let id = body["project"]["id"].clone();
-    let got = listener.messages(1).await;
+    // The admin's login comes first; wait for the project's event.
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        got.extend(listener.messages(1).await);
+        if got.iter().any(|m| m["payload"]["target"]["id"] == id) {
+            break;
+        }
+    }
     assert!(
         got.iter().any(|m| m["payload"]["target"]["id"] == id),
         "{got:?}"
