@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use zeroize::{Zeroize as _, Zeroizing};
 
 use super::extract::{body_rejection, Caller};
-use super::{header_str, TokenQuery};
+use super::{header_str, token_pairs, TokenQuery};
 use crate::error::{ApiError, ApiResult};
 use crate::policy;
 use crate::tokens::{AppCredRef, AuthMethod, DomainRef, RequestedScope, UserRef, ValidatedToken};
@@ -407,7 +407,13 @@ pub async fn validate(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let query = TokenQuery::parse(query.as_deref())?;
-    let (subject, id) = subject_for(&state, &headers, query.allow_expired).await?;
+    let (subject, id) = match subject_for(&state, &headers, query.allow_expired).await {
+        Err(e @ ApiError::TokenNotFound { .. }) if query.allow_expired => {
+            audit_expired_refused(&state, &caller, &headers).await;
+            return Err(e);
+        }
+        other => other?,
+    };
     state.tokens.check_audience(&subject, &caller.token)?;
     policy::enforce_on_subject(
         &state.policy,
@@ -415,7 +421,43 @@ pub async fn validate(
         &caller.token.body,
         &subject.body,
     )?;
+    // keystonemiddleware asks with allow_expired only after the request's service token
+    // passed: an expired token accepted here was accepted for a service.
+    if query.allow_expired && state.tokens.expired_beyond(&subject, 0) {
+        let how = (
+            state.config.token.allow_expired_window,
+            token_pairs::ExpiredPath::AllowExpired,
+        );
+        token_pairs::audit_expired(&state, &subject, None, &caller.token, how, None).await;
+    }
     json_response(StatusCode::OK, subject.json(!query.nocatalog), Some(&id))
+}
+
+/// `identity.expired_token.refused` for keystonemiddleware's `?allow_expired` call: the
+/// subject decrypts and is valid but for its expiry, past `[token] allow_expired_window`.
+async fn audit_expired_refused(state: &AppState, caller: &Caller, headers: &HeaderMap) {
+    if !state.tokens.audit.enabled() {
+        return;
+    }
+    let Some(subject) = header_str(headers, SUBJECT_TOKEN) else {
+        return;
+    };
+    let window = state.config.token.allow_expired_window;
+    if let Ok(v) = state.tokens.validate_ignoring_expiry(subject).await {
+        let may_see = policy::enforce_on_subject(
+            &state.policy,
+            "identity:validate_token",
+            &caller.token.body,
+            &v.body,
+        )
+        .is_ok();
+        if may_see && state.tokens.expired_beyond(&v, window) {
+            let reason =
+                format!("the user token expired more than allow_expired_window ({window} s) ago");
+            let how = (window, token_pairs::ExpiredPath::AllowExpired);
+            token_pairs::audit_expired(state, &v, None, &caller.token, how, Some(reason)).await;
+        }
+    }
 }
 
 /// `HEAD /v3/auth/tokens`: 200 when the subject token is valid, without a body.

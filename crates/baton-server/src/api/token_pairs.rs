@@ -47,7 +47,7 @@ enum Member {
     /// Valid within the window; whether it had expired.
     Valid(Arc<ValidatedToken>, bool),
     /// Refused, but would validate were it not expired.
-    Expired,
+    Expired(Arc<ValidatedToken>),
     /// Refused.
     Invalid,
 }
@@ -107,9 +107,14 @@ async fn validate(
         Some(t) => Some(judge(t, window, ruled).await?),
         None => None,
     };
-    if let (Some(Member::Valid(v, true)), Some(s)) = (&user, &sender) {
-        audit_expired_accepted(&state, v, s, &caller.token, window).await;
-    }
+    audit_pair(
+        &state,
+        &caller.token,
+        (&user, &service, sender.as_deref()),
+        &roles,
+        window,
+    )
+    .await;
     // The members' bodies are the cached token JSON spliced in, never parsed again.
     let mut out = Vec::with_capacity(4096);
     out.extend_from_slice(b"{\"token_pair\":{\"service\":");
@@ -132,14 +137,52 @@ async fn validate(
         .into_response())
 }
 
-/// `identity.expired_token.accepted` (Baton's event): the user's expired token accepted
-/// because `sender`'s service token came with it, for the receiving service `receiver`.
-async fn audit_expired_accepted(
+/// The pair's event, if any: an expired user token accepted because of the service token, or
+/// presented with a service token and refused.
+async fn audit_pair(
+    state: &AppState,
+    receiver: &ValidatedToken,
+    (user, service, sender): (&Option<Member>, &Option<Member>, Option<&ValidatedToken>),
+    roles: &[&str],
+    window: u32,
+) {
+    let how = (window, ExpiredPath::TokenPair);
+    match user {
+        Some(Member::Valid(v, true)) if sender.is_some() => {
+            audit_expired(state, v, sender, receiver, how, None).await;
+        }
+        Some(Member::Expired(v)) if service.is_some() => {
+            let reason = refusal_reason(service.as_ref(), sender.is_some(), roles, window);
+            let sent_by = match service {
+                Some(Member::Valid(s, _) | Member::Expired(s)) => Some(&**s),
+                _ => None,
+            };
+            audit_expired(state, v, sent_by, receiver, how, Some(reason)).await;
+        }
+        _ => {}
+    }
+}
+
+/// How the server learnt of a service presenting a user's expired token.
+#[derive(Clone, Copy)]
+pub(super) enum ExpiredPath {
+    /// The pair in one call: the service token judged here, so the actor is known.
+    TokenPair,
+    /// keystonemiddleware's second call (`GET /v3/auth/tokens?allow_expired=1`): the receiver
+    /// judged the service token; the server never sees it, so the actor is unknown.
+    AllowExpired,
+}
+
+/// `identity.expired_token.accepted|refused` (Baton's events): the user's expired token
+/// accepted (or, with `refused`'s reason, refused) for the receiving service `receiver`,
+/// because of `sender`'s service token when the server saw it.
+pub(super) async fn audit_expired(
     state: &AppState,
     user: &ValidatedToken,
-    sender: &ValidatedToken,
+    sender: Option<&ValidatedToken>,
     receiver: &ValidatedToken,
-    window: u32,
+    (window, path): (u32, ExpiredPath),
+    refused: Option<String>,
 ) {
     use baton_audit::cadf;
     let audit = &state.tokens.audit;
@@ -148,11 +191,16 @@ async fn audit_expired_accepted(
     }
     let event = cadf::Delegation {
         what: "expired_token",
-        operation: "accepted",
+        operation: if refused.is_some() {
+            "refused"
+        } else {
+            "accepted"
+        },
         user: user.audit_user(),
-        actor: Some(cadf::actor(sender.user_id(), &sender.body.user.name)),
+        actor: sender.map(|s| cadf::actor(s.user_id(), &s.body.user.name)),
         target: cadf::service_target(receiver.user_id(), &receiver.body.user.name),
-        reason: None,
+        // The receiver answers the request 401.
+        reason: refused.map(|message| cadf::Reason { message, code: 401 }),
         extra: vec![
             ("token_audit_id", json!(user.payload.audit_ids.first())),
             ("audit_chain_id", json!(user.payload.audit_ids.last())),
@@ -164,9 +212,30 @@ async fn audit_expired_accepted(
                     .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
             ),
             ("expired_window", json!(window)),
+            (
+                "validated_by",
+                json!(match path {
+                    ExpiredPath::TokenPair => "token_pair",
+                    ExpiredPath::AllowExpired => "allow_expired",
+                }),
+            ),
         ],
     };
     audit.delegation(event).await;
+}
+
+/// Why a pair's expired user token was refused, for the event: the service token's fault or
+/// the window's (`sender`: the service token passed and holds a role).
+fn refusal_reason(service: Option<&Member>, sender: bool, roles: &[&str], window: u32) -> String {
+    match service {
+        _ if sender => format!("the user token expired more than the window of {window} s ago"),
+        Some(Member::Valid(..)) => format!(
+            "the service token holds none of service_token_roles ({})",
+            roles.join(", ")
+        ),
+        Some(Member::Expired(_)) => "the service token has expired".into(),
+        _ => "the service token is invalid".into(),
+    }
 }
 
 /// A member as JSON: `null`, `{"token": ..., "accepted_expired": ..}` (the token's cached body
@@ -183,7 +252,7 @@ fn render(out: &mut Vec<u8>, member: Option<Member>, include_catalog: bool) {
                 b",\"accepted_expired\":false}"
             });
         }
-        Some(Member::Expired) => out.extend_from_slice(b"{\"refused\":\"expired\"}"),
+        Some(Member::Expired(_)) => out.extend_from_slice(b"{\"refused\":\"expired\"}"),
         Some(Member::Invalid) => out.extend_from_slice(b"{\"refused\":\"invalid\"}"),
     }
 }
@@ -225,7 +294,7 @@ async fn member(
     let diagnosable =
         window == 0 && !tokens.expired_beyond(&v, state.config.token.allow_expired_window);
     Ok(if diagnosable || ruled {
-        Member::Expired
+        Member::Expired(v)
     } else {
         Member::Invalid
     })

@@ -32,6 +32,17 @@ async fn judge(
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// The payload of the last `event_type` event logged (`driver = log`).
+fn last_event(event_type: &str) -> Value {
+    let log = baton_testkit::captured_text();
+    let line = log
+        .lines()
+        .rfind(|l| l.contains(&format!("\"event_type\":\"{event_type}\"")))
+        .unwrap_or_else(|| panic!("no {event_type} event"));
+    let event: Value = serde_json::from_str(&line[line.find('{').unwrap()..]).unwrap();
+    event["payload"].clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_pairs_are_judged_together() {
     let s = IdentityServer::start_with_clock(
@@ -99,6 +110,17 @@ async fn token_pairs_are_judged_together() {
         "{body}"
     );
     assert_eq!(body["token_pair"]["expired_window"], json!(0));
+    let refused = last_event("identity.expired_token.refused");
+    assert_eq!(refused["outcome"], "failure", "{refused}");
+    assert_eq!(refused["target"]["name"], "glance", "{refused}");
+    assert_eq!(refused["actor"]["name"], "nova", "{refused}");
+    assert!(
+        refused["reason"]["reasonType"]
+            .as_str()
+            .unwrap()
+            .contains("window of 0 s"),
+        "{refused}"
+    );
     // A service token without the role does not stretch anything; the user token alone is
     // refused as expired (it would validate with allow_expired), a garbage one as invalid.
     let (_, body) = judge(&s, &cinder, Some(&user), Some(&plain)).await;
@@ -119,8 +141,39 @@ async fn token_pairs_are_judged_together() {
         json!({"refused": "expired"}),
         "{body}"
     );
+    let refused = last_event("identity.expired_token.refused");
+    assert_eq!(refused["actor"], Value::Null, "{refused}");
+    assert!(
+        refused["reason"]["reasonType"]
+            .as_str()
+            .unwrap()
+            .contains("service token is invalid"),
+        "{refused}"
+    );
     let (_, body) = judge(&s, &cinder, None, Some(&nova)).await;
     assert_eq!(body["token_pair"]["user"], Value::Null, "{body}");
+
+    // keystonemiddleware's two calls: cinder asks with allow_expired after nova's service
+    // token passed. The server never saw that token: the event names no actor.
+    let allow_expired = |caller: String| {
+        let (s, user) = (&s, user.clone());
+        async move {
+            s.client
+                .get(s.url("auth/tokens?allow_expired=1"))
+                .header("x-auth-token", caller)
+                .header("x-subject-token", user)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(allow_expired(cinder.clone()).await, StatusCode::OK);
+    let accepted = last_event("identity.expired_token.accepted");
+    assert_eq!(accepted["validated_by"], "allow_expired", "{accepted}");
+    assert_eq!(accepted["actor"], Value::Null, "{accepted}");
+    assert_eq!(accepted["target"]["name"], "cinder", "{accepted}");
+    assert_eq!(accepted["initiator"]["user_id"], json!(alice), "{accepted}");
     // Past the window: invalid.
     s.clock().advance(chrono::Duration::seconds(100));
     let nova = s.token("nova", PW, project_scope(&service)).await;
@@ -130,6 +183,16 @@ async fn token_pairs_are_judged_together() {
         body["token_pair"]["user"],
         json!({"refused": "invalid"}),
         "{body}"
+    );
+    assert_eq!(allow_expired(cinder.clone()).await, StatusCode::NOT_FOUND);
+    let refused = last_event("identity.expired_token.refused");
+    assert_eq!(refused["validated_by"], "allow_expired", "{refused}");
+    assert!(
+        refused["reason"]["reasonType"]
+            .as_str()
+            .unwrap()
+            .contains("allow_expired_window (100 s)"),
+        "{refused}"
     );
 
     // Neither token: 400; a caller the policy does not let validate others' tokens: 403.
