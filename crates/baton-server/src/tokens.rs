@@ -1011,7 +1011,7 @@ impl TokenService {
     }
 
     /// The user's assignments on projects and domains, direct and through groups.
-    async fn assignments_of_user(
+    pub(crate) async fn assignments_of_user(
         &self,
         read: Read,
         user_id: &str,
@@ -1287,7 +1287,10 @@ impl TokenService {
     /// nothing) left out, disabled projects and domains kept; each list in id order. Reads only
     /// the project rows the user's assignments reach.
     pub async fn scopes_for_user(&self, user_id: &str) -> ApiResult<(Vec<Project>, Vec<Project>)> {
-        let assignments = self.store.list_assignments_of_user(user_id).await?;
+        // The user's assignments as validation reads them: from the snapshot, which every
+        // write on this node clears before answering (other nodes: within the change feed's
+        // delay, as Keystone's own assignment cache).
+        let assignments = self.assignments_of_user(Read::Snapshot, user_id).await?;
         if assignments.is_empty() {
             return Ok(Default::default());
         }

@@ -187,6 +187,20 @@ pub struct AssignmentFilter {
     pub inherited: Option<bool>,
 }
 
+impl AssignmentFilter {
+    /// Whether `a` is a row [`crate::Store::list_assignments`] would return for this filter
+    /// (for rows already in memory).
+    pub fn matches(&self, a: &Assignment) -> bool {
+        let within =
+            |ids: &Option<Vec<String>>, id: &String| ids.as_ref().is_none_or(|v| v.contains(id));
+        self.role_id.as_ref().is_none_or(|r| *r == a.role_id)
+            && within(&self.actor_ids, &a.actor_id)
+            && within(&self.target_ids, &a.target_id)
+            && self.kinds.as_ref().is_none_or(|k| k.contains(&a.kind))
+            && self.inherited.is_none_or(|i| i == a.inherited)
+    }
+}
+
 /// The name and owning domain of a user, group or project, for `include_names`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameRef {

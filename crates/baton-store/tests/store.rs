@@ -474,3 +474,67 @@ async fn reads_a_database_written_by_keystone() {
         .is_empty());
     store.close().await;
 }
+
+/// `AssignmentFilter::matches` (the in-memory filter of rows already read) keeps exactly the
+/// rows `list_assignments` returns for the same filter, for every combination of fields.
+#[tokio::test]
+async fn the_in_memory_assignment_filter_agrees_with_the_database() {
+    use baton_store::AssignmentFilter;
+    use AssignmentType::*;
+    let db = TestDb::new(Dialect::Sqlite).await;
+    db.store.db_sync().await.unwrap();
+    let mut rows = Vec::new();
+    for (i, kind) in [UserProject, UserDomain, GroupProject, GroupDomain]
+        .into_iter()
+        .cycle()
+        .take(48)
+        .enumerate()
+    {
+        let a = Assignment {
+            kind,
+            actor_id: format!("actor{}", i % 3),
+            target_id: format!("target{}", i % 4),
+            role_id: format!("role{}", i % 5),
+            inherited: i % 2 == 0,
+        };
+        db.store.create_assignment(&a).await.unwrap();
+        rows.push(a);
+    }
+    let some = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    let mut checked = 0;
+    for role_id in [None, Some("role1".to_string())] {
+        for actor_ids in [None, some(&["actor0"]), some(&["actor1", "actor2"])] {
+            for target_ids in [None, some(&["target3"]), some(&["target0", "target2"])] {
+                for kinds in [None, Some(vec![UserProject, GroupDomain])] {
+                    for inherited in [None, Some(true), Some(false)] {
+                        let filter = AssignmentFilter {
+                            role_id: role_id.clone(),
+                            actor_ids: actor_ids.clone(),
+                            target_ids: target_ids.clone(),
+                            kinds: kinds.clone(),
+                            inherited,
+                        };
+                        let mut stored = db.store.list_assignments(&filter).await.unwrap();
+                        let mut kept: Vec<Assignment> =
+                            rows.iter().filter(|a| filter.matches(a)).cloned().collect();
+                        let key = |a: &Assignment| {
+                            (
+                                a.kind.as_str(),
+                                a.actor_id.clone(),
+                                a.target_id.clone(),
+                                a.role_id.clone(),
+                                a.inherited,
+                            )
+                        };
+                        stored.sort_by_key(key);
+                        kept.sort_by_key(key);
+                        assert_eq!(stored, kept, "{filter:?}");
+                        checked += usize::from(!kept.is_empty());
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 20, "most filters match something: {checked}");
+    db.drop_db().await;
+}

@@ -146,10 +146,11 @@ pub(crate) async fn list(
     store: &Store,
     p: &Params,
     only_domain: Option<&str>,
+    mine: Mine<'_>,
 ) -> ApiResult<(Vec<Ref>, Data)> {
     let mut data = Data::load(store, p).await?;
     let mut refs = if p.effective {
-        effective(store, p, &mut data).await?
+        effective(store, mine, p, &mut data).await?
     } else {
         direct(store, p, &data).await?
     };
@@ -199,8 +200,20 @@ fn kinds_for(user: bool, group: bool, project: bool, domain: bool) -> Option<Vec
 }
 
 /// One query of `assignment` with the driver's filters, as `Ref`s in a stable order.
+/// The rows of `user.id` and of its groups, when the caller has them (the token service's
+/// snapshot, as Keystone memoizes `list_role_assignments`): filtered in memory instead of
+/// asking the database once more per group chunk. `None`: ask the database.
+pub(crate) type Mine<'a> = Option<&'a [baton_store::Assignment]>;
+
+/// Where [`query_refs`] finds rows: the user's rows in memory when given, else the database.
+#[derive(Clone, Copy)]
+struct Source<'a> {
+    store: &'a Store,
+    mine: Mine<'a>,
+}
+
 async fn query_refs(
-    store: &Store,
+    src: Source<'_>,
     role_id: Option<&str>,
     user_id: Option<&str>,
     group_ids: Option<&[String]>,
@@ -232,7 +245,10 @@ async fn query_refs(
         ),
         inherited,
     };
-    let mut rows = store.list_assignments(&filter).await?;
+    let mut rows = match src.mine {
+        Some(rows) => rows.iter().filter(|a| filter.matches(a)).cloned().collect(),
+        None => src.store.list_assignments(&filter).await?,
+    };
     rows.sort_by(|a, b| {
         (
             a.kind.as_str(),
@@ -284,7 +300,7 @@ async fn direct(store: &Store, p: &Params, data: &Data) -> ApiResult<Vec<Ref>> {
     let mut out = Vec::new();
     if !p.system {
         out = query_refs(
-            store,
+            Source { store, mine: None },
             p.role_id.as_deref(),
             p.user_id.as_deref(),
             group_ids.as_deref(),
@@ -333,7 +349,7 @@ async fn direct(store: &Store, p: &Params, data: &Data) -> ApiResult<Vec<Ref>> {
 /// Assignments that can affect the result for one actor (a user, a set of groups, or anyone),
 /// before expansion: direct ones on the targets asked for and inherited ones from above them.
 async fn for_actor(
-    store: &Store,
+    src: Source<'_>,
     data: &Data,
     p: &Params,
     user_id: Option<&str>,
@@ -350,7 +366,7 @@ async fn for_actor(
     if inherited != Some(true) {
         out.extend(
             query_refs(
-                store,
+                src,
                 None,
                 user_id,
                 group_ids,
@@ -373,7 +389,7 @@ async fn for_actor(
                     })?;
                 out.extend(
                     query_refs(
-                        store,
+                        src,
                         None,
                         user_id,
                         group_ids,
@@ -390,7 +406,7 @@ async fn for_actor(
                 if !sources.is_empty() {
                     out.extend(
                         query_refs(
-                            store,
+                            src,
                             None,
                             user_id,
                             group_ids,
@@ -402,14 +418,20 @@ async fn for_actor(
                     );
                 }
             }
-            None => out
-                .extend(query_refs(store, None, user_id, group_ids, None, None, Some(true)).await?),
+            None => {
+                out.extend(query_refs(src, None, user_id, group_ids, None, None, Some(true)).await?)
+            }
         }
     }
     Ok(out)
 }
 
-async fn effective(store: &Store, p: &Params, data: &mut Data) -> ApiResult<Vec<Ref>> {
+async fn effective(
+    store: &Store,
+    mine: Mine<'_>,
+    p: &Params,
+    data: &mut Data,
+) -> ApiResult<Vec<Ref>> {
     // Domains inherit nothing, so a domain filter means direct grants only.
     let inherited = if p.domain_id.is_some() {
         Some(false)
@@ -420,8 +442,9 @@ async fn effective(store: &Store, p: &Params, data: &mut Data) -> ApiResult<Vec<
         (Some(id), true) => data.subtree(id),
         _ => Vec::new(),
     };
+    let src = Source { store, mine };
     let mut found = for_actor(
-        store,
+        src,
         data,
         p,
         p.user_id.as_deref(),
@@ -431,10 +454,23 @@ async fn effective(store: &Store, p: &Params, data: &mut Data) -> ApiResult<Vec<
     )
     .await?;
     if let Some(user_id) = &p.user_id {
-        let groups = store.list_user_group_ids(user_id).await?;
+        // With the user's rows at hand, the groups that matter are those holding grants.
+        let groups = match mine {
+            Some(rows) => {
+                let mut g: Vec<String> = rows
+                    .iter()
+                    .filter(|a| a.kind.is_group())
+                    .map(|a| a.actor_id.clone())
+                    .collect();
+                g.sort_unstable();
+                g.dedup();
+                g
+            }
+            None => store.list_user_group_ids(user_id).await?,
+        };
         if !groups.is_empty() {
-            found
-                .extend(for_actor(store, data, p, None, Some(&groups), &subtree, inherited).await?);
+            let of_groups = for_actor(src, data, p, None, Some(&groups), &subtree, inherited);
+            found.extend(of_groups.await?);
         }
     }
     // Members of every group involved, in one query.

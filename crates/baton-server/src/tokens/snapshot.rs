@@ -31,10 +31,12 @@ pub struct UserFacts {
 /// Where a check reads users, projects and role assignments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Read {
-    /// The database: issuing (which has just checked credentials against it), listings and the
-    /// admin API.
+    /// The database: issuing (which has just checked credentials against it) and the admin
+    /// API.
     Database,
-    /// The node's [`Snapshot`], the database for what it does not hold: validation.
+    /// The node's [`Snapshot`], the database for what it does not hold: validation, and the
+    /// listings Keystone memoizes in its computed-assignments cache (`/v3/auth/projects`,
+    /// `/v3/users/{id}/projects`, effective `/v3/role_assignments?user.id=`).
     Snapshot,
 }
 

@@ -156,7 +156,24 @@ async fn list(
     }
     params.check_combinations(&query)?;
 
-    let (refs, data) = assignments::list(store, &params, restrict_to_domain.as_deref()).await?;
+    // An effective listing for one user reads that user's rows as validation does.
+    let mine = match (&params.user_id, params.effective) {
+        (Some(user_id), true) => Some(
+            state
+                .tokens
+                .assignments_of_user(crate::tokens::Read::Snapshot, user_id)
+                .await?,
+        ),
+        _ => None,
+    };
+    let only_domain = restrict_to_domain.as_deref();
+    let (refs, data) = assignments::list(
+        store,
+        &params,
+        only_domain,
+        mine.as_deref().map(Vec::as_slice),
+    )
+    .await?;
     let names = if params.include_names {
         Some(Names::load(store, &refs, &data).await?)
     } else {
