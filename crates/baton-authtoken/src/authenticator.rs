@@ -22,6 +22,7 @@ use crate::config::{AuthTokenConfig, Error};
 use crate::context::{IdentityContext, TokenInfo, Validated};
 use crate::metrics::{inc, Metrics};
 use crate::reason::{join_reasons, FailureReason, IdentityStatus};
+use crate::record::RecordSink;
 use crate::shared::SharedCache;
 use crate::token_memcache::TokenMemcache;
 
@@ -176,6 +177,14 @@ fn service_request_record(
     }
 }
 
+/// A presented token's fingerprint, `None` when none came.
+fn presented(p: &Presented) -> Option<String> {
+    match p {
+        Presented::Absent => None,
+        other => Some(fingerprint(other)),
+    }
+}
+
 fn fingerprint(p: &Presented) -> String {
     match p {
         Presented::Absent => "-".into(),
@@ -197,6 +206,8 @@ struct Inner {
     /// Whether the identity server validates token pairs, and whether it has per-sender
     /// windows (set once it has answered).
     pairs_offered: OnceLock<Option<PairOffer>>,
+    /// Who receives a [`crate::RequestRecord`] of every request, when someone does.
+    records: OnceLock<RecordSink>,
     /// Until when (Unix milliseconds) not to ask again after the question went unanswered, so
     /// that an identity outage does not cost every request an extra failed call.
     pairs_retry_at: std::sync::atomic::AtomicU64,
@@ -280,9 +291,32 @@ impl Authenticator {
                 warned_roleless: AtomicBool::new(false),
                 www_authenticate,
                 pairs_offered: OnceLock::new(),
+                records: OnceLock::new(),
                 pairs_retry_at: std::sync::atomic::AtomicU64::new(0),
             }),
         })
+    }
+
+    /// Hands a [`crate::RequestRecord`] of every request from now on to `sink` (an
+    /// in-process audit subscriber, such as the demo's timelines); the first sink set stays.
+    pub fn set_record_sink(&self, sink: RecordSink) {
+        let _ = self.inner.records.set(sink);
+    }
+
+    /// The decision's record, to the sink when one is set.
+    fn record(
+        &self,
+        context: &IdentityContext,
+        request: (&Method, &str),
+        (user_tok, service_tok): (&Presented, &Presented),
+        now: DateTime<Utc>,
+        refused: &[FailureReason],
+    ) {
+        if let Some(sink) = self.inner.records.get() {
+            let tokens = (presented(user_tok), presented(service_tok));
+            let request = (request.0.as_str(), request.1);
+            sink(crate::record::of(context, request, tokens, now, refused));
+        }
     }
 
     /// The options the middleware runs with.
@@ -431,12 +465,14 @@ impl Authenticator {
             },
             user_token_header,
         };
+        let tokens = (&user_tok, &service_tok);
         if ok {
             inc(&self.inner.metrics.confirmed);
             service_request_record(&context, method, path, &user_tok, now);
+            self.record(&context, (method, path), tokens, now, &[]);
             return Decision::Forward(Box::new(context));
         }
-        let tokens = (&user_tok, &service_tok);
+        self.record(&context, (method, path), tokens, now, &reasons);
         self.not_authenticated(context, reasons, tokens, service.user_without_role)
     }
 
@@ -905,7 +941,10 @@ impl Authenticator {
         if self.inner.local.get_negative(&key).is_some() {
             return Refusal::Invalid;
         }
-        match self.call_identity(token, Ctx::AllowExpired).await {
+        match self
+            .call_identity_with(token, Ctx::AllowExpired, true)
+            .await
+        {
             Ok(access) => {
                 self.remember(key, &access);
                 if access.expires_at() <= Utc::now() {
@@ -960,6 +999,7 @@ impl Authenticator {
             region_name: cfg.region_name.clone(),
             // Every user token's rules are checked in `check_user_token`.
             enforces_access_rules: true,
+            diagnosis: false,
         }
     }
 
@@ -968,7 +1008,21 @@ impl Authenticator {
         token: &AuthToken,
         ctx: Ctx,
     ) -> Result<Arc<Validated>, ClientError> {
-        let opts = self.validate_options(ctx);
+        self.call_identity_with(token, ctx, false).await
+    }
+
+    /// [`Authenticator::call_identity`]; `diagnosis`: the call only tells an expired token
+    /// from an invalid one (the server then records no acceptance).
+    async fn call_identity_with(
+        &self,
+        token: &AuthToken,
+        ctx: Ctx,
+        diagnosis: bool,
+    ) -> Result<Arc<Validated>, ClientError> {
+        let opts = ValidateOptions {
+            diagnosis,
+            ..self.validate_options(ctx)
+        };
         let m = &self.inner.metrics;
         let result = self.inner.session.validate_token(token, &opts).await;
         match &result {

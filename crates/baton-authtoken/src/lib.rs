@@ -25,6 +25,9 @@
 //! * [`FailureReason`]: a machine-readable reason for every refusal, in the log line (tokens
 //!   appear only as a 12-hex-digit SHA-256 prefix), in [`Metrics`] (Prometheus text) and, opt-in,
 //!   in the `x-auth-failure-reason` response header;
+//! * [`record`]: the audit record of a request (both identities, who acted for whom, the
+//!   decision), logged for a service acting for a user and handed to an in-process subscriber
+//!   ([`Authenticator::set_record_sink`]) for every request;
 //! * [`OnwardCalls`]: sessions that call other services as the request's user, with the
 //!   service token of `[service_user]` added ("Nova calls Cinder", [`onward`]); with a
 //!   [`SentLog`] of what their requests carried ([`OnwardCredentials`], by token fingerprint);
@@ -63,6 +66,7 @@ pub mod metrics;
 pub mod onward;
 pub mod proxy;
 pub mod reason;
+pub mod record;
 mod shared;
 mod token_memcache;
 
@@ -82,3 +86,4 @@ pub use metrics::Metrics;
 pub use onward::{OnwardCalls, OnwardCredentials, SentLog};
 pub use proxy::{ProxyConfig, ProxyOptions, PROXY_SECTION};
 pub use reason::{join_reasons, FailureReason, IdentityStatus};
+pub use record::{RecordSink, RequestRecord};

@@ -130,6 +130,9 @@ pub struct ValidateOptions {
     /// rules of application-credential tokens, so the identity service returns them instead
     /// of refusing such tokens (404). Only an enforcer may set it (baton-authtoken does).
     pub enforces_access_rules: bool,
+    /// Send `Baton-Validation-Purpose: diagnosis`: the caller asks (with `allow_expired`) only
+    /// to learn whether a refused token is merely expired, and accepts nothing because of it.
+    pub diagnosis: bool,
 }
 
 impl Default for ValidateOptions {
@@ -140,6 +143,7 @@ impl Default for ValidateOptions {
             interface: Interface::Internal,
             region_name: None,
             enforces_access_rules: false,
+            diagnosis: false,
         }
     }
 }
@@ -362,6 +366,12 @@ impl Session {
             req = req.header_value(
                 HeaderName::from_static(baton_types::headers::ACCESS_RULES),
                 HeaderValue::from_static("1.0"),
+            );
+        }
+        if options.diagnosis {
+            req = req.header_value(
+                HeaderName::from_static(baton_types::headers::VALIDATION_PURPOSE),
+                HeaderValue::from_static("diagnosis"),
             );
         }
         let resp = req.raise_for_status(false).send().await?;

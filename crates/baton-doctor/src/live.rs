@@ -633,6 +633,7 @@ async fn probe(
         // No receiver to act as: the service user's own token validates.
         let opts = ValidateOptions {
             allow_expired: true,
+            diagnosis: true,
             ..ValidateOptions::default()
         };
         let pair = format!("{} (no receiver given)", s.input.file);
@@ -649,6 +650,7 @@ async fn probe(
             region_name: r.region.clone(),
             // As the receiver's middleware asks (it enforces access rules itself).
             enforces_access_rules: true,
+            diagnosis: false,
         };
         // Step 1: the receiver validates the service token, as keystonemiddleware does first
         // (fresh from the plugin: the wait above may have outlived a short-lived one).
@@ -682,9 +684,11 @@ async fn probe(
                 continue;
             }
         }
-        // Step 2: the user token, allow_expired because the service token holds a role.
+        // Step 2: the user token, allow_expired because the service token holds a role. A
+        // probe grants nothing: the server records no expired token accepted for a service.
         let opts = ValidateOptions {
             allow_expired: true,
+            diagnosis: true,
             ..plain
         };
         let loc = section_loc(&r.input.file, "keystone_authtoken", None);

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use baton_authtoken::RequestRecord;
 use baton_client::{
     AccessInfo, AuthPlugin, DomainRef, EndpointFilter, HttpClient, Password, Scope, Session,
     UserRef,
@@ -161,6 +162,49 @@ impl Passwords {
     }
 }
 
+/// Every service's audit record of each request it received ([`baton_authtoken::RequestRecord`],
+/// handed over by its auth_token middleware), with the service's lane (`compute`, `volume`,
+/// `image`, `network`); the timelines take each call's identities and decision from them.
+/// The newest [`ReceiverRecords::KEEP`] are kept.
+#[derive(Clone, Default)]
+pub struct ReceiverRecords(Arc<Mutex<std::collections::VecDeque<(&'static str, RequestRecord)>>>);
+
+impl ReceiverRecords {
+    /// How many records are kept.
+    pub const KEEP: usize = 20_000;
+
+    /// Makes `auth` hand its records over, as `lane`'s.
+    fn attach(&self, auth: &baton_authtoken::Authenticator, lane: &'static str) {
+        let records = self.clone();
+        auth.set_record_sink(Arc::new(move |r| {
+            let mut q = records.0.lock().unwrap_or_else(|e| e.into_inner());
+            if q.len() >= Self::KEEP {
+                q.pop_front();
+            }
+            q.push_back((lane, r));
+        }));
+    }
+
+    /// The records made at or after `since`, oldest first.
+    pub fn since(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<(&'static str, RequestRecord)> {
+        let q = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        q.iter().filter(|(_, r)| r.at >= since).cloned().collect()
+    }
+}
+
+/// The lane of a receiving service user.
+fn lane_of(service_user: &str) -> &'static str {
+    match service_user {
+        "cinder" => "volume",
+        "glance" => "image",
+        "neutron" => "network",
+        _ => "compute",
+    }
+}
+
 /// The auth_token middlewares of Cinder, Glance and Neutron at their first start: each one's
 /// `[keystone_authtoken]` is written to `DIR/NAME.conf` (readable by the owner only), for the
 /// operator to look at, and read back.
@@ -169,6 +213,7 @@ struct Receivers<'a> {
     identity_url: &'a str,
     passwords: &'a Passwords,
     stale: Duration,
+    records: &'a ReceiverRecords,
 }
 
 impl Receivers<'_> {
@@ -181,7 +226,9 @@ impl Receivers<'_> {
         let path = self.dir.join(format!("{name}.conf"));
         baton_config::write_private(&path, &text)?;
         let ini = IniFile::parse(&text, &path.display().to_string())?;
-        authenticator(&ini, self.stale)
+        let auth = authenticator(&ini, self.stale)?;
+        self.records.attach(&auth, lane_of(name));
+        Ok(auth)
     }
 
     /// Cinder, Glance and Neutron on their listeners (in that order).
@@ -279,6 +326,8 @@ pub struct Cloud {
     pub image_url: String,
     /// Where the network service answers.
     pub network_url: String,
+    /// What every service recorded of the requests it received.
+    pub records: ReceiverRecords,
     compute_addr: std::net::SocketAddr,
     passwords: Passwords,
     hosts: tokio::sync::Mutex<HashMap<&'static str, Hosted>>,
@@ -323,11 +372,13 @@ impl Cloud {
         let volume_state = VolumeState::new(roles.clone())?;
         let image_state = ImageState::new(roles);
         let network_state = NetworkState::default();
+        let records = ReceiverRecords::default();
         let receivers = Receivers {
             dir: &dir,
             identity_url: &identity_url,
             passwords: &passwords,
             stale,
+            records: &records,
         };
         let hosts = receivers.serve(
             [vol_listener, img_listener, net_listener],
@@ -347,6 +398,7 @@ impl Cloud {
             volume_url,
             image_url,
             network_url,
+            records,
             compute_addr,
             passwords,
             hosts: tokio::sync::Mutex::new(hosts),
@@ -422,9 +474,11 @@ impl Cloud {
         baton_config::write_private(&path, &text)?;
         let ini = IniFile::parse(&text, &path.display().to_string())?;
         let stale = self.options.stale_window;
+        let auth = authenticator(&ini, stale)?;
+        self.records.attach(&auth, "compute");
         Ok(compute::router(
             self.compute.clone(),
-            authenticator(&ini, stale)?,
+            auth,
             Outbound::from_ini(&ini, stale)?,
             ComputeSettings {
                 host: HOST_A.into(),
@@ -458,7 +512,9 @@ impl Cloud {
         let receiver = |name: &str, pw: &str| -> anyhow::Result<baton_authtoken::Authenticator> {
             let text = keystone_authtoken_section(&id, name, pw);
             let ini = IniFile::parse(&text, &format!("{name}.conf"))?;
-            authenticator(&ini, stale)
+            let auth = authenticator(&ini, stale)?;
+            self.records.attach(&auth, lane_of(name));
+            Ok(auth)
         };
         let routers = [
             (

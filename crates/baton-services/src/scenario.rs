@@ -18,7 +18,8 @@ use serde_json::json;
 use crate::cloud::{Cloud, Mode};
 use crate::compute::{request_id_of, CallAuth, Task, TaskState};
 use crate::progress::BarHandle;
-use crate::timeline::{Entry, Timeline, TokenKind, TokenUse};
+use crate::timeline::{describe_record, Entry, Timeline, TokenKind, TokenUse};
+use baton_authtoken::RequestRecord;
 
 /// An operation of the demo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -183,6 +184,7 @@ fn entries_of(task: &Task) -> Vec<Entry> {
                 status: c.status,
                 reason: c.reason.clone(),
                 message: c.message.clone(),
+                recorded: None,
             }
         })
         .collect()
@@ -274,6 +276,7 @@ pub async fn run_with_token(
         status,
         reason: reason_of(&headers),
         message: crate::common::error_message(&answer),
+        recorded: None,
     });
     let task = match (status, request_id_of(&headers)) {
         (202, Some(rid)) => {
@@ -282,9 +285,8 @@ pub async fn run_with_token(
         }
         _ => None,
     };
-    if let Some(t) = &task {
-        entries.extend(entries_of(t));
-    }
+    entries.extend(task.iter().flat_map(entries_of));
+    attach_records(&mut entries, &cloud.records.since(start));
     let end = Utc::now();
     let (result, detail) = describe(&task, status, direct.as_ref(), &token, start);
     let judged = (mode, cloud.options.allow_expired_window == Some(0));
@@ -318,6 +320,30 @@ pub async fn run_with_token(
         r.timeline.as_expected = r.as_expected;
         r
     })
+}
+
+/// Each call's audit record from its callee's auth_token middleware: the first record of
+/// that service for the same method, path and `X-Auth-Token`, made after the call was sent.
+fn attach_records(entries: &mut [Entry], records: &[(&'static str, RequestRecord)]) {
+    let mut used = vec![false; records.len()];
+    for e in entries.iter_mut() {
+        let first = e.tokens.first().map(|t| t.fingerprint.as_str());
+        let path = e.path.split('?').next().unwrap_or(&e.path);
+        let found = (0..records.len()).find(|&i| {
+            let (lane, r) = &records[i];
+            !used[i]
+                && *lane == e.to
+                && r.method == e.method
+                && r.path == path
+                && r.user_token.as_deref() == first
+                && r.at >= e.at
+        });
+        if let Some(i) = found {
+            used[i] = true;
+            let (lane, r) = &records[i];
+            e.recorded = Some(describe_record(lane, r));
+        }
+    }
 }
 
 /// What the identity server recorded for `token`'s audit chain: continuation tokens issued
@@ -372,6 +398,7 @@ async fn detach_directly(
         status,
         reason: reason_of(&headers),
         message: Some(message.clone()),
+        recorded: None,
     };
     Ok((entry, (status, message)))
 }

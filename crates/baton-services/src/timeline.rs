@@ -57,6 +57,32 @@ pub struct Entry {
     pub reason: Option<String>,
     /// The error message of a refusal.
     pub message: Option<String>,
+    /// What the callee's auth_token middleware recorded of the call (its audit record, see
+    /// [`describe_record`]); `None` when it recorded nothing (the call never reached it).
+    pub recorded: Option<String>,
+}
+
+/// A service's audit record of a request in words: whose token, who acted for whom, and the
+/// decision (`volume: alice for nova, user token expired 4 s before, accepted`).
+pub fn describe_record(lane: &str, r: &baton_authtoken::RequestRecord) -> String {
+    let who = match (&r.user, &r.acting_service) {
+        (Some(u), Some(a)) if r.continuation => format!("{u} through {a}'s continuation token"),
+        (Some(u), Some(a)) => format!("{u} for {a}"),
+        (Some(u), None) => u.clone(),
+        (None, Some(a)) => format!("a refused user token for {a}"),
+        (None, None) => "a refused user token".to_string(),
+    };
+    let expired = r
+        .accepted_expired_for
+        .map(|s| format!(", user token expired {s} s before"))
+        .unwrap_or_default();
+    let decision = if r.refused.is_empty() {
+        "accepted".to_string()
+    } else {
+        let reasons: Vec<&str> = r.refused.iter().map(|f| f.as_str()).collect();
+        format!("refused ({})", reasons.join(", "))
+    };
+    format!("{lane}: {who}{expired}, {decision}")
 }
 
 impl Entry {
@@ -173,6 +199,9 @@ impl Timeline {
                 e.tokens_text(),
                 e.outcome_text()
             );
+            if let Some(r) = &e.recorded {
+                let _ = writeln!(out, "              recorded by {r}");
+            }
         }
         for (at, text) in marks {
             if at <= self.end {
@@ -244,13 +273,13 @@ pub fn render_html(title: &str, timelines: &[Timeline]) -> String {
         );
         out.push_str(&svg(tl));
         out.push_str(
-            "\n<table><tr><th>t (s)</th><th>from → to</th><th>call</th><th>step</th><th>tokens</th><th>result</th><th>ms</th></tr>\n",
+            "\n<table><tr><th>t (s)</th><th>from → to</th><th>call</th><th>step</th><th>tokens</th><th>result</th><th>ms</th><th>the callee's record</th></tr>\n",
         );
         for e in &tl.entries {
             let class = if e.ok() { "ok" } else { "bad" };
             let _ = writeln!(
                 out,
-                "<tr><td>+{:.3}</td><td>{} → {}</td><td><code>{} {}</code></td><td>{}</td><td><code>{}</code></td><td class=\"{class}\">{}</td><td>{:.1}</td></tr>",
+                "<tr><td>+{:.3}</td><td>{} → {}</td><td><code>{} {}</code></td><td>{}</td><td><code>{}</code></td><td class=\"{class}\">{}</td><td>{:.1}</td><td>{}</td></tr>",
                 secs(tl.start, e.at),
                 esc(&e.from),
                 esc(&e.to),
@@ -259,7 +288,8 @@ pub fn render_html(title: &str, timelines: &[Timeline]) -> String {
                 esc(&e.step),
                 esc(&e.tokens_text()),
                 esc(&e.outcome_text()),
-                e.duration_ms
+                e.duration_ms,
+                esc(e.recorded.as_deref().unwrap_or(""))
             );
         }
         out.push_str("</table>\n");

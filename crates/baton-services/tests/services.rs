@@ -71,6 +71,7 @@ async fn check(scenario: Scenario, mode: Mode) {
                 "{text}"
             );
             assert!(text.contains("401 user_token_expired"), "{text}");
+            assert!(text.contains("refused (user_token_expired)"), "{text}");
         }
         (_, Mode::ServiceUser) => {
             assert_eq!(task.state, TaskState::Completed, "{text}");
@@ -88,6 +89,8 @@ async fn check(scenario: Scenario, mode: Mode) {
                     text.contains("identity.expired_token.accepted (actor nova"),
                     "{text}"
                 );
+                // And the receiver's own audit record of such a call says so.
+                assert!(text.contains("for nova, user token expired"), "{text}");
             }
             // Admin calls (Neutron bindings) carry compute's own token and no service token.
             for c in task.calls.iter().filter(|c| c.auth == CallAuth::Own) {
@@ -129,8 +132,17 @@ async fn check(scenario: Scenario, mode: Mode) {
                 text.contains("identity.continuation.issued (actor nova"),
                 "{text}"
             );
+            assert!(
+                text.contains("alice through nova's continuation token, accepted"),
+                "{text}"
+            );
         }
     }
+    // Every call of the timeline carries its callee's audit record.
+    assert!(
+        report.timeline.entries.iter().all(|e| e.recorded.is_some()),
+        "{text}"
+    );
     if scenario == Scenario::DetachCve {
         // The user's direct attempt was refused in every mode.
         let first = &report.timeline.entries[0];

@@ -378,6 +378,11 @@ pub mod headers {
     pub const ACCESS_RULES: &str = "openstack-identity-access-rules";
     /// The request id Keystone and the services log and return on every response.
     pub const REQUEST_ID: &str = "x-openstack-request-id";
+    /// Baton's own, sent by Baton's receiving layer with `GET /v3/auth/tokens?allow_expired=1`
+    /// when it asks only to tell an expired token from an invalid one (value `diagnosis`): the
+    /// answer grants nothing, so the server records no expired token accepted for a service.
+    /// Keystone ignores it.
+    pub const VALIDATION_PURPOSE: &str = "baton-validation-purpose";
 }
 
 #[cfg(test)]

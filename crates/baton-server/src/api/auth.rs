@@ -408,7 +408,7 @@ pub async fn validate(
 ) -> ApiResult<Response> {
     let query = TokenQuery::parse(query.as_deref())?;
     let (subject, id) = match subject_for(&state, &headers, query.allow_expired).await {
-        Err(e @ ApiError::TokenNotFound { .. }) if query.allow_expired => {
+        Err(e @ ApiError::TokenNotFound { .. }) if query.allow_expired && !diagnosis(&headers) => {
             audit_expired_refused(&state, &caller, &headers).await;
             return Err(e);
         }
@@ -422,8 +422,9 @@ pub async fn validate(
         &subject.body,
     )?;
     // keystonemiddleware asks with allow_expired only after the request's service token
-    // passed: an expired token accepted here was accepted for a service.
-    if query.allow_expired && state.tokens.expired_beyond(&subject, 0) {
+    // passed: an expired token accepted here was accepted for a service (unless Baton's layer
+    // says it only diagnoses a refusal).
+    if query.allow_expired && !diagnosis(&headers) && state.tokens.expired_beyond(&subject, 0) {
         let how = (
             state.config.token.allow_expired_window,
             token_pairs::ExpiredPath::AllowExpired,
@@ -431,6 +432,11 @@ pub async fn validate(
         token_pairs::audit_expired(&state, &subject, None, &caller.token, how, None).await;
     }
     json_response(StatusCode::OK, subject.json(!query.nocatalog), Some(&id))
+}
+
+/// Whether Baton's receiving layer asks only to tell an expired token from an invalid one.
+fn diagnosis(headers: &HeaderMap) -> bool {
+    header_str(headers, baton_types::headers::VALIDATION_PURPOSE) == Some("diagnosis")
 }
 
 /// `identity.expired_token.refused` for keystonemiddleware's `?allow_expired` call: the

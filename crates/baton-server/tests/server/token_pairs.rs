@@ -174,6 +174,25 @@ async fn token_pairs_are_judged_together() {
     assert_eq!(accepted["actor"], Value::Null, "{accepted}");
     assert_eq!(accepted["target"]["name"], "cinder", "{accepted}");
     assert_eq!(accepted["initiator"]["user_id"], json!(alice), "{accepted}");
+    // Baton's layer asking only to tell expired from invalid leaves no such event.
+    let accepted_events = || {
+        baton_testkit::captured_text()
+            .matches("\"event_type\":\"identity.expired_token.accepted\"")
+            .count()
+    };
+    let before = accepted_events();
+    let st = s
+        .client
+        .get(s.url("auth/tokens?allow_expired=1"))
+        .header("x-auth-token", &cinder)
+        .header("x-subject-token", &user)
+        .header("baton-validation-purpose", "diagnosis")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(accepted_events(), before);
     // Past the window: invalid.
     s.clock().advance(chrono::Duration::seconds(100));
     let nova = s.token("nova", PW, project_scope(&service)).await;
