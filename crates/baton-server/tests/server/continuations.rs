@@ -447,6 +447,14 @@ async fn continuation_refusals(dialect: baton_testkit::DbDialect) {
     );
 }
 
+/// The token `POST /v3/auth/tokens` issues for `auth`, asserting 201.
+async fn issued(s: &IdentityServer, auth: &Value) -> String {
+    let resp = s.client.post(s.url("auth/tokens")).json(auth).send().await;
+    let (st, body, token) = baton_testkit::token_answer(resp.unwrap()).await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    token
+}
+
 /// The body of `GET /v3/auth/tokens` of `subject` as `validator`, asserting 200.
 async fn body_for(s: &IdentityServer, validator: &str, subject: &str) -> Value {
     let resp = s
@@ -483,15 +491,7 @@ async fn delegated_subjects(dialect: baton_testkit::DbDialect) {
     let cred_id = cred["id"].as_str().unwrap().to_string();
     let auth = json!({"auth": {"identity": {"methods": ["application_credential"],
         "application_credential": {"id": cred_id, "secret": cred["secret"]}}}});
-    let resp = s
-        .client
-        .post(s.url("auth/tokens"))
-        .json(&auth)
-        .send()
-        .await
-        .unwrap();
-    let (st, body, cred_token) = baton_testkit::token_answer(resp).await;
-    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let cred_token = issued(s, &auth).await;
     let (_, k) = start_for(&c, &cred_token, &["volume"]).await;
     let t = body_for(s, &c.cinder_token, &k).await["token"].clone();
     assert_eq!(t["application_credential"]["id"], json!(cred_id), "{t}");
@@ -531,15 +531,7 @@ async fn delegated_subjects(dialect: baton_testkit::DbDialect) {
     let auth = json!({"auth": {"identity": {"methods": ["password"],
         "password": {"user": {"id": bob, "password": PW}}},
         "scope": {"OS-TRUST:trust": {"id": trust_id}}}});
-    let resp = s
-        .client
-        .post(s.url("auth/tokens"))
-        .json(&auth)
-        .send()
-        .await
-        .unwrap();
-    let (st, body, trust_token) = baton_testkit::token_answer(resp).await;
-    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let trust_token = issued(s, &auth).await;
     let (_, k) = start_for(&c, &trust_token, &["volume"]).await;
     let t = body_for(s, &cinder, &k).await["token"].clone();
     assert_eq!(t["OS-TRUST:trust"]["id"], json!(trust_id), "{t}");

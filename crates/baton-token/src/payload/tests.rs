@@ -157,23 +157,21 @@ fn all_scopes(id: &str) -> Vec<Scope> {
             subject_audit_id: random_audit_id(),
             delegation: None,
         },
-        Scope::Continuation {
-            project_id: s(id),
-            actor_id: s(id),
-            audience: vec![s("volume")],
-            operation_expires_at: 1_893_585_600.0,
-            subject_audit_id: random_audit_id(),
-            delegation: Some(ContinuationDelegation::ApplicationCredential(s(id))),
-        },
-        Scope::Continuation {
-            project_id: s(id),
-            actor_id: s(id),
-            audience: vec![s("volume")],
-            operation_expires_at: 1_893_585_600.0,
-            subject_audit_id: random_audit_id(),
-            delegation: Some(ContinuationDelegation::Trust(s(PROJECT))),
-        },
+        delegated(ContinuationDelegation::ApplicationCredential(s(id))),
+        delegated(ContinuationDelegation::Trust(s(PROJECT))),
     ]
+}
+
+/// A continuation of a delegated token.
+fn delegated(delegation: ContinuationDelegation) -> Scope {
+    Scope::Continuation {
+        project_id: PROJECT.to_string(),
+        actor_id: PROJECT.to_string(),
+        audience: vec!["volume".to_string()],
+        operation_expires_at: 1_893_585_600.0,
+        subject_audit_id: random_audit_id(),
+        delegation: Some(delegation),
+    }
 }
 
 #[test]
