@@ -5,9 +5,11 @@
 #   bash scripts/bench-storm.sh            # about 5 minutes on 2 cores
 #
 # Each server in turn (SQLite, bcrypt cost 12 as Keystone's default):
-#   * Baton with the default `[baton] password_hash_workers` (0: one fewer than the cores);
-#   * Baton with `password_hash_workers` = the number of cores (hashing may take every core,
-#     as before the bounded slots);
+#   * Baton with the defaults: `[baton] password_hash_workers = 0` (a hashing thread per core)
+#     at `password_hash_nice = 10` (they give way to validation);
+#   * Baton with `password_hash_nice = 0`: the same threads at the server's own priority;
+#   * Baton with one fewer hashing thread than the cores at that priority (the default from
+#     2026-12-03 to 2026-12-05: a core kept free instead of lower priority);
 #   * the real Keystone 30 under gunicorn (2 workers, its memory cache on);
 # wrk runs two loads at once for BENCH_DURATION seconds: password logins (bench/issue.lua,
 # c=BENCH_ISSUE_CONC, 1 thread) and validation of one cached token (bench/validate.lua,
@@ -93,14 +95,21 @@ storm() { # tag pids url
 
 declare -A ROW
 cores=$(nproc)
-for workers in 0 "$cores"; do
+fewer=$((cores > 1 ? cores - 1 : 1))
+# variant -> its [baton] lines
+declare -A SETTINGS=(
+  [default]=""
+  [nice0]="password_hash_nice = 0"
+  [fewer]=$'password_hash_nice = 0\npassword_hash_workers = '"$fewer"
+)
+for variant in default nice0 fewer; do
   port=$(free_port)
-  start_sqlite_baton "$work/baton-$workers" "$port" <<EOF
+  start_sqlite_baton "$work/baton-$variant" "$port" <<EOF
 [baton]
-password_hash_workers = $workers
+${SETTINGS[$variant]}
 EOF
-  storm "baton-workers-$workers" "$baton_pid" "http://127.0.0.1:$port"
-  ROW[$workers]="$(printf '%.0f' "$S_rps") | $(ms "$S_p50") | $(ms "$S_p99") | $S_errors | $(printf '%.1f' "$I_rps") | $I_errors"
+  storm "baton-$variant" "$baton_pid" "http://127.0.0.1:$port"
+  ROW[$variant]="$(printf '%.0f' "$S_rps") | $(ms "$S_p50") | $(ms "$S_p99") | $S_errors | $(printf '%.1f' "$I_rps") | $I_errors"
   kill "$baton_pid"; wait "$baton_pid" 2>/dev/null || true; baton_pid=
 done
 
@@ -121,8 +130,9 @@ ks_row="$(printf '%.0f' "$S_rps") | $(ms "$S_p50") | $(ms "$S_p99") | $S_errors 
   echo
   echo "| server | validations/s | p50 | p99 | validation errors | logins/s | login errors |"
   echo "|---|---:|---:|---:|---:|---:|---:|"
-  echo "| Baton, \`password_hash_workers = 0\` (default: $((cores > 1 ? cores - 1 : 1)) slot(s)) | ${ROW[0]} |"
-  echo "| Baton, \`password_hash_workers = $cores\` (hashing may take every core) | ${ROW[$cores]} |"
+  echo "| Baton, defaults ($cores hashing threads at \`password_hash_nice = 10\`) | ${ROW[default]} |"
+  echo "| Baton, \`password_hash_nice = 0\` ($cores hashing threads at the server's priority) | ${ROW[nice0]} |"
+  echo "| Baton, \`password_hash_nice = 0\`, \`password_hash_workers = $fewer\` (the previous default) | ${ROW[fewer]} |"
   echo "| Keystone 30, gunicorn 2 workers, memory cache | $ks_row |"
   echo
   echo "Quiet-machine checks: $(for k in "${!QUIET[@]}"; do printf '%s: %s; ' "$k" "${QUIET[$k]}"; done)"

@@ -183,6 +183,7 @@ const KNOWN_OPTIONS: &[(&str, &[&str])] = &[
             "login_failures_per_user_name",
             "login_failure_window",
             "password_hash_workers",
+            "password_hash_nice",
             "password_hash_max_wait",
             "tls_cert_file",
             "tls_key_file",
@@ -962,10 +963,12 @@ pub struct BatonOptions {
     pub login_failures_per_user_name: u32,
     /// Seconds of the window both limits count in (`login_failure_window`, default 60).
     pub login_failure_window: u32,
-    /// Password and application-credential secret hashes computed at once
-    /// (`password_hash_workers`; 0, the default: one fewer than the cores, at least one), so
-    /// that a login storm never takes every core from token validation.
+    /// Password and application-credential secret hashes computed at once, each on a thread
+    /// of its own (`password_hash_workers`; 0, the default: one per core).
     pub password_hash_workers: u32,
+    /// Niceness added to the hashing threads (`password_hash_nice`, 0 to 19, default 10), so
+    /// that a login storm uses idle cores but gives way to token validation at once.
+    pub password_hash_nice: u32,
     /// Seconds a login or password change waits for a hashing slot before it is answered 503
     /// with `Retry-After` (`password_hash_max_wait`, default 5).
     pub password_hash_max_wait: u32,
@@ -1216,6 +1219,7 @@ impl Default for IdentityConfig {
                 login_failures_per_user_name: 30,
                 login_failure_window: 60,
                 password_hash_workers: 0,
+                password_hash_nice: 10,
                 password_hash_max_wait: 5,
                 tls: None,
             },
@@ -2155,6 +2159,9 @@ fn read_baton(
         password_hash_workers: baton
             .int("password_hash_workers", 0, 1024)?
             .unwrap_or(d.password_hash_workers),
+        password_hash_nice: baton
+            .int("password_hash_nice", 0, 19)?
+            .unwrap_or(d.password_hash_nice),
         password_hash_max_wait: baton
             .int("password_hash_max_wait", 1, 3600)?
             .unwrap_or(d.password_hash_max_wait),
@@ -2399,6 +2406,7 @@ mod tests {
             ("baton", "body_timeout", "1.5"),
             ("baton", "body_timeout", "-1"),
             ("baton", "password_hash_workers", "-1"),
+            ("baton", "password_hash_nice", "20"),
             ("baton", "password_hash_max_wait", "0"),
         ];
         for (section, option, bad) in cases {

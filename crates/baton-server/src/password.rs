@@ -240,32 +240,46 @@ pub fn dummy_hash(rounds: Option<u32>) -> String {
     .unwrap_or_default()
 }
 
-/// Password hashing's share of the machine (issue 15): at most `workers` hashes (password
-/// logins, application-credential secrets, new passwords and their history check) run at once,
-/// on the blocking pool, so a login storm leaves the other cores to token validation, which
-/// never hashes and so never waits here. A request waits for a slot at most `max_wait`, then
-/// gets a 503 with `Retry-After` rather than queueing without end.
+/// Password hashing's share of the machine (issue 15): every hash of a request (password
+/// logins, application-credential secrets, new passwords and their history check) runs on
+/// `workers` threads of its own whose scheduling priority is lowered by `nice`, so a login
+/// storm uses every idle core yet gives way at once to token validation, which never hashes
+/// and so never waits here. A request waits for a thread at most `max_wait`, then gets a 503
+/// with `Retry-After` rather than queueing without end.
 pub struct HashPool {
     slots: std::sync::Arc<tokio::sync::Semaphore>,
     workers: usize,
     max_wait: std::time::Duration,
+    jobs: std::sync::mpsc::Sender<HashJob>,
 }
 
+type HashJob = Box<dyn FnOnce() + Send>;
+
 impl HashPool {
-    /// From `[baton] password_hash_workers` (0: one fewer than the cores, at least one) and
-    /// `password_hash_max_wait` (seconds).
+    /// From `[baton] password_hash_workers` (0: one per core), `password_hash_nice` and
+    /// `password_hash_max_wait` (seconds). The threads end when the pool is dropped.
     pub fn new(options: &baton_config::BatonOptions) -> HashPool {
         let workers = match options.password_hash_workers {
-            0 => std::thread::available_parallelism()
-                .map_or(1, usize::from)
-                .saturating_sub(1)
-                .max(1),
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n as usize,
         };
+        let (jobs, queue) = std::sync::mpsc::channel::<HashJob>();
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..workers {
+            let queue = queue.clone();
+            let nice = options.password_hash_nice;
+            let spawned = std::thread::Builder::new()
+                .name(format!("password-hash-{i}"))
+                .spawn(move || hash_thread(&queue, nice));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a password hashing thread");
+            }
+        }
         HashPool {
             slots: std::sync::Arc::new(tokio::sync::Semaphore::new(workers)),
             workers,
             max_wait: std::time::Duration::from_secs(u64::from(options.password_hash_max_wait)),
+            jobs,
         }
     }
 
@@ -274,9 +288,9 @@ impl HashPool {
         self.workers
     }
 
-    /// Runs `work` (a hash or a verification) in a slot, waiting for one at most `max_wait`.
-    /// The slot is held by the work itself, so a request dropped by its client does not free
-    /// it while the hash still runs.
+    /// Runs `work` (a hash or a verification) on a hashing thread, waiting for one at most
+    /// `max_wait`. The slot is held by the work itself, so a request dropped by its client
+    /// does not free it while the hash still runs.
     pub async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
@@ -293,19 +307,86 @@ impl HashPool {
                 )
             })?
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        tokio::task::spawn_blocking(move || {
-            let out = work();
+        let (done, out) = tokio::sync::oneshot::channel();
+        let job: HashJob = Box::new(move || {
+            let _ = done.send(work());
             drop(slot);
-            out
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| ApiError::Internal("no password hashing thread is running".into()))?;
+        // A panicking hash drops `done` (and the slot) while its thread lives on.
+        out.await
+            .map_err(|_| ApiError::Internal("a password hash failed".into()))
+    }
+}
+
+/// One hashing thread: lowers its own priority, then runs jobs until the pool is dropped.
+fn hash_thread(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<HashJob>>, nice: u32) {
+    lower_priority(nice);
+    loop {
+        // The lock is held only while waiting for the next job, never while hashing.
+        let job = match queue.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+            tracing::error!("a password hash panicked");
+        }
+    }
+}
+
+/// Raises this thread's niceness by `nice` (Linux schedules threads one by one; raising
+/// niceness needs no privilege). Where that fails the thread keeps the process's priority.
+fn lower_priority(nice: u32) {
+    if nice == 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let tid = rustix::thread::gettid();
+        let now = rustix::process::getpriority_process(Some(tid)).unwrap_or(0);
+        let target = (now + i32::try_from(nice).unwrap_or(19)).min(19);
+        if let Err(e) = rustix::process::setpriority_process(Some(tid), target) {
+            tracing::warn!(error = %e, "password hashing threads keep the normal priority");
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pool(workers: u32, nice: u32) -> HashPool {
+        let mut options = baton_config::IdentityConfig::default().baton;
+        options.password_hash_workers = workers;
+        options.password_hash_nice = nice;
+        HashPool::new(&options)
+    }
+
+    /// Hashes run on threads whose niceness is raised by `password_hash_nice`, so a login
+    /// storm gives way to validation; 0 leaves them at the process's priority.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_the_lowered_priority() {
+        let own = || rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        let base = own();
+        let seen = pool(1, 7).run(own).await.unwrap();
+        assert_eq!(seen, (base + 7).min(19));
+        let seen = pool(1, 0).run(own).await.unwrap();
+        assert_eq!(seen, base);
+    }
+
+    /// A panicking hash answers an error and leaves its slot and thread to the next request.
+    #[tokio::test]
+    async fn a_panicking_hash_frees_its_slot() {
+        let pool = pool(1, 10);
+        assert_eq!(pool.workers(), 1);
+        let failed = pool.run(|| -> u32 { panic!("boom") }).await;
+        assert!(matches!(failed, Err(ApiError::Internal(_))), "{failed:?}");
+        assert_eq!(pool.run(|| 41 + 1).await.unwrap(), 42);
+    }
 
     /// The values of Keystone's `generate_partial_password_hash` (Python's hmac and base64).
     #[test]
