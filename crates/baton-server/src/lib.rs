@@ -52,9 +52,22 @@ pub use baton_types::token_fingerprint;
 pub use error::{ApiError, ApiResult};
 pub use tokens::{TokenService, ValidatedToken};
 
-/// Everything a request handler needs, one field per concern; cheap to clone.
+/// Everything a request handler needs, shared: a clone (axum makes several per request, one
+/// per middleware and extractor) is one reference count, whatever the fields. The fields are
+/// those of [`AppStateParts`].
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateParts;
+
+    fn deref(&self) -> &AppStateParts {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds, one field per concern.
+pub struct AppStateParts {
     /// keystone.conf as read at start.
     pub config: Arc<IdentityConfig>,
     /// The database (Keystone's schema).
@@ -131,7 +144,7 @@ impl AppState {
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let tokens = Arc::new(tokens);
-        Ok(AppState {
+        Ok(AppState(Arc::new(AppStateParts {
             login_throttle: Arc::new(throttle::LoginThrottle::new(&config.baton)),
             identity: identity::Identity::new(
                 config.clone(),
@@ -144,7 +157,7 @@ impl AppState {
             policy: Arc::new(policy),
             tokens,
             fleet,
-        })
+        })))
     }
 
     /// The server's keystone.conf.
@@ -211,10 +224,40 @@ impl IntoResponse for ApiError {
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-openstack-request-id");
 
+/// Token headers whose values are marked sensitive in requests and responses, so that no
+/// `Debug` print of a header map (hyper's, tower's or ours, at any log level) shows them.
+const SENSITIVE_HEADERS: [HeaderName; 4] = [
+    header::AUTHORIZATION,
+    HeaderName::from_static("x-auth-token"),
+    HeaderName::from_static("x-subject-token"),
+    HeaderName::from_static("x-service-token"),
+];
+
+/// What every request goes through, in one layer (each axum middleware layer costs a boxed
+/// future and a clone of the inner service per request): token headers marked sensitive,
+/// Keystone's response headers ([`keystone_headers`]), the body deadline ([`body_deadline`])
+/// and the header field limit ([`header_limits`]).
+async fn every_request(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    mark_sensitive(req.headers_mut());
+    let mut resp = keystone_headers(&state, req, next).await;
+    mark_sensitive(resp.headers_mut());
+    resp
+}
+
+fn mark_sensitive(headers: &mut HeaderMap) {
+    for name in &SENSITIVE_HEADERS {
+        if let header::Entry::Occupied(mut entry) = headers.entry(name) {
+            for value in entry.iter_mut() {
+                value.set_sensitive(true);
+            }
+        }
+    }
+}
+
 /// Keystone's response conventions: a fresh request id (never the client's), `Vary:
 /// X-Auth-Token`, `WWW-Authenticate` on every 401, and detailed errors only with
 /// `insecure_debug`.
-async fn keystone_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn keystone_headers(state: &AppState, req: Request, next: Next) -> Response {
     // Only the Host header is needed afterwards (for WWW-Authenticate); keep just that.
     let mut headers = HeaderMap::new();
     if let Some(host) = req.headers().get(header::HOST) {
@@ -241,9 +284,9 @@ async fn keystone_headers(State(state): State<AppState>, req: Request, next: Nex
         let sent = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok());
         let ctx = baton_audit::context::RequestContext::new(peer, agent, request_id.clone())
             .with_global_request_id(sent);
-        baton_audit::context::scope(ctx, next.run(req)).await
+        baton_audit::context::scope(ctx, body_deadline(state, req, next)).await
     } else {
-        next.run(req).await
+        body_deadline(state, req, next).await
     };
     if let Some(err) = resp.extensions().get::<Arc<ApiError>>().cloned() {
         if state.config().default.insecure_debug {
@@ -313,30 +356,17 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn(header_limits))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            body_deadline,
+            every_request,
         ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            keystone_headers,
-        ))
-        .layer(
-            tower_http::sensitive_headers::SetSensitiveHeadersLayer::new([
-                header::AUTHORIZATION,
-                HeaderName::from_static("x-auth-token"),
-                HeaderName::from_static("x-subject-token"),
-                HeaderName::from_static("x-service-token"),
-            ]),
-        )
         .with_state(state)
 }
 
 /// `[baton] body_timeout`: the request body must be in within this many seconds of the request
 /// head, however it trickles (an idle timeout between reads would let a client send one byte a
 /// second for ever). A request whose body missed it gets 408 and its connection is closed.
-async fn body_deadline(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn body_deadline(state: &AppState, req: Request, next: Next) -> Response {
     let timeout = Duration::from_secs(u64::from(state.config().baton.body_timeout));
     let timed_out = Arc::new(AtomicBool::new(false));
     let flag = timed_out.clone();
@@ -348,7 +378,7 @@ async fn body_deadline(State(state): State<AppState>, req: Request, next: Next) 
             timed_out: flag,
         })
     });
-    let resp = next.run(req).await;
+    let resp = header_limits(req, next).await;
     if !timed_out.load(Ordering::Relaxed) {
         return resp;
     }

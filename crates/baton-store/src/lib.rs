@@ -182,11 +182,12 @@ fn sqlite_unavailable(code: &str) -> bool {
 /// What store operations return.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// A connection to the identity database.
+/// A connection to the identity database. Cheap to clone (the server's state is cloned
+/// several times per request): pools and URL are shared.
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
-    url: DatabaseUrl,
+    url: std::sync::Arc<DatabaseUrl>,
     /// Old passwords kept when one is replaced (see [`Store::set_password_history`]).
     password_history: usize,
     /// `[security_compliance] disable_user_account_days_inactive` (see
@@ -459,7 +460,7 @@ impl Store {
         };
         Ok(Store {
             backend,
-            url,
+            url: std::sync::Arc::new(url),
             password_history: 1,
             user_inactivity_days: None,
         })

@@ -27,17 +27,26 @@ pub fn token_response(status: StatusCode, body: Bytes, token: &str) -> ApiResult
 }
 
 fn json_response(status: StatusCode, body: Bytes, subject: Option<&str>) -> ApiResult<Response> {
-    let mut resp = Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json");
-    if let Some(s) = subject {
-        resp = resp.header(
-            SUBJECT_TOKEN,
-            HeaderValue::from_str(s).map_err(|e| ApiError::Internal(e.to_string()))?,
-        );
+    let subject = subject
+        .map(HeaderValue::from_str)
+        .transpose()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(json_response_with(status, body, subject))
+}
+
+/// [`json_response`] with the subject token's header value as the request carried it.
+fn json_response_with(status: StatusCode, body: Bytes, subject: Option<HeaderValue>) -> Response {
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(subject) = subject {
+        headers.insert(SUBJECT_TOKEN, subject);
     }
-    resp.body(Body::from(body))
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    resp
 }
 
 // ----- POST /v3/auth/tokens -----------------------------------------------------------------
@@ -389,13 +398,13 @@ async fn subject_for(
     state: &AppState,
     headers: &HeaderMap,
     allow_expired: bool,
-) -> ApiResult<(std::sync::Arc<ValidatedToken>, String)> {
-    let subject = header_str(headers, SUBJECT_TOKEN)
-        .ok_or_else(|| ApiError::NotFound("Could not find token: No token in the request.".into()))?
-        .to_string();
-    let v = state.tokens.validate(&subject, allow_expired).await?;
+) -> ApiResult<(std::sync::Arc<ValidatedToken>, HeaderValue)> {
+    let missing = || ApiError::NotFound("Could not find token: No token in the request.".into());
+    let value = headers.get(SUBJECT_TOKEN).ok_or_else(missing)?;
+    let subject = header_str(headers, SUBJECT_TOKEN).ok_or_else(missing)?;
+    let v = state.tokens.validate(subject, allow_expired).await?;
     v.check_access_rules_support(header_str(headers, ACCESS_RULES))?;
-    Ok((v, subject))
+    Ok((v, value.clone()))
 }
 
 /// `GET /v3/auth/tokens`: the subject token's body, if the caller may validate it
@@ -404,12 +413,14 @@ pub async fn validate(
     State(state): State<AppState>,
     caller: Caller,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    request: axum::extract::Request,
 ) -> ApiResult<Response> {
+    // The request itself rather than a copy of its header map: this is the hot path.
+    let headers = request.headers();
     let query = TokenQuery::parse(query.as_deref())?;
-    let (subject, id) = match subject_for(&state, &headers, query.allow_expired).await {
-        Err(e @ ApiError::TokenNotFound { .. }) if query.allow_expired && !diagnosis(&headers) => {
-            audit_expired_refused(&state, &caller, &headers).await;
+    let (subject, id) = match subject_for(&state, headers, query.allow_expired).await {
+        Err(e @ ApiError::TokenNotFound { .. }) if query.allow_expired && !diagnosis(headers) => {
+            audit_expired_refused(&state, &caller, headers).await;
             return Err(e);
         }
         other => other?,
@@ -424,14 +435,15 @@ pub async fn validate(
     // keystonemiddleware asks with allow_expired only after the request's service token
     // passed: an expired token accepted here was accepted for a service (unless Baton's layer
     // says it only diagnoses a refusal).
-    if query.allow_expired && !diagnosis(&headers) && state.tokens.expired_beyond(&subject, 0) {
+    if query.allow_expired && !diagnosis(headers) && state.tokens.expired_beyond(&subject, 0) {
         let how = (
             state.config.token.allow_expired_window,
             token_pairs::ExpiredPath::AllowExpired,
         );
         token_pairs::audit_expired(&state, &subject, None, &caller.token, how, None).await;
     }
-    json_response(StatusCode::OK, subject.json(!query.nocatalog), Some(&id))
+    let body = subject.json(!query.nocatalog);
+    Ok(json_response_with(StatusCode::OK, body, Some(id)))
 }
 
 /// Whether Baton's receiving layer asks only to tell an expired token from an invalid one.
@@ -471,10 +483,11 @@ pub async fn check(
     State(state): State<AppState>,
     caller: Caller,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    request: axum::extract::Request,
 ) -> ApiResult<Response> {
+    let headers = request.headers();
     let query = TokenQuery::parse(query.as_deref())?;
-    let (subject, id) = subject_for(&state, &headers, query.allow_expired).await?;
+    let (subject, id) = subject_for(&state, headers, query.allow_expired).await?;
     state.tokens.check_audience(&subject, &caller.token)?;
     policy::enforce_on_subject(
         &state.policy,
@@ -482,7 +495,7 @@ pub async fn check(
         &caller.token.body,
         &subject.body,
     )?;
-    json_response(StatusCode::OK, Bytes::new(), Some(&id))
+    Ok(json_response_with(StatusCode::OK, Bytes::new(), Some(id)))
 }
 
 /// `DELETE /v3/auth/tokens`: revokes the subject token and, unless `?cascade` is false, every

@@ -249,13 +249,12 @@ async fn a_bad_pair_stops_the_start_with_one_line() {
 
     // The same checks when the configuration was built in code: serve refuses to start.
     let s = IdentityServer::start(DbDialect::Sqlite).await;
-    let mut state = s.state.clone();
-    let mut config = (*state.config).clone();
+    let mut config = (*s.state.config).clone();
     config.baton.tls = Some(TlsFiles {
         cert_file: good.cert_file.clone(),
         key_file: other.key_file.clone(),
     });
-    state.config = Arc::new(config);
+    let state = baton_server::AppState::open(config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let e = tokio::time::timeout(
         Duration::from_secs(10),
