@@ -242,82 +242,155 @@ pub fn dummy_hash(rounds: Option<u32>) -> String {
 
 /// Password hashing's share of the machine (issue 15): every hash of a request (password
 /// logins, application-credential secrets, new passwords and their history check) runs on
-/// `workers` threads of its own whose scheduling priority is lowered by `nice`, so a login
-/// storm uses every idle core yet gives way at once to token validation, which never hashes
-/// and so never waits here. A request waits for a thread at most `max_wait`, then gets a 503
-/// with `Retry-After` rather than queueing without end.
+/// threads of its own. `workers` of them (by default one fewer than the cores) hash at the
+/// server's priority, so a login storm always leaves a core to token validation, which never
+/// hashes and so never waits here. The cores left over get spare threads at a lower priority
+/// (`password_hash_nice`) that take a hash only while every worker is busy and no token has
+/// been validated for [`SPARE_AFTER_QUIET`]: logins alone reach the bcrypt bound of every
+/// core, and while services validate the spare threads stay out of their way (measured with
+/// `scripts/bench-storm.sh`: sharing every core at a lower priority cost validation a quarter
+/// of its rate, against a core kept free). A request waits for a worker at most `max_wait`,
+/// then gets a 503 with `Retry-After` rather than queueing without end.
 pub struct HashPool {
-    slots: std::sync::Arc<tokio::sync::Semaphore>,
-    workers: usize,
+    workers: Threads,
+    spare: Threads,
     max_wait: std::time::Duration,
+    /// Milliseconds since `epoch` of the latest validation, coarsely (see `note_validation`).
+    last_validation: std::sync::atomic::AtomicU64,
+    epoch: std::time::Instant,
+}
+
+/// How long no token must have been validated before a spare hashing thread takes a hash.
+pub const SPARE_AFTER_QUIET: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Threads of one priority and their slots.
+struct Threads {
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    count: usize,
     jobs: std::sync::mpsc::Sender<HashJob>,
 }
 
-type HashJob = Box<dyn FnOnce() + Send>;
-
-impl HashPool {
-    /// From `[baton] password_hash_workers` (0: one per core), `password_hash_nice` and
-    /// `password_hash_max_wait` (seconds). The threads end when the pool is dropped.
-    pub fn new(options: &baton_config::BatonOptions) -> HashPool {
-        let workers = match options.password_hash_workers {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
-            n => n as usize,
-        };
+impl Threads {
+    fn start(count: usize, nice: u32, name: &str) -> Threads {
         let (jobs, queue) = std::sync::mpsc::channel::<HashJob>();
         let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
-        for i in 0..workers {
+        for i in 0..count {
             let queue = queue.clone();
-            let nice = options.password_hash_nice;
             let spawned = std::thread::Builder::new()
-                .name(format!("password-hash-{i}"))
+                .name(format!("{name}-{i}"))
                 .spawn(move || hash_thread(&queue, nice));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "could not start a password hashing thread");
             }
         }
-        HashPool {
-            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(workers)),
-            workers,
-            max_wait: std::time::Duration::from_secs(u64::from(options.password_hash_max_wait)),
+        Threads {
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(count)),
+            count,
             jobs,
         }
     }
+}
 
-    /// How many hashes may run at once.
-    pub fn workers(&self) -> usize {
-        self.workers
+type HashJob = Box<dyn FnOnce() + Send>;
+
+impl HashPool {
+    /// From `[baton] password_hash_workers` (0: one fewer than the cores, at least one),
+    /// `password_hash_nice` (the spare threads' niceness) and `password_hash_max_wait`
+    /// (seconds). The threads end when the pool is dropped.
+    pub fn new(options: &baton_config::BatonOptions) -> HashPool {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let workers = match options.password_hash_workers {
+            0 => cores.saturating_sub(1).max(1),
+            n => n as usize,
+        };
+        HashPool {
+            workers: Threads::start(workers, 0, "password-hash"),
+            spare: Threads::start(
+                cores.saturating_sub(workers),
+                options.password_hash_nice,
+                "password-hash-spare",
+            ),
+            max_wait: std::time::Duration::from_secs(u64::from(options.password_hash_max_wait)),
+            last_validation: std::sync::atomic::AtomicU64::new(0),
+            epoch: std::time::Instant::now(),
+        }
     }
 
-    /// Runs `work` (a hash or a verification) on a hashing thread, waiting for one at most
-    /// `max_wait`. The slot is held by the work itself, so a request dropped by its client
-    /// does not free it while the hash still runs.
+    /// How many hashes may run at once at the server's priority.
+    pub fn workers(&self) -> usize {
+        self.workers.count
+    }
+
+    /// How many spare threads hash while no token is being validated.
+    pub fn spare_workers(&self) -> usize {
+        self.spare.count
+    }
+
+    fn now_ms(&self) -> u64 {
+        // Offset by the quiet period, so that a pool that has seen no validation is quiet.
+        let quiet = SPARE_AFTER_QUIET.as_millis() as u64;
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX) + quiet
+    }
+
+    /// A token was validated: the spare threads keep out of the way for a while. Written at
+    /// most every 10 ms, so that validations on every core do not fight over the line.
+    pub fn note_validation(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = self.now_ms();
+        if now >= self.last_validation.load(Relaxed) + 10 {
+            self.last_validation.store(now, Relaxed);
+        }
+    }
+
+    fn validations_quiet(&self) -> bool {
+        let last = self
+            .last_validation
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.now_ms().saturating_sub(last) >= SPARE_AFTER_QUIET.as_millis() as u64
+    }
+
+    /// Runs `work` (a hash or a verification) on a hashing thread, waiting for a worker at
+    /// most `max_wait`. The slot is held by the work itself, so a request dropped by its
+    /// client does not free it while the hash still runs.
     pub async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> ApiResult<T> {
-        let slot = tokio::time::timeout(self.max_wait, self.slots.clone().acquire_owned())
+        let free = |threads: &Threads| threads.slots.clone().try_acquire_owned().ok();
+        let (slot, threads) = match free(&self.workers) {
+            Some(slot) => (slot, &self.workers),
+            None => match free(&self.spare).filter(|_| self.validations_quiet()) {
+                Some(slot) => (slot, &self.spare),
+                None => (self.wait_for_worker().await?, &self.workers),
+            },
+        };
+        let (done, out) = tokio::sync::oneshot::channel();
+        let job: HashJob = Box::new(move || {
+            let _ = done.send(work());
+            drop(slot);
+        });
+        threads
+            .jobs
+            .send(job)
+            .map_err(|_| ApiError::Internal("no password hashing thread is running".into()))?;
+        // A panicking hash drops `done` (and the slot) while its thread lives on.
+        out.await
+            .map_err(|_| ApiError::Internal("a password hash failed".into()))
+    }
+
+    async fn wait_for_worker(&self) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
+        tokio::time::timeout(self.max_wait, self.workers.slots.clone().acquire_owned())
             .await
             .map_err(|_| {
                 tracing::warn!(
-                    workers = self.workers,
+                    workers = self.workers.count,
                     "password hashing saturated; answering 503"
                 );
                 ApiError::ServiceUnavailable(
                     "Password hashing is saturated; try again shortly.".into(),
                 )
             })?
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let (done, out) = tokio::sync::oneshot::channel();
-        let job: HashJob = Box::new(move || {
-            let _ = done.send(work());
-            drop(slot);
-        });
-        self.jobs
-            .send(job)
-            .map_err(|_| ApiError::Internal("no password hashing thread is running".into()))?;
-        // A panicking hash drops `done` (and the slot) while its thread lives on.
-        out.await
-            .map_err(|_| ApiError::Internal("a password hash failed".into()))
+            .map_err(|e| ApiError::Internal(e.to_string()))
     }
 }
 
@@ -373,9 +446,40 @@ mod tests {
         let own = || rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
         let base = own();
         let seen = pool(1, 7).run(own).await.unwrap();
+        assert_eq!(seen, base, "a worker hashes at the server's priority");
+        // Only spare threads, and no validation yet: a spare thread hashes, lowered.
+        let seen = spare_only(7).run(own).await.unwrap();
         assert_eq!(seen, (base + 7).min(19));
-        let seen = pool(1, 0).run(own).await.unwrap();
+        let seen = spare_only(0).run(own).await.unwrap();
         assert_eq!(seen, base);
+    }
+
+    /// A pool whose one worker is busy (held by the test) and which has spare threads.
+    fn spare_only(nice: u32) -> HashPool {
+        let mut options = baton_config::IdentityConfig::default().baton;
+        options.password_hash_workers = 1;
+        options.password_hash_nice = nice;
+        options.password_hash_max_wait = 1;
+        let mut pool = HashPool::new(&options);
+        pool.spare = Threads::start(1, nice, "test-spare");
+        pool.workers.slots = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+        pool
+    }
+
+    /// While tokens are validated the spare threads take no hash: a request waits for a
+    /// worker (here none frees, so 503 after `password_hash_max_wait`); once validation has
+    /// been quiet for the period, a spare thread takes it.
+    #[tokio::test]
+    async fn spare_threads_hash_only_while_validation_is_quiet() {
+        let pool = spare_only(10);
+        pool.note_validation();
+        let refused = pool.run(|| 1).await;
+        assert!(
+            matches!(refused, Err(ApiError::ServiceUnavailable(_))),
+            "{refused:?}"
+        );
+        tokio::time::sleep(SPARE_AFTER_QUIET + std::time::Duration::from_millis(20)).await;
+        assert_eq!(pool.run(|| 2).await.unwrap(), 2);
     }
 
     /// A panicking hash answers an error and leaves its slot and thread to the next request.

@@ -771,6 +771,7 @@ impl TokenService {
     /// Every check of [`TokenService::validate`] but the expiry, which the caller judges (see
     /// [`TokenService::expired_beyond`]).
     pub async fn validate_ignoring_expiry(&self, token: &str) -> ApiResult<Arc<ValidatedToken>> {
+        self.hashing.note_validation();
         let key = cache_key(token);
         let validated = match self.validated.get(&key) {
             Some(v) => {

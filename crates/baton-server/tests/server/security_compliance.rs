@@ -398,9 +398,11 @@ async fn failed_logins_are_throttled_per_name_and_address() {
     s.stop().await;
 }
 
-/// Issue 15: password hashing runs in bounded slots. With the only slot held, a login waits
-/// `[baton] password_hash_max_wait` and gets Keystone's error JSON with 503 and `Retry-After`,
-/// while token validation, which never hashes, goes on; once the slot is free, logins work.
+/// Issue 15: password hashing runs in bounded slots. With every hashing thread held (the
+/// workers, and the spare threads, which take a hash only while validation is quiet), a login
+/// waits `[baton] password_hash_max_wait` and gets Keystone's error JSON with 503 and
+/// `Retry-After`, while token validation, which never hashes, goes on; once the threads are
+/// free, logins work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logins_beyond_the_hashing_slots_get_503_while_validation_goes_on() {
     let s = IdentityServer::start_with(DbDialect::Sqlite, |c| {
@@ -412,21 +414,30 @@ async fn logins_beyond_the_hashing_slots_get_503_while_validation_goes_on() {
     s.create_user("stormy", USER_PW, "default").await;
     let admin = s.admin_token().await;
     let subject = s.token("stormy", USER_PW, Value::Null).await;
-    assert_eq!(s.state.tokens.hashing.workers(), 1);
+    let hashing = &s.state.tokens.hashing;
+    assert_eq!(hashing.workers(), 1);
+    let threads = hashing.workers() + hashing.spare_workers();
 
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    let tokens = s.state.tokens.clone();
-    let held = tokio::spawn(async move {
-        tokens
-            .hashing
-            .run(move || {
-                let _ = started_tx.send(());
-                let _ = release_rx.recv();
-            })
-            .await
-    });
-    started_rx.await.expect("the slot is taken");
+    // No validation for a while: the spare threads take hashes too; hold every thread.
+    tokio::time::sleep(baton_server::password::SPARE_AFTER_QUIET * 2).await;
+    let mut releases = Vec::new();
+    let mut held = Vec::new();
+    for _ in 0..threads {
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let tokens = s.state.tokens.clone();
+        held.push(tokio::spawn(async move {
+            tokens
+                .hashing
+                .run(move || {
+                    let _ = started_tx.send(());
+                    let _ = release_rx.recv();
+                })
+                .await
+        }));
+        started_rx.await.expect("a hashing thread is taken");
+        releases.push(release_tx);
+    }
 
     let r = s
         .client
@@ -451,8 +462,12 @@ async fn logins_beyond_the_hashing_slots_get_503_while_validation_goes_on() {
         assert_eq!(r.status(), StatusCode::OK, "validation waits for no hash");
     }
 
-    release_tx.send(()).expect("release");
-    held.await.expect("join").expect("the held hash ran");
+    for release in releases {
+        release.send(()).expect("release");
+    }
+    for held in held {
+        held.await.expect("join").expect("the held hash ran");
+    }
     assert_eq!(attempt(&s, "stormy", USER_PW).await, StatusCode::CREATED);
     s.stop().await;
 }
