@@ -170,13 +170,18 @@ pub async fn serve(
     bind: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<()> {
     let addr = bind.unwrap_or(config.baton.bind);
+    // `[baton] worker_threads`: threads serving HTTP (one per core by default).
+    let workers = config.baton.worker_threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
     let state = baton_server::AppState::open(config).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
+        .and_then(tokio::net::TcpListener::into_std)
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-    tracing::info!(%addr, "Baton identity server listening");
+    tracing::info!(%addr, workers, "Baton identity server listening");
     tokio::select! {
-        r = baton_server::serve(state, listener) => r,
+        r = baton_server::serve_workers(state, listener, workers) => r,
         _ = tokio::signal::ctrl_c() => {
             tracing::info!("interrupted; stopping");
             Ok(())

@@ -938,7 +938,8 @@ pub struct BatonOptions {
     /// to this node (`snapshot_cache_bytes`, default 32 MiB; 0 reads the database each time).
     /// Entries live `validation_cache_ttl` at most and go at every write, as validations do.
     pub snapshot_cache_bytes: u64,
-    /// Runtime worker threads (`worker_threads`); `None` means one per core.
+    /// Threads serving HTTP, each with a single-threaded runtime of its own
+    /// (`worker_threads`); `None` means one per core.
     pub worker_threads: Option<usize>,
     /// Client connections served at once (`max_connections`, default 512); further ones wait
     /// in the listen backlog. Keep it below the open-file limit (the usual soft limit is 1024),
@@ -963,11 +964,13 @@ pub struct BatonOptions {
     pub login_failures_per_user_name: u32,
     /// Seconds of the window both limits count in (`login_failure_window`, default 60).
     pub login_failure_window: u32,
-    /// Password and application-credential secret hashes computed at once, each on a thread
-    /// of its own (`password_hash_workers`; 0, the default: one per core).
+    /// Password and application-credential secret hashes computed at once at the server's
+    /// priority (`password_hash_workers`; 0, the default: one fewer than the cores, at least
+    /// one), so that a login storm never takes every core from token validation.
     pub password_hash_workers: u32,
-    /// Niceness added to the hashing threads (`password_hash_nice`, 0 to 19, default 10), so
-    /// that a login storm uses idle cores but gives way to token validation at once.
+    /// Niceness of the spare hashing threads, one per core left over by
+    /// `password_hash_workers`, which hash only while no token is being validated
+    /// (`password_hash_nice`, 0 to 19, default 10).
     pub password_hash_nice: u32,
     /// Seconds a login or password change waits for a hashing slot before it is answered 503
     /// with `Retry-After` (`password_hash_max_wait`, default 5).

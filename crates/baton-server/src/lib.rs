@@ -476,68 +476,138 @@ async fn header_limits(req: Request, next: Next) -> Response {
 /// (`max_connections`, `header_timeout`; `body_timeout` is in [`router`]) and, with
 /// `tls_cert_file` / `tls_key_file`, over TLS (the pair reloaded when its files change).
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
-    let limits = &state.config().baton;
-    let max_connections = limits.max_connections as usize;
-    let header_timeout = Duration::from_secs(u64::from(limits.header_timeout));
-    let tls = limits.tls.as_ref().map(tls_acceptor).transpose()?;
-    // When every slot is taken the loop stops accepting: new connections wait in the kernel's
-    // listen backlog (no descriptor of ours) and are served in order as soon as a slot frees,
-    // which the timeouts guarantee. Accepting and closing them instead would cost a descriptor
-    // and an accept per attempt under a flood, and turn a short burst into errors.
-    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
-    let mut warned_at: Option<tokio::time::Instant> = None;
+    let limits = Limits::new(&state)?;
+    if let Ok(addr) = listener.local_addr() {
+        state.fleet.set_address(addr.to_string());
+    }
+    let _refresher = state.spawn_refreshers();
+    limits.accept(router(state), listener).await
+}
+
+/// [`serve`] with the connections served by `workers` threads, each with a single-threaded
+/// runtime of its own accepting from the one socket (as `baton authproxy` does), so that a
+/// request's work never hops between threads; the background work (revocation and key
+/// refreshes, the change feed, notifications) stays on the caller's runtime. One
+/// `max_connections` bound covers every thread. Returns when a worker stops, with its error.
+pub async fn serve_workers(
+    state: AppState,
+    listener: std::net::TcpListener,
+    workers: usize,
+) -> anyhow::Result<()> {
+    listener.set_nonblocking(true)?;
+    let limits = Arc::new(Limits::new(&state)?);
     if let Ok(addr) = listener.local_addr() {
         state.fleet.set_address(addr.to_string());
     }
     let _refresher = state.spawn_refreshers();
     let app = router(state);
-    loop {
-        let permit = match slots.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                if warned_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
-                    warned_at = Some(tokio::time::Instant::now());
-                    tracing::warn!(
-                        max_connections,
-                        "connection limit reached: new connections wait"
-                    );
+    let (done, mut stopped) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..workers.max(1) {
+        let listener = listener.try_clone()?;
+        let (limits, app, done) = (limits.clone(), app.clone(), done.clone());
+        std::thread::Builder::new()
+            .name(format!("baton-http-{i}"))
+            .spawn(move || {
+                let result = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(anyhow::Error::from)
+                    .and_then(|runtime| {
+                        runtime.block_on(async move {
+                            let listener = tokio::net::TcpListener::from_std(listener)?;
+                            limits.accept(app, listener).await
+                        })
+                    });
+                let _ = done.send(result);
+            })?;
+    }
+    drop(done);
+    stopped
+        .recv()
+        .await
+        .unwrap_or_else(|| Err(anyhow::anyhow!("every HTTP worker stopped")))
+}
+
+/// `[baton]`'s client limits, shared by every accepting thread.
+struct Limits {
+    slots: Arc<tokio::sync::Semaphore>,
+    max_connections: usize,
+    header_timeout: Duration,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl Limits {
+    fn new(state: &AppState) -> anyhow::Result<Limits> {
+        let limits = &state.config().baton;
+        let max_connections = limits.max_connections as usize;
+        Ok(Limits {
+            slots: Arc::new(tokio::sync::Semaphore::new(max_connections)),
+            max_connections,
+            header_timeout: Duration::from_secs(u64::from(limits.header_timeout)),
+            tls: limits.tls.as_ref().map(tls_acceptor).transpose()?,
+        })
+    }
+
+    /// Accepts connections on `listener` for ever, each served on a task of this runtime.
+    async fn accept(&self, app: Router, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+        let (slots, max_connections, header_timeout) =
+            (&self.slots, self.max_connections, self.header_timeout);
+        // When every slot is taken the loop stops accepting: new connections wait in the
+        // kernel's listen backlog (no descriptor of ours) and are served in order as soon as a
+        // slot frees, which the timeouts guarantee. Accepting and closing them instead would
+        // cost a descriptor and an accept per attempt under a flood, and turn a short burst
+        // into errors.
+        let mut warned_at: Option<tokio::time::Instant> = None;
+        loop {
+            let permit = match slots.clone().try_acquire_owned() {
+                Ok(p) => p,
+                Err(_) => {
+                    if warned_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                        warned_at = Some(tokio::time::Instant::now());
+                        tracing::warn!(
+                            max_connections,
+                            "connection limit reached: new connections wait"
+                        );
+                    }
+                    slots
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .map_err(|e| anyhow::anyhow!("connection slots: {e}"))?
                 }
-                slots
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|e| anyhow::anyhow!("connection slots: {e}"))?
-            }
-        };
-        let (stream, peer) = loop {
-            match listener.accept().await {
-                Ok((stream, peer)) => break (stream, peer),
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        // Handlers that count by source address (login throttling) read it from here.
-        let app = app
-            .clone()
-            .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let Some(tls) = tls else {
-                return serve_http1(stream, app, header_timeout).await;
             };
-            // The handshake counts against header_timeout, so a silent client cannot hold a
-            // slot before its first byte of HTTP either.
-            match tokio::time::timeout(header_timeout, tls.accept(stream)).await {
-                Ok(Ok(stream)) => serve_http1(stream, app, header_timeout).await,
-                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                Err(_) => tracing::debug!(%peer, "TLS handshake not done within header_timeout"),
-            }
-        });
+            let (stream, peer) = loop {
+                match listener.accept().await {
+                    Ok((stream, peer)) => break (stream, peer),
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            // Handlers that count by source address (login throttling) read it from here.
+            let app = app
+                .clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+            let tls = self.tls.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                let Some(tls) = tls else {
+                    return serve_http1(stream, app, header_timeout).await;
+                };
+                // The handshake counts against header_timeout, so a silent client cannot hold a
+                // slot before its first byte of HTTP either.
+                match tokio::time::timeout(header_timeout, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => serve_http1(stream, app, header_timeout).await,
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake not done within header_timeout")
+                    }
+                }
+            });
+        }
     }
 }
 
