@@ -5,11 +5,11 @@
 #   bash scripts/bench-storm.sh            # about 5 minutes on 2 cores
 #
 # Each server in turn (SQLite, bcrypt cost 12 as Keystone's default):
-#   * Baton with the defaults: `[baton] password_hash_workers = 0` (a hashing thread per core)
-#     at `password_hash_nice = 10` (they give way to validation);
-#   * Baton with `password_hash_nice = 0`: the same threads at the server's own priority;
-#   * Baton with one fewer hashing thread than the cores at that priority (the default from
-#     2026-12-03 to 2026-12-05: a core kept free instead of lower priority);
+#   * Baton with the defaults: `[baton] password_hash_workers = 0` (one fewer hashing thread
+#     than the cores at the server's priority, and a spare thread per core left over, at
+#     `password_hash_nice`, that hashes only while no token is being validated);
+#   * Baton with `password_hash_workers` = the cores (hashing may take every core at the
+#     server's priority, as before the bounded slots);
 #   * the real Keystone 30 under gunicorn (2 workers, its memory cache on);
 # wrk runs two loads at once for BENCH_DURATION seconds: password logins (bench/issue.lua,
 # c=BENCH_ISSUE_CONC, 1 thread) and validation of one cached token (bench/validate.lua,
@@ -96,13 +96,13 @@ storm() { # tag pids url
 declare -A ROW
 cores=$(nproc)
 fewer=$((cores > 1 ? cores - 1 : 1))
+spare=$((cores - fewer))
 # variant -> its [baton] lines
 declare -A SETTINGS=(
   [default]=""
-  [nice0]="password_hash_nice = 0"
-  [fewer]=$'password_hash_nice = 0\npassword_hash_workers = '"$fewer"
+  [all]="password_hash_workers = $cores"
 )
-for variant in default nice0 fewer; do
+for variant in default all; do
   port=$(free_port)
   start_sqlite_baton "$work/baton-$variant" "$port" <<EOF
 [baton]
@@ -130,9 +130,8 @@ ks_row="$(printf '%.0f' "$S_rps") | $(ms "$S_p50") | $(ms "$S_p99") | $S_errors 
   echo
   echo "| server | validations/s | p50 | p99 | validation errors | logins/s | login errors |"
   echo "|---|---:|---:|---:|---:|---:|---:|"
-  echo "| Baton, defaults ($cores hashing threads at \`password_hash_nice = 10\`) | ${ROW[default]} |"
-  echo "| Baton, \`password_hash_nice = 0\` ($cores hashing threads at the server's priority) | ${ROW[nice0]} |"
-  echo "| Baton, \`password_hash_nice = 0\`, \`password_hash_workers = $fewer\` (the previous default) | ${ROW[fewer]} |"
+  echo "| Baton, defaults ($fewer hashing worker(s), $spare spare thread(s) idle while tokens are validated) | ${ROW[default]} |"
+  echo "| Baton, \`password_hash_workers = $cores\` (hashing may take every core) | ${ROW[all]} |"
   echo "| Keystone 30, gunicorn 2 workers, memory cache | $ks_row |"
   echo
   echo "Quiet-machine checks: $(for k in "${!QUIET[@]}"; do printf '%s: %s; ' "$k" "${QUIET[$k]}"; done)"
