@@ -361,7 +361,7 @@ impl HashPool {
             Some(slot) => (slot, &self.workers),
             None => match free(&self.spare).filter(|_| self.validations_quiet()) {
                 Some(slot) => (slot, &self.spare),
-                None => (self.wait_for_worker().await?, &self.workers),
+                None => self.wait_for_thread().await?,
             },
         };
         let (done, out) = tokio::sync::oneshot::channel();
@@ -378,8 +378,22 @@ impl HashPool {
             .map_err(|_| ApiError::Internal("a password hash failed".into()))
     }
 
-    async fn wait_for_worker(&self) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
-        tokio::time::timeout(self.max_wait, self.workers.slots.clone().acquire_owned())
+    /// Waits, at most `max_wait`, for a worker, or for a spare thread too while validation is
+    /// quiet (requests are then served in the order they came, whichever frees first).
+    async fn wait_for_thread(&self) -> ApiResult<(tokio::sync::OwnedSemaphorePermit, &Threads)> {
+        let workers = self.workers.slots.clone();
+        let wait = async {
+            if self.spare.count > 0 && self.validations_quiet() {
+                let spare = self.spare.slots.clone();
+                tokio::select! {
+                    slot = workers.acquire_owned() => slot.map(|s| (s, &self.workers)),
+                    slot = spare.acquire_owned() => slot.map(|s| (s, &self.spare)),
+                }
+            } else {
+                workers.acquire_owned().await.map(|s| (s, &self.workers))
+            }
+        };
+        tokio::time::timeout(self.max_wait, wait)
             .await
             .map_err(|_| {
                 tracing::warn!(
@@ -480,6 +494,31 @@ mod tests {
         );
         tokio::time::sleep(SPARE_AFTER_QUIET + std::time::Duration::from_millis(20)).await;
         assert_eq!(pool.run(|| 2).await.unwrap(), 2);
+    }
+
+    /// While validation is quiet a waiting request takes the first thread to free, a spare one
+    /// included (logins alone are served in order, not only by the workers).
+    #[tokio::test]
+    async fn a_waiting_request_takes_a_freed_spare_thread() {
+        let pool = std::sync::Arc::new(spare_only(10));
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let holder = pool.clone();
+        let held = tokio::spawn(async move {
+            holder
+                .run(move || {
+                    let _ = started_tx.send(());
+                    let _ = release_rx.recv();
+                })
+                .await
+        });
+        started_rx.await.unwrap();
+        let waiter = pool.clone();
+        let waiting = tokio::spawn(async move { waiter.run(|| 3).await });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        release_tx.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        assert_eq!(waiting.await.unwrap().unwrap(), 3);
     }
 
     /// A panicking hash answers an error and leaves its slot and thread to the next request.
