@@ -111,9 +111,9 @@ bench_workdir() {
   stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
 }
 
-# A fresh Baton on SQLite in dir (db_sync, fernet_setup, bootstrap with $PASSWORD), its
-# keystone.conf completed by the lines on stdin, served on port; sets baton_pid once it answers.
-start_sqlite_baton() { # dir port
+# A fresh Baton database and key repository on SQLite in dir (db_sync, fernet_setup, bootstrap
+# with $PASSWORD, the catalog at port), its keystone.conf completed by the lines on stdin.
+init_sqlite_baton() { # dir port
   local d=$1 port=$2
   mkdir -p "$d"
   { printf '[database]\nconnection = sqlite:///%s/keystone.db\n\n[fernet_tokens]\nkey_repository = %s/fernet-keys\n\n' "$d" "$d"; cat; } > "$d/baton.conf"
@@ -121,6 +121,12 @@ start_sqlite_baton() { # dir port
   "$BATON" manage --config "$d/baton.conf" fernet_setup >> "$d/manage.log" 2>&1
   "$BATON" manage --config "$d/baton.conf" bootstrap --bootstrap-password "$PASSWORD" \
     --bootstrap-region-id RegionOne --bootstrap-public-url "http://127.0.0.1:$port/v3" >> "$d/manage.log" 2>&1
+}
+
+# init_sqlite_baton, then served on port; sets baton_pid once it answers.
+start_sqlite_baton() { # dir port
+  local d=$1 port=$2
+  init_sqlite_baton "$d" "$port"
   if [ -n "${BEFORE_SERVE:-}" ]; then "$BEFORE_SERVE" "$d"; fi
   setsid "$BATON" serve --config "$d/baton.conf" --bind "127.0.0.1:$port" > "$d/serve.log" 2>&1 < /dev/null &
   baton_pid=$!

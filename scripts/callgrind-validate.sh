@@ -29,15 +29,13 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   cargo build --release -q -p baton-cli
 fi
 BATON=$TARGET/release/baton
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+QUIET_BUDGET=0
+# shellcheck source=bench-lib.sh
+source "$root/scripts/bench-lib.sh"
+port=$(free_port)
 url=http://127.0.0.1:$port
 d=$work/baton
-mkdir -p "$d"
-printf '[database]\nconnection = sqlite:///%s/keystone.db\n\n[fernet_tokens]\nkey_repository = %s/fernet-keys\n' "$d" "$d" > "$d/baton.conf"
-"$BATON" manage --config "$d/baton.conf" db_sync > "$d/manage.log" 2>&1
-"$BATON" manage --config "$d/baton.conf" fernet_setup >> "$d/manage.log" 2>&1
-"$BATON" manage --config "$d/baton.conf" bootstrap --bootstrap-password "$PASSWORD" \
-  --bootstrap-region-id RegionOne --bootstrap-public-url "$url/v3" >> "$d/manage.log" 2>&1
+init_sqlite_baton "$d" "$port" < /dev/null
 
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null || true' EXIT

@@ -19,7 +19,9 @@
 //! * [`tls`]: the certificate pair of a TLS listener, checked when read and reloaded when
 //!   its files change;
 //! * [`parse_duration`]: `90`, `90s`, `15m`, `6h`, `2d` style durations;
-//! * [`write_private`]: generated configuration files, written whole and 0600.
+//! * [`write_private`]: generated configuration files, written whole and 0600;
+//! * [`run_on_threads`]: one listening socket served on `worker_threads` threads, each with a
+//!   current-thread runtime.
 
 pub mod domain_config;
 mod duration;
@@ -31,6 +33,7 @@ mod ini;
 mod private_file;
 mod reader;
 pub mod tls;
+mod worker_threads;
 
 pub use duration::{parse_duration, DurationError};
 pub use error::{is_secret_option, CloudOrigin, ConfigError, ConfigErrorKind, Origin};
@@ -47,3 +50,4 @@ pub use identity::{
 pub use ini::{IniFile, OptionRef, Section, Value, DEFAULT_SECTION, ENV_PREFIX};
 pub use private_file::write_private;
 pub use reader::SectionReader;
+pub use worker_threads::run_on_threads;

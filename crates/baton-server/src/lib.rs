@@ -476,12 +476,22 @@ async fn header_limits(req: Request, next: Next) -> Response {
 /// (`max_connections`, `header_timeout`; `body_timeout` is in [`router`]) and, with
 /// `tls_cert_file` / `tls_key_file`, over TLS (the pair reloaded when its files change).
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    let (limits, app) = start_serving(state, listener.local_addr())?;
+    limits.accept(app, listener).await
+}
+
+/// What both ways of serving do before they accept: read the client limits, tell the fleet
+/// this node's address and start the background refreshers on the caller's runtime.
+fn start_serving(
+    state: AppState,
+    address: std::io::Result<std::net::SocketAddr>,
+) -> anyhow::Result<(Limits, Router)> {
     let limits = Limits::new(&state)?;
-    if let Ok(addr) = listener.local_addr() {
-        state.fleet.set_address(addr.to_string());
+    if let Ok(address) = address {
+        state.fleet.set_address(address.to_string());
     }
-    let _refresher = state.spawn_refreshers();
-    limits.accept(router(state), listener).await
+    drop(state.spawn_refreshers());
+    Ok((limits, router(state)))
 }
 
 /// [`serve`] with the connections served by `workers` threads, each with a single-threaded
@@ -495,37 +505,17 @@ pub async fn serve_workers(
     workers: usize,
 ) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
-    let limits = Arc::new(Limits::new(&state)?);
-    if let Ok(addr) = listener.local_addr() {
-        state.fleet.set_address(addr.to_string());
-    }
-    let _refresher = state.spawn_refreshers();
-    let app = router(state);
-    let (done, mut stopped) = tokio::sync::mpsc::unbounded_channel();
-    for i in 0..workers.max(1) {
+    let (limits, app) = start_serving(state, listener.local_addr())?;
+    let limits = Arc::new(limits);
+    baton_config::run_on_threads("baton-http", workers, || {
         let listener = listener.try_clone()?;
-        let (limits, app, done) = (limits.clone(), app.clone(), done.clone());
-        std::thread::Builder::new()
-            .name(format!("baton-http-{i}"))
-            .spawn(move || {
-                let result = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(anyhow::Error::from)
-                    .and_then(|runtime| {
-                        runtime.block_on(async move {
-                            let listener = tokio::net::TcpListener::from_std(listener)?;
-                            limits.accept(app, listener).await
-                        })
-                    });
-                let _ = done.send(result);
-            })?;
-    }
-    drop(done);
-    stopped
-        .recv()
-        .await
-        .unwrap_or_else(|| Err(anyhow::anyhow!("every HTTP worker stopped")))
+        let (limits, app) = (limits.clone(), app.clone());
+        Ok(move || async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            limits.accept(app, listener).await
+        })
+    })
+    .await
 }
 
 /// `[baton]`'s client limits, shared by every accepting thread.

@@ -249,8 +249,9 @@ pub fn dummy_hash(rounds: Option<u32>) -> String {
 /// been validated for [`SPARE_AFTER_QUIET`]: logins alone reach the bcrypt bound of every
 /// core, and while services validate the spare threads stay out of their way (measured with
 /// `scripts/bench-storm.sh`: sharing every core at a lower priority cost validation a quarter
-/// of its rate, against a core kept free). A request waits for a worker at most `max_wait`,
-/// then gets a 503 with `Retry-After` rather than queueing without end.
+/// of its rate, against a core kept free). A request waits at most `max_wait` for a thread
+/// (a worker, or a spare one while validation is quiet), then gets a 503 with `Retry-After`
+/// rather than queueing without end.
 pub struct HashPool {
     workers: Threads,
     spare: Threads,
@@ -349,8 +350,8 @@ impl HashPool {
         self.now_ms().saturating_sub(last) >= SPARE_AFTER_QUIET.as_millis() as u64
     }
 
-    /// Runs `work` (a hash or a verification) on a hashing thread, waiting for a worker at
-    /// most `max_wait`. The slot is held by the work itself, so a request dropped by its
+    /// Runs `work` (a hash or a verification) on a hashing thread, waiting for one (see
+    /// `wait_for_thread`) at most `max_wait`. The slot is held by the work itself, so a request dropped by its
     /// client does not free it while the hash still runs.
     pub async fn run<T: Send + 'static>(
         &self,
