@@ -12,7 +12,7 @@ use http_body_util::{Either, Full};
 use tower::{Layer, Service};
 
 use crate::authenticator::{Authenticator, Decision, FAILURE_REASON_HEADER};
-use crate::context::{strip_identity_headers, strip_token_headers};
+use crate::context::strip_identity_headers;
 
 /// The response body of the layered service: the middleware's own (401/503) or the inner
 /// service's.
@@ -121,8 +121,7 @@ where
             // this restores exactly that with one rule for every combination, including an
             // X-Storage-Token beside X-Auth-Token, which keystonemiddleware accepts (a refusal
             // rule would have to let it through and strip it anyway).
-            strip_token_headers(req.headers_mut());
-            context.restore_token_headers(req.headers_mut());
+            context.keep_only_read_tokens(req.headers_mut());
             context.apply_headers(req.headers_mut(), auth.config().include_service_catalog);
             let reasons = context.failure_reasons.clone();
             req.extensions_mut().insert(*context);

@@ -78,7 +78,7 @@ pub use config::{
     AuthTokenConfig, AuthTokenConfigBuilder, Error, MemcacheConfig, SharedCacheConfig,
     DEFAULT_SECTION,
 };
-pub use context::{strip_identity_headers, v2_catalog, IdentityContext, TokenInfo};
+pub use context::{strip_identity_headers, v2_catalog, IdentityContext, TokenFacts, TokenInfo};
 pub use layer::{AuthBody, AuthTokenLayer, AuthTokenService};
 pub use memcache_crypt::Strategy as MemcacheSecurityStrategy;
 pub use memcached::PoolOptions as MemcachePoolOptions;

@@ -389,10 +389,6 @@ fn error_response(status: StatusCode, message: &str) -> Response<ProxyBody> {
     resp
 }
 
-/// The client's address, put into the request extensions by the accept loop.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub SocketAddr);
-
 /// What the accept loop hands the forwarder with each request: the client's IP address as
 /// an `X-Forwarded-For` value (made once per connection) and the body deadline's flag.
 #[derive(Clone)]
@@ -740,30 +736,15 @@ pub async fn serve_workers(
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     let slots = Arc::new(ConnectionSlots::new(opts.max_connections));
-    let (done, mut stopped) = tokio::sync::mpsc::unbounded_channel();
-    for i in 0..opts.workers.max(1) {
+    baton_config::run_on_threads("authproxy", opts.workers, || {
         let listener = listener.try_clone()?;
-        let (auth, opts, slots, done) = (auth.clone(), opts.clone(), slots.clone(), done.clone());
-        std::thread::Builder::new()
-            .name(format!("authproxy-{i}"))
-            .spawn(move || {
-                let result = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .and_then(|runtime| {
-                        runtime.block_on(async move {
-                            let listener = TcpListener::from_std(listener)?;
-                            serve_with_slots(listener, auth, opts, slots).await
-                        })
-                    });
-                let _ = done.send(result);
-            })?;
-    }
-    drop(done);
-    stopped
-        .recv()
-        .await
-        .unwrap_or_else(|| Err(std::io::Error::other("every authproxy worker stopped")))
+        let (auth, opts, slots) = (auth.clone(), opts.clone(), slots.clone());
+        Ok(move || async move {
+            let listener = TcpListener::from_std(listener)?;
+            serve_with_slots(listener, auth, opts, slots).await
+        })
+    })
+    .await
 }
 
 async fn serve_with_slots(
@@ -802,7 +783,6 @@ async fn serve_with_slots(
                         "The Connection header must not name identity or token headers.",
                     ));
                 }
-                req.extensions_mut().insert(ClientAddr(peer));
                 let timed_out = BodyTimedOut::default();
                 req.extensions_mut().insert(Forwarding {
                     client_ip,
