@@ -7,6 +7,9 @@
 #   SOAK_RATE=20 scripts/soak.sh 10    requests per second in all (default 20)
 #   SOAK_WRITES=0 scripts/soak.sh 10   no project create+delete (validations instead): tells the
 #                                      revocation events those deletions add from the rest
+#   SOAK_CONNECTION=postgresql://... scripts/soak.sh 10
+#                                      an empty database of the caller's instead of a new SQLite
+#                                      file: tells SQLite's in-process page cache from the rest
 #
 # Builds `baton` with `cargo build --release -p baton-cli` in CARGO_TARGET_DIR (default
 # ./target) unless BATON_BIN names a binary. The server and the load run under `nice`.
@@ -31,7 +34,7 @@ cat >"$work/baton.conf" <<EOF
 [DEFAULT]
 public_endpoint = http://127.0.0.1:$port
 [database]
-connection = sqlite:///$work/keystone.db
+connection = ${SOAK_CONNECTION:-sqlite:///$work/keystone.db}
 [fernet_tokens]
 key_repository = $work/fernet-keys
 [credential]
@@ -147,6 +150,11 @@ ended=$(date -u +%FT%TZ)
 echo "$(date +%s) $(rss_kib)" >>"$work/rss.txt"
 kill "$sampler" 2>/dev/null || true
 
+case ${SOAK_CONNECTION:-sqlite} in
+  postgres*) database=PostgreSQL ;;
+  mysql*) database=MariaDB ;;
+  *) database=SQLite ;;
+esac
 read -r rss_start rss_end rss_max samples < <(awk 'NF == 2 {if (!n) s = $2; e = $2; if ($2 > m) m = $2; n++}
   END {print s, e, m, n}' "$work/rss.txt")
 mib() { awk -v k="$1" 'BEGIN{printf "%.1f MiB", k/1024}'; }
@@ -155,9 +163,9 @@ total=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(sum(d["don
 nerr=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(sum(d["errors"].values()))' "$load")
 server_errors=$(grep -c ' ERROR ' "$work/serve.log" || true)
 {
-  echo "# Soak: $minutes min, mixed load at $rate req/s, release \`baton serve\` on SQLite"
+  echo "# Soak: $minutes min, mixed load at $rate req/s, release \`baton serve\` on $database"
   echo
-  echo "Run $started .. $ended by \`scripts/soak.sh $minutes\` (SOAK_RATE=$rate SOAK_WRITES=${SOAK_WRITES:-1}) on $(nproc) cores shared"
+  echo "Run $started .. $ended by \`scripts/soak.sh $minutes\` (SOAK_RATE=$rate SOAK_WRITES=${SOAK_WRITES:-1}${SOAK_CONNECTION:+ SOAK_CONNECTION=$database}) on $(nproc) cores shared"
   echo "with other work (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)); binary: $BATON_BIN."
   echo "Load: 4 client threads, per 10 requests 1 password token issue (bcrypt cost 4), 7 validations,"
   if [ "${SOAK_WRITES:-1}" = 0 ]; then
