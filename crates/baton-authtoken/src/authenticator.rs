@@ -704,7 +704,8 @@ impl Authenticator {
             ctx: Ctx::Plain,
             hash: token_hash(s.expose()),
         };
-        let paired_key = CacheKey {
+        // Made only where it is used: a third SHA-256 on every cached request otherwise.
+        let paired_key = || CacheKey {
             ctx: Ctx::Paired,
             hash: pair_hash(u.expose(), s.expose()),
         };
@@ -717,10 +718,11 @@ impl Authenticator {
             if !role_ok || !offer.rules {
                 return None;
             }
-            if let Some(user) = inner.local.get_positive(&paired_key) {
+            let key = paired_key();
+            if let Some(user) = inner.local.get_positive(&key) {
                 return Some((Lookup::Valid(hit.access), Lookup::Valid(user.access)));
             }
-            if let Some(refusal) = inner.local.get_negative(&paired_key) {
+            if let Some(refusal) = inner.local.get_negative(&key) {
                 return Some((Lookup::Valid(hit.access), Lookup::Refused(refusal)));
             }
         } else if inner.local.get_negative(&service_key).is_some() {
@@ -751,7 +753,7 @@ impl Authenticator {
         let user = match (answer.allow_expired, offer.rules) {
             (true, true) => {
                 let window = Duration::from_secs(answer.expired_window.unwrap_or(0));
-                self.pair_member(answer.user, paired_key, Some(window))
+                self.pair_member(answer.user, paired_key(), Some(window))
             }
             (true, false) => self.pair_member(answer.user, user_key(Ctx::AllowExpired), None),
             (false, _) => self.pair_member(answer.user, user_key(Ctx::Plain), None),

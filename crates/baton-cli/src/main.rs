@@ -82,6 +82,11 @@ pub fn load_config(files: &[PathBuf]) -> anyhow::Result<IdentityConfig> {
     Ok(IdentityConfig::load(files, std::env::vars())?)
 }
 
+// mimalloc instead of glibc's malloc: every request allocates and frees dozens of small
+// blocks, on several threads (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The doctor reports what the configuration readers would log, as findings.
