@@ -120,6 +120,16 @@ pub(crate) enum Presented {
     Token(AuthToken),
 }
 
+/// The request's user token (`X-Auth-Token`, else `X-Storage-Token`), the header it was read
+/// from, and its service token.
+pub(crate) fn read_tokens(headers: &HeaderMap) -> (Presented, &'static str, Presented) {
+    let service = read_token(headers, baton_types::headers::SERVICE_TOKEN);
+    match read_token(headers, baton_types::headers::AUTH_TOKEN) {
+        Presented::Absent => (read_token(headers, STORAGE_TOKEN), STORAGE_TOKEN, service),
+        user => (user, baton_types::headers::AUTH_TOKEN, service),
+    }
+}
+
 /// The first value of `name` (exactly `name`: no other spelling). Whatever else the request
 /// carries for the token headers is dropped before forwarding
 /// (`IdentityContext::restore_token_headers`).
@@ -393,12 +403,7 @@ impl Authenticator {
     ///    Invalid statuses under `delay_auth_decision`. An identity service that cannot be asked
     ///    gives 503 (Invalid under `delay_auth_decision`).
     pub async fn authenticate(&self, method: &Method, path: &str, headers: &HeaderMap) -> Decision {
-        let service_tok = read_token(headers, baton_types::headers::SERVICE_TOKEN);
-        let (user_tok, user_token_header) =
-            match read_token(headers, baton_types::headers::AUTH_TOKEN) {
-                Presented::Absent => (read_token(headers, STORAGE_TOKEN), STORAGE_TOKEN),
-                p => (p, baton_types::headers::AUTH_TOKEN),
-            };
+        let (user_tok, user_token_header, service_tok) = read_tokens(headers);
         let now = Utc::now();
         // Both tokens judged in one identity call, when the server offers it.
         let (pre_service, pre_user) = match self.pair(&user_tok, &service_tok).await {

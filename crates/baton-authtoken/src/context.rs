@@ -450,7 +450,7 @@ impl IdentityContext {
         }
     }
 
-    fn only_read_tokens(&self, headers: &HeaderMap) -> bool {
+    pub(crate) fn only_read_tokens(&self, headers: &HeaderMap) -> bool {
         let read = [
             (self.user_token_header, self.user_token.as_ref()),
             (

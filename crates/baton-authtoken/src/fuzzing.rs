@@ -4,9 +4,10 @@
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::access_rules::path_matches;
-use crate::authenticator::{read_token, Presented, MAX_TOKEN_BYTES};
-use crate::context::{is_identity_header, is_token_header, strip_token_headers};
+use crate::authenticator::{read_token, read_tokens, Presented, MAX_TOKEN_BYTES};
+use crate::context::{is_identity_header, is_token_header, strip_token_headers, IdentityContext};
 use crate::memcache_crypt::{entry_keys, Strategy};
+use crate::reason::IdentityStatus;
 use crate::strip_identity_headers;
 
 /// The headers of a request as the fuzzer spells them: one `name:value` per line; lines that
@@ -29,7 +30,8 @@ fn headers_of(data: &[u8]) -> HeaderMap {
 /// memcached entry it reads back:
 /// * stripping leaves no identity header in any spelling and every other header untouched
 ///   (`X-Service-Token` included);
-/// * stripping the token headers leaves none in any spelling;
+/// * stripping the token headers leaves none in any spelling, and leaving only the tokens read
+///   ends the same with or without the layer's shortcut;
 /// * a token read from a header is its trimmed, non-empty, bounded visible-ASCII value;
 /// * an access rule's path pattern without wildcards matches itself;
 /// * a memcached entry that was not written with the key is refused (MAC and ENCRYPT), and
@@ -57,9 +59,10 @@ pub fn headers(data: &[u8]) {
             Presented::Absent | Presented::Malformed(_) => {}
         }
     }
-    let mut no_tokens = stripped;
+    let mut no_tokens = stripped.clone();
     strip_token_headers(&mut no_tokens);
     assert!(no_tokens.keys().all(|k| !is_token_header(k.as_str())));
+    only_read_tokens_forwarded(&stripped);
 
     let text = String::from_utf8_lossy(data);
     let (path, pattern) = text.split_once('\n').unwrap_or((&text, "/**"));
@@ -73,6 +76,41 @@ pub fn headers(data: &[u8]) {
     memcache_entry(data);
 }
 
+/// The layer's shortcut (`keep_only_read_tokens` leaves a request alone when its token headers
+/// already are exactly the tokens read) ends where stripping and restoring them would.
+fn only_read_tokens_forwarded(headers: &HeaderMap) {
+    let context = context_of(headers);
+    let mut kept = headers.clone();
+    context.keep_only_read_tokens(&mut kept);
+    let mut restored = headers.clone();
+    strip_token_headers(&mut restored);
+    context.restore_token_headers(&mut restored);
+    assert!(
+        kept == restored,
+        "the shortcut forwards other token headers"
+    );
+}
+
+/// An unconfirmed context holding the tokens the layer reads from `headers`.
+fn context_of(headers: &HeaderMap) -> IdentityContext {
+    let (user, user_token_header, service) = read_tokens(headers);
+    let token = |p: Presented| match p {
+        Presented::Token(t) => Some(t),
+        Presented::Absent | Presented::Malformed(_) => None,
+    };
+    IdentityContext {
+        identity_status: IdentityStatus::Invalid,
+        service_identity_status: None,
+        user: None,
+        service: None,
+        service_role_check_passed: false,
+        failure_reasons: Vec::new(),
+        user_token: token(user),
+        service_token: token(service),
+        user_token_header,
+    }
+}
+
 fn memcache_entry(data: &[u8]) {
     for strategy in [Strategy::Mac, Strategy::Encrypt] {
         let keys = entry_keys("fuzz-token", b"fuzz-secret", strategy);
@@ -82,5 +120,51 @@ fn memcache_entry(data: &[u8]) {
         );
         let stored = keys.protect(data);
         assert_eq!(keys.unprotect(&stored).ok().as_deref(), Some(data));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shortcut is taken exactly for a request carrying one value of each token read, in
+    /// the spelling read, and every request ends as stripping and restoring would leave it.
+    #[test]
+    fn the_token_shortcut_ends_where_strip_and_restore_end() {
+        let cases = [
+            (
+                "x-auth-token:user-token\nx-service-token:service-token\nhost:a",
+                true,
+            ),
+            ("x-auth-token:user-token\nhost:a", true),
+            (
+                "x-storage-token:user-token\nx-service-token:service-token",
+                true,
+            ),
+            ("x-auth-token:user-token\nx-auth-token:other-token", false),
+            (
+                "x-auth-token:user-token\nx_auth_token:other-token\nx-service-token:s",
+                false,
+            ),
+            (
+                "x-storage-token:storage-token\nx-auth-token:user-token",
+                false,
+            ),
+            (
+                "x-service-token:service-token\nx-service_token:other",
+                false,
+            ),
+            ("x-service-token:service-token", true),
+            ("x-auth-token: \nx-service-token:service-token", false),
+        ];
+        for (lines, shortcut) in cases {
+            let headers = headers_of(lines.as_bytes());
+            assert_eq!(
+                context_of(&headers).only_read_tokens(&headers),
+                shortcut,
+                "{lines}"
+            );
+            only_read_tokens_forwarded(&headers);
+        }
     }
 }
