@@ -433,12 +433,6 @@ impl IdentityContext {
         self.service_token.as_ref()
     }
 
-    /// After [`strip_token_headers`]: puts back exactly the tokens this context describes, one
-    /// value each, under the name the middleware read them from (`X-Auth-Token` or
-    /// `X-Storage-Token`, and `X-Service-Token`). A token that was not read (a second value, an
-    /// `X_Auth_Token` spelling, an `X-Storage-Token` next to an `X-Auth-Token`, a malformed one)
-    /// is not forwarded, so the service's `auth_token` and `service_token` are always the
-    /// tokens that `X-Identity-Status` and the identity headers are about.
     /// Leaves exactly the tokens this context describes in `headers` ([`strip_token_headers`]
     /// then [`IdentityContext::restore_token_headers`]), without touching the map when that is
     /// already so: one value of each token that was read, under the name it was read from,
@@ -450,6 +444,8 @@ impl IdentityContext {
         }
     }
 
+    /// Whether `headers` carries one value of each token read, under the name it was read
+    /// from, and no other spelling of a token header.
     pub(crate) fn only_read_tokens(&self, headers: &HeaderMap) -> bool {
         let read = [
             (self.user_token_header, self.user_token.as_ref()),
@@ -471,6 +467,12 @@ impl IdentityContext {
         matched == read.iter().filter(|(_, t)| t.is_some()).count()
     }
 
+    /// After [`strip_token_headers`]: puts back exactly the tokens this context describes, one
+    /// value each, under the name the middleware read them from (`X-Auth-Token` or
+    /// `X-Storage-Token`, and `X-Service-Token`). A token that was not read (a second value, an
+    /// `X_Auth_Token` spelling, an `X-Storage-Token` next to an `X-Auth-Token`, a malformed one)
+    /// is not forwarded, so the service's `auth_token` and `service_token` are always the
+    /// tokens that `X-Identity-Status` and the identity headers are about.
     pub(crate) fn restore_token_headers(&self, headers: &mut HeaderMap) {
         let pairs = [
             (self.user_token_header, self.user_token.as_ref()),
