@@ -32,10 +32,7 @@ for round in $(seq 1 "$ROUNDS"); do
   for bin in "$1" "$2"; do
     setsid "$bin" serve --config "$work/baton/baton.conf" --bind "127.0.0.1:$port" > "$work/serve.log" 2>&1 < /dev/null &
     pid=$!
-    until curl -s -m 5 -o /dev/null "$url/v3"; do
-      kill -0 "$pid" 2>/dev/null || { tail -20 "$work/serve.log" >&2; exit 1; }
-      sleep 0.1
-    done
+    wait_for_server "$pid" "$url/v3" "$work/serve.log"
     token=$(curl -s -m 60 -D - -o /dev/null -H 'Content-Type: application/json' -d "$body" "$url/v3/auth/tokens" \
       | awk 'tolower($1) == "x-subject-token:" {print $2}' | tr -d '\r')
     export BENCH_AUTH_TOKEN=$token BENCH_SUBJECT_TOKEN=$token

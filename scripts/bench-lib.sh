@@ -123,6 +123,14 @@ init_sqlite_baton() { # dir port
     --bootstrap-region-id RegionOne --bootstrap-public-url "http://127.0.0.1:$port/v3" >> "$d/manage.log" 2>&1
 }
 
+# Waits until the server at url answers at all; exits with its log's tail if it dies first.
+wait_for_server() { # pid url log [poll seconds]
+  until curl -s -m 5 -o /dev/null "$2"; do
+    kill -0 "$1" 2>/dev/null || { tail -20 "$3" >&2; exit 1; }
+    sleep "${4:-0.1}"
+  done
+}
+
 # init_sqlite_baton, then served on port; sets baton_pid once it answers.
 start_sqlite_baton() { # dir port
   local d=$1 port=$2
@@ -130,10 +138,7 @@ start_sqlite_baton() { # dir port
   if [ -n "${BEFORE_SERVE:-}" ]; then "$BEFORE_SERVE" "$d"; fi
   setsid "$BATON" serve --config "$d/baton.conf" --bind "127.0.0.1:$port" > "$d/serve.log" 2>&1 < /dev/null &
   baton_pid=$!
-  until curl -s -m 5 -o /dev/null "http://127.0.0.1:$port/v3"; do
-    kill -0 "$baton_pid" 2>/dev/null || { tail -20 "$d/serve.log" >&2; exit 1; }
-    sleep 0.1
-  done
+  wait_for_server "$baton_pid" "http://127.0.0.1:$port/v3" "$d/serve.log"
 }
 
 # ---- named processes (each in its own session, output to $work/<name>.log, stopped by pid) -------

@@ -47,10 +47,7 @@ run() { # n: total Ir after CG_WARM + n validations
   setsid valgrind --tool=callgrind --callgrind-out-file="$out" -q \
     "$BATON" serve --config "$d/baton.conf" --bind "127.0.0.1:$port" > "$work/serve-$n.log" 2>&1 < /dev/null &
   pid=$!
-  until curl -s -m 5 -o /dev/null "$url/v3"; do
-    kill -0 "$pid" 2>/dev/null || { tail -20 "$work/serve-$n.log" >&2; exit 1; }
-    sleep 0.5
-  done
+  wait_for_server "$pid" "$url/v3" "$work/serve-$n.log" 0.5
   auth=$(issue) subj=$(issue)
   for count in "$CG_WARM" "$n"; do
     ab -q -k -c 4 -n "$count" -H "X-Auth-Token: $auth" -H "X-Subject-Token: $subj" \
