@@ -46,25 +46,41 @@ pub mod names {
     pub const USER_PREFIX: &str = "x-";
     /// Prefix of the service token's headers.
     pub const SERVICE_PREFIX: &str = "x-service-";
-    /// The per-token header template, after the prefix.
-    pub const TEMPLATE: [&str; 11] = [
-        "domain-id",
-        "domain-name",
-        "project-id",
-        "project-name",
-        "project-domain-id",
-        "project-domain-name",
-        "user-id",
-        "user-name",
-        "user-domain-id",
-        "user-domain-name",
-        "roles",
+    /// The user token's headers (the per-token template under [`USER_PREFIX`]). The service
+    /// token's are the same under [`SERVICE_PREFIX`]: [`SERVICE_HEADERS`].
+    pub const USER_HEADERS: [&str; 11] = [
+        "x-domain-id",
+        "x-domain-name",
+        "x-project-id",
+        "x-project-name",
+        "x-project-domain-id",
+        "x-project-domain-name",
+        "x-user-id",
+        "x-user-name",
+        "x-user-domain-id",
+        "x-user-domain-name",
+        "x-roles",
+    ];
+    /// The service token's headers, in the order of [`USER_HEADERS`].
+    pub const SERVICE_HEADERS: [&str; 11] = [
+        "x-service-domain-id",
+        "x-service-domain-name",
+        "x-service-project-id",
+        "x-service-project-name",
+        "x-service-project-domain-id",
+        "x-service-project-domain-name",
+        "x-service-user-id",
+        "x-service-user-name",
+        "x-service-user-domain-id",
+        "x-service-user-domain-name",
+        "x-service-roles",
     ];
 }
 
-/// Incoming headers that only the middleware may set, compared after lower-casing and turning
-/// `_` into `-` (a WSGI server maps `X_Roles` and `X-Roles` to the same `HTTP_X_ROLES`).
-const STRIPPED_EXACT: [&str; 23] = [
+/// Incoming headers that only the middleware may set, besides [`names::USER_HEADERS`] and
+/// everything under [`names::SERVICE_PREFIX`], compared after lower-casing and turning `_` into
+/// `-` (a WSGI server maps `X_Roles` and `X-Roles` to the same `HTTP_X_ROLES`).
+const STRIPPED_EXACT: [&str; 12] = [
     names::IDENTITY_STATUS,
     names::CONTINUATION_ACTOR_ID,
     names::CONTINUATION_ACTOR_NAME,
@@ -77,17 +93,6 @@ const STRIPPED_EXACT: [&str; 23] = [
     names::TENANT_ID,
     names::TENANT_NAME,
     names::TENANT,
-    "x-domain-id",
-    "x-domain-name",
-    "x-project-id",
-    "x-project-name",
-    "x-project-domain-id",
-    "x-project-domain-name",
-    "x-user-id",
-    "x-user-name",
-    "x-user-domain-id",
-    "x-user-domain-name",
-    "x-roles",
 ];
 
 /// Removes every identity header a client could use to spoof an identity: the user headers,
@@ -113,7 +118,10 @@ pub(crate) fn is_identity_header(name: &str) -> bool {
     if name.len() >= prefix && wsgi_eq(&name.as_bytes()[..prefix], names::SERVICE_PREFIX) {
         return !wsgi_eq(name.as_bytes(), baton_types::headers::SERVICE_TOKEN);
     }
-    STRIPPED_EXACT.iter().any(|t| wsgi_eq(name.as_bytes(), t))
+    STRIPPED_EXACT
+        .iter()
+        .chain(&names::USER_HEADERS)
+        .any(|t| wsgi_eq(name.as_bytes(), t))
 }
 
 /// Whether `name` is `target` (lower case, with `-`) as a WSGI server sees names: any case,
@@ -539,40 +547,12 @@ fn insert_all(headers: &mut HeaderMap, rendered: &[(HeaderName, HeaderValue)]) {
     }
 }
 
-/// The names of [`names::TEMPLATE`] under each prefix, as static strings: a `HeaderName` made
-/// from one is copied without touching a reference count (each request copies 22 of them).
-static USER_NAMES: LazyLock<[HeaderName; 11]> = LazyLock::new(|| {
-    [
-        "x-domain-id",
-        "x-domain-name",
-        "x-project-id",
-        "x-project-name",
-        "x-project-domain-id",
-        "x-project-domain-name",
-        "x-user-id",
-        "x-user-name",
-        "x-user-domain-id",
-        "x-user-domain-name",
-        "x-roles",
-    ]
-    .map(HeaderName::from_static)
-});
-static SERVICE_NAMES: LazyLock<[HeaderName; 11]> = LazyLock::new(|| {
-    [
-        "x-service-domain-id",
-        "x-service-domain-name",
-        "x-service-project-id",
-        "x-service-project-name",
-        "x-service-project-domain-id",
-        "x-service-project-domain-name",
-        "x-service-user-id",
-        "x-service-user-name",
-        "x-service-user-domain-id",
-        "x-service-user-domain-name",
-        "x-service-roles",
-    ]
-    .map(HeaderName::from_static)
-});
+/// [`names::USER_HEADERS`] and [`names::SERVICE_HEADERS`] as `HeaderName`s made from static
+/// strings: such a name is copied without touching a reference count (each request copies 22).
+static USER_NAMES: LazyLock<[HeaderName; 11]> =
+    LazyLock::new(|| names::USER_HEADERS.map(HeaderName::from_static));
+static SERVICE_NAMES: LazyLock<[HeaderName; 11]> =
+    LazyLock::new(|| names::SERVICE_HEADERS.map(HeaderName::from_static));
 
 /// The user token's headers: the template under `X-`, then `X-Is-Admin-Project`,
 /// `OpenStack-System-Scope` and the deprecated aliases.
@@ -791,13 +771,30 @@ mod tests {
     }
 
     #[test]
-    fn the_static_names_are_the_template_under_each_prefix() {
-        for (prefix, names) in [
-            (names::USER_PREFIX, &*USER_NAMES),
-            (names::SERVICE_PREFIX, &*SERVICE_NAMES),
+    fn the_service_headers_are_the_user_headers_under_the_service_prefix() {
+        for (user, service) in names::USER_HEADERS.iter().zip(names::SERVICE_HEADERS) {
+            let suffix = user.strip_prefix(names::USER_PREFIX).unwrap();
+            assert_eq!(format!("{}{suffix}", names::SERVICE_PREFIX), service);
+        }
+        for (made, strings) in [
+            (&*USER_NAMES, names::USER_HEADERS),
+            (&*SERVICE_NAMES, names::SERVICE_HEADERS),
         ] {
-            let expected = names::TEMPLATE.map(|suffix| format!("{prefix}{suffix}"));
-            assert_eq!(names.each_ref().map(|n| n.as_str().to_string()), expected);
+            assert_eq!(made.each_ref().map(HeaderName::as_str), strings);
+        }
+    }
+
+    #[test]
+    fn every_header_the_middleware_sets_is_stripped() {
+        for name in names::USER_HEADERS
+            .iter()
+            .chain(&names::SERVICE_HEADERS)
+            .chain(&STRIPPED_EXACT)
+        {
+            assert!(is_identity_header(name), "{name}");
+            assert!(is_identity_header(
+                &name.to_ascii_uppercase().replace('-', "_")
+            ));
         }
     }
 
