@@ -69,6 +69,7 @@ pub mod reason;
 pub mod record;
 mod shared;
 mod token_memcache;
+mod upstream;
 
 pub use authenticator::{
     Authenticator, Decision, Rejection, FAILURE_REASON_HEADER, MAX_TOKEN_BYTES, STORAGE_TOKEN,

@@ -67,10 +67,8 @@ use http::{HeaderMap, Request, Response, StatusCode, Uri};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Frame, Incoming, SizeHint};
-use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
@@ -81,6 +79,7 @@ use baton_config::{ConfigError, ConfigErrorKind, IniFile, Origin};
 use crate::config::AuthTokenConfig;
 use crate::context::{is_identity_header, is_token_header};
 use crate::layer::AuthTokenLayer;
+use crate::upstream::UpstreamPool;
 use crate::{Authenticator, DEFAULT_SECTION};
 
 /// The proxy's own INI section.
@@ -103,7 +102,7 @@ pub const PROXY_OPTIONS: &[&str] = &[
     "workers",
 ];
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Bodies on both legs of the proxy: streamed, type-erased.
 pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
 
@@ -404,7 +403,7 @@ pub struct Forwarder {
 }
 
 struct ForwarderInner {
-    client: Client<HttpsConnector<HttpConnector>, ProxyBody>,
+    pool: Arc<UpstreamPool>,
     upstream: Uri,
     /// The upstream's path prefix without a trailing `/`.
     prefix: String,
@@ -414,18 +413,18 @@ struct ForwarderInner {
 }
 
 impl ForwarderInner {
-    /// The request's path and query under the upstream's URL (its path prefix first).
+    /// The request's path and query under the upstream's path prefix, in origin form (the
+    /// connection is already to the upstream).
     fn upstream_uri(&self, uri: &Uri) -> Option<Uri> {
-        let path_q = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = self.upstream.scheme().cloned();
-        parts.authority = self.upstream.authority().cloned();
         // Without a prefix the request's own path and query go on as they are (shared bytes).
-        parts.path_and_query = Some(match (self.prefix.is_empty(), uri.path_and_query()) {
+        let path_and_query = match (self.prefix.is_empty(), uri.path_and_query()) {
             (true, Some(pq)) => pq.clone(),
-            _ => format!("{}{}", self.prefix, path_q).parse().ok()?,
-        });
-        Uri::from_parts(parts).ok()
+            (_, pq) => {
+                let path_q = pq.map(|p| p.as_str()).unwrap_or("/");
+                format!("{}{}", self.prefix, path_q).parse().ok()?
+            }
+        };
+        Some(Uri::from(path_and_query))
     }
 
     /// Drops the hop-by-hop headers and adds `X-Forwarded-For` / `-Proto` and the upstream's
@@ -479,9 +478,7 @@ impl Forwarder {
             .https_or_http()
             .enable_http1()
             .wrap_connector(connector);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
+        let pool = UpstreamPool::new(connector, opts.upstream.clone(), opts.max_connections);
         let prefix = opts.upstream.path().trim_end_matches('/').to_string();
         let host = opts
             .upstream
@@ -489,7 +486,7 @@ impl Forwarder {
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
         Ok(Forwarder {
             inner: Arc::new(ForwarderInner {
-                client,
+                pool,
                 upstream: opts.upstream.clone(),
                 prefix,
                 host,
@@ -536,7 +533,7 @@ impl Forwarder {
             None => body.map_err(Into::into).boxed_unsync(),
         };
         let upstream_req = Request::from_parts(parts, body);
-        let call = inner.client.request(upstream_req);
+        let call = inner.pool.send(upstream_req);
         let result = match inner.opts.upstream_timeout {
             Some(t) => match tokio::time::timeout(t, call).await {
                 Ok(r) => r,
@@ -551,10 +548,9 @@ impl Forwarder {
             None => call.await,
         };
         match result {
-            Ok(resp) => {
-                let (mut parts, body) = resp.into_parts();
-                strip_hop_by_hop(&mut parts.headers);
-                Response::from_parts(parts, body.map_err(Into::into).boxed_unsync())
+            Ok(mut resp) => {
+                strip_hop_by_hop(resp.headers_mut());
+                resp
             }
             Err(_) if timed_out.as_ref().is_some_and(BodyTimedOut::fired) => {
                 tracing::info!("request body not received within body_timeout: 408");

@@ -1509,7 +1509,7 @@ impl AuthProxy {
         let upstream_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let upstream = format!("http://{}", upstream_listener.local_addr().expect("addr"));
+        let upstream = upstream_listener.local_addr().expect("addr");
         if upstream_down {
             drop(upstream_listener);
         } else {
@@ -1520,6 +1520,16 @@ impl AuthProxy {
                 let _ = axum::serve(upstream_listener, router).await;
             });
         }
+        AuthProxy::in_front_of(config, upstream, hits).await
+    }
+
+    /// The proxy in front of an upstream the caller serves at `upstream`.
+    async fn in_front_of(
+        config: AuthTokenConfig,
+        upstream: std::net::SocketAddr,
+        hits: Arc<AtomicUsize>,
+    ) -> AuthProxy {
+        let upstream = format!("http://{upstream}");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -1808,6 +1818,89 @@ async fn authproxy_answers_502_when_the_upstream_is_down() {
         .await
         .expect("request");
     assert_eq!(resp.status(), 401);
+}
+
+/// An upstream on a raw socket: answers every request with `response`, counts its connections
+/// and closes each one after `per_connection` answers (as an upstream whose keep-alive limit ran
+/// out, without saying so in the response).
+async fn counting_upstream(
+    listener: tokio::net::TcpListener,
+    response: &'static [u8],
+    per_connection: usize,
+    connections: Arc<AtomicUsize>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let Ok((mut socket, _)) = listener.accept().await else {
+            return;
+        };
+        connections.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            for _ in 0..per_connection {
+                // Requests here have no body: a request ends with its head.
+                loop {
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        break;
+                    }
+                    if matches!(socket.read_buf(&mut buf).await, Ok(0) | Err(_)) {
+                        return;
+                    }
+                }
+                if socket.write_all(response).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+#[tokio::test]
+async fn authproxy_reuses_upstream_connections_and_drops_closed_ones() {
+    let id = Identity::start().await;
+    let token = id.alice(3600);
+    for (response, per_connection, requests, expected) in [
+        // A body read to the end hands the connection back; after three answers the upstream
+        // closes it, and the next request goes on a new one instead of failing.
+        (
+            &b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"[..],
+            3,
+            7,
+            3,
+        ),
+        // A bodiless answer hands it back at once.
+        (&b"HTTP/1.1 204 No Content\r\n\r\n"[..], 100, 5, 1),
+    ] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let upstream = listener.local_addr().expect("addr");
+        let connections = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(counting_upstream(
+            listener,
+            response,
+            per_connection,
+            connections.clone(),
+        ));
+        let config = id.config().build().expect("config");
+        let proxy = AuthProxy::in_front_of(config, upstream, Arc::default()).await;
+        let client = client();
+        for i in 0..requests {
+            let resp = client
+                .get(format!("{}/x", proxy.base))
+                .header("x-auth-token", &token)
+                .send()
+                .await
+                .expect("request");
+            let status = resp.status();
+            let body = resp.bytes().await.expect("body");
+            assert!(status.is_success(), "request {i}: {status} {body:?}");
+            // Time for the proxy to see a connection the upstream closed.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(connections.load(Ordering::SeqCst), expected);
+    }
 }
 
 #[test]
