@@ -1822,7 +1822,8 @@ async fn authproxy_answers_502_when_the_upstream_is_down() {
 
 /// An upstream on a raw socket: answers every request with `response`, counts its connections
 /// and closes each one after `per_connection` answers (as an upstream whose keep-alive limit ran
-/// out, without saying so in the response).
+/// out, without saying so in the response). An empty `response` is an upstream that never
+/// answers.
 async fn counting_upstream(
     listener: tokio::net::TcpListener,
     response: &'static [u8],
@@ -1901,6 +1902,34 @@ async fn authproxy_reuses_upstream_connections_and_drops_closed_ones() {
         }
         assert_eq!(connections.load(Ordering::SeqCst), expected);
     }
+}
+
+#[tokio::test]
+async fn authproxy_answers_504_when_the_upstream_does_not_answer() {
+    let id = Identity::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let upstream = listener.local_addr().expect("addr");
+    tokio::spawn(counting_upstream(listener, b"", 2, Arc::default()));
+    let config = id.config().build().expect("config");
+    let proxy = AuthProxy::in_front_of(config, upstream, Arc::default()).await;
+    let started = Instant::now();
+    let resp = client()
+        .get(format!("{}/x", proxy.base))
+        .header("x-auth-token", id.alice(3600))
+        .send()
+        .await
+        .expect("request");
+    // `upstream_timeout = 5` in the proxy's [authproxy].
+    assert_eq!(resp.status(), 504);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(5) && waited < Duration::from_secs(15),
+        "{waited:?}"
+    );
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["error"]["code"], 504);
 }
 
 #[test]
