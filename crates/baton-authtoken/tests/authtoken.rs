@@ -1567,6 +1567,16 @@ impl AuthProxy {
     fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
+
+    /// `GET /x` through the proxy with `token` as `X-Auth-Token`.
+    async fn get_with_token(&self, client: &reqwest::Client, token: &str) -> reqwest::Response {
+        client
+            .get(format!("{}/x", self.base))
+            .header("x-auth-token", token)
+            .send()
+            .await
+            .expect("request")
+    }
 }
 
 fn client() -> reqwest::Client {
@@ -1794,12 +1804,7 @@ async fn authproxy_answers_502_when_the_upstream_is_down() {
     let id = Identity::start().await;
     let proxy = AuthProxy::start(&id, true).await;
     let started = Instant::now();
-    let resp = client()
-        .get(format!("{}/x", proxy.base))
-        .header("x-auth-token", id.alice(3600))
-        .send()
-        .await
-        .expect("request");
+    let resp = proxy.get_with_token(&client(), &id.alice(3600)).await;
     assert_eq!(resp.status(), 502);
     assert_eq!(
         resp.headers()
@@ -1888,12 +1893,7 @@ async fn authproxy_reuses_upstream_connections_and_drops_closed_ones() {
         let proxy = AuthProxy::in_front_of(config, upstream, Arc::default()).await;
         let client = client();
         for i in 0..requests {
-            let resp = client
-                .get(format!("{}/x", proxy.base))
-                .header("x-auth-token", &token)
-                .send()
-                .await
-                .expect("request");
+            let resp = proxy.get_with_token(&client, &token).await;
             let status = resp.status();
             let body = resp.bytes().await.expect("body");
             assert!(status.is_success(), "request {i}: {status} {body:?}");
@@ -1915,12 +1915,7 @@ async fn authproxy_answers_504_when_the_upstream_does_not_answer() {
     let config = id.config().build().expect("config");
     let proxy = AuthProxy::in_front_of(config, upstream, Arc::default()).await;
     let started = Instant::now();
-    let resp = client()
-        .get(format!("{}/x", proxy.base))
-        .header("x-auth-token", id.alice(3600))
-        .send()
-        .await
-        .expect("request");
+    let resp = proxy.get_with_token(&client(), &id.alice(3600)).await;
     // `upstream_timeout = 5` in the proxy's [authproxy].
     assert_eq!(resp.status(), 504);
     let waited = started.elapsed();
