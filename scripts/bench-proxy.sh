@@ -10,10 +10,13 @@
 #      Baton on SQLite with admin and nova (role service on project service), issues the pair;
 #   2. starts the upstream (bench_app without auth: 200 "ok"), nginx (Debian's, worker_processes
 #      = cores, an upstream keepalive pool, access log off) and `baton authproxy` (service user
-#      nova, service_token_roles_required, token_cache_time 300, in-process cache);
-#   3. throughput: BENCH_ROUNDS rounds of wrk -t2 -c32 for BENCH_DURATION s, nginx then authproxy
-#      in each round (alternating, so drift on a shared machine hits both), each phase after the
-#      machine is quiet; the medians and their ratio, and each front's own CPU per request;
+#      nova, service_token_roles_required, token_cache_time 300, in-process cache); a second
+#      nginx adds the identity headers the authproxy sends upstream, as fixed values captured
+#      from the authproxy once: the same forwarding job without validating anything;
+#   3. throughput: BENCH_ROUNDS rounds of wrk -t2 -c32 for BENCH_DURATION s, nginx, nginx with
+#      the headers, then authproxy in each round (alternating, so drift on a shared machine hits
+#      all), each phase after the machine is quiet; the medians and their ratios, and the CPU per
+#      request of each front and of the upstream behind it;
 #   4. instructions per proxied request, from valgrind's callgrind (stable where timings are
 #      not): each front (and the upstream alone, for scale) runs under callgrind twice, once for
 #      BENCH_CG_WARM + BENCH_CG_SHORT requests and once for BENCH_CG_WARM + BENCH_CG_LONG (ab -k
@@ -93,7 +96,7 @@ if [ -z "$USER_TOKEN" ] || [ -z "$SERVICE_TOKEN" ]; then echo "bench-proxy: no t
 log "baton on :$bport, pair issued"
 
 # ---- the upstream and the fronts -------------------------------------------------------------------
-dport=$(free_port); nport=$(free_port); pport=$(free_port)
+dport=$(free_port); nport=$(free_port); pport=$(free_port); hport=$(free_port)
 cat > "$work/proxy.ini" <<EOF
 # written by scripts/bench-proxy.sh
 [authproxy]
@@ -117,16 +120,17 @@ token_cache_time = 300
 include_service_catalog = false
 EOF
 mkdir -p "$work/nginx/tmp"
-nginx_conf() { # file workers master(on|off)
-  local user=""
+nginx_conf() { # file workers master(on|off) port [file of extra location directives]
+  local user="" extra=""
   [ "$(id -u)" = 0 ] && user="user root;"
+  [ -n "${5:-}" ] && extra=$(cat "$5")
   cat > "$1" <<EOF
 # written by scripts/bench-proxy.sh: a plain reverse proxy, no auth
 $user
 worker_processes $2;
 master_process $3;
 daemon off;
-pid $work/nginx/nginx-$3.pid;
+pid $1.pid;
 error_log $work/nginx/error.log warn;
 events { worker_connections 1024; }
 http {
@@ -138,25 +142,61 @@ http {
   scgi_temp_path $work/nginx/tmp/scgi;
   upstream app { server 127.0.0.1:$dport; keepalive 64; }
   server {
-    listen 127.0.0.1:$nport;
+    listen 127.0.0.1:$4;
     location / {
       proxy_pass http://app;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
       proxy_set_header X-Forwarded-Proto \$scheme;
+$extra
     }
   }
 }
 EOF
 }
-nginx_conf "$work/nginx/bench.conf" "$(nproc)" on
-nginx_conf "$work/nginx/callgrind.conf" 1 off
+nginx_conf "$work/nginx/bench.conf" "$(nproc)" on "$nport"
+nginx_conf "$work/nginx/callgrind.conf" 1 off "$nport"
 # WRAP: a command the front runs under (valgrind), empty for the throughput runs.
 WRAP=()
 start_plain() { spawn plain "${WRAP[@]}" "$APP" "127.0.0.1:$dport"; wait_http plain "http://127.0.0.1:$dport/"; }
 start_nginx() { spawn nginx "${WRAP[@]}" nginx -p "$work/nginx" -c "$work/nginx/$NGINX_CONF"; wait_http nginx "http://127.0.0.1:$nport/"; }
+start_nginxh() { spawn nginxh nginx -p "$work/nginx" -c "$work/nginx/headers.conf"; wait_http nginxh "http://127.0.0.1:$hport/"; }
 start_proxy() { spawn proxy "${WRAP[@]}" "$BATON" authproxy --config "$work/proxy.ini"; wait_http proxy "http://127.0.0.1:$pport/"; }
+
+# The identity headers the authproxy sends upstream for the pair, captured once: the authproxy
+# in front of a one-request listener that prints the request head.
+capture_identity_headers() { # -> $work/nginx/identity-headers.conf (proxy_set_header lines)
+  local cport head=$work/captured-head.txt
+  cport=$(free_port)
+  python3 - "$cport" > "$head" <<'PY' &
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); s.settimeout(60)
+c, _ = s.accept(); data = b""
+while b"\r\n\r\n" not in data:
+    chunk = c.recv(65536)
+    if not chunk: break
+    data += chunk
+c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"); c.close()
+sys.stdout.write(data.split(b"\r\n\r\n")[0].decode("latin-1"))
+PY
+  local listener=$!
+  sed -e "s|^listen = .*|listen = 127.0.0.1:$hport|" -e "s|^upstream = .*|upstream = http://127.0.0.1:$cport|" \
+    "$work/proxy.ini" > "$work/proxy-capture.ini"
+  spawn capture "$BATON" authproxy --config "$work/proxy-capture.ini"
+  wait_http capture "http://127.0.0.1:$hport/"
+  curl -s -m 60 -o /dev/null -H "X-Auth-Token: $USER_TOKEN" -H "X-Service-Token: $SERVICE_TOKEN" "http://127.0.0.1:$hport/"
+  wait "$listener" || true
+  stop capture
+  # Everything but what nginx sends by itself (or wrk sends through it).
+  tr -d '\r' < "$head" | tail -n +2 | awk -F': ' '
+    tolower($1) ~ /^(host|connection|x-forwarded-for|x-forwarded-proto|x-auth-token|x-service-token|user-agent|accept|content-length)$/ { next }
+    $2 ~ /["$\\;]/ { print "bench-proxy: cannot put header " $1 " into nginx.conf" > "/dev/stderr"; exit 1 }
+    NF >= 2 { printf "      proxy_set_header %s \"%s\";\n", $1, substr($0, length($1) + 3); n++ }
+    END { if (n < 20) { print "bench-proxy: only " n + 0 " identity headers captured" > "/dev/stderr"; exit 1 } }' \
+    > "$work/nginx/identity-headers.conf"
+}
 check_front() { # name port: the pair gives 200 (and, for the authproxy, no token gives 401)
   local code
   code=$(curl -s -m 60 -o /dev/null -w '%{http_code}' -H "X-Auth-Token: $USER_TOKEN" -H "X-Service-Token: $SERVICE_TOKEN" "http://127.0.0.1:$2/")
@@ -169,27 +209,36 @@ check_front() { # name port: the pair gives 200 (and, for the authproxy, no toke
 NGINX_CONF=bench.conf
 start_plain; start_nginx; start_proxy
 check_front nginx "$nport"; check_front proxy "$pport"
-log "upstream :$dport, nginx :$nport, authproxy :$pport"
+capture_identity_headers
+nginx_conf "$work/nginx/headers.conf" "$(nproc)" on "$hport" "$work/nginx/identity-headers.conf"
+start_nginxh; check_front nginxh "$hport"
+log "upstream :$dport, nginx :$nport, nginx with the identity headers ($(wc -l < "$work/nginx/identity-headers.conf")) :$hport, authproxy :$pport"
 
 # ---- throughput ------------------------------------------------------------------------------------
 export BENCH_USER_TOKEN=$USER_TOKEN BENCH_SERVICE_TOKEN=$SERVICE_TOKEN
-nginx_pids() { echo "${PID[nginx]}"; } # cpu_ticks adds the workers (children)
-declare -a N_RPS P_RPS N_CPU P_CPU ROWS
+declare -a N_RPS H_RPS P_RPS ROWS
+# One throughput phase: tag front-pid port row-label; appends a table row, sets R_rps.
+phase() {
+  local up0 up1
+  wait_quiet "$1"
+  up0=$(cpu_ticks "${PID[plain]}")
+  run_wrk "$1" "$2" authtoken_pair.lua "$CONC" 10s "http://127.0.0.1:$3"
+  up1=$(cpu_ticks "${PID[plain]}")
+  ROWS+=("| ${1##*-} | $4 | **$(printf '%.0f' "$R_rps")** | $(ms "$R_p50_us") / $(ms "$R_p99_us") | $R_errors / $R_requests | $R_server_cpu / $R_wrk_cpu | $(awk -v c="$R_server_cpu" -v r="$R_rps" 'BEGIN{printf "%.1f", c*1e6/r}') | $(awk -v d="$((up1 - up0))" -v hz="$TICKS" -v n="$R_requests" 'BEGIN{printf "%.1f", d/hz*1e6/n}') | $(quiet_cell "$1") |")
+}
 for r in $(seq 1 "$ROUNDS"); do
-  wait_quiet "nginx-$r"
-  run_wrk "nginx-$r" "$(nginx_pids)" authtoken_pair.lua "$CONC" 10s "http://127.0.0.1:$nport"
-  N_RPS+=("$R_rps"); N_CPU+=("$R_server_cpu")
-  ROWS+=("| $r | nginx \`proxy_pass\`, no auth | **$(printf '%.0f' "$R_rps")** | $(ms "$R_p50_us") / $(ms "$R_p99_us") | $R_errors / $R_requests | $R_server_cpu / $R_wrk_cpu | $(awk -v c="$R_server_cpu" -v r="$R_rps" 'BEGIN{printf "%.1f", c*1e6/r}') | $(quiet_cell "nginx-$r") |")
-  wait_quiet "proxy-$r"
-  run_wrk "proxy-$r" "${PID[proxy]}" authtoken_pair.lua "$CONC" 10s "http://127.0.0.1:$pport"
-  P_RPS+=("$R_rps"); P_CPU+=("$R_server_cpu")
-  ROWS+=("| $r | \`baton authproxy\`, cached pair | **$(printf '%.0f' "$R_rps")** | $(ms "$R_p50_us") / $(ms "$R_p99_us") | $R_errors / $R_requests | $R_server_cpu / $R_wrk_cpu | $(awk -v c="$R_server_cpu" -v r="$R_rps" 'BEGIN{printf "%.1f", c*1e6/r}') | $(quiet_cell "proxy-$r") |")
+  # cpu_ticks adds nginx's workers (the master's children).
+  phase "nginx-$r" "${PID[nginx]}" "$nport" "nginx \`proxy_pass\`, no auth"; N_RPS+=("$R_rps")
+  phase "nginxh-$r" "${PID[nginxh]}" "$hport" "nginx + the identity headers, no auth"; H_RPS+=("$R_rps")
+  phase "proxy-$r" "${PID[proxy]}" "$pport" "\`baton authproxy\`, cached pair"; P_RPS+=("$R_rps")
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-n_med=$(median "${N_RPS[@]}"); p_med=$(median "${P_RPS[@]}")
+n_med=$(median "${N_RPS[@]}"); h_med=$(median "${H_RPS[@]}"); p_med=$(median "${P_RPS[@]}")
 ratio=$(awk -v p="$p_med" -v n="$n_med" 'BEGIN{printf "%.2f", p/n}')
-log "median nginx $n_med/s, authproxy $p_med/s: ratio $ratio"
-stop proxy; stop nginx
+h_ratio=$(awk -v p="$h_med" -v n="$n_med" 'BEGIN{printf "%.2f", p/n}')
+ph_ratio=$(awk -v p="$p_med" -v n="$h_med" 'BEGIN{printf "%.2f", p/n}')
+log "median nginx $n_med/s, nginx with headers $h_med/s, authproxy $p_med/s: ratio $ratio (to nginx with headers $ph_ratio)"
+stop proxy; stop nginx; stop nginxh
 
 # ---- instructions per request (callgrind) -----------------------------------------------------------
 ab_run() { # tag port count: exactly count keep-alive requests with the pair; fails unless all are 200
@@ -261,11 +310,13 @@ verdict() { awk -v x="$1" -v t="$2" 'BEGIN{print (x >= t) ? "met" : "**NOT met**
   echo
   echo "Both fronts proxy GET / to the same upstream (bench_app without auth, 200 \"ok\") over pooled keep-alive connections; every request carries X-Auth-Token (admin) and X-Service-Token (nova, role service). nginx: $(nproc) workers, \`proxy_pass\` with \`keepalive 64\`, access log off, no auth. \`baton authproxy\`: validates the pair (cached after the first request: token_cache_time 300, in-process cache, service_token_roles_required true), strips and sets the identity headers, forwards. wrk -t$THREADS -c$CONC for $DURATION s on the same cores; rounds alternate the two."
   echo
-  echo "| round | front | req/s | p50 / p99 | errors / requests | CPU front / wrk (cores) | front CPU µs / request | machine before |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "The second nginx sets, as fixed values, the $(wc -l < "$work/nginx/identity-headers.conf") headers the authproxy adds for this pair (captured from the authproxy before the run: identity status, the user's and the service's ids, names, domains and roles): what is left between it and the authproxy is the validation and the proxy itself; what is between the two nginx rows is the cost of the headers, most of it in the upstream, which parses them."
+  echo
+  echo "| round | front | req/s | p50 / p99 | errors / requests | CPU front / wrk (cores) | front CPU µs / request | upstream CPU µs / request | machine before |"
+  echo "|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${ROWS[@]}"
   echo
-  echo "Medians: nginx **$(printf '%.0f' "$n_med")**/s, authproxy **$(printf '%.0f' "$p_med")**/s: authproxy / nginx = **$ratio** (goal >= 0.9: $(verdict "$ratio" 0.9))."
+  echo "Medians: nginx **$(printf '%.0f' "$n_med")**/s, nginx with the identity headers **$(printf '%.0f' "$h_med")**/s ($h_ratio of nginx), authproxy **$(printf '%.0f' "$p_med")**/s: authproxy / nginx = **$ratio** (goal >= 0.9: $(verdict "$ratio" 0.9)); authproxy / nginx with the identity headers = **$ph_ratio**."
   echo
   echo "## Instructions per request (valgrind --tool=callgrind)"
   echo

@@ -158,6 +158,15 @@ esac
 read -r rss_start rss_end rss_max samples < <(awk 'NF == 2 {if (!n) s = $2; e = $2; if ($2 > m) m = $2; n++}
   END {print s, e, m, n}' "$work/rss.txt")
 mib() { awk -v k="$1" 'BEGIN{printf "%.1f MiB", k/1024}'; }
+# After the warm-up (the first 10 minutes, or the first third of a shorter run: caches fill,
+# pools open): the least-squares slope of RSS over time, and the largest sample of each half of
+# the rest, which tell a slow rise from the allocator's swings.
+warmup=$(( minutes * 60 / 3 < 600 ? minutes * 60 / 3 : 600 ))
+read -r slope half1 half2 < <(awk -v w="$warmup" 'NF == 2 {if (!t0) t0 = $1; if ($1 - t0 >= w) {n++; x[n] = $1 - t0; y[n] = $2}}
+  END {for (i = 1; i <= n; i++) {sx += x[i]; sy += y[i]; sxx += x[i] * x[i]; sxy += x[i] * y[i]}
+       d = n * sxx - sx * sx; b = d ? (n * sxy - sx * sy) / d : 0
+       for (i = 1; i <= n; i++) if (i <= n / 2) {if (y[i] > m1) m1 = y[i]} else if (y[i] > m2) m2 = y[i]
+       printf "%.0f %d %d\n", b * 3600, m1, m2}' "$work/rss.txt")
 load=$(cat "$work/load.txt")
 total=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(sum(d["done"].values()))' "$load")
 nerr=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(sum(d["errors"].values()))' "$load")
@@ -183,6 +192,8 @@ server_errors=$(grep -c ' ERROR ' "$work/serve.log" || true)
   echo "| RSS at end | $(mib "$rss_end") |"
   echo "| RSS max | $(mib "$rss_max") |"
   echo "| RSS samples (every 10 s) | $samples |"
+  echo "| after the first $((warmup / 60)) min: RSS slope (least squares) | $slope KiB per hour |"
+  echo "| after the first $((warmup / 60)) min: RSS max, first half / second half | $(mib "$half1") / $(mib "$half2") |"
   echo
   echo "Per kind (done / errors): \`$load\`"
   echo
