@@ -179,7 +179,9 @@ while b"\r\n\r\n" not in data:
     if not chunk: break
     data += chunk
 c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"); c.close()
-sys.stdout.write(data.split(b"\r\n\r\n")[0].decode("latin-1"))
+# The head without the tokens (this file stays in the work directory).
+lines = data.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+sys.stdout.write("\n".join(l for l in lines if not l.lower().startswith(("x-auth-token:", "x-service-token:"))))
 PY
   local listener=$!
   sed -e "s|^listen = .*|listen = 127.0.0.1:$hport|" -e "s|^upstream = .*|upstream = http://127.0.0.1:$cport|" \
@@ -190,7 +192,7 @@ PY
   wait "$listener" || true
   stop capture
   # Everything but what nginx sends by itself (or wrk sends through it).
-  tr -d '\r' < "$head" | tail -n +2 | awk -F': ' '
+  tail -n +2 "$head" | awk -F': ' '
     tolower($1) ~ /^(host|connection|x-forwarded-for|x-forwarded-proto|x-auth-token|x-service-token|user-agent|accept|content-length)$/ { next }
     $2 ~ /["$\\;]/ { print "bench-proxy: cannot put header " $1 " into nginx.conf" > "/dev/stderr"; exit 1 }
     NF >= 2 { printf "      proxy_set_header %s \"%s\";\n", $1, substr($0, length($1) + 3); n++ }
