@@ -10,6 +10,14 @@
 #   SOAK_CONNECTION=postgresql://... scripts/soak.sh 10
 #                                      an empty database of the caller's instead of a new SQLite
 #                                      file: tells SQLite's in-process page cache from the rest
+#   SOAK_HEAPTRACK=/tmp/soak-heap BATON_BIN=... scripts/soak.sh 10
+#                                      the server under heaptrack (Debian's package), writing
+#                                      /tmp/soak-heap.zst; BATON_BIN must be built with
+#                                      `--no-default-features` (the system malloc: heaptrack does
+#                                      not see mimalloc). The server is killed, not stopped, at the
+#                                      end, so the profile's "leaked" is the live heap then; read
+#                                      it with `heaptrack_print -f /tmp/soak-heap.zst -l 1 -M
+#                                      massif.out` (the massif file has the heap over time).
 #
 # Builds `baton` with `cargo build --release -p baton-cli` in CARGO_TARGET_DIR (default
 # ./target) unless BATON_BIN names a binary. The server and the load run under `nice`.
@@ -48,9 +56,28 @@ EOF
 "$BATON_BIN" manage --config "$work/baton.conf" bootstrap --bootstrap-password "$password" \
   --bootstrap-public-url "http://127.0.0.1:$port/v3" >>"$work/manage.log" 2>&1
 
-nice -n 10 "$BATON_BIN" serve --config "$work/baton.conf" --bind "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
-server=$!
-cleanup() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"; }
+serve=("$BATON_BIN" serve --config "$work/baton.conf" --bind "127.0.0.1:$port")
+if [ -n "${SOAK_HEAPTRACK:-}" ]; then
+  nice -n 10 heaptrack -o "$SOAK_HEAPTRACK" "${serve[@]}" >"$work/serve.log" 2>&1 &
+  profiler=$!
+  # heaptrack's script runs the server as its child; RSS and the kill are the server's.
+  server=
+  for _ in $(seq 1 100); do
+    server=$(pgrep -P "$profiler" -x "$(basename "$BATON_BIN" | cut -c1-15)" || true)
+    [ -n "$server" ] && break
+    sleep 0.1
+  done
+  [ -n "$server" ] || { log "heaptrack did not start $BATON_BIN"; exit 1; }
+  cleanup() {
+    kill -9 "$server" 2>/dev/null || true
+    wait "$profiler" 2>/dev/null || true
+    rm -rf "$work"
+  }
+else
+  nice -n 10 "${serve[@]}" >"$work/serve.log" 2>&1 &
+  server=$!
+  cleanup() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"; }
+fi
 trap cleanup EXIT
 for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$port/healthcheck" >/dev/null && break
@@ -176,6 +203,9 @@ server_errors=$(grep -c ' ERROR ' "$work/serve.log" || true)
   echo
   echo "Run $started .. $ended by \`scripts/soak.sh $minutes\` (SOAK_RATE=$rate SOAK_WRITES=${SOAK_WRITES:-1}${SOAK_CONNECTION:+ SOAK_CONNECTION=$database}) on $(nproc) cores shared"
   echo "with other work (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)); binary: $BATON_BIN."
+  if [ -n "${SOAK_HEAPTRACK:-}" ]; then
+    echo "Under heaptrack (SOAK_HEAPTRACK=$SOAK_HEAPTRACK): the RSS figures include heaptrack's own memory."
+  fi
   echo "Load: 4 client threads, per 10 requests 1 password token issue (bcrypt cost 4), 7 validations,"
   if [ "${SOAK_WRITES:-1}" = 0 ]; then
     echo "1 more validation (SOAK_WRITES=0: no project create+delete), 1 project listing."

@@ -83,7 +83,9 @@ pub fn load_config(files: &[PathBuf]) -> anyhow::Result<IdentityConfig> {
 }
 
 // mimalloc instead of glibc's malloc: every request allocates and frees dozens of small
-// blocks, on several threads (docs/performance.md).
+// blocks, on several threads (docs/performance.md). Built without the default `mimalloc`
+// feature, the binary uses the system malloc, which heap profilers can follow.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -125,17 +125,17 @@ impl Store {
     }
 
     /// The ids of the events above `after_id`, ascending: a recheck compares them with those
-    /// it has read and fetches only the missing ones.
+    /// it has read and fetches only the missing ones. Streamed: a recheck reads thousands of
+    /// ids, and holding every row at once (a few hundred bytes each) left a lasting step in
+    /// the allocator's resident memory at each recheck (bench/results/soak-*.md); the ids
+    /// alone are 8 bytes each.
     pub async fn revocation_event_ids(&self, after_id: i64) -> Result<Vec<i64>> {
+        use futures_util::TryStreamExt as _;
         dispatch!(self, read, |pool, q| {
-            let rows = sqlx::query(&q(
-                "SELECT id FROM revocation_event WHERE id > ? ORDER BY id",
-            ))
-            .bind(after_id)
-            .fetch_all(pool)
-            .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in rows {
+            let sql = q("SELECT id FROM revocation_event WHERE id > ? ORDER BY id");
+            let mut rows = sqlx::query(&sql).bind(after_id).fetch(pool);
+            let mut out = Vec::new();
+            while let Some(row) = rows.try_next().await? {
                 out.push(
                     row.try_get::<i64, _>("id")
                         .or_else(|_| row.try_get::<i32, _>("id").map(i64::from))?,
