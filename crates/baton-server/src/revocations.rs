@@ -130,7 +130,8 @@ impl<'a> TokenValues<'a> {
 
 /// Gives memory back after a prune emptied most of a map. Not after every prune: a map still
 /// growing would be shrunk to fit and then doubled again by the next insert, at every recheck,
-/// and each such copy leaves the allocator holding more pages (bench/results/soak-*.md).
+/// and each such copy leaves the allocator holding more pages
+/// (bench/results/heap-2026-12-06T0221Z.md).
 fn shrink_if_sparse<V>(map: &mut HashMap<Box<str>, V>) {
     if map.capacity() > 64 && map.len() < map.capacity() / 4 {
         map.shrink_to_fit();

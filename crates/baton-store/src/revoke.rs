@@ -2,14 +2,12 @@
 
 use chrono::NaiveDateTime;
 
-use crate::{dispatch, Result, RevocationEvent, Store, TimestampRepr as _};
+use crate::{dispatch, int_of, Result, RevocationEvent, Store, TimestampRepr as _};
 
 macro_rules! event_from_row {
     ($row:expr) => {
         RevocationEvent {
-            id: $row
-                .try_get::<i64, _>("id")
-                .or_else(|_| $row.try_get::<i32, _>("id").map(i64::from))?,
+            id: int_of!($row, "id"),
             domain_id: $row.try_get("domain_id")?,
             project_id: $row.try_get("project_id")?,
             user_id: $row.try_get("user_id")?,
@@ -127,8 +125,8 @@ impl Store {
     /// The ids of the events above `after_id`, ascending: a recheck compares them with those
     /// it has read and fetches only the missing ones. Streamed: a recheck reads thousands of
     /// ids, and holding every row at once (a few hundred bytes each) left a lasting step in
-    /// the allocator's resident memory at each recheck (bench/results/soak-*.md); the ids
-    /// alone are 8 bytes each.
+    /// the allocator's resident memory at each recheck (bench/results/heap-2026-12-06T0221Z.md);
+    /// the ids alone are 8 bytes each.
     pub async fn revocation_event_ids(&self, after_id: i64) -> Result<Vec<i64>> {
         use futures_util::TryStreamExt as _;
         dispatch!(self, read, |pool, q| {
@@ -136,10 +134,7 @@ impl Store {
             let mut rows = sqlx::query(&sql).bind(after_id).fetch(pool);
             let mut out = Vec::new();
             while let Some(row) = rows.try_next().await? {
-                out.push(
-                    row.try_get::<i64, _>("id")
-                        .or_else(|_| row.try_get::<i32, _>("id").map(i64::from))?,
-                );
+                out.push(int_of!(row, "id"));
             }
             Ok(out)
         })
