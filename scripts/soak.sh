@@ -68,16 +68,14 @@ if [ -n "${SOAK_HEAPTRACK:-}" ]; then
     sleep 0.1
   done
   [ -n "$server" ] || { log "heaptrack did not start $BATON_BIN"; exit 1; }
-  cleanup() {
-    kill -9 "$server" 2>/dev/null || true
-    wait "$profiler" 2>/dev/null || true
-    rm -rf "$work"
-  }
+  stop=KILL
 else
   nice -n 10 "${serve[@]}" >"$work/serve.log" 2>&1 &
   server=$!
-  cleanup() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"; }
+  stop=TERM
 fi
+# Under heaptrack the server is killed and heaptrack's script waited for (it writes the profile).
+cleanup() { kill -s "$stop" "$server" 2>/dev/null || true; wait "${profiler:-$server}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$port/healthcheck" >/dev/null && break
